@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command (`npm test`): installs and starts what the tests need when absent, then runs every check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n== %s (%ss)\n' "$*" "$SECONDS"; }
+
+step "Docker engine"
+bash scripts/engine.sh
+
+step "npm dependencies"
+if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.sandrun-lock; then
+  npm ci --no-audit --no-fund
+  cp package-lock.json node_modules/.sandrun-lock
+fi
+
+step "runner images"
+npx tsx images/build.ts
+
+step "typecheck and lint"
+npx tsc -p tsconfig.json --noEmit
+npx eslint .
+
+step "tests"
+report=$(mktemp)
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+node scripts/test-summary.js "$report" || true
+rm -f "$report"
+exit $status

@@ -1,0 +1,133 @@
+// The server's and the CLI's configuration: read once from the environment, validated, passed down.
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { SandrunError, describeZodIssues } from './errors.ts';
+
+const boolean = z
+  .enum(['0', '1', 'true', 'false', 'yes', 'no', ''])
+  .transform((value) => value === '1' || value === 'true' || value === 'yes');
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const positiveNumber = (fallback: number) => z.coerce.number().positive().default(fallback);
+const list = (fallback: string[]) =>
+  z
+    .string()
+    .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean))
+    .default(fallback);
+
+const MiB = 1024 * 1024;
+
+const environmentSchema = z.object({
+  SANDRUN_HOST: z.string().min(1).default('127.0.0.1'),
+  SANDRUN_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  SANDRUN_DATA_DIR: z.string().min(1).default('./data'),
+  SANDRUN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SANDRUN_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),
+  SANDRUN_MAX_CONCURRENT_RUNS: positiveInt(4),
+  SANDRUN_MAX_QUEUED_RUNS: positiveInt(200),
+  SANDRUN_LOG_CAP_BYTES: positiveInt(1 * MiB),
+  SANDRUN_OUTPUTS_CAP_BYTES: positiveInt(10 * MiB),
+  SANDRUN_OUTPUTS_MAX_ENTRIES: positiveInt(1000),
+  SANDRUN_TMP_MB: positiveInt(64),
+  SANDRUN_FILE_SIZE_MB: positiveInt(64),
+  SANDRUN_OPEN_FILES: positiveInt(1024),
+  SANDRUN_ALLOW_LOCAL_REPOS: boolean.default(false),
+  SANDRUN_IMAGES: list(['sandrun/python:3.11', 'sandrun/node:18']),
+  SANDRUN_DEFAULT_IMAGE: z.string().min(1).default('sandrun/python:3.11'),
+  SANDRUN_DEFAULT_TIMEOUT_SECONDS: positiveNumber(300),
+  SANDRUN_DEFAULT_MEMORY_MB: positiveInt(256),
+  SANDRUN_DEFAULT_CPUS: positiveNumber(1),
+  SANDRUN_DEFAULT_PIDS: positiveInt(128),
+  SANDRUN_MAX_TIMEOUT_SECONDS: positiveNumber(3600),
+  SANDRUN_MAX_MEMORY_MB: positiveInt(4096),
+  SANDRUN_MAX_CPUS: positiveNumber(4),
+  SANDRUN_MAX_PIDS: positiveInt(1024),
+  SANDRUN_JWT_ISSUER: z.string().url().optional(),
+  SANDRUN_JWT_AUDIENCE: z.string().min(1).optional(),
+  SANDRUN_JWT_JWKS_URL: z.string().url().optional(),
+  SANDRUN_JWT_TENANT_CLAIM: z.string().min(1).default('org_id'),
+});
+
+export interface Limits {
+  timeoutSeconds: number;
+  memoryMb: number;
+  cpus: number;
+  pids: number;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  logLevel: z.infer<typeof environmentSchema>['SANDRUN_LOG_LEVEL'];
+  runtime: 'runc' | 'runsc';
+  maxConcurrentRuns: number;
+  maxQueuedRuns: number;
+  logCapBytes: number;
+  outputsCapBytes: number;
+  outputsMaxEntries: number;
+  tmpMb: number;
+  fileSizeMb: number;
+  openFiles: number;
+  allowLocalRepos: boolean;
+  images: string[];
+  defaultImage: string;
+  defaultLimits: Limits;
+  maxLimits: Limits;
+  jwt: { issuer: string; audience: string; jwksUrl: string; tenantClaim: string } | undefined;
+}
+
+/** Reads the configuration from an environment; throws one message that names every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const relevant = Object.fromEntries(Object.entries(env).filter(([key]) => key.startsWith('SANDRUN_')));
+  const parsed = environmentSchema.safeParse(relevant);
+  if (!parsed.success) {
+    throw new SandrunError('invalid_request', `invalid configuration: ${describeZodIssues(parsed.error.issues)}`);
+  }
+  const e = parsed.data;
+  if (!e.SANDRUN_IMAGES.includes(e.SANDRUN_DEFAULT_IMAGE)) {
+    throw new SandrunError('invalid_request', `invalid configuration: SANDRUN_DEFAULT_IMAGE ${e.SANDRUN_DEFAULT_IMAGE} is not in SANDRUN_IMAGES`);
+  }
+  if ((e.SANDRUN_JWT_ISSUER === undefined) !== (e.SANDRUN_JWT_AUDIENCE === undefined)) {
+    throw new SandrunError('invalid_request', 'invalid configuration: SANDRUN_JWT_ISSUER and SANDRUN_JWT_AUDIENCE are set together or not at all');
+  }
+  const issuer = e.SANDRUN_JWT_ISSUER;
+  return {
+    host: e.SANDRUN_HOST,
+    port: e.SANDRUN_PORT,
+    dataDir: resolve(e.SANDRUN_DATA_DIR),
+    logLevel: e.SANDRUN_LOG_LEVEL,
+    runtime: e.SANDRUN_RUNTIME,
+    maxConcurrentRuns: e.SANDRUN_MAX_CONCURRENT_RUNS,
+    maxQueuedRuns: e.SANDRUN_MAX_QUEUED_RUNS,
+    logCapBytes: e.SANDRUN_LOG_CAP_BYTES,
+    outputsCapBytes: e.SANDRUN_OUTPUTS_CAP_BYTES,
+    outputsMaxEntries: e.SANDRUN_OUTPUTS_MAX_ENTRIES,
+    tmpMb: e.SANDRUN_TMP_MB,
+    fileSizeMb: e.SANDRUN_FILE_SIZE_MB,
+    openFiles: e.SANDRUN_OPEN_FILES,
+    allowLocalRepos: e.SANDRUN_ALLOW_LOCAL_REPOS,
+    images: e.SANDRUN_IMAGES,
+    defaultImage: e.SANDRUN_DEFAULT_IMAGE,
+    defaultLimits: {
+      timeoutSeconds: e.SANDRUN_DEFAULT_TIMEOUT_SECONDS,
+      memoryMb: e.SANDRUN_DEFAULT_MEMORY_MB,
+      cpus: e.SANDRUN_DEFAULT_CPUS,
+      pids: e.SANDRUN_DEFAULT_PIDS,
+    },
+    maxLimits: {
+      timeoutSeconds: e.SANDRUN_MAX_TIMEOUT_SECONDS,
+      memoryMb: e.SANDRUN_MAX_MEMORY_MB,
+      cpus: e.SANDRUN_MAX_CPUS,
+      pids: e.SANDRUN_MAX_PIDS,
+    },
+    jwt:
+      issuer && e.SANDRUN_JWT_AUDIENCE
+        ? {
+            issuer,
+            audience: e.SANDRUN_JWT_AUDIENCE,
+            jwksUrl: e.SANDRUN_JWT_JWKS_URL ?? new URL('.well-known/jwks.json', issuer.endsWith('/') ? issuer : `${issuer}/`).toString(),
+            tenantClaim: e.SANDRUN_JWT_TENANT_CLAIM,
+          }
+        : undefined,
+  };
+}

@@ -1,0 +1,155 @@
+// sandrun.yaml (SPEC §4): parsed with line numbers, validated strictly, and resolved with the models/NAME.py convention.
+import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { z } from 'zod';
+import { SandrunError } from '../errors.ts';
+
+export const MANIFEST_FILE = 'sandrun.yaml';
+export const MODEL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+
+// Missing and wrong-typed values get different words, so "models.x.command: missing" is not read as a type error.
+const expected = (what: string) => (issue: { input?: unknown }) =>
+  issue.input === undefined ? `missing; expected ${what}` : `expected ${what}`;
+const positiveNumber = z.number({ error: expected('a positive number') }).positive({ error: 'expected a positive number' });
+const positiveInteger = z
+  .number({ error: expected('a positive integer') })
+  .int({ error: 'expected a positive integer' })
+  .positive({ error: 'expected a positive integer' });
+const image = z.string({ error: expected('an image name (a string)') }).min(1, { error: 'must not be empty' });
+const command = z
+  .array(z.string({ error: expected('a string') }).min(1, { error: 'must not be an empty string' }), {
+    error: expected('an array of strings, e.g. ["python", "main.py"]'),
+  })
+  .min(1, { error: 'must not be empty' });
+
+const limitFields = {
+  timeout_seconds: positiveNumber.optional(),
+  memory_mb: positiveInteger.optional(),
+  cpus: positiveNumber.optional(),
+  pids: positiveInteger.optional(),
+};
+
+// YAML is read with mapAsMap so that model order survives (a plain object would move `2024:` before `b:`).
+const mapToObject = (value: unknown): unknown => (value instanceof Map ? Object.fromEntries(value) : value);
+const stringKeys = (value: unknown): unknown =>
+  value instanceof Map
+    ? new Map([...value].map(([key, item]): [unknown, unknown] => [typeof key === 'number' || typeof key === 'boolean' ? String(key) : key, item]))
+    : value;
+
+const limitsSchema = z.preprocess(mapToObject, z.strictObject(limitFields, { error: expected('a mapping of limits') }));
+const modelSchema = z.preprocess(mapToObject, z.strictObject({ command, image: image.optional(), ...limitFields }, { error: expected('a mapping with a command') }));
+const modelsSchema = z.preprocess(
+  stringKeys,
+  z.map(z.string({ error: 'model names must be strings' }).regex(MODEL_NAME, { error: `model names must match ${MODEL_NAME.source}` }), modelSchema, {
+    error: expected('a mapping of model name to model'),
+  }),
+);
+const manifestSchema = z.preprocess(
+  mapToObject,
+  z.strictObject(
+    { image: image.optional(), command: command.optional(), models: modelsSchema.optional(), limits: limitsSchema.optional() },
+    { error: 'expected a mapping with keys image, command, models, limits' },
+  ),
+);
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type ModelSpec = z.infer<typeof modelSchema>;
+export type ManifestLimits = z.infer<typeof limitsSchema>;
+/** A manifest whose models are known (from sandrun.yaml or the models/NAME.py convention), in order. */
+export type ResolvedManifest = Manifest & { models: Map<string, ModelSpec> };
+
+const ALLOWED_KEYS: Record<string, string> = {
+  '': 'image, command, models, limits',
+  limits: Object.keys(limitFields).join(', '),
+  model: ['command', 'image', ...Object.keys(limitFields)].join(', '),
+};
+
+interface ManifestProblem {
+  path: PropertyKey[];
+  message: string;
+}
+
+/** Parses and validates sandrun.yaml; throws manifest_invalid naming the file, line, field and problem. */
+export function parseManifest(text: string, options: { images: readonly string[] }): Manifest {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const syntaxError = doc.errors[0];
+  if (syntaxError) {
+    const { line } = lineCounter.linePos(syntaxError.pos[0]);
+    throw new SandrunError('manifest_invalid', `${MANIFEST_FILE} line ${line}: ${syntaxError.message.split('\n')[0]}`, {
+      file: MANIFEST_FILE,
+      problems: [{ line, path: '', message: syntaxError.message }],
+    });
+  }
+  // An empty file is an empty manifest: defaults everywhere, models from the convention.
+  const parsed = manifestSchema.safeParse(doc.toJS({ mapAsMap: true }) ?? new Map());
+  const problems: ManifestProblem[] = parsed.success ? imageProblems(parsed.data, options.images) : parsed.error.issues.flatMap(toProblems);
+  if (!parsed.success || problems.length > 0) throw manifestInvalid(doc, lineCounter, problems);
+  return parsed.data;
+}
+
+function toProblems(issue: z.core.$ZodIssue): ManifestProblem[] {
+  if (issue.code !== 'unrecognized_keys') return [{ path: [...issue.path], message: issue.message }];
+  const allowed = ALLOWED_KEYS[issue.path.length === 2 && issue.path[0] === 'models' ? 'model' : issue.path.join('.')];
+  return issue.keys.map((key) => ({ path: [...issue.path, key], message: `unknown key${allowed ? ` (allowed: ${allowed})` : ''}` }));
+}
+
+function imageProblems(manifest: Manifest, images: readonly string[]): ManifestProblem[] {
+  const allowed = `allowed images: ${images.join(', ')}`;
+  const candidates: Array<[PropertyKey[], string | undefined]> = [
+    [['image'], manifest.image],
+    ...[...(manifest.models ?? new Map<string, ModelSpec>())].map(([name, model]): [PropertyKey[], string | undefined] => [['models', name, 'image'], model.image]),
+  ];
+  return candidates
+    .filter((candidate): candidate is [PropertyKey[], string] => candidate[1] !== undefined && !images.includes(candidate[1]))
+    .map(([path, value]) => ({ path, message: `image '${value}' is not allowed; ${allowed}` }));
+}
+
+function manifestInvalid(doc: Document, lineCounter: LineCounter, problems: ManifestProblem[]): SandrunError {
+  const located = problems.map((problem) => ({
+    line: lineOf(doc, lineCounter, problem.path),
+    path: formatPath(problem.path),
+    message: problem.message,
+  }));
+  const text = located.map((problem) => `line ${problem.line}: ${problem.path ? `${problem.path}: ` : ''}${problem.message}`).join('; ');
+  return new SandrunError('manifest_invalid', `${MANIFEST_FILE} ${text}`, { file: MANIFEST_FILE, problems: located });
+}
+
+function formatPath(path: PropertyKey[]): string {
+  return path.map((segment, index) => (typeof segment === 'number' ? `[${segment}]` : `${index === 0 ? '' : '.'}${String(segment)}`)).join('');
+}
+
+/** The line of the deepest YAML node on `path` (the key's line for a mapping entry); 1 when nothing matches. */
+function lineOf(doc: Document, lineCounter: LineCounter, path: PropertyKey[]): number {
+  const lineAt = (node: unknown, fallback: number): number =>
+    isNode(node) && node.range ? lineCounter.linePos(node.range[0]).line : fallback;
+  let node: unknown = doc.contents;
+  let line = lineAt(node, 1);
+  for (const segment of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(segment));
+      if (!pair) break;
+      line = lineAt(pair.key, line);
+      node = pair.value;
+    } else if (isSeq(node) && typeof segment === 'number') {
+      node = node.items[segment];
+      line = lineAt(node, line);
+    } else break;
+  }
+  return line;
+}
+
+/**
+ * Completes a manifest with its models. Without sandrun.yaml, or when it has no `models` key, every
+ * models/NAME.py is model NAME run as `python models/NAME.py` (files starting with `_`, like __init__.py,
+ * are helpers, not models). `modelFiles` are repo-relative paths.
+ */
+export function resolveManifest(manifest: Manifest | null, modelFiles: readonly string[]): ResolvedManifest {
+  if (manifest?.models) return { ...manifest, models: manifest.models };
+  const models = new Map<string, ModelSpec>();
+  const names = modelFiles
+    .map((path) => /^models\/([^/]+)\.py$/.exec(path)?.[1])
+    .filter((name): name is string => name !== undefined && MODEL_NAME.test(name) && !name.startsWith('_'))
+    .sort();
+  for (const name of names) models.set(name, { command: ['python', `models/${name}.py`] });
+  return { ...manifest, models };
+}

@@ -1,0 +1,132 @@
+// One bare mirror per project under a root directory: clone, refresh, resolve branches and commits, read files.
+import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SandrunError } from '../errors.ts';
+import { runGit } from './git.ts';
+import { redactRepoUrl } from './repo-url.ts';
+import { resolveRevision, type ResolveRequest, type Resolution } from './resolve-revision.ts';
+
+export type { ResolveRequest, Resolution } from './resolve-revision.ts';
+
+const NETWORK_TIMEOUT_MS = 10 * 60_000;
+const PROJECT_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+const FULL_SHA = /^[0-9a-f]{40}$/;
+
+export class GitMirrors {
+  constructor(private readonly rootDir: string) {}
+
+  /** Where a project's bare mirror lives: `<rootDir>/<projectId>.git`. */
+  mirrorDir(projectId: string): string {
+    if (!PROJECT_ID.test(projectId)) {
+      throw new SandrunError('invalid_request', `project id '${projectId}' is not a valid directory name`);
+    }
+    return join(this.rootDir, `${projectId}.git`);
+  }
+
+  /**
+   * Clones `repoUrl` (already validated by validateRepoUrl) as the project's mirror. The clone goes into a temp
+   * dir and is renamed into place, so a failed clone leaves nothing; an existing mirror is replaced, so a project
+   * re-registered after a crash does not trip over a stale one.
+   */
+  async create(projectId: string, repoUrl: string): Promise<void> {
+    const target = this.mirrorDir(projectId);
+    await mkdir(this.rootDir, { recursive: true });
+    const temp = await mkdtemp(join(this.rootDir, `.${projectId}.git.tmp-`));
+    try {
+      const cloneDir = join(temp, 'mirror.git');
+      // --no-local: even a local path goes through the git protocol, never hardlinks or copies of its .git.
+      await runGit(['clone', '--mirror', '--no-local', '--quiet', '--', repoUrl, cloneDir], `cloning ${redactRepoUrl(repoUrl)}`, {
+        timeoutMs: NETWORK_TIMEOUT_MS,
+      });
+      await rm(target, { recursive: true, force: true });
+      await rename(cloneDir, target);
+    } finally {
+      await rm(temp, { recursive: true, force: true });
+    }
+  }
+
+  /** Fetches the repository again: new commits, moved and deleted branches, and a changed default branch. */
+  async fetch(projectId: string): Promise<void> {
+    const gitDir = await this.existingMirror(projectId);
+    await runGit(['--git-dir', gitDir, 'fetch', '--prune', '--quiet', 'origin'], `fetching project '${projectId}'`, {
+      timeoutMs: NETWORK_TIMEOUT_MS,
+    });
+    const remoteHead = await runGit(['--git-dir', gitDir, 'ls-remote', '--symref', 'origin', 'HEAD'], `reading the default branch of project '${projectId}'`, {
+      timeoutMs: NETWORK_TIMEOUT_MS,
+    });
+    const symref = /^ref: (refs\/heads\/\S+)\tHEAD$/m.exec(remoteHead.stdout)?.[1];
+    if (symref) {
+      await runGit(['--git-dir', gitDir, 'symbolic-ref', 'HEAD', symref], `updating the default branch of project '${projectId}'`);
+    }
+  }
+
+  async remove(projectId: string): Promise<void> {
+    await rm(this.mirrorDir(projectId), { recursive: true, force: true });
+  }
+
+  /** The branch the repository's HEAD points at (what `git clone` would check out). */
+  async defaultBranch(projectId: string): Promise<string> {
+    const gitDir = await this.existingMirror(projectId);
+    const result = await runGit(['--git-dir', gitDir, 'symbolic-ref', '--quiet', '--short', 'HEAD'], `reading the default branch of project '${projectId}'`);
+    return result.stdout.trim();
+  }
+
+  /** Turns a run request's branch/commit_sha into a full commit sha (rules in resolve-revision.ts). */
+  async resolve(projectId: string, request: ResolveRequest): Promise<Resolution> {
+    return resolveRevision(await this.existingMirror(projectId), request, request.projectName ?? projectId);
+  }
+
+  /** The content of a file at a commit, or null when there is no regular file at that path. */
+  async readFile(projectId: string, commitSha: string, path: string): Promise<string | null> {
+    const gitDir = await this.existingMirror(projectId);
+    const entry = (await this.treeEntries(gitDir, commitSha, path)).find((item) => item.path === path);
+    if (!entry || entry.type !== 'blob' || entry.mode === '120000') return null;
+    const blob = await runGit(['--git-dir', gitDir, 'cat-file', 'blob', entry.objectId], `reading ${path} at ${commitSha}`);
+    return blob.stdout;
+  }
+
+  /** Repo-relative paths of the files (not subdirectories) directly inside `dir` at a commit; [] when absent. */
+  async listFiles(projectId: string, commitSha: string, dir: string): Promise<string[]> {
+    const gitDir = await this.existingMirror(projectId);
+    const prefix = dir.replace(/^\.?\/+/, '').replace(/\/+$/, '');
+    const entries = await this.treeEntries(gitDir, commitSha, prefix === '' || prefix === '.' ? null : `${prefix}/`);
+    return entries.filter((entry) => entry.type === 'blob').map((entry) => entry.path);
+  }
+
+  private async treeEntries(gitDir: string, commitSha: string, path: string | null): Promise<TreeEntry[]> {
+    if (!FULL_SHA.test(commitSha)) {
+      throw new SandrunError('invalid_request', `commit '${commitSha}' must be a full 40-character sha here; resolve it first`);
+    }
+    const args = ['--git-dir', gitDir, 'ls-tree', '-z', '--full-tree', commitSha];
+    if (path !== null) args.push('--', path);
+    const result = await runGit(args, `listing ${path ?? 'the root'} at ${commitSha}`);
+    return result.stdout
+      .split('\0')
+      .filter(Boolean)
+      .map((line) => {
+        const tab = line.indexOf('\t');
+        const [mode = '', type = '', objectId = ''] = line.slice(0, tab).split(' ');
+        return { mode, type, objectId, path: line.slice(tab + 1) };
+      });
+  }
+
+  private async existingMirror(projectId: string): Promise<string> {
+    const gitDir = this.mirrorDir(projectId);
+    const exists = await stat(gitDir).then(
+      (stats) => stats.isDirectory(),
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return false;
+        throw error;
+      },
+    );
+    if (!exists) throw new SandrunError('not_found', `project '${projectId}' has no git mirror; register it again`);
+    return gitDir;
+  }
+}
+
+interface TreeEntry {
+  mode: string;
+  type: string;
+  objectId: string;
+  path: string;
+}

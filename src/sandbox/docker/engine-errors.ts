@@ -1,0 +1,31 @@
+// Translates dockerode failures into SandrunErrors that say what was being attempted.
+import { SandrunError, errorMessage } from '../../errors.ts';
+
+interface EngineFailure {
+  statusCode?: number;
+  code?: string;
+  json?: { message?: string } | null;
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EACCES']);
+
+export function isEngineUnreachable(error: unknown): boolean {
+  const failure = error as EngineFailure;
+  return (failure?.code !== undefined && UNREACHABLE.has(failure.code)) || /socket hang up/i.test(errorMessage(error));
+}
+
+export function isNotFound(error: unknown): boolean {
+  return (error as EngineFailure)?.statusCode === 404;
+}
+
+export function engineError(error: unknown, attempting: string): SandrunError {
+  if (error instanceof SandrunError) return error;
+  const message = (error as EngineFailure)?.json?.message ?? errorMessage(error);
+  if (isEngineUnreachable(error)) {
+    return new SandrunError('engine_unavailable', `the Docker engine did not answer while ${attempting}: ${message}`, undefined, { cause: error });
+  }
+  if (isNotFound(error) && /image/i.test(message)) {
+    return new SandrunError('image_unavailable', `${attempting}: ${message} (build it with \`npm run images\`)`, undefined, { cause: error });
+  }
+  return new SandrunError('internal', `the Docker engine failed while ${attempting}: ${message}`, undefined, { cause: error });
+}

@@ -1,0 +1,42 @@
+// Starts a command inside a running container with exec and splits its output into stdout and stderr.
+import type Dockerode from 'dockerode';
+import { finished } from 'node:stream/promises';
+import { Writable, type Readable } from 'node:stream';
+
+export type ChunkSink = (chunk: Buffer) => void;
+
+export interface StartedExec {
+  execId: string;
+  stream: Readable;
+  /** Settles when the engine closes the output stream (the process and every holder of its stdio are gone). */
+  drained: Promise<void>;
+}
+
+function sinkWritable(sink: ChunkSink): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      sink(chunk);
+      callback();
+    },
+  });
+}
+
+export async function createExec(container: Dockerode.Container, options: { cmd: string[]; env?: string[]; user: string; workingDir: string }): Promise<Dockerode.Exec> {
+  return container.exec({
+    Cmd: options.cmd,
+    Env: options.env,
+    User: options.user,
+    WorkingDir: options.workingDir,
+    AttachStdin: false,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: false,
+  });
+}
+
+export async function startExec(docker: Dockerode, exec: Dockerode.Exec, stdout: ChunkSink, stderr: ChunkSink): Promise<StartedExec> {
+  const stream = (await exec.start({ hijack: true, stdin: false })) as Readable;
+  docker.modem.demuxStream(stream, sinkWritable(stdout), sinkWritable(stderr));
+  const drained = finished(stream).catch(() => undefined);
+  return { execId: exec.id, stream, drained };
+}

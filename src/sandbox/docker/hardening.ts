@@ -1,0 +1,92 @@
+// The container a run gets: every restriction of SPEC §3 expressed as engine configuration.
+import type Dockerode from 'dockerode';
+import type { SandboxSpec } from '../backend.ts';
+import { MANAGED_LABEL, RUN_ID_LABEL } from './labels.ts';
+
+/** The unprivileged user of the runner images; forced on every run whatever the image says. */
+export const RUN_USER = '10001:10001';
+export const WORKSPACE = '/workspace';
+export const INPUTS = '/inputs';
+export const OUTPUTS = '/outputs';
+export const PARAMETERS_FILE = `${INPUTS}/parameters.json`;
+
+export interface HardeningSettings {
+  runtime: 'runc' | 'runsc';
+  tmpMb: number;
+  outputsCapBytes: number;
+  fileSizeMb: number;
+  openFiles: number;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * The outputs tmpfs is a little larger than the cap, so that a run which writes more than the cap
+ * is seen to have done so (output_too_large) instead of merely failing to write.
+ */
+export function outputsTmpfsBytes(capBytes: number): number {
+  return capBytes + Math.max(MiB, Math.ceil(capBytes / 10));
+}
+
+/**
+ * The container is parked on a no-op process; the run's command is started in it with exec.
+ * This keeps the container alive after the command exits so /outputs (a size-capped tmpfs,
+ * invisible to the archive API) can still be read — see docs/decisions.md.
+ */
+export const PARK_COMMAND = ['sleep', 'infinity'];
+
+export function containerOptions(spec: SandboxSpec, inputsHostDir: string, settings: HardeningSettings): Dockerode.ContainerCreateOptions {
+  const memoryBytes = Math.round(spec.limits.memoryMb * MiB);
+  const fileSizeBytes = settings.fileSizeMb * MiB;
+  return {
+    name: `sandrun-${spec.runId}`,
+    Image: spec.image,
+    Entrypoint: [],
+    Cmd: PARK_COMMAND,
+    User: RUN_USER,
+    WorkingDir: WORKSPACE,
+    Labels: { ...spec.labels, [MANAGED_LABEL]: 'true', [RUN_ID_LABEL]: spec.runId },
+    NetworkDisabled: true,
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    Tty: false,
+    HostConfig: {
+      NetworkMode: 'none',
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges:true'],
+      Privileged: false,
+      ReadonlyRootfs: true,
+      Init: true,
+      IpcMode: 'private',
+      ShmSize: 16 * MiB,
+      Binds: [`${spec.workspaceDir}:${WORKSPACE}:ro`, `${inputsHostDir}:${INPUTS}:ro`],
+      Tmpfs: {
+        '/tmp': `rw,nosuid,nodev,size=${settings.tmpMb}m,mode=1777`,
+        [OUTPUTS]: `rw,nosuid,nodev,noexec,size=${outputsTmpfsBytes(settings.outputsCapBytes)},uid=10001,gid=10001,mode=0755`,
+      },
+      Memory: memoryBytes,
+      MemorySwap: memoryBytes, // memory + swap = memory: no swap at all
+      NanoCpus: Math.round(spec.limits.cpus * 1e9),
+      PidsLimit: spec.limits.pids,
+      Ulimits: [
+        { Name: 'nofile', Soft: settings.openFiles, Hard: settings.openFiles },
+        { Name: 'fsize', Soft: fileSizeBytes, Hard: fileSizeBytes },
+      ],
+      LogConfig: { Type: 'none', Config: {} },
+      RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+      AutoRemove: false,
+      ...(settings.runtime === 'runsc' ? { Runtime: 'runsc' } : {}),
+    },
+  };
+}
+
+export function runEnv(spec: SandboxSpec): string[] {
+  const env: Record<string, string> = {
+    ...spec.env,
+    SANDRUN_PARAMETERS: PARAMETERS_FILE,
+    SANDRUN_OUTPUTS: OUTPUTS,
+    HOME: '/tmp',
+  };
+  return Object.entries(env).map(([key, value]) => `${key}=${value}`);
+}

@@ -1,0 +1,68 @@
+// Reads a run's /outputs from a tar stream: top-level NAME.json regular files become outputs.NAME.
+import type { Readable } from 'node:stream';
+import { extract } from 'tar-stream';
+
+export interface OutputsLimits {
+  maxBytes: number;
+  maxEntries: number;
+}
+
+export type OutputsReadResult =
+  | { ok: true; outputs: Record<string, unknown>; totalBytes: number }
+  | { ok: false; code: 'output_invalid' | 'output_too_large'; message: string; outputs: Record<string, unknown> };
+
+const OUTPUT_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/** Parses the tar of /outputs (as `tar -c -C /outputs .` writes it) under the given caps. */
+export async function readOutputsTar(tar: Readable, limits: OutputsLimits): Promise<OutputsReadResult> {
+  const outputs: Record<string, unknown> = {};
+  let totalBytes = 0;
+  let entries = 0;
+  let failure: { code: 'output_invalid' | 'output_too_large'; message: string } | undefined;
+  const fail = (code: 'output_invalid' | 'output_too_large', message: string) => {
+    failure ??= { code, message };
+  };
+
+  const extractor = extract();
+  tar.pipe(extractor);
+  for await (const entry of extractor) {
+    const name = entry.header.name.replace(/^\.\//, '').replace(/\/$/, '');
+    entries += 1;
+    totalBytes += entry.header.size ?? 0;
+    if (entries > limits.maxEntries + 1) {
+      fail('output_too_large', `/outputs holds more than ${limits.maxEntries} entries`);
+    } else if (totalBytes > limits.maxBytes) {
+      fail('output_too_large', `/outputs holds more than the ${limits.maxBytes} bytes allowed`);
+    }
+    if (failure?.code === 'output_too_large') {
+      entry.resume();
+      break;
+    }
+    const isTopLevelJson = name !== '' && name !== '.' && !name.includes('/') && name.endsWith('.json');
+    if (!isTopLevelJson) {
+      entry.resume(); // the root, nested and non-JSON files are the run's own business
+      continue;
+    }
+    const key = name.slice(0, -'.json'.length);
+    if (entry.header.type !== 'file') {
+      fail('output_invalid', `/outputs/${name} is a ${entry.header.type}, not a regular file; links are never followed`);
+      entry.resume();
+      continue;
+    }
+    if (!OUTPUT_NAME.test(key)) {
+      fail('output_invalid', `/outputs/${name}: an output name is letters, digits, '_', '-' and '.'`);
+      entry.resume();
+      continue;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of entry) chunks.push(chunk);
+    try {
+      outputs[key] = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch (error) {
+      fail('output_invalid', `/outputs/${name} is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  tar.destroy();
+  if (failure) return { ok: false, ...failure, outputs };
+  return { ok: true, outputs, totalBytes };
+}

@@ -1,0 +1,68 @@
+// Builds a real Docker sandbox backend on temp directories for integration tests.
+import Dockerode from 'dockerode';
+import { chmod, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { SandboxLimits, SandboxSpec } from '../../src/sandbox/backend.ts';
+import { DockerBackend, type DockerBackendSettings } from '../../src/sandbox/docker/docker-backend.ts';
+
+export const PYTHON_IMAGE = 'sandrun/python:3.11';
+
+export const DEFAULT_TEST_LIMITS: SandboxLimits = { timeoutSeconds: 30, memoryMb: 256, cpus: 1, pids: 128 };
+
+export interface TestSandbox {
+  backend: DockerBackend;
+  docker: Dockerode;
+  /** A workspace directory holding the given files (world-readable, as checkouts are). */
+  workspace(files: Record<string, string>): Promise<string>;
+  spec(overrides: Partial<SandboxSpec> & { command: string[] }): SandboxSpec;
+  cleanup(): Promise<void>;
+}
+
+export async function createTestSandbox(settings: Partial<DockerBackendSettings> = {}): Promise<TestSandbox> {
+  const root = await mkdtemp(join(tmpdir(), 'sandrun-test-'));
+  await chmod(root, 0o755);
+  const docker = new Dockerode();
+  const backend = new DockerBackend(docker, {
+    runsDir: join(root, 'runs'),
+    runtime: 'runc',
+    tmpMb: 64,
+    outputsCapBytes: 10 * 1024 * 1024,
+    outputsMaxEntries: 1000,
+    fileSizeMb: 256,
+    openFiles: 1024,
+    logCapBytes: 1024 * 1024,
+    ...settings,
+  });
+  let workspaces = 0;
+  return {
+    backend,
+    docker,
+    async workspace(files) {
+      const dir = join(root, `workspace-${(workspaces += 1)}`);
+      await mkdir(dir, { recursive: true, mode: 0o755 });
+      for (const [path, content] of Object.entries(files)) {
+        await mkdir(dirname(join(dir, path)), { recursive: true, mode: 0o755 });
+        await writeFile(join(dir, path), content, { mode: 0o644 });
+      }
+      return dir;
+    },
+    spec(overrides) {
+      return {
+        runId: randomUUID(),
+        image: PYTHON_IMAGE,
+        workspaceDir: root,
+        parameters: {},
+        env: {},
+        limits: DEFAULT_TEST_LIMITS,
+        labels: { 'sandrun.test': 'true' },
+        ...overrides,
+      };
+    },
+    async cleanup() {
+      await backend.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}

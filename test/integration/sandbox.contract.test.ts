@@ -1,0 +1,107 @@
+// What a run sees and gets back from the Docker sandbox: streams, parameters, read-only mounts, outputs.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestSandbox, type TestSandbox } from '../helpers/sandbox.ts';
+
+let sandbox: TestSandbox;
+let workspace: string;
+
+beforeAll(async () => {
+  sandbox = await createTestSandbox({ outputsCapBytes: 1024 * 1024 });
+  workspace = await sandbox.workspace({
+    'hello.py': 'import sys\nprint("hello from stdout")\nprint("hello from stderr", file=sys.stderr)\nsys.exit(3)\n',
+    'models/params.py': 'import json, os\nprint(open(os.environ["SANDRUN_PARAMETERS"]).read())\n',
+  });
+});
+afterAll(async () => sandbox.cleanup());
+
+const python = (code: string) => ['python3', '-c', code];
+
+describe('the Docker sandbox contract', () => {
+  it('runs hello world with separate stdout and stderr, its exit code and a duration', async () => {
+    const result = await sandbox.backend.run(sandbox.spec({ command: ['python', 'hello.py'], workspaceDir: workspace }));
+    expect(result.exitCode).toBe(3);
+    expect(result.outcome).toEqual({ kind: 'exited' });
+    expect(result.stdout.text).toBe('hello from stdout\n');
+    expect(result.stderr.text).toBe('hello from stderr\n');
+    expect(result.stdout.truncated).toBe(false);
+    expect(result.durationSeconds).toBeGreaterThan(0);
+    expect(result.finishedAt.getTime()).toBeGreaterThanOrEqual(result.startedAt.getTime());
+  });
+
+  it('delivers {} as /inputs/parameters.json when no parameters are given', async () => {
+    const result = await sandbox.backend.run(sandbox.spec({ command: ['python', 'models/params.py'], workspaceDir: workspace }));
+    expect(result.stdout.text.trim()).toBe('{}');
+  });
+
+  it('delivers the given parameters as /inputs/parameters.json', async () => {
+    const parameters = { discount_rate: 0.08, nested: { list: [1, 2, 3] }, text: 'héllo' };
+    const result = await sandbox.backend.run(sandbox.spec({ command: ['python', 'models/params.py'], workspaceDir: workspace, parameters }));
+    expect(JSON.parse(result.stdout.text)).toEqual(parameters);
+  });
+
+  it('gives the run its identity and the contract paths in the environment', async () => {
+    const code = 'import os, json; print(json.dumps({k: os.environ.get(k) for k in ["SANDRUN_RUN_ID", "SANDRUN_PARAMETERS", "SANDRUN_OUTPUTS"]}))';
+    const spec = sandbox.spec({ command: python(code), workspaceDir: workspace, env: { SANDRUN_RUN_ID: 'run-123' } });
+    const result = await sandbox.backend.run(spec);
+    expect(JSON.parse(result.stdout.text)).toEqual({ SANDRUN_RUN_ID: 'run-123', SANDRUN_PARAMETERS: '/inputs/parameters.json', SANDRUN_OUTPUTS: '/outputs' });
+  });
+
+  it('runs in /workspace, which cannot be written, and parameters.json cannot be written either', async () => {
+    const code = [
+      'import os',
+      'print(os.getcwd())',
+      'for path in ["/workspace/hello.py", "/workspace/new.txt", "/inputs/parameters.json", "/inputs/other.json"]:',
+      '    try:',
+      '        open(path, "a").write("x")',
+      '        print("WROTE", path)',
+      '    except OSError as e:',
+      '        print("denied", path, e.errno)',
+    ].join('\n');
+    const result = await sandbox.backend.run(sandbox.spec({ command: python(code), workspaceDir: workspace }));
+    expect(result.stdout.text).not.toContain('WROTE');
+    expect(result.stdout.text.split('\n')[0]).toBe('/workspace');
+    expect(result.stdout.text.match(/denied/g)).toHaveLength(4);
+  });
+
+  it('turns two NAME.json files into two outputs', async () => {
+    const code = 'import json\njson.dump([100, 110, 121], open("/outputs/revenue.json", "w"))\njson.dump({"ok": True}, open("/outputs/summary.json", "w"))\nopen("/outputs/notes.txt", "w").write("ignored")';
+    const result = await sandbox.backend.run(sandbox.spec({ command: python(code), workspaceDir: workspace }));
+    expect(result.outcome).toEqual({ kind: 'exited' });
+    expect(result.exitCode).toBe(0);
+    expect(result.outputs).toEqual({ revenue: [100, 110, 121], summary: { ok: true } });
+  });
+
+  it('reports invalid JSON in an output as output_invalid, naming the file', async () => {
+    const code = 'open("/outputs/broken.json", "w").write("{not json")';
+    const result = await sandbox.backend.run(sandbox.spec({ command: python(code), workspaceDir: workspace }));
+    expect(result.exitCode).toBe(0);
+    expect(result.outcome.kind).toBe('output_invalid');
+    expect(result.outcome.kind === 'output_invalid' && result.outcome.message).toContain('broken.json');
+  });
+
+  it('reports outputs over the cap as output_too_large, and the write past the tmpfs fails inside', async () => {
+    const code = 'open("/outputs/big.json", "w").write("[" + "1," * (700 * 1024) + "1]")';
+    const result = await sandbox.backend.run(sandbox.spec({ command: python(code), workspaceDir: workspace }));
+    expect(result.outcome.kind).toBe('output_too_large');
+    expect(result.outputs).toEqual({});
+    const filler = 'open("/outputs/fill.bin", "wb").write(b"x" * (50 * 1024 * 1024))';
+    const hog = await sandbox.backend.run(sandbox.spec({ command: python(filler), workspaceDir: workspace }));
+    expect(hog.exitCode).not.toBe(0);
+    expect(hog.stderr.text).toMatch(/No space left on device|File too large/);
+  });
+
+  it('does not follow a symlink in /outputs that points at /etc/passwd', async () => {
+    const code = 'import os\nos.symlink("/etc/passwd", "/outputs/passwd.json")\nopen("/outputs/ok.json", "w").write("1")';
+    const result = await sandbox.backend.run(sandbox.spec({ command: python(code), workspaceDir: workspace }));
+    expect(JSON.stringify(result.outputs)).not.toContain('root:');
+    expect(result.outcome.kind).toBe('output_invalid');
+    expect(result.outcome.kind === 'output_invalid' && result.outcome.message).toMatch(/passwd\.json is a symlink/);
+  });
+
+  it('reports an image that is not on the engine as image_unavailable', async () => {
+    await expect(sandbox.backend.checkImage('sandrun/does-not-exist:1')).rejects.toMatchObject({ code: 'image_unavailable' });
+    await expect(
+      sandbox.backend.run(sandbox.spec({ image: 'sandrun/does-not-exist:1', command: ['true'], workspaceDir: workspace })),
+    ).rejects.toMatchObject({ code: 'image_unavailable' });
+  });
+});
