@@ -51,7 +51,8 @@ export function describeZodIssues(issues: readonly z.core.$ZodIssue[]): string {
   return issues
     .map((issue) => {
       const path = issue.path.map(String).join('.');
-      return path ? `${path}: ${issue.message}` : issue.message;
+      // Messages written for one field already name it ("model_name is required when scope='model'").
+      return path && !issue.message.startsWith(path) ? `${path}: ${issue.message}` : issue.message;
     })
     .join('; ');
 }

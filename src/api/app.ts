@@ -1,0 +1,50 @@
+// The express application: request ids, JSON bodies, authentication, every route, one error shape.
+import express from 'express';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Authenticator } from '../auth/authenticator.ts';
+import type { ProjectService } from '../projects/project-service.ts';
+import type { LiveLogs } from '../runs/live-logs.ts';
+import type { RunService } from '../runs/run-service.ts';
+import { authenticate } from './authenticate.ts';
+import './express-types.ts';
+import { errorHandler, notFoundHandler } from './http-errors.ts';
+import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
+import { projectRoutes } from './routes/projects.ts';
+import { runLogRoutes } from './routes/run-logs.ts';
+import { runRoutes } from './routes/runs.ts';
+
+export interface AppDependencies {
+  authenticator: Authenticator;
+  runService: RunService;
+  projectService: ProjectService;
+  liveLogs: LiveLogs;
+  readiness: ReadinessChecks;
+  metrics: Registry;
+  logger: Logger;
+}
+
+/** Parameters may be 1 MiB of JSON (413 past that, from the run service); the body around them a little more. */
+const BODY_LIMIT = '2mb';
+
+export function createApp(deps: AppDependencies): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use((request, response, next) => {
+    const incoming = request.headers['x-request-id'];
+    request.id = typeof incoming === 'string' && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+    response.setHeader('X-Request-Id', request.id);
+    next();
+  });
+  app.use(healthRoutes(deps.readiness, deps.metrics));
+  app.use('/v1', authenticate(deps.authenticator));
+  app.use(express.json({ limit: BODY_LIMIT, strict: false }));
+  app.use(runRoutes(deps.runService));
+  app.use(runLogRoutes(deps.runService, deps.liveLogs));
+  app.use(projectRoutes(deps.projectService));
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

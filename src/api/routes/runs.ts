@@ -1,0 +1,48 @@
+// REST routes of runs (SPEC §5): submit, get, list, cancel.
+import { Router } from 'express';
+import { z } from 'zod';
+import { invalidRequest } from '../../errors.ts';
+import type { RunService } from '../../runs/run-service.ts';
+import { asyncRunView, runResultView } from '../../runs/run-view.ts';
+import { principalOf, requireScope } from '../authenticate.ts';
+
+const STATUSES = ['pending', 'running', 'success', 'failed', 'timed_out', 'cancelled', 'error'] as const;
+
+const listQuerySchema = z.strictObject(
+  {
+    project_name: z.string().min(1).optional(),
+    status: z.enum(STATUSES, { error: `status must be one of ${STATUSES.join(', ')}` }).optional(),
+    limit: z.coerce.number({ error: 'limit must be a number' }).int({ error: 'limit must be an integer' }).min(1, { error: 'limit must be at least 1' }).max(200, { error: 'limit must be at most 200' }).default(50),
+    cursor: z.string().min(1).optional(),
+  },
+  { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown query parameter(s) ${issue.keys.join(', ')}` : undefined) },
+);
+
+export function runRoutes(runService: RunService): Router {
+  const router = Router();
+
+  router.post('/v1/runs', requireScope('runs:write'), async (request, response) => {
+    const result = await runService.submit(principalOf(request).tenantId, request.body);
+    if (result.mode === 'async') response.status(202).json(asyncRunView(result.run));
+    else response.status(200).json(runResultView(result.run));
+  });
+
+  router.get('/v1/runs', requireScope('runs:read'), (request, response) => {
+    const parsed = listQuerySchema.safeParse(request.query);
+    if (!parsed.success) throw invalidRequest(parsed.error.issues);
+    const { project_name: projectName, status, limit, cursor } = parsed.data;
+    const page = runService.list(principalOf(request).tenantId, { projectName, status, limit, cursor });
+    response.json({ runs: page.runs.map(runResultView), next_cursor: page.nextCursor });
+  });
+
+  router.get('/v1/runs/:runId', requireScope('runs:read'), (request, response) => {
+    response.json(runResultView(runService.get(principalOf(request).tenantId, request.params.runId as string)));
+  });
+
+  router.post('/v1/runs/:runId/cancel', requireScope('runs:write'), async (request, response) => {
+    const run = await runService.cancel(principalOf(request).tenantId, request.params.runId as string);
+    response.json(runResultView(run));
+  });
+
+  return router;
+}

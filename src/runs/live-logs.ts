@@ -1,0 +1,54 @@
+// Output of runs that are not finished yet, for followers (SSE): a bounded snapshot plus every new chunk.
+import { EventEmitter } from 'node:events';
+import type { LogStream } from '../sandbox/backend.ts';
+import { LogCapture } from '../sandbox/log-capture.ts';
+
+export type LiveLogEvent = { type: 'log'; stream: LogStream; text: string } | { type: 'end' };
+
+interface LiveRun {
+  stdout: LogCapture;
+  stderr: LogCapture;
+  events: EventEmitter;
+}
+
+export class LiveLogs {
+  private readonly runs = new Map<string, LiveRun>();
+
+  constructor(private readonly capBytes: number) {}
+
+  open(runId: string): void {
+    const events = new EventEmitter();
+    events.setMaxListeners(0);
+    this.runs.set(runId, { stdout: new LogCapture(this.capBytes), stderr: new LogCapture(this.capBytes), events });
+  }
+
+  push(runId: string, stream: LogStream, chunk: Buffer): void {
+    const run = this.runs.get(runId);
+    if (!run) return;
+    run[stream].append(chunk);
+    if (run.events.listenerCount('event') > 0) run.events.emit('event', { type: 'log', stream, text: chunk.toString('utf8') } satisfies LiveLogEvent);
+  }
+
+  close(runId: string): void {
+    const run = this.runs.get(runId);
+    if (!run) return;
+    this.runs.delete(runId);
+    run.events.emit('event', { type: 'end' } satisfies LiveLogEvent);
+    run.events.removeAllListeners();
+  }
+
+  /**
+   * Follows a live run: the listener first gets what was captured so far, then every chunk, then `end`.
+   * Returns undefined when the run is not live (finished, or unknown to this process).
+   */
+  follow(runId: string, listener: (event: LiveLogEvent) => void): (() => void) | undefined {
+    const run = this.runs.get(runId);
+    if (!run) return undefined;
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const text = run[stream].result().text;
+      if (text) listener({ type: 'log', stream, text });
+    }
+    run.events.on('event', listener);
+    return () => run.events.off('event', listener);
+  }
+}

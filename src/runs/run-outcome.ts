@@ -1,0 +1,68 @@
+// Maps what the sandbox reports (or a platform failure) to a run's terminal status and error.
+import { SandrunError, errorMessage } from '../errors.ts';
+import type { SandboxResult } from '../sandbox/backend.ts';
+import type { RunCompletion, RunLimits } from '../store/run-store.ts';
+
+export function completionFromSandbox(result: SandboxResult, limits: RunLimits): RunCompletion {
+  const common = {
+    exitCode: result.exitCode,
+    stdout: result.stdout.text,
+    stderr: result.stderr.text,
+    stdoutTruncated: result.stdout.truncated,
+    stderrTruncated: result.stderr.truncated,
+    outputs: result.outputs,
+    durationSeconds: result.durationSeconds,
+    startedAt: result.startedAt.toISOString(),
+    finishedAt: result.finishedAt.toISOString(),
+  };
+  const { outcome } = result;
+  switch (outcome.kind) {
+    case 'exited':
+      return result.exitCode === 0
+        ? { ...common, status: 'success', error: null }
+        : { ...common, status: 'failed', error: { code: 'nonzero_exit', message: `the command exited with code ${result.exitCode}` } };
+    case 'oom_killed':
+      return { ...common, status: 'failed', error: { code: 'oom_killed', message: `the run used more than its ${limits.memoryMb} MiB of memory and was killed` } };
+    case 'output_invalid':
+    case 'output_too_large':
+      return { ...common, status: 'failed', error: { code: outcome.kind, message: outcome.message } };
+    case 'timed_out':
+      return { ...common, status: 'timed_out', error: { code: 'timeout', message: `the run did not finish within ${limits.timeoutSeconds} s and was stopped` } };
+    case 'cancelled':
+      return { ...common, status: 'cancelled', error: { code: 'cancelled', message: 'the run was cancelled' } };
+  }
+}
+
+/** A run the platform could not carry out: status error, no exit code. */
+export function completionFromFailure(error: unknown, finishedAt: Date): RunCompletion {
+  const code = error instanceof SandrunError ? error.code : 'internal';
+  return {
+    status: 'error',
+    exitCode: null,
+    stdout: '',
+    stderr: '',
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    outputs: {},
+    error: { code, message: errorMessage(error) },
+    durationSeconds: 0,
+    startedAt: null,
+    finishedAt: finishedAt.toISOString(),
+  };
+}
+
+export function cancelledBeforeStart(finishedAt: Date): RunCompletion {
+  return {
+    status: 'cancelled',
+    exitCode: null,
+    stdout: '',
+    stderr: '',
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    outputs: {},
+    error: { code: 'cancelled', message: 'the run was cancelled before it started' },
+    durationSeconds: 0,
+    startedAt: null,
+    finishedAt: finishedAt.toISOString(),
+  };
+}

@@ -1,0 +1,54 @@
+// The run request (SPEC §1): one schema for REST bodies, MCP arguments and the CLI, with messages that name the field.
+import { z } from 'zod';
+import { SandrunError, invalidRequest } from '../errors.ts';
+
+export const MAX_PARAMETERS_BYTES = 1024 * 1024;
+
+/** The fields of the seed's `run` tool, as a raw shape (MCP lists it as the tool's input schema). */
+export const runRequestShape = {
+  scope: z.enum(['project', 'model'], { error: "scope must be 'project' or 'model'" }),
+  mode: z.enum(['sync', 'async'], { error: "mode must be 'sync' or 'async'" }),
+  project_name: z.string({ error: 'project_name is required and must be a string' }).min(1, { error: 'project_name must not be empty' }),
+  model_name: z.string({ error: 'model_name must be a string or null' }).min(1, { error: 'model_name must not be empty' }).nullable().optional(),
+  branch: z.string({ error: 'branch must be a string or null' }).min(1, { error: 'branch must not be empty' }).nullable().optional(),
+  commit_sha: z
+    .string({ error: 'commit_sha must be a string or null' })
+    .regex(/^[0-9a-fA-F]{7,40}$/, { error: 'commit_sha must be 7 to 40 hexadecimal characters' })
+    .nullable()
+    .optional(),
+  parameters: z
+    .record(z.string(), z.unknown(), { error: 'parameters must be a JSON object or null' })
+    .nullable()
+    .optional(),
+};
+
+const allowedFields = Object.keys(runRequestShape).join(', ');
+
+export const runRequestSchema = z
+  .strictObject(runRequestShape, {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `'${key}'`).join(', ')}; the fields are ${allowedFields}`
+        : 'the run request must be a JSON object',
+  })
+  .superRefine((request, context) => {
+    if (request.scope === 'model' && (request.model_name === undefined || request.model_name === null)) {
+      context.addIssue({ code: 'custom', path: ['model_name'], message: "model_name is required when scope='model'" });
+    }
+    if (request.scope === 'project' && request.model_name !== undefined && request.model_name !== null) {
+      context.addIssue({ code: 'custom', path: ['model_name'], message: "model_name must be absent or null when scope='project'" });
+    }
+  });
+
+export type RunRequest = z.infer<typeof runRequestSchema>;
+
+/** Validates a run request; 400 naming the field and rule, 413 for parameters over 1 MiB of JSON. */
+export function parseRunRequest(input: unknown): RunRequest {
+  const parsed = runRequestSchema.safeParse(input);
+  if (!parsed.success) throw invalidRequest(parsed.error.issues);
+  const parametersBytes = Buffer.byteLength(JSON.stringify(parsed.data.parameters ?? {}));
+  if (parametersBytes > MAX_PARAMETERS_BYTES) {
+    throw new SandrunError('payload_too_large', `parameters is ${parametersBytes} bytes of JSON; the limit is ${MAX_PARAMETERS_BYTES} bytes (1 MiB)`);
+  }
+  return parsed.data;
+}

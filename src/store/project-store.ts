@@ -1,0 +1,75 @@
+// Project records, always read and written within one tenant.
+import type { Db } from './database.ts';
+
+export interface ProjectRecord {
+  id: string;
+  tenantId: string;
+  name: string;
+  repoUrl: string;
+  defaultBranch: string;
+  createdAt: string;
+  refreshedAt: string;
+}
+
+interface ProjectRow {
+  id: string;
+  tenant_id: string;
+  name: string;
+  repo_url: string;
+  default_branch: string;
+  created_at: string;
+  refreshed_at: string;
+}
+
+const toRecord = (row: ProjectRow): ProjectRecord => ({
+  id: row.id,
+  tenantId: row.tenant_id,
+  name: row.name,
+  repoUrl: row.repo_url,
+  defaultBranch: row.default_branch,
+  createdAt: row.created_at,
+  refreshedAt: row.refreshed_at,
+});
+
+export class ProjectStore {
+  private readonly statements;
+
+  constructor(db: Db) {
+    this.statements = {
+      insert: db.prepare(`INSERT INTO projects (id, tenant_id, name, repo_url, default_branch, created_at, refreshed_at)
+        VALUES (@id, @tenantId, @name, @repoUrl, @defaultBranch, @createdAt, @createdAt)`),
+      byName: db.prepare<[string, string], ProjectRow>('SELECT * FROM projects WHERE tenant_id = ? AND name = ? AND deleted_at IS NULL'),
+      list: db.prepare<[string], ProjectRow>('SELECT * FROM projects WHERE tenant_id = ? AND deleted_at IS NULL ORDER BY name'),
+      refreshed: db.prepare<[string, string, string]>('UPDATE projects SET refreshed_at = ?, default_branch = ? WHERE id = ?'),
+      softDelete: db.prepare<[string, string]>('UPDATE projects SET deleted_at = ? WHERE id = ?'),
+      listAll: db.prepare<[], ProjectRow>('SELECT * FROM projects WHERE deleted_at IS NULL'),
+    };
+  }
+
+  insert(project: Omit<ProjectRecord, 'refreshedAt'>): ProjectRecord {
+    this.statements.insert.run(project);
+    return this.byName(project.tenantId, project.name)!;
+  }
+
+  byName(tenantId: string, name: string): ProjectRecord | undefined {
+    const row = this.statements.byName.get(tenantId, name);
+    return row && toRecord(row);
+  }
+
+  list(tenantId: string): ProjectRecord[] {
+    return this.statements.list.all(tenantId).map(toRecord);
+  }
+
+  listAll(): ProjectRecord[] {
+    return this.statements.listAll.all().map(toRecord);
+  }
+
+  markRefreshed(id: string, at: string, defaultBranch: string): void {
+    this.statements.refreshed.run(at, defaultBranch, id);
+  }
+
+  /** Runs keep pointing at a deleted project (their history stays); the name becomes free again. */
+  delete(id: string, at: string): void {
+    this.statements.softDelete.run(at, id);
+  }
+}

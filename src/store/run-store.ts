@@ -1,0 +1,236 @@
+// Run records: insert with a gapless per-project number, state transitions, tenant-scoped reads.
+import type { Db } from './database.ts';
+
+export type RunStatus = 'pending' | 'running' | 'success' | 'failed' | 'timed_out' | 'cancelled' | 'error';
+export const TERMINAL_STATUSES: readonly RunStatus[] = ['success', 'failed', 'timed_out', 'cancelled', 'error'];
+export const isTerminal = (status: RunStatus): boolean => TERMINAL_STATUSES.includes(status);
+
+export interface RunLimits {
+  timeoutSeconds: number;
+  memoryMb: number;
+  cpus: number;
+  pids: number;
+}
+
+export interface RunRecord {
+  seq: number;
+  id: string;
+  tenantId: string;
+  projectId: string;
+  projectName: string;
+  runNumber: number;
+  scope: 'project' | 'model';
+  modelName: string | null;
+  branch: string | null;
+  commitSha: string;
+  parameters: Record<string, unknown>;
+  image: string;
+  command: string[];
+  limits: RunLimits;
+  warning: string | null;
+  status: RunStatus;
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  outputs: Record<string, unknown>;
+  error: { code: string; message: string } | null;
+  durationSeconds: number | null;
+  dataSnapshotRef: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export type NewRun = Pick<
+  RunRecord,
+  'id' | 'tenantId' | 'projectId' | 'projectName' | 'scope' | 'modelName' | 'branch' | 'commitSha' | 'parameters' | 'image' | 'command' | 'limits' | 'warning'
+>;
+
+export interface RunCompletion {
+  status: RunStatus;
+  exitCode: number | null;
+  stdout: string;
+  stderr: string;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  outputs: Record<string, unknown>;
+  error: { code: string; message: string } | null;
+  durationSeconds: number | null;
+  startedAt: string | null;
+  finishedAt: string;
+}
+
+interface RunRow {
+  seq: number;
+  id: string;
+  tenant_id: string;
+  project_id: string;
+  project_name: string;
+  run_number: number;
+  scope: 'project' | 'model';
+  model_name: string | null;
+  branch: string | null;
+  commit_sha: string;
+  parameters: string;
+  image: string;
+  command: string;
+  limits: string;
+  warning: string | null;
+  status: RunStatus;
+  exit_code: number | null;
+  stdout: string;
+  stderr: string;
+  stdout_truncated: number;
+  stderr_truncated: number;
+  outputs: string;
+  error_code: string | null;
+  error_message: string | null;
+  duration_seconds: number | null;
+  data_snapshot_ref: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+function toRecord(row: RunRow): RunRecord {
+  return {
+    seq: row.seq,
+    id: row.id,
+    tenantId: row.tenant_id,
+    projectId: row.project_id,
+    projectName: row.project_name,
+    runNumber: row.run_number,
+    scope: row.scope,
+    modelName: row.model_name,
+    branch: row.branch,
+    commitSha: row.commit_sha,
+    parameters: JSON.parse(row.parameters) as Record<string, unknown>,
+    image: row.image,
+    command: JSON.parse(row.command) as string[],
+    limits: JSON.parse(row.limits) as RunLimits,
+    warning: row.warning,
+    status: row.status,
+    exitCode: row.exit_code,
+    stdout: row.stdout,
+    stderr: row.stderr,
+    stdoutTruncated: row.stdout_truncated === 1,
+    stderrTruncated: row.stderr_truncated === 1,
+    outputs: JSON.parse(row.outputs) as Record<string, unknown>,
+    error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null,
+    durationSeconds: row.duration_seconds,
+    dataSnapshotRef: row.data_snapshot_ref,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+export interface RunListQuery {
+  tenantId: string;
+  projectName?: string;
+  status?: RunStatus;
+  limit: number;
+  /** Only runs older than this seq (the cursor). */
+  beforeSeq?: number;
+}
+
+export class RunStore {
+  private readonly statements;
+
+  constructor(private readonly db: Db) {
+    this.statements = {
+      nextNumber: db.prepare<[string], { run_number: number }>(
+        'UPDATE projects SET next_run_number = next_run_number + 1 WHERE id = ? RETURNING next_run_number - 1 AS run_number',
+      ),
+      insert: db.prepare(`INSERT INTO runs (id, tenant_id, project_id, project_name, run_number, scope, model_name, branch, commit_sha,
+        parameters, image, command, limits, warning, status, created_at)
+        VALUES (@id, @tenantId, @projectId, @projectName, @runNumber, @scope, @modelName, @branch, @commitSha,
+        @parameters, @image, @command, @limits, @warning, 'pending', @createdAt)`),
+      byId: db.prepare<[string], RunRow>('SELECT * FROM runs WHERE id = ?'),
+      byTenantAndId: db.prepare<[string, string], RunRow>('SELECT * FROM runs WHERE tenant_id = ? AND id = ?'),
+      markRunning: db.prepare<[string, string]>("UPDATE runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'pending'"),
+      complete: db.prepare(`UPDATE runs SET status = @status, exit_code = @exitCode, stdout = @stdout, stderr = @stderr,
+        stdout_truncated = @stdoutTruncated, stderr_truncated = @stderrTruncated, outputs = @outputs, error_code = @errorCode,
+        error_message = @errorMessage, duration_seconds = @durationSeconds, started_at = COALESCE(@startedAt, started_at),
+        finished_at = @finishedAt WHERE id = @id AND status IN ('pending', 'running')`),
+      unfinished: db.prepare<[], RunRow>("SELECT * FROM runs WHERE status IN ('pending', 'running') ORDER BY seq"),
+    };
+  }
+
+  /** Inserts a pending run with the project's next number, atomically: no gap, no repeat. */
+  insert(run: NewRun, createdAt: string): RunRecord {
+    return this.db.transaction(() => {
+      const numbered = this.statements.nextNumber.get(run.projectId);
+      if (!numbered) throw new Error(`project ${run.projectId} does not exist`);
+      this.statements.insert.run({
+        ...run,
+        runNumber: numbered.run_number,
+        parameters: JSON.stringify(run.parameters),
+        command: JSON.stringify(run.command),
+        limits: JSON.stringify(run.limits),
+        createdAt,
+      });
+      return toRecord(this.statements.byId.get(run.id)!);
+    })();
+  }
+
+  get(id: string): RunRecord | undefined {
+    const row = this.statements.byId.get(id);
+    return row && toRecord(row);
+  }
+
+  /** A run of this tenant; another tenant's run is indistinguishable from none. */
+  getForTenant(tenantId: string, id: string): RunRecord | undefined {
+    const row = this.statements.byTenantAndId.get(tenantId, id);
+    return row && toRecord(row);
+  }
+
+  markRunning(id: string, startedAt: string): boolean {
+    return this.statements.markRunning.run(startedAt, id).changes === 1;
+  }
+
+  /** Records the terminal state once; a run already terminal is left as it is (returns false). */
+  complete(id: string, completion: RunCompletion): boolean {
+    const result = this.statements.complete.run({
+      id,
+      status: completion.status,
+      exitCode: completion.exitCode,
+      stdout: completion.stdout,
+      stderr: completion.stderr,
+      stdoutTruncated: completion.stdoutTruncated ? 1 : 0,
+      stderrTruncated: completion.stderrTruncated ? 1 : 0,
+      outputs: JSON.stringify(completion.outputs),
+      errorCode: completion.error?.code ?? null,
+      errorMessage: completion.error?.message ?? null,
+      durationSeconds: completion.durationSeconds,
+      startedAt: completion.startedAt,
+      finishedAt: completion.finishedAt,
+    });
+    return result.changes === 1;
+  }
+
+  unfinished(): RunRecord[] {
+    return this.statements.unfinished.all().map(toRecord);
+  }
+
+  list(query: RunListQuery): RunRecord[] {
+    const where = ['tenant_id = @tenantId'];
+    if (query.projectName !== undefined) where.push('project_name = @projectName');
+    if (query.status !== undefined) where.push('status = @status');
+    if (query.beforeSeq !== undefined) where.push('seq < @beforeSeq');
+    const sql = `SELECT * FROM runs WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT @limit`;
+    return this.db
+      .prepare<Record<string, unknown>, RunRow>(sql)
+      .all({ tenantId: query.tenantId, projectName: query.projectName, status: query.status, beforeSeq: query.beforeSeq, limit: query.limit })
+      .map(toRecord);
+  }
+
+  countActiveForProject(projectId: string): number {
+    const row = this.db
+      .prepare<[string], { n: number }>("SELECT COUNT(*) AS n FROM runs WHERE project_id = ? AND status IN ('pending', 'running')")
+      .get(projectId);
+    return row?.n ?? 0;
+  }
+}
