@@ -35,6 +35,8 @@ export interface ProjectDetailView extends ProjectView {
   commit_sha: string;
   image: string | null;
   models: string[];
+  /** Set when sandrun.yaml at the default branch is broken: runs will fail with this error until it is fixed. */
+  manifest_error: { code: string; message: string } | null;
 }
 
 export interface ProjectServiceSettings {
@@ -103,8 +105,13 @@ export class ProjectService {
   async detail(tenantId: string, name: string): Promise<ProjectDetailView> {
     const project = this.require(tenantId, name);
     const { commitSha } = await this.resolve(project, {});
-    const manifest = await this.manifestAt(project, commitSha);
-    return { ...this.view(project), commit_sha: commitSha, image: manifest.image ?? null, models: [...manifest.models.keys()] };
+    try {
+      const manifest = await this.manifestAt(project, commitSha);
+      return { ...this.view(project), commit_sha: commitSha, image: manifest.image ?? null, models: [...manifest.models.keys()], manifest_error: null };
+    } catch (error) {
+      if (!(error instanceof SandrunError) || error.code !== 'manifest_invalid') throw error;
+      return { ...this.view(project), commit_sha: commitSha, image: null, models: [], manifest_error: { code: error.code, message: error.message } };
+    }
   }
 
   resolve(project: ProjectRecord, request: { branch?: string | null; commitSha?: string | null }): Promise<Resolution> {
@@ -117,7 +124,7 @@ export class ProjectService {
     let manifest = this.manifests.get(key);
     if (!manifest) {
       manifest = loadProjectManifest(this.mirrors, project.id, commitSha, { images: this.settings.images });
-      manifest.catch(() => this.manifests.delete(key));
+      manifest.catch(() => this.manifests.delete(key)); // a failed read (git down) is retried next time
       if (this.manifests.size >= MANIFEST_CACHE_SIZE) this.manifests.delete(this.manifests.keys().next().value!);
       this.manifests.set(key, manifest);
     }

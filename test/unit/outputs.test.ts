@@ -15,7 +15,7 @@ function tarOf(entries: Entry[]): Readable {
     else archive.entry({ name: entry.name }, entry.content ?? '');
   }
   archive.finalize();
-  return archive as unknown as Readable;
+  return archive;
 }
 
 const limits = { maxBytes: 1000, maxEntries: 10 };

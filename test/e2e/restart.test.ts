@@ -1,0 +1,76 @@
+// kill -9 of the server mid-run: after a restart nothing stays running, no container is left, numbering goes on.
+import Dockerode from 'dockerode';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
+import { openStores } from '../../src/sandrun.ts';
+import { TestRepo } from '../helpers/git-repo.ts';
+import { freePort, killHard, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+
+const docker = new Dockerode();
+let dataDir: string;
+let repo: TestRepo;
+let token: string;
+let server: ServerProcess | undefined;
+
+beforeAll(() => {
+  dataDir = mkdtempSync(join(tmpdir(), 'sandrun-restart-'));
+  repo = new TestRepo({ 'models/sleepy.py': 'import time\nprint("sleeping", flush=True)\ntime.sleep(300)\n', 'models/quick.py': 'print("quick")\n' });
+  const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  token = stores.apiTokens.create({ tenantId: 'restart', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] }).token;
+  stores.db.close();
+});
+afterAll(async () => {
+  if (server) await killHard(server);
+  rmSync(dataDir, { recursive: true, force: true });
+  repo.remove();
+});
+
+async function call(method: string, path: string, body?: unknown): Promise<any> {
+  const response = await fetch(server!.url + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+async function waitFor(runId: string, statuses: string[], timeoutMs = 30_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await call('GET', `/v1/runs/${runId}`);
+    if (statuses.includes(body.status)) return body;
+    if (Date.now() > deadline) throw new Error(`run ${runId} is ${body.status}, not ${statuses.join('/')}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('a server killed with SIGKILL during a run', () => {
+  it('reconciles at start: the running run ends in error, the queued one runs, no container is left, numbers continue', async () => {
+    const port = await freePort();
+    const env = { SANDRUN_DATA_DIR: dataDir, SANDRUN_MAX_CONCURRENT_RUNS: '1', SANDRUN_LOG_LEVEL: 'warn' };
+    server = await startServerProcess(env, port);
+    expect((await call('POST', '/v1/projects', { name: 'restart', repo_url: repo.dir })).status).toBe(201);
+    const sleeping = (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'restart', model_name: 'sleepy' })).body;
+    const queued = (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'restart', model_name: 'quick' })).body;
+    expect([sleeping.run_number, queued.run_number]).toEqual([1, 2]);
+    await waitFor(sleeping.run_id, ['running']);
+    expect((await call('GET', `/v1/runs/${queued.run_id}`)).body.status).toBe('pending');
+
+    await killHard(server);
+    const orphan = await docker.listContainers({ all: true, filters: { label: [`sandrun.run_id=${sleeping.run_id}`] } });
+    expect(orphan, 'the killed server leaves its container behind').toHaveLength(1);
+
+    server = await startServerProcess(env, port);
+    const abandoned = await waitFor(sleeping.run_id, ['success', 'failed', 'timed_out', 'cancelled', 'error']);
+    expect(abandoned).toMatchObject({ status: 'error', exit_code: null, error: { code: 'server_restarted' } });
+    const requeued = await waitFor(queued.run_id, ['success', 'failed', 'timed_out', 'cancelled', 'error']);
+    expect(requeued).toMatchObject({ status: 'success', stdout: 'quick\n', run_number: 2 });
+    const left = await docker.listContainers({ all: true, filters: { label: [`sandrun.run_id=${sleeping.run_id}`] } });
+    expect(left).toEqual([]);
+    const next = await call('POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'restart', model_name: 'quick' });
+    expect(next.body).toMatchObject({ status: 'success', run_number: 3 });
+  });
+});
