@@ -1,25 +1,4 @@
 // `npm start`: serves sandrun with the configuration from the environment.
-import { loadConfig } from './config.ts';
-import { errorMessage } from './errors.ts';
-import { createLogger, createSandrun } from './sandrun.ts';
-
-async function serve(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    process.stderr.write(`sandrun: ${errorMessage(error)}\n`);
-    process.exit(2);
-  }
-  const logger = createLogger(config);
-  const sandrun = createSandrun(config, logger);
-  await sandrun.listen();
-  const stop = (signal: string) => {
-    logger.info({ signal }, 'stopping');
-    void sandrun.close().then(() => process.exit(0));
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-}
+import { serve } from './serve.ts';
 
 await serve();

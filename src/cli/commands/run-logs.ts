@@ -1,0 +1,46 @@
+// `sandrun runs logs ID [--follow]`: a run's stdout and stderr as they arrive, ending with its status.
+import { z } from 'zod';
+import type { RunResultView } from '../../runs/run-view.ts';
+import { CliError, EXIT } from '../cli-error.ts';
+import { apiClient, segment, type CliContext, type HttpFlags } from '../context.ts';
+import { exitCodeOfRun, formatDuration, isTerminalStatus } from '../format-run.ts';
+
+export interface LogsFlags extends HttpFlags {
+  follow?: boolean;
+}
+
+const logEventSchema = z.object({ text: z.string() });
+
+function parseData(data: string): unknown {
+  try {
+    return JSON.parse(data);
+  } catch {
+    throw new CliError(`the server sent an event that is not JSON: ${data.slice(0, 200)}`, EXIT.api);
+  }
+}
+
+/** Streams the logs; stdout events go to stdout and stderr events to stderr, so the two stay separable. */
+export async function followLogs(context: CliContext, runId: string, flags: LogsFlags): Promise<void> {
+  const { stdout, stderr, colours } = context.terminal;
+  const path = `/v1/runs/${segment(runId)}/logs${flags.follow ? '?follow=1' : ''}`;
+  for await (const event of apiClient(context, flags).events(path)) {
+    const data = parseData(event.data);
+    if (flags.json) {
+      stdout.write(JSON.stringify({ event: event.event, data }) + '\n');
+    } else if (event.event === 'stdout' || event.event === 'stderr') {
+      const parsed = logEventSchema.safeParse(data);
+      if (parsed.success) (event.event === 'stdout' ? stdout : stderr).write(parsed.data.text);
+    }
+    if (event.event === 'end' || event.event === 'status') {
+      // Both carry the run view (src/api/routes/run-logs.ts): `end` once it is terminal, `status` as it is now.
+      const run = data as RunResultView;
+      if (!flags.json) {
+        const detail = isTerminalStatus(run.status) ? ` (exit code ${run.exit_code ?? 'none'}, ${formatDuration(run.duration_seconds)})` : '';
+        stderr.write(`${colours.dim(`run ${run.run_number} of ${run.project}:`)} ${colours.status(run.status)}${detail}${run.error ? ` ${colours.red(run.error.message)}` : ''}\n`);
+      }
+      if (isTerminalStatus(run.status)) context.exitCode = exitCodeOfRun(run.status);
+      return;
+    }
+  }
+  if (flags.follow) throw new CliError('the log stream ended before the run finished; check it with: sandrun runs get ' + runId, EXIT.api);
+}
