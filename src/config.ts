@@ -24,6 +24,9 @@ const environmentSchema = z.object({
   SANDRUN_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),
   SANDRUN_MAX_CONCURRENT_RUNS: positiveInt(4),
   SANDRUN_MAX_QUEUED_RUNS: positiveInt(200),
+  SANDRUN_TENANT_MAX_CONCURRENT_RUNS: z.coerce.number().int().positive().optional(),
+  SANDRUN_TENANT_MAX_QUEUED_RUNS: positiveInt(50),
+  SANDRUN_RATE_LIMIT_PER_MINUTE: positiveInt(600),
   SANDRUN_LOG_CAP_BYTES: positiveInt(1 * MiB),
   SANDRUN_OUTPUTS_CAP_BYTES: positiveInt(10 * MiB),
   SANDRUN_OUTPUTS_MAX_ENTRIES: positiveInt(1000),
@@ -45,6 +48,7 @@ const environmentSchema = z.object({
   SANDRUN_JWT_AUDIENCE: z.string().min(1).optional(),
   SANDRUN_JWT_JWKS_URL: z.string().url().optional(),
   SANDRUN_JWT_TENANT_CLAIM: z.string().min(1).default('org_id'),
+  SANDRUN_JWT_JWKS_COOLDOWN_SECONDS: z.coerce.number().min(0).default(30),
 });
 
 export interface Limits {
@@ -62,6 +66,11 @@ export interface Config {
   runtime: 'runc' | 'runsc';
   maxConcurrentRuns: number;
   maxQueuedRuns: number;
+  /** Per tenant: runs at once (default: all slots but one, so another tenant always finds one) and runs waiting. */
+  tenantMaxConcurrentRuns: number;
+  tenantMaxQueuedRuns: number;
+  /** Requests per minute per credential (token bucket). */
+  rateLimitPerMinute: number;
   logCapBytes: number;
   outputsCapBytes: number;
   outputsMaxEntries: number;
@@ -73,7 +82,7 @@ export interface Config {
   defaultImage: string;
   defaultLimits: Limits;
   maxLimits: Limits;
-  jwt: { issuer: string; audience: string; jwksUrl: string; tenantClaim: string } | undefined;
+  jwt: { issuer: string; audience: string; jwksUrl: string; tenantClaim: string; jwksCooldownMs: number } | undefined;
 }
 
 /** Reads the configuration from an environment; throws one message that names every bad variable. */
@@ -99,6 +108,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     runtime: e.SANDRUN_RUNTIME,
     maxConcurrentRuns: e.SANDRUN_MAX_CONCURRENT_RUNS,
     maxQueuedRuns: e.SANDRUN_MAX_QUEUED_RUNS,
+    tenantMaxConcurrentRuns: e.SANDRUN_TENANT_MAX_CONCURRENT_RUNS ?? Math.max(1, e.SANDRUN_MAX_CONCURRENT_RUNS - 1),
+    tenantMaxQueuedRuns: e.SANDRUN_TENANT_MAX_QUEUED_RUNS,
+    rateLimitPerMinute: e.SANDRUN_RATE_LIMIT_PER_MINUTE,
     logCapBytes: e.SANDRUN_LOG_CAP_BYTES,
     outputsCapBytes: e.SANDRUN_OUTPUTS_CAP_BYTES,
     outputsMaxEntries: e.SANDRUN_OUTPUTS_MAX_ENTRIES,
@@ -127,6 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             audience: e.SANDRUN_JWT_AUDIENCE,
             jwksUrl: e.SANDRUN_JWT_JWKS_URL ?? new URL('.well-known/jwks.json', issuer.endsWith('/') ? issuer : `${issuer}/`).toString(),
             tenantClaim: e.SANDRUN_JWT_TENANT_CLAIM,
+            jwksCooldownMs: e.SANDRUN_JWT_JWKS_COOLDOWN_SECONDS * 1000,
           }
         : undefined,
   };

@@ -25,7 +25,7 @@ export function principalOf(request: Request): Principal {
 export function requireScope(scope: Scope): RequestHandler {
   return (request, _response, next) => {
     const principal = principalOf(request);
-    if (!hasScope(principal, scope)) return next(new SandrunError('forbidden', `this credential lacks the scope ${scope}`));
+    if (!hasScope(principal, scope)) return next(new SandrunError('forbidden', `this credential lacks the scope ${scope}`, { scope }));
     next();
   };
 }

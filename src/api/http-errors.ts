@@ -19,11 +19,25 @@ export function toSandrunError(error: unknown): SandrunError {
   return new SandrunError('internal', 'internal error', undefined, { cause: error });
 }
 
+/**
+ * RFC 6750 §3: a request without credentials gets a bare challenge (no error code); a bad credential gets
+ * invalid_token, a missing scope insufficient_scope.
+ */
+function authenticateChallenge(failure: SandrunError, sentCredentials: boolean): string | undefined {
+  const description = `error_description="${failure.message.replace(/["\\]/g, "'").replace(/[^\x20-\x7e]/g, ' ')}"`;
+  if (failure.code === 'unauthorized') return sentCredentials ? `Bearer realm="sandrun", error="invalid_token", ${description}` : 'Bearer realm="sandrun"';
+  if (failure.code === 'forbidden' && typeof failure.details === 'object' && failure.details !== null && 'scope' in failure.details) {
+    return `Bearer realm="sandrun", error="insufficient_scope", scope="${String(failure.details.scope)}", ${description}`;
+  }
+  return undefined;
+}
+
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, request, response, _next) => {
     const failure = toSandrunError(error);
     if (failure.code === 'internal') logger.error({ err: error, requestId: request.id }, 'request failed');
-    if (failure.code === 'unauthorized') response.setHeader('WWW-Authenticate', `Bearer error="invalid_token", error_description="${failure.message.replace(/"/g, "'")}"`);
+    const challenge = authenticateChallenge(failure, /^Bearer\s/i.test(request.headers.authorization ?? ''));
+    if (challenge) response.setHeader('WWW-Authenticate', challenge);
     if (response.headersSent) {
       response.end();
       return;

@@ -1,4 +1,4 @@
-// Starts queued runs under a global concurrency limit, in order within a tenant and round-robin between tenants.
+// Starts queued runs under a global concurrency limit and per-tenant limits, in order within a tenant and round-robin between tenants.
 import { SandrunError } from '../errors.ts';
 
 export interface QueuedJob {
@@ -7,17 +7,30 @@ export interface QueuedJob {
   start: () => Promise<void>;
 }
 
+export interface TenantLimits {
+  /** Runs of one tenant at once; a tenant at this limit waits while other tenants' runs start. */
+  maxConcurrent: number;
+  /** Runs of one tenant waiting; past it, queue_full. */
+  maxQueued: number;
+}
+
 export class FairScheduler {
   private readonly queues = new Map<string, QueuedJob[]>();
   /** Tenants with queued jobs, in the order they get their next turn. */
   private readonly turns: string[] = [];
+  private readonly runningByTenant = new Map<string, number>();
   private queued = 0;
   private running = 0;
+  private stopped = false;
+  private readonly tenantLimits: TenantLimits;
 
   constructor(
     private readonly maxConcurrent: number,
     private readonly maxQueued: number,
-  ) {}
+    tenantLimits: Partial<TenantLimits> = {},
+  ) {
+    this.tenantLimits = { maxConcurrent: tenantLimits.maxConcurrent ?? maxConcurrent, maxQueued: tenantLimits.maxQueued ?? maxQueued };
+  }
 
   get queuedCount(): number {
     return this.queued;
@@ -27,10 +40,25 @@ export class FairScheduler {
     return this.running;
   }
 
-  /** Throws queue_full when one more job would not fit; call before recording a new run. */
-  assertCapacity(): void {
+  /** Jobs of one tenant that are queued and running. */
+  tenantCounts(tenantId: string): { queued: number; running: number } {
+    return { queued: this.queues.get(tenantId)?.length ?? 0, running: this.runningByTenant.get(tenantId) ?? 0 };
+  }
+
+  /** Throws queue_full when one more job of the tenant would not fit; call before recording a new run. */
+  assertCapacity(tenantId: string): void {
+    const waiting = this.queues.get(tenantId)?.length ?? 0;
+    // A job that can start at once never waits, so it does not count against the queue limits.
+    if (this.running < this.maxConcurrent && (this.runningByTenant.get(tenantId) ?? 0) < this.tenantLimits.maxConcurrent) return;
+    if (waiting >= this.tenantLimits.maxQueued) {
+      throw new SandrunError(
+        'queue_full',
+        `this tenant already has ${waiting} runs waiting (the limit per tenant is ${this.tenantLimits.maxQueued}); wait for some to finish or cancel them`,
+        { tenant_queued: waiting, tenant_max_queued: this.tenantLimits.maxQueued },
+      );
+    }
     if (this.queued >= this.maxQueued) {
-      throw new SandrunError('queue_full', `the run queue is full (${this.maxQueued} runs waiting); try again later`);
+      throw new SandrunError('queue_full', `the run queue is full (${this.maxQueued} runs waiting); try again later`, { queued: this.queued, max_queued: this.maxQueued });
     }
   }
 
@@ -64,9 +92,11 @@ export class FairScheduler {
     if (turn !== -1) this.turns.splice(turn, 1);
   }
 
+  /** The next job of the first tenant in turn that is under its concurrency limit; tenants at it keep their place. */
   private next(): QueuedJob | undefined {
-    const tenantId = this.turns.shift();
-    if (tenantId === undefined) return undefined;
+    const turn = this.turns.findIndex((tenantId) => (this.runningByTenant.get(tenantId) ?? 0) < this.tenantLimits.maxConcurrent);
+    if (turn === -1) return undefined;
+    const [tenantId] = this.turns.splice(turn, 1) as [string];
     const queue = this.queues.get(tenantId)!;
     const job = queue.shift()!;
     if (queue.length === 0) this.queues.delete(tenantId);
@@ -75,14 +105,23 @@ export class FairScheduler {
     return job;
   }
 
+  /** Starts nothing more; queued jobs stay queued (their runs stay pending for the next start). */
+  stop(): void {
+    this.stopped = true;
+  }
+
   private pump(): void {
-    while (this.running < this.maxConcurrent) {
+    while (!this.stopped && this.running < this.maxConcurrent) {
       const job = this.next();
       if (!job) return;
       this.running += 1;
+      this.runningByTenant.set(job.tenantId, (this.runningByTenant.get(job.tenantId) ?? 0) + 1);
       // start() records every failure as the run's own outcome; it never rejects.
       void job.start().finally(() => {
         this.running -= 1;
+        const left = (this.runningByTenant.get(job.tenantId) ?? 1) - 1;
+        if (left === 0) this.runningByTenant.delete(job.tenantId);
+        else this.runningByTenant.set(job.tenantId, left);
         this.pump();
       });
     }
