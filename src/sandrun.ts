@@ -6,8 +6,12 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createApp } from './api/app.ts';
+import { allowedHostsFor } from './api/mcp/allowed-hosts.ts';
+import { RateLimiter } from './api/rate-limit.ts';
 import { ApiTokens } from './auth/api-tokens.ts';
 import { Authenticator } from './auth/authenticator.ts';
+import { JoseJwtVerifier } from './auth/jwt-verifier.ts';
+import { TokenAdmin } from './auth/token-admin.ts';
 import type { Config } from './config.ts';
 import { CheckoutCache } from './projects/checkouts.ts';
 import { GitMirrors } from './projects/mirror.ts';
@@ -69,19 +73,26 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     openFiles: config.openFiles,
     logCapBytes: config.logCapBytes,
   });
-  const scheduler = new FairScheduler(config.maxConcurrentRuns, config.maxQueuedRuns);
+  const scheduler = new FairScheduler(config.maxConcurrentRuns, config.maxQueuedRuns, {
+    maxConcurrent: config.tenantMaxConcurrentRuns,
+    maxQueued: config.tenantMaxQueuedRuns,
+  });
   const liveLogs = new LiveLogs(config.logCapBytes);
   const runService = new RunService(stores.runs, projectService, sandbox, scheduler, liveLogs, config, logger);
-  const authenticator = new Authenticator(stores.apiTokens, undefined);
+  const authenticator = new Authenticator(stores.apiTokens, config.jwt ? new JoseJwtVerifier(config.jwt) : undefined);
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
+  let boundPort = config.port;
   const app = createApp({
     authenticator,
+    rateLimiter: new RateLimiter(config.rateLimitPerMinute),
+    tokenAdmin: new TokenAdmin(stores.apiTokens),
     runService,
     projectService,
     liveLogs,
     metrics,
     logger,
+    mcpAllowedHosts: () => allowedHostsFor(config.host, boundPort),
     readiness: {
       database: () => db.prepare('SELECT 1').get(),
       engine: () => sandbox.ping(),
@@ -116,6 +127,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
         httpServer.listen(config.port, config.host, resolve);
       });
       const address = httpServer.address() as AddressInfo;
+      boundPort = address.port;
       logger.info({ host: address.address, port: address.port, dataDir: config.dataDir }, 'sandrun is serving');
       return address;
     },
@@ -125,6 +137,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
         server.closeAllConnections();
         await new Promise<void>((resolve) => server!.close(() => resolve()));
       }
+      await runService.shutdown();
       await sandbox.close();
       db.close();
     },

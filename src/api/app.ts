@@ -4,25 +4,33 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Authenticator } from '../auth/authenticator.ts';
+import type { TokenAdmin } from '../auth/token-admin.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 import type { LiveLogs } from '../runs/live-logs.ts';
 import type { RunService } from '../runs/run-service.ts';
 import { authenticate } from './authenticate.ts';
 import './express-types.ts';
 import { errorHandler, notFoundHandler } from './http-errors.ts';
+import { mcpRoutes } from './mcp/mcp-endpoint.ts';
+import { rateLimit, type RateLimiter } from './rate-limit.ts';
 import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { runLogRoutes } from './routes/run-logs.ts';
 import { runRoutes } from './routes/runs.ts';
+import { tokenRoutes } from './routes/tokens.ts';
 
 export interface AppDependencies {
   authenticator: Authenticator;
+  rateLimiter: RateLimiter;
+  tokenAdmin: TokenAdmin;
   runService: RunService;
   projectService: ProjectService;
   liveLogs: LiveLogs;
   readiness: ReadinessChecks;
   metrics: Registry;
   logger: Logger;
+  /** Host header values POST /mcp accepts (DNS-rebinding protection); read per request, as the port is bound after the app is built. */
+  mcpAllowedHosts: () => readonly string[];
 }
 
 /** Parameters may be 1 MiB of JSON (413 past that, from the run service); the body around them a little more. */
@@ -39,11 +47,14 @@ export function createApp(deps: AppDependencies): express.Express {
     next();
   });
   app.use(healthRoutes(deps.readiness, deps.metrics));
-  app.use('/v1', authenticate(deps.authenticator));
+  app.use('/v1', authenticate(deps.authenticator), rateLimit(deps.rateLimiter));
+  app.use('/mcp', authenticate(deps.authenticator), rateLimit(deps.rateLimiter));
   app.use(express.json({ limit: BODY_LIMIT, strict: false }));
   app.use(runRoutes(deps.runService));
   app.use(runLogRoutes(deps.runService, deps.liveLogs));
   app.use(projectRoutes(deps.projectService));
+  app.use(mcpRoutes({ runService: deps.runService, projectService: deps.projectService, logger: deps.logger, allowedHosts: deps.mcpAllowedHosts }));
+  app.use(tokenRoutes(deps.tokenAdmin));
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;

@@ -44,7 +44,7 @@ export class RunService {
     const { commitSha, warning } = await this.projects.resolve(project, { branch: request.branch, commitSha: request.commit_sha });
     const manifest = await this.projects.manifestAt(project, commitSha);
     const plan = planRun(manifest, { scope: request.scope, modelName: request.model_name, projectName: project.name }, this.config);
-    this.scheduler.assertCapacity();
+    this.scheduler.assertCapacity(tenantId);
     const run = this.runs.insert(
       {
         id: randomUUID(),
@@ -171,6 +171,17 @@ export class RunService {
   /** Marks a run that can no longer be carried out (reconciliation after a restart). */
   abandon(runId: string, message: string): void {
     this.runs.complete(runId, { ...completionFromFailure(new SandrunError('internal', message), this.now()), error: { code: 'server_restarted', message } });
+  }
+
+  /**
+   * Stops starting runs and cancels the running ones, waiting until each is recorded; pending runs stay
+   * pending and are queued again at the next start.
+   */
+  async shutdown(): Promise<void> {
+    this.scheduler.stop();
+    const recorded = [...this.active.keys()].flatMap((runId) => this.finished.get(runId)?.promise ?? []);
+    for (const controller of this.active.values()) controller.abort();
+    await Promise.all(recorded);
   }
 
   /** True while this process is carrying out the run (its container, if any, is in use). */
