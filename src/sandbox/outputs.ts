@@ -8,7 +8,7 @@ export interface OutputsLimits {
 }
 
 export type OutputsReadResult =
-  | { ok: true; outputs: Record<string, unknown>; totalBytes: number }
+  | { ok: true; outputs: Record<string, unknown>; totalBytes: number; /** the archive held /outputs itself */ sawRoot: boolean }
   | { ok: false; code: 'output_invalid' | 'output_too_large'; message: string; outputs: Record<string, unknown> };
 
 const OUTPUT_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -18,6 +18,7 @@ export async function readOutputsTar(tar: Readable, limits: OutputsLimits): Prom
   const outputs: Record<string, unknown> = {};
   let totalBytes = 0;
   let entries = 0;
+  let sawRoot = false;
   let failure: { code: 'output_invalid' | 'output_too_large'; message: string } | undefined;
   const fail = (code: 'output_invalid' | 'output_too_large', message: string) => {
     failure ??= { code, message };
@@ -27,6 +28,7 @@ export async function readOutputsTar(tar: Readable, limits: OutputsLimits): Prom
   tar.pipe(extractor);
   for await (const entry of extractor) {
     const name = entry.header.name.replace(/^\.\//, '').replace(/\/$/, '');
+    if (name === '' || name === '.') sawRoot = true;
     entries += 1;
     totalBytes += entry.header.size ?? 0;
     if (entries > limits.maxEntries + 1) {
@@ -64,5 +66,5 @@ export async function readOutputsTar(tar: Readable, limits: OutputsLimits): Prom
   }
   tar.destroy();
   if (failure) return { ok: false, ...failure, outputs };
-  return { ok: true, outputs, totalBytes };
+  return { ok: true, outputs, totalBytes, sawRoot };
 }

@@ -32,7 +32,7 @@ describe('readOutputsTar', () => {
       ]),
       limits,
     );
-    expect(result).toEqual({ ok: true, outputs: { revenue: [100, 110], summary: { ok: true } }, totalBytes: 32 });
+    expect(result).toEqual({ ok: true, outputs: { revenue: [100, 110], summary: { ok: true } }, totalBytes: 32, sawRoot: true });
   });
 
   it('reports invalid JSON naming the file', async () => {

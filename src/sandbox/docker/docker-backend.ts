@@ -6,10 +6,10 @@ import { PassThrough } from 'node:stream';
 import { SandrunError, errorMessage } from '../../errors.ts';
 import type { ManagedContainer, RunOptions, SandboxBackend, SandboxOutcome, SandboxResult, SandboxSpec } from '../backend.ts';
 import { LogCapture } from '../log-capture.ts';
-import { readOutputsTar } from '../outputs.ts';
+import { readOutputsTar, type OutputsReadResult } from '../outputs.ts';
 import { EngineEvents } from './engine-events.ts';
 import { engineError, isNotFound } from './engine-errors.ts';
-import { createExec, startExec } from './exec-process.ts';
+import { createExec, exitByInspection, startExec } from './exec-process.ts';
 import { OUTPUTS, RUN_USER, WORKSPACE, containerOptions, outputsTmpfsBytes, runEnv, type HardeningSettings } from './hardening.ts';
 import { MANAGED_LABEL, RUN_ID_LABEL } from './labels.ts';
 
@@ -24,6 +24,7 @@ export interface DockerBackendSettings extends HardeningSettings {
 const DRAIN_GRACE_MS = 250;
 const OOM_EVENT_GRACE_MS = 300;
 const OUTPUTS_READ_TIMEOUT_MS = 15_000;
+const COULD_NOT_READ = 'could not read /outputs: ';
 
 type Ending = { kind: 'exited'; exitCode: number } | { kind: 'timed_out' } | { kind: 'cancelled' };
 
@@ -94,7 +95,8 @@ export class DockerBackend implements SandboxBackend {
     const exec = await createExec(container, { cmd: spec.command, env: runEnv(spec), user: RUN_USER, workingDir: WORKSPACE }).catch(
       (error: unknown) => Promise.reject(engineError(error, `starting the command of run ${spec.runId}`)),
     );
-    const exit = this.events.execExit(exec.id);
+    const exitWatch = new AbortController();
+    const exit = this.awaitExit(exec, exitWatch.signal);
     const stopped = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const onAbort = () => stopped.abort('cancelled');
@@ -122,6 +124,7 @@ export class DockerBackend implements SandboxBackend {
         if (stopped.signal.aborted) settle();
         else stopped.signal.addEventListener('abort', settle, { once: true });
       });
+      exit.streamDrained(started.drained);
       const exited = exit.promise.then((exitCode): Ending => ({ kind: 'exited', exitCode }));
       const ending = await Promise.race([exited, stoppedEarly]);
       const finishedAt = new Date();
@@ -133,7 +136,7 @@ export class DockerBackend implements SandboxBackend {
       return await this.finish(container, ending, { stdout, stderr, startedAt, finishedAt });
     } finally {
       clearTimeout(timer);
-      exit.cancel();
+      exitWatch.abort();
       options.signal?.removeEventListener('abort', onAbort);
     }
   }
@@ -163,28 +166,62 @@ export class DockerBackend implements SandboxBackend {
     return { ...base, outcome, exitCode, outputs: read.outputs };
   }
 
+  /**
+   * The exit code of an exec: from the engine's exec_die event, or (a safety net for an event lost while the
+   * events stream reconnects) from inspecting the exec once its output stream has ended, then every 2 s.
+   * Register before starting the exec so the event cannot be missed.
+   */
+  private awaitExit(exec: Dockerode.Exec, signal: AbortSignal): { promise: Promise<number>; streamDrained: (drained: Promise<void>) => void } {
+    const event = this.events.execExit(exec.id);
+    signal.addEventListener('abort', () => event.cancel(), { once: true });
+    let onDrained!: (drained: Promise<void>) => void;
+    const inspected = new Promise<number>((resolve) => {
+      onDrained = (drained) => void exitByInspection(exec, drained, signal).then(resolve);
+    });
+    const promise = Promise.race([event.promise, inspected]);
+    void promise.then(() => event.cancel());
+    return { promise, streamDrained: onDrained };
+  }
+
   /** Reads /outputs with tar inside the still-running container: the archive API cannot see a tmpfs. */
-  private async readOutputs(container: Dockerode.Container) {
+  private async readOutputs(container: Dockerode.Container): Promise<OutputsReadResult> {
+    const first = await this.readOutputsOnce(container);
+    // A failed exec (not a failed parse) is retried once: under load the engine can refuse an exec transiently.
+    if (first.ok || first.code !== 'output_invalid' || !first.message.startsWith(COULD_NOT_READ)) return first;
+    return this.readOutputsOnce(container);
+  }
+
+  private async readOutputsOnce(container: Dockerode.Container): Promise<OutputsReadResult> {
     const tarBytes = new PassThrough();
     const errors: Buffer[] = [];
+    const failed = (detail: string): OutputsReadResult => ({ ok: false, code: 'output_invalid', message: `${COULD_NOT_READ}${detail}`, outputs: {} });
     try {
       const exec = await createExec(container, { cmd: ['tar', '-c', '-f', '-', '-C', OUTPUTS, '.'], user: RUN_USER, workingDir: '/' });
+      const exit = this.awaitExit(exec, AbortSignal.timeout(OUTPUTS_READ_TIMEOUT_MS));
       const started = await startExec(this.docker, exec, (chunk) => tarBytes.write(chunk), (chunk) => errors.push(chunk));
+      exit.streamDrained(started.drained);
       void started.drained.then(() => tarBytes.end());
       const limits = { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries };
       const timer = setTimeout(() => {
         started.stream.destroy();
         tarBytes.destroy(new Error('reading /outputs took too long'));
       }, OUTPUTS_READ_TIMEOUT_MS);
+      let read: OutputsReadResult;
       try {
-        return await readOutputsTar(tarBytes, limits);
+        read = await readOutputsTar(tarBytes, limits);
       } finally {
         clearTimeout(timer);
         started.stream.destroy();
       }
+      if (read.ok || read.code !== 'output_too_large') {
+        // An archive that ended early or a tar that failed must not pass for "no outputs".
+        const exitCode = await Promise.race([exit.promise, delay(OUTPUTS_READ_TIMEOUT_MS).then(() => undefined)]);
+        if (exitCode !== 0) return failed(Buffer.concat(errors).toString('utf8').trim() || `tar exited with ${exitCode ?? 'no exit code'}`);
+        if (read.ok && !read.sawRoot) return failed('the archive of /outputs was empty');
+      }
+      return read;
     } catch (error) {
-      const detail = Buffer.concat(errors).toString('utf8').trim() || errorMessage(error);
-      return { ok: false as const, code: 'output_invalid' as const, message: `could not read /outputs: ${detail}`, outputs: {} };
+      return failed(Buffer.concat(errors).toString('utf8').trim() || errorMessage(error));
     }
   }
 

@@ -40,3 +40,28 @@ export async function startExec(docker: Dockerode, exec: Dockerode.Exec, stdout:
   const drained = finished(stream).catch(() => undefined);
   return { execId: exec.id, stream, drained };
 }
+
+/** The exit code of an exec once it has finished, or undefined while it still runs. */
+export async function execExitCode(exec: Dockerode.Exec): Promise<number | undefined> {
+  const info = await exec.inspect();
+  return info.Running || info.ExitCode === null ? undefined : info.ExitCode;
+}
+
+/**
+ * A safety net beside the engine's exec_die event: once the output stream has ended, and then every few
+ * seconds, ask the engine directly. An event lost on a reconnecting events stream must not leave a run
+ * waiting for its timeout.
+ */
+export function exitByInspection(exec: Dockerode.Exec, drained: Promise<void>, signal: AbortSignal): Promise<number> {
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const check = async () => {
+      if (signal.aborted) return;
+      const code = await execExitCode(exec).catch(() => undefined);
+      if (code !== undefined) resolve(code);
+      else if (!signal.aborted) timer = setTimeout(() => void check(), 2000);
+    };
+    signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+    void drained.then(check);
+  });
+}
