@@ -1,8 +1,11 @@
 // Real git repositories made in temp directories, for tests that register projects.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const DEMO_DIR = fileURLToPath(new URL('../../examples/demo', import.meta.url));
 
 export class TestRepo {
   readonly dir: string;
@@ -44,36 +47,7 @@ export class TestRepo {
   }
 }
 
-/** The demo project of the README: two models that read parameters and write outputs. */
-export const DEMO_FILES: Record<string, string> = {
-  'sandrun.yaml': [
-    'image: sandrun/python:3.11',
-    'models:',
-    '  revenue:',
-    '    command: ["python", "models/revenue.py"]',
-    '    timeout_seconds: 60',
-    '  summary:',
-    '    command: ["python", "models/summary.py"]',
-    'limits:',
-    '  timeout_seconds: 120',
-    '  memory_mb: 256',
-    '',
-  ].join('\n'),
-  'models/revenue.py': [
-    'import json, os',
-    'params = json.load(open(os.environ["SANDRUN_PARAMETERS"]))',
-    'rate = float(params.get("growth_rate", 0.1))',
-    'revenue = [round(100 * (1 + rate) ** year, 2) for year in range(3)]',
-    'json.dump(revenue, open(os.path.join(os.environ["SANDRUN_OUTPUTS"], "revenue.json"), "w"))',
-    'print(f"revenue at growth {rate}: {revenue}")',
-    '',
-  ].join('\n'),
-  'models/summary.py': [
-    'import json, os',
-    'params = json.load(open(os.environ["SANDRUN_PARAMETERS"]))',
-    'summary = {"model": os.environ["SANDRUN_MODEL"] or "(project)", "parameters": params}',
-    'json.dump(summary, open(os.path.join(os.environ["SANDRUN_OUTPUTS"], "summary.json"), "w"))',
-    'print("summary written")',
-    '',
-  ].join('\n'),
-};
+/** The demo project of the README (examples/demo): two models that read parameters and write outputs. */
+export const DEMO_FILES: Record<string, string> = Object.fromEntries(
+  ['sandrun.yaml', 'models/revenue.py', 'models/summary.py'].map((file) => [file, readFileSync(join(DEMO_DIR, file), 'utf8')]),
+);
