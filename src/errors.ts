@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'manifest_invalid'
   | 'rate_limited'
   | 'queue_full'
+  | 'quota_exceeded'
   | 'engine_unavailable'
   | 'image_unavailable'
   | 'git_failed'
@@ -26,6 +27,7 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   manifest_invalid: 422,
   rate_limited: 429,
   queue_full: 429,
+  quota_exceeded: 429,
   engine_unavailable: 503,
   image_unavailable: 422,
   git_failed: 422,

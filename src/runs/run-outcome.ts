@@ -1,7 +1,19 @@
 // Maps what the sandbox reports (or a platform failure) to a run's terminal status and error.
 import { SandrunError, errorMessage } from '../errors.ts';
 import type { SandboxResult } from '../sandbox/backend.ts';
-import type { RunCompletion, RunLimits } from '../store/run-store.ts';
+import type { RunCompletion, RunLimits, RunUsage } from '../store/run-store.ts';
+
+/** A run whose command never ran used nothing. */
+const NOTHING_USED: RunUsage = { cpuSeconds: 0, peakMemoryBytes: null, outputBytes: 0 };
+
+function usageOf(result: SandboxResult): RunUsage {
+  const outputsBytes = Object.keys(result.outputs).length ? Buffer.byteLength(JSON.stringify(result.outputs)) : 0;
+  return {
+    cpuSeconds: result.usage?.cpuSeconds ?? null,
+    peakMemoryBytes: result.usage?.peakMemoryBytes ?? null,
+    outputBytes: result.stdout.totalBytes + result.stderr.totalBytes + outputsBytes,
+  };
+}
 
 export function completionFromSandbox(result: SandboxResult, limits: RunLimits): RunCompletion {
   const common = {
@@ -14,6 +26,7 @@ export function completionFromSandbox(result: SandboxResult, limits: RunLimits):
     durationSeconds: result.durationSeconds,
     startedAt: result.startedAt.toISOString(),
     finishedAt: result.finishedAt.toISOString(),
+    usage: usageOf(result),
   };
   const { outcome } = result;
   switch (outcome.kind) {
@@ -48,6 +61,7 @@ export function completionFromFailure(error: unknown, finishedAt: Date): RunComp
     durationSeconds: 0,
     startedAt: null,
     finishedAt: finishedAt.toISOString(),
+    usage: NOTHING_USED,
   };
 }
 
@@ -64,5 +78,6 @@ export function cancelledBeforeStart(finishedAt: Date): RunCompletion {
     durationSeconds: 0,
     startedAt: null,
     finishedAt: finishedAt.toISOString(),
+    usage: NOTHING_USED,
   };
 }

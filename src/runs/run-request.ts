@@ -22,23 +22,31 @@ export const runRequestShape = {
     .optional(),
 };
 
-const allowedFields = Object.keys(runRequestShape).join(', ');
+type RunRequestShape = typeof runRequestShape;
 
-export const runRequestSchema = z
-  .strictObject(runRequestShape, {
-    error: (issue) =>
-      issue.code === 'unrecognized_keys'
-        ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `'${key}'`).join(', ')}; the fields are ${allowedFields}`
-        : 'the run request must be a JSON object',
-  })
-  .superRefine((request, context) => {
-    if (request.scope === 'model' && (request.model_name === undefined || request.model_name === null)) {
-      context.addIssue({ code: 'custom', path: ['model_name'], message: "model_name is required when scope='model'" });
-    }
-    if (request.scope === 'project' && request.model_name !== undefined && request.model_name !== null) {
-      context.addIssue({ code: 'custom', path: ['model_name'], message: "model_name must be absent or null when scope='project'" });
-    }
-  });
+/** The request schema over a shape that holds the seed's fields (and, for the MCP tool, idempotency_key): strict, with the scope/model_name rule. */
+export function strictRunSchema<Shape extends RunRequestShape>(shape: Shape) {
+  const allowedFields = Object.keys(shape).join(', ');
+  return z
+    .strictObject(shape, {
+      error: (issue) =>
+        issue.code === 'unrecognized_keys'
+          ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => `'${key}'`).join(', ')}; the fields are ${allowedFields}`
+          : 'the run request must be a JSON object',
+    })
+    .superRefine((parsed, context) => {
+      // Shape extends the seed's fields, so these two are there; the generic output type cannot say so.
+      const request = parsed as { scope: 'project' | 'model'; model_name?: string | null };
+      if (request.scope === 'model' && (request.model_name === undefined || request.model_name === null)) {
+        context.addIssue({ code: 'custom', path: ['model_name'], message: "model_name is required when scope='model'" });
+      }
+      if (request.scope === 'project' && request.model_name !== undefined && request.model_name !== null) {
+        context.addIssue({ code: 'custom', path: ['model_name'], message: "model_name must be absent or null when scope='project'" });
+      }
+    });
+}
+
+export const runRequestSchema = strictRunSchema(runRequestShape);
 
 export type RunRequest = z.infer<typeof runRequestSchema>;
 

@@ -1,5 +1,5 @@
 // The JSON shapes a client sees of a run (SPEC §2): the result (terminal or current) and the async receipt.
-import type { RunRecord } from '../store/run-store.ts';
+import { isTerminal, type RunRecord } from '../store/run-store.ts';
 
 export interface RunResultView {
   run_id: string;
@@ -23,6 +23,15 @@ export interface RunResultView {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** The engine's accounting once the run is terminal; null before. */
+  usage: RunUsageView | null;
+}
+
+export interface RunUsageView {
+  cpu_seconds: number | null;
+  peak_memory_bytes: number | null;
+  wall_seconds: number;
+  output_bytes: number;
 }
 
 export interface AsyncRunView {
@@ -59,6 +68,14 @@ export function runResultView(run: RunRecord): RunResultView {
     created_at: run.createdAt,
     started_at: run.startedAt,
     finished_at: run.finishedAt,
+    usage: isTerminal(run.status)
+      ? {
+          cpu_seconds: run.usage.cpuSeconds,
+          peak_memory_bytes: run.usage.peakMemoryBytes,
+          wall_seconds: run.durationSeconds ?? 0,
+          output_bytes: run.usage.outputBytes ?? 0,
+        }
+      : null,
   };
 }
 

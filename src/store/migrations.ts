@@ -68,6 +68,42 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX tokens_tenant ON tokens(tenant_id);
   `,
+  // 2: operators' accounting — resource usage per run, idempotency keys, the audit log, per-tenant retention.
+  `
+  ALTER TABLE runs ADD COLUMN cpu_seconds REAL;
+  ALTER TABLE runs ADD COLUMN peak_memory_bytes INTEGER;
+  ALTER TABLE runs ADD COLUMN output_bytes INTEGER;
+  ALTER TABLE runs ADD COLUMN purged_at TEXT;
+  CREATE INDEX runs_tenant_finished ON runs(tenant_id, finished_at);
+  CREATE INDEX runs_unpurged ON runs(finished_at) WHERE purged_at IS NULL;
+  CREATE INDEX runs_project_commit ON runs(project_id, commit_sha);
+  ALTER TABLE tenants ADD COLUMN retention_days INTEGER;
+  CREATE TABLE idempotency_keys (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, key)
+  );
+  CREATE INDEX idempotency_keys_created ON idempotency_keys(created_at);
+  CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    tenant_id TEXT,
+    credential_id TEXT,
+    action TEXT NOT NULL,
+    target TEXT,
+    status INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    error_code TEXT,
+    source_address TEXT,
+    request_id TEXT
+  );
+  CREATE INDEX audit_log_tenant_seq ON audit_log(tenant_id, seq DESC);
+  CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+  CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

@@ -1,5 +1,6 @@
 // Run records: insert with a gapless per-project number, state transitions, tenant-scoped reads.
 import type { Db } from './database.ts';
+import { IdempotencyKeys, type IdempotencyKey, type StoredKey } from './idempotency-keys.ts';
 
 export type RunStatus = 'pending' | 'running' | 'success' | 'failed' | 'timed_out' | 'cancelled' | 'error';
 export const TERMINAL_STATUSES: readonly RunStatus[] = ['success', 'failed', 'timed_out', 'cancelled', 'error'];
@@ -10,6 +11,14 @@ export interface RunLimits {
   memoryMb: number;
   cpus: number;
   pids: number;
+}
+
+/** What the engine accounted for a finished run; null where it could not say. */
+export interface RunUsage {
+  cpuSeconds: number | null;
+  peakMemoryBytes: number | null;
+  /** Captured stdout + stderr (before capping) + outputs JSON. */
+  outputBytes: number | null;
 }
 
 export interface RunRecord {
@@ -41,6 +50,9 @@ export interface RunRecord {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  usage: RunUsage;
+  /** When retention removed its logs and outputs. */
+  purgedAt: string | null;
 }
 
 export type NewRun = Pick<
@@ -60,6 +72,7 @@ export interface RunCompletion {
   durationSeconds: number | null;
   startedAt: string | null;
   finishedAt: string;
+  usage: RunUsage;
 }
 
 interface RunRow {
@@ -92,6 +105,10 @@ interface RunRow {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  cpu_seconds: number | null;
+  peak_memory_bytes: number | null;
+  output_bytes: number | null;
+  purged_at: string | null;
 }
 
 function toRecord(row: RunRow): RunRecord {
@@ -124,6 +141,8 @@ function toRecord(row: RunRow): RunRecord {
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    usage: { cpuSeconds: row.cpu_seconds, peakMemoryBytes: row.peak_memory_bytes, outputBytes: row.output_bytes },
+    purgedAt: row.purged_at,
   };
 }
 
@@ -138,8 +157,10 @@ export interface RunListQuery {
 
 export class RunStore {
   private readonly statements;
+  readonly idempotencyKeys: IdempotencyKeys;
 
   constructor(private readonly db: Db) {
+    this.idempotencyKeys = new IdempotencyKeys(db);
     this.statements = {
       nextNumber: db.prepare<[string], { run_number: number }>(
         'UPDATE projects SET next_run_number = next_run_number + 1 WHERE id = ? RETURNING next_run_number - 1 AS run_number',
@@ -154,7 +175,8 @@ export class RunStore {
       complete: db.prepare(`UPDATE runs SET status = @status, exit_code = @exitCode, stdout = @stdout, stderr = @stderr,
         stdout_truncated = @stdoutTruncated, stderr_truncated = @stderrTruncated, outputs = @outputs, error_code = @errorCode,
         error_message = @errorMessage, duration_seconds = @durationSeconds, started_at = COALESCE(@startedAt, started_at),
-        finished_at = @finishedAt WHERE id = @id AND status IN ('pending', 'running')`),
+        finished_at = @finishedAt, cpu_seconds = @cpuSeconds, peak_memory_bytes = @peakMemoryBytes, output_bytes = @outputBytes
+        WHERE id = @id AND status IN ('pending', 'running')`),
       unfinished: db.prepare<[], RunRow>("SELECT * FROM runs WHERE status IN ('pending', 'running') ORDER BY seq"),
     };
   }
@@ -174,6 +196,21 @@ export class RunStore {
       });
       return toRecord(this.statements.byId.get(run.id)!);
     })();
+  }
+
+  /**
+   * Inserts the run unless the key was used at or after `notBefore`: the check and the insert are one
+   * (immediate) transaction, so concurrent submissions with one key make one run. Returns the key's record
+   * when it was already used (the caller compares the request hash), else the new run.
+   */
+  insertOnce(run: NewRun, createdAt: string, key: IdempotencyKey, notBefore: string): { run: RunRecord; existing?: undefined } | { existing: StoredKey } {
+    return this.db.transaction(() => {
+      const existing = this.idempotencyKeys.find(key.tenantId, key.key, notBefore);
+      if (existing) return { existing };
+      const inserted = this.insert(run, createdAt);
+      this.idempotencyKeys.record(key, inserted.id, createdAt);
+      return { run: inserted };
+    }).immediate();
   }
 
   get(id: string): RunRecord | undefined {
@@ -207,6 +244,9 @@ export class RunStore {
       durationSeconds: completion.durationSeconds,
       startedAt: completion.startedAt,
       finishedAt: completion.finishedAt,
+      cpuSeconds: completion.usage.cpuSeconds,
+      peakMemoryBytes: completion.usage.peakMemoryBytes,
+      outputBytes: completion.usage.outputBytes,
     });
     return result.changes === 1;
   }
@@ -225,6 +265,14 @@ export class RunStore {
       .prepare<Record<string, unknown>, RunRow>(sql)
       .all({ tenantId: query.tenantId, projectName: query.projectName, status: query.status, beforeSeq: query.beforeSeq, limit: query.limit })
       .map(toRecord);
+  }
+
+  /** CPU seconds of the tenant's runs that finished in [from, to) (ISO 8601 instants). */
+  cpuSecondsBetween(tenantId: string, from: string, to: string): number {
+    const row = this.db
+      .prepare<[string, string, string], { total: number | null }>('SELECT SUM(cpu_seconds) AS total FROM runs WHERE tenant_id = ? AND finished_at >= ? AND finished_at < ?')
+      .get(tenantId, from, to);
+    return row?.total ?? 0;
   }
 
   countActiveForProject(projectId: string): number {

@@ -74,7 +74,9 @@ describe('MCP tools', () => {
     const run = tools.find((tool) => tool.name === 'run')!;
     expect(run.description).toBe(SEED_RUN_DESCRIPTION);
     const properties = run.inputSchema.properties as Record<string, any>;
-    expect(Object.keys(properties).sort()).toEqual(['branch', 'commit_sha', 'mode', 'model_name', 'parameters', 'project_name', 'scope']);
+    // The seed's fields, plus the one optional idempotency_key the operators' issue adds (docs/mcp.md).
+    expect(Object.keys(properties).sort()).toEqual(['branch', 'commit_sha', 'idempotency_key', 'mode', 'model_name', 'parameters', 'project_name', 'scope']);
+    expect(properties.idempotency_key.type).toBe('string');
     expect([...(run.inputSchema.required ?? [])].sort()).toEqual(['mode', 'project_name', 'scope']);
     expect(properties.scope.enum).toEqual(['project', 'model']);
     expect(properties.mode.enum).toEqual(['sync', 'async']);
@@ -168,9 +170,9 @@ describe('MCP errors are tool results, not transport errors', () => {
   });
 
   it('an unknown field is an isError naming it, as in REST', async () => {
-    const result = await call(alice, 'run', { scope: 'project', mode: 'sync', project_name: 'forecasts', idempotency_key: 'k1' });
+    const result = await call(alice, 'run', { scope: 'project', mode: 'sync', project_name: 'forecasts', timeout_seconds: 5 });
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toContain('idempotency_key');
+    expect(textOf(result)).toContain('timeout_seconds');
   });
 
   it('an unknown project or model is an isError that says what exists', async () => {

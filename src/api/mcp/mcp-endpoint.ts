@@ -23,7 +23,16 @@ export function mcpRoutes(deps: McpEndpointDependencies): Router {
 
   router.post('/mcp', async (request, response) => {
     const server = new McpServer(SERVER_INFO, { capabilities: { tools: {} } });
-    registerTools(server, { principal: principalOf(request), runService: deps.runService, projectService: deps.projectService, logger: deps.logger });
+    registerTools(server, {
+      principal: principalOf(request),
+      runService: deps.runService,
+      projectService: deps.projectService,
+      logger: deps.logger,
+      onRefused: (errorCode) => {
+        const denied = errorCode === 'forbidden' || errorCode === 'not_found' || errorCode === 'rate_limited' || errorCode === 'queue_full' || errorCode === 'quota_exceeded';
+        request.audit = { ...request.audit, outcome: denied ? 'denied' : 'failed', errorCode };
+      },
+    });
     // Stateless: no session id, JSON responses rather than SSE, so each POST is answered and closed on its own.
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: undefined,

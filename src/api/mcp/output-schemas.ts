@@ -30,6 +30,9 @@ export const runResultShape = {
   created_at: z.string(),
   started_at: z.string().nullable(),
   finished_at: z.string().nullable(),
+  usage: z
+    .object({ cpu_seconds: z.number().nullable(), peak_memory_bytes: z.number().int().nullable(), wall_seconds: z.number(), output_bytes: z.number().int() })
+    .nullable(),
 };
 
 /** asyncRunView: the receipt of a queued run. */

@@ -1,7 +1,8 @@
 // The MCP tools over runs: run (the seed's tool), get_run, list_runs, cancel_run. Each calls RunService; none validates or runs on its own.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import { runRequestSchema } from '../../runs/run-request.ts';
+import { idempotencyKeySchema } from '../../runs/idempotency.ts';
+import { runRequestShape, strictRunSchema } from '../../runs/run-request.ts';
 import { asyncRunView, runResultView } from '../../runs/run-view.ts';
 import { RUN_STATUSES, runListShape, runOutputSchema, runResultShape } from './output-schemas.ts';
 import { RUN_TOOL_DESCRIPTION } from './run-tool-description.ts';
@@ -9,6 +10,17 @@ import { guarded, type ToolContext } from './tool-context.ts';
 import { queuedRunResult, runResult, structuredResult } from './tool-results.ts';
 
 const DEFAULT_LIST_LIMIT = 50;
+
+/**
+ * The seed's arguments plus one optional field: agents retry on timeouts, and a retry with the same key gets the
+ * first run back instead of starting another (the REST API takes the key as the Idempotency-Key header).
+ */
+const runToolInputSchema = strictRunSchema({
+  ...runRequestShape,
+  idempotency_key: idempotencyKeySchema
+    .describe('Optional. Send the same key when retrying a run call (e.g. after a timeout): within 24 h it returns the run the first call started instead of starting another.')
+    .optional(),
+});
 
 const runIdShape = { run_id: z.string({ error: 'run_id is required and must be a string' }).min(1, { error: 'run_id must not be empty' }) };
 
@@ -27,13 +39,13 @@ export function registerRunTools(server: McpServer, context: ToolContext): void 
       description: RUN_TOOL_DESCRIPTION,
       // The REST body's own schema (built from runRequestShape: the seed's fields, types and requiredness), strict
       // and with its scope/model_name rule, so an MCP call is validated exactly like POST /v1/runs.
-      inputSchema: runRequestSchema,
+      inputSchema: runToolInputSchema,
       outputSchema: runOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
-    (args) =>
+    ({ idempotency_key: idempotencyKey, ...request }) =>
       guarded(context, 'run', 'runs:write', async () => {
-        const submitted = await context.runService.submit(context.principal.tenantId, args);
+        const submitted = await context.runService.submit(context.principal.tenantId, request, { idempotencyKey });
         return submitted.mode === 'async' ? queuedRunResult(asyncRunView(submitted.run)) : runResult(runResultView(submitted.run));
       }),
   );

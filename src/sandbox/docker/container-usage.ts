@@ -1,0 +1,55 @@
+// A container's CPU time and peak memory from the engine's cgroup accounting: the cgroup files when the engine is local, else the stats API.
+import type Dockerode from 'dockerode';
+import { readFile } from 'node:fs/promises';
+import type { SandboxUsage } from '../backend.ts';
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+/** The stats API waits for the engine's next 1 s collection tick; never let accounting hold a run longer than this. */
+const STATS_TIMEOUT_MS = 1_500;
+
+interface StatsFrame {
+  cpu_stats?: { cpu_usage?: { total_usage?: number } };
+  memory_stats?: { max_usage?: number; usage?: number };
+}
+
+/**
+ * Reads the usage of a still-running container. The cgroup files (cgroup v1, cgroupfs or systemd driver) take
+ * well under a millisecond; the engine's one-shot stats call is the fallback for a remote engine, as it can
+ * take up to a second (see docs/decisions.md). Never throws: usage is best effort.
+ */
+export async function readContainerUsage(container: Dockerode.Container): Promise<SandboxUsage | undefined> {
+  return (await fromCgroupFiles(container.id)) ?? (await fromStatsApi(container));
+}
+
+async function fromCgroupFiles(id: string): Promise<SandboxUsage | undefined> {
+  for (const parent of [`docker/${id}`, `system.slice/docker-${id}.scope`]) {
+    const cpu = await readNumber(`${CGROUP_ROOT}/cpuacct/${parent}/cpuacct.usage`);
+    if (cpu === undefined) continue;
+    const peak = await readNumber(`${CGROUP_ROOT}/memory/${parent}/memory.max_usage_in_bytes`);
+    return { cpuSeconds: cpu / 1e9, peakMemoryBytes: peak ?? null };
+  }
+  return undefined;
+}
+
+async function fromStatsApi(container: Dockerode.Container): Promise<SandboxUsage | undefined> {
+  try {
+    // dockerode's types lack the one-shot flag (API 1.41) and the abort signal it forwards.
+    const options = { stream: false, 'one-shot': true, abortSignal: AbortSignal.timeout(STATS_TIMEOUT_MS) } as unknown as { stream: false };
+    const stats = (await container.stats(options)) as StatsFrame;
+    const cpu = stats.cpu_stats?.cpu_usage?.total_usage;
+    if (typeof cpu !== 'number') return undefined;
+    const peak = stats.memory_stats?.max_usage;
+    return { cpuSeconds: cpu / 1e9, peakMemoryBytes: typeof peak === 'number' ? peak : null };
+  } catch {
+    return undefined;
+  }
+}
+
+async function readNumber(path: string): Promise<number | undefined> {
+  try {
+    const value = Number((await readFile(path, 'utf8')).trim());
+    return Number.isFinite(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
