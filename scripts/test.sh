@@ -7,6 +7,15 @@ step() { printf '\n== %s (%ss)\n' "$*" "$SECONDS"; }
 step "Docker engine"
 bash scripts/engine.sh
 
+step "browser and compose (console and deployment tests)"
+# Debian's Chromium for the console test and docker-compose v1 for the deployment test; installed once.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
 step "npm dependencies"
 if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.sandrun-lock; then
   npm ci --no-audit --no-fund

@@ -2,10 +2,15 @@
 import { Command, CommanderError } from 'commander';
 import { SandrunError } from '../errors.ts';
 import { ApiError, CliError, EXIT, type ExitCode } from './cli-error.ts';
+import { auditCommand } from './commands/audit.ts';
+import { backupCommand } from './commands/backup.ts';
+import { completionCommand } from './commands/completion.ts';
+import { doctorCommand } from './commands/doctor.ts';
 import { projectsCommand } from './commands/projects.ts';
 import { runCommand } from './commands/run.ts';
 import { runsCommand } from './commands/runs.ts';
 import { serveCommand } from './commands/serve.ts';
+import { tenantsCommand } from './commands/tenants.ts';
 import { tokensCommand } from './commands/tokens.ts';
 import type { CliContext } from './context.ts';
 
@@ -22,7 +27,7 @@ function buildProgram(context: CliContext): Command {
     .hook('preAction', (_program, action) => {
       context.json = action.opts<{ json?: boolean }>().json === true;
     });
-  for (const command of [serveCommand(context), tokensCommand(context), projectsCommand(context), runCommand(context), runsCommand(context)]) {
+  for (const command of [serveCommand(context), tokensCommand(context), tenantsCommand(context), auditCommand(context), projectsCommand(context), runCommand(context), runsCommand(context), doctorCommand(context), backupCommand(context), completionCommand(context, () => program)]) {
     // Settings such as exitOverride reach subcommands made by .command(), not ones built apart and added.
     const inherit = (child: Command) => {
       child.copyInheritedSettings(program);

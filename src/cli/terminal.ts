@@ -17,6 +17,8 @@ export interface Terminal {
   stdout: Writer;
   stderr: Writer;
   colours: Colours;
+  /** Whether progress (a spinner) may be drawn on stderr: a TTY, and not a dumb terminal. */
+  progress?: boolean;
 }
 
 const FAILED = new Set(['failed', 'timed_out', 'cancelled', 'error']);
@@ -37,6 +39,8 @@ export function createColours(enabled: boolean): Colours {
 }
 
 export function processTerminal(env: NodeJS.ProcessEnv): Terminal {
-  const colour = process.stdout.isTTY === true && env.NO_COLOR === undefined;
-  return { stdout: process.stdout, stderr: process.stderr, colours: createColours(colour) };
+  // https://no-color.org: any non-empty NO_COLOR turns colour off.
+  const colour = process.stdout.isTTY === true && !env.NO_COLOR && env.TERM !== 'dumb';
+  const progress = process.stderr.isTTY === true && env.TERM !== 'dumb';
+  return { stdout: process.stdout, stderr: process.stderr, colours: createColours(colour), progress };
 }

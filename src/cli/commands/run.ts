@@ -4,6 +4,7 @@ import type { AsyncRunView, RunResultView } from '../../runs/run-view.ts';
 import { addHttpOptions, apiClient, printJson, type CliContext, type HttpFlags } from '../context.ts';
 import { exitCodeOfRun, formatAsyncReceipt, formatRun } from '../format-run.ts';
 import { parseParameters } from '../inputs.ts';
+import { startSpinner } from '../spinner.ts';
 
 interface RunFlags extends HttpFlags {
   param: string[];
@@ -43,7 +44,13 @@ export function runCommand(context: CliContext): Command {
       else context.terminal.stdout.write(formatAsyncReceipt(receipt, context.terminal.colours));
       return;
     }
-    const run = await client.request<RunResultView>('POST', '/v1/runs', body);
+    const stopSpinner = startSpinner(context.terminal.stderr, `running ${model ? `${project}/${model}` : project}`, context.terminal.progress === true);
+    let run: RunResultView;
+    try {
+      run = await client.request<RunResultView>('POST', '/v1/runs', body);
+    } finally {
+      stopSpinner();
+    }
     if (flags.json) printJson(context, run);
     else context.terminal.stdout.write(formatRun(run, context.terminal.colours));
     context.exitCode = exitCodeOfRun(run.status);

@@ -1,12 +1,11 @@
 // `sandrun tokens create|list|revoke`: API tokens, managed on the server's database directly.
 import { Command } from 'commander';
-import { loadConfig } from '../../config.ts';
-import { SandrunError, errorMessage } from '../../errors.ts';
-import { openStores } from '../../sandrun.ts';
+import { SandrunError } from '../../errors.ts';
 import type { TokenRecord } from '../../store/token-store.ts';
 import { usageError } from '../cli-error.ts';
 import { addJsonOption, printJson, type CliContext, type JsonFlag } from '../context.ts';
 import { parseExpiry, parseScopes } from '../inputs.ts';
+import { withStores } from '../stores.ts';
 import { formatTable } from '../table.ts';
 
 const tokenView = (record: TokenRecord) => ({
@@ -19,21 +18,6 @@ const tokenView = (record: TokenRecord) => ({
   revoked_at: record.revokedAt,
   last_used_at: record.lastUsedAt,
 });
-
-function withStores<T>(context: CliContext, use: (stores: ReturnType<typeof openStores>) => T): T {
-  let config;
-  try {
-    config = loadConfig(context.env);
-  } catch (error) {
-    throw usageError(errorMessage(error));
-  }
-  const stores = openStores(config);
-  try {
-    return use(stores);
-  } finally {
-    stores.db.close();
-  }
-}
 
 export function tokensCommand(context: CliContext): Command {
   const tokens = new Command('tokens').description("API tokens (works on the server's database: SANDRUN_DATA_DIR)");

@@ -1,0 +1,26 @@
+// The web console: plain HTML, CSS and JS from src/api/console/, served at / with no credentials (the page asks for a token).
+import express, { Router } from 'express';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CONSOLE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'console');
+
+/** A strict policy: the console loads only its own files and talks only to this origin. */
+const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+function secureHeaders(response: express.Response): void {
+  response.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+  response.setHeader('X-Content-Type-Options', 'nosniff');
+  response.setHeader('Referrer-Policy', 'no-referrer');
+  response.setHeader('Cache-Control', 'no-cache');
+}
+
+export function consoleRoutes(): Router {
+  const router = Router();
+  router.get('/', (_request, response) => {
+    secureHeaders(response);
+    response.sendFile(join(CONSOLE_DIR, 'index.html'));
+  });
+  router.use('/console', express.static(CONSOLE_DIR, { index: false, setHeaders: (response) => secureHeaders(response) }));
+  return router;
+}

@@ -1,0 +1,147 @@
+// The OpenAPI 3.1 document of the REST API, generated from the zod schemas that validate requests and describe responses.
+import { Router } from 'express';
+import { z } from 'zod';
+import { tokenCreateSchema } from '../auth/token-admin.ts';
+import { projectCreateSchema } from '../projects/project-service.ts';
+import { runRequestSchema } from '../runs/run-request.ts';
+import { modelListShape, projectListShape, runListShape, runOutputSchema, runResultShape } from './mcp/output-schemas.ts';
+import { listQuerySchema } from './routes/runs.ts';
+
+type JsonSchema = Record<string, unknown>;
+
+/** A zod schema as a JSON Schema 2020-12 object (OpenAPI 3.1's dialect), without the `$schema` key. */
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  const document = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as JsonSchema;
+  delete document.$schema;
+  return document;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: JsonSchema) => ({ 'application/json': { schema } });
+const errorResponse = (description: string) => ({ description, content: json(ref('Error')) });
+const STANDARD_ERRORS = {
+  '400': errorResponse('invalid request: the message names the field and the rule'),
+  '401': errorResponse('missing or invalid bearer token'),
+  '403': errorResponse('the credential lacks the scope'),
+  '404': errorResponse('not found (also for another tenant’s resources)'),
+};
+const pathParameter = (name: string, description: string) => ({ name, in: 'path', required: true, description, schema: { type: 'string' } });
+
+/** Query parameters from an object schema's properties. */
+function queryParameters(schema: z.ZodType): JsonSchema[] {
+  const properties = (jsonSchema(schema, 'input').properties ?? {}) as Record<string, JsonSchema>;
+  return Object.entries(properties).map(([name, property]) => ({ name, in: 'query', required: false, schema: property }));
+}
+
+function operation(summary: string, scope: string | null, responses: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  return {
+    summary,
+    ...(scope ? { security: [{ bearer: [scope] }], 'x-required-scope': scope } : { security: [] }),
+    ...extra,
+    responses: { ...responses, ...(scope ? STANDARD_ERRORS : {}) },
+  };
+}
+
+export function openApiDocument(version: string): JsonSchema {
+  const runId = pathParameter('run_id', 'the run id');
+  const projectName = pathParameter('name', 'the project name');
+  return {
+    openapi: '3.1.0',
+    info: { title: 'sandrun', version, description: 'Run code from git projects in throw-away, locked-down containers.' },
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API token (sr_...) or an OIDC JWT' } },
+      schemas: {
+        RunRequest: jsonSchema(runRequestSchema, 'input'),
+        RunResult: jsonSchema(z.object(runResultShape), 'output'),
+        RunSubmitted: jsonSchema(runOutputSchema, 'output'),
+        RunList: jsonSchema(z.object(runListShape), 'output'),
+        ProjectCreate: jsonSchema(projectCreateSchema, 'input'),
+        ProjectList: jsonSchema(z.object(projectListShape), 'output'),
+        Models: jsonSchema(z.object(modelListShape), 'output'),
+        TokenCreate: jsonSchema(tokenCreateSchema, 'input'),
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: {
+            error: {
+              type: 'object',
+              required: ['code', 'message'],
+              properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} },
+            },
+          },
+        },
+      },
+    },
+    paths: {
+      '/v1/runs': {
+        post: operation(
+          'Start a run (sync: wait for the terminal result; async: 202 with a receipt)',
+          'runs:write',
+          {
+            '200': { description: 'the terminal result (mode=sync)', content: json(ref('RunResult')) },
+            '202': { description: 'the receipt (mode=async)', content: json(ref('RunSubmitted')) },
+            '413': errorResponse('parameters over 1 MiB of JSON'),
+            '422': errorResponse('the project’s sandrun.yaml is invalid at that commit'),
+            '429': errorResponse('queue full or per-tenant limit reached'),
+          },
+          { requestBody: { required: true, content: json(ref('RunRequest')) } },
+        ),
+        get: operation('List the tenant’s runs, newest first', 'runs:read', { '200': { description: 'a page of runs', content: json(ref('RunList')) } }, {
+          parameters: queryParameters(listQuerySchema),
+        }),
+      },
+      '/v1/runs/{run_id}': {
+        get: operation('The run as it is now', 'runs:read', { '200': { description: 'the run', content: json(ref('RunResult')) } }, { parameters: [runId] }),
+      },
+      '/v1/runs/{run_id}/cancel': {
+        post: operation('Cancel a pending or running run', 'runs:write', {
+          '200': { description: 'the cancelled run', content: json(ref('RunResult')) },
+          '409': errorResponse('the run is already terminal'),
+        }, { parameters: [runId] }),
+      },
+      '/v1/runs/{run_id}/logs': {
+        get: operation('Logs as Server-Sent Events: stdout/stderr events {text}, then end with the run', 'runs:read', {
+          '200': { description: 'an event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+        }, { parameters: [runId, { name: 'follow', in: 'query', required: false, schema: { type: 'string', enum: ['0', '1', 'true', 'false'] } }] }),
+      },
+      '/v1/projects': {
+        post: operation('Register a project', 'projects:write', { '201': { description: 'the project with its models', content: json({ type: 'object' }) }, '409': errorResponse('the name is taken') }, {
+          requestBody: { required: true, content: json(ref('ProjectCreate')) },
+        }),
+        get: operation('List the tenant’s projects', 'projects:read', { '200': { description: 'projects', content: json(ref('ProjectList')) } }),
+      },
+      '/v1/projects/{name}': {
+        get: operation('One project, with its models at the default branch', 'projects:read', { '200': { description: 'the project', content: json({ type: 'object' }) } }, { parameters: [projectName] }),
+        delete: operation('Unregister a project', 'projects:write', { '204': { description: 'removed' }, '409': errorResponse('it has pending or running runs') }, { parameters: [projectName] }),
+      },
+      '/v1/projects/{name}/refresh': {
+        post: operation('Fetch the repository again', 'projects:write', { '200': { description: 'the project', content: json({ type: 'object' }) } }, { parameters: [projectName] }),
+      },
+      '/v1/tokens': {
+        get: operation('The tenant’s API tokens', 'admin', { '200': { description: 'tokens (never their secrets)', content: json({ type: 'object' }) } }),
+        post: operation('Create an API token; the secret is in this response only', 'admin', { '201': { description: 'the token', content: json({ type: 'object' }) } }, {
+          requestBody: { required: true, content: json(ref('TokenCreate')) },
+        }),
+      },
+      '/v1/tokens/{token_id}': {
+        delete: operation('Revoke an API token', 'admin', { '204': { description: 'revoked' } }, { parameters: [pathParameter('token_id', 'the token id')] }),
+      },
+      '/mcp': { post: operation('MCP Streamable HTTP endpoint (tools run, get_run, list_runs, cancel_run, list_projects, list_models)', 'runs:read', { '200': { description: 'JSON-RPC response or event stream' } }) },
+      '/healthz': { get: operation('Liveness', null, { '200': { description: 'alive' } }) },
+      '/readyz': { get: operation('Readiness: database and engine', null, { '200': { description: 'ready' }, '503': { description: 'not ready, with each check' } }) },
+      '/metrics': { get: operation('Prometheus metrics', null, { '200': { description: 'text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } }) },
+      '/openapi.json': { get: operation('This document', null, { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } }) },
+    },
+  };
+}
+
+/** GET /openapi.json, no credentials needed (the document holds no tenant data). */
+export function openApiRoutes(version: string): Router {
+  const router = Router();
+  const document = openApiDocument(version);
+  router.get('/openapi.json', (_request, response) => {
+    response.json(document);
+  });
+  return router;
+}

@@ -1,0 +1,55 @@
+// Every Prometheus metric sandrun exports, built in one place and passed by constructor (no global registry).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  /** Terminal runs, by status and tenant. */
+  runsTotal: Counter<'status' | 'tenant'>;
+  /** Container start to exit, by terminal status. */
+  runDuration: Histogram<'status'>;
+  /** Submission to the moment the run left the queue. */
+  queueWait: Histogram;
+  /** From asking the sandbox for a container to the command running (create, start, exec; or a warm-pool hit). */
+  containerStart: Histogram;
+  /** Runs that found a parked container ready (incremented by the warm pool). */
+  poolHits: Counter;
+  /** Runs that had to create a container themselves (incremented by the warm pool). */
+  poolMisses: Counter;
+  /** HTTP requests, by method, route pattern and status code. */
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+}
+
+export interface MetricsSources {
+  /** Runs waiting in the queue and runs executing, read at scrape time. */
+  queueDepth: () => number;
+  runningRuns: () => number;
+}
+
+const RUN_SECONDS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600];
+const START_SECONDS = [0.02, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5];
+
+export function createMetrics(sources?: MetricsSources): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const metrics: Metrics = {
+    registry,
+    runsTotal: new Counter({ name: 'sandrun_runs_total', help: 'Runs that reached a terminal status', labelNames: ['status', 'tenant'], registers }),
+    runDuration: new Histogram({ name: 'sandrun_run_duration_seconds', help: 'Run duration, container start to exit', labelNames: ['status'], buckets: RUN_SECONDS, registers }),
+    queueWait: new Histogram({ name: 'sandrun_queue_wait_seconds', help: 'Time a run waited in the queue before starting', buckets: RUN_SECONDS, registers }),
+    containerStart: new Histogram({
+      name: 'sandrun_container_start_seconds',
+      help: 'Time from asking for a container to the command running',
+      buckets: START_SECONDS,
+      registers,
+    }),
+    poolHits: new Counter({ name: 'sandrun_pool_hits_total', help: 'Runs served by a parked (warm) container', registers }),
+    poolMisses: new Counter({ name: 'sandrun_pool_misses_total', help: 'Runs that found no parked container ready', registers }),
+    httpRequests: new Counter({ name: 'sandrun_http_requests_total', help: 'HTTP requests', labelNames: ['method', 'route', 'status'], registers }),
+  };
+  if (sources) {
+    new Gauge({ name: 'sandrun_queue_depth', help: 'Runs waiting in the queue', registers, collect() { this.set(sources.queueDepth()); } });
+    new Gauge({ name: 'sandrun_runs_running', help: 'Runs executing now', registers, collect() { this.set(sources.runningRuns()); } });
+  }
+  return metrics;
+}

@@ -1,0 +1,123 @@
+// docker-compose.yml end to end: it validates, builds the server image, comes up healthy against the host's engine, runs one run, goes down.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const PROJECT = `sandrun-e2e-${process.pid}`;
+const SCOPES = 'runs:read,runs:write,projects:read,projects:write';
+
+/** docker-compose on PATH, installed from Debian's packages when absent; the reason when that cannot be done. */
+function ensureCompose(): string | undefined {
+  if (spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0) return undefined;
+  const install = spawnSync('apt-get', ['install', '-y', '-qq', 'docker-compose'], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0) return undefined;
+  return `docker-compose is absent and could not be installed: ${(install.stderr || install.error?.message || '').trim().slice(-300)}`;
+}
+
+const skipReason = ensureCompose();
+if (skipReason) process.stderr.write(`compose.test.ts skipped: ${skipReason}\n`);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+let dataDir: string;
+let port: number;
+let env: NodeJS.ProcessEnv;
+
+function compose(...args: string[]): string {
+  // stdin closed: `exec -T` waits for its end; a timeout, as a synchronous call would block vitest's own.
+  const result = spawnSync('docker-compose', ['-p', PROJECT, ...args], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 240_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (result.status !== 0) throw new Error(`docker-compose ${args.join(' ')} exited ${result.status ?? result.signal}:\n${result.stderr.slice(-3000)}`);
+  return result.stdout;
+}
+
+async function waitForReady(url: string, timeoutMs: number): Promise<unknown> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = 'no answer';
+  while (Date.now() < deadline) {
+    try {
+      // The port is published (docker-proxy accepts) before the server listens: a request may hang, so each has a timeout.
+      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      last = await response.json();
+      if (response.ok) return last;
+    } catch (error) {
+      last = error instanceof Error ? error.message : error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`${url} never became ready: ${JSON.stringify(last)}`);
+}
+
+describe.skipIf(skipReason !== undefined)('docker-compose deployment', () => {
+  beforeAll(async () => {
+    execFileSync('bash', ['scripts/server-image.sh'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+    dataDir = mkdtempSync(join(tmpdir(), 'sandrun-compose-'));
+    port = await freePort();
+    env = { ...process.env, SANDRUN_DATA_DIR: dataDir, SANDRUN_PUBLISH_PORT: String(port), SANDRUN_ALLOW_LOCAL_REPOS: '1' };
+  }, 300_000);
+
+  afterAll(() => {
+    if (!env) return;
+    try {
+      compose('down', '--volumes', '--remove-orphans', '--timeout', '30');
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('validates, builds, comes up healthy and runs a model through the containerised server', async () => {
+    compose('config', '-q');
+    compose('build', '-q');
+    compose('up', '-d');
+    const ready = await waitForReady(`http://127.0.0.1:${port}/readyz`, 90_000);
+    expect(ready).toMatchObject({ status: 'ready', checks: { database: 'ok', engine: 'ok' } });
+
+    // A repository inside the data directory: the one path the container shares with the host.
+    const repo = join(dataDir, 'source', 'hello');
+    mkdirSync(join(repo, 'models'), { recursive: true });
+    writeFileSync(join(repo, 'models', 'hello.py'), 'import json\np = json.load(open("/inputs/parameters.json"))\nprint("hello", p["who"])\njson.dump({"who": p["who"]}, open("/outputs/greeting.json", "w"))\n');
+    const git = (...args: string[]) => execFileSync('git', ['-C', repo, ...args], { stdio: 'ignore' });
+    git('init', '-q', '-b', 'main');
+    git('add', '.');
+    git('-c', 'user.name=t', '-c', 'user.email=t@sandrun.invalid', 'commit', '-qm', 'hello');
+
+    const created = compose('exec', '-T', 'sandrun', 'node', '--import', 'tsx', 'src/cli/main.ts', 'tokens', 'create', '--tenant', 'compose', '--scopes', SCOPES);
+    const token = created.trim().split('\n').pop()!;
+    expect(token, created).toMatch(/^sr_/);
+    const call = async (method: string, path: string, body: unknown) => {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: (await response.json()) as any };
+    };
+    const project = await call('POST', '/v1/projects', { name: 'hello', repo_url: repo });
+    expect(project.status, JSON.stringify(project.body)).toBe(201);
+    const run = await call('POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'hello', model_name: 'hello', parameters: { who: 'compose' } });
+    expect(run.body, JSON.stringify(run.body)).toMatchObject({ status: 'success', exit_code: 0, stdout: 'hello compose\n', outputs: { greeting: { who: 'compose' } } });
+
+    const health = execFileSync('docker', ['inspect', '-f', '{{.State.Health.Status}}', `${PROJECT}_sandrun_1`], { encoding: 'utf8' }).trim();
+    expect(['healthy', 'starting']).toContain(health);
+  }, 300_000);
+});

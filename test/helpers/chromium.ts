@@ -1,0 +1,38 @@
+// Headless Debian Chromium for browser tests: installed when absent, started with the flags this machine's closed network needs.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** Installs Debian's chromium when /usr/bin/chromium is absent (a fresh CI machine). */
+export function ensureChromium(): void {
+  if (existsSync(CHROMIUM)) return;
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', 'chromium'], { stdio: 'inherit', env });
+}
+
+/** A fresh, empty profile each time (playwright passes it as --user-data-dir). */
+export async function launchChromium(viewport = { width: 1200, height: 860 }): Promise<{ context: BrowserContext; userDataDir: string }> {
+  ensureChromium();
+  const userDataDir = mkdtempSync(join(tmpdir(), 'sandrun-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  return { context, userDataDir };
+}
