@@ -1,5 +1,7 @@
 // Read-only copies of a project's files at one commit, built once per (project, commit) and shared by every run.
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { renameSync } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,6 +20,23 @@ export class CheckoutCache {
     private readonly rootDir: string,
     private readonly mirrors: GitMirrors,
   ) {}
+
+  /**
+   * Removes half-built checkouts left by a process that died while building one. Call at start-up, before
+   * anything builds: in one data directory only one server builds.
+   */
+  async removeLeftovers(): Promise<number> {
+    let removed = 0;
+    const projects = await readdir(this.rootDir).catch(() => [] as string[]);
+    for (const project of projects) {
+      const entries = await readdir(join(this.rootDir, project)).catch(() => [] as string[]);
+      for (const entry of entries.filter((name) => name.startsWith('.') && name.includes('.tmp-'))) {
+        await rm(join(this.rootDir, project, entry), { recursive: true, force: true });
+        removed += 1;
+      }
+    }
+    return removed;
+  }
 
   /** How many checkouts this cache has built (not reused); for metrics. */
   get buildCount(): number {
@@ -43,6 +62,29 @@ export class CheckoutCache {
   /** Drops every checkout of a project. */
   async remove(projectId: string): Promise<void> {
     await rm(this.projectDir(projectId), { recursive: true, force: true });
+  }
+
+  /**
+   * Removes every checkout that `isReferenced` says no run needs. The check and a rename out of the way happen
+   * in one synchronous step, so a run recorded a moment later builds the checkout again rather than losing it.
+   * `beforeRemove` lets whatever else holds the directory (warm containers mount it) let go first.
+   */
+  async prune(isReferenced: (projectId: string, commitSha: string) => boolean, beforeRemove?: (projectId: string) => Promise<void>): Promise<number> {
+    let removed = 0;
+    for (const project of await listDirectories(this.rootDir)) {
+      const projectDir = join(this.rootDir, project);
+      for (const commitSha of (await listDirectories(projectDir)).filter((name) => FULL_SHA.test(name))) {
+        const needed = () => this.inFlight.has(`${project}/${commitSha}`) || isReferenced(project, commitSha);
+        if (needed()) continue;
+        await beforeRemove?.(project);
+        if (needed()) continue;
+        const doomed = join(projectDir, `.${commitSha}.pruned-${randomUUID()}`);
+        renameSync(join(projectDir, commitSha), doomed);
+        await rm(doomed, { recursive: true, force: true });
+        removed += 1;
+      }
+    }
+    return removed;
   }
 
   private projectDir(projectId: string): string {
@@ -97,6 +139,15 @@ async function makeReadableByAll(dir: string): Promise<void> {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) await makeReadableByAll(path);
     else if (entry.isFile()) await chmod(path, ((await lstat(path)).mode & 0o111) !== 0 ? 0o755 : 0o644);
+  }
+}
+
+async function listDirectories(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
   }
 }
 

@@ -47,6 +47,13 @@ export interface CapturedLog {
   totalBytes: number;
 }
 
+/** The engine's own accounting of a run's container (cgroup). */
+export interface SandboxUsage {
+  cpuSeconds: number;
+  /** null when the engine does not report a high-water mark (cgroup v2 through the stats API). */
+  peakMemoryBytes: number | null;
+}
+
 export interface SandboxResult {
   outcome: SandboxOutcome;
   /** null when the process never exited on its own (timeout, cancel). */
@@ -57,12 +64,15 @@ export interface SandboxResult {
   startedAt: Date;
   finishedAt: Date;
   durationSeconds: number;
+  /** Absent when the engine could not say (best effort). */
+  usage?: SandboxUsage;
 }
 
 export interface ManagedContainer {
   containerId: string;
   runId: string;
   running: boolean;
+  createdAt: Date;
 }
 
 export interface SandboxBackend {
@@ -78,7 +88,12 @@ export interface SandboxBackend {
   run(spec: SandboxSpec, options?: RunOptions): Promise<SandboxResult>;
   /** Containers this backend created that still exist (for reconciliation after a restart). */
   listManaged(): Promise<ManagedContainer[]>;
-  /** Removes every managed container whose run is not live; returns how many it removed. */
-  reap(isLive: (runId: string) => boolean): Promise<number>;
+  /**
+   * Removes every managed container that is neither serving a run of this process nor parked in its pool, whose
+   * run is not live, and (with minAgeMs) which is older than that; returns how many it removed.
+   */
+  reap(isLive: (runId: string) => boolean, options?: { minAgeMs?: number }): Promise<number>;
+  /** Removes containers parked ahead whose labels match (a project refreshed or removed). */
+  releaseWarm(labels: Record<string, string>): Promise<void>;
   close(): Promise<void>;
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { openStores } from '../../src/sandrun.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
-import { freePort, killHard, startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess } from '../helpers/server-process.ts';
 
 const docker = new Dockerode();
 let dataDir: string;
@@ -23,7 +23,7 @@ beforeAll(() => {
   stores.db.close();
 });
 afterAll(async () => {
-  if (server) await killHard(server);
+  if (server) await stopGracefully(server);
   rmSync(dataDir, { recursive: true, force: true });
   repo.remove();
 });

@@ -26,6 +26,7 @@ export async function createTestSandbox(settings: Partial<DockerBackendSettings>
   const docker = new Dockerode();
   const backend = new DockerBackend(docker, {
     runsDir: join(root, 'runs'),
+    instanceId: `test-${randomUUID()}`,
     runtime: 'runc',
     tmpMb: 64,
     outputsCapBytes: 10 * 1024 * 1024,

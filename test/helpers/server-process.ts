@@ -52,3 +52,13 @@ export async function killHard(server: ServerProcess): Promise<void> {
   server.child.kill('SIGKILL');
   await exited;
 }
+
+/** SIGTERM, as an operator would stop it; SIGKILL if it has not exited within the grace period. */
+export async function stopGracefully(server: ServerProcess, graceMs = 20_000): Promise<void> {
+  if (server.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => server.child.once('exit', resolve));
+  server.child.kill('SIGTERM');
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}

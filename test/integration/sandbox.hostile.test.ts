@@ -28,7 +28,9 @@ for (const runtime of runtimes) {
     it('a 50 MB stdout flood completes, truncated to the cap with head and tail kept, and the server stays small', async () => {
       const code = 'import sys\nsys.stdout.write("FIRST LINE\\n")\nline = "x" * 99 + "\\n"\nfor _ in range(500000): sys.stdout.write(line)\nsys.stdout.write("LAST LINE\\n")';
       const rssBefore = process.memoryUsage().rss;
-      const result = await sandbox.backend.run(sandbox.spec({ command: python(code), workspaceDir: workspace }));
+      // gVisor's sentry buffers the pipe inside the container's memory cgroup: give it room, this is about logs.
+      const limits = { timeoutSeconds: 90, memoryMb: 512, cpus: 1, pids: 128 };
+      const result = await sandbox.backend.run(sandbox.spec({ command: python(code), workspaceDir: workspace, limits }));
       const rssGrowth = process.memoryUsage().rss - rssBefore;
       expect(result.exitCode).toBe(0);
       expect(result.stdout.truncated).toBe(true);

@@ -22,6 +22,12 @@ export class EngineEvents {
   private readonly ooms = new Map<string, number>();
   private readonly oomWaiters = new Map<string, () => void>();
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private losses = 0;
+
+  /** How many times the connection to the engine was lost; a run that saw it change cannot trust what it saw. */
+  get connectionLosses(): number {
+    return this.losses;
+  }
 
   constructor(private readonly docker: Dockerode) {}
 
@@ -34,10 +40,15 @@ export class EngineEvents {
     this.stream = stream;
     const lines = createInterface({ input: stream });
     lines.on('line', (line) => this.handle(line));
+    // readline re-emits its input's errors: an engine going away must end this stream, never the process.
+    lines.on('error', () => stream.destroy());
     stream.on('error', () => stream.destroy());
     stream.on('close', () => {
       lines.close();
-      if (!this.closed) this.scheduleReconnect();
+      if (!this.closed) {
+        this.losses += 1;
+        this.scheduleReconnect();
+      }
     });
   }
 

@@ -10,6 +10,8 @@ export interface StartedExec {
   stream: Readable;
   /** Settles when the engine closes the output stream (the process and every holder of its stdio are gone). */
   drained: Promise<void>;
+  /** The error that broke the stream before it ended (the connection to the engine was lost), if any. */
+  broken: () => Error | undefined;
 }
 
 function sinkWritable(sink: ChunkSink): Writable {
@@ -37,8 +39,11 @@ export async function createExec(container: Dockerode.Container, options: { cmd:
 export async function startExec(docker: Dockerode, exec: Dockerode.Exec, stdout: ChunkSink, stderr: ChunkSink): Promise<StartedExec> {
   const stream = (await exec.start({ hijack: true, stdin: false })) as Readable;
   docker.modem.demuxStream(stream, sinkWritable(stdout), sinkWritable(stderr));
-  const drained = finished(stream).catch(() => undefined);
-  return { execId: exec.id, stream, drained };
+  let broken: Error | undefined;
+  const drained = finished(stream).catch((error: unknown) => {
+    broken = error instanceof Error ? error : new Error(String(error));
+  });
+  return { execId: exec.id, stream, drained, broken: () => broken };
 }
 
 /** The exit code of an exec once it has finished, or undefined while it still runs. */

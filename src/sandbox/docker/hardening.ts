@@ -1,7 +1,7 @@
 // The container a run gets: every restriction of SPEC §3 expressed as engine configuration.
 import type Dockerode from 'dockerode';
 import type { SandboxSpec } from '../backend.ts';
-import { MANAGED_LABEL, RUN_ID_LABEL } from './labels.ts';
+import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from './labels.ts';
 
 /** The unprivileged user of the runner images; forced on every run whatever the image says. */
 export const RUN_USER = '10001:10001';
@@ -11,6 +11,8 @@ export const OUTPUTS = '/outputs';
 export const PARAMETERS_FILE = `${INPUTS}/parameters.json`;
 
 export interface HardeningSettings {
+  /** This server's identity on the engine (label sandrun.instance). */
+  instanceId: string;
   runtime: 'runc' | 'runsc';
   tmpMb: number;
   outputsCapBytes: number;
@@ -35,17 +37,29 @@ export function outputsTmpfsBytes(capBytes: number): number {
  */
 export const PARK_COMMAND = ['sleep', 'infinity'];
 
-export function containerOptions(spec: SandboxSpec, inputsHostDir: string, settings: HardeningSettings): Dockerode.ContainerCreateOptions {
+/** What a container is made of, apart from the run that will use it: what a warm container is parked for. */
+export type ContainerTemplate = Pick<SandboxSpec, 'image' | 'workspaceDir' | 'limits' | 'labels'>;
+
+/**
+ * @param containerId names the container (`sandrun-<id>`) and is its sandrun.run_id label: the run's id when
+ *   created for a run, `pool-<uuid>` when parked ahead for a run not yet known.
+ */
+export function containerOptions(
+  spec: ContainerTemplate,
+  containerId: string,
+  inputsHostDir: string,
+  settings: HardeningSettings,
+): Dockerode.ContainerCreateOptions {
   const memoryBytes = Math.round(spec.limits.memoryMb * MiB);
   const fileSizeBytes = settings.fileSizeMb * MiB;
   return {
-    name: `sandrun-${spec.runId}`,
+    name: `sandrun-${containerId}`,
     Image: spec.image,
     Entrypoint: [],
     Cmd: PARK_COMMAND,
     User: RUN_USER,
     WorkingDir: WORKSPACE,
-    Labels: { ...spec.labels, [MANAGED_LABEL]: 'true', [RUN_ID_LABEL]: spec.runId },
+    Labels: { ...spec.labels, [MANAGED_LABEL]: 'true', [INSTANCE_LABEL]: settings.instanceId, [RUN_ID_LABEL]: containerId },
     NetworkDisabled: true,
     AttachStdin: false,
     AttachStdout: false,

@@ -1,0 +1,54 @@
+// A sandrun server process for benchmarks, with a token and a registered project, on its own data dir.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config.ts';
+import { openStores } from '../src/sandrun.ts';
+import { TestRepo } from '../test/helpers/git-repo.ts';
+import { freePort, startServerProcess, stopGracefully, type ServerProcess } from '../test/helpers/server-process.ts';
+
+export const BENCH_MODELS: Record<string, string> = {
+  'models/trivial.py': 'print(1)\n',
+  'models/sleep3.py': 'import time\ntime.sleep(3)\n',
+  'models/flood.py': 'import sys\nline = "x" * 1023 + "\\n"\nfor _ in range(1024 * 1024): sys.stdout.write(line)\n',
+};
+
+export interface BenchServer {
+  process: ServerProcess;
+  dataDir: string;
+  token: string;
+  call(method: string, path: string, body?: unknown): Promise<any>;
+  rssBytes(): number;
+  stop(): Promise<void>;
+}
+
+export async function startBenchServer(env: Record<string, string> = {}, options: { dataDir?: string; repo?: TestRepo } = {}): Promise<BenchServer> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'sandrun-bench-'));
+  const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  const token = stores.apiTokens.create({ tenantId: 'bench', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] }).token;
+  stores.db.close();
+  const serverProcess = await startServerProcess(
+    { SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn', SANDRUN_RATE_LIMIT_PER_MINUTE: '1000000', SANDRUN_MAX_QUEUED_RUNS: '1000', SANDRUN_TENANT_MAX_QUEUED_RUNS: '1000', ...env },
+    await freePort(),
+  );
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(serverProcess.url + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return response.json();
+  };
+  if (options.repo) await call('POST', '/v1/projects', { name: 'bench', repo_url: options.repo.dir });
+  return {
+    process: serverProcess,
+    dataDir,
+    token,
+    call,
+    rssBytes: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${serverProcess.child.pid}/status`, 'utf8'))![1]) * 1024,
+    async stop() {
+      await stopGracefully(serverProcess);
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,214 @@
+// The benchmark sections of `npm run bench`; each returns a JSON-able summary and prints as it goes.
+import Dockerode from 'dockerode';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { loadConfig } from '../src/config.ts';
+import { openStores } from '../src/sandrun.ts';
+import { TestRepo } from '../test/helpers/git-repo.ts';
+import { createTestSandbox } from '../test/helpers/sandbox.ts';
+import { freePort, startServerProcess, stopGracefully } from '../test/helpers/server-process.ts';
+import { TRIVIAL_COMMAND, bareDockerRun } from './bare-docker.ts';
+import { BENCH_MODELS, startBenchServer, type BenchServer } from './bench-server.ts';
+import { rawDockerodeCycle } from './raw-cycle.ts';
+import { percentile, printRow, round, summarize } from './stats.ts';
+
+const execFileAsync = promisify(execFile);
+const IMAGE = 'sandrun/python:3.11';
+const trivial = { scope: 'model', mode: 'sync', project_name: 'bench', model_name: 'trivial' };
+const ratio = (a: number, b: number) => round(a / b, 2);
+
+async function timed(action: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await action();
+  return performance.now() - started;
+}
+
+async function syncRun(server: BenchServer): Promise<void> {
+  const body = await server.call('POST', '/v1/runs', trivial);
+  if (body.status !== 'success') throw new Error(`run failed: ${JSON.stringify(body)}`);
+}
+
+/** 1. A trivial sync run over HTTP (pool hit, pool miss) against bare docker run and a raw dockerode cycle. */
+export async function latency(repo: TestRepo, n: number) {
+  console.log(`\n1. sync run of a trivial model over HTTP vs bare \`docker run --rm --network none ${IMAGE} ${TRIVIAL_COMMAND.join(' ')}\`, interleaved, n=${n}`);
+  const warm = await startBenchServer({}, { repo });
+  const cold = await startBenchServer({ SANDRUN_POOL_SIZE: '0' }, { repo });
+  const docker = new Dockerode();
+  const workspace = mkdtempSync(join(tmpdir(), 'sandrun-bench-ws-'));
+  try {
+    await syncRun(warm);
+    await syncRun(cold);
+    await bareDockerRun(IMAGE);
+    const samples = { httpPoolHit: [] as number[], httpPoolMiss: [] as number[], bareDockerRun: [] as number[], rawDockerodeCycle: [] as number[] };
+    for (let i = 0; i < n; i += 1) {
+      samples.httpPoolHit.push(await timed(() => syncRun(warm)));
+      samples.httpPoolMiss.push(await timed(() => syncRun(cold)));
+      samples.bareDockerRun.push(await bareDockerRun(IMAGE));
+      samples.rawDockerodeCycle.push(await rawDockerodeCycle(docker, IMAGE, workspace));
+    }
+    const summaries = Object.fromEntries(Object.entries(samples).map(([key, values]) => [key, summarize(values)]));
+    for (const [key, summary] of Object.entries(summaries)) printRow(key, summary);
+    const m = (key: keyof typeof samples) => summaries[key]!.medianMs;
+    const ratios = {
+      hitVsBare: ratio(m('httpPoolHit'), m('bareDockerRun')),
+      missVsBare: ratio(m('httpPoolMiss'), m('bareDockerRun')),
+      hitVsRawCycle: ratio(m('httpPoolHit'), m('rawDockerodeCycle')),
+      missVsRawCycle: ratio(m('httpPoolMiss'), m('rawDockerodeCycle')),
+    };
+    console.log(`  ratios (medians): hit/bare ${ratios.hitVsBare} (target ≤ 0.5), miss/bare ${ratios.missVsBare} (≤ 1.1), hit/raw cycle ${ratios.hitVsRawCycle} (≤ 0.7), miss/raw cycle ${ratios.missVsRawCycle}`);
+    return { ...summaries, ratios };
+  } finally {
+    await warm.stop();
+    await cold.stop();
+    rmSync(workspace, { recursive: true, force: true });
+  }
+}
+
+/** 0. The sandbox alone (no HTTP, no pool) against bare docker run. */
+export async function sandboxAlone(n: number) {
+  console.log(`\n0. the Docker sandbox alone (cold, no pool) vs bare docker run, interleaved, n=${n}`);
+  const sandbox = await createTestSandbox();
+  try {
+    const workspace = await sandbox.workspace({});
+    const viaSandbox: number[] = [];
+    const bare: number[] = [];
+    for (let i = 0; i < n; i += 1) {
+      viaSandbox.push(await timed(() => sandbox.backend.run(sandbox.spec({ command: TRIVIAL_COMMAND, workspaceDir: workspace }))));
+      bare.push(await bareDockerRun(IMAGE));
+    }
+    const result = { sandbox: summarize(viaSandbox), bareDockerRun: summarize(bare), ratio: ratio(summarize(viaSandbox).medianMs, summarize(bare).medianMs) };
+    printRow('sandbox', result.sandbox);
+    printRow('bareDockerRun', result.bareDockerRun);
+    console.log(`  ratio sandbox / bare (medians): ${result.ratio}`);
+    return result;
+  } finally {
+    await sandbox.cleanup();
+  }
+}
+
+/** 2. 100 async runs submitted at once with concurrency 4, against `xargs -P4` of 100 bare docker runs. */
+export async function batch(repo: TestRepo, count = 100) {
+  console.log(`\n2. ${count} runs submitted async at once, concurrency 4, vs xargs -P4 of ${count} bare docker runs`);
+  const server = await startBenchServer({ SANDRUN_MAX_CONCURRENT_RUNS: '4', SANDRUN_TENANT_MAX_CONCURRENT_RUNS: '4' }, { repo });
+  try {
+    await syncRun(server);
+    const sandrunMs = await timed(async () => {
+      const receipts = await Promise.all(Array.from({ length: count }, () => server.call('POST', '/v1/runs', { ...trivial, mode: 'async' })));
+      for (const receipt of receipts) {
+        for (;;) {
+          const run = await server.call('GET', `/v1/runs/${receipt.run_id}`);
+          if (!['pending', 'running'].includes(run.status)) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+    });
+    const script = `seq ${count} | xargs -P4 -I{} docker run --rm --network none ${IMAGE} ${TRIVIAL_COMMAND.map((part) => `'${part}'`).join(' ')} >/dev/null`;
+    const bareMs = await timed(() => execFileAsync('bash', ['-c', script]));
+    const result = { sandrunMs: round(sandrunMs), xargsBareDockerMs: round(bareMs), ratio: ratio(sandrunMs, bareMs) };
+    console.log(`  sandrun ${result.sandrunMs} ms, xargs -P4 docker run ${result.xargsBareDockerMs} ms, ratio ${result.ratio} (target ≤ 0.8)`);
+    return result;
+  } finally {
+    await server.stop();
+  }
+}
+
+/** 3. GET /v1/runs/{id} at a fixed 500 requests/s for 5 s while 4 runs execute. */
+export async function getRunUnderLoad(repo: TestRepo, rate = 500, seconds = 5) {
+  console.log(`\n3. GET /v1/runs/{id} at ${rate} req/s for ${seconds} s while 4 runs execute`);
+  const server = await startBenchServer({}, { repo });
+  try {
+    const done = await server.call('POST', '/v1/runs', trivial);
+    const background = Array.from({ length: 4 }, () => server.call('POST', '/v1/runs', { ...trivial, model_name: 'sleep3' }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const latencies: number[] = [];
+    const inFlight: Promise<void>[] = [];
+    const started = performance.now();
+    const total = rate * seconds;
+    for (let i = 0; i < total; i += 1) {
+      const due = started + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+      inFlight.push(
+        (async () => {
+          const t0 = performance.now();
+          await server.call('GET', `/v1/runs/${done.run_id}`);
+          latencies.push(performance.now() - t0);
+        })(),
+      );
+    }
+    await Promise.all(inFlight);
+    const elapsed = (performance.now() - started) / 1000;
+    await Promise.all(background);
+    const result = { p50Ms: round(percentile(latencies, 50), 2), p99Ms: round(percentile(latencies, 99), 2), requestsPerSecond: round(latencies.length / elapsed) };
+    console.log(`  p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms (target < 10), ${result.requestsPerSecond} req/s achieved`);
+    return result;
+  } finally {
+    await server.stop();
+  }
+}
+
+/** 4. Server RSS with 10,000 recorded runs listed, and after a run that prints 1 GB. */
+export async function footprint(repo: TestRepo) {
+  console.log('\n4. server RSS after 10,000 recorded runs and after a run that prints 1 GB');
+  const dataDir = mkdtempSync(join(tmpdir(), 'sandrun-bench-rss-'));
+  const server = await startBenchServer({}, { repo, dataDir });
+  try {
+    const first = await server.call('POST', '/v1/runs', trivial);
+    insertRecordedRuns(dataDir, first.run_id, 10_000);
+    for (let cursor: string | null = null, pages = 0; pages < 100; pages += 1) {
+      const page: any = await server.call('GET', `/v1/runs?limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+      cursor = page.next_cursor;
+      if (!cursor) break;
+    }
+    const afterRecorded = server.rssBytes();
+    const flood = await server.call('POST', '/v1/runs', { ...trivial, model_name: 'flood' });
+    const afterFlood = server.rssBytes();
+    const result = { rssAfter10kRunsMb: round(afterRecorded / 1e6), rssAfter1GbRunMb: round(afterFlood / 1e6), floodStatus: flood.status, floodStdoutTruncated: flood.stdout_truncated };
+    console.log(`  RSS ${result.rssAfter10kRunsMb} MB after 10,000 runs listed, ${result.rssAfter1GbRunMb} MB after a 1 GB run (${flood.status}, truncated ${flood.stdout_truncated}); target < 200 MB`);
+    return result;
+  } finally {
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** 5. Start-up time to /readyz with 100,000 runs in the database. */
+export async function startup(repo: TestRepo) {
+  console.log('\n5. start-up time to readyz with 100,000 runs in the database');
+  const dataDir = mkdtempSync(join(tmpdir(), 'sandrun-bench-start-'));
+  const first = await startBenchServer({}, { repo, dataDir });
+  const run = await first.call('POST', '/v1/runs', trivial);
+  await first.stop();
+  try {
+    insertRecordedRuns(dataDir, run.run_id, 100_000);
+    const started = performance.now();
+    const server = await startServerProcess({ SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn' }, await freePort());
+    const ms = performance.now() - started;
+    await stopGracefully(server);
+    console.log(`  ${round(ms)} ms from spawn to readyz (target < 1000), including Node and tsx start-up`);
+    return { startupMs: round(ms) };
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Copies a finished run `count` times, with fresh ids and numbers, straight into the database. */
+function insertRecordedRuns(dataDir: string, templateRunId: string, count: number): void {
+  const { db } = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  const template = db.prepare('SELECT * FROM runs WHERE id = ?').get(templateRunId) as Record<string, unknown>;
+  const columns = Object.keys(template).filter((column) => column !== 'seq');
+  const insert = db.prepare(`INSERT INTO runs (${columns.join(', ')}) VALUES (${columns.map((column) => `@${column}`).join(', ')})`);
+  const next = db.prepare('SELECT next_run_number AS n FROM projects WHERE id = ?').get(template.project_id) as { n: number };
+  db.transaction(() => {
+    for (let i = 0; i < count; i += 1) insert.run({ ...template, id: crypto.randomUUID(), run_number: next.n + i });
+    db.prepare('UPDATE projects SET next_run_number = ? WHERE id = ?').run(next.n + count, template.project_id);
+  })();
+  db.close();
+}
+
+export function benchRepo(): TestRepo {
+  return new TestRepo(BENCH_MODELS);
+}

@@ -1,0 +1,48 @@
+// A hardened container, created and started with its inputs directory, parked until a run's command is exec'd in it.
+import type Dockerode from 'dockerode';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { engineError } from './engine-errors.ts';
+import { containerOptions, type ContainerTemplate, type HardeningSettings } from './hardening.ts';
+
+export interface ParkedContainer {
+  /** `sandrun-<id>`; the run id for a container made for its run, `pool-<uuid>` for a warm one. */
+  id: string;
+  container: Dockerode.Container;
+  /** Host directory of this container's own files; its `inputs/` is bind-mounted read-only at /inputs. */
+  dir: string;
+}
+
+export async function startParkedContainer(
+  docker: Dockerode,
+  template: ContainerTemplate,
+  id: string,
+  settings: HardeningSettings & { runsDir: string },
+): Promise<ParkedContainer> {
+  const dir = join(settings.runsDir, id);
+  const inputsDir = join(dir, 'inputs');
+  await mkdir(inputsDir, { recursive: true, mode: 0o755 });
+  let container: Dockerode.Container | undefined;
+  try {
+    const created = await docker
+      .createContainer(containerOptions(template, id, inputsDir, settings))
+      .catch((error: unknown) => Promise.reject(engineError(error, `creating container sandrun-${id} from ${template.image}`)));
+    container = created;
+    await created.start().catch((error: unknown) => Promise.reject(engineError(error, `starting container sandrun-${id}`)));
+    return { id, container: created, dir };
+  } catch (error) {
+    await container?.remove({ force: true, v: true }).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Delivers a run's parameters: the container sees the file at once through its read-only bind mount. */
+export async function deliverParameters(parked: ParkedContainer, parameters: Record<string, unknown>): Promise<void> {
+  await writeFile(join(parked.dir, 'inputs', 'parameters.json'), JSON.stringify(parameters ?? {}), { mode: 0o644 });
+}
+
+export async function discardContainer(parked: ParkedContainer): Promise<void> {
+  await parked.container.remove({ force: true, v: true }).catch(() => undefined);
+  await rm(parked.dir, { recursive: true, force: true });
+}

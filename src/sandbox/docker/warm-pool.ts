@@ -1,0 +1,123 @@
+// Single-use containers started ahead for the likely next runs (same image, checkout and limits), parked until taken.
+import type { ContainerTemplate } from './hardening.ts';
+import type { ParkedContainer } from './parked-container.ts';
+
+export interface WarmPoolLimits {
+  /** Parked containers in all; 0 disables the pool. */
+  maxTotal: number;
+  /** Parked containers per tenant, so one busy tenant cannot hold the whole pool. */
+  maxPerTenant: number;
+  /** Parked containers per template: how many runs of the same kind can start warm at once. */
+  maxPerTemplate: number;
+  /** A parked container unused this long is removed. */
+  maxIdleMs: number;
+}
+
+export interface PoolStats {
+  hits: number;
+  misses: number;
+  parked: number;
+}
+
+interface Entry {
+  parked: ParkedContainer;
+  key: string;
+  tenant: string;
+  labels: Record<string, string>;
+  timer: NodeJS.Timeout;
+}
+
+const TENANT_LABEL = 'sandrun.tenant';
+
+export function templateKey(template: ContainerTemplate): string {
+  return JSON.stringify([template.image, template.workspaceDir, template.limits.memoryMb, template.limits.cpus, template.limits.pids, template.labels ?? {}]);
+}
+
+export class WarmPool {
+  private readonly entries: Entry[] = [];
+  /** Containers being started, with their template key and tenant. */
+  private readonly starting: { key: string; tenant: string }[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private closed = false;
+  readonly stats: PoolStats = { hits: 0, misses: 0, parked: 0 };
+
+  constructor(
+    private readonly limits: WarmPoolLimits,
+    private readonly start: (template: ContainerTemplate) => Promise<ParkedContainer>,
+    private readonly discard: (parked: ParkedContainer) => Promise<void>,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  /** A parked container for this template, removed from the pool: it serves exactly one run. */
+  take(template: ContainerTemplate): ParkedContainer | undefined {
+    if (this.limits.maxTotal === 0) return undefined;
+    const key = templateKey(template);
+    const index = this.entries.findIndex((entry) => entry.key === key);
+    if (index === -1) {
+      this.stats.misses += 1;
+      return undefined;
+    }
+    const [entry] = this.entries.splice(index, 1);
+    clearTimeout(entry!.timer);
+    this.stats.hits += 1;
+    this.stats.parked = this.entries.length;
+    return entry!.parked;
+  }
+
+  /** Starts one more container for this template in the background, if the limits allow. */
+  replenish(template: ContainerTemplate): void {
+    if (this.closed || this.limits.maxTotal === 0) return;
+    const key = templateKey(template);
+    const tenant = template.labels?.[TENANT_LABEL] ?? '';
+    const all = [...this.entries, ...this.starting];
+    const ofTemplate = all.filter((entry) => entry.key === key).length;
+    const ofTenant = all.filter((entry) => entry.tenant === tenant).length;
+    if (ofTemplate >= this.limits.maxPerTemplate || ofTenant >= this.limits.maxPerTenant) return;
+    if (all.length >= this.limits.maxTotal && !this.evictOldestOtherThan(key)) return;
+    const slot = { key, tenant };
+    this.starting.push(slot);
+    const started: Promise<void> = this.start(template)
+      .then((parked) => {
+        if (this.closed) return this.discard(parked);
+        const timer = setTimeout(() => void this.evict((entry) => entry.parked === parked), this.limits.maxIdleMs);
+        timer.unref();
+        this.entries.push({ parked, key, tenant, labels: template.labels ?? {}, timer });
+        this.stats.parked = this.entries.length;
+      })
+      .catch(this.onError)
+      .finally(() => {
+        this.starting.splice(this.starting.indexOf(slot), 1);
+        this.inFlight.delete(started);
+      });
+    this.inFlight.add(started);
+  }
+
+  private evictOldestOtherThan(key: string): boolean {
+    const oldest = this.entries.find((entry) => entry.key !== key);
+    if (!oldest) return false;
+    void this.evict((entry) => entry === oldest);
+    return true;
+  }
+
+  /** True for a container the pool holds (the reaper leaves these alone). */
+  holds(containerId: string): boolean {
+    return this.entries.some((entry) => entry.parked.container.id === containerId);
+  }
+
+  /** Removes the parked containers that match (all of them without a predicate). */
+  async evict(matches: (entry: { parked: ParkedContainer; labels: Record<string, string> }) => boolean = () => true): Promise<void> {
+    const gone = this.entries.filter(matches);
+    for (const entry of gone) {
+      this.entries.splice(this.entries.indexOf(entry), 1);
+      clearTimeout(entry.timer);
+    }
+    this.stats.parked = this.entries.length;
+    await Promise.all(gone.map((entry) => this.discard(entry.parked)));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.inFlight]);
+    await this.evict();
+  }
+}

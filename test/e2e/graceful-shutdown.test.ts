@@ -1,0 +1,61 @@
+// SIGTERM: running runs may finish within the grace period, the rest are cancelled and recorded; nothing stays running.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
+import { openStores } from '../../src/sandrun.ts';
+import { TestRepo } from '../helpers/git-repo.ts';
+import { freePort, startServerProcess, stopGracefully } from '../helpers/server-process.ts';
+
+let repo: TestRepo;
+beforeAll(() => {
+  repo = new TestRepo({ 'models/short.py': 'import time\ntime.sleep(1.5)\nprint("done")\n', 'models/long.py': 'import time\ntime.sleep(120)\n' });
+});
+afterAll(() => repo.remove());
+
+async function serverWithProject(graceSeconds: string) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'sandrun-shutdown-'));
+  const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  const token = stores.apiTokens.create({ tenantId: 'shutdown', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] }).token;
+  stores.db.close();
+  const server = await startServerProcess({ SANDRUN_DATA_DIR: dataDir, SANDRUN_SHUTDOWN_GRACE_SECONDS: graceSeconds, SANDRUN_LOG_LEVEL: 'warn' }, await freePort());
+  const call = (method: string, path: string, body?: unknown) =>
+    fetch(server.url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  await call('POST', '/v1/projects', { name: 'shutdown', repo_url: repo.dir });
+  const runsAfterExit = () => {
+    const after = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+    const rows = after.db.prepare('SELECT status, error_code FROM runs ORDER BY seq').all() as { status: string; error_code: string | null }[];
+    after.db.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    return rows;
+  };
+  return { server, call, runsAfterExit };
+}
+
+describe('SIGTERM', () => {
+  it('lets a running sync run finish within the grace period and answers its client', async () => {
+    const { server, call, runsAfterExit } = await serverWithProject('20');
+    const response = call('POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'shutdown', model_name: 'short' });
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    await stopGracefully(server, 30_000);
+    const body = await (await response).json();
+    expect(body).toMatchObject({ status: 'success', stdout: 'done\n' });
+    expect(server.child.exitCode).toBe(0);
+    expect(runsAfterExit()).toEqual([{ status: 'success', error_code: null }]);
+  });
+
+  it('cancels and records what outlasts the grace period; queued runs stay pending for the next start', async () => {
+    const { server, call, runsAfterExit } = await serverWithProject('1');
+    await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'shutdown', model_name: 'long' });
+    for (let i = 0; i < 5; i += 1) await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'shutdown', model_name: 'long' });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const started = Date.now();
+    await stopGracefully(server, 30_000);
+    expect((Date.now() - started) / 1000).toBeLessThan(10);
+    const rows = runsAfterExit();
+    expect(rows.filter((row) => row.status === 'running')).toEqual([]);
+    expect(rows.filter((row) => row.status === 'cancelled').length).toBeGreaterThanOrEqual(1);
+    expect(rows.every((row) => row.status === 'cancelled' || row.status === 'pending')).toBe(true);
+  });
+});
