@@ -1,0 +1,91 @@
+// Splits a task's stdout into the run's own output and the outputs frame the task's wrapper prints after the command.
+import { randomBytes } from 'node:crypto';
+
+export interface OutputsFrame {
+  /** Base64 of the tar of /outputs (as `tar -c -C /outputs .` wrote it). */
+  base64: string;
+  exitCode: number;
+  tarStatus: number;
+  /** The frame held more than allowed; its content was dropped. */
+  tooLarge: boolean;
+}
+
+/** A per-run marker: the run's own output cannot collide with it by accident. */
+export function frameNonce(): string {
+  return `sandrun-frame-${randomBytes(16).toString('hex')}`;
+}
+
+/**
+ * Line by line, because the service logs endpoint delivers stdout as log lines. The wrapper prints
+ * "\n<nonce> begin\n", base64 lines, then "<nonce> end <exit> <tar status>\n"; the newline it adds
+ * before the frame is held back from the run's output until the next line shows it was the frame's.
+ * A frame begun again restarts it: the last one wins, and the wrapper's is last (every other process
+ * of the run is killed before it prints). What a run could forge is only its own outputs, which it
+ * controls anyway; exit code and OOM come from the engine.
+ */
+export class StdoutFrameSplitter {
+  private partial = '';
+  private heldNewline = false;
+  private inFrame = false;
+  private lines: string[] = [];
+  private frameBytes = 0;
+  private tooLarge = false;
+  private ended: { exitCode: number; tarStatus: number } | undefined;
+  private markCompleted!: () => void;
+  /** Settles once the wrapper's end line has been seen. */
+  readonly completed = new Promise<void>((resolve) => (this.markCompleted = resolve));
+
+  constructor(
+    private readonly nonce: string,
+    private readonly onOutput: (chunk: Buffer) => void,
+    private readonly maxFrameBytes: number,
+  ) {}
+
+  push(chunk: Buffer): void {
+    const text = this.partial + chunk.toString('latin1');
+    const parts = text.split('\n');
+    this.partial = parts.pop() ?? '';
+    for (const line of parts) this.line(line);
+  }
+
+  private line(line: string): void {
+    if (line === `${this.nonce} begin`) {
+      this.heldNewline = false;
+      this.inFrame = true;
+      this.ended = undefined;
+      this.lines = [];
+      this.frameBytes = 0;
+      this.tooLarge = false;
+      return;
+    }
+    if (this.inFrame) {
+      const end = new RegExp(`^${this.nonce} end (\\d+) (\\d+)$`).exec(line);
+      if (end) {
+        this.inFrame = false;
+        this.ended = { exitCode: Number(end[1]), tarStatus: Number(end[2]) };
+        this.markCompleted();
+        return;
+      }
+      this.frameBytes += line.length;
+      if (this.frameBytes > this.maxFrameBytes) this.tooLarge = true;
+      else this.lines.push(line);
+      return;
+    }
+    this.emit(line, true);
+  }
+
+  private emit(text: string, newline: boolean): void {
+    const out = (this.heldNewline ? '\n' : '') + text;
+    this.heldNewline = newline;
+    if (out.length > 0) this.onOutput(Buffer.from(out, 'latin1'));
+  }
+
+  /** The stream ended: flushes what is left of the run's output; the frame, if the wrapper printed one in full. */
+  finish(): OutputsFrame | undefined {
+    if (!this.inFrame && this.partial) this.emit(this.partial, false);
+    else if (!this.inFrame && this.heldNewline) this.emit('', false);
+    this.partial = '';
+    if (!this.ended) return undefined;
+    return { base64: this.lines.join(''), exitCode: this.ended.exitCode, tarStatus: this.ended.tarStatus, tooLarge: this.tooLarge };
+  }
+}

@@ -1,0 +1,88 @@
+// The swarm service a run gets: SPEC §3's restrictions as a service spec (API 1.41), plus the wrapper that returns /outputs.
+import type { SandboxSpec } from '../backend.ts';
+import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../docker/labels.ts';
+import { OUTPUTS, PARAMETERS_FILE, RUN_USER, WORKSPACE, outputsTmpfsBytes, runEnv, type HardeningSettings } from '../docker/hardening.ts';
+
+const MiB = 1024 * 1024;
+
+/**
+ * Runs the command; then kills every other process of the run user (so nothing the run started can
+ * write after it), and prints /outputs as a base64 tar between two marker lines on stdout. The
+ * container's exit code is the command's.
+ */
+const WRAPPER = [
+  'n="$1"; shift',
+  '"$@"',
+  'code=$?',
+  'kill -9 -1 2>/dev/null',
+  'printf "\\n%s begin\\n" "$n"',
+  '{ tar -c -f - -C /outputs . 2>/dev/null; echo $? > /tmp/.sandrun-tar-status; } | base64',
+  'printf "%s end %s %s\\n" "$n" "$code" "$(cat /tmp/.sandrun-tar-status 2>/dev/null || echo 255)"',
+  'exit $code',
+].join('\n');
+
+export interface ServiceSettings extends HardeningSettings {
+  logCapBytes: number;
+}
+
+export interface ServiceParts {
+  spec: SandboxSpec;
+  /** The image holding the workspace (by ID, so no node ever asks a registry). */
+  imageId: string;
+  configId: string;
+  configName: string;
+  nonce: string;
+}
+
+export function serviceName(runId: string): string {
+  return `sandrun-${runId}`;
+}
+
+export function managedLabels(runId: string, settings: HardeningSettings, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...extra, [MANAGED_LABEL]: 'true', [INSTANCE_LABEL]: settings.instanceId, [RUN_ID_LABEL]: runId };
+}
+
+export function serviceSpec(parts: ServiceParts, settings: ServiceSettings): Record<string, unknown> {
+  const { spec } = parts;
+  const memoryBytes = Math.round(spec.limits.memoryMb * MiB);
+  const fileSizeBytes = settings.fileSizeMb * MiB;
+  // The log file holds the run's output and the outputs frame; bounded, read live as it is written.
+  const logFileBytes = 4 * settings.logCapBytes + 2 * settings.outputsCapBytes + 4 * MiB;
+  return {
+    Name: serviceName(spec.runId),
+    Labels: managedLabels(spec.runId, settings, spec.labels),
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: parts.imageId,
+        Command: ['/bin/sh', '-c', WRAPPER, 'sandrun', parts.nonce, ...spec.command],
+        Env: runEnv(spec),
+        Dir: WORKSPACE,
+        User: RUN_USER,
+        Labels: managedLabels(spec.runId, settings, spec.labels),
+        ReadOnly: true,
+        Init: true,
+        CapabilityDrop: ['ALL'],
+        Ulimits: [
+          { Name: 'nofile', Soft: settings.openFiles, Hard: settings.openFiles },
+          { Name: 'fsize', Soft: fileSizeBytes, Hard: fileSizeBytes },
+        ],
+        StopGracePeriod: 500_000_000,
+        Mounts: [
+          { Type: 'tmpfs', Target: '/tmp', TmpfsOptions: { SizeBytes: settings.tmpMb * MiB, Mode: 0o1777 } },
+          { Type: 'tmpfs', Target: OUTPUTS, TmpfsOptions: { SizeBytes: outputsTmpfsBytes(settings.outputsCapBytes), Mode: 0o1777 } },
+        ],
+        Configs: [
+          {
+            File: { Name: PARAMETERS_FILE, UID: '0', GID: '0', Mode: 0o444 },
+            ConfigID: parts.configId,
+            ConfigName: parts.configName,
+          },
+        ],
+      },
+      Resources: { Limits: { MemoryBytes: memoryBytes, NanoCPUs: Math.round(spec.limits.cpus * 1e9), Pids: spec.limits.pids } },
+      RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
+      LogDriver: { Name: 'local', Options: { 'max-size': String(logFileBytes), 'max-file': '1', compress: 'false' } },
+    },
+    Mode: { Replicated: { Replicas: 1 } },
+  };
+}

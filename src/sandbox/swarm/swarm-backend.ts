@@ -1,0 +1,226 @@
+// The sandbox on a Docker Swarm: one replicated service (1 replica, no restart) per run, removed with its config when the run ends.
+import Dockerode from 'dockerode';
+import { PassThrough } from 'node:stream';
+import { SandrunError, errorMessage } from '../../errors.ts';
+import type { ManagedContainer, RunOptions, SandboxBackend, SandboxResult, SandboxSpec } from '../backend.ts';
+import { engineError, isNotFound } from '../docker/engine-errors.ts';
+import type { HardeningSettings } from '../docker/hardening.ts';
+import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../docker/labels.ts';
+import { LogCapture } from '../log-capture.ts';
+import { StdoutFrameSplitter, frameNonce } from './output-frame.ts';
+import { managedLabels, serviceSpec } from './service-spec.ts';
+import { SwarmNodes } from './swarm-nodes.ts';
+import { outcomeOf, taskFailure } from './task-result.ts';
+import { watchTask, type TaskInfo } from './task-watch.ts';
+import { WorkspaceImages } from './workspace-image.ts';
+
+export interface SwarmBackendSettings extends HardeningSettings {
+  /** The manager's engine: `unix:///path` or `tcp://host:port`. */
+  managerHost: string;
+  /** Every node's own engine (workspace images are loaded into each); the manager's included. */
+  nodeHosts: string[];
+  /** Scratch directory for building workspace images. */
+  workDir: string;
+  logCapBytes: number;
+  outputsMaxEntries: number;
+}
+
+/** After the task ends, how long its last log lines may take to arrive through the manager. */
+const LOG_DRAIN_MS = 5_000;
+const GONE_TIMEOUT_MS = 15_000;
+/** Short: with too few managers the API hangs ~21 s rather than failing. */
+const API_TIMEOUT_MS = 10_000;
+
+export function engineFor(host: string, timeout?: number): Dockerode {
+  if (host.startsWith('unix://')) return new Dockerode({ socketPath: host.slice('unix://'.length), timeout });
+  const url = new URL(host.replace(/^tcp:/, 'http:'));
+  return new Dockerode({ host: url.hostname, port: Number(url.port || 2375), protocol: 'http', timeout });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+export class SwarmBackend implements SandboxBackend {
+  private readonly manager: Dockerode;
+  /** No timeout: a log stream stays open, silent, for as long as the run. */
+  private readonly managerStreams: Dockerode;
+  private readonly nodes: SwarmNodes;
+  private readonly images: WorkspaceImages;
+  private readonly removals = new Set<Promise<void>>();
+
+  constructor(private readonly settings: SwarmBackendSettings) {
+    this.manager = engineFor(settings.managerHost, API_TIMEOUT_MS);
+    this.managerStreams = engineFor(settings.managerHost);
+    const engines = settings.nodeHosts.map((host) => engineFor(host));
+    this.nodes = new SwarmNodes(this.manager, engines, settings.runtime);
+    this.images = new WorkspaceImages(this.manager, settings.workDir, managedLabels('workspace', settings));
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.manager.ping();
+      await this.manager.swarmInspect();
+    } catch (error) {
+      throw new SandrunError('engine_unavailable', `the swarm manager does not answer: ${errorMessage(error)}`, undefined, { cause: error });
+    }
+  }
+
+  async checkImage(image: string): Promise<void> {
+    for (const node of (await this.nodes.ready()).values()) {
+      try {
+        await node.engine.getImage(image).inspect();
+      } catch (error) {
+        if (isNotFound(error)) throw new SandrunError('image_unavailable', `image ${image} is not present on swarm node ${node.nodeId} (load it on every node)`);
+        throw engineError(error, `inspecting image ${image} on swarm node ${node.nodeId}`);
+      }
+    }
+  }
+
+  async run(spec: SandboxSpec, options: RunOptions = {}): Promise<SandboxResult> {
+    const nodes = await this.nodes.ready();
+    const imageId = await this.images.imageFor(spec.image, spec.workspaceDir, [...nodes.values()].map((n) => n.engine));
+    const nonce = frameNonce();
+    const configName = `sandrun-${spec.runId}-parameters`;
+    let configId: string | undefined;
+    let serviceId: string | undefined;
+    let task: TaskInfo | undefined;
+    let result: SandboxResult | undefined;
+    try {
+      const config = (await this.manager.createConfig({
+        Name: configName,
+        Labels: managedLabels(spec.runId, this.settings),
+        Data: Buffer.from(JSON.stringify(spec.parameters)).toString('base64'),
+      })) as { id: string };
+      configId = config.id;
+      const service = (await this.manager.createService(serviceSpec({ spec, imageId, configId, configName, nonce }, this.settings))) as { id: string };
+      serviceId = service.id;
+      result = await this.follow(serviceId, nonce, spec, options, nodes, (t) => (task = t));
+      return result;
+    } catch (error) {
+      throw engineError(error, `running run ${spec.runId} on the swarm`);
+    } finally {
+      // A finished run's result does not wait for the removal (close() does); a stopped or failed one does.
+      const removal = this.discard(serviceId, configId, task).finally(() => this.removals.delete(removal));
+      this.removals.add(removal);
+      if (!result || result.outcome.kind === 'timed_out' || result.outcome.kind === 'cancelled') await removal;
+    }
+  }
+
+  private async follow(
+    serviceId: string,
+    nonce: string,
+    spec: SandboxSpec,
+    options: RunOptions,
+    nodes: Map<string, { engine: Dockerode }>,
+    seen: (task: TaskInfo) => void,
+  ): Promise<SandboxResult> {
+    const stdout = new LogCapture(this.settings.logCapBytes);
+    const stderr = new LogCapture(this.settings.logCapBytes);
+    const splitter = new StdoutFrameSplitter(nonce, (chunk) => (stdout.append(chunk), options.onLog?.('stdout', chunk)), Math.ceil(this.settings.outputsCapBytes * 1.4) + 4096);
+    const logs = (await this.managerStreams.getService(serviceId).logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream & { destroy(): void };
+    const out = new PassThrough().on('data', (chunk: Buffer) => splitter.push(chunk));
+    const err = new PassThrough().on('data', (chunk: Buffer) => (stderr.append(chunk), options.onLog?.('stderr', chunk)));
+    this.manager.modem.demuxStream(logs, out, err);
+    const logsEnded = new Promise<void>((resolve) => (logs.on('end', resolve), logs.on('close', resolve), logs.on('error', () => resolve())));
+    const stop = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => stop.abort('cancelled');
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    let startedAt = new Date();
+    try {
+      const task = await watchTask(this.manager, this.nodes, serviceId, stop.signal, (running) => {
+        seen(running);
+        startedAt = new Date(running.Status.Timestamp ?? Date.now());
+        options.onStart?.(startedAt);
+        timer = setTimeout(() => stop.abort('timed_out'), spec.limits.timeoutSeconds * 1000);
+      });
+      let finishedAt = new Date();
+      const base = () => ({
+        stdout: stdout.result(),
+        stderr: stderr.result(),
+        startedAt,
+        finishedAt,
+        durationSeconds: Math.max(0, (finishedAt.getTime() - startedAt.getTime()) / 1000),
+      });
+      if (!task) {
+        splitter.finish();
+        return { ...base(), outcome: { kind: stop.signal.reason === 'timed_out' ? 'timed_out' : 'cancelled' }, exitCode: null, outputs: {} };
+      }
+      seen(task);
+      const failure = taskFailure(task);
+      if (failure) throw failure;
+      finishedAt = new Date(task.Status.Timestamp ?? Date.now());
+      const exitCode = task.Status.ContainerStatus!.ExitCode!;
+      await Promise.race([logsEnded, splitter.completed, delay(LOG_DRAIN_MS)]);
+      const frame = splitter.finish();
+      const oomKilled = exitCode !== 0 && (await this.oomKilled(task, nodes));
+      const limits = { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries };
+      return { ...base(), exitCode, ...(await outcomeOf(exitCode, oomKilled, frame, limits)) };
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      logs.destroy();
+    }
+  }
+
+  /** Swarm's task status does not say OOM; the node's engine does, while the task's container exists. */
+  private async oomKilled(task: TaskInfo, nodes: Map<string, { engine: Dockerode }>): Promise<boolean> {
+    const engine = task.NodeID ? nodes.get(task.NodeID)?.engine : undefined;
+    const containerId = task.Status.ContainerStatus?.ContainerID;
+    if (!engine || !containerId) return false;
+    const info = await engine.getContainer(containerId).inspect().catch(() => undefined);
+    return info?.State.OOMKilled === true;
+  }
+
+  /** Removes the service (which stops its task) and the config; waits until the task's container is gone, when its node is known. */
+  private async discard(serviceId: string | undefined, configId: string | undefined, task: TaskInfo | undefined): Promise<void> {
+    if (serviceId) await this.manager.getService(serviceId).remove().catch(() => undefined);
+    const engine = task?.NodeID ? (await this.nodes.ready().catch(() => undefined))?.get(task.NodeID)?.engine : undefined;
+    const containerId = task?.Status.ContainerStatus?.ContainerID;
+    if (engine && containerId) {
+      await Promise.race([engine.getContainer(containerId).wait({ condition: 'removed' }).catch(() => undefined), delay(GONE_TIMEOUT_MS)]);
+    }
+    if (configId) await this.manager.getConfig(configId).remove().catch(() => undefined);
+  }
+
+  async listManaged(): Promise<ManagedContainer[]> {
+    try {
+      const services = (await this.manager.listServices({
+        filters: { label: [`${MANAGED_LABEL}=true`, `${INSTANCE_LABEL}=${this.settings.instanceId}`] },
+      })) as { ID: string; CreatedAt: string; Spec: { Labels?: Record<string, string> } }[];
+      return services.map((s) => ({ containerId: s.ID, runId: s.Spec.Labels?.[RUN_ID_LABEL] ?? '', running: true, createdAt: new Date(s.CreatedAt) }));
+    } catch (error) {
+      throw engineError(error, 'listing sandrun services');
+    }
+  }
+
+  async reap(isLive: (runId: string) => boolean, options: { minAgeMs?: number } = {}): Promise<number> {
+    const bornBefore = Date.now() - (options.minAgeMs ?? 0);
+    let removed = 0;
+    for (const managed of await this.listManaged()) {
+      if (managed.createdAt.getTime() > bornBefore || (managed.runId && isLive(managed.runId))) continue;
+      await this.manager.getService(managed.containerId).remove().then(() => (removed += 1), () => undefined);
+    }
+    const configs = (await this.manager.listConfigs({ filters: { label: [`${INSTANCE_LABEL}=${this.settings.instanceId}`] } }).catch(() => [])) as {
+      ID: string;
+      CreatedAt: string;
+      Spec: { Labels?: Record<string, string> };
+    }[];
+    for (const config of configs) {
+      const runId = config.Spec.Labels?.[RUN_ID_LABEL] ?? '';
+      if (new Date(config.CreatedAt).getTime() > bornBefore || (runId && isLive(runId))) continue;
+      await this.manager.getConfig(config.ID).remove().catch(() => undefined); // refused while a service still uses it
+    }
+    return removed;
+  }
+
+  /** There is no warm pool on the swarm. */
+  async releaseWarm(): Promise<void> {}
+
+  async close(): Promise<void> {
+    await Promise.all([...this.removals]);
+  }
+}
+

@@ -1,0 +1,38 @@
+// Turns a finished task (exit code, OOM flag, outputs frame) into the sandbox's outcome and outputs.
+import { Readable } from 'node:stream';
+import { SandrunError } from '../../errors.ts';
+import type { SandboxOutcome } from '../backend.ts';
+import { readOutputsTar, type OutputsLimits } from '../outputs.ts';
+import type { OutputsFrame } from './output-frame.ts';
+import type { TaskInfo } from './task-watch.ts';
+
+/** A task that ended without its command having run to an exit: the platform failed (image, node, engine). */
+export function taskFailure(task: TaskInfo): SandrunError | undefined {
+  const exitCode = task.Status.ContainerStatus?.ExitCode;
+  const ranToExit = (task.Status.State === 'complete' || task.Status.State === 'failed') && exitCode !== undefined && task.Status.ContainerStatus?.ContainerID;
+  if (ranToExit) return undefined;
+  const detail = task.Status.Err ?? task.Status.Message ?? task.Status.State;
+  const code = /image/i.test(detail) ? 'image_unavailable' : 'engine_unavailable';
+  return new SandrunError(code, `the swarm task of this run ended ${task.Status.State} before its command ran: ${detail}`);
+}
+
+export async function outcomeOf(
+  exitCode: number,
+  oomKilled: boolean,
+  frame: OutputsFrame | undefined,
+  limits: OutputsLimits,
+): Promise<{ outcome: SandboxOutcome; outputs: Record<string, unknown> }> {
+  if (oomKilled) return { outcome: { kind: 'oom_killed' }, outputs: {} };
+  if (frame?.tooLarge) {
+    return { outcome: { kind: 'output_too_large', message: `/outputs holds more than the ${limits.maxBytes} bytes allowed` }, outputs: {} };
+  }
+  if (!frame || frame.exitCode !== exitCode || frame.tarStatus !== 0) {
+    const why = !frame ? 'the task ended without returning it' : frame.tarStatus !== 0 ? `tar exited with ${frame.tarStatus}` : 'its frame does not match the exit';
+    if (exitCode !== 0) return { outcome: { kind: 'exited' }, outputs: {} };
+    return { outcome: { kind: 'output_invalid', message: `could not read /outputs: ${why}` }, outputs: {} };
+  }
+  const read = await readOutputsTar(Readable.from([Buffer.from(frame.base64, 'base64')]), limits);
+  if (!read.ok && read.code === 'output_too_large') return { outcome: { kind: 'output_too_large', message: read.message }, outputs: read.outputs };
+  if (!read.ok && exitCode === 0) return { outcome: { kind: read.code, message: read.message }, outputs: read.outputs };
+  return { outcome: { kind: 'exited' }, outputs: read.outputs };
+}

@@ -1,0 +1,123 @@
+// A run's workspace on any node without network: an image = runner image + the checkout as one layer, loaded into every node.
+import type Dockerode from 'dockerode';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { pack } from 'tar-stream';
+import { engineError, isNotFound } from '../docker/engine-errors.ts';
+import { writeWorkspaceLayer, type LayerFile } from './layer-tar.ts';
+
+export const WORKSPACE_IMAGE_LABEL = 'sandrun.workspace_image';
+
+interface BaseImage {
+  Id: string;
+  Architecture: string;
+  Os: string;
+  Config: Record<string, unknown> | null;
+  RootFS: { Layers?: string[] };
+}
+
+/**
+ * The image config, serialised reproducibly: its sha256 is the image ID, the same on every node.
+ * The base's layers are listed by diff ID only; `docker load` takes them from the node's store
+ * (every node holds the runner image), so the archive carries just the workspace layer.
+ */
+function imageConfig(base: BaseImage, layer: LayerFile, labels: Record<string, string>): Buffer {
+  const config = {
+    architecture: base.Architecture,
+    os: base.Os,
+    created: '1970-01-01T00:00:00Z',
+    config: { ...(base.Config ?? {}), Labels: { ...((base.Config?.Labels as Record<string, string> | null) ?? {}), ...labels } },
+    rootfs: { type: 'layers', diff_ids: [...(base.RootFS.Layers ?? []), layer.diffId] },
+  };
+  return Buffer.from(JSON.stringify(config));
+}
+
+async function writeImageArchive(file: string, config: Buffer, configName: string, baseLayers: number, layer: LayerFile): Promise<void> {
+  const archive = pack();
+  const written = pipeline(archive, createWriteStream(file));
+  const layers = [...Array.from({ length: baseLayers }, (_, i) => `base-${i}/layer.tar`), 'workspace/layer.tar'];
+  archive.entry({ name: 'manifest.json' }, JSON.stringify([{ Config: configName, RepoTags: null, Layers: layers }]));
+  archive.entry({ name: configName }, config);
+  await new Promise<void>((resolve, reject) => {
+    const sink = archive.entry({ name: 'workspace/layer.tar', size: layer.size }, (error) => (error ? reject(error) : resolve()));
+    createReadStream(layer.path).on('error', reject).pipe(sink);
+  });
+  archive.finalize();
+  await written;
+}
+
+async function loadArchive(engine: Dockerode, file: string): Promise<void> {
+  const response = await engine.loadImage(createReadStream(file), { quiet: true });
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(Buffer.from(chunk as Buffer));
+  const body = Buffer.concat(chunks).toString('utf8');
+  if (body.includes('"error"')) throw new Error(body.trim());
+}
+
+async function hasImage(engine: Dockerode, id: string): Promise<boolean> {
+  try {
+    await engine.getImage(id).inspect();
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
+}
+
+export class WorkspaceImages {
+  /** By base image ID and checkout directory (a checkout never changes once made): the image's ID and where it is loaded. */
+  private readonly images = new Map<string, { id: string; loadedOn: Set<Dockerode> }>();
+  private readonly loading = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly manager: Dockerode,
+    private readonly workDir: string,
+    private readonly labels: Record<string, string>,
+  ) {}
+
+  /** The ID of the image holding `workspaceDir` at /workspace on top of `baseImage`, present on every one of `nodes`. */
+  async imageFor(baseImage: string, workspaceDir: string, nodes: Dockerode[]): Promise<string> {
+    const key = `${baseImage}\0${workspaceDir}`;
+    const known = this.images.get(key);
+    if (known && nodes.every((node) => known.loadedOn.has(node))) return known.id;
+    let loading = this.loading.get(key);
+    if (!loading) {
+      loading = this.load(key, baseImage, workspaceDir, nodes).finally(() => this.loading.delete(key));
+      this.loading.set(key, loading);
+    }
+    return loading;
+  }
+
+  private async load(key: string, baseImage: string, workspaceDir: string, nodes: Dockerode[]): Promise<string> {
+    await mkdir(this.workDir, { recursive: true });
+    const dir = await mkdtemp(join(this.workDir, 'image-'));
+    try {
+      const base = (await this.manager.getImage(baseImage).inspect()) as unknown as BaseImage;
+      const layer = await writeWorkspaceLayer(workspaceDir, join(dir, 'layer.tar'));
+      const config = imageConfig(base, layer, { ...this.labels, [WORKSPACE_IMAGE_LABEL]: 'true' });
+      const id = `sha256:${createHash('sha256').update(config).digest('hex')}`;
+      const archive = join(dir, 'image.tar');
+      let written: Promise<void> | undefined;
+      const loadedOn = new Set<Dockerode>();
+      await Promise.all(
+        nodes.map(async (node) => {
+          if (!(await hasImage(node, id))) {
+            written ??= writeImageArchive(archive, config, `${id.slice(7)}.json`, base.RootFS.Layers?.length ?? 0, layer);
+            await written;
+            await loadArchive(node, archive);
+          }
+          loadedOn.add(node);
+        }),
+      );
+      this.images.set(key, { id, loadedOn });
+      return id;
+    } catch (error) {
+      throw engineError(error, `loading the workspace image of ${workspaceDir} onto the swarm's nodes`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}
