@@ -22,6 +22,9 @@ const environmentSchema = z.object({
   SANDRUN_DATA_DIR: z.string().min(1).default('./data'),
   SANDRUN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SANDRUN_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),
+  SANDRUN_BACKEND: z.enum(['docker', 'swarm']).default('docker'),
+  SANDRUN_SWARM_HOST: z.string().regex(/^(unix|tcp):\/\//, 'must start with unix:// or tcp://').optional(),
+  SANDRUN_SWARM_NODE_HOSTS: list([]).pipe(z.array(z.string().regex(/^(unix|tcp):\/\//, 'each must start with unix:// or tcp://'))),
   SANDRUN_MAX_CONCURRENT_RUNS: positiveInt(4),
   SANDRUN_MAX_QUEUED_RUNS: positiveInt(200),
   SANDRUN_TENANT_MAX_CONCURRENT_RUNS: z.coerce.number().int().positive().optional(),
@@ -33,6 +36,13 @@ const environmentSchema = z.object({
   SANDRUN_TMP_MB: positiveInt(64),
   SANDRUN_FILE_SIZE_MB: positiveInt(64),
   SANDRUN_OPEN_FILES: positiveInt(1024),
+  SANDRUN_POOL_SIZE: z.coerce.number().int().min(0).default(4),
+  SANDRUN_POOL_PER_TENANT: positiveInt(2),
+  SANDRUN_POOL_PER_TEMPLATE: positiveInt(2),
+  SANDRUN_POOL_IDLE_SECONDS: positiveInt(600),
+  SANDRUN_TENANT_DAILY_CPU_SECONDS: z.coerce.number().positive().optional(),
+  SANDRUN_RETENTION_DAYS: z.coerce.number().int().min(0).default(30),
+  SANDRUN_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(30),
   SANDRUN_ALLOW_LOCAL_REPOS: boolean.default(false),
   SANDRUN_IMAGES: list(['sandrun/python:3.11', 'sandrun/node:18']),
   SANDRUN_DEFAULT_IMAGE: z.string().min(1).default('sandrun/python:3.11'),
@@ -64,6 +74,8 @@ export interface Config {
   dataDir: string;
   logLevel: z.infer<typeof environmentSchema>['SANDRUN_LOG_LEVEL'];
   runtime: 'runc' | 'runsc';
+  /** Where runs go: the local Docker engine, or a swarm through its manager (nodeHosts: every node's engine). */
+  backend: { kind: 'docker' } | { kind: 'swarm'; managerHost: string; nodeHosts: string[] };
   maxConcurrentRuns: number;
   maxQueuedRuns: number;
   /** Per tenant: runs at once (default: all slots but one, so another tenant always finds one) and runs waiting. */
@@ -77,6 +89,13 @@ export interface Config {
   tmpMb: number;
   fileSizeMb: number;
   openFiles: number;
+  pool: { maxTotal: number; maxPerTenant: number; maxPerTemplate: number; maxIdleMs: number };
+  /** CPU seconds a tenant's runs may use per UTC day; undefined = unlimited. */
+  tenantDailyCpuSeconds: number | undefined;
+  /** Days a finished run keeps its logs and outputs (a tenant may have its own value). */
+  retentionDays: number;
+  /** On SIGTERM, how long running runs may go on before they are cancelled. */
+  shutdownGraceMs: number;
   allowLocalRepos: boolean;
   images: string[];
   defaultImage: string;
@@ -99,6 +118,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ((e.SANDRUN_JWT_ISSUER === undefined) !== (e.SANDRUN_JWT_AUDIENCE === undefined)) {
     throw new SandrunError('invalid_request', 'invalid configuration: SANDRUN_JWT_ISSUER and SANDRUN_JWT_AUDIENCE are set together or not at all');
   }
+  if (e.SANDRUN_BACKEND === 'swarm' && !e.SANDRUN_SWARM_HOST) {
+    throw new SandrunError('invalid_request', 'invalid configuration: SANDRUN_SWARM_HOST (the manager engine, unix:// or tcp://) is required when SANDRUN_BACKEND=swarm');
+  }
   const issuer = e.SANDRUN_JWT_ISSUER;
   return {
     host: e.SANDRUN_HOST,
@@ -106,6 +128,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(e.SANDRUN_DATA_DIR),
     logLevel: e.SANDRUN_LOG_LEVEL,
     runtime: e.SANDRUN_RUNTIME,
+    backend:
+      e.SANDRUN_BACKEND === 'swarm' && e.SANDRUN_SWARM_HOST
+        ? { kind: 'swarm', managerHost: e.SANDRUN_SWARM_HOST, nodeHosts: e.SANDRUN_SWARM_NODE_HOSTS.length > 0 ? e.SANDRUN_SWARM_NODE_HOSTS : [e.SANDRUN_SWARM_HOST] }
+        : { kind: 'docker' },
     maxConcurrentRuns: e.SANDRUN_MAX_CONCURRENT_RUNS,
     maxQueuedRuns: e.SANDRUN_MAX_QUEUED_RUNS,
     tenantMaxConcurrentRuns: e.SANDRUN_TENANT_MAX_CONCURRENT_RUNS ?? Math.max(1, e.SANDRUN_MAX_CONCURRENT_RUNS - 1),
@@ -117,6 +143,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tmpMb: e.SANDRUN_TMP_MB,
     fileSizeMb: e.SANDRUN_FILE_SIZE_MB,
     openFiles: e.SANDRUN_OPEN_FILES,
+    pool: {
+      maxTotal: e.SANDRUN_POOL_SIZE,
+      maxPerTenant: e.SANDRUN_POOL_PER_TENANT,
+      maxPerTemplate: e.SANDRUN_POOL_PER_TEMPLATE,
+      maxIdleMs: e.SANDRUN_POOL_IDLE_SECONDS * 1000,
+    },
+    tenantDailyCpuSeconds: e.SANDRUN_TENANT_DAILY_CPU_SECONDS,
+    retentionDays: e.SANDRUN_RETENTION_DAYS,
+    shutdownGraceMs: e.SANDRUN_SHUTDOWN_GRACE_SECONDS * 1000,
     allowLocalRepos: e.SANDRUN_ALLOW_LOCAL_REPOS,
     images: e.SANDRUN_IMAGES,
     defaultImage: e.SANDRUN_DEFAULT_IMAGE,

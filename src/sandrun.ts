@@ -1,10 +1,11 @@
 // The composition root: builds every service from one configuration, and tears them down again.
 import Dockerode from 'dockerode';
 import { createServer, type Server } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { pino, type Logger } from 'pino';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import { createApp } from './api/app.ts';
 import { allowedHostsFor } from './api/mcp/allowed-hosts.ts';
 import { RateLimiter } from './api/rate-limit.ts';
@@ -13,21 +14,47 @@ import { Authenticator } from './auth/authenticator.ts';
 import { JoseJwtVerifier } from './auth/jwt-verifier.ts';
 import { TokenAdmin } from './auth/token-admin.ts';
 import type { Config } from './config.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 import { CheckoutCache } from './projects/checkouts.ts';
 import { GitMirrors } from './projects/mirror.ts';
 import { ProjectService } from './projects/project-service.ts';
 import { LiveLogs } from './runs/live-logs.ts';
 import { reconcile } from './runs/reconcile.ts';
+import { RetentionJob } from './runs/retention.ts';
+import { EngineGate } from './runs/engine-gate.ts';
 import { RunService } from './runs/run-service.ts';
+import { UsageReport } from './runs/usage-report.ts';
 import { FairScheduler } from './runs/scheduler.ts';
 import { DockerBackend } from './sandbox/docker/docker-backend.ts';
+import type { SandboxBackend } from './sandbox/backend.ts';
+import { SwarmBackend } from './sandbox/swarm/swarm-backend.ts';
+import { AuditLog } from './audit/audit-log.ts';
+import { AuditStore } from './store/audit-store.ts';
 import { openDatabase, type Db } from './store/database.ts';
+import { RetentionStore } from './store/retention-store.ts';
+import { UsageStore } from './store/usage-store.ts';
 import { ProjectStore } from './store/project-store.ts';
 import { RunStore } from './store/run-store.ts';
 import { TenantStore } from './store/tenant-store.ts';
 import { TokenStore } from './store/token-store.ts';
+import { VERSION } from './version.ts';
 
 const REAP_INTERVAL_MS = 60_000;
+const RETENTION_INTERVAL_MS = 15 * 60_000;
+
+/** A data directory's identity on the engine, made once: containers of other servers are never reaped by this one. */
+function instanceIdOf(dataDir: string): string {
+  const file = join(dataDir, 'instance-id');
+  if (!existsSync(file)) {
+    mkdirSync(dataDir, { recursive: true });
+    try {
+      writeFileSync(file, `${randomUUID()}\n`, { flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error; // another process made it first
+    }
+  }
+  return readFileSync(file, 'utf8').trim();
+}
 
 export interface Sandrun {
   config: Config;
@@ -36,14 +63,26 @@ export interface Sandrun {
   apiTokens: ApiTokens;
   runService: RunService;
   projectService: ProjectService;
-  sandbox: DockerBackend;
+  sandbox: SandboxBackend;
+  metrics: Metrics;
+  retention: RetentionJob;
   /** Reconciles runs with the engine, then serves HTTP; resolves with the bound address. */
   listen(): Promise<AddressInfo>;
   close(): Promise<void>;
 }
 
-export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
-  return pino({ level: config.logLevel, base: { service: 'sandrun' } });
+/** JSON lines on stdout (or `destination`, for tests). */
+export function createLogger(config: Pick<Config, 'logLevel'>, destination?: DestinationStream): Logger {
+  // Nothing secret is logged on purpose; redaction is the second line of defence should a header, token or parameters slip into a line.
+  const options = {
+    level: config.logLevel,
+    base: { service: 'sandrun' },
+    redact: {
+      paths: ['authorization', 'token', 'parameters', '*.authorization', '*.token', '*.parameters', 'headers.authorization', '*.headers.authorization', 'req.headers.authorization', 'req.headers.cookie'],
+      censor: '[redacted]',
+    },
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** The stores alone (for CLI commands that work on the database directly, such as `tokens`). */
@@ -51,7 +90,17 @@ export function openStores(config: Pick<Config, 'dataDir'>) {
   const db = openDatabase(join(config.dataDir, 'sandrun.db'));
   const tenants = new TenantStore(db);
   const tokens = new TokenStore(db);
-  return { db, tenants, tokens, projects: new ProjectStore(db), runs: new RunStore(db), apiTokens: new ApiTokens(tokens, tenants) };
+  return {
+    db,
+    tenants,
+    tokens,
+    projects: new ProjectStore(db),
+    runs: new RunStore(db),
+    apiTokens: new ApiTokens(tokens, tenants),
+    audit: new AuditStore(db),
+    retention: new RetentionStore(db),
+    usage: new UsageStore(db),
+  };
 }
 
 export function createSandrun(config: Config, logger: Logger = createLogger(config)): Sandrun {
@@ -62,9 +111,13 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
   const projectService = new ProjectService(stores.projects, stores.tenants, stores.runs, mirrors, checkouts, {
     allowLocalRepos: config.allowLocalRepos,
     images: config.images,
+    // Warm containers of a refreshed or removed project must not serve its next runs.
+    onProjectChanged: (projectId) => sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
   });
-  const sandbox = new DockerBackend(new Dockerode(), {
-    runsDir: join(config.dataDir, 'runs'),
+  // Read at scrape time, so the scheduler (built below) may come later; built first so the sandbox can count pool hits.
+  const metrics = createMetrics({ queueDepth: () => scheduler.queuedCount, runningRuns: () => scheduler.runningCount });
+  const hardening = {
+    instanceId: instanceIdOf(config.dataDir),
     runtime: config.runtime,
     tmpMb: config.tmpMb,
     outputsCapBytes: config.outputsCapBytes,
@@ -72,16 +125,28 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     fileSizeMb: config.fileSizeMb,
     openFiles: config.openFiles,
     logCapBytes: config.logCapBytes,
-  });
+  };
+  const sandbox: SandboxBackend =
+    config.backend.kind === 'swarm'
+      ? new SwarmBackend({ ...hardening, ...config.backend, workDir: join(config.dataDir, 'swarm-images') })
+      : new DockerBackend(new Dockerode(), { ...hardening, runsDir: join(config.dataDir, 'runs'), pool: config.pool }, (error) =>
+          logger.warn({ err: error }, 'warm container failed'),
+        );
   const scheduler = new FairScheduler(config.maxConcurrentRuns, config.maxQueuedRuns, {
     maxConcurrent: config.tenantMaxConcurrentRuns,
     maxQueued: config.tenantMaxQueuedRuns,
   });
   const liveLogs = new LiveLogs(config.logCapBytes);
-  const runService = new RunService(stores.runs, projectService, sandbox, scheduler, liveLogs, config, logger);
+  const engineGate = new EngineGate({
+    ping: () => sandbox.ping(),
+    onChange: (available, reason) =>
+      available ? logger.info('the engine answers again; waiting runs start') : logger.error({ reason }, 'the engine stopped answering; runs wait'),
+  });
+  const runService = new RunService(stores.runs, projectService, sandbox, scheduler, liveLogs, config, logger, metrics, engineGate);
+  const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, config.retentionDays, logger, (projectId) =>
+    sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
+  );
   const authenticator = new Authenticator(stores.apiTokens, config.jwt ? new JoseJwtVerifier(config.jwt) : undefined);
-  const metrics = new Registry();
-  collectDefaultMetrics({ register: metrics });
   let boundPort = config.port;
   const app = createApp({
     authenticator,
@@ -90,12 +155,19 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     runService,
     projectService,
     liveLogs,
+    usageReport: new UsageReport(stores.usage, config.tenantDailyCpuSeconds),
+    auditLog: new AuditLog(stores.audit),
     metrics,
+    version: VERSION,
     logger,
     mcpAllowedHosts: () => allowedHostsFor(config.host, boundPort),
     readiness: {
       database: () => db.prepare('SELECT 1').get(),
-      engine: () => sandbox.ping(),
+      engine: () =>
+        sandbox.ping().catch((error: unknown) => {
+          engineGate.markDown(error);
+          throw error;
+        }),
     },
   });
 
@@ -110,12 +182,17 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     runService,
     projectService,
     sandbox,
+    metrics,
+    retention,
     async listen() {
+      const halfBuilt = await checkouts.removeLeftovers();
+      if (halfBuilt > 0) logger.info({ removed: halfBuilt }, 'removed half-built checkouts of a previous run of the server');
       await reconcile({ runs: stores.runs, projects: stores.projects, runService, sandbox, logger });
       reaper = setInterval(() => {
-        sandbox.reap((runId) => runService.isActive(runId)).catch((error: unknown) => logger.warn({ err: error }, 'reaper failed'));
+        sandbox.reap((runId) => runService.isActive(runId), { minAgeMs: REAP_INTERVAL_MS }).catch((error: unknown) => logger.warn({ err: error }, 'reaper failed'));
       }, REAP_INTERVAL_MS);
       reaper.unref();
+      retention.start(RETENTION_INTERVAL_MS);
       const httpServer = createServer(app);
       // A sync run may outlast Node's default 300 s request timeout, and an SSE stream must outlive it.
       httpServer.requestTimeout = 0;
@@ -133,11 +210,13 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     },
     async close() {
       clearInterval(reaper);
-      if (server) {
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server!.close(() => resolve()));
-      }
-      await runService.shutdown();
+      // Stop accepting, let running runs finish (sync clients get their answers), then cut what is left.
+      const closed = server ? new Promise<void>((resolve) => server!.close(() => resolve())) : Promise.resolve();
+      await runService.shutdown(config.shutdownGraceMs);
+      server?.closeAllConnections();
+      await closed;
+      engineGate.close();
+      await retention.stop();
       await sandbox.close();
       db.close();
     },

@@ -2,22 +2,31 @@
 import express from 'express';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import type { AuditLog } from '../audit/audit-log.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { TokenAdmin } from '../auth/token-admin.ts';
+import type { Metrics } from '../metrics.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 import type { LiveLogs } from '../runs/live-logs.ts';
 import type { RunService } from '../runs/run-service.ts';
+import type { UsageReport } from '../runs/usage-report.ts';
+import { auditTrail } from './audit-trail.ts';
 import { authenticate } from './authenticate.ts';
+import { consoleRoutes } from './console-routes.ts';
 import './express-types.ts';
 import { errorHandler, notFoundHandler } from './http-errors.ts';
 import { mcpRoutes } from './mcp/mcp-endpoint.ts';
+import { openApiRoutes } from './openapi.ts';
 import { rateLimit, type RateLimiter } from './rate-limit.ts';
+import { logTenant, requestLog } from './request-log.ts';
+import { auditRoutes } from './routes/audit.ts';
 import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { runLogRoutes } from './routes/run-logs.ts';
+import { runReproduceRoutes } from './routes/run-reproduce.ts';
 import { runRoutes } from './routes/runs.ts';
 import { tokenRoutes } from './routes/tokens.ts';
+import { usageRoutes } from './routes/usage.ts';
 
 export interface AppDependencies {
   authenticator: Authenticator;
@@ -26,8 +35,12 @@ export interface AppDependencies {
   runService: RunService;
   projectService: ProjectService;
   liveLogs: LiveLogs;
+  usageReport: UsageReport;
+  auditLog: AuditLog;
   readiness: ReadinessChecks;
-  metrics: Registry;
+  metrics: Metrics;
+  /** The server's version, shown in the OpenAPI document. */
+  version: string;
   logger: Logger;
   /** Host header values POST /mcp accepts (DNS-rebinding protection); read per request, as the port is bound after the app is built. */
   mcpAllowedHosts: () => readonly string[];
@@ -46,15 +59,22 @@ export function createApp(deps: AppDependencies): express.Express {
     response.setHeader('X-Request-Id', request.id);
     next();
   });
-  app.use(healthRoutes(deps.readiness, deps.metrics));
-  app.use('/v1', authenticate(deps.authenticator), rateLimit(deps.rateLimiter));
-  app.use('/mcp', authenticate(deps.authenticator), rateLimit(deps.rateLimiter));
+  app.use(requestLog(deps.logger, deps.metrics));
+  app.use(auditTrail(deps.auditLog, deps.logger));
+  app.use(healthRoutes(deps.readiness, deps.metrics.registry));
+  app.use(openApiRoutes(deps.version));
+  app.use(consoleRoutes());
+  app.use('/v1', authenticate(deps.authenticator), logTenant, rateLimit(deps.rateLimiter));
+  app.use('/mcp', authenticate(deps.authenticator), logTenant, rateLimit(deps.rateLimiter));
   app.use(express.json({ limit: BODY_LIMIT, strict: false }));
   app.use(runRoutes(deps.runService));
   app.use(runLogRoutes(deps.runService, deps.liveLogs));
+  app.use(runReproduceRoutes(deps.runService));
   app.use(projectRoutes(deps.projectService));
   app.use(mcpRoutes({ runService: deps.runService, projectService: deps.projectService, logger: deps.logger, allowedHosts: deps.mcpAllowedHosts }));
   app.use(tokenRoutes(deps.tokenAdmin));
+  app.use(usageRoutes(deps.usageReport));
+  app.use(auditRoutes(deps.auditLog));
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;

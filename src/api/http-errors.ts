@@ -35,7 +35,8 @@ function authenticateChallenge(failure: SandrunError, sentCredentials: boolean):
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, request, response, _next) => {
     const failure = toSandrunError(error);
-    if (failure.code === 'internal') logger.error({ err: error, requestId: request.id }, 'request failed');
+    request.audit = { ...request.audit, errorCode: failure.code };
+    if (failure.code === 'internal') (request.log ?? logger).error({ err: error, requestId: request.id }, 'request failed');
     const challenge = authenticateChallenge(failure, /^Bearer\s/i.test(request.headers.authorization ?? ''));
     if (challenge) response.setHeader('WWW-Authenticate', challenge);
     if (response.headersSent) {

@@ -42,6 +42,7 @@ export interface ProjectDetailView extends ProjectView {
 export interface ProjectServiceSettings {
   allowLocalRepos: boolean;
   images: readonly string[];
+  onProjectChanged?: (projectId: string) => Promise<void>;
 }
 
 const MANIFEST_CACHE_SIZE = 256;
@@ -139,6 +140,7 @@ export class ProjectService {
     const project = this.require(tenantId, name);
     await this.mirrors.fetch(project.id);
     this.projects.markRefreshed(project.id, this.now().toISOString(), project.defaultBranch);
+    await this.settings.onProjectChanged?.(project.id);
     return this.require(tenantId, name);
   }
 
@@ -147,6 +149,7 @@ export class ProjectService {
     const active = this.runs.countActiveForProject(project.id);
     if (active > 0) throw new SandrunError('conflict', `project '${name}' has ${active} pending or running run(s); cancel them or wait`);
     this.projects.delete(project.id, this.now().toISOString());
+    await this.settings.onProjectChanged?.(project.id);
     await this.mirrors.remove(project.id);
     await this.checkouts.remove(project.id);
   }

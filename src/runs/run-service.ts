@@ -2,18 +2,29 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
+import type { Metrics } from '../metrics.ts';
 import { SandrunError } from '../errors.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 import { planRun } from '../projects/run-plan.ts';
-import type { SandboxBackend } from '../sandbox/backend.ts';
+import type { SandboxBackend, SandboxResult } from '../sandbox/backend.ts';
 import { isTerminal, type RunCompletion, type RunRecord, type RunStatus, type RunStore } from '../store/run-store.ts';
+import type { IdempotencyKey, StoredKey } from '../store/idempotency-keys.ts';
 import type { ProjectRecord } from '../store/project-store.ts';
 import type { LiveLogs } from './live-logs.ts';
 import { cancelledBeforeStart, completionFromFailure, completionFromSandbox } from './run-outcome.ts';
+import { IDEMPOTENCY_WINDOW_MS, parseIdempotencyKey, requestHash } from './idempotency.ts';
+import { assertWithinDailyCpu } from './quota.ts';
 import { parseRunRequest } from './run-request.ts';
+import type { EngineGate } from './engine-gate.ts';
 import type { FairScheduler } from './scheduler.ts';
 
-export type SubmitResult = { mode: 'sync'; run: RunRecord } | { mode: 'async'; run: RunRecord };
+/** `replayed`: an earlier submission with the same idempotency key made this run. */
+export type SubmitResult = { mode: 'sync' | 'async'; run: RunRecord; replayed: boolean };
+
+export interface SubmitOptions {
+  /** Same key, same tenant, within 24 h: the same run instead of a new one (409 if the body differs). */
+  idempotencyKey?: string;
+}
 
 export interface RunListOptions {
   projectName?: string;
@@ -32,21 +43,33 @@ export class RunService {
     private readonly sandbox: SandboxBackend,
     private readonly scheduler: FairScheduler,
     private readonly liveLogs: LiveLogs,
-    private readonly config: Pick<Config, 'defaultImage' | 'defaultLimits' | 'maxLimits'>,
+    private readonly config: Pick<Config, 'defaultImage' | 'defaultLimits' | 'maxLimits' | 'tenantDailyCpuSeconds'>,
     private readonly logger: Logger,
+    private readonly metrics?: Metrics,
+    private readonly engine?: EngineGate,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
   /** Validates, resolves and records a run, queues it, and (sync) waits for its terminal state. */
-  async submit(tenantId: string, input: unknown): Promise<SubmitResult> {
+  async submit(tenantId: string, input: unknown, options: SubmitOptions = {}): Promise<SubmitResult> {
     const request = parseRunRequest(input);
+    const key = options.idempotencyKey === undefined ? undefined : { tenantId, key: parseIdempotencyKey(options.idempotencyKey), requestHash: requestHash(request) };
+    const notBefore = new Date(this.now().getTime() - IDEMPOTENCY_WINDOW_MS).toISOString();
+    const earlier = key && this.runs.idempotencyKeys.find(tenantId, key.key, notBefore);
+    if (key && earlier) return this.replay(request.mode, key, earlier);
     const project = this.projects.require(tenantId, request.project_name);
     const { commitSha, warning } = await this.projects.resolve(project, { branch: request.branch, commitSha: request.commit_sha });
     const manifest = await this.projects.manifestAt(project, commitSha);
     const plan = planRun(manifest, { scope: request.scope, modelName: request.model_name, projectName: project.name }, this.config);
+    if (request.mode === 'sync' && this.engine && !this.engine.available) {
+      throw new SandrunError(
+        'engine_unavailable',
+        `the Docker engine is not answering (${this.engine.reason}); sync runs are refused until it is back, async runs are queued and start then`,
+      );
+    }
     this.scheduler.assertCapacity(tenantId);
-    const run = this.runs.insert(
-      {
+    assertWithinDailyCpu(this.runs, tenantId, this.config.tenantDailyCpuSeconds, this.now());
+    const newRun = {
         id: randomUUID(),
         tenantId,
         projectId: project.id,
@@ -60,13 +83,32 @@ export class RunService {
         command: plan.command,
         limits: plan.limits,
         warning,
-      },
-      this.now().toISOString(),
-    );
+    };
+    const createdAt = this.now().toISOString();
+    let run: RunRecord;
+    if (key) {
+      // Another submission with this key may have been recorded while this one resolved the commit.
+      const inserted = this.runs.insertOnce(newRun, createdAt, key, notBefore);
+      if (inserted.existing) return this.replay(request.mode, key, inserted.existing);
+      run = inserted.run;
+    } else {
+      run = this.runs.insert(newRun, createdAt);
+    }
     this.logger.info({ runId: run.id, tenantId, project: project.name, runNumber: run.runNumber }, 'run queued');
     this.enqueue(run, project);
-    if (request.mode === 'async') return { mode: 'async', run };
-    return { mode: 'sync', run: await this.waitForTerminal(run.id) };
+    if (request.mode === 'async') return { mode: 'async', run, replayed: false };
+    return { mode: 'sync', run: await this.waitForTerminal(run.id), replayed: false };
+  }
+
+  /** The answer to a repeated submission: the key's run (sync: once terminal), or 409 when the body differs. */
+  private async replay(mode: 'sync' | 'async', key: IdempotencyKey, earlier: StoredKey): Promise<SubmitResult> {
+    if (earlier.requestHash !== key.requestHash) {
+      throw new SandrunError('conflict', `idempotency key '${key.key}' was used at ${earlier.createdAt} for a different request; use a new key for a new request`, {
+        run_id: earlier.runId,
+      });
+    }
+    const run = mode === 'async' ? this.runs.get(earlier.runId)! : await this.waitForTerminal(earlier.runId);
+    return { mode, run, replayed: true };
   }
 
   /** Queues a pending run (new, or found pending at start-up). */
@@ -97,40 +139,69 @@ export class RunService {
     const controller = new AbortController();
     this.active.set(run.id, controller);
     let completion: RunCompletion;
+    this.metrics?.queueWait.observe(Math.max(0, (this.now().getTime() - Date.parse(run.createdAt)) / 1000));
     try {
       const workspaceDir = await this.projects.checkout(project, run.commitSha);
       controller.signal.throwIfAborted();
-      const result = await this.sandbox.run(
-        {
-          runId: run.id,
-          image: run.image,
-          command: run.command,
-          workspaceDir,
-          parameters: run.parameters,
-          env: {
-            SANDRUN_RUN_ID: run.id,
-            SANDRUN_RUN_NUMBER: String(run.runNumber),
-            SANDRUN_PROJECT: run.projectName,
-            SANDRUN_MODEL: run.modelName ?? '',
-            SANDRUN_COMMIT_SHA: run.commitSha,
-          },
-          limits: run.limits,
-          labels: { 'sandrun.tenant': run.tenantId, 'sandrun.project': run.projectName },
-        },
-        {
-          signal: controller.signal,
-          onStart: (startedAt) => this.runs.markRunning(run.id, startedAt.toISOString()),
-          onLog: (stream, chunk) => this.liveLogs.push(run.id, stream, chunk),
-        },
-      );
+      const result = await this.runInSandbox(run, workspaceDir, controller.signal);
       completion = completionFromSandbox(result, run.limits);
     } catch (error) {
       completion = controller.signal.aborted ? cancelledBeforeStart(this.now()) : completionFromFailure(error, this.now());
-      if (!controller.signal.aborted) this.logger.warn({ runId: run.id, err: error }, 'run failed on the platform side');
+      if (!controller.signal.aborted) this.logger.warn({ runId: run.id, tenantId: run.tenantId, err: error }, 'run failed on the platform side');
     } finally {
       this.active.delete(run.id);
     }
     this.finish(run.id, completion);
+  }
+
+  /**
+   * While the engine is down a run waits, still pending; if the engine fails before the command started, the run
+   * waits for it to come back and tries again (nothing ran yet). A failure after the start is the run's end.
+   */
+  private async runInSandbox(run: RunRecord, workspaceDir: string, signal: AbortSignal): Promise<SandboxResult> {
+    for (;;) {
+      await this.engine?.whenAvailable(signal);
+      let started = false;
+      try {
+        return await this.startInSandbox(run, workspaceDir, signal, () => (started = true));
+      } catch (error) {
+        const engineDown = error instanceof SandrunError && error.code === 'engine_unavailable';
+        if (!engineDown || started || !this.engine || signal.aborted) throw error;
+        this.logger.warn({ runId: run.id, err: error.message }, 'the engine went away before the run started; it stays pending until the engine is back');
+        this.engine.markDown(error);
+      }
+    }
+  }
+
+  private startInSandbox(run: RunRecord, workspaceDir: string, signal: AbortSignal, onStarted: () => void): Promise<SandboxResult> {
+    const askedAt = performance.now();
+    return this.sandbox.run(
+      {
+        runId: run.id,
+        image: run.image,
+        command: run.command,
+        workspaceDir,
+        parameters: run.parameters,
+        env: {
+          SANDRUN_RUN_ID: run.id,
+          SANDRUN_RUN_NUMBER: String(run.runNumber),
+          SANDRUN_PROJECT: run.projectName,
+          SANDRUN_MODEL: run.modelName ?? '',
+          SANDRUN_COMMIT_SHA: run.commitSha,
+        },
+        limits: run.limits,
+        labels: { 'sandrun.tenant': run.tenantId, 'sandrun.project': run.projectName, 'sandrun.project_id': run.projectId },
+      },
+      {
+        signal,
+        onStart: (startedAt) => {
+          onStarted();
+          this.metrics?.containerStart.observe((performance.now() - askedAt) / 1000);
+          this.runs.markRunning(run.id, startedAt.toISOString());
+        },
+        onLog: (stream, chunk) => this.liveLogs.push(run.id, stream, chunk),
+      },
+    );
   }
 
   private finish(runId: string, completion: RunCompletion): RunRecord {
@@ -139,7 +210,9 @@ export class RunService {
     this.liveLogs.close(runId);
     this.finished.get(runId)?.resolve(record);
     this.finished.delete(runId);
-    this.logger.info({ runId, status: record.status, exitCode: record.exitCode, durationSeconds: record.durationSeconds }, 'run finished');
+    this.metrics?.runsTotal.inc({ status: record.status, tenant: record.tenantId });
+    if (record.durationSeconds !== null) this.metrics?.runDuration.observe({ status: record.status }, record.durationSeconds);
+    this.logger.info({ runId, tenantId: record.tenantId, status: record.status, exitCode: record.exitCode, durationSeconds: record.durationSeconds }, 'run finished');
     return record;
   }
 
@@ -174,14 +247,19 @@ export class RunService {
   }
 
   /**
-   * Stops starting runs and cancels the running ones, waiting until each is recorded; pending runs stay
+   * Stops starting runs, lets the running ones finish for up to graceMs, then cancels the rest and waits until each
+   * is recorded; pending runs stay
    * pending and are queued again at the next start.
    */
-  async shutdown(): Promise<void> {
+  async shutdown(graceMs = 0): Promise<void> {
     this.scheduler.stop();
-    const recorded = [...this.active.keys()].flatMap((runId) => this.finished.get(runId)?.promise ?? []);
+    const recorded = Promise.all([...this.active.keys()].flatMap((runId) => this.finished.get(runId)?.promise ?? []));
+    if (graceMs > 0 && this.active.size > 0) {
+      this.logger.info({ running: this.active.size, graceMs }, 'letting running runs finish before stopping');
+      await Promise.race([recorded, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+    }
     for (const controller of this.active.values()) controller.abort();
-    await Promise.all(recorded);
+    await recorded;
   }
 
   /** True while this process is carrying out the run (its container, if any, is in use). */

@@ -8,7 +8,7 @@ import { principalOf, requireScope } from '../authenticate.ts';
 
 const STATUSES = ['pending', 'running', 'success', 'failed', 'timed_out', 'cancelled', 'error'] as const;
 
-const listQuerySchema = z.strictObject(
+export const listQuerySchema = z.strictObject(
   {
     project_name: z.string().min(1).optional(),
     status: z.enum(STATUSES, { error: `status must be one of ${STATUSES.join(', ')}` }).optional(),
@@ -22,7 +22,10 @@ export function runRoutes(runService: RunService): Router {
   const router = Router();
 
   router.post('/v1/runs', requireScope('runs:write'), async (request, response) => {
-    const result = await runService.submit(principalOf(request).tenantId, request.body);
+    const idempotencyKey = request.get('Idempotency-Key');
+    const result = await runService.submit(principalOf(request).tenantId, request.body, { idempotencyKey });
+    request.audit = { ...request.audit, target: `run:${result.run.id}` };
+    if (result.replayed) response.setHeader('Idempotent-Replayed', 'true');
     if (result.mode === 'async') response.status(202).json(asyncRunView(result.run));
     else response.status(200).json(runResultView(result.run));
   });
