@@ -11,15 +11,7 @@ export SANDRUN_HOST=${SANDRUN_HOST:-127.0.0.1}
 export SANDRUN_ALLOW_LOCAL_REPOS=1
 export SANDRUN_URL="http://$SANDRUN_HOST:$SANDRUN_PORT"
 
-step "Docker engine"
-bash scripts/engine.sh
-step "npm dependencies"
-if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.sandrun-lock; then
-  npm ci --no-audit --no-fund
-  cp package-lock.json node_modules/.sandrun-lock
-fi
-step "runner images (about 90 s the first time, then a no-op)"
-npx tsx images/build.ts
+bash scripts/prepare.sh
 
 step "demo project: a git repository with two Python models"
 demo="$SANDRUN_DATA_DIR/demo-repo"

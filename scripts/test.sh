@@ -4,8 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n== %s (%ss)\n' "$*" "$SECONDS"; }
 
-step "Docker engine"
-bash scripts/engine.sh
+bash scripts/prepare.sh
 
 step "browser and compose (console and deployment tests)"
 # Debian's Chromium for the console test and docker-compose v1 for the deployment test; installed once.
@@ -15,15 +14,6 @@ command -v docker-compose >/dev/null || missing+=(docker-compose)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-
-step "npm dependencies"
-if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.sandrun-lock; then
-  npm ci --no-audit --no-fund
-  cp package-lock.json node_modules/.sandrun-lock
-fi
-
-step "runner images"
-npx tsx images/build.ts
 
 step "typecheck and lint"
 npx tsc -p tsconfig.json --noEmit

@@ -46,18 +46,17 @@ export function completionFromSandbox(result: SandboxResult, limits: RunLimits):
   }
 }
 
-/** A run the platform could not carry out: status error, no exit code. */
-export function completionFromFailure(error: unknown, finishedAt: Date): RunCompletion {
-  const code = error instanceof SandrunError ? error.code : 'internal';
+/** The end of a run whose command never ran to its own end: nothing printed, nothing produced, no exit code. */
+function endedWithoutRunning(status: 'error' | 'cancelled', error: { code: string; message: string }, finishedAt: Date): RunCompletion {
   return {
-    status: 'error',
+    status,
     exitCode: null,
     stdout: '',
     stderr: '',
     stdoutTruncated: false,
     stderrTruncated: false,
     outputs: {},
-    error: { code, message: errorMessage(error) },
+    error,
     durationSeconds: 0,
     startedAt: null,
     finishedAt: finishedAt.toISOString(),
@@ -65,19 +64,11 @@ export function completionFromFailure(error: unknown, finishedAt: Date): RunComp
   };
 }
 
+/** A run the platform could not carry out: status error, no exit code. */
+export function completionFromFailure(error: unknown, finishedAt: Date): RunCompletion {
+  return endedWithoutRunning('error', { code: error instanceof SandrunError ? error.code : 'internal', message: errorMessage(error) }, finishedAt);
+}
+
 export function cancelledBeforeStart(finishedAt: Date): RunCompletion {
-  return {
-    status: 'cancelled',
-    exitCode: null,
-    stdout: '',
-    stderr: '',
-    stdoutTruncated: false,
-    stderrTruncated: false,
-    outputs: {},
-    error: { code: 'cancelled', message: 'the run was cancelled before it started' },
-    durationSeconds: 0,
-    startedAt: null,
-    finishedAt: finishedAt.toISOString(),
-    usage: NOTHING_USED,
-  };
+  return endedWithoutRunning('cancelled', { code: 'cancelled', message: 'the run was cancelled before it started' }, finishedAt);
 }

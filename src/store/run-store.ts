@@ -60,20 +60,11 @@ export type NewRun = Pick<
   'id' | 'tenantId' | 'projectId' | 'projectName' | 'scope' | 'modelName' | 'branch' | 'commitSha' | 'parameters' | 'image' | 'command' | 'limits' | 'warning'
 >;
 
-export interface RunCompletion {
-  status: RunStatus;
-  exitCode: number | null;
-  stdout: string;
-  stderr: string;
-  stdoutTruncated: boolean;
-  stderrTruncated: boolean;
-  outputs: Record<string, unknown>;
-  error: { code: string; message: string } | null;
-  durationSeconds: number | null;
-  startedAt: string | null;
-  finishedAt: string;
-  usage: RunUsage;
-}
+/** What a run's end records: its state and what it produced; `finishedAt` is always known. */
+export type RunCompletion = Pick<
+  RunRecord,
+  'status' | 'exitCode' | 'stdout' | 'stderr' | 'stdoutTruncated' | 'stderrTruncated' | 'outputs' | 'error' | 'durationSeconds' | 'startedAt' | 'usage'
+> & { finishedAt: string };
 
 interface RunRow {
   seq: number;
