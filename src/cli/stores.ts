@@ -15,9 +15,15 @@ export function withStores<T>(context: CliContext, use: (stores: Stores, config:
     throw usageError(errorMessage(error));
   }
   const stores = openStores(config);
+  let result: T;
   try {
-    return use(stores, config);
-  } finally {
+    result = use(stores, config);
+  } catch (error) {
     stores.db.close();
+    throw error;
   }
+  // An async use (an online backup) keeps the database open until it settles.
+  if (result instanceof Promise) return result.finally(() => stores.db.close()) as T;
+  stores.db.close();
+  return result;
 }

@@ -1,23 +1,13 @@
 // `sandrun tokens create|list|revoke`: API tokens, managed on the server's database directly.
 import { Command } from 'commander';
 import { SandrunError } from '../../errors.ts';
-import type { TokenRecord } from '../../store/token-store.ts';
+import { tokenView } from '../../auth/token-admin.ts';
 import { usageError } from '../cli-error.ts';
 import { addJsonOption, printJson, type CliContext, type JsonFlag } from '../context.ts';
 import { parseExpiry, parseScopes } from '../inputs.ts';
 import { withStores } from '../stores.ts';
 import { formatTable } from '../table.ts';
 
-const tokenView = (record: TokenRecord) => ({
-  id: record.id,
-  tenant: record.tenantId,
-  name: record.name,
-  scopes: record.scopes,
-  created_at: record.createdAt,
-  expires_at: record.expiresAt,
-  revoked_at: record.revokedAt,
-  last_used_at: record.lastUsedAt,
-});
 
 export function tokensCommand(context: CliContext): Command {
   const tokens = new Command('tokens').description("API tokens (works on the server's database: SANDRUN_DATA_DIR)");
