@@ -1,0 +1,45 @@
+// The swarm backend's stdout splitter: the run's own output passes through intact, the wrapper's outputs frame is taken out.
+import { describe, expect, it } from 'vitest';
+import { StdoutFrameSplitter } from '../../src/sandbox/swarm/output-frame.ts';
+
+const NONCE = 'sandrun-frame-test';
+
+function split(chunks: string[], max = 1 << 20) {
+  const seen: string[] = [];
+  const splitter = new StdoutFrameSplitter(NONCE, (chunk) => seen.push(chunk.toString('latin1')), max);
+  for (const chunk of chunks) splitter.push(Buffer.from(chunk, 'latin1'));
+  const frame = splitter.finish();
+  return { output: seen.join(''), frame };
+}
+
+describe('the outputs frame on a swarm task stdout', () => {
+  it('keeps the output as printed, even without a final newline, and reads the frame', () => {
+    const { output, frame } = split(['hel', 'lo\nno newline', `\n${NONCE} begin\nQUJD\nREVG\n${NONCE} end 3 0\n`]);
+    expect(output).toBe('hello\nno newline');
+    expect(frame).toEqual({ base64: 'QUJDREVG', exitCode: 3, tarStatus: 0, tooLarge: false });
+  });
+
+  it('keeps a final newline of the output', () => {
+    const { output } = split([`a\n\n${NONCE} begin\n${NONCE} end 0 0\n`]);
+    expect(output).toBe('a\n');
+  });
+
+  it('lets the last frame win: one printed by the run itself is dropped', () => {
+    const forged = `${NONCE} begin\nZm9yZ2Vk\n${NONCE} end 0 0\n`;
+    const { frame } = split([forged, `\n${NONCE} begin\ncmVhbA==\n${NONCE} end 1 0\n`]);
+    expect(frame?.base64).toBe('cmVhbA==');
+    expect(frame?.exitCode).toBe(1);
+  });
+
+  it('has no frame when the wrapper never finished one, and marks an oversized frame', () => {
+    expect(split(['just output\n']).frame).toBeUndefined();
+    expect(split([`\n${NONCE} begin\nQUJD\n`]).frame).toBeUndefined();
+    expect(split([`\n${NONCE} begin\nQUJDREVG\n${NONCE} end 0 0\n`], 4).frame?.tooLarge).toBe(true);
+  });
+
+  it('passes output that merely mentions a frame marker of another nonce', () => {
+    const { output, frame } = split(['sandrun-frame-other begin\n']);
+    expect(output).toBe('sandrun-frame-other begin\n');
+    expect(frame).toBeUndefined();
+  });
+});
