@@ -7,7 +7,10 @@ import { launchChromium } from '../helpers/chromium.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
-const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+// The README's screenshots are refreshed only on request (SANDRUN_SCREENSHOTS=1), so a test run leaves the tree clean.
+const SCREENSHOTS = process.env.SANDRUN_SCREENSHOTS === '1' ? fileURLToPath(new URL('../../docs/screenshots/', import.meta.url)) : undefined;
+const screenshot = (page: { screenshot(options: { path: string; fullPage?: boolean }): Promise<unknown> }, name: string, fullPage = false) =>
+  SCREENSHOTS ? page.screenshot({ path: SCREENSHOTS + name, fullPage }) : Promise.resolve();
 
 const FILES = {
   'sandrun.yaml': 'image: sandrun/python:3.11\nmodels:\n  forecast:\n    command: ["python", "models/forecast.py"]\n  summary:\n    command: ["python", "models/summary.py"]\n',
@@ -59,7 +62,7 @@ describe('the web console', () => {
   it('signs in with a token, starts a run, shows its live logs and outputs, and lists it', async () => {
     await page.goto(server.url + '/');
     await page.getByLabel('API token').waitFor();
-    await page.screenshot({ path: SCREENSHOTS + 'sign-in.png' });
+    await screenshot(page, 'sign-in.png');
     await page.getByLabel('API token').fill('sr_not-a-real-token');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.locator('#login-error').textContent()).toContain('refused');
@@ -74,13 +77,13 @@ describe('the web console', () => {
     await page.getByRole('link', { name: 'Projects' }).click();
     await page.getByRole('heading', { name: 'Projects' }).waitFor();
     await page.getByRole('link', { name: 'forecast', exact: true }).waitFor();
-    await page.screenshot({ path: SCREENSHOTS + 'projects.png' });
+    await screenshot(page, 'projects.png');
     await page.getByRole('link', { name: 'forecast', exact: true }).click();
 
     await page.getByRole('heading', { name: 'New run' }).waitFor();
     await expect.poll(() => page.getByLabel('Model').inputValue()).toBe('forecast');
     await page.getByLabel('Parameters (JSON object)').fill('{"growth_rate": 0.1}');
-    await page.screenshot({ path: SCREENSHOTS + 'new-run.png' });
+    await screenshot(page, 'new-run.png');
     await page.getByRole('button', { name: 'Start run' }).click();
 
     await page.getByRole('heading', { name: /^Run #1 · forecasts \/ forecast$/ }).waitFor();
@@ -97,14 +100,15 @@ describe('the web console', () => {
     expect(curl).toContain('"parameters":{"growth_rate":0.1}');
     expect(curl).toMatch(/"commit_sha":"[0-9a-f]{40}"/);
     expect(await page.locator('#reproduce-mcp').textContent()).toContain('"name": "run"');
-    await page.screenshot({ path: SCREENSHOTS + 'run.png', fullPage: true });
+    await screenshot(page, 'run.png', true);
 
     await page.getByRole('link', { name: 'Runs' }).click();
     await page.getByRole('heading', { name: 'Runs' }).waitFor();
     await page.getByLabel('Status').selectOption('success');
     await page.locator('tr[data-run-id] .status-success').first().waitFor();
-    expect(await page.locator('tr[data-run-id]').count()).toBe(1);
-    await page.screenshot({ path: SCREENSHOTS + 'runs.png' });
+    // The list re-renders on every refresh: count once it has settled on the filtered rows.
+    await expect.poll(() => page.locator('tr[data-run-id]').count(), { timeout: 10_000 }).toBe(1);
+    await screenshot(page, 'runs.png');
     await page.getByLabel('Status').selectOption('failed');
     await page.getByText('No runs yet.').waitFor();
 
