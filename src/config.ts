@@ -43,6 +43,7 @@ const environmentSchema = z.object({
   SANDRUN_TENANT_DAILY_CPU_SECONDS: z.coerce.number().positive().optional(),
   SANDRUN_RETENTION_DAYS: z.coerce.number().int().min(0).default(30),
   SANDRUN_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(30),
+  SANDRUN_MIN_FREE_MB: z.coerce.number().int().min(0).default(256),
   SANDRUN_ALLOW_LOCAL_REPOS: boolean.default(false),
   SANDRUN_IMAGES: list(['sandrun/python:3.11', 'sandrun/node:18']),
   SANDRUN_DEFAULT_IMAGE: z.string().min(1).default('sandrun/python:3.11'),
@@ -96,6 +97,8 @@ export interface Config {
   retentionDays: number;
   /** On SIGTERM, how long running runs may go on before they are cancelled. */
   shutdownGraceMs: number;
+  /** Below this much free space on the data directory's disk, no run is accepted or started. */
+  minFreeBytes: number;
   allowLocalRepos: boolean;
   images: string[];
   defaultImage: string;
@@ -152,6 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tenantDailyCpuSeconds: e.SANDRUN_TENANT_DAILY_CPU_SECONDS,
     retentionDays: e.SANDRUN_RETENTION_DAYS,
     shutdownGraceMs: e.SANDRUN_SHUTDOWN_GRACE_SECONDS * 1000,
+    minFreeBytes: e.SANDRUN_MIN_FREE_MB * 1024 * 1024,
     allowLocalRepos: e.SANDRUN_ALLOW_LOCAL_REPOS,
     images: e.SANDRUN_IMAGES,
     defaultImage: e.SANDRUN_DEFAULT_IMAGE,

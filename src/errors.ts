@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'rate_limited'
   | 'queue_full'
   | 'quota_exceeded'
+  | 'disk_full'
   | 'engine_unavailable'
   | 'image_unavailable'
   | 'git_failed'
@@ -28,6 +29,7 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   rate_limited: 429,
   queue_full: 429,
   quota_exceeded: 429,
+  disk_full: 503,
   engine_unavailable: 503,
   image_unavailable: 422,
   git_failed: 422,

@@ -21,6 +21,7 @@ import { ProjectService } from './projects/project-service.ts';
 import { LiveLogs } from './runs/live-logs.ts';
 import { reconcile } from './runs/reconcile.ts';
 import { RetentionJob } from './runs/retention.ts';
+import { DiskGuard } from './runs/disk-guard.ts';
 import { EngineGate } from './runs/engine-gate.ts';
 import { RunService } from './runs/run-service.ts';
 import { UsageReport } from './runs/usage-report.ts';
@@ -142,7 +143,8 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     onChange: (available, reason) =>
       available ? logger.info('the engine answers again; waiting runs start') : logger.error({ reason }, 'the engine stopped answering; runs wait'),
   });
-  const runService = new RunService(stores.runs, projectService, sandbox, scheduler, liveLogs, config, logger, metrics, engineGate);
+  const diskGuard = new DiskGuard(config.dataDir, config.minFreeBytes);
+  const runService = new RunService(stores.runs, projectService, sandbox, scheduler, liveLogs, config, logger, metrics, engineGate, diskGuard);
   const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, config.retentionDays, logger, (projectId) =>
     sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
   );

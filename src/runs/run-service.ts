@@ -15,6 +15,7 @@ import { cancelledBeforeStart, completionFromFailure, completionFromSandbox } fr
 import { IDEMPOTENCY_WINDOW_MS, parseIdempotencyKey, requestHash } from './idempotency.ts';
 import { assertWithinDailyCpu } from './quota.ts';
 import { parseRunRequest } from './run-request.ts';
+import { diskFullError, type DiskGuard } from './disk-guard.ts';
 import type { EngineGate } from './engine-gate.ts';
 import type { FairScheduler } from './scheduler.ts';
 
@@ -47,6 +48,7 @@ export class RunService {
     private readonly logger: Logger,
     private readonly metrics?: Metrics,
     private readonly engine?: EngineGate,
+    private readonly disk?: DiskGuard,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -68,6 +70,7 @@ export class RunService {
       );
     }
     this.scheduler.assertCapacity(tenantId);
+    this.disk?.assertRoom();
     assertWithinDailyCpu(this.runs, tenantId, this.config.tenantDailyCpuSeconds, this.now());
     const newRun = {
         id: randomUUID(),
@@ -141,12 +144,13 @@ export class RunService {
     let completion: RunCompletion;
     this.metrics?.queueWait.observe(Math.max(0, (this.now().getTime() - Date.parse(run.createdAt)) / 1000));
     try {
+      this.disk?.assertRoom();
       const workspaceDir = await this.projects.checkout(project, run.commitSha);
       controller.signal.throwIfAborted();
       const result = await this.runInSandbox(run, workspaceDir, controller.signal);
       completion = completionFromSandbox(result, run.limits);
     } catch (error) {
-      completion = controller.signal.aborted ? cancelledBeforeStart(this.now()) : completionFromFailure(error, this.now());
+      completion = controller.signal.aborted ? cancelledBeforeStart(this.now()) : completionFromFailure(diskFullError(error) ?? error, this.now());
       if (!controller.signal.aborted) this.logger.warn({ runId: run.id, tenantId: run.tenantId, err: error }, 'run failed on the platform side');
     } finally {
       this.active.delete(run.id);
@@ -205,7 +209,12 @@ export class RunService {
   }
 
   private finish(runId: string, completion: RunCompletion): RunRecord {
-    this.runs.complete(runId, completion);
+    try {
+      this.runs.complete(runId, completion);
+    } catch (error) {
+      // The database could not take the write (disk full): the row stays running and the next start reconciles it.
+      this.logger.error({ runId, err: error }, 'could not record the end of a run');
+    }
     const record = this.runs.get(runId)!;
     this.liveLogs.close(runId);
     this.finished.get(runId)?.resolve(record);

@@ -27,6 +27,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     SANDRUN_ALLOW_LOCAL_REPOS: '1',
     SANDRUN_LOG_LEVEL: process.env.SANDRUN_TEST_LOG_LEVEL ?? 'silent',
     SANDRUN_SHUTDOWN_GRACE_SECONDS: '0',
+    SANDRUN_MIN_FREE_MB: '16',
     ...env,
   });
   const sandrun = createSandrun(config, createLogger(config));

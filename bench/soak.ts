@@ -1,0 +1,62 @@
+// `npm run soak [-- --runs 10000 --every 500]`: short runs back to back; RSS, open fds, data-dir size and p95 latency
+// sampled every N runs, printed as a table, and judged flat within 20 % after warm-up.
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { benchRepo } from './sections.ts';
+import { startBenchServer } from './bench-server.ts';
+import { percentile, round } from './stats.ts';
+
+const { values } = parseArgs({ options: { runs: { type: 'string' }, every: { type: 'string' } } });
+const options = z.object({ runs: z.coerce.number().int().min(100).default(10_000), every: z.coerce.number().int().min(50).default(500) }).parse(values);
+
+const repo = benchRepo();
+const server = await startBenchServer({ SANDRUN_MAX_CONCURRENT_RUNS: '4' }, { repo });
+const pid = server.process.child.pid!;
+const dataDirMb = () => Number(execFileSync('du', ['-sm', server.dataDir], { encoding: 'utf8' }).split('\t')[0]);
+const openFds = () => readdirSync(`/proc/${pid}/fd`).length;
+const body = { scope: 'model', mode: 'sync', project_name: 'bench', model_name: 'trivial' };
+
+interface Sample {
+  runs: number;
+  rssMb: number;
+  fds: number;
+  dataDirMb: number;
+  p95Ms: number;
+}
+const samples: Sample[] = [];
+console.log(`soak: ${options.runs} sync runs of a trivial model, 2 at a time, sampled every ${options.every}`);
+console.log('  runs     RSS MB   open fds   data dir MB   p95 ms');
+try {
+  let latencies: number[] = [];
+  let done = 0;
+  const worker = async () => {
+    while (done < options.runs) {
+      done += 1;
+      const started = performance.now();
+      const run = await server.call('POST', '/v1/runs', body);
+      if (run.status !== 'success') throw new Error(`run failed: ${JSON.stringify(run).slice(0, 300)}`);
+      latencies.push(performance.now() - started);
+      if (done % options.every === 0) {
+        const sample = { runs: done, rssMb: round(server.rssBytes() / 1e6), fds: openFds(), dataDirMb: dataDirMb(), p95Ms: round(percentile(latencies, 95)) };
+        latencies = [];
+        samples.push(sample);
+        console.log(`  ${String(sample.runs).padStart(6)} ${String(sample.rssMb).padStart(9)} ${String(sample.fds).padStart(10)} ${String(sample.dataDirMb).padStart(13)} ${String(sample.p95Ms).padStart(8)}`);
+      }
+    }
+  };
+  await Promise.all([worker(), worker()]);
+} finally {
+  await server.stop();
+  repo.remove();
+}
+// Warm-up: the first two samples. Data-dir size grows with the runs kept (retention trims it), so it is shown, not judged.
+const settled = samples.slice(2);
+for (const key of ['rssMb', 'fds', 'p95Ms'] as const) {
+  if (settled.length < 2) break;
+  const first = settled[0]![key];
+  const worst = Math.max(...settled.map((sample) => sample[key]));
+  const growth = first === 0 ? 0 : (worst - first) / first;
+  console.log(`  ${key}: ${first} after warm-up, at most ${worst} (${round(growth * 100)} %) — ${growth <= 0.2 ? 'flat' : 'NOT flat'} within 20 %`);
+}
