@@ -162,7 +162,7 @@ async function finish(
     ? readdirSync(join(dataDir, 'checkouts'), { recursive: true }).map(String).filter((name) => /\.tmp|\.partial|\.lock/.test(name))
     : [];
   const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  const rows = stores.db.prepare('SELECT id, tenant_id, project_id, run_number, model_name, status, error_code, exit_code, substr(stderr, 1, 300) AS stderr, stdout_truncated FROM runs').all() as RunRow[];
+  const rows = stores.db.prepare('SELECT id, tenant_id, project_id, run_number, model_name, status, error_code, exit_code, COALESCE(error_message, substr(stderr, 1, 300)) AS stderr, stdout_truncated FROM runs').all() as RunRow[];
   const integrity = stores.db.pragma('integrity_check', { simple: true }) as string;
   stores.db.close();
   const byStatus: Record<string, number> = {};

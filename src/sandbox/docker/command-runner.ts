@@ -111,12 +111,28 @@ export class CommandRunner {
     }
     const { exitCode } = ending;
     const oomKilled = exitCode !== 0 && (await this.events.sawOom(container.id, exitCode === 137 ? OOM_EVENT_GRACE_MS : 0));
+    // 137: SIGKILLed, 126: could not be started: what an engine going down does to a command.
+    if ((exitCode === 137 || exitCode === 126) && !oomKilled) await this.assertContainerAlive(container);
     const read = await this.readOutputs(container);
     let outcome: SandboxOutcome = { kind: 'exited' };
     if (oomKilled) outcome = { kind: 'oom_killed' };
     else if (!read.ok && read.code === 'output_too_large') outcome = { kind: 'output_too_large', message: read.message };
     else if (exitCode === 0 && !read.ok) outcome = { kind: read.code, message: read.message };
     return { ...base, outcome, exitCode, outputs: read.outputs };
+  }
+
+  /**
+   * A command that failed while its container stopped under it (the engine restarted, someone removed it) did not
+   * fail by itself: the container's parked init only ends when the engine ends it. Reported as a platform failure.
+   */
+  private async assertContainerAlive(container: Dockerode.Container): Promise<void> {
+    const running = await container.inspect().then(
+      (info) => info.State.Running,
+      () => false,
+    );
+    if (!running) {
+      throw new SandrunError('engine_unavailable', 'the container of this run was stopped by the engine (a restart?) while the command ran; its outcome is unknown');
+    }
   }
 
   /**

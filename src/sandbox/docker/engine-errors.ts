@@ -9,9 +9,13 @@ interface EngineFailure {
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'EACCES']);
 
+/** What the engine says while it is stopping or restarting (its containerd connection going away). */
+const ENGINE_GOING_AWAY = /socket hang up|connection is closing|context canceled|daemon is shutting down|transport is closing|connection refused/i;
+
 export function isEngineUnreachable(error: unknown): boolean {
   const failure = error as EngineFailure;
-  return (failure?.code !== undefined && UNREACHABLE.has(failure.code)) || /socket hang up/i.test(errorMessage(error));
+  const message = `${errorMessage(error)} ${failure?.json?.message ?? ''}`;
+  return (failure?.code !== undefined && UNREACHABLE.has(failure.code)) || ENGINE_GOING_AWAY.test(message);
 }
 
 export function isNotFound(error: unknown): boolean {
