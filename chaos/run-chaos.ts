@@ -132,7 +132,7 @@ async function engineOutage(kind: 'proxy' | 'restart', proxy: EngineProxy | unde
     return;
   }
   await execFileAsync('pkill', ['-x', 'dockerd']).catch(() => undefined);
-  for (let i = 0; i < 50 && (await execFileAsync('pgrep', ['-x', 'dockerd']).then(() => true, () => false)); i += 1) {
+  for (let i = 0; i < 150 && (await execFileAsync('pgrep', ['-x', 'dockerd']).then(() => true, () => false)); i += 1) {
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   await execFileAsync('bash', [join(import.meta.dirname, '..', 'scripts', 'engine.sh')]);

@@ -144,11 +144,11 @@ export class CommandRunner {
     const event = this.events.execExit(exec.id);
     signal.addEventListener('abort', () => event.cancel(), { once: true });
     let onDrained!: (drained: Promise<void>) => void;
-    const inspected = new Promise<number>((resolve) => {
-      onDrained = (drained) => void exitByInspection(exec, drained, signal).then(resolve);
+    const inspected = new Promise<number>((resolve, reject) => {
+      onDrained = (drained) => void exitByInspection(exec, drained, signal).then(resolve, reject);
     });
     const promise = Promise.race([event.promise, inspected]);
-    void promise.then(() => event.cancel());
+    void promise.then(event.cancel, event.cancel);
     return { promise, streamDrained: onDrained };
   }
 

@@ -1,5 +1,7 @@
 // Starts a command inside a running container with exec and splits its output into stdout and stderr.
 import type Dockerode from 'dockerode';
+import { SandrunError } from '../../errors.ts';
+import { isNotFound } from './engine-errors.ts';
 import { finished } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
 
@@ -58,12 +60,17 @@ export async function execExitCode(exec: Dockerode.Exec): Promise<number | undef
  * waiting for its timeout.
  */
 export function exitByInspection(exec: Dockerode.Exec, drained: Promise<void>, signal: AbortSignal): Promise<number> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     const check = async () => {
       if (signal.aborted) return;
-      const code = await execExitCode(exec).catch(() => undefined);
-      if (code !== undefined) resolve(code);
+      let lost = false;
+      const code = await execExitCode(exec).catch((error: unknown) => {
+        lost = isNotFound(error); // a restarted engine no longer knows the exec
+        return undefined;
+      });
+      if (lost) reject(new SandrunError('engine_unavailable', 'the engine lost track of the command (it restarted while the run ran); its outcome is unknown'));
+      else if (code !== undefined) resolve(code);
       else if (!signal.aborted) timer = setTimeout(() => void check(), 2000);
     };
     signal.addEventListener('abort', () => clearTimeout(timer), { once: true });

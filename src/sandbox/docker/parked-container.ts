@@ -24,8 +24,15 @@ export async function startParkedContainer(
   await mkdir(inputsDir, { recursive: true, mode: 0o755 });
   let container: Dockerode.Container | undefined;
   try {
+    const options = containerOptions(template, id, inputsDir, settings);
     const created = await docker
-      .createContainer(containerOptions(template, id, inputsDir, settings))
+      .createContainer(options)
+      .catch(async (error: unknown) => {
+        // A run retried after an engine outage may find its first container still there: it never started the command.
+        if ((error as { statusCode?: number }).statusCode !== 409) throw error;
+        await docker.getContainer(`sandrun-${id}`).remove({ force: true, v: true });
+        return docker.createContainer(options);
+      })
       .catch((error: unknown) => Promise.reject(engineError(error, `creating container sandrun-${id} from ${template.image}`)));
     container = created;
     await created.start().catch((error: unknown) => Promise.reject(engineError(error, `starting container sandrun-${id}`)));
