@@ -2,7 +2,8 @@
 import type { Db } from './database.ts';
 import { IdempotencyKeys, type IdempotencyKey, type StoredKey } from './idempotency-keys.ts';
 
-export type RunStatus = 'pending' | 'running' | 'success' | 'failed' | 'timed_out' | 'cancelled' | 'error';
+export const RUN_STATUSES = ['pending', 'running', 'success', 'failed', 'timed_out', 'cancelled', 'error'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly RunStatus[] = ['success', 'failed', 'timed_out', 'cancelled', 'error'];
 export const isTerminal = (status: RunStatus): boolean => TERMINAL_STATUSES.includes(status);
 

@@ -1,7 +1,7 @@
 // docker-compose.yml end to end: it validates, builds the server image, comes up healthy against the host's engine, runs one run, goes down.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/server-process.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,16 +22,6 @@ function ensureCompose(): string | undefined {
 const skipReason = ensureCompose();
 if (skipReason) process.stderr.write(`compose.test.ts skipped: ${skipReason}\n`);
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 let dataDir: string;
 let port: number;

@@ -2,8 +2,7 @@
 import { z } from 'zod';
 import type { ProjectView } from '../../projects/project-service.ts';
 import type { AsyncRunView, RunResultView } from '../../runs/run-view.ts';
-
-export const RUN_STATUSES = ['pending', 'running', 'success', 'failed', 'timed_out', 'cancelled', 'error'] as const;
+import { RUN_STATUSES } from '../../store/run-store.ts';
 
 const runErrorSchema = z.object({ code: z.string(), message: z.string() }).nullable();
 

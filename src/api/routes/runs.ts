@@ -2,16 +2,16 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { invalidRequest } from '../../errors.ts';
+import { RUN_STATUSES } from '../../store/run-store.ts';
 import type { RunService } from '../../runs/run-service.ts';
 import { asyncRunView, runResultView } from '../../runs/run-view.ts';
 import { principalOf, requireScope } from '../authenticate.ts';
 
-const STATUSES = ['pending', 'running', 'success', 'failed', 'timed_out', 'cancelled', 'error'] as const;
 
 export const listQuerySchema = z.strictObject(
   {
     project_name: z.string().min(1).optional(),
-    status: z.enum(STATUSES, { error: `status must be one of ${STATUSES.join(', ')}` }).optional(),
+    status: z.enum(RUN_STATUSES, { error: `status must be one of ${RUN_STATUSES.join(', ')}` }).optional(),
     limit: z.coerce.number({ error: 'limit must be a number' }).int({ error: 'limit must be an integer' }).min(1, { error: 'limit must be at least 1' }).max(200, { error: 'limit must be at most 200' }).default(50),
     cursor: z.string().min(1).optional(),
   },
