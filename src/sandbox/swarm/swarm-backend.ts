@@ -28,6 +28,7 @@ export interface SwarmBackendSettings extends HardeningSettings {
 /** After the task ends, how long its last log lines may take to arrive through the manager. */
 const LOG_DRAIN_MS = 5_000;
 const GONE_TIMEOUT_MS = 15_000;
+const CONFIG_REMOVAL_MS = 45_000;
 /** Short: with too few managers the API hangs ~21 s rather than failing. */
 const API_TIMEOUT_MS = 10_000;
 
@@ -182,7 +183,23 @@ export class SwarmBackend implements SandboxBackend {
     if (engine && containerId) {
       await Promise.race([engine.getContainer(containerId).wait({ condition: 'removed' }).catch(() => undefined), delay(GONE_TIMEOUT_MS)]);
     }
-    if (configId) await this.manager.getConfig(configId).remove().catch(() => undefined);
+    if (configId) await this.removeConfig(configId);
+  }
+
+  /**
+   * The manager refuses to remove a config while its service is still going away, and answers nothing during an
+   * election (a lost node coming back can cause one): retry for a bounded time instead of leaving it behind.
+   */
+  private async removeConfig(configId: string): Promise<void> {
+    const deadline = Date.now() + CONFIG_REMOVAL_MS;
+    for (;;) {
+      const removed = await this.manager.getConfig(configId).remove().then(
+        () => true,
+        (error: { statusCode?: number }) => error.statusCode === 404,
+      );
+      if (removed || Date.now() > deadline) return;
+      await delay(500);
+    }
   }
 
   async listManaged(): Promise<ManagedContainer[]> {
