@@ -37,3 +37,16 @@ describe('LogCapture', () => {
     expect(result.text.replace(/\n\[sandrun:[^\]]*\]\n/, '')).toHaveLength(1000);
   });
 });
+
+describe('LogCapture tail', () => {
+  it('keeps the last bytes in order however the chunks wrap around', () => {
+    const text = Array.from({ length: 500 }, (_, i) => String.fromCharCode(97 + (i % 26))).join('');
+    for (const size of [1, 3, 7, 64, 499]) {
+      const capture = new LogCapture(100);
+      for (let offset = 0; offset < text.length; offset += size) capture.append(Buffer.from(text.slice(offset, offset + size)));
+      const result = capture.result();
+      expect(result.text.startsWith(text.slice(0, 50))).toBe(true);
+      expect(result.text.endsWith(`kept]\n${text.slice(-50)}`)).toBe(true);
+    }
+  });
+});

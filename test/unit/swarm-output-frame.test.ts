@@ -42,4 +42,15 @@ describe('the outputs frame on a swarm task stdout', () => {
     expect(output).toBe('sandrun-frame-other begin\n');
     expect(frame).toBeUndefined();
   });
+
+  it('passes a long line on before it ends, so output without newlines never piles up', () => {
+    const seen: number[] = [];
+    const splitter = new StdoutFrameSplitter(NONCE, (chunk) => seen.push(chunk.length), 1 << 20);
+    for (let i = 0; i < 100; i++) splitter.push(Buffer.alloc(10_000, 'y'));
+    expect(seen.reduce((sum, length) => sum + length, 0)).toBeGreaterThan(900_000);
+    splitter.push(Buffer.from(`\n${NONCE} begin\nQUJD\n${NONCE} end 0 0\n`));
+    const frame = splitter.finish();
+    expect(seen.reduce((sum, length) => sum + length, 0)).toBe(1_000_000);
+    expect(frame).toEqual({ base64: 'QUJD', exitCode: 0, tarStatus: 0, tooLarge: false });
+  });
 });

@@ -49,7 +49,6 @@ export class CommandRunner {
     const lossesAtStart = this.events.connectionLosses;
     try {
       const started = await startExec(
-        this.docker,
         exec,
         (chunk) => {
           stdout.append(chunk);
@@ -168,7 +167,7 @@ export class CommandRunner {
     try {
       const exec = await createExec(container, { cmd: ['tar', '-c', '-f', '-', '-C', OUTPUTS, '.'], user: RUN_USER, workingDir: '/' });
       const exit = this.awaitExit(exec, AbortSignal.timeout(OUTPUTS_READ_TIMEOUT_MS));
-      const started = await startExec(this.docker, exec, (chunk) => tarBytes.write(chunk), (chunk) => errors.push(chunk));
+      const started = await startExec(exec, (chunk) => tarBytes.write(Buffer.from(chunk)), (chunk) => errors.push(Buffer.from(chunk)));
       exit.streamDrained(started.drained);
       void started.drained.then(() => tarBytes.end());
       const limits = { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries };

@@ -3,9 +3,8 @@ import type Dockerode from 'dockerode';
 import { SandrunError } from '../../errors.ts';
 import { isNotFound } from './engine-errors.ts';
 import { finished } from 'node:stream/promises';
-import { Writable, type Readable } from 'node:stream';
-
-export type ChunkSink = (chunk: Buffer) => void;
+import type { Readable } from 'node:stream';
+import { StreamDemux, type ChunkSink } from './stream-demux.ts';
 
 export interface StartedExec {
   execId: string;
@@ -14,15 +13,6 @@ export interface StartedExec {
   drained: Promise<void>;
   /** The error that broke the stream before it ended (the connection to the engine was lost), if any. */
   broken: () => Error | undefined;
-}
-
-function sinkWritable(sink: ChunkSink): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      sink(chunk);
-      callback();
-    },
-  });
 }
 
 export async function createExec(container: Dockerode.Container, options: { cmd: string[]; env?: string[]; user: string; workingDir: string }): Promise<Dockerode.Exec> {
@@ -38,9 +28,11 @@ export async function createExec(container: Dockerode.Container, options: { cmd:
   });
 }
 
-export async function startExec(docker: Dockerode, exec: Dockerode.Exec, stdout: ChunkSink, stderr: ChunkSink): Promise<StartedExec> {
+/** Starts the exec; `stdout` and `stderr` get views of the stream's chunks, to copy what they keep. */
+export async function startExec(exec: Dockerode.Exec, stdout: ChunkSink, stderr: ChunkSink): Promise<StartedExec> {
   const stream = (await exec.start({ hijack: true, stdin: false })) as Readable;
-  docker.modem.demuxStream(stream, sinkWritable(stdout), sinkWritable(stderr));
+  const demux = new StreamDemux(stdout, stderr);
+  stream.on('data', (chunk: Buffer) => demux.push(chunk));
   let broken: Error | undefined;
   const drained = finished(stream).catch((error: unknown) => {
     broken = error instanceof Error ? error : new Error(String(error));

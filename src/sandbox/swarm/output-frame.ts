@@ -10,6 +10,9 @@ export interface OutputsFrame {
   tooLarge: boolean;
 }
 
+/** Output without newlines is passed on in pieces of about this size, so a long line never piles up in memory. */
+const PARTIAL_LINE_LIMIT = 64 * 1024;
+
 /** A per-run marker: the run's own output cannot collide with it by accident. */
 export function frameNonce(): string {
   return `sandrun-frame-${randomBytes(16).toString('hex')}`;
@@ -46,6 +49,18 @@ export class StdoutFrameSplitter {
     const parts = text.split('\n');
     this.partial = parts.pop() ?? '';
     for (const line of parts) this.line(line);
+    if (this.partial.length > PARTIAL_LINE_LIMIT) this.flushLongPartial();
+  }
+
+  /** A line longer than any marker cannot be one: pass it on (or count it against the frame) without waiting for its end. */
+  private flushLongPartial(): void {
+    if (this.inFrame) {
+      this.frameBytes += this.partial.length;
+      this.tooLarge = true;
+    } else {
+      this.emit(this.partial, false);
+    }
+    this.partial = '';
   }
 
   private line(line: string): void {

@@ -1,6 +1,6 @@
 // The sandbox on a Docker Swarm: one replicated service (1 replica, no restart) per run, removed with its config when the run ends.
 import Dockerode from 'dockerode';
-import { PassThrough } from 'node:stream';
+import { StreamDemux } from '../docker/stream-demux.ts';
 import { SandrunError, errorMessage } from '../../errors.ts';
 import type { ManagedContainer, RunOptions, SandboxBackend, SandboxResult, SandboxSpec } from '../backend.ts';
 import { engineError, isNotFound } from '../docker/engine-errors.ts';
@@ -120,9 +120,11 @@ export class SwarmBackend implements SandboxBackend {
     const stderr = new LogCapture(this.settings.logCapBytes);
     const splitter = new StdoutFrameSplitter(nonce, (chunk) => (stdout.append(chunk), options.onLog?.('stdout', chunk)), Math.ceil(this.settings.outputsCapBytes * 1.4) + 4096);
     const logs = (await this.managerStreams.getService(serviceId).logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream & { destroy(): void };
-    const out = new PassThrough().on('data', (chunk: Buffer) => splitter.push(chunk));
-    const err = new PassThrough().on('data', (chunk: Buffer) => (stderr.append(chunk), options.onLog?.('stderr', chunk)));
-    this.manager.modem.demuxStream(logs, out, err);
+    const demux = new StreamDemux(
+      (chunk) => splitter.push(chunk),
+      (chunk) => (stderr.append(chunk), options.onLog?.('stderr', chunk)),
+    );
+    logs.on('data', (chunk: Buffer) => demux.push(chunk));
     const logsEnded = new Promise<void>((resolve) => (logs.on('end', resolve), logs.on('close', resolve), logs.on('error', () => resolve())));
     const stop = new AbortController();
     let timer: NodeJS.Timeout | undefined;
