@@ -6,7 +6,7 @@ import type { RunOptions, SandboxOutcome, SandboxResult, SandboxSpec } from '../
 import { LogCapture } from '../log-capture.ts';
 import { readOutputsTar, type OutputsReadResult } from '../outputs.ts';
 import type { EngineEvents } from './engine-events.ts';
-import { engineError } from './engine-errors.ts';
+import { engineError, isEngineUnreachable } from './engine-errors.ts';
 import { createExec, exitByInspection, startExec } from './exec-process.ts';
 import { readContainerUsage } from './container-usage.ts';
 import { OUTPUTS, RUN_USER, WORKSPACE, runEnv } from './hardening.ts';
@@ -182,6 +182,8 @@ export class CommandRunner {
         clearTimeout(timer);
         started.stream.destroy();
       }
+      const broken = started.broken();
+      if (broken && isEngineUnreachable(broken)) throw broken;
       if (read.ok || read.code !== 'output_too_large') {
         // An archive that ended early or a tar that failed must not pass for "no outputs".
         const exitCode = await Promise.race([exit.promise, delay(OUTPUTS_READ_TIMEOUT_MS).then(() => undefined)]);
@@ -190,6 +192,8 @@ export class CommandRunner {
       }
       return read;
     } catch (error) {
+      // The engine going away is a platform failure, not a fault of the run's outputs.
+      if (isEngineUnreachable(error)) throw engineError(error, 'reading /outputs');
       return failed(Buffer.concat(errors).toString('utf8').trim() || errorMessage(error));
     }
   }
