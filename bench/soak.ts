@@ -30,14 +30,16 @@ console.log(`soak: ${options.runs} sync runs of a trivial model, 2 at a time, sa
 console.log('  runs     RSS MB   open fds   data dir MB   p95 ms');
 try {
   let latencies: number[] = [];
+  let begun = 0;
   let done = 0;
   const worker = async () => {
-    while (done < options.runs) {
-      done += 1;
+    while (begun < options.runs) {
+      begun += 1;
       const started = performance.now();
       const run = await server.call('POST', '/v1/runs', body);
       if (run.status !== 'success') throw new Error(`run failed: ${JSON.stringify(run).slice(0, 300)}`);
       latencies.push(performance.now() - started);
+      done += 1; // counted on completion: each sample closes exactly `every` finished runs
       if (done % options.every === 0) {
         const sample = { runs: done, rssMb: round(server.rssBytes() / 1e6), fds: openFds(), dataDirMb: dataDirMb(), p95Ms: round(percentile(latencies, 95)) };
         latencies = [];

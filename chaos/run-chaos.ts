@@ -67,61 +67,67 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   };
   const port = await freePort();
   let server: ServerProcess = await startServerProcess(env, port);
-  const call = async (tenant: 'a' | 'b', method: string, path: string, body?: unknown): Promise<any> => {
-    const response = await fetch(server.url + path, {
-      method,
-      headers: { authorization: `Bearer ${tokens[tenant]}`, 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: response.status, body: await response.json() };
-  };
-  for (const tenant of ['a', 'b'] as const) await call(tenant, 'POST', '/v1/projects', { name: 'chaos', repo_url: repo.dir });
-
-  const killAt = new Set(Array.from({ length: options.kills }, () => 1 + Math.floor(next() * (options.runs - 1))));
-  const outageAt = Math.floor(options.runs / 2);
   const accepted = new Map<string, { tenant: 'a' | 'b'; model: ChaosModel }>();
-  const inFlight: Promise<void>[] = [];
   let kills = 0;
   let engineOutages = 0;
-  for (let i = 0; i < options.runs; i += 1) {
-    if (killAt.has(i)) {
-      log(`run ${i}: SIGKILL the server`);
-      await killHard(server);
-      kills += 1;
-      server = await startServerProcess(env, port);
-    }
-    if (i === outageAt) {
-      log(`run ${i}: the engine goes away (${options.engine})`);
-      engineOutages += 1;
-      await engineOutage(options.engine, proxy);
-    }
-    const tenant = next() < 0.5 ? 'a' : 'b';
-    const model = CHAOS_MODELS[Math.floor(next() * CHAOS_MODELS.length)]!;
-    const mode = model !== 'long' && next() < 0.25 ? 'sync' : 'async';
-    inFlight.push(
-      call(tenant, 'POST', '/v1/runs', { scope: 'model', mode, project_name: 'chaos', model_name: model })
-        .then(async ({ status, body }) => {
-          if (status !== 200 && status !== 202) return;
-          accepted.set(body.run_id, { tenant, model });
-          if (model === 'long') {
-            await new Promise((resolve) => setTimeout(resolve, 300 + next() * 700));
-            await call(tenant, 'POST', `/v1/runs/${body.run_id}/cancel`);
-          }
-        })
-        .catch(() => undefined), // the server was killed under this request: the books will tell
-    );
-    await new Promise((resolve) => setTimeout(resolve, next() * 150));
-  }
-  await Promise.all(inFlight);
-  if (server.child.exitCode !== null) server = await startServerProcess(env, port);
-  await waitForAllTerminal(dataDir, 150_000);
-  await stopGracefully(server);
-  await proxy?.down();
+  try {
+    const call = async (tenant: 'a' | 'b', method: string, path: string, body?: unknown): Promise<any> => {
+      const response = await fetch(server.url + path, {
+        method,
+        headers: { authorization: `Bearer ${tokens[tenant]}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    for (const tenant of ['a', 'b'] as const) await call(tenant, 'POST', '/v1/projects', { name: 'chaos', repo_url: repo.dir });
 
-  const report = await finish(dataDir, accepted, { submitted: options.runs, kills, engineOutages, started });
-  rmSync(dataDir, { recursive: true, force: true });
-  repo.remove();
-  return report;
+    const killAt = new Set(Array.from({ length: options.kills }, () => 1 + Math.floor(next() * (options.runs - 1))));
+    const outageAt = Math.floor(options.runs / 2);
+    const inFlight: Promise<void>[] = [];
+    for (let i = 0; i < options.runs; i += 1) {
+      if (killAt.has(i)) {
+        log(`run ${i}: SIGKILL the server`);
+        await killHard(server);
+        kills += 1;
+        server = await startServerProcess(env, port);
+      }
+      if (i === outageAt) {
+        log(`run ${i}: the engine goes away (${options.engine})`);
+        engineOutages += 1;
+        await engineOutage(options.engine, proxy);
+      }
+      const tenant = next() < 0.5 ? 'a' : 'b';
+      const model = CHAOS_MODELS[Math.floor(next() * CHAOS_MODELS.length)]!;
+      const mode = model !== 'long' && next() < 0.25 ? 'sync' : 'async';
+      inFlight.push(
+        call(tenant, 'POST', '/v1/runs', { scope: 'model', mode, project_name: 'chaos', model_name: model })
+          .then(async ({ status, body }) => {
+            if (status !== 200 && status !== 202) return;
+            accepted.set(body.run_id, { tenant, model });
+            if (model === 'long') {
+              await new Promise((resolve) => setTimeout(resolve, 300 + next() * 700));
+              await call(tenant, 'POST', `/v1/runs/${body.run_id}/cancel`);
+            }
+          })
+          .catch(() => undefined), // the server was killed under this request: the books will tell
+      );
+      await new Promise((resolve) => setTimeout(resolve, next() * 150));
+    }
+    await Promise.all(inFlight);
+    if (server.child.exitCode !== null) server = await startServerProcess(env, port);
+    await waitForAllTerminal(dataDir, 150_000);
+  } finally {
+    // Also when the tool fails: no server process, and so no container of its, is left behind.
+    await stopGracefully(server);
+    await proxy?.down();
+  }
+
+  try {
+    return await finish(dataDir, accepted, { submitted: options.runs, kills, engineOutages, started });
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+    repo.remove();
+  }
 }
 
 async function engineOutage(kind: 'proxy' | 'restart', proxy: EngineProxy | undefined): Promise<void> {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What both the quickstart and the tests need first, each step skipped when already done:
-# a Docker engine, the npm dependencies, the runner images.
+# a Docker engine, the npm dependencies, the runner images, the bundle in dist/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n== %s (%ss)\n' "$*" "$SECONDS"; }
@@ -16,3 +16,6 @@ fi
 
 step "runner images (about 90 s the first time, then a no-op)"
 npx tsx images/build.ts
+
+step "server and CLI bundle (dist/)"
+node scripts/build.js

@@ -36,7 +36,7 @@ step "start the server on $SANDRUN_URL"
 if curl -fsS "$SANDRUN_URL/readyz" >/dev/null 2>&1; then
   echo "already running"
 else
-  nohup node --import tsx src/main.ts >"$SANDRUN_DATA_DIR/server.log" 2>&1 &
+  nohup node bin/sandrun.js serve >"$SANDRUN_DATA_DIR/server.log" 2>&1 &
   echo $! >"$SANDRUN_DATA_DIR/server.pid"
   for _ in $(seq 1 100); do curl -fsS "$SANDRUN_URL/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
   curl -fsS "$SANDRUN_URL/readyz"; echo

@@ -17,6 +17,8 @@ export interface Metrics {
   poolMisses: Counter;
   /** HTTP requests, by method, route pattern and status code. */
   httpRequests: Counter<'method' | 'route' | 'status'>;
+  /** Time to answer an HTTP request, by method and route pattern (a sync run's lasts as long as the run). */
+  httpDuration: Histogram<'method' | 'route'>;
 }
 
 export interface MetricsSources {
@@ -27,6 +29,7 @@ export interface MetricsSources {
 
 const RUN_SECONDS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600];
 const START_SECONDS = [0.02, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5];
+const HTTP_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300];
 
 export function createMetrics(sources?: MetricsSources): Metrics {
   const registry = new Registry();
@@ -46,6 +49,13 @@ export function createMetrics(sources?: MetricsSources): Metrics {
     poolHits: new Counter({ name: 'sandrun_pool_hits_total', help: 'Runs served by a parked (warm) container', registers }),
     poolMisses: new Counter({ name: 'sandrun_pool_misses_total', help: 'Runs that found no parked container ready', registers }),
     httpRequests: new Counter({ name: 'sandrun_http_requests_total', help: 'HTTP requests', labelNames: ['method', 'route', 'status'], registers }),
+    httpDuration: new Histogram({
+      name: 'sandrun_http_request_duration_seconds',
+      help: 'Time to answer an HTTP request',
+      labelNames: ['method', 'route'],
+      buckets: HTTP_SECONDS,
+      registers,
+    }),
   };
   if (sources) {
     new Gauge({ name: 'sandrun_queue_depth', help: 'Runs waiting in the queue', registers, collect() { this.set(sources.queueDepth()); } });

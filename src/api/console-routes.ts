@@ -1,9 +1,10 @@
 // The web console: plain HTML, CSS and JS from src/api/console/, served at / with no credentials (the page asks for a token).
 import express, { Router } from 'express';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../package-root.ts';
 
-const CONSOLE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'console');
+// Static files, served from the source tree also when the server runs from the dist/ bundle.
+const CONSOLE_DIR = join(PACKAGE_ROOT, 'src', 'api', 'console');
 
 /** A strict policy: the console loads only its own files and talks only to this origin. */
 const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";

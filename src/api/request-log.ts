@@ -14,8 +14,10 @@ export function requestLog(logger: Logger, metrics: Metrics | undefined): Reques
     request.log = logger.child({ requestId: request.id, ...(runId ? { runId } : {}) });
     response.on('finish', () => {
       const route = request.route ? `${request.baseUrl}${String((request.route as { path: unknown }).path)}` : request.path.startsWith('/v1') || request.path === '/mcp' ? 'unmatched' : 'static';
+      const seconds = (performance.now() - started) / 1000;
       metrics?.httpRequests.inc({ method: request.method, route, status: String(response.statusCode) });
-      const line = { method: request.method, route, status: response.statusCode, durationMs: Math.round(performance.now() - started) };
+      metrics?.httpDuration.observe({ method: request.method, route }, seconds);
+      const line = { method: request.method, route, status: response.statusCode, durationMs: Math.round(seconds * 1000) };
       // Health checks and scrapes would drown everything else.
       if (request.path === '/healthz' || request.path === '/readyz' || request.path === '/metrics') request.log?.debug(line, 'request');
       else request.log?.info(line, 'request');

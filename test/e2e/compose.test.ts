@@ -70,6 +70,8 @@ describe.skipIf(skipReason !== undefined)('docker-compose deployment', () => {
     if (!env) return;
     try {
       compose('down', '--volumes', '--remove-orphans', '--timeout', '30');
+      // Each rebuild of sandrun/server:local leaves the previous image untagged (hundreds of MB each).
+      execFileSync('docker', ['image', 'prune', '--force', '--filter', 'label=sandrun.server=true'], { stdio: 'ignore' });
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
@@ -91,7 +93,7 @@ describe.skipIf(skipReason !== undefined)('docker-compose deployment', () => {
     git('add', '.');
     git('-c', 'user.name=t', '-c', 'user.email=t@sandrun.invalid', 'commit', '-qm', 'hello');
 
-    const created = compose('exec', '-T', 'sandrun', 'node', '--import', 'tsx', 'src/cli/main.ts', 'tokens', 'create', '--tenant', 'compose', '--scopes', SCOPES);
+    const created = compose('exec', '-T', 'sandrun', 'node', 'bin/sandrun.js', 'tokens', 'create', '--tenant', 'compose', '--scopes', SCOPES);
     const token = created.trim().split('\n').pop()!;
     expect(token, created).toMatch(/^sr_/);
     const call = async (method: string, path: string, body: unknown) => {

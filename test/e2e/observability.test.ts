@@ -66,6 +66,7 @@ describe('metrics', () => {
     expect(metrics).toMatch(/sandrun_pool_hits_total \d+/);
     expect(metrics).toMatch(/sandrun_pool_misses_total \d+/);
     expect(metrics).toMatch(/sandrun_http_requests_total\{method="POST",route="\/v1\/runs",status="200"\} 1/);
+    expect(metrics).toMatch(/sandrun_http_request_duration_seconds_count\{method="POST",route="\/v1\/runs"\} 1/);
   });
 });
 

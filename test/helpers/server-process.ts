@@ -1,4 +1,4 @@
-// sandrun as a real child process (`node --import tsx src/main.ts`), for tests that kill it.
+// sandrun as a real child process (`sandrun serve`, as operators start it), for tests that kill it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +24,7 @@ export interface ServerProcess {
 
 export async function startServerProcess(env: Record<string, string>, port: number): Promise<ServerProcess> {
   let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, ['bin/sandrun.js', 'serve'], {
     cwd: root,
     env: { ...process.env, SANDRUN_PORT: String(port), SANDRUN_HOST: '127.0.0.1', SANDRUN_ALLOW_LOCAL_REPOS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
