@@ -12,6 +12,7 @@ import { createTestSandbox } from '../test/helpers/sandbox.ts';
 import { freePort, startServerProcess, stopGracefully } from '../test/helpers/server-process.ts';
 import { TRIVIAL_COMMAND, bareDockerRun } from './bare-docker.ts';
 import { BENCH_MODELS, startBenchServer, type BenchServer } from './bench-server.ts';
+import { lightClient } from './light-client.ts';
 import { rawDockerodeCycle } from './raw-cycle.ts';
 import { percentile, printRow, round, summarize } from './stats.ts';
 
@@ -124,6 +125,7 @@ export async function getRunUnderLoad(repo: TestRepo, rate = 500, seconds = 5) {
     const background = Array.from({ length: 4 }, () => server.call('POST', '/v1/runs', { ...trivial, model_name: 'sleep3' }));
     await new Promise((resolve) => setTimeout(resolve, 300));
     await scrape(server); // resets the event-loop delay histogram, so the next scrape covers the load alone
+    const client = lightClient(server.process.url, server.token);
     const latencies: number[] = [];
     const inFlight: Promise<void>[] = [];
     const started = performance.now();
@@ -135,13 +137,15 @@ export async function getRunUnderLoad(repo: TestRepo, rate = 500, seconds = 5) {
       inFlight.push(
         (async () => {
           const t0 = performance.now();
-          await server.call('GET', `/v1/runs/${done.run_id}`);
+          const status = await client.get(`/v1/runs/${done.run_id}`);
+          if (status !== 200) throw new Error(`GET /v1/runs/{id} answered ${status}`);
           latencies.push(performance.now() - t0);
         })(),
       );
     }
     await Promise.all(inFlight);
     const elapsed = (performance.now() - started) / 1000;
+    client.close();
     const serverSide = serverView(await scrape(server), 'GET', '/v1/runs/:runId');
     await Promise.all(background);
     const result = {

@@ -150,7 +150,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
   );
   const authenticator = new Authenticator(stores.apiTokens, config.jwt ? new JoseJwtVerifier(config.jwt) : undefined);
   let boundPort = config.port;
-  const app = createApp({
+  const { app, warmUp } = createApp({
     authenticator,
     rateLimiter: new RateLimiter(config.rateLimitPerMinute),
     tokenAdmin: new TokenAdmin(stores.apiTokens),
@@ -208,6 +208,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       const address = httpServer.address() as AddressInfo;
       boundPort = address.port;
       logger.info({ host: address.address, port: address.port, dataDir: config.dataDir }, 'sandrun is serving');
+      setImmediate(() => void warmUp().catch((error: unknown) => logger.error({ err: error }, 'loading the MCP endpoint failed')));
       return address;
     },
     async close() {

@@ -15,7 +15,7 @@ import { authenticate } from './authenticate.ts';
 import { consoleRoutes } from './console-routes.ts';
 import './express-types.ts';
 import { errorHandler, notFoundHandler } from './http-errors.ts';
-import { mcpRoutes } from './mcp/mcp-endpoint.ts';
+import { lazyHandler } from './lazy-handler.ts';
 import { openApiRoutes } from './openapi.ts';
 import { rateLimit, type RateLimiter } from './rate-limit.ts';
 import { logTenant, requestLog } from './request-log.ts';
@@ -49,7 +49,13 @@ export interface AppDependencies {
 /** Parameters may be 1 MiB of JSON (413 past that, from the run service); the body around them a little more. */
 const BODY_LIMIT = '2mb';
 
-export function createApp(deps: AppDependencies): express.Express {
+export interface SandrunApp {
+  app: express.Express;
+  /** Loads what the app loads lazily (the MCP SDK, ~0.3 s here); call once the server listens. */
+  warmUp: () => Promise<void>;
+}
+
+export function createApp(deps: AppDependencies): SandrunApp {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -71,11 +77,15 @@ export function createApp(deps: AppDependencies): express.Express {
   app.use(runLogRoutes(deps.runService, deps.liveLogs));
   app.use(runReproduceRoutes(deps.runService));
   app.use(projectRoutes(deps.projectService));
-  app.use(mcpRoutes({ runService: deps.runService, projectService: deps.projectService, logger: deps.logger, allowedHosts: deps.mcpAllowedHosts }));
+  // The MCP SDK is the heaviest import of all: loaded after start-up, not before readiness.
+  const mcp = lazyHandler(async () =>
+    (await import('./mcp/mcp-endpoint.ts')).mcpRoutes({ runService: deps.runService, projectService: deps.projectService, logger: deps.logger, allowedHosts: deps.mcpAllowedHosts }),
+  );
+  app.use(mcp.handler);
   app.use(tokenRoutes(deps.tokenAdmin));
   app.use(usageRoutes(deps.usageReport));
   app.use(auditRoutes(deps.auditLog));
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
-  return app;
+  return { app, warmUp: mcp.warmUp };
 }

@@ -24,7 +24,9 @@ export interface ServerProcess {
 
 export async function startServerProcess(env: Record<string, string>, port: number): Promise<ServerProcess> {
   let output = '';
-  const child = spawn(process.execPath, ['bin/sandrun.js', 'serve'], {
+  // SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (or --trace-gc, ...): Node flags for the server, to profile benchmarks.
+  const nodeArgs = process.env.SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/sandrun.js', 'serve'], {
     cwd: root,
     env: { ...process.env, SANDRUN_PORT: String(port), SANDRUN_HOST: '127.0.0.1', SANDRUN_ALLOW_LOCAL_REPOS: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -41,7 +43,7 @@ export async function startServerProcess(env: Record<string, string>, port: numb
       // not listening yet
     }
     if (Date.now() > deadline) throw new Error(`server did not become ready: ${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return { child, url, output: () => output };
 }
