@@ -1,5 +1,6 @@
 // Output of runs that are not finished yet, for followers (SSE): a bounded snapshot plus every new chunk.
 import { EventEmitter } from 'node:events';
+import { StringDecoder } from 'node:string_decoder';
 import type { LogStream } from '../sandbox/backend.ts';
 import { LogCapture } from '../sandbox/log-capture.ts';
 
@@ -9,6 +10,8 @@ interface LiveRun {
   stdout: LogCapture;
   stderr: LogCapture;
   events: EventEmitter;
+  /** Per stream, while someone follows: a character split across two chunks is sent whole, with the second. */
+  decoders: Partial<Record<LogStream, StringDecoder>>;
 }
 
 export class LiveLogs {
@@ -19,14 +22,16 @@ export class LiveLogs {
   open(runId: string): void {
     const events = new EventEmitter();
     events.setMaxListeners(0);
-    this.runs.set(runId, { stdout: new LogCapture(this.capBytes), stderr: new LogCapture(this.capBytes), events });
+    this.runs.set(runId, { stdout: new LogCapture(this.capBytes), stderr: new LogCapture(this.capBytes), events, decoders: {} });
   }
 
   push(runId: string, stream: LogStream, chunk: Buffer): void {
     const run = this.runs.get(runId);
     if (!run) return;
     run[stream].append(chunk);
-    if (run.events.listenerCount('event') > 0) run.events.emit('event', { type: 'log', stream, text: chunk.toString('utf8') } satisfies LiveLogEvent);
+    if (run.events.listenerCount('event') === 0) return;
+    const text = (run.decoders[stream] ??= new StringDecoder('utf8')).write(chunk);
+    if (text) run.events.emit('event', { type: 'log', stream, text } satisfies LiveLogEvent);
   }
 
   close(runId: string): void {
