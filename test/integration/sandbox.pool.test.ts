@@ -61,6 +61,22 @@ describe('the warm pool', () => {
     expect(result.exitCode).toBe(0);
   });
 
+  it('runs the command once, in a fresh container, when its parked container was killed while it waited (an engine restart)', async () => {
+    const spec = probe({ attempt: 'before' }, { command: ['echo', 'once'] });
+    await sandbox.backend.run(spec); // parks one for this template
+    await until(() => sandbox.backend.poolStats.parked >= 1);
+    const parked = await sandbox.docker.listContainers({ filters: { label: [`sandrun.pool_test=${poolLabel}`], name: ['sandrun-pool-'] } });
+    expect(parked.length).toBeGreaterThanOrEqual(1);
+    // What an engine stopping does to a container: SIGTERM to its init (exit 143).
+    await Promise.all(parked.map((container) => sandbox.docker.getContainer(container.Id).kill({ signal: 'SIGTERM' })));
+    const hitsBefore = sandbox.backend.poolStats.hits;
+    const result = await sandbox.backend.run({ ...spec, runId: randomUUID() });
+    expect(sandbox.backend.poolStats.hits).toBe(hitsBefore + 1);
+    expect(result.outcome).toEqual({ kind: 'exited' });
+    expect(result.exitCode, result.stderr.text).toBe(0);
+    expect(result.stdout.text).toBe('once\n');
+  });
+
   it('stays within its bound and is emptied on close', async () => {
     for (const memoryMb of [128, 160, 192]) {
       await sandbox.backend.run(probe({}, { limits: { ...DEFAULT_TEST_LIMITS, memoryMb } }));

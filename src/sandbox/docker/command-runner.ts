@@ -38,7 +38,7 @@ export class CommandRunner {
     const stdout = new LogCapture(this.settings.logCapBytes);
     const stderr = new LogCapture(this.settings.logCapBytes);
     const exec = await createExec(container, { cmd: spec.command, env: runEnv(spec), user: RUN_USER, workingDir: WORKSPACE }).catch(
-      (error: unknown) => Promise.reject(engineError(error, `starting the command of run ${spec.runId}`)),
+      async (error: unknown) => Promise.reject(await this.startFailure(container, error, spec.runId)),
     );
     const exitWatch = new AbortController();
     const exit = this.awaitExit(exec, exitWatch.signal);
@@ -58,7 +58,7 @@ export class CommandRunner {
           stderr.append(chunk);
           options.onLog?.('stderr', chunk);
         },
-      ).catch((error: unknown) => Promise.reject(engineError(error, `starting the command of run ${spec.runId}`)));
+      ).catch(async (error: unknown) => Promise.reject(await this.startFailure(container, error, spec.runId)));
       startedAt = new Date();
       options.onStart?.(startedAt);
       timer = setTimeout(() => stopped.abort('timed_out'), spec.limits.timeoutSeconds * 1000);
@@ -118,6 +118,24 @@ export class CommandRunner {
     else if (!read.ok && read.code === 'output_too_large') outcome = { kind: 'output_too_large', message: read.message };
     else if (exitCode === 0 && !read.ok) outcome = { kind: read.code, message: read.message };
     return { ...base, outcome, exitCode, outputs: read.outputs };
+  }
+
+  /**
+   * Why the command could not start. A container whose parked init was killed by a signal (exit 137 or 143: an
+   * engine stopping, or someone removing it) is a platform failure before the start, which the run service retries
+   * once the engine answers; any other exit (an image that cannot park) is reported as it is, and not retried.
+   */
+  private async startFailure(container: Dockerode.Container, error: unknown, runId: string): Promise<SandrunError> {
+    const attempting = `starting the command of run ${runId}`;
+    if (!/is not running/i.test(`${errorMessage(error)} ${(error as { json?: { message?: string } })?.json?.message ?? ''}`)) return engineError(error, attempting);
+    const state = await container.inspect().then(
+      (info) => info.State,
+      () => undefined,
+    );
+    if (state === undefined || (!state.Running && (state.ExitCode === 137 || state.ExitCode === 143))) {
+      return new SandrunError('engine_unavailable', `${attempting}: its container was stopped before the command started (an engine restart?)`, undefined, { cause: error });
+    }
+    return engineError(error, attempting);
   }
 
   /**

@@ -83,9 +83,13 @@ export class DockerBackend implements SandboxBackend {
     const warm = this.pool.take(template);
     this.pool.replenish(template); // the likely next run is of the same kind: an agent iterating on parameters
     if (warm) {
+      let started = false;
+      const tracked: RunOptions = { ...options, onStart: (at) => ((started = true), options.onStart?.(at)) };
       try {
-        return await this.runIn(warm, spec, options);
+        return await this.runIn(warm, spec, tracked);
       } catch (error) {
+        // Once the command has started, trying again could repeat what it did: the failure is the run's.
+        if (started) throw error;
         // A parked container can die while it waits (engine restart); the command never started, so go cold.
         this.logWarning?.(error);
       }
