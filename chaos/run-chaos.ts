@@ -76,6 +76,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         method,
         headers: { authorization: `Bearer ${tokens[tenant]}`, 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
+        // A request must not hang the tool: the longest sync run of the mix takes seconds.
+        signal: AbortSignal.timeout(60_000),
       });
       return { status: response.status, body: await response.json() };
     };

@@ -75,4 +75,16 @@ describe('an engine outage', () => {
     expect(run).toMatchObject({ status: 'success', stdout: 'hello\n' });
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
   });
+
+  it('that leaves the engine accepting connections but never answering is reported by readyz within seconds', async () => {
+    await proxy.hang();
+    const started = Date.now();
+    const ready = await fetch(`${server.url}/readyz`, { signal: AbortSignal.timeout(15_000) });
+    expect(Date.now() - started, 'readyz does not hang with the engine').toBeLessThan(5000);
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as any).checks.engine).not.toBe('ok');
+    await proxy.up();
+    for (let i = 0; i < 50 && (await fetch(`${server.url}/readyz`)).status !== 200; i += 1) await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+  });
 });

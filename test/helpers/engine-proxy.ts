@@ -5,6 +5,7 @@ import { rmSync } from 'node:fs';
 export class EngineProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private hanging = false;
 
   constructor(
     readonly path: string,
@@ -15,13 +16,29 @@ export class EngineProxy {
     return `unix://${this.path}`;
   }
 
+  /** Accepts connections and never answers, as a wedged engine would; `up()` ends it. */
+  async hang(): Promise<void> {
+    await this.down();
+    this.hanging = true;
+    const server = createServer((client) => {
+      this.sockets.add(client);
+      client.on('close', () => this.sockets.delete(client));
+      client.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(this.path, resolve));
+    this.server = server;
+  }
+
   async up(): Promise<void> {
+    if (this.hanging) await this.down();
+    this.hanging = false;
     rmSync(this.path, { force: true });
     const server = createServer((client) => {
       const engine = createConnection(this.target);
-      for (const socket of [client, engine]) {
+      for (const [socket, peer] of [[client, engine], [engine, client]] as const) {
         this.sockets.add(socket);
-        socket.on('close', () => this.sockets.delete(socket));
+        // One side gone, the other goes too: a caller never waits on a half-open connection.
+        socket.on('close', () => (this.sockets.delete(socket), peer.destroy()));
         socket.on('error', () => socket.destroy());
       }
       client.pipe(engine).pipe(client);

@@ -38,7 +38,7 @@ export async function startServerProcess(env: Record<string, string>, port: numb
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${output}`);
     try {
-      if ((await fetch(`${url}/readyz`)).status === 200) break;
+      if ((await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) })).status === 200) break;
     } catch {
       // not listening yet
     }

@@ -20,6 +20,7 @@ export interface DockerBackendSettings extends HardeningSettings {
   pool?: WarmPoolLimits;
 }
 
+const PING_TIMEOUT_MS = 3_000;
 const NO_POOL: WarmPoolLimits = { maxTotal: 0, maxPerTenant: 0, maxPerTemplate: 0, maxIdleMs: 0 };
 
 export class DockerBackend implements SandboxBackend {
@@ -60,7 +61,9 @@ export class DockerBackend implements SandboxBackend {
 
   async ping(): Promise<void> {
     try {
-      await this.docker.ping();
+      // Bounded: an engine that accepts the connection but never answers must read as down, not hang readyz.
+      const ping = this.docker.ping.bind(this.docker) as unknown as (options: { abortSignal: AbortSignal }) => Promise<unknown>;
+      await ping({ abortSignal: AbortSignal.timeout(PING_TIMEOUT_MS) });
     } catch (error) {
       throw new SandrunError('engine_unavailable', `the Docker engine does not answer: ${errorMessage(error)}`, undefined, { cause: error });
     }
