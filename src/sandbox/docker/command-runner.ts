@@ -6,7 +6,7 @@ import type { RunOptions, SandboxOutcome, SandboxResult, SandboxSpec } from '../
 import { LogCapture } from '../log-capture.ts';
 import { readOutputsTar, type OutputsReadResult } from '../outputs.ts';
 import type { EngineEvents } from './engine-events.ts';
-import { engineError, isEngineUnreachable } from './engine-errors.ts';
+import { engineError, isContainerNotRunning, isEngineUnreachable } from './engine-errors.ts';
 import { createExec, exitByInspection, startExec } from './exec-process.ts';
 import { readContainerUsage } from './container-usage.ts';
 import { OUTPUTS, RUN_USER, WORKSPACE, runEnv } from './hardening.ts';
@@ -127,11 +127,8 @@ export class CommandRunner {
    */
   private async startFailure(container: Dockerode.Container, error: unknown, runId: string): Promise<SandrunError> {
     const attempting = `starting the command of run ${runId}`;
-    if (!/is not running/i.test(`${errorMessage(error)} ${(error as { json?: { message?: string } })?.json?.message ?? ''}`)) return engineError(error, attempting);
-    const state = await container.inspect().then(
-      (info) => info.State,
-      () => undefined,
-    );
+    if (!isContainerNotRunning(error)) return engineError(error, attempting);
+    const state = await containerState(container);
     if (state === undefined || (!state.Running && (state.ExitCode === 137 || state.ExitCode === 143))) {
       return new SandrunError('engine_unavailable', `${attempting}: its container was stopped before the command started (an engine restart?)`, undefined, { cause: error });
     }
@@ -143,11 +140,7 @@ export class CommandRunner {
    * fail by itself: the container's parked init only ends when the engine ends it. Reported as a platform failure.
    */
   private async assertContainerAlive(container: Dockerode.Container): Promise<void> {
-    const running = await container.inspect().then(
-      (info) => info.State.Running,
-      () => false,
-    );
-    if (!running) {
+    if (!(await containerState(container))?.Running) {
       throw new SandrunError('engine_unavailable', 'the container of this run was stopped by the engine (a restart?) while the command ran; its outcome is unknown');
     }
   }
@@ -215,6 +208,14 @@ export class CommandRunner {
       return failed(Buffer.concat(errors).toString('utf8').trim() || errorMessage(error));
     }
   }
+}
+
+/** The container's state, or undefined when the engine cannot say (the container is gone, or the engine is). */
+function containerState(container: Dockerode.Container): Promise<Dockerode.ContainerInspectInfo['State'] | undefined> {
+  return container.inspect().then(
+    (info) => info.State,
+    () => undefined,
+  );
 }
 
 function delay(ms: number): Promise<void> {

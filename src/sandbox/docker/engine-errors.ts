@@ -12,10 +12,19 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'E
 /** What the engine says while it is stopping or restarting (its containerd connection going away). */
 const ENGINE_GOING_AWAY = /socket hang up|connection is closing|context canceled|daemon is shutting down|transport is closing|connection refused/i;
 
+/** The error's own message and the engine's JSON message, where dockerode keeps what the engine said. */
+function failureText(error: unknown): string {
+  return `${errorMessage(error)} ${(error as EngineFailure)?.json?.message ?? ''}`;
+}
+
 export function isEngineUnreachable(error: unknown): boolean {
   const failure = error as EngineFailure;
-  const message = `${errorMessage(error)} ${failure?.json?.message ?? ''}`;
-  return (failure?.code !== undefined && UNREACHABLE.has(failure.code)) || ENGINE_GOING_AWAY.test(message);
+  return (failure?.code !== undefined && UNREACHABLE.has(failure.code)) || ENGINE_GOING_AWAY.test(failureText(error));
+}
+
+/** The engine refused an exec because the container is not running (any more). */
+export function isContainerNotRunning(error: unknown): boolean {
+  return /is not running/i.test(failureText(error));
 }
 
 export function isNotFound(error: unknown): boolean {
