@@ -12,5 +12,7 @@ describe('chaos', () => {
     expect(failed, `seed ${seed}; endings ${JSON.stringify(report.byStatus)}`).toEqual([]);
     expect(report.accepted).toBeGreaterThan(20);
     expect(report.kills).toBe(4);
+    expect(report.engineOutages).toBe(1);
+    expect(report.invariants.map((invariant) => invariant.name)).toHaveLength(7);
   }, 300_000);
 });
