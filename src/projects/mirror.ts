@@ -11,8 +11,13 @@ export type { ResolveRequest, Resolution } from './resolve-revision.ts';
 const NETWORK_TIMEOUT_MS = 10 * 60_000;
 const PROJECT_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const FULL_SHA = /^[0-9a-f]{40}$/;
+/** Resolutions kept per project; a mirror only changes through this class, which forgets them when it does. */
+const RESOLUTIONS_PER_PROJECT = 256;
 
 export class GitMirrors {
+  /** Successful resolutions per project id, so that a run does not spawn git to read a branch head. */
+  private readonly resolutions = new Map<string, { generation: number; byRequest: Map<string, Resolution> }>();
+
   constructor(private readonly rootDir: string) {}
 
   /** Where a project's bare mirror lives: `<rootDir>/<projectId>.git`. */
@@ -38,8 +43,10 @@ export class GitMirrors {
       await runGit(['clone', '--mirror', '--no-local', '--quiet', '--', repoUrl, cloneDir], `cloning ${redactRepoUrl(repoUrl)}`, {
         timeoutMs: NETWORK_TIMEOUT_MS,
       });
+      this.forgetResolutions(projectId);
       await rm(target, { recursive: true, force: true });
       await rename(cloneDir, target);
+      this.forgetResolutions(projectId);
     } finally {
       await rm(temp, { recursive: true, force: true });
     }
@@ -48,6 +55,15 @@ export class GitMirrors {
   /** Fetches the repository again: new commits, moved and deleted branches, and a changed default branch. */
   async fetch(projectId: string): Promise<void> {
     const gitDir = await this.existingMirror(projectId);
+    this.forgetResolutions(projectId);
+    try {
+      await this.fetchInto(gitDir, projectId);
+    } finally {
+      this.forgetResolutions(projectId);
+    }
+  }
+
+  private async fetchInto(gitDir: string, projectId: string): Promise<void> {
     await runGit(['--git-dir', gitDir, 'fetch', '--prune', '--quiet', 'origin'], `fetching project '${projectId}'`, {
       timeoutMs: NETWORK_TIMEOUT_MS,
     });
@@ -61,7 +77,9 @@ export class GitMirrors {
   }
 
   async remove(projectId: string): Promise<void> {
+    this.forgetResolutions(projectId);
     await rm(this.mirrorDir(projectId), { recursive: true, force: true });
+    this.resolutions.delete(projectId);
   }
 
   /** The branch the repository's HEAD points at (what `git clone` would check out). */
@@ -73,7 +91,26 @@ export class GitMirrors {
 
   /** Turns a run request's branch/commit_sha into a full commit sha (rules in resolve-revision.ts). */
   async resolve(projectId: string, request: ResolveRequest): Promise<Resolution> {
-    return resolveRevision(await this.existingMirror(projectId), request, request.projectName ?? projectId);
+    const key = JSON.stringify([request.branch ?? null, request.commitSha ?? null, request.defaultBranch, request.projectName ?? null]);
+    const cache = this.resolutions.get(projectId) ?? { generation: 0, byRequest: new Map<string, Resolution>() };
+    this.resolutions.set(projectId, cache);
+    const cached = cache.byRequest.get(key);
+    if (cached) return cached;
+    const { generation } = cache;
+    const resolution = await resolveRevision(await this.existingMirror(projectId), request, request.projectName ?? projectId);
+    // A fetch or removal that happened meanwhile may have moved the branch: such an answer is returned, not kept.
+    if (cache.generation === generation) {
+      if (cache.byRequest.size >= RESOLUTIONS_PER_PROJECT) cache.byRequest.clear();
+      cache.byRequest.set(key, resolution);
+    }
+    return resolution;
+  }
+
+  private forgetResolutions(projectId: string): void {
+    const cache = this.resolutions.get(projectId);
+    if (!cache) return;
+    cache.generation += 1;
+    cache.byRequest.clear();
   }
 
   /** The content of a file at a commit, or null when there is no regular file at that path. */
