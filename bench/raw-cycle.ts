@@ -20,7 +20,7 @@ export async function rawDockerodeCycle(docker: Dockerode, image: string, worksp
     inputs,
     { instanceId: 'bench', runtime: 'runc', tmpMb: 64, outputsCapBytes: 10 << 20, fileSizeMb: 64, openFiles: 1024 },
   );
-  const container = await docker.createContainer({ ...options, Cmd: TRIVIAL_COMMAND, AttachStdout: true, AttachStderr: true });
+  const container = await docker.createContainer({ ...options, Cmd: TRIVIAL_COMMAND, OpenStdin: false, StdinOnce: false, AttachStdin: false, AttachStdout: true, AttachStderr: true });
   const stream = await container.attach({ stream: true, stdout: true, stderr: true });
   const sink = new PassThrough();
   docker.modem.demuxStream(stream, sink, sink);

@@ -98,6 +98,38 @@ describe('the Docker sandbox contract', () => {
     expect(result.outcome.kind === 'output_invalid' && result.outcome.message).toMatch(/passwd\.json is a symlink/);
   });
 
+  it('ends when the command exits, even with a background process holding stdout, which is killed and prints nothing more', async () => {
+    const command = ['sh', '-c', '(sleep 5; echo LATE; touch /outputs/late.json) & echo done'];
+    const started = Date.now();
+    const result = await sandbox.backend.run(sandbox.spec({ command, workspaceDir: workspace }));
+    expect((Date.now() - started) / 1000).toBeLessThan(4);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout.text).toBe('done\n');
+    expect(result.outputs).toEqual({});
+  });
+
+  it('passes on output that imitates the launcher’s markers, and keeps the real exit code', async () => {
+    const fake = '\x1e' + 'a'.repeat(32);
+    const code = `import sys\nsys.stdout.write("${fake}\\n${fake} 0 0\\nafter")\nsys.stderr.write("${fake}\\n")\nsys.exit(4)`;
+    const result = await sandbox.backend.run(sandbox.spec({ command: python(code), workspaceDir: workspace }));
+    expect(result.exitCode).toBe(4);
+    expect(result.stdout.text).toBe(`${fake}\n${fake} 0 0\nafter`);
+    expect(result.stderr.text).toBe(`${fake}\n`);
+  });
+
+  it('a command that signals its own process group ends with that signal, as a failed run', async () => {
+    const result = await sandbox.backend.run(sandbox.spec({ command: ['sh', '-c', 'echo before; kill -TERM 0; sleep 5'], workspaceDir: workspace }));
+    expect(result.outcome).toEqual({ kind: 'exited' });
+    expect(result.exitCode).toBe(143);
+    expect(result.stdout.text).toBe('before\n');
+  });
+
+  it('a command that is not in the image exits 127 and says so', async () => {
+    const result = await sandbox.backend.run(sandbox.spec({ command: ['no-such-program', '--flag'], workspaceDir: workspace }));
+    expect(result.exitCode).toBe(127);
+    expect(result.stderr.text).toMatch(/no-such-program.*(not found|No such file)/);
+  });
+
   it('reports an image that is not on the engine as image_unavailable', async () => {
     await expect(sandbox.backend.checkImage('sandrun/does-not-exist:1')).rejects.toMatchObject({ code: 'image_unavailable' });
     await expect(

@@ -1,31 +1,36 @@
-// Runs a run's command inside its (already started, parked) container and collects exit, logs and outputs.
+// Runs a run's command in its (already started, parked) container through the launcher, and collects exit, logs and outputs.
 import type Dockerode from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { SandrunError, errorMessage } from '../../errors.ts';
-import type { RunOptions, SandboxOutcome, SandboxResult, SandboxSpec } from '../backend.ts';
+import type { RunOptions, SandboxOutcome, SandboxResult, SandboxSpec, SandboxUsage } from '../backend.ts';
 import { LogCapture } from '../log-capture.ts';
 import { readOutputsTar, type OutputsReadResult } from '../outputs.ts';
 import type { EngineEvents } from './engine-events.ts';
-import { engineError, isContainerNotRunning, isEngineUnreachable } from './engine-errors.ts';
+import { engineError, isEngineUnreachable } from './engine-errors.ts';
 import { createExec, exitByInspection, startExec } from './exec-process.ts';
 import { readContainerUsage } from './container-usage.ts';
-import { OUTPUTS, RUN_USER, WORKSPACE, runEnv } from './hardening.ts';
-import { outputsLookEmpty } from './outputs-probe.ts';
+import { OUTPUTS, RUN_USER, runEnv } from './hardening.ts';
+import { LauncherStdout, MarkerSplitter, newNonce, triggerPayload, type LauncherExit } from './launcher-protocol.ts';
+import type { ParkedContainer } from './parked-container.ts';
 
 export interface CommandSettings {
-  runtime: 'runc' | 'runsc';
   logCapBytes: number;
   outputsCapBytes: number;
   outputsMaxEntries: number;
 }
 
-/** How long the output stream may lag behind the exit of the process (background children can hold it open). */
-const DRAIN_GRACE_MS = 250;
+/** How long the launcher may take to acknowledge a trigger before the engine is deemed stuck. */
+const ACK_TIMEOUT_MS = 30_000;
+/** After stdout's trailer, how long stderr's end marker (written just before it) may lag behind. */
+const STDERR_GRACE_MS = 1_000;
+/** How long a container whose output stream ended may take to be seen as stopped. */
+const STOP_GRACE_MS = 2_000;
 const OOM_EVENT_GRACE_MS = 300;
 const OUTPUTS_READ_TIMEOUT_MS = 15_000;
 const COULD_NOT_READ = 'could not read /outputs: ';
 
-type Ending = { kind: 'exited'; exitCode: number } | { kind: 'timed_out' } | { kind: 'cancelled' };
+/** The container's output ended without the launcher's trailer: it stopped before the command finished. */
+type Ending = { kind: 'exited'; exit: LauncherExit } | { kind: 'lost' } | { kind: 'timed_out' } | { kind: 'cancelled' };
 
 export class CommandRunner {
   constructor(
@@ -34,69 +39,82 @@ export class CommandRunner {
     private readonly settings: CommandSettings,
   ) {}
 
-  async run(container: Dockerode.Container, spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
+  async run(parked: ParkedContainer, spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
+    const { container, session } = parked;
     const stdout = new LogCapture(this.settings.logCapBytes);
     const stderr = new LogCapture(this.settings.logCapBytes);
-    const exec = await createExec(container, { cmd: spec.command, env: runEnv(spec), user: RUN_USER, workingDir: WORKSPACE }).catch(
-      async (error: unknown) => Promise.reject(await this.startFailure(container, error, spec.runId)),
+    const nonce = newNonce();
+    const progress = new Progress();
+    const launcherStdout = new LauncherStdout(
+      nonce,
+      (chunk) => {
+        stdout.append(chunk);
+        options.onLog?.('stdout', chunk);
+      },
+      () => progress.notify(),
     );
-    const exitWatch = new AbortController();
-    const exit = this.awaitExit(exec, exitWatch.signal);
+    const launcherStderr = new MarkerSplitter(Buffer.from(`\x1e${nonce}\n`), (chunk) => {
+      stderr.append(chunk);
+      options.onLog?.('stderr', chunk);
+    });
+    session.route(
+      (chunk) => {
+        launcherStdout.push(chunk);
+        progress.notify();
+      },
+      (chunk) => {
+        launcherStderr.push(chunk);
+        progress.notify();
+      },
+    );
     const stopped = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
     const onAbort = () => stopped.abort('cancelled');
-    let startedAt = new Date();
-    const lossesAtStart = this.events.connectionLosses;
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    void session.ended.then(() => progress.notify());
+    stopped.signal.addEventListener('abort', () => progress.notify(), { once: true });
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const started = await startExec(
-        exec,
-        (chunk) => {
-          stdout.append(chunk);
-          options.onLog?.('stdout', chunk);
-        },
-        (chunk) => {
-          stderr.append(chunk);
-          options.onLog?.('stderr', chunk);
-        },
-      ).catch(async (error: unknown) => Promise.reject(await this.startFailure(container, error, spec.runId)));
-      startedAt = new Date();
-      options.onStart?.(startedAt);
+      const ackDeadline = Date.now() + ACK_TIMEOUT_MS;
+      const payload = triggerPayload(nonce, spec.command, runEnv(spec));
+      if (!stopped.signal.aborted && !session.write(payload)) throw await this.startFailure(container, launcherStdout, stderr, spec.runId);
+      while (!launcherStdout.acknowledged && !stopped.signal.aborted) {
+        if (launcherStdout.protocolError) throw new SandrunError('internal', `starting the command of run ${spec.runId}: ${launcherStdout.protocolError}`);
+        if (session.hasEnded || Date.now() >= ackDeadline) throw await this.startFailure(container, launcherStdout, stderr, spec.runId);
+        await progress.next(ackDeadline - Date.now());
+      }
+      const startedAt = new Date();
+      if (!stopped.signal.aborted) options.onStart?.(startedAt);
       timer = setTimeout(() => stopped.abort('timed_out'), spec.limits.timeoutSeconds * 1000);
-      if (options.signal?.aborted) onAbort();
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      const stoppedEarly = new Promise<Ending>((resolve) => {
-        const settle = () => resolve({ kind: stopped.signal.reason === 'timed_out' ? 'timed_out' : 'cancelled' });
-        if (stopped.signal.aborted) settle();
-        else stopped.signal.addEventListener('abort', settle, { once: true });
-      });
-      exit.streamDrained(started.drained);
-      const exited = exit.promise.then((exitCode): Ending => ({ kind: 'exited', exitCode }));
-      const ending = await Promise.race([exited, stoppedEarly]);
+      let trailerAt: number | undefined;
+      let ending: Ending | undefined;
+      while (!ending) {
+        const exit = launcherStdout.result;
+        if (exit) trailerAt ??= Date.now();
+        if (stopped.signal.aborted) ending = { kind: stopped.signal.reason === 'timed_out' ? 'timed_out' : 'cancelled' };
+        else if (exit && (launcherStderr.rest !== undefined || Date.now() - trailerAt! >= STDERR_GRACE_MS || session.hasEnded)) ending = { kind: 'exited', exit };
+        else if (launcherStdout.protocolError) throw new SandrunError('internal', `run ${spec.runId}: ${launcherStdout.protocolError}`);
+        else if (session.hasEnded) ending = { kind: 'lost' };
+        else await progress.next(exit ? STDERR_GRACE_MS : undefined);
+      }
       const finishedAt = new Date();
       // Read while the container still lives (a kill removes its cgroup) and before tar adds to its CPU time.
-      const usage = await readContainerUsage(container);
-      if (ending.kind !== 'exited') {
-        await container.kill().catch(() => undefined);
-      }
-      await Promise.race([started.drained, delay(DRAIN_GRACE_MS)]);
-      const broken = started.broken()?.message ?? (this.events.connectionLosses !== lossesAtStart ? 'the engine connection was lost' : undefined);
-      started.stream.destroy();
-      if (broken && ending.kind === 'exited') {
-        // The command's output pipe may have gone with the connection: what it did and printed is not known.
-        throw new SandrunError('engine_unavailable', `the connection to the Docker engine broke during the run (${broken}); its outcome is unknown`);
-      }
-      return { ...(await this.finish(container, ending, { stdout, stderr, startedAt, finishedAt })), usage };
+      const usage = ending.kind === 'lost' ? undefined : await readContainerUsage(container);
+      if (ending.kind === 'timed_out' || ending.kind === 'cancelled') await container.kill().catch(() => undefined);
+      launcherStdout.end();
+      launcherStderr.flush();
+      return await this.finish(container, session, ending, { stdout, stderr, startedAt, finishedAt, usage });
     } finally {
       clearTimeout(timer);
-      exitWatch.abort();
       options.signal?.removeEventListener('abort', onAbort);
     }
   }
 
   private async finish(
     container: Dockerode.Container,
+    session: ParkedContainer['session'],
     ending: Ending,
-    captured: { stdout: LogCapture; stderr: LogCapture; startedAt: Date; finishedAt: Date },
+    captured: { stdout: LogCapture; stderr: LogCapture; startedAt: Date; finishedAt: Date; usage: SandboxUsage | undefined },
   ): Promise<SandboxResult> {
     const base = {
       stdout: captured.stdout.result(),
@@ -104,15 +122,19 @@ export class CommandRunner {
       startedAt: captured.startedAt,
       finishedAt: captured.finishedAt,
       durationSeconds: (captured.finishedAt.getTime() - captured.startedAt.getTime()) / 1000,
+      ...(captured.usage ? { usage: captured.usage } : {}),
     };
-    if (ending.kind !== 'exited') {
+    if (ending.kind === 'timed_out' || ending.kind === 'cancelled') {
       return { ...base, outcome: { kind: ending.kind }, exitCode: null, outputs: {} };
     }
-    const { exitCode } = ending;
+    if (ending.kind === 'lost') {
+      if (await this.events.sawOom(container.id, OOM_EVENT_GRACE_MS)) return { ...base, outcome: { kind: 'oom_killed' }, exitCode: 137, outputs: {} };
+      const exitCode = await this.stoppedContainerExit(container, session);
+      return { ...base, outcome: { kind: 'exited' }, exitCode, outputs: {} };
+    }
+    const { exitCode, hasOutputs } = ending.exit;
     const oomKilled = exitCode !== 0 && (await this.events.sawOom(container.id, exitCode === 137 ? OOM_EVENT_GRACE_MS : 0));
-    // 137: SIGKILLed, 126: could not be started: what an engine going down does to a command.
-    if ((exitCode === 137 || exitCode === 126) && !oomKilled) await this.assertContainerAlive(container);
-    const read = await this.readOutputs(container);
+    const read: OutputsReadResult = hasOutputs ? await this.readOutputs(container) : { ok: true, outputs: {}, totalBytes: 0, sawRoot: true };
     let outcome: SandboxOutcome = { kind: 'exited' };
     if (oomKilled) outcome = { kind: 'oom_killed' };
     else if (!read.ok && read.code === 'output_too_large') outcome = { kind: 'output_too_large', message: read.message };
@@ -121,28 +143,38 @@ export class CommandRunner {
   }
 
   /**
-   * Why the command could not start. A container whose parked init was killed by a signal (exit 137 or 143: an
-   * engine stopping, or someone removing it) is a platform failure before the start, which the run service retries
-   * once the engine answers; any other exit (an image that cannot park) is reported as it is, and not retried.
+   * The exit code of a container that stopped before its command finished, when that is the run's doing (gVisor
+   * ends a sandbox whose pids limit is hit, say). Stopped by a signal (an engine stopping or restarting sends
+   * SIGTERM, then SIGKILL), gone, or out of reach: a platform failure, and what the command did is unknown.
    */
-  private async startFailure(container: Dockerode.Container, error: unknown, runId: string): Promise<SandrunError> {
-    const attempting = `starting the command of run ${runId}`;
-    if (!isContainerNotRunning(error)) return engineError(error, attempting);
-    const state = await containerState(container);
-    if (state === undefined || (!state.Running && (state.ExitCode === 137 || state.ExitCode === 143))) {
-      return new SandrunError('engine_unavailable', `${attempting}: its container was stopped before the command started (an engine restart?)`, undefined, { cause: error });
-    }
-    return engineError(error, attempting);
+  private async stoppedContainerExit(container: Dockerode.Container, session: ParkedContainer['session']): Promise<number> {
+    const unknown = (why: string) =>
+      new SandrunError('engine_unavailable', `the container of this run stopped before its command finished (${why}); its outcome is unknown`);
+    if (session.broken) throw unknown(`the connection to the Docker engine broke: ${session.broken.message}`);
+    let state = await containerState(container);
+    for (const deadline = Date.now() + STOP_GRACE_MS; state?.Running && Date.now() < deadline; state = await containerState(container)) await delay(100);
+    if (!state) throw unknown('the engine no longer knows it');
+    if (state.Running) throw unknown('its output ended while it still ran');
+    if (state.ExitCode === 137 || state.ExitCode === 143) throw unknown(`stopped by a signal, exit ${state.ExitCode}: an engine restart?`);
+    return state.ExitCode;
   }
 
   /**
-   * A command that failed while its container stopped under it (the engine restarted, someone removed it) did not
-   * fail by itself: the container's parked init only ends when the engine ends it. Reported as a platform failure.
+   * Why the command could not start. A container whose launcher was ended by a signal while it waited (exit 137 or
+   * 143: an engine stopping, or someone removing it) is a platform failure before the start, which the run service
+   * retries once the engine answers; any other end (an image without a shell) is reported as it is, not retried.
    */
-  private async assertContainerAlive(container: Dockerode.Container): Promise<void> {
-    if (!(await containerState(container))?.Running) {
-      throw new SandrunError('engine_unavailable', 'the container of this run was stopped by the engine (a restart?) while the command ran; its outcome is unknown');
+  private async startFailure(container: Dockerode.Container, launcher: LauncherStdout, stderr: LogCapture, runId: string): Promise<SandrunError> {
+    const attempting = `starting the command of run ${runId}`;
+    const state = await containerState(container);
+    if (state?.Running) {
+      return new SandrunError('engine_unavailable', `${attempting}: the container did not acknowledge the run within ${ACK_TIMEOUT_MS / 1000} s`);
     }
+    if (state === undefined || state.ExitCode === 137 || state.ExitCode === 143) {
+      return new SandrunError('engine_unavailable', `${attempting}: its container was stopped before the command started (an engine restart?)`);
+    }
+    const said = stderr.result().text.trim() || launcher.protocolError || 'no message';
+    return new SandrunError('internal', `${attempting}: the container's launcher ended with exit ${state.ExitCode} before the run started: ${said}`);
   }
 
   /**
@@ -164,7 +196,6 @@ export class CommandRunner {
 
   /** Reads /outputs with tar inside the still-running container: the archive API cannot see a tmpfs. */
   private async readOutputs(container: Dockerode.Container): Promise<OutputsReadResult> {
-    if (this.settings.runtime === 'runc' && (await outputsLookEmpty(container))) return { ok: true, outputs: {}, totalBytes: 0, sawRoot: true };
     const first = await this.readOutputsOnce(container);
     // A failed exec (not a failed parse) is retried once: under load the engine can refuse an exec transiently.
     if (first.ok || first.code !== 'output_invalid' || !first.message.startsWith(COULD_NOT_READ)) return first;
@@ -207,6 +238,27 @@ export class CommandRunner {
       if (isEngineUnreachable(error)) throw engineError(error, 'reading /outputs');
       return failed(Buffer.concat(errors).toString('utf8').trim() || errorMessage(error));
     }
+  }
+}
+
+/** Resolves on the next notify(), or after timeoutMs; lets one loop wait on several sources of progress. */
+class Progress {
+  private wake: (() => void) | undefined;
+
+  notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  next(timeoutMs?: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = timeoutMs === undefined ? undefined : setTimeout(resolve, Math.max(0, timeoutMs));
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 }
 

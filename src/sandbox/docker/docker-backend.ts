@@ -105,7 +105,7 @@ export class DockerBackend implements SandboxBackend {
     let result: SandboxResult | undefined;
     try {
       await deliverParameters(parked, spec.parameters);
-      result = await this.commands.run(parked.container, spec, options);
+      result = await this.commands.run(parked, spec, options);
       return result;
     } finally {
       this.events.forgetContainer(parked.container.id);

@@ -1,6 +1,7 @@
 // The container a run gets: every restriction of SPEC §3 expressed as engine configuration.
 import type Dockerode from 'dockerode';
 import type { SandboxSpec } from '../backend.ts';
+import { LAUNCHER_COMMAND } from './launcher-protocol.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from './labels.ts';
 
 /** The unprivileged user of the runner images; forced on every run whatever the image says. */
@@ -30,12 +31,6 @@ export function outputsTmpfsBytes(capBytes: number): number {
   return capBytes + Math.max(MiB, Math.ceil(capBytes / 10));
 }
 
-/**
- * The container is parked on a no-op process; the run's command is started in it with exec.
- * This keeps the container alive after the command exits so /outputs (a size-capped tmpfs,
- * invisible to the archive API) can still be read — see docs/decisions.md.
- */
-export const PARK_COMMAND = ['sleep', 'infinity'];
 
 /** What a container is made of, apart from the run that will use it: what a warm container is parked for. */
 export type ContainerTemplate = Pick<SandboxSpec, 'image' | 'workspaceDir' | 'limits' | 'labels'>;
@@ -56,14 +51,18 @@ export function containerOptions(
     name: `sandrun-${containerId}`,
     Image: spec.image,
     Entrypoint: [],
-    Cmd: PARK_COMMAND,
+    // Parked on the launcher until the run's trigger arrives on stdin; the container outlives the command so
+    // that /outputs (a size-capped tmpfs, invisible to the archive API) can still be read: docs/decisions.md.
+    Cmd: LAUNCHER_COMMAND,
     User: RUN_USER,
     WorkingDir: WORKSPACE,
     Labels: { ...spec.labels, [MANAGED_LABEL]: 'true', [INSTANCE_LABEL]: settings.instanceId, [RUN_ID_LABEL]: containerId },
     NetworkDisabled: true,
-    AttachStdin: false,
-    AttachStdout: false,
-    AttachStderr: false,
+    OpenStdin: true,
+    StdinOnce: true,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
     Tty: false,
     HostConfig: {
       NetworkMode: 'none',

@@ -1,9 +1,10 @@
-// A hardened container, created and started with its inputs directory, parked until a run's command is exec'd in it.
+// A hardened container, created, attached and started with its inputs directory, parked on the launcher until its run arrives.
 import type Dockerode from 'dockerode';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { engineError } from './engine-errors.ts';
 import { containerOptions, type ContainerTemplate, type HardeningSettings } from './hardening.ts';
+import { LauncherSession } from './launcher-session.ts';
 
 export interface ParkedContainer {
   /** `sandrun-<id>`; the run id for a container made for its run, `pool-<uuid>` for a warm one. */
@@ -11,6 +12,8 @@ export interface ParkedContainer {
   container: Dockerode.Container;
   /** Host directory of this container's own files; its `inputs/` is bind-mounted read-only at /inputs. */
   dir: string;
+  /** Its stdio: the trigger goes in, the run's output and the launcher's markers come out. */
+  session: LauncherSession;
 }
 
 export async function startParkedContainer(
@@ -23,6 +26,7 @@ export async function startParkedContainer(
   const inputsDir = join(dir, 'inputs');
   await mkdir(inputsDir, { recursive: true, mode: 0o755 });
   let container: Dockerode.Container | undefined;
+  let session: LauncherSession | undefined;
   try {
     const options = containerOptions(template, id, inputsDir, settings);
     const created = await docker
@@ -35,9 +39,12 @@ export async function startParkedContainer(
       })
       .catch((error: unknown) => Promise.reject(engineError(error, `creating container sandrun-${id} from ${template.image}`)));
     container = created;
+    const attached = await LauncherSession.attach(created).catch((error: unknown) => Promise.reject(engineError(error, `attaching to container sandrun-${id}`)));
+    session = attached;
     await created.start().catch((error: unknown) => Promise.reject(engineError(error, `starting container sandrun-${id}`)));
-    return { id, container: created, dir };
+    return { id, container: created, dir, session: attached };
   } catch (error) {
+    session?.close();
     await container?.remove({ force: true, v: true }).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
     throw error;
@@ -50,6 +57,7 @@ export async function deliverParameters(parked: ParkedContainer, parameters: Rec
 }
 
 export async function discardContainer(parked: ParkedContainer): Promise<void> {
+  parked.session.close();
   await parked.container.remove({ force: true, v: true }).catch(() => undefined);
   await rm(parked.dir, { recursive: true, force: true });
 }

@@ -1,0 +1,187 @@
+// The launcher a run's container is parked on, and the host's side of its protocol over the container's stdio.
+//
+// A container starts `sh -c LAUNCHER` (under the engine's init) and waits on its stdin. The run's trigger is a
+// line with a fresh nonce, a shell script that sets the environment and the command (`set -- ...`), and the nonce
+// again. The launcher then prints an acknowledgement on stdout, runs the command in its own session with stdin
+// from /dev/null, kills every process left (`kill -9 -1`: all of the run's user), and closes each stream with a
+// marker: stderr gets `RS nonce LF`, stdout `RS nonce SP exit-code SP has-outputs LF`. Everything the run's
+// processes wrote precedes the markers, since they are dead when the markers are written. The launcher then
+// waits on stdin, so /outputs (a tmpfs) can still be read, until the host removes the container.
+//
+// The launcher runs as the run's user, so a run could forge its own markers; it can gain nothing by it (its exit
+// code and outputs are its own to choose), and the nonce keeps output that merely looks alike from matching.
+import { randomBytes } from 'node:crypto';
+
+export const LAUNCHER_SCRIPT = `IFS= read -r nonce || exit 125
+script=
+while IFS= read -r line; do
+  [ "$line" = "$nonce" ] && break
+  script="$script$line
+"
+done
+[ "$line" = "$nonce" ] || exit 125
+eval "$script"
+printf '\\036%s\\n' "$nonce"
+if command -v setsid >/dev/null; then setsid -w "$@" </dev/null; else "$@" </dev/null; fi
+code=$?
+n=0
+while kill -9 -1 2>/dev/null && [ $n -lt 1000 ]; do n=$((n+1)); done
+has=0
+for f in /outputs/* /outputs/.[!.]* /outputs/..?*; do
+  if [ -e "$f" ] || [ -L "$f" ]; then has=1; break; fi
+done
+printf '\\036%s\\n' "$nonce" >&2
+printf '\\036%s %s %s\\n' "$nonce" "$code" "$has"
+read -r _
+`;
+
+export const LAUNCHER_COMMAND = ['sh', '-c', LAUNCHER_SCRIPT, 'sandrun-launcher'];
+
+const RECORD_SEPARATOR = 0x1e;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const TRAILER_MAX_BYTES = 64;
+
+export function newNonce(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/** One word for `sh`: single-quoted, with each `'` written as `'\''`. */
+export function shellQuote(word: string): string {
+  if (word.includes('\0')) throw new Error('a command or environment value cannot contain a NUL byte');
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** What the host writes on the container's stdin to start the run's command. */
+export function triggerPayload(nonce: string, command: string[], env: string[]): string {
+  if (command.length === 0) throw new Error('the command is empty');
+  const exports = env.map((entry) => {
+    const eq = entry.indexOf('=');
+    const name = entry.slice(0, eq);
+    if (eq <= 0 || !ENV_NAME.test(name)) throw new Error(`'${name}' is not a valid environment variable name`);
+    return `export ${name}=${shellQuote(entry.slice(eq + 1))}`;
+  });
+  return [nonce, ...exports, `set -- ${command.map(shellQuote).join(' ')}`, nonce, ''].join('\n');
+}
+
+export type ByteSink = (bytes: Buffer) => void;
+
+/**
+ * Passes a stream's bytes on until a marker, and keeps what follows it. Bytes that could be the start of the
+ * marker are held back until the next chunk tells; the marker starts with RS (0x1e), which ordinary output
+ * rarely ends on, so live output is almost never held.
+ */
+export class MarkerSplitter {
+  private held: Buffer = Buffer.alloc(0);
+  private after: Buffer | undefined;
+
+  constructor(
+    private readonly marker: Buffer,
+    private readonly pass: ByteSink,
+  ) {
+    if (marker[0] !== RECORD_SEPARATOR || marker.indexOf(RECORD_SEPARATOR, 1) !== -1) throw new Error('a marker starts with RS and has no other');
+  }
+
+  /** The bytes after the marker (possibly empty) once it has been seen, else undefined. */
+  get rest(): Buffer | undefined {
+    return this.after;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.after) {
+      this.after = Buffer.concat([this.after, chunk]);
+      return;
+    }
+    const bytes = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
+    this.held = Buffer.alloc(0);
+    const found = bytes.indexOf(this.marker);
+    if (found !== -1) {
+      if (found > 0) this.pass(bytes.subarray(0, found));
+      this.after = Buffer.from(bytes.subarray(found + this.marker.length));
+      return;
+    }
+    // Only a suffix starting at the last RS can be the start of the marker.
+    const lastSeparator = bytes.lastIndexOf(RECORD_SEPARATOR, bytes.length - 1);
+    const keep =
+      lastSeparator !== -1 && bytes.length - lastSeparator < this.marker.length && this.marker.subarray(0, bytes.length - lastSeparator).equals(bytes.subarray(lastSeparator))
+        ? bytes.length - lastSeparator
+        : 0;
+    if (bytes.length - keep > 0) this.pass(bytes.subarray(0, bytes.length - keep));
+    if (keep > 0) this.held = Buffer.from(bytes.subarray(bytes.length - keep));
+  }
+
+  /** The stream ended without the marker: whatever was held back was output after all. */
+  flush(): void {
+    if (!this.after && this.held.length > 0) this.pass(this.held);
+    this.held = Buffer.alloc(0);
+  }
+}
+
+export interface LauncherExit {
+  exitCode: number;
+  /** False when the launcher saw /outputs empty: nothing to read. */
+  hasOutputs: boolean;
+}
+
+/** The launcher's stdout: acknowledgement, the run's stdout, then the trailer with the exit code. */
+export class LauncherStdout {
+  private readonly ack: Buffer;
+  private ackSeen = 0;
+  private readonly splitter: MarkerSplitter;
+  private exit: LauncherExit | undefined;
+  private invalid: string | undefined;
+
+  constructor(
+    nonce: string,
+    pass: ByteSink,
+    private readonly onAck: () => void,
+  ) {
+    this.ack = Buffer.from(`\x1e${nonce}\n`);
+    this.splitter = new MarkerSplitter(Buffer.from(`\x1e${nonce} `), pass);
+  }
+
+  get acknowledged(): boolean {
+    return this.ackSeen === this.ack.length;
+  }
+
+  /** The command's exit once the trailer is complete. */
+  get result(): LauncherExit | undefined {
+    return this.exit;
+  }
+
+  /** Set when the launcher's stdout broke the protocol (then nothing more is read from it). */
+  get protocolError(): string | undefined {
+    return this.invalid;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.exit || this.invalid) return;
+    let bytes = chunk;
+    if (!this.acknowledged) {
+      const take = Math.min(this.ack.length - this.ackSeen, bytes.length);
+      if (!bytes.subarray(0, take).equals(this.ack.subarray(this.ackSeen, this.ackSeen + take))) {
+        this.invalid = `the launcher did not acknowledge the run (it printed ${JSON.stringify(bytes.subarray(0, 80).toString('utf8'))})`;
+        return;
+      }
+      this.ackSeen += take;
+      bytes = bytes.subarray(take);
+      if (!this.acknowledged) return;
+      this.onAck();
+    }
+    this.splitter.push(bytes);
+    const trailer = this.splitter.rest;
+    if (!trailer) return;
+    const end = trailer.indexOf(0x0a);
+    if (end === -1) {
+      if (trailer.length > TRAILER_MAX_BYTES) this.invalid = 'the launcher’s trailer is too long';
+      return;
+    }
+    const match = /^(\d{1,3}) ([01])/.exec(trailer.subarray(0, end).toString('latin1'));
+    if (!match) this.invalid = `the launcher’s trailer is malformed: ${JSON.stringify(trailer.subarray(0, end).toString('latin1'))}`;
+    else this.exit = { exitCode: Number(match[1]), hasOutputs: match[2] === '1' };
+  }
+
+  /** The stream ended: output held back in case it was the trailer's start was output after all. */
+  end(): void {
+    if (!this.exit) this.splitter.flush();
+  }
+}
