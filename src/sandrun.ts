@@ -150,7 +150,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
   );
   const authenticator = new Authenticator(stores.apiTokens, config.jwt ? new JoseJwtVerifier(config.jwt) : undefined);
   let boundPort = config.port;
-  const { app, warmUp } = createApp({
+  const { handler, warmUp } = createApp({
     authenticator,
     rateLimiter: new RateLimiter(config.rateLimitPerMinute),
     tokenAdmin: new TokenAdmin(stores.apiTokens),
@@ -195,7 +195,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       }, REAP_INTERVAL_MS);
       reaper.unref();
       retention.start(RETENTION_INTERVAL_MS);
-      const httpServer = createServer(app);
+      const httpServer = createServer(handler);
       // A sync run may outlast Node's default 300 s request timeout, and an SSE stream must outlive it.
       httpServer.requestTimeout = 0;
       httpServer.headersTimeout = 60_000;

@@ -1,6 +1,6 @@
 // The express application: request ids, JSON bodies, authentication, every route, one error shape.
 import express from 'express';
-import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
@@ -18,7 +18,9 @@ import { errorHandler, notFoundHandler } from './http-errors.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { openApiRoutes } from './openapi.ts';
 import { rateLimit, type RateLimiter } from './rate-limit.ts';
-import { logTenant, requestLog } from './request-log.ts';
+import { assignRequestId } from './request-id.ts';
+import { requestLog } from './request-log.ts';
+import { runPollFastPath } from './run-poll-fast-path.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
 import { projectRoutes } from './routes/projects.ts';
@@ -51,28 +53,26 @@ const BODY_LIMIT = '2mb';
 
 export interface SandrunApp {
   app: express.Express;
+  /** What the HTTP server calls: the fast path for polling a run, express for everything else. */
+  handler: (request: IncomingMessage, response: ServerResponse) => void;
   /** Loads what the app loads lazily (the MCP SDK, ~0.3 s here); call once the server listens. */
   warmUp: () => Promise<void>;
 }
+
+const BODILESS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export function createApp(deps: AppDependencies): SandrunApp {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.use((request, response, next) => {
-    const incoming = request.headers['x-request-id'];
-    request.id = typeof incoming === 'string' && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
-    response.setHeader('X-Request-Id', request.id);
-    next();
-  });
+  app.use(assignRequestId);
   app.use(requestLog(deps.logger, deps.metrics));
   app.use(auditTrail(deps.auditLog, deps.logger));
-  app.use(healthRoutes(deps.readiness, deps.metrics.registry));
-  app.use(openApiRoutes(deps.version));
-  app.use(consoleRoutes());
-  app.use('/v1', authenticate(deps.authenticator), logTenant, rateLimit(deps.rateLimiter));
-  app.use('/mcp', authenticate(deps.authenticator), logTenant, rateLimit(deps.rateLimiter));
-  app.use(express.json({ limit: BODY_LIMIT, strict: false }));
+  app.use('/v1', authenticate(deps.authenticator), rateLimit(deps.rateLimiter));
+  app.use('/mcp', authenticate(deps.authenticator), rateLimit(deps.rateLimiter));
+  const parseJson = express.json({ limit: BODY_LIMIT, strict: false });
+  app.use((request, response, next) => (BODILESS_METHODS.has(request.method) ? next() : parseJson(request, response, next)));
+  // The busiest routes first: every router a request passes through costs it a walk over that router's routes.
   app.use(runRoutes(deps.runService));
   app.use(runLogRoutes(deps.runService, deps.liveLogs));
   app.use(runReproduceRoutes(deps.runService));
@@ -85,7 +85,18 @@ export function createApp(deps: AppDependencies): SandrunApp {
   app.use(tokenRoutes(deps.tokenAdmin));
   app.use(usageRoutes(deps.usageReport));
   app.use(auditRoutes(deps.auditLog));
+  app.use(healthRoutes(deps.readiness, deps.metrics.registry));
+  app.use(openApiRoutes(deps.version));
+  app.use(consoleRoutes());
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
-  return { app, warmUp: mcp.warmUp };
+  const pollRun = runPollFastPath(deps);
+  const handler = (request: IncomingMessage, response: ServerResponse) => {
+    const toExpress = () => {
+      if (response.headersSent) response.destroy();
+      else app(request, response);
+    };
+    pollRun(request, response).then((answered) => answered || toExpress(), toExpress);
+  };
+  return { app, handler, warmUp: mcp.warmUp };
 }

@@ -14,7 +14,7 @@ declare module 'express-serve-static-core' {
     audit?: AuditNote;
     id: string;
     principal?: Principal;
-    /** The request's child logger (request id, tenant, run id); set by requestLog. */
+    /** The request's logger (request id, tenant, run id), made on first use; set by requestLog. */
     log?: Logger;
   }
 }

@@ -1,5 +1,6 @@
 // The run API over real HTTP (SPEC §1, §2, §5): the seed's examples, validation, branches and commits, numbering, cancel.
 import Dockerode from 'dockerode';
+import { get as httpGet } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_FILES, TestRepo } from '../helpers/git-repo.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -236,5 +237,33 @@ describe('branches, commits and numbering', () => {
     expect(text).toContain('revenue at growth 0.1');
     const end = text.split('\n\n').find((event) => event.startsWith('event: end'))!;
     expect(JSON.parse(end.replace(/^event: end\ndata: /, '')).status).toBe('success');
+  });
+});
+
+describe('polling a run', () => {
+  it('answers the same whichever way the server takes (its fast path, or express for anything unusual), and 304 for an unchanged run', async () => {
+    const { body: run } = await submit({ scope: 'model', mode: 'sync', project_name: 'acme', model_name: 'revenue' });
+    const get = (suffix: string, headers: Record<string, string> = {}) =>
+      fetch(`${server.url}/v1/runs/${run.run_id}${suffix}`, { headers: { authorization: `Bearer ${token}`, 'x-request-id': 'poll-test', ...headers } });
+    const fast = await get('');
+    const viaExpress = await get('?');
+    for (const response of [fast, viaExpress]) {
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(response.headers.get('x-request-id')).toBe('poll-test');
+    }
+    const fastText = await fast.text();
+    expect(fastText).toBe(await viaExpress.text());
+    expect(JSON.parse(fastText)).toMatchObject({ run_id: run.run_id, status: 'success' });
+    expect(fast.headers.get('etag')).toMatch(/^W\/"/);
+    expect(fast.headers.get('etag')).toBe(viaExpress.headers.get('etag'));
+    // node:http, not fetch: fetch adds Cache-Control: no-cache to a conditional request, which rules out a 304.
+    const conditional = await new Promise<number>((resolve, reject) => {
+      httpGet(`${server.url}/v1/runs/${run.run_id}`, { headers: { authorization: `Bearer ${token}`, 'if-none-match': fast.headers.get('etag')! } }, (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      }).on('error', reject);
+    });
+    expect(conditional).toBe(304);
   });
 });

@@ -1,6 +1,7 @@
 // sandrun as a real child process (`sandrun serve`, as operators start it), for tests that kill it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { createWriteStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -33,6 +34,12 @@ export async function startServerProcess(env: Record<string, string>, port: numb
   });
   child.stdout?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000)));
   child.stderr?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000)));
+  // SERVER_OUTPUT_FILE: a copy of everything the server prints (with --trace-gc, say), for profiling benchmarks.
+  if (process.env.SERVER_OUTPUT_FILE) {
+    const copy = createWriteStream(process.env.SERVER_OUTPUT_FILE, { flags: 'a' });
+    child.stdout?.pipe(copy);
+    child.stderr?.pipe(copy);
+  }
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
