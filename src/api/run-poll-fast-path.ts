@@ -31,6 +31,9 @@ export interface RunPollDependencies {
 export type FastPath = (request: IncomingMessage, response: ServerResponse) => Promise<boolean>;
 
 export function runPollFastPath(deps: RunPollDependencies): FastPath {
+  // The label sets are fixed: resolved once, not hashed per request.
+  const answered = deps.metrics?.httpRequests.labels({ method: 'GET', route: ROUTE, status: '200' });
+  const duration = deps.metrics?.httpDuration.labels({ method: 'GET', route: ROUTE });
   return async (request, response) => {
     const started = performance.now();
     if (request.method !== 'GET' || request.headers['if-none-match'] !== undefined || request.headers.authorization === undefined) return false;
@@ -60,8 +63,8 @@ export function runPollFastPath(deps: RunPollDependencies): FastPath {
     });
     response.end(body);
     const seconds = (performance.now() - started) / 1000;
-    deps.metrics?.httpRequests.inc({ method: 'GET', route: ROUTE, status: '200' });
-    deps.metrics?.httpDuration.observe({ method: 'GET', route: ROUTE }, seconds);
+    answered?.inc();
+    duration?.observe(seconds);
     if (deps.logger.isLevelEnabled('info')) {
       deps.logger.info({ requestId, tenantId: principal.tenantId, runId, method: 'GET', route: ROUTE, status: 200, durationMs: Math.round(seconds * 1000) }, 'request');
     }
