@@ -78,7 +78,7 @@ export function createApp(deps: AppDependencies): SandrunApp {
   app.use(runReproduceRoutes(deps.runService));
   app.use(projectRoutes(deps.projectService));
   // The MCP SDK is the heaviest import of all: loaded after start-up, not before readiness.
-  const mcp = lazyHandler(async () =>
+  const mcp = lazyHandler('/mcp', async () =>
     (await import('./mcp/mcp-endpoint.ts')).mcpRoutes({ runService: deps.runService, projectService: deps.projectService, logger: deps.logger, allowedHosts: deps.mcpAllowedHosts }),
   );
   app.use(mcp.handler);

@@ -7,11 +7,13 @@ export interface LazyHandler {
   warmUp: () => Promise<void>;
 }
 
-export function lazyHandler(load: () => Promise<RequestHandler>): LazyHandler {
+/** @param path the only path the module serves: other requests pass by without waiting for the import. */
+export function lazyHandler(path: string, load: () => Promise<RequestHandler>): LazyHandler {
   let loading: Promise<RequestHandler> | undefined;
   const loaded = () => (loading ??= load());
   return {
     handler: (request, response, next) => {
+      if (request.path !== path) return next();
       loaded().then((handler) => handler(request, response, next), next);
     },
     warmUp: async () => {

@@ -75,28 +75,11 @@ export class CommandRunner {
     stopped.signal.addEventListener('abort', () => progress.notify(), { once: true });
     let timer: NodeJS.Timeout | undefined;
     try {
-      const ackDeadline = Date.now() + ACK_TIMEOUT_MS;
-      const payload = triggerPayload(nonce, spec.command, runEnv(spec));
-      if (!stopped.signal.aborted && !session.write(payload)) throw await this.startFailure(container, launcherStdout, stderr, spec.runId);
-      while (!launcherStdout.acknowledged && !stopped.signal.aborted) {
-        if (launcherStdout.protocolError) throw new SandrunError('internal', `starting the command of run ${spec.runId}: ${launcherStdout.protocolError}`);
-        if (session.hasEnded || Date.now() >= ackDeadline) throw await this.startFailure(container, launcherStdout, stderr, spec.runId);
-        await progress.next(ackDeadline - Date.now());
-      }
+      await this.trigger(parked, spec, nonce, { launcherStdout, stderr, progress, stopped: stopped.signal });
       const startedAt = new Date();
       if (!stopped.signal.aborted) options.onStart?.(startedAt);
       timer = setTimeout(() => stopped.abort('timed_out'), spec.limits.timeoutSeconds * 1000);
-      let trailerAt: number | undefined;
-      let ending: Ending | undefined;
-      while (!ending) {
-        const exit = launcherStdout.result;
-        if (exit) trailerAt ??= Date.now();
-        if (stopped.signal.aborted) ending = { kind: stopped.signal.reason === 'timed_out' ? 'timed_out' : 'cancelled' };
-        else if (exit && (launcherStderr.rest !== undefined || Date.now() - trailerAt! >= STDERR_GRACE_MS || session.hasEnded)) ending = { kind: 'exited', exit };
-        else if (launcherStdout.protocolError) throw new SandrunError('internal', `run ${spec.runId}: ${launcherStdout.protocolError}`);
-        else if (session.hasEnded) ending = { kind: 'lost' };
-        else await progress.next(exit ? STDERR_GRACE_MS : undefined);
-      }
+      const ending = await awaitEnding({ session, launcherStdout, launcherStderr, progress, stopped: stopped.signal, runId: spec.runId });
       const finishedAt = new Date();
       // Read while the container still lives (a kill removes its cgroup) and before tar adds to its CPU time.
       const usage = ending.kind === 'lost' ? undefined : await readContainerUsage(container);
@@ -107,6 +90,25 @@ export class CommandRunner {
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Writes the run's trigger and waits for the launcher's acknowledgement (unless the run is stopped first). */
+  private async trigger(
+    parked: ParkedContainer,
+    spec: SandboxSpec,
+    nonce: string,
+    watch: { launcherStdout: LauncherStdout; stderr: LogCapture; progress: Progress; stopped: AbortSignal },
+  ): Promise<void> {
+    const { launcherStdout, progress, stopped } = watch;
+    const failure = () => this.startFailure(parked.container, launcherStdout, watch.stderr, spec.runId);
+    const deadline = Date.now() + ACK_TIMEOUT_MS;
+    if (stopped.aborted) return;
+    if (!parked.session.write(triggerPayload(nonce, spec.command, runEnv(spec)))) throw await failure();
+    while (!launcherStdout.acknowledged && !stopped.aborted) {
+      if (launcherStdout.protocolError) throw new SandrunError('internal', `starting the command of run ${spec.runId}: ${launcherStdout.protocolError}`);
+      if (parked.session.hasEnded || Date.now() >= deadline) throw await failure();
+      await progress.next(deadline - Date.now());
     }
   }
 
@@ -238,6 +240,28 @@ export class CommandRunner {
       if (isEngineUnreachable(error)) throw engineError(error, 'reading /outputs');
       return failed(Buffer.concat(errors).toString('utf8').trim() || errorMessage(error));
     }
+  }
+}
+
+/** Waits for the trailer (and stderr's end marker), the stream's end without one, or a stop (timeout, cancel). */
+async function awaitEnding(watch: {
+  session: ParkedContainer['session'];
+  launcherStdout: LauncherStdout;
+  launcherStderr: MarkerSplitter;
+  progress: Progress;
+  stopped: AbortSignal;
+  runId: string;
+}): Promise<Ending> {
+  const { session, launcherStdout, launcherStderr, progress, stopped } = watch;
+  let trailerAt: number | undefined;
+  for (;;) {
+    const exit = launcherStdout.result;
+    if (exit) trailerAt ??= Date.now();
+    if (stopped.aborted) return { kind: stopped.reason === 'timed_out' ? 'timed_out' : 'cancelled' };
+    if (exit && (launcherStderr.rest !== undefined || Date.now() - trailerAt! >= STDERR_GRACE_MS || session.hasEnded)) return { kind: 'exited', exit };
+    if (launcherStdout.protocolError) throw new SandrunError('internal', `run ${watch.runId}: ${launcherStdout.protocolError}`);
+    if (session.hasEnded) return { kind: 'lost' };
+    await progress.next(exit ? STDERR_GRACE_MS : undefined);
   }
 }
 
