@@ -7,12 +7,15 @@ import { WarmPool } from '../../src/sandbox/docker/warm-pool.ts';
 function fakePool(limits: Partial<ConstructorParameters<typeof WarmPool>[0]> = {}) {
   const started: string[] = [];
   const discarded: string[] = [];
+  /** Ends the stdio connection of a parked container, by id. */
+  const endConnection = new Map<string, () => void>();
   const pool = new WarmPool(
     { maxTotal: 4, maxPerTenant: 2, maxPerTemplate: 1, maxIdleMs: 60_000, ...limits },
     (template) => {
       const id = `c${started.length + 1}`;
       started.push(`${id}:${template.workspaceDir}`);
-      return Promise.resolve({ id, dir: `/tmp/${id}`, container: { id } } as unknown as ParkedContainer);
+      const ended = new Promise<void>((resolve) => endConnection.set(id, resolve));
+      return Promise.resolve({ id, dir: `/tmp/${id}`, container: { id }, session: { ended } } as unknown as ParkedContainer);
     },
     (parked) => {
       discarded.push(parked.id);
@@ -22,7 +25,7 @@ function fakePool(limits: Partial<ConstructorParameters<typeof WarmPool>[0]> = {
       throw error;
     },
   );
-  return { pool, started, discarded };
+  return { pool, started, discarded, endConnection };
 }
 
 const template = (workspaceDir: string, tenant = 't1'): ContainerTemplate => ({
@@ -80,5 +83,17 @@ describe('WarmPool', () => {
     pool.replenish(template('/d'));
     await settle();
     expect(pool.stats.parked).toBe(0);
+  });
+
+  it('drops a parked container whose connection ended (an engine restart), so no run is sent to it', async () => {
+    const { pool, discarded, endConnection } = fakePool();
+    pool.replenish(template('/a'));
+    await settle();
+    expect(pool.stats.parked).toBe(1);
+    endConnection.get('c1')!();
+    await settle();
+    expect(pool.stats.parked).toBe(0);
+    expect(discarded).toEqual(['c1']);
+    expect(pool.take(template('/a'))).toBeUndefined();
   });
 });

@@ -83,6 +83,8 @@ export class WarmPool {
         timer.unref();
         this.entries.push({ parked, key, tenant, labels: template.labels ?? {}, timer });
         this.stats.parked = this.entries.length;
+        // A container whose stdio connection ended while parked (an engine restart) can serve no run.
+        void parked.session.ended.then(() => this.evict((entry) => entry.parked === parked));
       })
       .catch(this.onError)
       .finally(() => {
