@@ -57,14 +57,17 @@ export class CommandRunner {
       stderr.append(chunk);
       options.onLog?.('stderr', chunk);
     });
+    // The waiting loop is woken only when a marker arrives, not for every chunk of a flood.
     session.route(
       (chunk) => {
+        const settled = launcherStdout.result !== undefined || launcherStdout.protocolError !== undefined;
         launcherStdout.push(chunk);
-        progress.notify();
+        if (!settled && (launcherStdout.result !== undefined || launcherStdout.protocolError !== undefined)) progress.notify();
       },
       (chunk) => {
+        const seen = launcherStderr.rest !== undefined;
         launcherStderr.push(chunk);
-        progress.notify();
+        if (!seen && launcherStderr.rest !== undefined) progress.notify();
       },
     );
     const stopped = new AbortController();
