@@ -22,11 +22,6 @@ export function isEngineUnreachable(error: unknown): boolean {
   return (failure?.code !== undefined && UNREACHABLE.has(failure.code)) || ENGINE_GOING_AWAY.test(failureText(error));
 }
 
-/** The engine refused an exec because the container is not running (any more). */
-export function isContainerNotRunning(error: unknown): boolean {
-  return /is not running/i.test(failureText(error));
-}
-
 export function isNotFound(error: unknown): boolean {
   return (error as EngineFailure)?.statusCode === 404;
 }

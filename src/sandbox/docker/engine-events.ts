@@ -1,5 +1,5 @@
-// One long-lived subscription to the engine's events for sandrun's containers: exec exits and OOM kills.
-// Waiting on these events (instead of polling inspect) is how a run learns its process ended.
+// One long-lived subscription to the engine's events for sandrun's containers: OOM kills, and the exits of the
+// `tar` execs that read /outputs. A run's own command reports its exit through the launcher's trailer.
 import type Dockerode from 'dockerode';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
@@ -22,12 +22,6 @@ export class EngineEvents {
   private readonly ooms = new Map<string, number>();
   private readonly oomWaiters = new Map<string, () => void>();
   private reconnectTimer: NodeJS.Timeout | undefined;
-  private losses = 0;
-
-  /** How many times the connection to the engine was lost; a run that saw it change cannot trust what it saw. */
-  get connectionLosses(): number {
-    return this.losses;
-  }
 
   constructor(private readonly docker: Dockerode) {}
 
@@ -45,10 +39,7 @@ export class EngineEvents {
     stream.on('error', () => stream.destroy());
     stream.on('close', () => {
       lines.close();
-      if (!this.closed) {
-        this.losses += 1;
-        this.scheduleReconnect();
-      }
+      if (!this.closed) this.scheduleReconnect();
     });
   }
 
