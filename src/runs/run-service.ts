@@ -34,6 +34,9 @@ export interface RunListOptions {
   cursor?: string;
 }
 
+/** Starts of one run's container that the engine may stop before the command starts, before the run ends in error. */
+const MAX_START_ATTEMPTS = 5;
+
 export class RunService {
   private readonly active = new Map<string, AbortController>();
   private readonly finished = new Map<string, { promise: Promise<RunRecord>; resolve: (run: RunRecord) => void }>();
@@ -163,7 +166,7 @@ export class RunService {
    * waits for it to come back and tries again (nothing ran yet). A failure after the start is the run's end.
    */
   private async runInSandbox(run: RunRecord, workspaceDir: string, signal: AbortSignal): Promise<SandboxResult> {
-    for (;;) {
+    for (let attempt = 1; ; attempt += 1) {
       await this.engine?.whenAvailable(signal);
       let started = false;
       try {
@@ -171,7 +174,12 @@ export class RunService {
       } catch (error) {
         const engineDown = error instanceof SandrunError && error.code === 'engine_unavailable';
         if (!engineDown || started || !this.engine || signal.aborted) throw error;
-        this.logger.warn({ runId: run.id, err: error.message }, 'the engine went away before the run started; it stays pending until the engine is back');
+        // An engine that answers but stops every container of this run before it starts (a host killing it, an
+        // image whose shell dies at once) would otherwise make a container after a container, for ever.
+        if (attempt >= MAX_START_ATTEMPTS) {
+          throw new SandrunError('engine_unavailable', `${error.message}; gave up after ${attempt} attempts to start this run's container`, undefined, { cause: error });
+        }
+        this.logger.warn({ runId: run.id, err: error.message, attempt }, 'the engine went away before the run started; it stays pending until the engine is back');
         this.engine.markDown(error);
       }
     }
