@@ -19,7 +19,7 @@ let repo: TestRepo;
 let token: string;
 
 beforeAll(async () => {
-  execFileSync('docker', ['build', '-q', '-t', IMAGE, '-'], { input: DOCKERFILE, env: { ...process.env, DOCKER_BUILDKIT: '0' }, stdio: ['pipe', 'ignore', 'inherit'] });
+  execFileSync('docker', ['build', '-q', '--force-rm', '-t', IMAGE, '-'], { input: DOCKERFILE, env: { ...process.env, DOCKER_BUILDKIT: '0' }, stdio: ['pipe', 'ignore', 'inherit'] });
   server = await startTestServer({ SANDRUN_IMAGES: `sandrun/python:3.11,${IMAGE}` });
   token = server.token('attempts-tenant');
   repo = new TestRepo({ 'sandrun.yaml': `image: ${IMAGE}\ncommand: ["python3", "-c", "print(1)"]\n` });
