@@ -124,6 +124,12 @@ describe('the Docker sandbox contract', () => {
     expect(result.stdout.text).toBe('before\n');
   });
 
+  it('a command that kills every process it may (kill -9 -1, the launcher too) ends as engine_unavailable, its outcome unknown, and leaves no container', async () => {
+    const spec = sandbox.spec({ command: ['sh', '-c', 'echo before; kill -9 -1; sleep 5'], workspaceDir: workspace });
+    await expect(sandbox.backend.run(spec)).rejects.toMatchObject({ code: 'engine_unavailable', message: expect.stringMatching(/stopped before its command finished/) });
+    expect(await sandbox.docker.listContainers({ all: true, filters: { label: [`sandrun.run_id=${spec.runId}`] } })).toEqual([]);
+  });
+
   it('a command that is not in the image exits 127 and says so', async () => {
     const result = await sandbox.backend.run(sandbox.spec({ command: ['no-such-program', '--flag'], workspaceDir: workspace }));
     expect(result.exitCode).toBe(127);
