@@ -29,7 +29,7 @@ const OOM_EVENT_GRACE_MS = 300;
 const OUTPUTS_READ_TIMEOUT_MS = 15_000;
 const COULD_NOT_READ = 'could not read /outputs: ';
 
-/** The container's output ended without the launcher's trailer: it stopped before the command finished. */
+/** How a run's command ended; `lost`: the output ended without the launcher's trailer (the container stopped first). */
 type Ending = { kind: 'exited'; exit: LauncherExit } | { kind: 'lost' } | { kind: 'timed_out' } | { kind: 'cancelled' };
 
 export class CommandRunner {
@@ -45,30 +45,28 @@ export class CommandRunner {
     const stderr = new LogCapture(this.settings.logCapBytes);
     const nonce = newNonce();
     const progress = new Progress();
+    // The waiting loop is woken when a marker arrives, not for every chunk of a flood.
+    const wake = () => progress.notify();
     const launcherStdout = new LauncherStdout(
       nonce,
       (chunk) => {
         stdout.append(chunk);
         options.onLog?.('stdout', chunk);
       },
-      () => progress.notify(),
+      wake,
+      wake,
     );
-    const launcherStderr = new MarkerSplitter(Buffer.from(`\x1e${nonce}\n`), (chunk) => {
-      stderr.append(chunk);
-      options.onLog?.('stderr', chunk);
-    });
-    // The waiting loop is woken only when a marker arrives, not for every chunk of a flood.
+    const launcherStderr = new MarkerSplitter(
+      Buffer.from(`\x1e${nonce}\n`),
+      (chunk) => {
+        stderr.append(chunk);
+        options.onLog?.('stderr', chunk);
+      },
+      wake,
+    );
     session.route(
-      (chunk) => {
-        const settled = launcherStdout.result !== undefined || launcherStdout.protocolError !== undefined;
-        launcherStdout.push(chunk);
-        if (!settled && (launcherStdout.result !== undefined || launcherStdout.protocolError !== undefined)) progress.notify();
-      },
-      (chunk) => {
-        const seen = launcherStderr.rest !== undefined;
-        launcherStderr.push(chunk);
-        if (!seen && launcherStderr.rest !== undefined) progress.notify();
-      },
+      (chunk) => launcherStdout.push(chunk),
+      (chunk) => launcherStderr.push(chunk),
     );
     const stopped = new AbortController();
     const onAbort = () => stopped.abort('cancelled');

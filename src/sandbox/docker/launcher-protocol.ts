@@ -77,6 +77,8 @@ export class MarkerSplitter {
   constructor(
     private readonly marker: Buffer,
     private readonly pass: ByteSink,
+    /** Called once, when the marker has been seen. */
+    private readonly onFound: () => void = () => {},
   ) {
     if (marker[0] !== RECORD_SEPARATOR || marker.indexOf(RECORD_SEPARATOR, 1) !== -1) throw new Error('a marker starts with RS and has no other');
   }
@@ -97,6 +99,7 @@ export class MarkerSplitter {
     if (found !== -1) {
       if (found > 0) this.pass(bytes.subarray(0, found));
       this.after = Buffer.from(bytes.subarray(found + this.marker.length));
+      this.onFound();
       return;
     }
     // Only a suffix starting at the last RS can be the start of the marker.
@@ -134,6 +137,8 @@ export class LauncherStdout {
     nonce: string,
     pass: ByteSink,
     private readonly onAck: () => void,
+    /** Called once, when the trailer is complete or the protocol is broken: nothing more will be read. */
+    private readonly onSettled: () => void = () => {},
   ) {
     this.ack = Buffer.from(`\x1e${nonce}\n`);
     this.splitter = new MarkerSplitter(Buffer.from(`\x1e${nonce} `), pass);
@@ -159,8 +164,7 @@ export class LauncherStdout {
     if (!this.acknowledged) {
       const take = Math.min(this.ack.length - this.ackSeen, bytes.length);
       if (!bytes.subarray(0, take).equals(this.ack.subarray(this.ackSeen, this.ackSeen + take))) {
-        this.invalid = `the launcher did not acknowledge the run (it printed ${JSON.stringify(bytes.subarray(0, 80).toString('utf8'))})`;
-        return;
+        return this.settle({ invalid: `the launcher did not acknowledge the run (it printed ${JSON.stringify(bytes.subarray(0, 80).toString('utf8'))})` });
       }
       this.ackSeen += take;
       bytes = bytes.subarray(take);
@@ -172,15 +176,21 @@ export class LauncherStdout {
     if (!trailer) return;
     const end = trailer.indexOf(0x0a);
     if (end === -1) {
-      if (trailer.length > TRAILER_MAX_BYTES) this.invalid = 'the launcher’s trailer is too long';
+      if (trailer.length > TRAILER_MAX_BYTES) this.settle({ invalid: 'the launcher’s trailer is too long' });
       return;
     }
     const match = /^(\d{1,3}) ([01])/.exec(trailer.subarray(0, end).toString('latin1'));
-    if (!match) this.invalid = `the launcher’s trailer is malformed: ${JSON.stringify(trailer.subarray(0, end).toString('latin1'))}`;
-    else this.exit = { exitCode: Number(match[1]), hasOutputs: match[2] === '1' };
+    if (!match) this.settle({ invalid: `the launcher’s trailer is malformed: ${JSON.stringify(trailer.subarray(0, end).toString('latin1'))}` });
+    else this.settle({ exit: { exitCode: Number(match[1]), hasOutputs: match[2] === '1' } });
   }
 
-  /** The stream ended: output held back in case it was the trailer's start was output after all. */
+  private settle(how: { exit: LauncherExit } | { invalid: string }): void {
+    if ('exit' in how) this.exit = how.exit;
+    else this.invalid = how.invalid;
+    this.onSettled();
+  }
+
+  /** The stream ended: output held back in case it was the start of the trailer was output after all. */
   end(): void {
     if (!this.exit) this.splitter.flush();
   }
