@@ -52,7 +52,6 @@ export interface AppDependencies {
 const BODY_LIMIT = '2mb';
 
 export interface SandrunApp {
-  app: express.Express;
   /** What the HTTP server calls: the fast path for polling a run, express for everything else. */
   handler: (request: IncomingMessage, response: ServerResponse) => void;
   /** Loads what the app loads lazily (the MCP SDK, ~0.3 s here); call once the server listens. */
@@ -98,5 +97,5 @@ export function createApp(deps: AppDependencies): SandrunApp {
     };
     pollRun(request, response).then((answered) => answered || toExpress(), toExpress);
   };
-  return { app, handler, warmUp: mcp.warmUp };
+  return { handler, warmUp: mcp.warmUp };
 }

@@ -1,5 +1,6 @@
 // Per-credential request rate limit: an in-memory token bucket per credential id, 429 rate_limited with Retry-After past it.
 import type { RequestHandler } from 'express';
+import type { Principal } from '../auth/principal.ts';
 import { SandrunError } from '../errors.ts';
 import { principalOf } from './authenticate.ts';
 
@@ -53,11 +54,16 @@ export class RateLimiter {
   }
 }
 
+/** The bucket of a credential (API token id or JWT subject) within its tenant. */
+export function rateLimitKey(principal: Principal): string {
+  return `${principal.tenantId}/${principal.credentialId}`;
+}
+
 /** After authenticate: one bucket per credential (API token id or JWT subject), so one tenant's clients do not starve each other. */
 export function rateLimit(limiter: RateLimiter): RequestHandler {
   return (request, response, next) => {
     const principal = principalOf(request);
-    const retryAfter = limiter.take(`${principal.tenantId}/${principal.credentialId}`);
+    const retryAfter = limiter.take(rateLimitKey(principal));
     if (retryAfter === 0) return next();
     response.setHeader('Retry-After', String(retryAfter));
     next(new SandrunError('rate_limited', `too many requests from this credential; try again in ${retryAfter} s`, { retry_after_seconds: retryAfter }));

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import './express-types.ts';
 
-export const REQUEST_ID = /^[\w.-]{1,128}$/;
+const REQUEST_ID = /^[\w.-]{1,128}$/;
 
 export function requestIdOf(incoming: string | string[] | undefined): string {
   return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();

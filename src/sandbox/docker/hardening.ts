@@ -31,7 +31,6 @@ export function outputsTmpfsBytes(capBytes: number): number {
   return capBytes + Math.max(MiB, Math.ceil(capBytes / 10));
 }
 
-
 /** What a container is made of, apart from the run that will use it: what a warm container is parked for. */
 export type ContainerTemplate = Pick<SandboxSpec, 'image' | 'workspaceDir' | 'limits' | 'labels'>;
 
