@@ -43,7 +43,6 @@ export class GitMirrors {
       await runGit(['clone', '--mirror', '--no-local', '--quiet', '--', repoUrl, cloneDir], `cloning ${redactRepoUrl(repoUrl)}`, {
         timeoutMs: NETWORK_TIMEOUT_MS,
       });
-      this.forgetResolutions(projectId);
       await rm(target, { recursive: true, force: true });
       await rename(cloneDir, target);
       this.forgetResolutions(projectId);
@@ -55,10 +54,10 @@ export class GitMirrors {
   /** Fetches the repository again: new commits, moved and deleted branches, and a changed default branch. */
   async fetch(projectId: string): Promise<void> {
     const gitDir = await this.existingMirror(projectId);
-    this.forgetResolutions(projectId);
     try {
       await this.fetchInto(gitDir, projectId);
     } finally {
+      // Also when the fetch failed halfway: some refs may have moved.
       this.forgetResolutions(projectId);
     }
   }
@@ -77,7 +76,6 @@ export class GitMirrors {
   }
 
   async remove(projectId: string): Promise<void> {
-    this.forgetResolutions(projectId);
     await rm(this.mirrorDir(projectId), { recursive: true, force: true });
     this.resolutions.delete(projectId);
   }
@@ -106,6 +104,7 @@ export class GitMirrors {
     return resolution;
   }
 
+  /** After a mirror changed: drops what is kept, and keeps a resolution that started before from being kept. */
   private forgetResolutions(projectId: string): void {
     const cache = this.resolutions.get(projectId);
     if (!cache) return;
