@@ -228,6 +228,25 @@ describe('branches, commits and numbering', () => {
     }
   });
 
+  it('a project refresh removes the containers parked ahead for it', async () => {
+    const warmed = new TestRepo({ 'models/hello.py': 'print("hello")\n' });
+    const docker = new Dockerode();
+    const parked = () => docker.listContainers({ all: true, filters: { label: ['sandrun.project=warmed', 'sandrun.tenant=acme-tenant'], name: ['sandrun-pool-'] } });
+    try {
+      expect((await server.request(token, 'POST', '/v1/projects', { name: 'warmed', repo_url: warmed.dir })).status).toBe(201);
+      const { body } = await submit({ scope: 'model', mode: 'sync', project_name: 'warmed', model_name: 'hello' });
+      expect(body.status).toBe('success');
+      // The run parks one ahead for the next run of its kind.
+      for (let i = 0; i < 100 && !(await parked()).some((container) => container.State === 'running'); i += 1) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect((await parked()).length).toBeGreaterThanOrEqual(1);
+      await new Promise((resolve) => setTimeout(resolve, 500)); // let the pool take in what it has started
+      expect((await server.request(token, 'POST', '/v1/projects/warmed/refresh')).status).toBe(200);
+      expect(await parked()).toEqual([]);
+    } finally {
+      warmed.remove();
+    }
+  });
+
   it('streams live logs as Server-Sent Events ending with the terminal status', async () => {
     const { body } = await submit({ scope: 'model', mode: 'async', project_name: 'acme', model_name: 'revenue' });
     const response = await fetch(`${server.url}/v1/runs/${body.run_id}/logs?follow=1`, { headers: { authorization: `Bearer ${token}` } });
