@@ -83,7 +83,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     };
     for (const tenant of ['a', 'b'] as const) await call(tenant, 'POST', '/v1/projects', { name: 'chaos', repo_url: repo.dir });
 
-    const killAt = new Set(Array.from({ length: options.kills }, () => 1 + Math.floor(next() * (options.runs - 1))));
+    // Distinct points: two draws of the same run made one kill where the report promised two.
+    const killAt = new Set<number>();
+    while (killAt.size < Math.min(options.kills, options.runs - 1)) killAt.add(1 + Math.floor(next() * (options.runs - 1)));
     const outageAt = Math.floor(options.runs / 2);
     const inFlight: Promise<void>[] = [];
     for (let i = 0; i < options.runs; i += 1) {
