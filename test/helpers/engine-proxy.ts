@@ -6,6 +6,7 @@ export class EngineProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private hanging = false;
+  private cut: { pattern: RegExp; before: () => Promise<void>; done: () => void } | undefined;
 
   constructor(
     readonly path: string,
@@ -35,16 +36,43 @@ export class EngineProxy {
     rmSync(this.path, { force: true });
     const server = createServer((client) => {
       const engine = createConnection(this.target);
+      // A reply held back by dropAfterReply is passed on before the client's side goes.
+      let holding: Promise<void> = Promise.resolve();
       for (const [socket, peer] of [[client, engine], [engine, client]] as const) {
         this.sockets.add(socket);
         // One side gone, the other goes too: a caller never waits on a half-open connection.
-        socket.on('close', () => (this.sockets.delete(socket), peer.destroy()));
+        socket.on('close', () => (this.sockets.delete(socket), void holding.then(() => peer.destroy())));
         socket.on('error', () => socket.destroy());
       }
-      client.pipe(engine).pipe(client);
+      client.pipe(engine);
+      engine.on('data', (chunk: Buffer) => {
+        const cut = this.cut;
+        if (cut && cut.pattern.test(chunk.toString('latin1'))) {
+          this.cut = undefined;
+          engine.pause();
+          holding = cut
+            .before()
+            .catch(() => undefined)
+            .then(() => new Promise<void>((resolve) => client.end(chunk, () => resolve())))
+            .then(() => (engine.destroy(), cut.done()));
+        } else if (!client.write(chunk)) {
+          engine.pause();
+          client.once('drain', () => engine.resume());
+        }
+      });
     });
     await new Promise<void>((resolve) => server.listen(this.path, resolve));
     this.server = server;
+  }
+
+  /**
+   * Drops the connection that carries the engine's next reply matching the pattern, as a proxy dropping it would:
+   * the reply is held until `before` settles, passed on, and then that connection alone is ended. Settles once done.
+   */
+  dropAfterReply(pattern: RegExp, before: () => Promise<void> = async () => {}): Promise<void> {
+    return new Promise((done) => {
+      this.cut = { pattern, before, done };
+    });
   }
 
   /** Refuses new connections and cuts the open ones, as a stopped engine would. */

@@ -20,10 +20,10 @@ export interface TestSandbox {
   cleanup(): Promise<void>;
 }
 
-export async function createTestSandbox(settings: Partial<DockerBackendSettings> = {}): Promise<TestSandbox> {
+/** `docker`: the engine client the backend uses (one through a test's proxy, say); the local engine by default. */
+export async function createTestSandbox(settings: Partial<DockerBackendSettings> = {}, docker = new Dockerode()): Promise<TestSandbox> {
   const root = await mkdtemp(join(tmpdir(), 'sandrun-test-'));
   await chmod(root, 0o755);
-  const docker = new Dockerode();
   const backend = new DockerBackend(docker, {
     runsDir: join(root, 'runs'),
     instanceId: `test-${randomUUID()}`,

@@ -6,7 +6,7 @@ import type { RunOptions, SandboxOutcome, SandboxResult, SandboxSpec, SandboxUsa
 import { LogCapture } from '../log-capture.ts';
 import { readOutputsTar, type OutputsReadResult } from '../outputs.ts';
 import type { EngineEvents } from './engine-events.ts';
-import { engineError, isEngineUnreachable } from './engine-errors.ts';
+import { engineError, isContainerNotRunning, isEngineUnreachable } from './engine-errors.ts';
 import { createExec, exitByInspection, startExec } from './exec-process.ts';
 import { readContainerUsage } from './container-usage.ts';
 import { OUTPUTS, RUN_USER, runEnv } from './hardening.ts';
@@ -239,6 +239,10 @@ export class CommandRunner {
     } catch (error) {
       // The engine going away is a platform failure, not a fault of the run's outputs.
       if (isEngineUnreachable(error)) throw engineError(error, 'reading /outputs');
+      // Only the platform stops a container between the command's exit and this read (the launcher outlives the run).
+      if (isContainerNotRunning(error)) {
+        throw new SandrunError('engine_unavailable', `the container of this run stopped before its outputs could be read; they are lost (${errorMessage(error)})`, undefined, { cause: error });
+      }
       return failed(Buffer.concat(errors).toString('utf8').trim() || errorMessage(error));
     }
   }

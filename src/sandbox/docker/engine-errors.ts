@@ -26,6 +26,11 @@ export function isNotFound(error: unknown): boolean {
   return (error as EngineFailure)?.statusCode === 404;
 }
 
+/** The engine refused to reach into the container: it has stopped (409) or is gone (404). */
+export function isContainerNotRunning(error: unknown): boolean {
+  return isNotFound(error) || ((error as EngineFailure)?.statusCode === 409 && /not running|stopped/i.test(failureText(error)));
+}
+
 export function engineError(error: unknown, attempting: string): SandrunError {
   if (error instanceof SandrunError) return error;
   const message = (error as EngineFailure)?.json?.message ?? errorMessage(error);

@@ -6,7 +6,8 @@
 // from /dev/null, kills every process left (`kill -9 -1`: all of the run's user), and closes each stream with a
 // marker: stderr gets `RS nonce LF`, stdout `RS nonce SP exit-code SP has-outputs LF`. Everything the run's
 // processes wrote precedes the markers, since they are dead when the markers are written. The launcher then
-// waits on stdin, so /outputs (a tmpfs) can still be read, until the host removes the container.
+// waits on stdin, so /outputs (a tmpfs) can still be read, until the host removes the container. Should the host's
+// connection end first (a proxy in front of the engine dropping it), it lingers a bounded while for the same reason.
 //
 // The launcher runs as the run's user, so a run could forge its own markers; it can gain nothing by it (its exit
 // code and outputs are its own to choose), and the nonce keeps output that merely looks alike from matching.
@@ -32,7 +33,7 @@ for f in /outputs/* /outputs/.[!.]* /outputs/..?*; do
 done
 printf '\\036%s\\n' "$nonce" >&2
 printf '\\036%s %s %s\\n' "$nonce" "$code" "$has"
-read -r _
+read -r _ || sleep 30
 `;
 
 export const LAUNCHER_COMMAND = ['sh', '-c', LAUNCHER_SCRIPT, 'sandrun-launcher'];
