@@ -4,15 +4,21 @@ import type { Duplex } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { StreamDemux, type ChunkSink } from './stream-demux.ts';
 
+/** Output before a run routes the stream is only ever an init's or a shell's complaint: this much of it is kept. */
+const EARLY_OUTPUT_BYTES = 4096;
+
 export class LauncherSession {
-  private stdoutSink: ChunkSink = ignore;
-  private stderrSink: ChunkSink = ignore;
+  private stdoutSink: ChunkSink;
+  private stderrSink: ChunkSink;
+  private early: { stdout: Buffer[]; stderr: Buffer[]; bytes: number } | undefined = { stdout: [], stderr: [], bytes: 0 };
   private endedFlag = false;
   private brokenBy: Error | undefined;
   /** Settles when the engine closes the stream: the container stopped, or the connection to the engine broke. */
   readonly ended: Promise<void>;
 
   private constructor(private readonly stream: Duplex) {
+    this.stdoutSink = (chunk) => this.keepEarly('stdout', chunk);
+    this.stderrSink = (chunk) => this.keepEarly('stderr', chunk);
     const demux = new StreamDemux(
       (chunk) => this.stdoutSink(chunk),
       (chunk) => this.stderrSink(chunk),
@@ -42,10 +48,22 @@ export class LauncherSession {
     return this.brokenBy;
   }
 
-  /** Where the container's output goes from now on; sinks get views of the stream's chunks. */
+  /** Where the container's output goes from now on, starting with what came before; sinks get views of the stream's chunks. */
   route(stdout: ChunkSink, stderr: ChunkSink): void {
+    const early = this.early;
+    this.early = undefined;
+    for (const chunk of early?.stdout ?? []) stdout(chunk);
+    for (const chunk of early?.stderr ?? []) stderr(chunk);
     this.stdoutSink = stdout;
     this.stderrSink = stderr;
+  }
+
+  private keepEarly(stream: 'stdout' | 'stderr', chunk: Buffer): void {
+    const early = this.early;
+    if (!early || early.bytes >= EARLY_OUTPUT_BYTES) return;
+    const kept = Buffer.from(chunk.subarray(0, EARLY_OUTPUT_BYTES - early.bytes));
+    early[stream].push(kept);
+    early.bytes += kept.length;
   }
 
   /** Writes to the container's stdin; false when the stream is already gone. */
@@ -59,5 +77,3 @@ export class LauncherSession {
     this.stream.destroy();
   }
 }
-
-function ignore(): void {}
