@@ -47,6 +47,7 @@ const environmentSchema = z.object({
   SANDRUN_ALLOW_LOCAL_REPOS: boolean.default(false),
   SANDRUN_IMAGES: list(['sandrun/python:3.11', 'sandrun/node:18']),
   SANDRUN_DEFAULT_IMAGE: z.string().min(1).default('sandrun/python:3.11'),
+  SANDRUN_OUTPUTS_HELPER_IMAGE: z.string().min(1).default('sandrun/base:bookworm'),
   SANDRUN_DEFAULT_TIMEOUT_SECONDS: positiveNumber(300),
   SANDRUN_DEFAULT_MEMORY_MB: positiveInt(256),
   SANDRUN_DEFAULT_CPUS: positiveNumber(1),
@@ -102,6 +103,8 @@ export interface Config {
   allowLocalRepos: boolean;
   images: string[];
   defaultImage: string;
+  /** Holds and reads /outputs for runs on images without a shell; needs `sleep` and `tar`. */
+  outputsHelperImage: string;
   defaultLimits: Limits;
   maxLimits: Limits;
   jwt: { issuer: string; audience: string; jwksUrl: string; tenantClaim: string; jwksCooldownMs: number } | undefined;
@@ -159,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowLocalRepos: e.SANDRUN_ALLOW_LOCAL_REPOS,
     images: e.SANDRUN_IMAGES,
     defaultImage: e.SANDRUN_DEFAULT_IMAGE,
+    outputsHelperImage: e.SANDRUN_OUTPUTS_HELPER_IMAGE,
     defaultLimits: {
       timeoutSeconds: e.SANDRUN_DEFAULT_TIMEOUT_SECONDS,
       memoryMb: e.SANDRUN_DEFAULT_MEMORY_MB,

@@ -130,7 +130,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
   const sandbox: SandboxBackend =
     config.backend.kind === 'swarm'
       ? new SwarmBackend({ ...hardening, ...config.backend, workDir: join(config.dataDir, 'swarm-images') })
-      : new DockerBackend(new Dockerode(), { ...hardening, runsDir: join(config.dataDir, 'runs'), pool: config.pool }, (error) =>
+      : new DockerBackend(new Dockerode(), { ...hardening, runsDir: join(config.dataDir, 'runs'), pool: config.pool, outputsHelperImage: config.outputsHelperImage }, (error) =>
           logger.warn({ err: error }, 'warm container failed'),
         );
   const scheduler = new FairScheduler(config.maxConcurrentRuns, config.maxQueuedRuns, {

@@ -67,3 +67,9 @@ export async function createTestSandbox(settings: Partial<DockerBackendSettings>
     },
   };
 }
+
+/** Whether the engine has this OCI runtime registered (gVisor's runsc is optional). */
+export async function runtimeAvailable(name: string): Promise<boolean> {
+  const info = (await new Dockerode().info()) as { Runtimes?: Record<string, unknown> };
+  return name in (info.Runtimes ?? {});
+}

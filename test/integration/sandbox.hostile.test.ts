@@ -1,14 +1,8 @@
 // Hostile code in the sandbox: every limit of SPEC §3 holds, under runc and (where installed) gVisor.
-import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestSandbox, type TestSandbox } from '../helpers/sandbox.ts';
+import { createTestSandbox, runtimeAvailable, type TestSandbox } from '../helpers/sandbox.ts';
 
 const python = (code: string) => ['python3', '-c', code];
-
-async function runtimeAvailable(name: string): Promise<boolean> {
-  const info = (await new Dockerode().info()) as { Runtimes?: Record<string, unknown> };
-  return name in (info.Runtimes ?? {});
-}
 
 const runtimes = ['runc', 'runsc'] as const;
 

@@ -1,16 +1,14 @@
 // Runs a run's command in its (already started, parked) container through the launcher, and collects exit, logs and outputs.
 import type Dockerode from 'dockerode';
-import { PassThrough } from 'node:stream';
-import { SandrunError, errorMessage } from '../../errors.ts';
+import { SandrunError } from '../../errors.ts';
 import type { RunOptions, SandboxOutcome, SandboxResult, SandboxSpec, SandboxUsage } from '../backend.ts';
 import { LogCapture } from '../log-capture.ts';
-import { readOutputsTar, type OutputsReadResult } from '../outputs.ts';
+import type { OutputsReadResult } from '../outputs.ts';
 import type { EngineEvents } from './engine-events.ts';
-import { engineError, isContainerNotRunning, isEngineUnreachable } from './engine-errors.ts';
-import { createExec, exitByInspection, startExec } from './exec-process.ts';
 import { readContainerUsage } from './container-usage.ts';
-import { OUTPUTS, RUN_USER, runEnv } from './hardening.ts';
+import { runEnv } from './hardening.ts';
 import { LauncherStdout, MarkerSplitter, newNonce, triggerPayload, type LauncherExit } from './launcher-protocol.ts';
+import type { OutputsReader } from './outputs-reader.ts';
 import type { ParkedContainer } from './parked-container.ts';
 
 export interface CommandSettings {
@@ -26,16 +24,24 @@ const STDERR_GRACE_MS = 1_000;
 /** How long a container whose output stream ended may take to be seen as stopped. */
 const STOP_GRACE_MS = 2_000;
 const OOM_EVENT_GRACE_MS = 300;
-const OUTPUTS_READ_TIMEOUT_MS = 15_000;
-const COULD_NOT_READ = 'could not read /outputs: ';
+
+/** What the engine's init (tini) says when the image has no `sh` for the launcher. */
+const NO_SHELL = /exec sh failed: No such file or directory/;
+
+/** The image has no shell to run the launcher: its runs must take the direct path (direct-runner.ts). */
+export class LauncherUnavailable extends SandrunError {
+  constructor(message: string) {
+    super('internal', message);
+  }
+}
 
 /** How a run's command ended; `lost`: the output ended without the launcher's trailer (the container stopped first). */
 type Ending = { kind: 'exited'; exit: LauncherExit } | { kind: 'lost' } | { kind: 'timed_out' } | { kind: 'cancelled' };
 
 export class CommandRunner {
   constructor(
-    private readonly docker: Dockerode,
     private readonly events: EngineEvents,
+    private readonly outputs: OutputsReader,
     private readonly settings: CommandSettings,
   ) {}
 
@@ -137,7 +143,7 @@ export class CommandRunner {
     }
     const { exitCode, hasOutputs } = ending.exit;
     const oomKilled = exitCode !== 0 && (await this.events.sawOom(container.id, exitCode === 137 ? OOM_EVENT_GRACE_MS : 0));
-    const read: OutputsReadResult = hasOutputs ? await this.readOutputs(container) : { ok: true, outputs: {}, totalBytes: 0, sawRoot: true };
+    const read: OutputsReadResult = hasOutputs ? await this.outputs.read(container) : { ok: true, outputs: {}, totalBytes: 0, sawRoot: true };
     let outcome: SandboxOutcome = { kind: 'exited' };
     if (oomKilled) outcome = { kind: 'oom_killed' };
     else if (!read.ok && read.code === 'output_too_large') outcome = { kind: 'output_too_large', message: read.message };
@@ -177,74 +183,9 @@ export class CommandRunner {
       return new SandrunError('engine_unavailable', `${attempting}: its container was stopped before the command started (an engine restart?)`);
     }
     const said = stderr.result().text.trim() || launcher.protocolError || 'no message';
-    return new SandrunError('internal', `${attempting}: the container's launcher ended with exit ${state.ExitCode} before the run started: ${said}`);
-  }
-
-  /**
-   * The exit code of an exec: from the engine's exec_die event, or (a safety net for an event lost while the
-   * events stream reconnects) from inspecting the exec once its output stream has ended, then every 2 s.
-   * Register before starting the exec so the event cannot be missed.
-   */
-  private awaitExit(exec: Dockerode.Exec, signal: AbortSignal): { promise: Promise<number>; streamDrained: (drained: Promise<void>) => void } {
-    const event = this.events.execExit(exec.id);
-    signal.addEventListener('abort', () => event.cancel(), { once: true });
-    let onDrained!: (drained: Promise<void>) => void;
-    const inspected = new Promise<number>((resolve, reject) => {
-      onDrained = (drained) => void exitByInspection(exec, drained, signal).then(resolve, reject);
-    });
-    const promise = Promise.race([event.promise, inspected]);
-    void promise.then(event.cancel, event.cancel);
-    return { promise, streamDrained: onDrained };
-  }
-
-  /** Reads /outputs with tar inside the still-running container: the archive API cannot see a tmpfs. */
-  private async readOutputs(container: Dockerode.Container): Promise<OutputsReadResult> {
-    const first = await this.readOutputsOnce(container);
-    // A failed exec (not a failed parse) is retried once: under load the engine can refuse an exec transiently.
-    if (first.ok || first.code !== 'output_invalid' || !first.message.startsWith(COULD_NOT_READ)) return first;
-    return this.readOutputsOnce(container);
-  }
-
-  private async readOutputsOnce(container: Dockerode.Container): Promise<OutputsReadResult> {
-    const tarBytes = new PassThrough();
-    const errors: Buffer[] = [];
-    const failed = (detail: string): OutputsReadResult => ({ ok: false, code: 'output_invalid', message: `${COULD_NOT_READ}${detail}`, outputs: {} });
-    try {
-      const exec = await createExec(container, { cmd: ['tar', '-c', '-f', '-', '-C', OUTPUTS, '.'], user: RUN_USER, workingDir: '/' });
-      const exit = this.awaitExit(exec, AbortSignal.timeout(OUTPUTS_READ_TIMEOUT_MS));
-      const started = await startExec(exec, (chunk) => tarBytes.write(Buffer.from(chunk)), (chunk) => errors.push(Buffer.from(chunk)));
-      exit.streamDrained(started.drained);
-      void started.drained.then(() => tarBytes.end());
-      const limits = { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries };
-      const timer = setTimeout(() => {
-        started.stream.destroy();
-        tarBytes.destroy(new Error('reading /outputs took too long'));
-      }, OUTPUTS_READ_TIMEOUT_MS);
-      let read: OutputsReadResult;
-      try {
-        read = await readOutputsTar(tarBytes, limits);
-      } finally {
-        clearTimeout(timer);
-        started.stream.destroy();
-      }
-      const broken = started.broken();
-      if (broken && isEngineUnreachable(broken)) throw broken;
-      if (read.ok || read.code !== 'output_too_large') {
-        // An archive that ended early or a tar that failed must not pass for "no outputs".
-        const exitCode = await Promise.race([exit.promise, delay(OUTPUTS_READ_TIMEOUT_MS).then(() => undefined)]);
-        if (exitCode !== 0) return failed(Buffer.concat(errors).toString('utf8').trim() || `tar exited with ${exitCode ?? 'no exit code'}`);
-        if (read.ok && !read.sawRoot) return failed('the archive of /outputs was empty');
-      }
-      return read;
-    } catch (error) {
-      // The engine going away is a platform failure, not a fault of the run's outputs.
-      if (isEngineUnreachable(error)) throw engineError(error, 'reading /outputs');
-      // Only the platform stops a container between the command's exit and this read (the launcher outlives the run).
-      if (isContainerNotRunning(error)) {
-        throw new SandrunError('engine_unavailable', `the container of this run stopped before its outputs could be read; they are lost (${errorMessage(error)})`, undefined, { cause: error });
-      }
-      return failed(Buffer.concat(errors).toString('utf8').trim() || errorMessage(error));
-    }
+    const message = `${attempting}: the container's launcher ended with exit ${state.ExitCode} before the run started: ${said}`;
+    if (state.ExitCode === 127 && NO_SHELL.test(said)) return new LauncherUnavailable(message);
+    return new SandrunError('internal', message);
   }
 }
 

@@ -4,11 +4,13 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandrunError, errorMessage } from '../../errors.ts';
 import type { ManagedContainer, RunOptions, SandboxBackend, SandboxResult, SandboxSpec } from '../backend.ts';
-import { CommandRunner } from './command-runner.ts';
+import { CommandRunner, LauncherUnavailable } from './command-runner.ts';
+import { DirectRunner } from './direct-runner.ts';
 import { EngineEvents } from './engine-events.ts';
 import { engineError, isNotFound } from './engine-errors.ts';
 import type { ContainerTemplate, HardeningSettings } from './hardening.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from './labels.ts';
+import { OutputsReader } from './outputs-reader.ts';
 import { deliverParameters, discardContainer, startParkedContainer, type ParkedContainer } from './parked-container.ts';
 import { WarmPool, type PoolStats, type WarmPoolLimits } from './warm-pool.ts';
 
@@ -18,7 +20,11 @@ export interface DockerBackendSettings extends HardeningSettings {
   logCapBytes: number;
   outputsMaxEntries: number;
   pool?: WarmPoolLimits;
+  /** The image of the helper that holds /outputs for images without a shell (direct-runner.ts). */
+  outputsHelperImage?: string;
 }
+
+export const DEFAULT_OUTPUTS_HELPER_IMAGE = 'sandrun/base:bookworm';
 
 const PING_TIMEOUT_MS = 3_000;
 const NO_POOL: WarmPoolLimits = { maxTotal: 0, maxPerTenant: 0, maxPerTemplate: 0, maxIdleMs: 0 };
@@ -26,7 +32,10 @@ const NO_POOL: WarmPoolLimits = { maxTotal: 0, maxPerTenant: 0, maxPerTemplate: 
 export class DockerBackend implements SandboxBackend {
   private readonly events: EngineEvents;
   private readonly commands: CommandRunner;
+  private readonly direct: DirectRunner;
   private readonly pool: WarmPool;
+  /** Images found to have no shell for the launcher: their runs take the direct path, and none is parked. */
+  private readonly withoutShell = new Set<string>();
   /** Containers serving a run right now. */
   private readonly inUse = new Set<string>();
   private readonly removals = new Set<Promise<void>>();
@@ -38,7 +47,9 @@ export class DockerBackend implements SandboxBackend {
     private readonly logWarning?: (error: unknown) => void,
   ) {
     this.events = new EngineEvents(docker);
-    this.commands = new CommandRunner(docker, this.events, settings);
+    const outputs = new OutputsReader(this.events, settings);
+    this.commands = new CommandRunner(this.events, outputs, settings);
+    this.direct = new DirectRunner(docker, outputs, { ...settings, outputsHelperImage: settings.outputsHelperImage ?? DEFAULT_OUTPUTS_HELPER_IMAGE }, this.inUse);
     this.pool = new WarmPool(
       settings.pool ?? NO_POOL,
       (template) => this.ensureEvents().then(() => startParkedContainer(docker, template, `pool-${crypto.randomUUID()}`, settings)),
@@ -82,6 +93,7 @@ export class DockerBackend implements SandboxBackend {
 
   async run(spec: SandboxSpec, options: RunOptions = {}): Promise<SandboxResult> {
     await this.ensureEvents();
+    if (this.withoutShell.has(spec.image)) return this.direct.run(spec, options);
     const template: ContainerTemplate = { image: spec.image, workspaceDir: spec.workspaceDir, limits: spec.limits, labels: spec.labels };
     const warm = this.pool.take(template);
     this.pool.replenish(template); // the likely next run is of the same kind: an agent iterating on parameters
@@ -94,10 +106,18 @@ export class DockerBackend implements SandboxBackend {
         // Once the command has started, trying again could repeat what it did: the failure is the run's.
         if (started) throw error;
         // A parked container can die while it waits (engine restart); the command never started, so go cold.
-        this.logWarning?.(error);
+        if (!(error instanceof LauncherUnavailable)) this.logWarning?.(error);
       }
     }
-    return this.runIn(await startParkedContainer(this.docker, template, spec.runId, this.settings), spec, options);
+    try {
+      return await this.runIn(await startParkedContainer(this.docker, template, spec.runId, this.settings), spec, options);
+    } catch (error) {
+      if (!(error instanceof LauncherUnavailable)) throw error;
+      // Found once per image; the command never started, so the run goes on the direct path. (Containers parked
+      // for the image end at once, as this one did, and the pool drops them when they do.)
+      this.withoutShell.add(spec.image);
+      return this.direct.run(spec, options);
+    }
   }
 
   private async runIn(parked: ParkedContainer, spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
@@ -153,7 +173,22 @@ export class DockerBackend implements SandboxBackend {
         .then(() => (removed += 1))
         .catch(() => undefined);
     }
+    await this.removeStaleVolumes(isLive, bornBefore);
     return removed;
+  }
+
+  /** Outputs volumes of the direct path (direct-runner.ts) whose run is over: a killed server leaves them behind. */
+  private async removeStaleVolumes(isLive: (runId: string) => boolean, bornBefore: number): Promise<void> {
+    const listed = await this.docker
+      .listVolumes({ filters: { label: [`${MANAGED_LABEL}=true`, `${INSTANCE_LABEL}=${this.settings.instanceId}`] } })
+      .catch((error: unknown) => Promise.reject(engineError(error, 'listing sandrun volumes')));
+    for (const volume of listed.Volumes ?? []) {
+      const runId = volume.Labels?.[RUN_ID_LABEL] ?? '';
+      const createdAt = Date.parse((volume as { CreatedAt?: string }).CreatedAt ?? '');
+      if ((runId && isLive(runId)) || !(createdAt <= bornBefore)) continue;
+      // One still mounted by a container is refused (409) and left for a later pass.
+      await this.docker.getVolume(volume.Name).remove().catch(() => undefined);
+    }
   }
 
   /**

@@ -31,8 +31,20 @@ export function outputsTmpfsBytes(capBytes: number): number {
   return capBytes + Math.max(MiB, Math.ceil(capBytes / 10));
 }
 
+const OUTPUTS_TMPFS_OPTIONS = 'nosuid,nodev,noexec,uid=10001,gid=10001,mode=0755';
+
 /** What a container is made of, apart from the run that will use it: what a warm container is parked for. */
 export type ContainerTemplate = Pick<SandboxSpec, 'image' | 'workspaceDir' | 'limits' | 'labels'>;
+
+/**
+ * A container that runs its command as its own process (an image without the shell the launcher needs), with
+ * /outputs on a volume that outlives the process: see direct-runner.ts.
+ */
+export interface DirectProcess {
+  command: string[];
+  env: string[];
+  outputsVolume: string;
+}
 
 /**
  * @param containerId names the container (`sandrun-<id>`) and is its sandrun.run_id label: the run's id when
@@ -43,6 +55,7 @@ export function containerOptions(
   containerId: string,
   inputsHostDir: string,
   settings: HardeningSettings,
+  direct?: DirectProcess,
 ): Dockerode.ContainerCreateOptions {
   const memoryBytes = Math.round(spec.limits.memoryMb * MiB);
   const fileSizeBytes = settings.fileSizeMb * MiB;
@@ -52,14 +65,15 @@ export function containerOptions(
     Entrypoint: [],
     // Parked on the launcher until the run's trigger arrives on stdin; the container outlives the command so
     // that /outputs (a size-capped tmpfs, invisible to the archive API) can still be read: docs/decisions.md.
-    Cmd: LAUNCHER_COMMAND,
+    Cmd: direct ? direct.command : LAUNCHER_COMMAND,
+    ...(direct ? { Env: direct.env } : {}),
     User: RUN_USER,
     WorkingDir: WORKSPACE,
     Labels: { ...spec.labels, [MANAGED_LABEL]: 'true', [INSTANCE_LABEL]: settings.instanceId, [RUN_ID_LABEL]: containerId },
     NetworkDisabled: true,
-    OpenStdin: true,
-    StdinOnce: true,
-    AttachStdin: true,
+    OpenStdin: !direct,
+    StdinOnce: !direct,
+    AttachStdin: !direct,
     AttachStdout: true,
     AttachStderr: true,
     Tty: false,
@@ -75,8 +89,9 @@ export function containerOptions(
       Binds: [`${spec.workspaceDir}:${WORKSPACE}:ro`, `${inputsHostDir}:${INPUTS}:ro`],
       Tmpfs: {
         '/tmp': `rw,nosuid,nodev,size=${settings.tmpMb}m,mode=1777`,
-        [OUTPUTS]: `rw,nosuid,nodev,noexec,size=${outputsTmpfsBytes(settings.outputsCapBytes)},uid=10001,gid=10001,mode=0755`,
+        ...(direct ? {} : { [OUTPUTS]: `rw,${OUTPUTS_TMPFS_OPTIONS},size=${outputsTmpfsBytes(settings.outputsCapBytes)}` }),
       },
+      ...(direct ? { Mounts: [{ Type: 'volume' as const, Source: direct.outputsVolume, Target: OUTPUTS }] } : {}),
       Memory: memoryBytes,
       MemorySwap: memoryBytes, // memory + swap = memory: no swap at all
       NanoCpus: Math.round(spec.limits.cpus * 1e9),
@@ -88,6 +103,49 @@ export function containerOptions(
       LogConfig: { Type: 'none', Config: {} },
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
       AutoRemove: false,
+      ...(settings.runtime === 'runsc' ? { Runtime: 'runsc' } : {}),
+    },
+  };
+}
+
+/** A size-capped tmpfs as an engine volume: unlike a container's own tmpfs, it lasts while any container mounts it. */
+export function outputsVolumeOptions(name: string, runId: string, settings: HardeningSettings): Dockerode.VolumeCreateOptions {
+  return {
+    Name: name,
+    Driver: 'local',
+    DriverOpts: { type: 'tmpfs', device: 'tmpfs', o: `${OUTPUTS_TMPFS_OPTIONS},size=${outputsTmpfsBytes(settings.outputsCapBytes)}` },
+    Labels: { [MANAGED_LABEL]: 'true', [INSTANCE_LABEL]: settings.instanceId, [RUN_ID_LABEL]: runId },
+  };
+}
+
+/**
+ * The helper that keeps a run's outputs volume mounted (so its content outlives the run's container) and has the
+ * `tar` to read it: sandrun's own base image, idle, with the run's hardening and little of anything.
+ */
+export function outputsHolderOptions(runId: string, volume: string, image: string, settings: HardeningSettings): Dockerode.ContainerCreateOptions {
+  return {
+    name: `sandrun-${runId}-outputs`,
+    Image: image,
+    Entrypoint: [],
+    Cmd: ['sleep', 'infinity'],
+    User: RUN_USER,
+    WorkingDir: '/',
+    Labels: { [MANAGED_LABEL]: 'true', [INSTANCE_LABEL]: settings.instanceId, [RUN_ID_LABEL]: runId },
+    NetworkDisabled: true,
+    HostConfig: {
+      NetworkMode: 'none',
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges:true'],
+      ReadonlyRootfs: true,
+      Init: true,
+      IpcMode: 'private',
+      Mounts: [{ Type: 'volume', Source: volume, Target: OUTPUTS, ReadOnly: true }],
+      Memory: 64 * MiB,
+      MemorySwap: 64 * MiB,
+      NanoCpus: 0.5e9,
+      PidsLimit: 64, // gVisor's sandbox counts its own threads: 16 cannot even start it
+      LogConfig: { Type: 'none', Config: {} },
+      RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
       ...(settings.runtime === 'runsc' ? { Runtime: 'runsc' } : {}),
     },
   };

@@ -1,0 +1,178 @@
+// Runs a command as its container's own process: the path for images without the shell the launcher needs.
+//
+// /outputs cannot be the container's own tmpfs here, since a container is gone with its process and a tmpfs with
+// it. It is a size-capped tmpfs volume instead, which the engine keeps mounted while any container uses it; a
+// helper container (sandrun's base image, idle) mounts it too, from before the run's start until its outputs have
+// been read with the helper's `tar`. See docs/decisions.md.
+import type Dockerode from 'dockerode';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { SandrunError } from '../../errors.ts';
+import type { RunOptions, SandboxOutcome, SandboxResult, SandboxSpec, SandboxUsage } from '../backend.ts';
+import { LogCapture } from '../log-capture.ts';
+import { readContainerUsage } from './container-usage.ts';
+import { engineError, isNotFound } from './engine-errors.ts';
+import { containerOptions, outputsHolderOptions, outputsVolumeOptions, runEnv, type HardeningSettings } from './hardening.ts';
+import type { OutputsReader } from './outputs-reader.ts';
+import { StreamDemux } from './stream-demux.ts';
+
+export interface DirectRunSettings extends HardeningSettings {
+  runsDir: string;
+  logCapBytes: number;
+  /** The image of the helper that holds and reads /outputs; it needs `sleep` and `tar`. */
+  outputsHelperImage: string;
+}
+
+/** The container's CPU time is read while it runs (its cgroup goes with it): this often. */
+const USAGE_SAMPLE_MS = 250;
+const FIRST_SAMPLE_MS = 50;
+/** After the process exited, how long the last of its output may take to arrive. */
+const OUTPUT_DRAIN_MS = 2_000;
+
+type Stop = 'timed_out' | 'cancelled';
+
+export class DirectRunner {
+  constructor(
+    private readonly docker: Dockerode,
+    private readonly outputs: OutputsReader,
+    private readonly settings: DirectRunSettings,
+    /** The backend's containers serving a run, which its reaper leaves alone: this adds and removes its own. */
+    private readonly inUse: Set<string>,
+  ) {}
+
+  async run(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
+    const id = spec.runId;
+    const dir = join(this.settings.runsDir, id);
+    const volumeName = `sandrun-${id}-outputs`;
+    const made: { volume?: Dockerode.Volume; holder?: Dockerode.Container; container?: Dockerode.Container } = {};
+    try {
+      await mkdir(join(dir, 'inputs'), { recursive: true, mode: 0o755 });
+      await writeFile(join(dir, 'inputs', 'parameters.json'), JSON.stringify(spec.parameters ?? {}), { mode: 0o644 });
+      const attempt = <T>(what: string, step: Promise<T>) => step.catch((error: unknown) => Promise.reject(engineError(error, `${what} for run ${id}`)));
+      made.volume = await attempt('creating the outputs volume', this.docker.createVolume(outputsVolumeOptions(volumeName, id, this.settings)));
+      made.holder = await attempt('creating the outputs helper', this.createHolder(id, volumeName));
+      this.inUse.add(made.holder.id);
+      await attempt('starting the outputs helper', made.holder.start());
+      const direct = { command: spec.command, env: runEnv(spec), outputsVolume: volumeName };
+      made.container = await attempt('creating its container', this.docker.createContainer(containerOptions(spec, id, join(dir, 'inputs'), this.settings, direct)));
+      this.inUse.add(made.container.id);
+      return await this.runProcess(made.container, made.holder, spec, options);
+    } finally {
+      await made.container?.remove({ force: true, v: true }).catch(() => undefined);
+      await made.holder?.remove({ force: true, v: true }).catch(() => undefined);
+      await made.volume?.remove().catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+      for (const container of [made.container, made.holder]) if (container) this.inUse.delete(container.id);
+    }
+  }
+
+  private async createHolder(id: string, volumeName: string): Promise<Dockerode.Container> {
+    const image = this.settings.outputsHelperImage;
+    return this.docker.createContainer(outputsHolderOptions(id, volumeName, image, this.settings)).catch((error: unknown) => {
+      if (isNotFound(error)) {
+        throw new SandrunError('image_unavailable', `image ${image}, which holds /outputs for images without a shell, is not present (build it with \`npm run images\`)`);
+      }
+      throw error;
+    });
+  }
+
+  private async runProcess(container: Dockerode.Container, holder: Dockerode.Container, spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
+    const stdout = new LogCapture(this.settings.logCapBytes);
+    const stderr = new LogCapture(this.settings.logCapBytes);
+    // dockerode types the attach stream as a NodeJS.ReadWriteStream; it is a socket.
+    const output = (await container.attach({ stream: true, stdout: true, stderr: true }).catch((error: unknown) => {
+      throw engineError(error, `attaching to the container of run ${spec.runId}`);
+    })) as unknown as Readable;
+    const demux = new StreamDemux(
+      (chunk) => (stdout.append(chunk), options.onLog?.('stdout', chunk)),
+      (chunk) => (stderr.append(chunk), options.onLog?.('stderr', chunk)),
+    );
+    output.on('data', (chunk: Buffer) => demux.push(chunk));
+    const drained = finished(output).catch(() => undefined);
+    // Registered before the start, so a process that ends at once cannot be missed.
+    const exited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode: number }>;
+    exited.catch(() => undefined);
+    await container.start().catch((error: unknown) => {
+      output.destroy();
+      throw engineError(error, `starting the container of run ${spec.runId}`);
+    });
+    const startedAt = new Date();
+    options.onStart?.(startedAt);
+
+    let stop: Stop | undefined;
+    const stopWith = (reason: Stop) => {
+      stop ??= reason;
+      void container.kill().catch(() => undefined);
+    };
+    const timer = setTimeout(() => stopWith('timed_out'), spec.limits.timeoutSeconds * 1000);
+    const onAbort = () => stopWith('cancelled');
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const usage = new UsageSampler(container);
+    let exitStatus: number;
+    try {
+      exitStatus = (await exited).StatusCode;
+    } catch (error) {
+      throw new SandrunError('engine_unavailable', `the engine stopped answering while run ${spec.runId} ran (${engineError(error, 'waiting').message}); its outcome is unknown`);
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      usage.stop();
+    }
+    const finishedAt = new Date();
+    await Promise.race([drained, delay(OUTPUT_DRAIN_MS)]);
+    output.destroy();
+    const base = {
+      stdout: stdout.result(),
+      stderr: stderr.result(),
+      startedAt,
+      finishedAt,
+      durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+      ...(usage.last ? { usage: usage.last } : {}),
+    };
+    if (stop) return { ...base, outcome: { kind: stop }, exitCode: null, outputs: {} };
+    const state = await container.inspect().then(
+      (info) => info.State,
+      () => undefined,
+    );
+    if (state?.OOMKilled) return { ...base, outcome: { kind: 'oom_killed' }, exitCode: exitStatus, outputs: {} };
+    const read = await this.outputs.read(holder);
+    let outcome: SandboxOutcome = { kind: 'exited' };
+    if (!read.ok && read.code === 'output_too_large') outcome = { kind: 'output_too_large', message: read.message };
+    else if (exitStatus === 0 && !read.ok) outcome = { kind: read.code, message: read.message };
+    return { ...base, outcome, exitCode: exitStatus, outputs: read.outputs };
+  }
+}
+
+/** The container's latest usage, read every USAGE_SAMPLE_MS while it runs: the last interval before its exit is not counted. */
+class UsageSampler {
+  last: SandboxUsage | undefined;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly container: Dockerode.Container) {
+    this.schedule(FIRST_SAMPLE_MS);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private schedule(afterMs = USAGE_SAMPLE_MS): void {
+    this.timer = setTimeout(() => {
+      void readContainerUsage(this.container).then((usage) => {
+        if (this.stopped) return;
+        // A read that races the exit can see an emptied account (the stats API answers zeros for a stopped container).
+        if (usage && usage.cpuSeconds >= (this.last?.cpuSeconds ?? 0)) this.last = usage;
+        this.schedule();
+      });
+    }, afterMs);
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

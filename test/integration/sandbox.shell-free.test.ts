@@ -1,0 +1,133 @@
+// An image without a shell cannot park on the launcher: its runs take the direct path, with the same contract
+// (parameters, identity, logs, exit code, capped outputs, timeout) and hardening, and leave nothing behind.
+import Dockerode from 'dockerode';
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SandboxSpec } from '../../src/sandbox/backend.ts';
+import { createTestSandbox, DEFAULT_TEST_LIMITS, runtimeAvailable, type TestSandbox } from '../helpers/sandbox.ts';
+
+// sandrun's Python image with every shell (and tar) removed, as in a distroless image; python itself still runs.
+const IMAGE = `sandrun-test/no-shell:${process.pid}`;
+const DOCKERFILE = [
+  'FROM sandrun/python:3.11',
+  'USER root',
+  `RUN ["python3", "-c", "import os\\nfor p in ['/usr/bin/sh', '/usr/bin/dash', '/usr/bin/bash', '/usr/bin/rbash', '/usr/bin/tar']:\\n    os.path.lexists(p) and os.remove(p)"]`,
+  'USER 10001:10001',
+].join('\n');
+
+const PROBE = [
+  'import json, os, shutil, sys, time',
+  'def attempt(path):',
+  '    try:',
+  '        open(path, "w").write("x")',
+  '        return "wrote"',
+  '    except OSError as e:',
+  '        return "failed: " + e.strerror',
+  'seen = {',
+  '  "shell": shutil.which("sh"), "params": json.load(open(os.environ["SANDRUN_PARAMETERS"])), "run": os.environ["SANDRUN_RUN_ID"],',
+  '  "uid": os.getuid(), "net": sorted(os.listdir("/sys/class/net")), "root_write": attempt("/evil"),',
+  '}',
+  'open(os.path.join(os.environ["SANDRUN_OUTPUTS"], "seen.json"), "w").write(json.dumps(seen))',
+  'print("to stderr", file=sys.stderr)',
+  'sum(range(3_000_000)); time.sleep(0.3)',
+  'print(json.dumps(seen))',
+].join('\n');
+
+const engine = new Dockerode();
+const python = (code: string) => ['python3', '-c', code];
+
+beforeAll(() => {
+  execFileSync('docker', ['build', '-q', '--force-rm', '-t', IMAGE, '-'], { input: DOCKERFILE, env: { ...process.env, DOCKER_BUILDKIT: '0' }, stdio: ['pipe', 'ignore', 'inherit'] });
+}, 120_000);
+afterAll(() => {
+  execFileSync('docker', ['rmi', '-f', IMAGE], { stdio: 'ignore' });
+});
+
+for (const runtime of ['runc', 'runsc'] as const) {
+  const available = await runtimeAvailable(runtime);
+  if (!available) console.warn(`[sandbox.shell-free] runtime ${runtime} is not registered with the engine: its cases are skipped`);
+
+  describe.runIf(available)(`an image without a shell, under ${runtime}`, () => {
+    let sandbox: TestSandbox;
+    let workspace: string;
+    const runIds: string[] = [];
+    const run = (overrides: Partial<SandboxSpec> & { command: string[] }) => {
+      const runId = randomUUID();
+      const labels = { 'sandrun.test': 'true', 'sandrun.tenant': 'shell-free' };
+      const spec = sandbox.spec({ runId, image: IMAGE, workspaceDir: workspace, env: { SANDRUN_RUN_ID: runId }, labels, ...overrides });
+      runIds.push(spec.runId);
+      return sandbox.backend.run(spec);
+    };
+
+    beforeAll(async () => {
+      const pool = { maxTotal: 2, maxPerTenant: 2, maxPerTemplate: 1, maxIdleMs: 60_000 };
+      sandbox = await createTestSandbox({ runtime, outputsCapBytes: 1024 * 1024, pool });
+      workspace = await sandbox.workspace({ 'probe.py': PROBE });
+    });
+    afterAll(async () => sandbox.cleanup());
+
+    it('runs with its parameters, identity and hardening, and returns its logs, exit code, outputs and usage', async () => {
+      for (const attempt of [1, 2]) {
+        const result = await run({ command: ['python3', 'probe.py'], parameters: { attempt } });
+        expect(result.exitCode, result.stderr.text).toBe(0);
+        expect(result.outcome).toEqual({ kind: 'exited' });
+        const seen = JSON.parse(result.stdout.text);
+        // gVisor checks the permission before the read-only mount.
+        const rootWrite = expect.stringMatching(/^failed: (Read-only file system|Permission denied)$/);
+        expect(seen).toEqual({ shell: null, params: { attempt }, run: runIds.at(-1), uid: 10001, net: ['lo'], root_write: rootWrite });
+        expect(result.stderr.text).toBe('to stderr\n');
+        expect(result.outputs).toEqual({ seen });
+        expect(result.usage?.cpuSeconds).toBeGreaterThan(0);
+        expect(result.usage?.peakMemoryBytes).toBeGreaterThan(1024 * 1024);
+      }
+    });
+
+    it('reports a failing command’s exit code, and a missing program as 127', async () => {
+      const failed = await run({ command: python('import sys; print("bad input", file=sys.stderr); sys.exit(3)') });
+      expect(failed).toMatchObject({ outcome: { kind: 'exited' }, exitCode: 3, outputs: {} });
+      expect(failed.stderr.text).toBe('bad input\n');
+      const missing = await run({ command: ['no-such-program'] });
+      expect(missing.exitCode).toBe(127);
+      expect(missing.stderr.text).toMatch(/no-such-program/);
+    });
+
+    it('ends a command past its timeout as timed_out within a few seconds', async () => {
+      const started = Date.now();
+      const result = await run({ command: python('import time; time.sleep(600)'), limits: { ...DEFAULT_TEST_LIMITS, timeoutSeconds: 2 } });
+      expect(result.outcome).toEqual({ kind: 'timed_out' });
+      expect(result.exitCode).toBeNull();
+      expect(Date.now() - started).toBeLessThan(10_000);
+    });
+
+    it('reports outputs over the cap as output_too_large, and a write past the volume fails inside', async () => {
+      const code = [
+        'import os',
+        'open("/outputs/a.json", "w").write("[" + ",".join(["1"] * 400_000) + "]")',
+        'try:',
+        '    open("/outputs/fill", "wb").write(b"x" * (64 * 1024 * 1024))',
+        '    print("wrote 64 MiB")',
+        'except OSError as e:',
+        '    print("refused:", e.strerror)',
+      ].join('\n');
+      const result = await run({ command: python(code) });
+      expect(result.stdout.text).toBe('refused: No space left on device\n');
+      expect(result.outcome.kind).toBe('output_too_large');
+    });
+
+    it('leaves no container, volume or directory behind, and parks nothing for the image', async () => {
+      const deadline = Date.now() + 5_000;
+      const left = async () => {
+        const containers = await engine.listContainers({ all: true, filters: { label: ['sandrun.test=true'] } });
+        const volumes = (await engine.listVolumes()).Volumes ?? [];
+        return [
+          ...containers.filter((container) => container.Image === IMAGE || runIds.some((id) => container.Names.some((name) => name.includes(id)))).map((c) => c.Names[0]),
+          ...volumes.filter((volume) => runIds.some((id) => volume.Name.includes(id))).map((volume) => volume.Name),
+        ];
+      };
+      while ((await left()).length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await left()).toEqual([]);
+      expect(sandbox.backend.poolStats.parked).toBe(0);
+    });
+  });
+}
