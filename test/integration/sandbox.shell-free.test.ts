@@ -100,6 +100,12 @@ for (const runtime of ['runc', 'runsc'] as const) {
       expect(Date.now() - started).toBeLessThan(10_000);
     });
 
+    it('ends a command that allocates 1 GiB under a 128 MiB limit as oom_killed', async () => {
+      const result = await run({ command: python('b = bytearray(1024 * 1024 * 1024)'), limits: { ...DEFAULT_TEST_LIMITS, memoryMb: 128 } });
+      expect(result.outcome).toEqual({ kind: 'oom_killed' });
+      expect(result.exitCode).toBe(137);
+    });
+
     it('reports outputs over the cap as output_too_large, and a write past the volume fails inside', async () => {
       const code = [
         'import os',

@@ -14,6 +14,7 @@ import type { RunOptions, SandboxOutcome, SandboxResult, SandboxSpec, SandboxUsa
 import { LogCapture } from '../log-capture.ts';
 import { readContainerUsage } from './container-usage.ts';
 import { engineError, isNotFound } from './engine-errors.ts';
+import type { EngineEvents } from './engine-events.ts';
 import { containerOptions, outputsHolderOptions, outputsVolumeOptions, runEnv, type HardeningSettings } from './hardening.ts';
 import type { OutputsReader } from './outputs-reader.ts';
 import { StreamDemux } from './stream-demux.ts';
@@ -30,12 +31,14 @@ const USAGE_SAMPLE_MS = 250;
 const FIRST_SAMPLE_MS = 50;
 /** After the process exited, how long the last of its output may take to arrive. */
 const OUTPUT_DRAIN_MS = 2_000;
+const OOM_EVENT_GRACE_MS = 300;
 
 type Stop = 'timed_out' | 'cancelled';
 
 export class DirectRunner {
   constructor(
     private readonly docker: Dockerode,
+    private readonly events: EngineEvents,
     private readonly outputs: OutputsReader,
     private readonly settings: DirectRunSettings,
     /** The backend's containers serving a run, which its reaper leaves alone: this adds and removes its own. */
@@ -56,10 +59,11 @@ export class DirectRunner {
       this.inUse.add(made.holder.id);
       await attempt('starting the outputs helper', made.holder.start());
       const direct = { command: spec.command, env: runEnv(spec), outputsVolume: volumeName };
-      made.container = await attempt('creating its container', this.docker.createContainer(containerOptions(spec, id, join(dir, 'inputs'), this.settings, direct)));
+      made.container = await attempt('creating its container', this.createReplacing(containerOptions(spec, id, join(dir, 'inputs'), this.settings, direct)));
       this.inUse.add(made.container.id);
       return await this.runProcess(made.container, made.holder, spec, options);
     } finally {
+      if (made.container) this.events.forgetContainer(made.container.id);
       await made.container?.remove({ force: true, v: true }).catch(() => undefined);
       await made.holder?.remove({ force: true, v: true }).catch(() => undefined);
       await made.volume?.remove().catch(() => undefined);
@@ -68,9 +72,18 @@ export class DirectRunner {
     }
   }
 
+  /** A run retried after an engine outage may find its first attempt's containers still there: none of them ran its command. */
+  private async createReplacing(options: Dockerode.ContainerCreateOptions): Promise<Dockerode.Container> {
+    return this.docker.createContainer(options).catch(async (error: unknown) => {
+      if ((error as { statusCode?: number }).statusCode !== 409) throw error;
+      await this.docker.getContainer(options.name!).remove({ force: true, v: true });
+      return this.docker.createContainer(options);
+    });
+  }
+
   private async createHolder(id: string, volumeName: string): Promise<Dockerode.Container> {
     const image = this.settings.outputsHelperImage;
-    return this.docker.createContainer(outputsHolderOptions(id, volumeName, image, this.settings)).catch((error: unknown) => {
+    return this.createReplacing(outputsHolderOptions(id, volumeName, image, this.settings)).catch((error: unknown) => {
       if (isNotFound(error)) {
         throw new SandrunError('image_unavailable', `image ${image}, which holds /outputs for images without a shell, is not present (build it with \`npm run images\`)`);
       }
@@ -94,12 +107,13 @@ export class DirectRunner {
     // Registered before the start, so a process that ends at once cannot be missed.
     const exited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode: number }>;
     exited.catch(() => undefined);
+    // The start request starts the command even if its answer is lost: from here on the run is not retried.
+    const startedAt = new Date();
+    options.onStart?.(startedAt);
     await container.start().catch((error: unknown) => {
       output.destroy();
       throw engineError(error, `starting the container of run ${spec.runId}`);
     });
-    const startedAt = new Date();
-    options.onStart?.(startedAt);
 
     let stop: Stop | undefined;
     const stopWith = (reason: Stop) => {
@@ -133,11 +147,9 @@ export class DirectRunner {
       ...(usage.last ? { usage: usage.last } : {}),
     };
     if (stop) return { ...base, outcome: { kind: stop }, exitCode: null, outputs: {} };
-    const state = await container.inspect().then(
-      (info) => info.State,
-      () => undefined,
-    );
-    if (state?.OOMKilled) return { ...base, outcome: { kind: 'oom_killed' }, exitCode: exitStatus, outputs: {} };
+    // The killed process is the init's child, so State.OOMKilled is not set: the engine's oom event tells.
+    const oomKilled = exitStatus !== 0 && (await this.events.sawOom(container.id, exitStatus === 137 ? OOM_EVENT_GRACE_MS : 0));
+    if (oomKilled) return { ...base, outcome: { kind: 'oom_killed' }, exitCode: exitStatus, outputs: {} };
     const read = await this.outputs.read(holder);
     let outcome: SandboxOutcome = { kind: 'exited' };
     if (!read.ok && read.code === 'output_too_large') outcome = { kind: 'output_too_large', message: read.message };
