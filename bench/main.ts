@@ -1,11 +1,13 @@
 // `npm run bench [section ...]`: sandrun against bare `docker run`, side by side in one process; medians, p95, ratios, JSON summary.
 import Dockerode from 'dockerode';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { batch, benchRepo, footprint, getRunUnderLoad, latency, sandboxAlone, startup } from './sections.ts';
 
 const N = Number(process.env.BENCH_N ?? 30);
+/** Summaries kept in bench/results (the newest); older ones are removed, so the directory stays bounded. */
+const KEEP_SUMMARIES = 50;
 const sections = { sandbox: () => sandboxAlone(N), latency: () => latency(repo, N), batch: () => batch(repo), 'get-run': () => getRunUnderLoad(repo), footprint: () => footprint(repo), startup: () => startup(repo) };
 
 await new Dockerode().ping();
@@ -24,4 +26,6 @@ try {
 const out = join(dirname(fileURLToPath(import.meta.url)), 'results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, JSON.stringify(results, null, 2));
-console.log(`\nsummary written to ${out}`);
+const summaries = readdirSync(dirname(out)).filter((name) => /^bench-.*\.json$/.test(name)).sort();
+for (const old of summaries.slice(0, -KEEP_SUMMARIES)) rmSync(join(dirname(out), old));
+console.log(`\nsummary written to ${out} (the newest ${KEEP_SUMMARIES} are kept)`);
