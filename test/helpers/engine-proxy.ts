@@ -45,9 +45,11 @@ export class EngineProxy {
         socket.on('error', () => socket.destroy());
       }
       client.pipe(engine);
+      let recent = ''; // the end of the reply so far, so that a match split across chunks is seen
       engine.on('data', (chunk: Buffer) => {
         const cut = this.cut;
-        if (cut && cut.pattern.test(chunk.toString('latin1'))) {
+        recent = (recent + chunk.toString('latin1')).slice(-256);
+        if (cut && cut.pattern.test(recent)) {
           this.cut = undefined;
           engine.pause();
           holding = cut

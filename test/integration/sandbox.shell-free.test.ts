@@ -1,20 +1,11 @@
 // An image without a shell cannot park on the launcher: its runs take the direct path, with the same contract
 // (parameters, identity, logs, exit code, capped outputs, timeout) and hardening, and leave nothing behind.
 import Dockerode from 'dockerode';
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxSpec } from '../../src/sandbox/backend.ts';
+import { buildNoShellImage, removeImage } from '../helpers/no-shell-image.ts';
 import { createTestSandbox, DEFAULT_TEST_LIMITS, runtimeAvailable, type TestSandbox } from '../helpers/sandbox.ts';
-
-// sandrun's Python image with every shell (and tar) removed, as in a distroless image; python itself still runs.
-const IMAGE = `sandrun-test/no-shell:${process.pid}`;
-const DOCKERFILE = [
-  'FROM sandrun/python:3.11',
-  'USER root',
-  `RUN ["python3", "-c", "import os\\nfor p in ['/usr/bin/sh', '/usr/bin/dash', '/usr/bin/bash', '/usr/bin/rbash', '/usr/bin/tar']:\\n    os.path.lexists(p) and os.remove(p)"]`,
-  'USER 10001:10001',
-].join('\n');
 
 const PROBE = [
   'import json, os, shutil, sys, time',
@@ -37,12 +28,11 @@ const PROBE = [
 const engine = new Dockerode();
 const python = (code: string) => ['python3', '-c', code];
 
+let image: string;
 beforeAll(() => {
-  execFileSync('docker', ['build', '-q', '--force-rm', '-t', IMAGE, '-'], { input: DOCKERFILE, env: { ...process.env, DOCKER_BUILDKIT: '0' }, stdio: ['pipe', 'ignore', 'inherit'] });
+  image = buildNoShellImage('no-shell');
 }, 120_000);
-afterAll(() => {
-  execFileSync('docker', ['rmi', '-f', IMAGE], { stdio: 'ignore' });
-});
+afterAll(() => removeImage(image));
 
 for (const runtime of ['runc', 'runsc'] as const) {
   const available = await runtimeAvailable(runtime);
@@ -55,7 +45,7 @@ for (const runtime of ['runc', 'runsc'] as const) {
     const run = (overrides: Partial<SandboxSpec> & { command: string[] }) => {
       const runId = randomUUID();
       const labels = { 'sandrun.test': 'true', 'sandrun.tenant': 'shell-free' };
-      const spec = sandbox.spec({ runId, image: IMAGE, workspaceDir: workspace, env: { SANDRUN_RUN_ID: runId }, labels, ...overrides });
+      const spec = sandbox.spec({ runId, image: image, workspaceDir: workspace, env: { SANDRUN_RUN_ID: runId }, labels, ...overrides });
       runIds.push(spec.runId);
       return sandbox.backend.run(spec);
     };
@@ -127,7 +117,7 @@ for (const runtime of ['runc', 'runsc'] as const) {
         const containers = await engine.listContainers({ all: true, filters: { label: ['sandrun.test=true'] } });
         const volumes = (await engine.listVolumes()).Volumes ?? [];
         return [
-          ...containers.filter((container) => container.Image === IMAGE || runIds.some((id) => container.Names.some((name) => name.includes(id)))).map((c) => c.Names[0]),
+          ...containers.filter((container) => container.Image === image || runIds.some((id) => container.Names.some((name) => name.includes(id)))).map((c) => c.Names[0]),
           ...volumes.filter((volume) => runIds.some((id) => volume.Name.includes(id))).map((volume) => volume.Name),
         ];
       };
