@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { loadConfig } from '../src/config.ts';
 import { openStores } from '../src/sandrun.ts';
 import { TestRepo } from '../test/helpers/git-repo.ts';
+import { buildNoShellImage, removeImage } from '../test/helpers/no-shell-image.ts';
 import { createTestSandbox } from '../test/helpers/sandbox.ts';
 import { freePort, startServerProcess, stopGracefully } from '../test/helpers/server-process.ts';
 import { TRIVIAL_COMMAND, bareDockerRun } from './bare-docker.ts';
@@ -88,6 +89,31 @@ export async function sandboxAlone(n: number) {
     return result;
   } finally {
     await sandbox.cleanup();
+  }
+}
+
+/** 0b. An image without a shell: the direct path (the command as the container's process, a helper holding /outputs). */
+export async function shellFree(n: number) {
+  console.log(`\n0b. an image without a shell: the sandbox's direct path vs bare docker run of that image, interleaved, n=${n}`);
+  const image = buildNoShellImage('bench-no-shell');
+  const sandbox = await createTestSandbox();
+  try {
+    const workspace = await sandbox.workspace({});
+    await sandbox.backend.run(sandbox.spec({ image, command: TRIVIAL_COMMAND, workspaceDir: workspace })); // finds the image has no shell
+    const direct: number[] = [];
+    const bare: number[] = [];
+    for (let i = 0; i < n; i += 1) {
+      direct.push(await timed(() => sandbox.backend.run(sandbox.spec({ image, command: TRIVIAL_COMMAND, workspaceDir: workspace }))));
+      bare.push(await bareDockerRun(image));
+    }
+    const result = { direct: summarize(direct), bareDockerRun: summarize(bare), ratio: ratio(summarize(direct).medianMs, summarize(bare).medianMs) };
+    printRow('direct', result.direct);
+    printRow('bareDockerRun', result.bareDockerRun);
+    console.log(`  ratio direct / bare (medians): ${result.ratio}`);
+    return result;
+  } finally {
+    await sandbox.cleanup();
+    removeImage(image);
   }
 }
 

@@ -34,6 +34,11 @@ const OUTPUT_DRAIN_MS = 2_000;
 const OOM_EVENT_GRACE_MS = 300;
 
 type Stop = 'timed_out' | 'cancelled';
+interface Made {
+  volume?: Dockerode.Volume;
+  holder?: Dockerode.Container;
+  container?: Dockerode.Container;
+}
 
 export class DirectRunner {
   constructor(
@@ -43,33 +48,55 @@ export class DirectRunner {
     private readonly settings: DirectRunSettings,
     /** The backend's containers serving a run, which its reaper leaves alone: this adds and removes its own. */
     private readonly inUse: Set<string>,
+    /** Hands a removal still going on to the backend, whose close() waits for it. */
+    private readonly track: (removal: Promise<void>) => void,
   ) {}
 
   async run(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
     const id = spec.runId;
     const dir = join(this.settings.runsDir, id);
     const volumeName = `sandrun-${id}-outputs`;
-    const made: { volume?: Dockerode.Volume; holder?: Dockerode.Container; container?: Dockerode.Container } = {};
+    const made: Made = {};
+    let result: SandboxResult | undefined;
     try {
       await mkdir(join(dir, 'inputs'), { recursive: true, mode: 0o755 });
       await writeFile(join(dir, 'inputs', 'parameters.json'), JSON.stringify(spec.parameters ?? {}), { mode: 0o644 });
       const attempt = <T>(what: string, step: Promise<T>) => step.catch((error: unknown) => Promise.reject(engineError(error, `${what} for run ${id}`)));
       made.volume = await attempt('creating the outputs volume', this.docker.createVolume(outputsVolumeOptions(volumeName, id, this.settings)));
-      made.holder = await attempt('creating the outputs helper', this.createHolder(id, volumeName));
-      this.inUse.add(made.holder.id);
-      await attempt('starting the outputs helper', made.holder.start());
       const direct = { command: spec.command, env: runEnv(spec), outputsVolume: volumeName };
-      made.container = await attempt('creating its container', this.createReplacing(containerOptions(spec, id, join(dir, 'inputs'), this.settings, direct)));
-      this.inUse.add(made.container.id);
-      return await this.runProcess(made.container, made.holder, spec, options);
+      // The helper must hold the volume before the command starts, not before its container is created. Both
+      // settle before a failure is thrown, so that the cleanup knows every container made.
+      const [holder, container] = await allOrFirstFailure([
+        attempt('creating the outputs helper', this.createHolder(id, volumeName)).then(async (holder) => {
+          made.holder = holder;
+          this.inUse.add(holder.id);
+          await attempt('starting the outputs helper', holder.start());
+          return holder;
+        }),
+        attempt('creating its container', this.createReplacing(containerOptions(spec, id, join(dir, 'inputs'), this.settings, direct))).then((container) => {
+          made.container = container;
+          this.inUse.add(container.id);
+          return container;
+        }),
+      ] as const);
+      result = await this.runProcess(container, holder, spec, options);
+      return result;
     } finally {
-      if (made.container) this.events.forgetContainer(made.container.id);
-      await made.container?.remove({ force: true, v: true }).catch(() => undefined);
-      await made.holder?.remove({ force: true, v: true }).catch(() => undefined);
-      await made.volume?.remove().catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
-      for (const container of [made.container, made.holder]) if (container) this.inUse.delete(container.id);
+      const cleanup = this.remove(made, dir);
+      this.track(cleanup);
+      // As on the launcher path, the result does not wait for the removal, unless the run was stopped or failed.
+      if (!result || result.outcome.kind === 'timed_out' || result.outcome.kind === 'cancelled') await cleanup;
     }
+  }
+
+  private async remove(made: Made, dir: string): Promise<void> {
+    if (made.container) this.events.forgetContainer(made.container.id);
+    const containers = [made.container, made.holder].filter((container) => container !== undefined);
+    await Promise.all(containers.map((container) => container.remove({ force: true, v: true }).catch(() => undefined)));
+    // The volume can go only once neither container mounts it.
+    await made.volume?.remove().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+    for (const container of containers) this.inUse.delete(container.id);
   }
 
   /** A run retried after an engine outage may find its first attempt's containers still there: none of them ran its command. */
@@ -183,6 +210,14 @@ class UsageSampler {
       });
     }, afterMs);
   }
+}
+
+/** Like Promise.all, but waits for every promise to settle before rejecting with the first failure. */
+async function allOrFirstFailure<T extends readonly unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((outcome) => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 function delay(ms: number): Promise<void> {

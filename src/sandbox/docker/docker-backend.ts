@@ -49,7 +49,10 @@ export class DockerBackend implements SandboxBackend {
     this.events = new EngineEvents(docker);
     const outputs = new OutputsReader(this.events, settings);
     this.commands = new CommandRunner(this.events, outputs, settings);
-    this.direct = new DirectRunner(docker, this.events, outputs, { ...settings, outputsHelperImage: settings.outputsHelperImage ?? DEFAULT_OUTPUTS_HELPER_IMAGE }, this.inUse);
+    this.direct = new DirectRunner(docker, this.events, outputs, { ...settings, outputsHelperImage: settings.outputsHelperImage ?? DEFAULT_OUTPUTS_HELPER_IMAGE }, this.inUse, (removal) => {
+      this.removals.add(removal);
+      void removal.finally(() => this.removals.delete(removal));
+    });
     this.pool = new WarmPool(
       settings.pool ?? NO_POOL,
       (template) => this.ensureEvents().then(() => startParkedContainer(docker, template, `pool-${crypto.randomUUID()}`, settings)),
