@@ -14,6 +14,8 @@ export const DEFAULT_TEST_LIMITS: SandboxLimits = { timeoutSeconds: 30, memoryMb
 export interface TestSandbox {
   backend: DockerBackend;
   docker: Dockerode;
+  /** The backend's server identity (label sandrun.instance). */
+  instanceId: string;
   /** A workspace directory holding the given files (world-readable, as checkouts are). */
   workspace(files: Record<string, string>): Promise<string>;
   spec(overrides: Partial<SandboxSpec> & { command: string[] }): SandboxSpec;
@@ -24,9 +26,10 @@ export interface TestSandbox {
 export async function createTestSandbox(settings: Partial<DockerBackendSettings> = {}, docker = new Dockerode()): Promise<TestSandbox> {
   const root = await mkdtemp(join(tmpdir(), 'sandrun-test-'));
   await chmod(root, 0o755);
+  const instanceId = `test-${randomUUID()}`;
   const backend = new DockerBackend(docker, {
     runsDir: join(root, 'runs'),
-    instanceId: `test-${randomUUID()}`,
+    instanceId,
     runtime: 'runc',
     tmpMb: 64,
     outputsCapBytes: 10 * 1024 * 1024,
@@ -40,6 +43,7 @@ export async function createTestSandbox(settings: Partial<DockerBackendSettings>
   return {
     backend,
     docker,
+    instanceId: settings.instanceId ?? instanceId,
     async workspace(files) {
       const dir = join(root, `workspace-${(workspaces += 1)}`);
       await mkdir(dir, { recursive: true, mode: 0o755 });

@@ -111,6 +111,21 @@ for (const runtime of ['runc', 'runsc'] as const) {
       expect(result.outcome.kind).toBe('output_too_large');
     });
 
+    it('reaps an outputs volume a killed server left behind, and leaves another server’s alone', async () => {
+      const leftover = (instance: string) =>
+        engine.createVolume({ Name: `sandrun-${randomUUID()}-outputs`, Labels: { 'sandrun.managed': 'true', 'sandrun.instance': instance, 'sandrun.run_id': randomUUID() } });
+      const ours = await leftover(sandbox.instanceId);
+      const theirs = await leftover(`other-${randomUUID()}`);
+      try {
+        await sandbox.backend.reap(() => false);
+        const names = ((await engine.listVolumes()).Volumes ?? []).map((volume) => volume.Name);
+        expect(names).not.toContain(ours.name);
+        expect(names).toContain(theirs.name);
+      } finally {
+        await Promise.all([ours, theirs].map((volume) => volume.remove().catch(() => undefined)));
+      }
+    });
+
     it('leaves no container, volume or directory behind, and parks nothing for the image', async () => {
       const deadline = Date.now() + 5_000;
       const left = async () => {
