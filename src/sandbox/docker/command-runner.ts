@@ -1,14 +1,14 @@
 // Runs a run's command in its (already started, parked) container through the launcher, and collects exit, logs and outputs.
 import type Dockerode from 'dockerode';
 import { SandrunError } from '../../errors.ts';
-import type { RunOptions, SandboxOutcome, SandboxResult, SandboxSpec, SandboxUsage } from '../backend.ts';
+import type { RunOptions, SandboxResult, SandboxSpec, SandboxUsage } from '../backend.ts';
 import { LogCapture } from '../log-capture.ts';
 import type { OutputsReadResult } from '../outputs.ts';
 import type { EngineEvents } from './engine-events.ts';
 import { readContainerUsage } from './container-usage.ts';
 import { runEnv } from './hardening.ts';
 import { LauncherStdout, MarkerSplitter, newNonce, triggerPayload, type LauncherExit } from './launcher-protocol.ts';
-import type { OutputsReader } from './outputs-reader.ts';
+import { exitedOutcome, type OutputsReader } from './outputs-reader.ts';
 import type { ParkedContainer } from './parked-container.ts';
 
 export interface CommandSettings {
@@ -144,11 +144,7 @@ export class CommandRunner {
     const { exitCode, hasOutputs } = ending.exit;
     const oomKilled = exitCode !== 0 && (await this.events.sawOom(container.id, exitCode === 137 ? OOM_EVENT_GRACE_MS : 0));
     const read: OutputsReadResult = hasOutputs ? await this.outputs.read(container) : { ok: true, outputs: {}, totalBytes: 0, sawRoot: true };
-    let outcome: SandboxOutcome = { kind: 'exited' };
-    if (oomKilled) outcome = { kind: 'oom_killed' };
-    else if (!read.ok && read.code === 'output_too_large') outcome = { kind: 'output_too_large', message: read.message };
-    else if (exitCode === 0 && !read.ok) outcome = { kind: read.code, message: read.message };
-    return { ...base, outcome, exitCode, outputs: read.outputs };
+    return { ...base, outcome: exitedOutcome(exitCode, oomKilled, read), exitCode, outputs: read.outputs };
   }
 
   /**

@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { SandrunError } from '../../errors.ts';
-import type { RunOptions, SandboxOutcome, SandboxResult, SandboxSpec, SandboxUsage } from '../backend.ts';
+import type { RunOptions, SandboxResult, SandboxSpec, SandboxUsage } from '../backend.ts';
 import { LogCapture } from '../log-capture.ts';
 import { readContainerUsage } from './container-usage.ts';
 import { engineError, isNotFound } from './engine-errors.ts';
 import type { EngineEvents } from './engine-events.ts';
 import { containerOptions, outputsHolderOptions, outputsVolumeOptions, runEnv, type HardeningSettings } from './hardening.ts';
-import type { OutputsReader } from './outputs-reader.ts';
+import { exitedOutcome, type OutputsReader } from './outputs-reader.ts';
 import { StreamDemux } from './stream-demux.ts';
 
 export interface DirectRunSettings extends HardeningSettings {
@@ -176,12 +176,8 @@ export class DirectRunner {
     if (stop) return { ...base, outcome: { kind: stop }, exitCode: null, outputs: {} };
     // The killed process is the init's child, so State.OOMKilled is not set: the engine's oom event tells.
     const oomKilled = exitStatus !== 0 && (await this.events.sawOom(container.id, exitStatus === 137 ? OOM_EVENT_GRACE_MS : 0));
-    if (oomKilled) return { ...base, outcome: { kind: 'oom_killed' }, exitCode: exitStatus, outputs: {} };
     const read = await this.outputs.read(holder);
-    let outcome: SandboxOutcome = { kind: 'exited' };
-    if (!read.ok && read.code === 'output_too_large') outcome = { kind: 'output_too_large', message: read.message };
-    else if (exitStatus === 0 && !read.ok) outcome = { kind: read.code, message: read.message };
-    return { ...base, outcome, exitCode: exitStatus, outputs: read.outputs };
+    return { ...base, outcome: exitedOutcome(exitStatus, oomKilled, read), exitCode: exitStatus, outputs: read.outputs };
   }
 }
 
