@@ -73,47 +73,40 @@ export async function latency(repo: TestRepo, n: number) {
 /** 0. The sandbox alone (no HTTP, no pool) against bare docker run. */
 export async function sandboxAlone(n: number) {
   console.log(`\n0. the Docker sandbox alone (cold, no pool) vs bare docker run, interleaved, n=${n}`);
-  const sandbox = await createTestSandbox();
-  try {
-    const workspace = await sandbox.workspace({});
-    const viaSandbox: number[] = [];
-    const bare: number[] = [];
-    for (let i = 0; i < n; i += 1) {
-      viaSandbox.push(await timed(() => sandbox.backend.run(sandbox.spec({ command: TRIVIAL_COMMAND, workspaceDir: workspace }))));
-      bare.push(await bareDockerRun(IMAGE));
-    }
-    const result = { sandbox: summarize(viaSandbox), bareDockerRun: summarize(bare), ratio: ratio(summarize(viaSandbox).medianMs, summarize(bare).medianMs) };
-    printRow('sandbox', result.sandbox);
-    printRow('bareDockerRun', result.bareDockerRun);
-    console.log(`  ratio sandbox / bare (medians): ${result.ratio}`);
-    return result;
-  } finally {
-    await sandbox.cleanup();
-  }
+  return sandboxAgainstBare('sandbox', IMAGE, n);
 }
 
 /** 0b. An image without a shell: the direct path (the command as the container's process, a helper holding /outputs). */
 export async function shellFree(n: number) {
   console.log(`\n0b. an image without a shell: the sandbox's direct path vs bare docker run of that image, interleaved, n=${n}`);
   const image = buildNoShellImage('bench-no-shell');
+  try {
+    return await sandboxAgainstBare('direct', image, n);
+  } finally {
+    removeImage(image);
+  }
+}
+
+/** A trivial run of the image through the sandbox backend and through bare `docker run`, interleaved, after one unmeasured run. */
+async function sandboxAgainstBare(label: string, image: string, n: number) {
   const sandbox = await createTestSandbox();
   try {
     const workspace = await sandbox.workspace({});
-    await sandbox.backend.run(sandbox.spec({ image, command: TRIVIAL_COMMAND, workspaceDir: workspace })); // finds the image has no shell
-    const direct: number[] = [];
+    const once = () => sandbox.backend.run(sandbox.spec({ image, command: TRIVIAL_COMMAND, workspaceDir: workspace }));
+    await once(); // a shell-less image is found out here
+    const viaSandbox: number[] = [];
     const bare: number[] = [];
     for (let i = 0; i < n; i += 1) {
-      direct.push(await timed(() => sandbox.backend.run(sandbox.spec({ image, command: TRIVIAL_COMMAND, workspaceDir: workspace }))));
+      viaSandbox.push(await timed(once));
       bare.push(await bareDockerRun(image));
     }
-    const result = { direct: summarize(direct), bareDockerRun: summarize(bare), ratio: ratio(summarize(direct).medianMs, summarize(bare).medianMs) };
-    printRow('direct', result.direct);
+    const result = { [label]: summarize(viaSandbox), bareDockerRun: summarize(bare), ratio: ratio(summarize(viaSandbox).medianMs, summarize(bare).medianMs) };
+    printRow(label, summarize(viaSandbox));
     printRow('bareDockerRun', result.bareDockerRun);
-    console.log(`  ratio direct / bare (medians): ${result.ratio}`);
+    console.log(`  ratio ${label} / bare (medians): ${result.ratio}`);
     return result;
   } finally {
     await sandbox.cleanup();
-    removeImage(image);
   }
 }
 
