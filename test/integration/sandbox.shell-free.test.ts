@@ -4,7 +4,7 @@ import Dockerode from 'dockerode';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxSpec } from '../../src/sandbox/backend.ts';
-import { buildNoShellImage, removeImage } from '../helpers/no-shell-image.ts';
+import { buildNoShellImage, buildNoTarImage, removeImage } from '../helpers/no-shell-image.ts';
 import { createTestSandbox, DEFAULT_TEST_LIMITS, runtimeAvailable, type TestSandbox } from '../helpers/sandbox.ts';
 
 const PROBE = [
@@ -142,3 +142,28 @@ for (const runtime of ['runc', 'runsc'] as const) {
     });
   });
 }
+
+describe('an image with a shell but no tar', () => {
+  let noTar: string;
+  let sandbox: TestSandbox;
+  beforeAll(async () => {
+    noTar = buildNoTarImage('no-tar');
+    sandbox = await createTestSandbox({ pool: { maxTotal: 2, maxPerTenant: 2, maxPerTemplate: 1, maxIdleMs: 60_000 } });
+  }, 120_000);
+  afterAll(async () => {
+    await sandbox?.cleanup();
+    if (noTar) removeImage(noTar);
+  });
+
+  it('takes the direct path from its first run, whose outputs its launcher could not have handed over', async () => {
+    const workspace = await sandbox.workspace({});
+    for (const n of [1, 2, 3]) {
+      const command = python(`import json; json.dump({"n": ${n}}, open("/outputs/result.json", "w")); print("wrote", ${n})`);
+      const result = await sandbox.backend.run(sandbox.spec({ image: noTar, command, workspaceDir: workspace, labels: { 'sandrun.test': 'true', 'sandrun.tenant': 'no-tar' } }));
+      expect(result.outcome, result.stderr.text).toEqual({ kind: 'exited' });
+      expect(result.stdout.text).toBe(`wrote ${n}\n`);
+      expect(result.outputs).toEqual({ result: { n } });
+    }
+    expect(sandbox.backend.poolStats.parked).toBe(0);
+  });
+});

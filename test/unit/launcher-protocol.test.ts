@@ -1,7 +1,7 @@
 // The host's side of the launcher protocol: the trigger a shell reads back exactly, and the markers found however the bytes arrive.
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { LauncherStdout, MarkerSplitter, newNonce, triggerPayload } from '../../src/sandbox/docker/launcher-protocol.ts';
+import { LAUNCHER_SCRIPT, LauncherStdout, MarkerSplitter, newNonce, parseReadyLine, triggerPayload } from '../../src/sandbox/docker/launcher-protocol.ts';
 
 /** Every way of cutting `bytes` into three pieces (the second cut in steps of `step`). */
 function cuts(bytes: Buffer, step = 1): Buffer[][] {
@@ -134,5 +134,35 @@ describe("the launcher's stdout", () => {
     expect(malformed.launcher.protocolError).toMatch(/malformed/);
     const endless = read([Buffer.from(`\x1e${nonce}\n\x1e${nonce} ${'9'.repeat(100)}`, 'latin1')]);
     expect(endless.launcher.protocolError).toMatch(/too long/);
+  });
+});
+
+describe("the launcher's ready line", () => {
+  /** The launcher's first line as a real `sh` prints it, with `tar` on its PATH or not (stdin closed: it then exits). */
+  const firstLine = (path: string) => {
+    let out: Buffer;
+    try {
+      out = execFileSync('/bin/sh', ['-c', LAUNCHER_SCRIPT, 'sandrun-launcher'], { input: '', env: { PATH: path } });
+    } catch (error) {
+      out = (error as { stdout: Buffer }).stdout; // exit 125: no trigger came
+    }
+    return out;
+  };
+
+  it('says whether the image has tar, as the real shell prints it', () => {
+    expect(parseReadyLine(firstLine(process.env.PATH!))).toEqual({ kind: 'ready', hasTar: true, rest: Buffer.alloc(0) });
+    expect(parseReadyLine(firstLine('/nonexistent'))).toEqual({ kind: 'ready', hasTar: false, rest: Buffer.alloc(0) });
+  });
+
+  it('is read whole however it is cut, and what follows it is kept', () => {
+    const bytes = Buffer.from('\x1eready tar\nmore', 'latin1');
+    for (let cut = 0; cut < 11; cut += 1) expect(parseReadyLine(bytes.subarray(0, cut)).kind).toBe('partial');
+    expect(parseReadyLine(bytes)).toEqual({ kind: 'ready', hasTar: true, rest: Buffer.from('more') });
+  });
+
+  it('is not there when the stream begins otherwise, or the line is not one of its two forms', () => {
+    expect(parseReadyLine(Buffer.from('[FATAL tini (7)] exec sh failed\n')).kind).toBe('none');
+    expect(parseReadyLine(Buffer.from('\x1eready gzip\n', 'latin1')).kind).toBe('none');
+    expect(parseReadyLine(Buffer.from(`\x1eready ${'x'.repeat(40)}`, 'latin1')).kind).toBe('none');
   });
 });

@@ -27,6 +27,8 @@ export interface DockerBackendSettings extends HardeningSettings {
 export const DEFAULT_OUTPUTS_HELPER_IMAGE = 'sandrun/base:bookworm';
 
 const PING_TIMEOUT_MS = 3_000;
+/** A launcher that has not said it is ready by then is left to the trigger's own acknowledgement timeout. */
+const READY_TIMEOUT_MS = 10_000;
 const NO_POOL: WarmPoolLimits = { maxTotal: 0, maxPerTenant: 0, maxPerTemplate: 0, maxIdleMs: 0 };
 
 export class DockerBackend implements SandboxBackend {
@@ -34,8 +36,11 @@ export class DockerBackend implements SandboxBackend {
   private readonly commands: CommandRunner;
   private readonly direct: DirectRunner;
   private readonly pool: WarmPool;
-  /** Images found to have no shell for the launcher: their runs take the direct path, and none is parked. */
-  private readonly withoutShell = new Set<string>();
+  /**
+   * Images found to lack what the launcher needs (`sh` to run it, `tar` to hand over /outputs): their runs take
+   * the direct path, and none is parked.
+   */
+  private readonly directImages = new Set<string>();
   /** Containers serving a run right now. */
   private readonly inUse = new Set<string>();
   private readonly removals = new Set<Promise<void>>();
@@ -96,7 +101,7 @@ export class DockerBackend implements SandboxBackend {
 
   async run(spec: SandboxSpec, options: RunOptions = {}): Promise<SandboxResult> {
     await this.ensureEvents();
-    if (this.withoutShell.has(spec.image)) return this.direct.run(spec, options);
+    if (this.directImages.has(spec.image)) return this.direct.run(spec, options);
     const template: ContainerTemplate = { image: spec.image, workspaceDir: spec.workspaceDir, limits: spec.limits, labels: spec.labels };
     const warm = this.pool.take(template);
     this.pool.replenish(template); // the likely next run is of the same kind: an agent iterating on parameters
@@ -108,25 +113,33 @@ export class DockerBackend implements SandboxBackend {
       } catch (error) {
         // Once the command has started, trying again could repeat what it did: the failure is the run's.
         if (started) throw error;
+        if (error instanceof LauncherUnavailable) return this.goDirect(spec, options);
         // A parked container can die while it waits (engine restart); the command never started, so go cold.
-        if (!(error instanceof LauncherUnavailable)) this.logWarning?.(error);
+        this.logWarning?.(error);
       }
     }
     try {
       return await this.runIn(await startParkedContainer(this.docker, template, spec.runId, this.settings), spec, options);
     } catch (error) {
       if (!(error instanceof LauncherUnavailable)) throw error;
-      // Found once per image; the command never started, so the run goes on the direct path. (Containers parked
-      // for the image end at once, as this one did, and the pool drops them when they do.)
-      this.withoutShell.add(spec.image);
-      return this.direct.run(spec, options);
+      return this.goDirect(spec, options);
     }
+  }
+
+  /** Found once per image; the command never started, so this run and the image's later ones take the direct path. */
+  private async goDirect(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
+    this.directImages.add(spec.image);
+    await this.pool.evict((entry) => entry.image === spec.image);
+    return this.direct.run(spec, options);
   }
 
   private async runIn(parked: ParkedContainer, spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
     this.inUse.add(parked.container.id);
     let result: SandboxResult | undefined;
     try {
+      // Said by the launcher as it starts: long since for a warm container, within milliseconds for a cold one.
+      const ready = await parked.session.readyWithin(READY_TIMEOUT_MS);
+      if (ready?.hasTar === false) throw new LauncherUnavailable(`image ${spec.image} has no tar to hand over /outputs through the launcher`);
       await deliverParameters(parked, spec.parameters);
       result = await this.commands.run(parked, spec, options);
       return result;

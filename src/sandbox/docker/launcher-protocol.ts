@@ -1,6 +1,7 @@
 // The launcher a run's container is parked on, and the host's side of its protocol over the container's stdio.
 //
-// A container starts `sh -c LAUNCHER` (under the engine's init) and waits on its stdin. The run's trigger is a
+// A container starts `sh -c LAUNCHER` (under the engine's init), says on stdout whether the image has `tar` (the
+// ready line), and waits on its stdin. The run's trigger is a
 // line with a fresh nonce, a shell script that sets the environment and the command (`set -- ...`), and the nonce
 // again. The launcher then prints an acknowledgement on stdout, runs the command in its own session with stdin
 // from /dev/null, kills every process left (`kill -9 -1`: all of the run's user), and closes each stream with a
@@ -13,7 +14,8 @@
 // code and outputs are its own to choose), and the nonce keeps output that merely looks alike from matching.
 import { randomBytes } from 'node:crypto';
 
-export const LAUNCHER_SCRIPT = `IFS= read -r nonce || exit 125
+export const LAUNCHER_SCRIPT = `if command -v tar >/dev/null; then printf '\\036ready tar\\n'; else printf '\\036ready -\\n'; fi
+IFS= read -r nonce || exit 125
 script=
 while IFS= read -r line; do
   [ "$line" = "$nonce" ] && break
@@ -41,6 +43,23 @@ export const LAUNCHER_COMMAND = ['sh', '-c', LAUNCHER_SCRIPT, 'sandrun-launcher'
 const RECORD_SEPARATOR = 0x1e;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const TRAILER_MAX_BYTES = 64;
+
+/** The launcher's first line, before any trigger (so no run can have written it): whether the image has `tar`. */
+const READY_PREFIX = Buffer.from('\x1eready ');
+const READY_MAX_BYTES = 32;
+
+export type ReadyLineParse = { kind: 'partial' } | { kind: 'ready'; hasTar: boolean; rest: Buffer } | { kind: 'none' };
+
+/** Reads the ready line at the start of a parked container's stdout: complete, still partial, or not there. */
+export function parseReadyLine(bytes: Buffer): ReadyLineParse {
+  const compared = Math.min(bytes.length, READY_PREFIX.length);
+  if (!bytes.subarray(0, compared).equals(READY_PREFIX.subarray(0, compared))) return { kind: 'none' };
+  const end = bytes.indexOf(0x0a);
+  if (end === -1) return bytes.length > READY_MAX_BYTES ? { kind: 'none' } : { kind: 'partial' };
+  const word = bytes.subarray(READY_PREFIX.length, end).toString('latin1');
+  if (word !== 'tar' && word !== '-') return { kind: 'none' };
+  return { kind: 'ready', hasTar: word === 'tar', rest: bytes.subarray(end + 1) };
+}
 
 export function newNonce(): string {
   return randomBytes(16).toString('hex');

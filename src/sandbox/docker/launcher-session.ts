@@ -2,7 +2,13 @@
 import type Dockerode from 'dockerode';
 import type { Duplex } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { parseReadyLine } from './launcher-protocol.ts';
 import { StreamDemux, type ChunkSink } from './stream-demux.ts';
+
+/** What the launcher said of the image before any run: whether it has the `tar` that hands over /outputs. */
+export interface LauncherReady {
+  hasTar: boolean;
+}
 
 /** Output before a run routes the stream is only ever an init's or a shell's complaint: this much of it is kept. */
 const EARLY_OUTPUT_BYTES = 4096;
@@ -13,14 +19,20 @@ export class LauncherSession {
   private early: { stdout: Buffer[]; stderr: Buffer[]; bytes: number } | undefined = { stdout: [], stderr: [], bytes: 0 };
   private endedFlag = false;
   private brokenBy: Error | undefined;
+  /** The start of stdout while the launcher's ready line is incomplete; undefined once it has been read (or was not there). */
+  private readyBytes: Buffer | undefined = Buffer.alloc(0);
+  private settleReady!: (ready: LauncherReady | undefined) => void;
+  /** The launcher's ready line; undefined when the stream ended first or began otherwise (a launcher that failed). */
+  readonly ready: Promise<LauncherReady | undefined>;
   /** Settles when the engine closes the stream: the container stopped, or the connection to the engine broke. */
   readonly ended: Promise<void>;
 
   private constructor(private readonly stream: Duplex) {
     this.stdoutSink = (chunk) => this.keepEarly('stdout', chunk);
     this.stderrSink = (chunk) => this.keepEarly('stderr', chunk);
+    this.ready = new Promise((resolve) => (this.settleReady = resolve));
     const demux = new StreamDemux(
-      (chunk) => this.stdoutSink(chunk),
+      (chunk) => this.onStdout(chunk),
       (chunk) => this.stderrSink(chunk),
     );
     stream.on('data', (chunk: Buffer) => demux.push(chunk));
@@ -30,7 +42,39 @@ export class LauncherSession {
       })
       .finally(() => {
         this.endedFlag = true;
+        const unread = this.readyBytes;
+        this.readyBytes = undefined;
+        if (unread && unread.length > 0) this.stdoutSink(unread);
+        this.settleReady(undefined);
       });
+  }
+
+  /** The ready line, or undefined if it has not come within timeoutMs. */
+  readyWithin(timeoutMs: number): Promise<LauncherReady | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)));
+    return Promise.race([this.ready, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private onStdout(chunk: Buffer): void {
+    let bytes = chunk;
+    if (this.readyBytes !== undefined) {
+      bytes = this.readyBytes.length > 0 ? Buffer.concat([this.readyBytes, chunk]) : chunk;
+      const parsed = parseReadyLine(bytes);
+      if (parsed.kind === 'partial') {
+        this.readyBytes = Buffer.from(bytes);
+        return;
+      }
+      this.readyBytes = undefined;
+      if (parsed.kind === 'ready') {
+        this.settleReady({ hasTar: parsed.hasTar });
+        bytes = parsed.rest;
+      } else {
+        this.settleReady(undefined);
+      }
+      if (bytes.length === 0) return;
+    }
+    this.stdoutSink(bytes);
   }
 
   /** Attaches stdin, stdout and stderr of a created, not yet started, container (output before an attach is lost). */

@@ -21,6 +21,7 @@ export interface PoolStats {
 
 interface Entry {
   parked: ParkedContainer;
+  image: string;
   key: string;
   tenant: string;
   labels: Record<string, string>;
@@ -81,7 +82,7 @@ export class WarmPool {
         if (this.closed) return this.discard(parked);
         const timer = setTimeout(() => void this.evict((entry) => entry.parked === parked), this.limits.maxIdleMs);
         timer.unref();
-        this.entries.push({ parked, key, tenant, labels: template.labels ?? {}, timer });
+        this.entries.push({ parked, image: template.image, key, tenant, labels: template.labels ?? {}, timer });
         this.stats.parked = this.entries.length;
         // A container whose stdio connection ended while parked (an engine restart) can serve no run.
         void parked.session.ended.then(() => this.evict((entry) => entry.parked === parked));
@@ -107,7 +108,7 @@ export class WarmPool {
   }
 
   /** Removes the parked containers that match (all of them without a predicate). */
-  async evict(matches: (entry: { parked: ParkedContainer; labels: Record<string, string> }) => boolean = () => true): Promise<void> {
+  async evict(matches: (entry: { parked: ParkedContainer; image: string; labels: Record<string, string> }) => boolean = () => true): Promise<void> {
     const gone = this.entries.filter(matches);
     for (const entry of gone) {
       this.entries.splice(this.entries.indexOf(entry), 1);
