@@ -29,6 +29,9 @@ export interface SwarmBackendSettings extends HardeningSettings {
 const LOG_DRAIN_MS = 5_000;
 const GONE_TIMEOUT_MS = 15_000;
 const CONFIG_REMOVAL_MS = 45_000;
+/** How long a SIGKILLed run's container may take to show OOMKilled, and how often it is asked meanwhile. */
+const OOM_FLAG_GRACE_MS = 500;
+const OOM_FLAG_POLL_MS = 50;
 /** Short: with too few managers the API hangs ~21 s rather than failing. */
 const API_TIMEOUT_MS = 10_000;
 
@@ -158,7 +161,7 @@ export class SwarmBackend implements SandboxBackend {
       const exitCode = task.Status.ContainerStatus!.ExitCode!;
       await Promise.race([logsEnded, splitter.completed, delay(LOG_DRAIN_MS)]);
       const frame = splitter.finish();
-      const oomKilled = exitCode !== 0 && (await this.oomKilled(task, nodes));
+      const oomKilled = exitCode !== 0 && (await this.oomKilled(task, nodes, exitCode === 137 ? OOM_FLAG_GRACE_MS : 0));
       const limits = { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries };
       return { ...base(), exitCode, ...(await outcomeOf(exitCode, oomKilled, frame, limits)) };
     } finally {
@@ -168,13 +171,19 @@ export class SwarmBackend implements SandboxBackend {
     }
   }
 
-  /** Swarm's task status does not say OOM; the node's engine does, while the task's container exists. */
-  private async oomKilled(task: TaskInfo, nodes: Map<string, { engine: Dockerode }>): Promise<boolean> {
+  /**
+   * Swarm's task status does not say OOM; the node's engine does, while the task's container exists. The engine
+   * learns of the OOM kill from its own event, which can come after the exit: a SIGKILLed run is asked again for graceMs.
+   */
+  private async oomKilled(task: TaskInfo, nodes: Map<string, { engine: Dockerode }>, graceMs: number): Promise<boolean> {
     const engine = task.NodeID ? nodes.get(task.NodeID)?.engine : undefined;
     const containerId = task.Status.ContainerStatus?.ContainerID;
     if (!engine || !containerId) return false;
-    const info = await engine.getContainer(containerId).inspect().catch(() => undefined);
-    return info?.State.OOMKilled === true;
+    for (const deadline = Date.now() + graceMs; ; await delay(OOM_FLAG_POLL_MS)) {
+      const info = await engine.getContainer(containerId).inspect().catch(() => undefined);
+      if (info?.State.OOMKilled === true) return true;
+      if (!info || Date.now() >= deadline) return false;
+    }
   }
 
   /** Removes the service (which stops its task) and the config; waits until the task's container is gone, when its node is known. */
