@@ -5,7 +5,7 @@
 // helper container (sandrun's base image, idle) mounts it too, from before the run's start until its outputs have
 // been read with the helper's `tar`. See docs/decisions.md.
 import type Dockerode from 'dockerode';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -17,6 +17,7 @@ import { engineError, isNotFound } from './engine-errors.ts';
 import type { EngineEvents } from './engine-events.ts';
 import { containerOptions, outputsHolderOptions, outputsVolumeOptions, runEnv, type HardeningSettings } from './hardening.ts';
 import { exitedOutcome, type OutputsReader } from './outputs-reader.ts';
+import { createReplacing, writeParameters } from './parked-container.ts';
 import { StreamDemux } from './stream-demux.ts';
 
 export interface DirectRunSettings extends HardeningSettings {
@@ -59,8 +60,9 @@ export class DirectRunner {
     const made: Made = {};
     let result: SandboxResult | undefined;
     try {
-      await mkdir(join(dir, 'inputs'), { recursive: true, mode: 0o755 });
-      await writeFile(join(dir, 'inputs', 'parameters.json'), JSON.stringify(spec.parameters ?? {}), { mode: 0o644 });
+      const inputsDir = join(dir, 'inputs');
+      await mkdir(inputsDir, { recursive: true, mode: 0o755 });
+      await writeParameters(inputsDir, spec.parameters);
       const attempt = <T>(what: string, step: Promise<T>) => step.catch((error: unknown) => Promise.reject(engineError(error, `${what} for run ${id}`)));
       made.volume = await attempt('creating the outputs volume', this.docker.createVolume(outputsVolumeOptions(volumeName, id, this.settings)));
       const direct = { command: spec.command, env: runEnv(spec), outputsVolume: volumeName };
@@ -73,7 +75,7 @@ export class DirectRunner {
           await attempt('starting the outputs helper', holder.start());
           return holder;
         }),
-        attempt('creating its container', this.createReplacing(containerOptions(spec, id, join(dir, 'inputs'), this.settings, direct))).then((container) => {
+        attempt('creating its container', createReplacing(this.docker, containerOptions(spec, id, inputsDir, this.settings, direct))).then((container) => {
           made.container = container;
           this.inUse.add(container.id);
           return container;
@@ -99,18 +101,9 @@ export class DirectRunner {
     for (const container of containers) this.inUse.delete(container.id);
   }
 
-  /** A run retried after an engine outage may find its first attempt's containers still there: none of them ran its command. */
-  private async createReplacing(options: Dockerode.ContainerCreateOptions): Promise<Dockerode.Container> {
-    return this.docker.createContainer(options).catch(async (error: unknown) => {
-      if ((error as { statusCode?: number }).statusCode !== 409) throw error;
-      await this.docker.getContainer(options.name!).remove({ force: true, v: true });
-      return this.docker.createContainer(options);
-    });
-  }
-
   private async createHolder(id: string, volumeName: string): Promise<Dockerode.Container> {
     const image = this.settings.outputsHelperImage;
-    return this.createReplacing(outputsHolderOptions(id, volumeName, image, this.settings)).catch((error: unknown) => {
+    return createReplacing(this.docker, outputsHolderOptions(id, volumeName, image, this.settings)).catch((error: unknown) => {
       if (isNotFound(error)) {
         throw new SandrunError('image_unavailable', `image ${image}, which holds /outputs for images without a shell, is not present (build it with \`npm run images\`)`);
       }

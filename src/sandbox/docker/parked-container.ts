@@ -28,16 +28,9 @@ export async function startParkedContainer(
   let container: Dockerode.Container | undefined;
   let session: LauncherSession | undefined;
   try {
-    const options = containerOptions(template, id, inputsDir, settings);
-    const created = await docker
-      .createContainer(options)
-      .catch(async (error: unknown) => {
-        // A run retried after an engine outage may find its first container still there: it never started the command.
-        if ((error as { statusCode?: number }).statusCode !== 409) throw error;
-        await docker.getContainer(`sandrun-${id}`).remove({ force: true, v: true });
-        return docker.createContainer(options);
-      })
-      .catch((error: unknown) => Promise.reject(engineError(error, `creating container sandrun-${id} from ${template.image}`)));
+    const created = await createReplacing(docker, containerOptions(template, id, inputsDir, settings)).catch((error: unknown) =>
+      Promise.reject(engineError(error, `creating container sandrun-${id} from ${template.image}`)),
+    );
     container = created;
     const attached = await LauncherSession.attach(created).catch((error: unknown) => Promise.reject(engineError(error, `attaching to container sandrun-${id}`)));
     session = attached;
@@ -51,9 +44,26 @@ export async function startParkedContainer(
   }
 }
 
-/** Delivers a run's parameters: the container sees the file at once through its read-only bind mount. */
+/**
+ * Creates a container under its name; a run retried after an engine outage may find its first attempt's container
+ * still there, which never started the command, and it is replaced.
+ */
+export async function createReplacing(docker: Dockerode, options: Dockerode.ContainerCreateOptions): Promise<Dockerode.Container> {
+  return docker.createContainer(options).catch(async (error: unknown) => {
+    if ((error as { statusCode?: number }).statusCode !== 409) throw error;
+    await docker.getContainer(options.name!).remove({ force: true, v: true });
+    return docker.createContainer(options);
+  });
+}
+
+/** Writes a run's parameters into a container's inputs directory, which it sees at once through its read-only bind mount. */
+export async function writeParameters(inputsDir: string, parameters: Record<string, unknown>): Promise<void> {
+  await writeFile(join(inputsDir, 'parameters.json'), JSON.stringify(parameters ?? {}), { mode: 0o644 });
+}
+
+/** Delivers a run's parameters to its parked container. */
 export async function deliverParameters(parked: ParkedContainer, parameters: Record<string, unknown>): Promise<void> {
-  await writeFile(join(parked.dir, 'inputs', 'parameters.json'), JSON.stringify(parameters ?? {}), { mode: 0o644 });
+  await writeParameters(join(parked.dir, 'inputs'), parameters);
 }
 
 export async function discardContainer(parked: ParkedContainer): Promise<void> {
