@@ -23,7 +23,6 @@ const ACK_TIMEOUT_MS = 30_000;
 const STDERR_GRACE_MS = 1_000;
 /** How long a container whose output stream ended may take to be seen as stopped. */
 const STOP_GRACE_MS = 2_000;
-const OOM_EVENT_GRACE_MS = 300;
 
 /** What the engine's init (tini) says when the image has no `sh` for the launcher. */
 const NO_SHELL = /exec sh failed: No such file or directory/;
@@ -137,12 +136,12 @@ export class CommandRunner {
       return { ...base, outcome: { kind: ending.kind }, exitCode: null, outputs: {} };
     }
     if (ending.kind === 'lost') {
-      if (await this.events.sawOom(container.id, OOM_EVENT_GRACE_MS)) return { ...base, outcome: { kind: 'oom_killed' }, exitCode: 137, outputs: {} };
+      if (await this.events.sawOom(container.id)) return { ...base, outcome: { kind: 'oom_killed' }, exitCode: 137, outputs: {} };
       const exitCode = await this.stoppedContainerExit(container, session);
       return { ...base, outcome: { kind: 'exited' }, exitCode, outputs: {} };
     }
     const { exitCode, hasOutputs } = ending.exit;
-    const oomKilled = exitCode !== 0 && (await this.events.sawOom(container.id, exitCode === 137 ? OOM_EVENT_GRACE_MS : 0));
+    const oomKilled = await this.events.exitedByOom(container.id, exitCode);
     const read: OutputsReadResult = hasOutputs ? await this.outputs.read(container) : { ok: true, outputs: {}, totalBytes: 0, sawRoot: true };
     return { ...base, outcome: exitedOutcome(exitCode, oomKilled, read), exitCode, outputs: read.outputs };
   }

@@ -32,7 +32,6 @@ const USAGE_SAMPLE_MS = 250;
 const FIRST_SAMPLE_MS = 50;
 /** After the process exited, how long the last of its output may take to arrive. */
 const OUTPUT_DRAIN_MS = 2_000;
-const OOM_EVENT_GRACE_MS = 300;
 
 type Stop = 'timed_out' | 'cancelled';
 interface Made {
@@ -167,8 +166,8 @@ export class DirectRunner {
       ...(usage.last ? { usage: usage.last } : {}),
     };
     if (stop) return { ...base, outcome: { kind: stop }, exitCode: null, outputs: {} };
-    // The killed process is the init's child, so State.OOMKilled is not set: the engine's oom event tells.
-    const oomKilled = exitStatus !== 0 && (await this.events.sawOom(container.id, exitStatus === 137 ? OOM_EVENT_GRACE_MS : 0));
+    // The engine's oom event tells (State.OOMKilled is set from the same event, only after the exit is seen).
+    const oomKilled = await this.events.exitedByOom(container.id, exitStatus);
     const read = await this.outputs.read(holder);
     return { ...base, outcome: exitedOutcome(exitStatus, oomKilled, read), exitCode: exitStatus, outputs: read.outputs };
   }

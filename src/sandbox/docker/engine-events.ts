@@ -13,6 +13,9 @@ interface EngineEvent {
 
 const FORGET_AFTER_MS = 60_000;
 
+/** How long the engine's oom event may come after the exit it caused. */
+const OOM_EVENT_GRACE_MS = 300;
+
 export class EngineEvents {
   private stream: Readable | undefined;
   private closed = false;
@@ -93,8 +96,14 @@ export class EngineEvents {
     return { promise, cancel: () => this.execWaiters.delete(execId) };
   }
 
+  /** Whether a command that exited with this code was OOM-killed; only a SIGKILL (137) waits for an event that lags the exit. */
+  async exitedByOom(containerId: string, exitCode: number): Promise<boolean> {
+    if (exitCode === 0) return false;
+    return this.sawOom(containerId, exitCode === 137 ? OOM_EVENT_GRACE_MS : 0);
+  }
+
   /** True if the engine reported an OOM kill in the container, waiting up to graceMs for a late event. */
-  async sawOom(containerId: string, graceMs: number): Promise<boolean> {
+  async sawOom(containerId: string, graceMs = OOM_EVENT_GRACE_MS): Promise<boolean> {
     if (this.ooms.has(containerId)) return true;
     let timer: NodeJS.Timeout | undefined;
     const seen = await new Promise<boolean>((resolve) => {
