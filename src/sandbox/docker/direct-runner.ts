@@ -48,8 +48,8 @@ export class DirectRunner {
     private readonly settings: DirectRunSettings,
     /** The backend's containers serving a run, which its reaper leaves alone: this adds and removes its own. */
     private readonly inUse: Set<string>,
-    /** Hands a removal still going on to the backend, whose close() waits for it. */
-    private readonly track: (removal: Promise<void>) => void,
+    /** Hands the removal of a run's containers to the backend, which says whether the result waits for it. */
+    private readonly afterRun: (removal: Promise<void>, result: SandboxResult | undefined) => Promise<void>,
   ) {}
 
   async run(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
@@ -83,10 +83,7 @@ export class DirectRunner {
       result = await this.runProcess(container, holder, spec, options);
       return result;
     } finally {
-      const cleanup = this.remove(made, dir);
-      this.track(cleanup);
-      // As on the launcher path, the result does not wait for the removal, unless the run was stopped or failed.
-      if (!result || result.outcome.kind === 'timed_out' || result.outcome.kind === 'cancelled') await cleanup;
+      await this.afterRun(this.remove(made, dir), result);
     }
   }
 

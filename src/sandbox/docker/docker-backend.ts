@@ -54,10 +54,7 @@ export class DockerBackend implements SandboxBackend {
     this.events = new EngineEvents(docker);
     const outputs = new OutputsReader(this.events, settings);
     this.commands = new CommandRunner(this.events, outputs, settings);
-    this.direct = new DirectRunner(docker, this.events, outputs, { ...settings, outputsHelperImage: settings.outputsHelperImage ?? DEFAULT_OUTPUTS_HELPER_IMAGE }, this.inUse, (removal) => {
-      this.removals.add(removal);
-      void removal.finally(() => this.removals.delete(removal));
-    });
+    this.direct = new DirectRunner(docker, this.events, outputs, { ...settings, outputsHelperImage: settings.outputsHelperImage ?? DEFAULT_OUTPUTS_HELPER_IMAGE }, this.inUse, (removal, result) => this.afterRun(removal, result));
     this.pool = new WarmPool(
       settings.pool ?? NO_POOL,
       (template) => this.ensureEvents().then(() => startParkedContainer(docker, template, `pool-${crypto.randomUUID()}`, settings)),
@@ -145,15 +142,18 @@ export class DockerBackend implements SandboxBackend {
       return result;
     } finally {
       this.events.forgetContainer(parked.container.id);
-      // The result does not wait for the removal (100+ ms under load); close() waits for every one still going.
-      const removal = discardContainer(parked).finally(() => {
-        this.inUse.delete(parked.container.id);
-        this.removals.delete(removal);
-      });
-      this.removals.add(removal);
-      // A stopped run (or a failed one) is reported only once its container is gone.
-      if (!result || result.outcome.kind === 'timed_out' || result.outcome.kind === 'cancelled') await removal;
+      await this.afterRun(discardContainer(parked).finally(() => this.inUse.delete(parked.container.id)), result);
     }
+  }
+
+  /**
+   * A run's containers being removed: the result does not wait for it (100+ ms under load), and close() waits for
+   * every one still going; but a stopped run (or a failed one) is reported only once its containers are gone.
+   */
+  private async afterRun(removal: Promise<void>, result: SandboxResult | undefined): Promise<void> {
+    this.removals.add(removal);
+    void removal.finally(() => this.removals.delete(removal));
+    if (!result || result.outcome.kind === 'timed_out' || result.outcome.kind === 'cancelled') await removal;
   }
 
   /** Removes parked containers whose labels match (a project refreshed or removed). */
