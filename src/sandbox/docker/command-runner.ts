@@ -13,8 +13,6 @@ import type { ParkedContainer } from './parked-container.ts';
 
 export interface CommandSettings {
   logCapBytes: number;
-  outputsCapBytes: number;
-  outputsMaxEntries: number;
 }
 
 /** How long the launcher may take to acknowledge a trigger before the engine is deemed stuck. */

@@ -23,7 +23,7 @@ export class LauncherSession {
   private readyBytes: Buffer | undefined = Buffer.alloc(0);
   private settleReady!: (ready: LauncherReady | undefined) => void;
   /** The launcher's ready line; undefined when the stream ended first or began otherwise (a launcher that failed). */
-  readonly ready: Promise<LauncherReady | undefined>;
+  private readonly ready: Promise<LauncherReady | undefined>;
   /** Settles when the engine closes the stream: the container stopped, or the connection to the engine broke. */
   readonly ended: Promise<void>;
 
