@@ -15,6 +15,15 @@ if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_m
 fi
 
 step "runner images (about 90 s the first time, then a no-op)"
+# The images are built from Debian packages with debootstrap (no registry); a fresh machine lacks it.
+if ! command -v debootstrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  else
+    echo "debootstrap is needed to build the runner images: install it (Debian/Ubuntu: apt-get install debootstrap)" >&2
+    exit 1
+  fi
+fi
 npx tsx images/build.ts
 
 step "server and CLI bundle (dist/)"

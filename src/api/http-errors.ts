@@ -32,6 +32,21 @@ function authenticateChallenge(failure: SandrunError, sentCredentials: boolean):
   return undefined;
 }
 
+/** What a client waiting on a full queue should wait before it tries again: runs take seconds, not minutes. */
+const QUEUE_FULL_RETRY_SECONDS = 5;
+
+/**
+ * Every 429 says when to come back (RFC 9110 Retry-After, whole seconds): the rate limiter's own figure, the time
+ * until a quota resets, or a short wait for a full queue.
+ */
+export function retryAfterSeconds(failure: SandrunError): number | undefined {
+  if (failure.status !== 429) return undefined;
+  const details = (typeof failure.details === 'object' && failure.details !== null ? failure.details : {}) as Record<string, unknown>;
+  if (typeof details.retry_after_seconds === 'number') return Math.max(1, Math.ceil(details.retry_after_seconds));
+  if (typeof details.resets_at === 'string') return Math.max(1, Math.ceil((Date.parse(details.resets_at) - Date.now()) / 1000));
+  return QUEUE_FULL_RETRY_SECONDS;
+}
+
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, request, response, _next) => {
     const failure = toSandrunError(error);
@@ -39,6 +54,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (failure.code === 'internal') (request.log ?? logger).error({ err: error, requestId: request.id }, 'request failed');
     const challenge = authenticateChallenge(failure, /^Bearer\s/i.test(request.headers.authorization ?? ''));
     if (challenge) response.setHeader('WWW-Authenticate', challenge);
+    const retryAfter = retryAfterSeconds(failure);
+    if (retryAfter !== undefined && !response.headersSent) response.setHeader('Retry-After', String(retryAfter));
     if (response.headersSent) {
       response.end();
       return;

@@ -65,7 +65,6 @@ export function rateLimit(limiter: RateLimiter): RequestHandler {
     const principal = principalOf(request);
     const retryAfter = limiter.take(rateLimitKey(principal));
     if (retryAfter === 0) return next();
-    response.setHeader('Retry-After', String(retryAfter));
     next(new SandrunError('rate_limited', `too many requests from this credential; try again in ${retryAfter} s`, { retry_after_seconds: retryAfter }));
   };
 }

@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config.ts';
 import { openStores } from '../../src/sandrun.ts';
 import { EngineProxy } from '../helpers/engine-proxy.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
+import { pollRun } from '../helpers/poll-run.ts';
 import { freePort, startServerProcess, stopGracefully, type ServerProcess } from '../helpers/server-process.ts';
 
 let dataDir: string;
@@ -15,13 +16,13 @@ let token: string;
 let proxy: EngineProxy;
 let server: ServerProcess;
 
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }> {
   const response = await fetch(server.url + path, {
     method,
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return { status: response.status, body: await response.json() };
+  return { status: response.status, body: await response.json(), headers: response.headers };
 }
 
 beforeAll(async () => {
@@ -55,7 +56,8 @@ describe('an engine outage', () => {
 
     const started = Date.now();
     const sync = await call('POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'outage', model_name: 'hello' });
-    expect(Date.now() - started, 'a sync run is refused fast').toBeLessThan(2000);
+    // Fast means: without waiting for the engine or the run's timeout (300 s); a slow machine gets slack.
+    expect(Date.now() - started, 'a sync run is refused fast').toBeLessThan(10_000);
     expect(sync.status).toBe(503);
     expect(sync.body.error.code).toBe('engine_unavailable');
 
@@ -66,12 +68,7 @@ describe('an engine outage', () => {
     expect(server.child.exitCode, 'the server keeps running').toBeNull();
 
     await proxy.up();
-    let run: any;
-    for (let i = 0; i < 100; i += 1) {
-      run = (await call('GET', `/v1/runs/${queued.body.run_id}`)).body;
-      if (run.status !== 'pending' && run.status !== 'running') break;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    const run = await pollRun(() => call('GET', `/v1/runs/${queued.body.run_id}`), queued.body.run_id);
     expect(run).toMatchObject({ status: 'success', stdout: 'hello\n' });
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
   });
@@ -80,7 +77,7 @@ describe('an engine outage', () => {
     await proxy.hang();
     const started = Date.now();
     const ready = await fetch(`${server.url}/readyz`, { signal: AbortSignal.timeout(15_000) });
-    expect(Date.now() - started, 'readyz does not hang with the engine').toBeLessThan(5000);
+    expect(Date.now() - started, 'readyz does not hang with the engine').toBeLessThan(12_000);
     expect(ready.status).toBe(503);
     expect(((await ready.json()) as any).checks.engine).not.toBe('ok');
     await proxy.up();

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { openStores } from '../../src/sandrun.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
+import { pollRun } from '../helpers/poll-run.ts';
 import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess } from '../helpers/server-process.ts';
 
 const docker = new Dockerode();
@@ -34,18 +35,10 @@ async function call(method: string, path: string, body?: unknown): Promise<any> 
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return { status: response.status, body: await response.json() };
+  return { status: response.status, body: await response.json(), headers: response.headers };
 }
 
-async function waitFor(runId: string, statuses: string[], timeoutMs = 30_000): Promise<any> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await call('GET', `/v1/runs/${runId}`);
-    if (statuses.includes(body.status)) return body;
-    if (Date.now() > deadline) throw new Error(`run ${runId} is ${body.status}, not ${statuses.join('/')}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const waitFor = (runId: string, statuses: string[]) => pollRun(() => call('GET', `/v1/runs/${runId}`), runId, { until: statuses });
 
 describe('a server killed with SIGKILL during a run', () => {
   it('reconciles at start: the running run ends in error, the queued one runs, no container is left, numbers continue', async () => {

@@ -49,9 +49,12 @@ describe('resource usage', () => {
     runs.push(run.body);
     const { usage } = run.body;
     expect(usage, JSON.stringify(usage)).toMatchObject({ cpu_seconds: expect.any(Number), wall_seconds: run.body.duration_seconds });
-    // Python's own start-up is in the container's account too; within 20 % of the second it burnt.
-    expect(usage.cpu_seconds, `cpu_seconds ${usage.cpu_seconds}`).toBeGreaterThan(0.95);
-    expect(usage.cpu_seconds, `cpu_seconds ${usage.cpu_seconds}`).toBeLessThan(1.2);
+    // The container's account holds what the process measured itself (start-up included), and little more: the
+    // launcher's shell. Measured against the model's own figure, so a slow machine's longer start-up does not matter.
+    const measured = run.body.outputs.burn.cpu as number;
+    expect(measured).toBeGreaterThanOrEqual(1);
+    expect(usage.cpu_seconds, `cpu_seconds ${usage.cpu_seconds}, the process measured ${measured}`).toBeGreaterThan(measured * 0.95);
+    expect(usage.cpu_seconds, `cpu_seconds ${usage.cpu_seconds}, the process measured ${measured}`).toBeLessThan(measured + 0.5);
     expect(usage.output_bytes).toBe(Buffer.byteLength(run.body.stdout) + Buffer.byteLength(JSON.stringify(run.body.outputs)));
   });
 
@@ -86,7 +89,7 @@ describe('resource usage', () => {
 
   it('a tenant past its daily CPU seconds gets 429 quota_exceeded with a clear message', async () => {
     // Burn until refused: each accepted run must have started under the quota, and the refusal must name it.
-    let refused: { status: number; body: any } | undefined;
+    let refused: { status: number; body: any; headers: Headers } | undefined;
     for (let attempt = 0; attempt < 5 && !refused; attempt += 1) {
       const answer = await server.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'usage', model_name: 'burn' });
       if (answer.status === 429) refused = answer;
@@ -95,6 +98,10 @@ describe('resource usage', () => {
     expect(refused, 'no run was refused').toBeDefined();
     expect(refused!.body.error.code).toBe('quota_exceeded');
     expect(refused!.body.error.message).toMatch(/of its 2\.5 CPU seconds for today/);
+    // Every 429 says when to come back: here, when the UTC day ends.
+    const retryAfter = Number(refused!.headers.get('retry-after'));
+    expect(retryAfter, `Retry-After ${refused!.headers.get('retry-after')}`).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(86_400);
     const used = (await server.request(token, 'GET', '/v1/usage')).body.days[0].cpu_seconds;
     expect(used).toBeGreaterThanOrEqual(2.5);
     expect(refused!.body.error.details.cpu_seconds_used).toBeCloseTo(used, 6);

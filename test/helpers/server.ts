@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Scope } from '../../src/auth/principal.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger, createSandrun, type Sandrun } from '../../src/sandrun.ts';
+import { pollRun, type PollOptions } from './poll-run.ts';
 
 export const ALL_SCOPES: Scope[] = ['runs:read', 'runs:write', 'projects:read', 'projects:write'];
 
@@ -16,6 +17,8 @@ export interface TestServer {
   token(tenant: string, scopes?: Scope[]): string;
   /** fetch + JSON with a bearer token. */
   request(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>;
+  /** Polls GET /v1/runs/{id} until the run is terminal (or in `options.until`); see poll-run.ts. */
+  waitForRun(token: string, runId: string, options?: PollOptions): Promise<any>;
   close(): Promise<void>;
 }
 
@@ -33,12 +36,15 @@ export async function startTestServer(env: Record<string, string> = {}, options:
   const sandrun = createSandrun(config, createLogger(config));
   const address = await sandrun.listen();
   const url = `http://127.0.0.1:${address.port}`;
-  return {
+  const server: TestServer = {
     sandrun,
     url,
     dataDir,
     token(tenant, scopes = ALL_SCOPES) {
       return sandrun.apiTokens.create({ tenantId: tenant, scopes }).token;
+    },
+    waitForRun(token, runId, options) {
+      return pollRun(() => server.request(token, 'GET', `/v1/runs/${runId}`), runId, options);
     },
     async request(token, method, path, body) {
       const response = await fetch(url + path, {
@@ -60,4 +66,5 @@ export async function startTestServer(env: Record<string, string> = {}, options:
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  return server;
 }

@@ -87,7 +87,7 @@ for (const runtime of ['runc', 'runsc'] as const) {
       const result = await run({ command: python('import time; time.sleep(600)'), limits: { ...DEFAULT_TEST_LIMITS, timeoutSeconds: 2 } });
       expect(result.outcome).toEqual({ kind: 'timed_out' });
       expect(result.exitCode).toBeNull();
-      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(Date.now() - started, "ended by the timeout, not the sleep").toBeLessThan(30_000);
     });
 
     it('ends a command that allocates 1 GiB under a 128 MiB limit as oom_killed', async () => {
