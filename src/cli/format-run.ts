@@ -1,9 +1,8 @@
 // How a person sees a run: status, exit code, duration, outputs as pretty JSON, then its stdout and stderr.
+import { isTerminal } from '../run-status.ts';
 import type { AsyncRunView, RunResultView } from '../runs/run-view.ts';
 import { EXIT, type ExitCode } from './cli-error.ts';
 import type { Colours } from './terminal.ts';
-
-export const isTerminalStatus = (status: RunResultView['status']): boolean => status !== 'pending' && status !== 'running';
 
 /** 0 when the run succeeded, 1 when it ended any other way (or has not ended). */
 export const exitCodeOfRun = (status: RunResultView['status']): ExitCode => (status === 'success' ? EXIT.success : EXIT.runFailed);
@@ -25,14 +24,14 @@ export function formatRun(run: RunResultView, colours: Colours): string {
     `  id:        ${run.run_id}`,
     `  status:    ${colours.status(run.status)}`,
   ];
-  if (isTerminalStatus(run.status)) {
+  if (isTerminal(run.status)) {
     lines.push(`  exit code: ${run.exit_code ?? colours.dim('none (the process never ran)')}`);
     lines.push(`  duration:  ${formatDuration(run.duration_seconds)}`);
   }
   if (run.error) lines.push(`  error:     ${colours.red(`${run.error.code}: ${run.error.message}`)}`);
   if (run.warning) lines.push(`  warning:   ${colours.yellow(run.warning)}`);
   let text = lines.join('\n') + '\n';
-  if (isTerminalStatus(run.status)) {
+  if (isTerminal(run.status)) {
     text += Object.keys(run.outputs).length > 0 ? block('outputs:', JSON.stringify(run.outputs, null, 2), false, colours) : `${colours.bold('outputs:')} ${colours.dim('none')}\n`;
   }
   if (run.stdout) text += block('stdout:', run.stdout, run.stdout_truncated, colours);

@@ -2,9 +2,9 @@
 import { z } from 'zod';
 import { SCOPES, type Scope } from '../auth/principal.ts';
 import { describeZodIssues } from '../errors.ts';
+import { RUN_STATUSES } from '../run-status.ts';
 import { usageError } from './cli-error.ts';
 
-export const RUN_STATUSES = ['pending', 'running', 'success', 'failed', 'timed_out', 'cancelled', 'error'] as const;
 
 const jsonObjectSchema = z.record(z.string(), z.unknown());
 

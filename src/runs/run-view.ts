@@ -1,5 +1,6 @@
 // The JSON shapes a client sees of a run (SPEC §2): the result (terminal or current) and the async receipt.
-import { isTerminal, type RunRecord } from '../store/run-store.ts';
+import { isTerminal } from '../run-status.ts';
+import type { RunRecord } from '../store/run-store.ts';
 
 export interface RunResultView {
   run_id: string;

@@ -1,11 +1,9 @@
 // Run records: insert with a gapless per-project number, state transitions, tenant-scoped reads.
 import type { Db } from './database.ts';
+import type { RunStatus } from '../run-status.ts';
 import { IdempotencyKeys, type IdempotencyKey, type StoredKey } from './idempotency-keys.ts';
 
-export const RUN_STATUSES = ['pending', 'running', 'success', 'failed', 'timed_out', 'cancelled', 'error'] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
-export const TERMINAL_STATUSES: readonly RunStatus[] = ['success', 'failed', 'timed_out', 'cancelled', 'error'];
-export const isTerminal = (status: RunStatus): boolean => TERMINAL_STATUSES.includes(status);
+export type { RunStatus } from '../run-status.ts';
 
 export interface RunLimits {
   timeoutSeconds: number;

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { ProjectView } from '../../projects/project-service.ts';
 import type { AsyncRunView, RunResultView } from '../../runs/run-view.ts';
-import { RUN_STATUSES } from '../../store/run-store.ts';
+import { RUN_STATUSES } from '../../run-status.ts';
 
 const runErrorSchema = z.object({ code: z.string(), message: z.string() }).nullable();
 

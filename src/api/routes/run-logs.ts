@@ -4,7 +4,7 @@ import type { LiveLogEvent, LiveLogs } from '../../runs/live-logs.ts';
 import type { RunService } from '../../runs/run-service.ts';
 import { runResultView } from '../../runs/run-view.ts';
 import type { RunRecord } from '../../store/run-store.ts';
-import { isTerminal } from '../../store/run-store.ts';
+import { isTerminal } from '../../run-status.ts';
 import { principalOf, requireScope } from '../authenticate.ts';
 
 const HEARTBEAT_MS = 15_000;

@@ -2,7 +2,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { invalidRequest } from '../../errors.ts';
-import { RUN_STATUSES } from '../../store/run-store.ts';
+import { RUN_STATUSES } from '../../run-status.ts';
 import type { RunService } from '../../runs/run-service.ts';
 import { asyncRunView, runResultView } from '../../runs/run-view.ts';
 import { principalOf, requireScope } from '../authenticate.ts';

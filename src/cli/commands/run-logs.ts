@@ -1,9 +1,10 @@
 // `sandrun runs logs ID [--follow]`: a run's stdout and stderr as they arrive, ending with its status.
+import { isTerminal } from '../../run-status.ts';
 import { z } from 'zod';
 import type { RunResultView } from '../../runs/run-view.ts';
 import { CliError, EXIT } from '../cli-error.ts';
 import { apiClient, segment, type CliContext, type HttpFlags } from '../context.ts';
-import { exitCodeOfRun, formatDuration, isTerminalStatus } from '../format-run.ts';
+import { exitCodeOfRun, formatDuration } from '../format-run.ts';
 
 export interface LogsFlags extends HttpFlags {
   follow?: boolean;
@@ -35,10 +36,10 @@ export async function followLogs(context: CliContext, runId: string, flags: Logs
       // Both carry the run view (src/api/routes/run-logs.ts): `end` once it is terminal, `status` as it is now.
       const run = data as RunResultView;
       if (!flags.json) {
-        const detail = isTerminalStatus(run.status) ? ` (exit code ${run.exit_code ?? 'none'}, ${formatDuration(run.duration_seconds)})` : '';
+        const detail = isTerminal(run.status) ? ` (exit code ${run.exit_code ?? 'none'}, ${formatDuration(run.duration_seconds)})` : '';
         stderr.write(`${colours.dim(`run ${run.run_number} of ${run.project}:`)} ${colours.status(run.status)}${detail}${run.error ? ` ${colours.red(run.error.message)}` : ''}\n`);
       }
-      if (isTerminalStatus(run.status)) context.exitCode = exitCodeOfRun(run.status);
+      if (isTerminal(run.status)) context.exitCode = exitCodeOfRun(run.status);
       return;
     }
   }

@@ -1,8 +1,9 @@
 // `sandrun runs get|list|cancel|logs`: the tenant's runs, over the REST API.
+import { isTerminal } from '../../run-status.ts';
 import { Command } from 'commander';
 import type { RunResultView } from '../../runs/run-view.ts';
 import { addHttpOptions, apiClient, printJson, segment, type CliContext, type HttpFlags } from '../context.ts';
-import { formatDuration, formatRun, isTerminalStatus } from '../format-run.ts';
+import { formatDuration, formatRun } from '../format-run.ts';
 import { parseLimit, parseStatus } from '../inputs.ts';
 import { formatTable } from '../table.ts';
 import { followLogs, type LogsFlags } from './run-logs.ts';
@@ -57,7 +58,7 @@ export function runsCommand(context: CliContext): Command {
         { header: 'MODEL', value: (r) => r.model_name ?? '-' },
         { header: 'STATUS', value: (r) => r.status, style: (padded, r) => colours.status(r.status) + padded.slice(r.status.length) },
         { header: 'EXIT', value: (r) => (r.exit_code === null ? '-' : String(r.exit_code)) },
-        { header: 'DURATION', value: (r) => (isTerminalStatus(r.status) ? formatDuration(r.duration_seconds) : '-') },
+        { header: 'DURATION', value: (r) => (isTerminal(r.status) ? formatDuration(r.duration_seconds) : '-') },
         { header: 'CREATED', value: (r) => r.created_at },
       ]),
     );
