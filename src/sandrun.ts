@@ -144,7 +144,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       available ? logger.info('the engine answers again; waiting runs start') : logger.error({ reason }, 'the engine stopped answering; runs wait'),
   });
   const diskGuard = new DiskGuard(config.dataDir, config.minFreeBytes);
-  const runService = new RunService(stores.runs, projectService, sandbox, scheduler, liveLogs, config, logger, metrics, engineGate, diskGuard);
+  const runService = new RunService({ runs: stores.runs, projects: projectService, sandbox, scheduler, liveLogs, config, logger, metrics, engine: engineGate, disk: diskGuard });
   const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, config.retentionDays, logger, (projectId) =>
     sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
   );

@@ -35,6 +35,23 @@ export interface RunListOptions {
   cursor?: string;
 }
 
+/** Everything the run service works with, built by the composition root (src/sandrun.ts). */
+export interface RunServiceDeps {
+  runs: RunStore;
+  projects: ProjectService;
+  sandbox: SandboxBackend;
+  scheduler: FairScheduler;
+  liveLogs: LiveLogs;
+  config: Pick<Config, 'defaultImage' | 'defaultLimits' | 'maxLimits' | 'tenantDailyCpuSeconds'>;
+  logger: Logger;
+  metrics: Metrics;
+  /** Whether the engine answers: runs wait for it, sync requests are refused while it is down. */
+  engine: EngineGate;
+  disk: DiskGuard;
+  /** The clock (tests may pin it). */
+  now?: () => Date;
+}
+
 /** Starts of one run's container that the engine may stop before the command starts, before the run ends in error. */
 const MAX_START_ATTEMPTS = 5;
 
@@ -42,19 +59,23 @@ export class RunService {
   private readonly active = new Map<string, AbortController>();
   private readonly finished = new Map<string, { promise: Promise<RunRecord>; resolve: (run: RunRecord) => void }>();
 
-  constructor(
-    private readonly runs: RunStore,
-    private readonly projects: ProjectService,
-    private readonly sandbox: SandboxBackend,
-    private readonly scheduler: FairScheduler,
-    private readonly liveLogs: LiveLogs,
-    private readonly config: Pick<Config, 'defaultImage' | 'defaultLimits' | 'maxLimits' | 'tenantDailyCpuSeconds'>,
-    private readonly logger: Logger,
-    private readonly metrics?: Metrics,
-    private readonly engine?: EngineGate,
-    private readonly disk?: DiskGuard,
-    private readonly now: () => Date = () => new Date(),
-  ) {}
+  private readonly runs: RunStore;
+  private readonly projects: ProjectService;
+  private readonly sandbox: SandboxBackend;
+  private readonly scheduler: FairScheduler;
+  private readonly liveLogs: LiveLogs;
+  private readonly config: RunServiceDeps['config'];
+  private readonly logger: Logger;
+  private readonly metrics: Metrics;
+  private readonly engine: EngineGate;
+  private readonly disk: DiskGuard;
+  private readonly now: () => Date;
+
+  constructor(deps: RunServiceDeps) {
+    ({ runs: this.runs, projects: this.projects, sandbox: this.sandbox, scheduler: this.scheduler, liveLogs: this.liveLogs } = deps);
+    ({ config: this.config, logger: this.logger, metrics: this.metrics, engine: this.engine, disk: this.disk } = deps);
+    this.now = deps.now ?? (() => new Date());
+  }
 
   /** Validates, resolves and records a run, queues it, and (sync) waits for its terminal state. */
   async submit(tenantId: string, input: unknown, options: SubmitOptions = {}): Promise<SubmitResult> {
@@ -67,14 +88,14 @@ export class RunService {
     const { commitSha, warning } = await this.projects.resolve(project, { branch: request.branch, commitSha: request.commit_sha });
     const manifest = await this.projects.manifestAt(project, commitSha);
     const plan = planRun(manifest, { scope: request.scope, modelName: request.model_name, projectName: project.name }, this.config);
-    if (request.mode === 'sync' && this.engine && !this.engine.available) {
+    if (request.mode === 'sync' && !this.engine.available) {
       throw new SandrunError(
         'engine_unavailable',
         `the Docker engine is not answering (${this.engine.reason}); sync runs are refused until it is back, async runs are queued and start then`,
       );
     }
     this.scheduler.assertCapacity(tenantId);
-    this.disk?.assertRoom();
+    this.disk.assertRoom();
     assertWithinDailyCpu(this.runs, tenantId, this.config.tenantDailyCpuSeconds, this.now());
     const newRun = {
         id: randomUUID(),
@@ -146,9 +167,9 @@ export class RunService {
     const controller = new AbortController();
     this.active.set(run.id, controller);
     let completion: RunCompletion;
-    this.metrics?.queueWait.observe(Math.max(0, (this.now().getTime() - Date.parse(run.createdAt)) / 1000));
+    this.metrics.queueWait.observe(Math.max(0, (this.now().getTime() - Date.parse(run.createdAt)) / 1000));
     try {
-      this.disk?.assertRoom();
+      this.disk.assertRoom();
       const workspaceDir = await this.projects.checkout(project, run.commitSha);
       controller.signal.throwIfAborted();
       const result = await this.runInSandbox(run, workspaceDir, controller.signal);
@@ -168,13 +189,13 @@ export class RunService {
    */
   private async runInSandbox(run: RunRecord, workspaceDir: string, signal: AbortSignal): Promise<SandboxResult> {
     for (let attempt = 1; ; attempt += 1) {
-      await this.engine?.whenAvailable(signal);
+      await this.engine.whenAvailable(signal);
       let started = false;
       try {
         return await this.startInSandbox(run, workspaceDir, signal, () => (started = true));
       } catch (error) {
         const engineDown = error instanceof SandrunError && error.code === 'engine_unavailable';
-        if (!engineDown || started || !this.engine || signal.aborted) throw error;
+        if (!engineDown || started || signal.aborted) throw error;
         // An engine that answers but stops every container of this run before it starts (a host killing it, an
         // image whose shell dies at once) would otherwise make a container after a container, for ever.
         if (attempt >= MAX_START_ATTEMPTS) {
@@ -209,7 +230,7 @@ export class RunService {
         signal,
         onStart: (startedAt) => {
           onStarted();
-          this.metrics?.containerStart.observe((performance.now() - askedAt) / 1000);
+          this.metrics.containerStart.observe((performance.now() - askedAt) / 1000);
           this.runs.markRunning(run.id, startedAt.toISOString());
         },
         onLog: (stream, chunk) => this.liveLogs.push(run.id, stream, chunk),
@@ -228,8 +249,8 @@ export class RunService {
     this.liveLogs.close(runId);
     this.finished.get(runId)?.resolve(record);
     this.finished.delete(runId);
-    this.metrics?.runsTotal.inc({ status: record.status, tenant: record.tenantId });
-    if (record.durationSeconds !== null) this.metrics?.runDuration.observe({ status: record.status }, record.durationSeconds);
+    this.metrics.runsTotal.inc({ status: record.status, tenant: record.tenantId });
+    if (record.durationSeconds !== null) this.metrics.runDuration.observe({ status: record.status }, record.durationSeconds);
     this.logger.info({ runId, tenantId: record.tenantId, status: record.status, exitCode: record.exitCode, durationSeconds: record.durationSeconds }, 'run finished');
     return record;
   }
