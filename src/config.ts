@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { SandrunError, describeZodIssues } from './errors.ts';
+import type { RunLimits } from './run-limits.ts';
 
 const boolean = z
   .enum(['0', '1', 'true', 'false', 'yes', 'no', ''])
@@ -63,12 +64,6 @@ const environmentSchema = z.object({
   SANDRUN_JWT_JWKS_COOLDOWN_SECONDS: z.coerce.number().min(0).default(30),
 });
 
-export interface Limits {
-  timeoutSeconds: number;
-  memoryMb: number;
-  cpus: number;
-  pids: number;
-}
 
 export interface Config {
   host: string;
@@ -105,8 +100,8 @@ export interface Config {
   defaultImage: string;
   /** Holds and reads /outputs for runs on images without a shell; needs `sleep` and `tar`. */
   outputsHelperImage: string;
-  defaultLimits: Limits;
-  maxLimits: Limits;
+  defaultLimits: RunLimits;
+  maxLimits: RunLimits;
   jwt: { issuer: string; audience: string; jwksUrl: string; tenantClaim: string; jwksCooldownMs: number } | undefined;
 }
 

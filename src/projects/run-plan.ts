@@ -1,5 +1,5 @@
 // What one run executes: image, command and limits from a resolved manifest, capped by the server's maximums.
-import type { Limits } from '../config.ts';
+import type { RunLimits } from '../run-limits.ts';
 import { SandrunError } from '../errors.ts';
 import type { ManifestLimits, ResolvedManifest } from './manifest.ts';
 
@@ -12,14 +12,14 @@ export interface RunTarget {
 
 export interface ServerRunSettings {
   defaultImage: string;
-  defaultLimits: Limits;
-  maxLimits: Limits;
+  defaultLimits: RunLimits;
+  maxLimits: RunLimits;
 }
 
 export interface RunPlan {
   image: string;
   command: string[];
-  limits: Limits;
+  limits: RunLimits;
 }
 
 /**
@@ -60,7 +60,7 @@ export function planRun(manifest: ResolvedManifest, target: RunTarget, server: S
 }
 
 /** The first layer that sets a limit wins, then the server default; the server maximum caps it. */
-function effectiveLimits(layers: ReadonlyArray<ManifestLimits | undefined>, server: ServerRunSettings): Limits {
+function effectiveLimits(layers: ReadonlyArray<ManifestLimits | undefined>, server: ServerRunSettings): RunLimits {
   const pick = (key: keyof NonNullable<ManifestLimits>): number | undefined => layers.find((layer) => layer?.[key] !== undefined)?.[key];
   const { defaultLimits: base, maxLimits: max } = server;
   return {

@@ -1,7 +1,8 @@
 // Maps what the sandbox reports (or a platform failure) to a run's terminal status and error.
 import { SandrunError, errorMessage } from '../errors.ts';
 import type { SandboxResult } from '../sandbox/backend.ts';
-import type { RunCompletion, RunLimits, RunUsage } from '../store/run-store.ts';
+import type { RunLimits } from '../run-limits.ts';
+import type { RunCompletion, RunUsage } from '../store/run-store.ts';
 
 /** A run whose command never ran used nothing. */
 const NOTHING_USED: RunUsage = { cpuSeconds: 0, peakMemoryBytes: null, outputBytes: 0 };

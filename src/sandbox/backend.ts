@@ -1,12 +1,6 @@
 // The sandbox contract: run one command in a fresh, locked-down container and report what happened.
 // One implementation per engine (Docker now); the run service only sees this interface.
-
-export interface SandboxLimits {
-  timeoutSeconds: number;
-  memoryMb: number;
-  cpus: number;
-  pids: number;
-}
+import type { RunLimits } from '../run-limits.ts';
 
 export interface SandboxSpec {
   runId: string;
@@ -18,7 +12,7 @@ export interface SandboxSpec {
   parameters: Record<string, unknown>;
   /** Extra environment (the run's identity); the sandbox adds SANDRUN_PARAMETERS and SANDRUN_OUTPUTS. */
   env: Record<string, string>;
-  limits: SandboxLimits;
+  limits: RunLimits;
   /** Extra container labels (tenant, project) for operators; sandrun.* labels are the sandbox's own. */
   labels?: Record<string, string>;
 }

@@ -1,16 +1,11 @@
 // Run records: insert with a gapless per-project number, state transitions, tenant-scoped reads.
 import type { Db } from './database.ts';
+import type { RunLimits } from '../run-limits.ts';
 import type { RunStatus } from '../run-status.ts';
 import { IdempotencyKeys, type IdempotencyKey, type StoredKey } from './idempotency-keys.ts';
 
 export type { RunStatus } from '../run-status.ts';
 
-export interface RunLimits {
-  timeoutSeconds: number;
-  memoryMb: number;
-  cpus: number;
-  pids: number;
-}
 
 /** What the engine accounted for a finished run; null where it could not say. */
 export interface RunUsage {

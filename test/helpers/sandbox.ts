@@ -4,12 +4,13 @@ import { chmod, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { SandboxLimits, SandboxSpec } from '../../src/sandbox/backend.ts';
+import type { RunLimits } from '../../src/run-limits.ts';
+import type { SandboxSpec } from '../../src/sandbox/backend.ts';
 import { DockerBackend, type DockerBackendSettings } from '../../src/sandbox/docker/docker-backend.ts';
 
 export const PYTHON_IMAGE = 'sandrun/python:3.11';
 
-export const DEFAULT_TEST_LIMITS: SandboxLimits = { timeoutSeconds: 30, memoryMb: 256, cpus: 1, pids: 128 };
+export const DEFAULT_TEST_LIMITS: RunLimits = { timeoutSeconds: 30, memoryMb: 256, cpus: 1, pids: 128 };
 
 export interface TestSandbox {
   backend: DockerBackend;

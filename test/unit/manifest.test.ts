@@ -4,14 +4,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Limits } from '../../src/config.ts';
+import type { RunLimits } from '../../src/run-limits.ts';
 import { SandrunError } from '../../src/errors.ts';
 import { parseManifest, resolveManifest, type ResolvedManifest } from '../../src/projects/manifest.ts';
 import { planRun } from '../../src/projects/run-plan.ts';
 
 const images = ['sandrun/python:3.11', 'sandrun/node:18'];
-const defaultLimits: Limits = { timeoutSeconds: 300, memoryMb: 256, cpus: 1, pids: 128 };
-const maxLimits: Limits = { timeoutSeconds: 600, memoryMb: 1024, cpus: 2, pids: 512 };
+const defaultLimits: RunLimits = { timeoutSeconds: 300, memoryMb: 256, cpus: 1, pids: 128 };
+const maxLimits: RunLimits = { timeoutSeconds: 600, memoryMb: 1024, cpus: 2, pids: 512 };
 const server = { defaultImage: 'sandrun/python:3.11', defaultLimits, maxLimits };
 
 const resolved = (yaml: string, files: string[] = []): ResolvedManifest => resolveManifest(parseManifest(yaml, { images }), files);
