@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { tokenCreateSchema } from '../auth/token-admin.ts';
 import { projectCreateSchema } from '../projects/project-service.ts';
 import { runRequestSchema } from '../runs/run-request.ts';
-import { modelListShape, projectListShape, runListShape, runOutputSchema, runResultShape } from './mcp/output-schemas.ts';
+import { modelListShape, projectListShape, runListShape, runOutputSchema, runResultShape } from './response-schemas.ts';
 import { listQuerySchema } from './routes/runs.ts';
 
 type JsonSchema = Record<string, unknown>;

@@ -1,50 +1,57 @@
-// The JSON shapes a client sees of a run (SPEC §2): the result (terminal or current) and the async receipt.
-import { isTerminal } from '../run-status.ts';
+// The JSON shapes a client sees of a run (SPEC §2), as zod schemas (OpenAPI and MCP publish them) with the functions that make them.
+import { z } from 'zod';
+import { RUN_STATUSES, isTerminal } from '../run-status.ts';
 import type { RunRecord } from '../store/run-store.ts';
 
-export interface RunResultView {
-  run_id: string;
-  run_number: number;
-  project: string;
-  scope: 'project' | 'model';
-  model_name: string | null;
-  branch: string | null;
-  commit_sha: string;
-  status: RunRecord['status'];
-  exit_code: number | null;
-  stdout: string;
-  stderr: string;
-  stdout_truncated: boolean;
-  stderr_truncated: boolean;
-  outputs: Record<string, unknown>;
-  duration_seconds: number;
-  data_snapshot_ref: string | null;
-  error: { code: string; message: string } | null;
-  warning: string | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  /** The engine's accounting once the run is terminal; null before. */
-  usage: RunUsageView | null;
-}
+const runErrorSchema = z.object({ code: z.string(), message: z.string() }).nullable();
 
-export interface RunUsageView {
-  cpu_seconds: number | null;
-  peak_memory_bytes: number | null;
-  wall_seconds: number;
-  output_bytes: number;
-}
+const runUsageSchema = z.object({
+  cpu_seconds: z.number().nullable(),
+  peak_memory_bytes: z.number().int().nullable(),
+  wall_seconds: z.number(),
+  output_bytes: z.number().int(),
+});
 
-export interface AsyncRunView {
-  run_id: string;
-  run_number: number;
-  status: 'pending';
-  project_name: string;
-  model_name: string | null;
-  commit_sha: string;
-  message: string;
-  warning: string | null;
-}
+/** A run as it is now (every terminal field present); `usage` is the engine's accounting once terminal, null before. */
+export const runResultSchema = z.object({
+  run_id: z.string(),
+  run_number: z.number().int(),
+  project: z.string(),
+  scope: z.enum(['project', 'model']),
+  model_name: z.string().nullable(),
+  branch: z.string().nullable(),
+  commit_sha: z.string(),
+  status: z.enum(RUN_STATUSES),
+  exit_code: z.number().int().nullable(),
+  stdout: z.string(),
+  stderr: z.string(),
+  stdout_truncated: z.boolean(),
+  stderr_truncated: z.boolean(),
+  outputs: z.record(z.string(), z.unknown()),
+  duration_seconds: z.number(),
+  data_snapshot_ref: z.string().nullable(),
+  error: runErrorSchema,
+  warning: z.string().nullable(),
+  created_at: z.string(),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+  usage: runUsageSchema.nullable(),
+});
+export type RunResultView = z.infer<typeof runResultSchema>;
+export type RunUsageView = z.infer<typeof runUsageSchema>;
+
+/** The receipt of a queued run. */
+export const asyncRunSchema = z.object({
+  run_id: z.string(),
+  run_number: z.number().int(),
+  status: z.literal('pending'),
+  project_name: z.string(),
+  model_name: z.string().nullable(),
+  commit_sha: z.string(),
+  message: z.string(),
+  warning: z.string().nullable(),
+});
+export type AsyncRunView = z.infer<typeof asyncRunSchema>;
 
 export function runResultView(run: RunRecord): RunResultView {
   return {

@@ -1,7 +1,7 @@
 // The MCP tools over projects: list_projects and list_models, both answered by ProjectService.
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import { modelListShape, projectListShape } from './output-schemas.ts';
+import { modelListShape, projectListShape } from '../response-schemas.ts';
 import { guarded, type ToolContext } from './tool-context.ts';
 import { structuredResult } from './tool-results.ts';
 

@@ -5,7 +5,7 @@ import { idempotencyKeySchema } from '../../runs/idempotency.ts';
 import { runRequestShape, strictRunSchema } from '../../runs/run-request.ts';
 import { asyncRunView, runResultView } from '../../runs/run-view.ts';
 import { RUN_STATUSES } from '../../run-status.ts';
-import { runListShape, runOutputSchema, runResultShape } from './output-schemas.ts';
+import { runListShape, runOutputSchema, runResultShape } from '../response-schemas.ts';
 import { RUN_TOOL_DESCRIPTION } from './run-tool-description.ts';
 import { guarded, type ToolContext } from './tool-context.ts';
 import { queuedRunResult, runResult, structuredResult } from './tool-results.ts';

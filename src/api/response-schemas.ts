@@ -1,0 +1,55 @@
+// The response schemas of the REST JSON of SPEC §2/§5: MCP's tool output schemas and OpenAPI's responses both read them here.
+import { z } from 'zod';
+import type { ProjectView } from '../projects/project-service.ts';
+import { asyncRunSchema, runResultSchema } from '../runs/run-view.ts';
+import { RUN_STATUSES } from '../run-status.ts';
+
+/** runResultView: a run as it is now (every terminal field present). */
+export const runResultShape = runResultSchema.shape;
+
+/** asyncRunView: the receipt of a queued run. */
+const asyncRunShape = asyncRunSchema.shape;
+
+/**
+ * `run` answers with either shape (sync: the terminal result; async: the receipt), and the SDK validates
+ * structuredContent against one object schema, so this is their union: the fields both carry are required,
+ * the rest optional. `status` is the terminal status or 'pending'.
+ */
+export const runOutputSchema = z
+  .object(runResultShape)
+  .partial()
+  .extend(z.object(asyncRunShape).partial().shape)
+  .extend({
+    run_id: z.string(),
+    run_number: z.number().int(),
+    status: z.enum(RUN_STATUSES),
+    model_name: z.string().nullable(),
+    commit_sha: z.string(),
+    warning: z.string().nullable(),
+  });
+
+export const runListShape = {
+  runs: z.array(z.object(runResultShape)),
+  next_cursor: z.string().nullable(),
+};
+
+const projectShape = {
+  name: z.string(),
+  repo_url: z.string(),
+  default_branch: z.string(),
+  created_at: z.string(),
+  refreshed_at: z.string(),
+};
+
+export const projectListShape = { projects: z.array(z.object(projectShape)) };
+
+export const modelListShape = {
+  project_name: z.string(),
+  models: z.array(z.string()),
+  commit_sha: z.string(),
+};
+
+// ProjectView is still a hand-written interface; this fails to compile when it and its schema drift apart.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const assertSame = <T extends true>(): T | undefined => undefined;
+assertSame<Same<z.infer<z.ZodObject<typeof projectShape>>, ProjectView>>();
