@@ -2,6 +2,7 @@
 import type { RunLimits } from '../run-limits.ts';
 import { SandrunError } from '../errors.ts';
 import type { ManifestLimits, ResolvedManifest } from './manifest.ts';
+import { shellQuote } from '../shell-quote.ts';
 
 export interface RunTarget {
   scope: 'project' | 'model';
@@ -71,8 +72,3 @@ function effectiveLimits(layers: ReadonlyArray<ManifestLimits | undefined>, serv
   };
 }
 
-/** One POSIX-shell word that means exactly `arg`, whatever it contains. */
-export function shellQuote(arg: string): string {
-  if (/^[A-Za-z0-9_/.,:@%+-]+$/.test(arg)) return arg;
-  return `'${arg.replaceAll("'", `'\\''`)}'`;
-}

@@ -10,6 +10,7 @@ import { runEnv } from './hardening.ts';
 import { LauncherStdout, MarkerSplitter, newNonce, triggerPayload, type LauncherExit } from './launcher-protocol.ts';
 import { exitedOutcome, type OutputsReader } from './outputs-reader.ts';
 import type { ParkedContainer } from './parked-container.ts';
+import { delay } from '../../delay.ts';
 
 export interface CommandSettings {
   logCapBytes: number;
@@ -233,6 +234,3 @@ function containerState(container: Dockerode.Container): Promise<Dockerode.Conta
   );
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}

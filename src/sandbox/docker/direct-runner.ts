@@ -19,6 +19,7 @@ import { containerOptions, outputsHolderOptions, outputsVolumeOptions, runEnv, t
 import { exitedOutcome, type OutputsReader } from './outputs-reader.ts';
 import { createReplacing, writeParameters } from './parked-container.ts';
 import { StreamDemux } from './stream-demux.ts';
+import { delay } from '../../delay.ts';
 
 export interface DirectRunSettings extends HardeningSettings {
   runsDir: string;
@@ -205,6 +206,3 @@ async function allOrFirstFailure<T extends readonly unknown[]>(promises: { [K in
   return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}

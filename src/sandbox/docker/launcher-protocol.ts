@@ -13,6 +13,7 @@
 // The launcher runs as the run's user, so a run could forge its own markers; it can gain nothing by it (its exit
 // code and outputs are its own to choose), and the nonce keeps output that merely looks alike from matching.
 import { randomBytes } from 'node:crypto';
+import { shellQuote } from '../../shell-quote.ts';
 
 export const LAUNCHER_SCRIPT = `if command -v tar >/dev/null; then printf '\\036ready tar\\n'; else printf '\\036ready -\\n'; fi
 IFS= read -r nonce || exit 125
@@ -65,11 +66,6 @@ export function newNonce(): string {
   return randomBytes(16).toString('hex');
 }
 
-/** One word for `sh`: single-quoted, with each `'` written as `'\''`. */
-export function shellQuote(word: string): string {
-  if (word.includes('\0')) throw new Error('a command or environment value cannot contain a NUL byte');
-  return `'${word.replaceAll("'", `'\\''`)}'`;
-}
 
 /** What the host writes on the container's stdin to start the run's command. */
 export function triggerPayload(nonce: string, command: string[], env: string[]): string {

@@ -8,6 +8,7 @@ import type { EngineEvents } from './engine-events.ts';
 import { engineError, isContainerNotRunning, isEngineUnreachable } from './engine-errors.ts';
 import { createExec, exitByInspection, startExec } from './exec-process.ts';
 import { OUTPUTS, RUN_USER } from './hardening.ts';
+import { delay } from '../../delay.ts';
 
 const OUTPUTS_READ_TIMEOUT_MS = 15_000;
 const COULD_NOT_READ = 'could not read /outputs: ';
@@ -95,6 +96,3 @@ export class OutputsReader {
   }
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}

@@ -13,6 +13,7 @@ import { SwarmNodes } from './swarm-nodes.ts';
 import { outcomeOf, taskFailure } from './task-result.ts';
 import { watchTask, type TaskInfo } from './task-watch.ts';
 import { WorkspaceImages } from './workspace-image.ts';
+import { delay } from '../../delay.ts';
 
 export interface SwarmBackendSettings extends HardeningSettings {
   /** The manager's engine: `unix:///path` or `tcp://host:port`. */
@@ -41,9 +42,6 @@ export function engineFor(host: string, timeout?: number): Dockerode {
   return new Dockerode({ host: url.hostname, port: Number(url.port || 2375), protocol: 'http', timeout });
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
 
 export class SwarmBackend implements SandboxBackend {
   private readonly manager: Dockerode;

@@ -3,6 +3,7 @@ import type Dockerode from 'dockerode';
 import { SandrunError } from '../../errors.ts';
 import { engineError } from '../docker/engine-errors.ts';
 import type { SwarmNodes } from './swarm-nodes.ts';
+import { delay } from '../../delay.ts';
 
 export interface TaskInfo {
   ID: string;
@@ -30,17 +31,6 @@ async function taskOf(manager: Dockerode, serviceId: string): Promise<TaskInfo |
   }
 }
 
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /**
  * Resolves with the task once it is terminal; calls onRunning once when it starts. Rejects with
