@@ -46,6 +46,12 @@ const environmentSchema = z.object({
   SANDRUN_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(30),
   SANDRUN_MIN_FREE_MB: z.coerce.number().int().min(0).default(256),
   SANDRUN_ALLOW_LOCAL_REPOS: boolean.default(false),
+  SANDRUN_REPO_MAX_MB: positiveInt(500),
+  SANDRUN_REPO_MAX_FILES: positiveInt(50_000),
+  SANDRUN_MAX_CONCURRENT_CLONES: positiveInt(4),
+  SANDRUN_TENANT_MAX_CONCURRENT_CLONES: positiveInt(2),
+  SANDRUN_TENANT_MAX_PROJECTS: positiveInt(100),
+  SANDRUN_MANIFEST_MAX_BYTES: positiveInt(64 * 1024),
   SANDRUN_IMAGES: list(['sandrun/python:3.11', 'sandrun/node:18']),
   SANDRUN_DEFAULT_IMAGE: z.string().min(1).default('sandrun/python:3.11'),
   SANDRUN_OUTPUTS_HELPER_IMAGE: z.string().min(1).default('sandrun/base:bookworm'),
@@ -64,6 +70,19 @@ const environmentSchema = z.object({
   SANDRUN_JWT_JWKS_COOLDOWN_SECONDS: z.coerce.number().min(0).default(30),
 });
 
+
+export interface RepoLimitsConfig {
+  /** A mirror's size on disk, and the sum of a checkout's file sizes. */
+  maxBytes: number;
+  /** Files in a checkout. */
+  maxFiles: number;
+  /** Clones and fetches at once: in all, and per tenant. */
+  maxConcurrentClones: number;
+  tenantMaxConcurrentClones: number;
+  tenantMaxProjects: number;
+  /** sandrun.yaml's size. */
+  manifestMaxBytes: number;
+}
 
 export interface Config {
   host: string;
@@ -93,9 +112,11 @@ export interface Config {
   retentionDays: number;
   /** On SIGTERM, how long running runs may go on before they are cancelled. */
   shutdownGraceMs: number;
-  /** Below this much free space on the data directory's disk, no run is accepted or started. */
+  /** Below this much free space on the data directory's disk, no run is accepted or started and no repository cloned or fetched. */
   minFreeBytes: number;
   allowLocalRepos: boolean;
+  /** What one tenant's repositories may take of the host (SPEC §14); see docs/security.md. */
+  repoLimits: RepoLimitsConfig;
   images: string[];
   defaultImage: string;
   /** Holds and reads /outputs for runs on images without a shell; needs `sleep` and `tar`. */
@@ -155,6 +176,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: e.SANDRUN_SHUTDOWN_GRACE_SECONDS * 1000,
     minFreeBytes: e.SANDRUN_MIN_FREE_MB * 1024 * 1024,
     allowLocalRepos: e.SANDRUN_ALLOW_LOCAL_REPOS,
+    repoLimits: {
+      maxBytes: e.SANDRUN_REPO_MAX_MB * MiB,
+      maxFiles: e.SANDRUN_REPO_MAX_FILES,
+      maxConcurrentClones: e.SANDRUN_MAX_CONCURRENT_CLONES,
+      tenantMaxConcurrentClones: e.SANDRUN_TENANT_MAX_CONCURRENT_CLONES,
+      tenantMaxProjects: e.SANDRUN_TENANT_MAX_PROJECTS,
+      manifestMaxBytes: e.SANDRUN_MANIFEST_MAX_BYTES,
+    },
     images: e.SANDRUN_IMAGES,
     defaultImage: e.SANDRUN_DEFAULT_IMAGE,
     outputsHelperImage: e.SANDRUN_OUTPUTS_HELPER_IMAGE,

@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'engine_unavailable'
   | 'image_unavailable'
   | 'git_failed'
+  | 'repo_too_large'
   | 'internal';
 
 export const STATUS_OF: Record<ErrorCode, number> = {
@@ -33,6 +34,7 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   engine_unavailable: 503,
   image_unavailable: 422,
   git_failed: 422,
+  repo_too_large: 422,
   internal: 500,
 };
 

@@ -109,11 +109,14 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
   const { db } = stores;
   const mirrors = new GitMirrors(join(config.dataDir, 'mirrors'));
   const checkouts = new CheckoutCache(join(config.dataDir, 'checkouts'), mirrors);
+  const diskGuard = new DiskGuard(config.dataDir, config.minFreeBytes);
   const projectService = new ProjectService(stores.projects, stores.tenants, stores.runs, mirrors, checkouts, {
     allowLocalRepos: config.allowLocalRepos,
     images: config.images,
     // Warm containers of a refreshed or removed project must not serve its next runs.
     onProjectChanged: (projectId) => sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
+    limits: config.repoLimits,
+    assertDiskRoom: () => diskGuard.assertRoom(),
   });
   // Read at scrape time, so the scheduler (built below) may come later; built first so the sandbox can count pool hits.
   const metrics = createMetrics({ queueDepth: () => scheduler.queuedCount, runningRuns: () => scheduler.runningCount });
@@ -143,7 +146,6 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     onChange: (available, reason) =>
       available ? logger.info('the engine answers again; waiting runs start') : logger.error({ reason }, 'the engine stopped answering; runs wait'),
   });
-  const diskGuard = new DiskGuard(config.dataDir, config.minFreeBytes);
   const runService = new RunService({ runs: stores.runs, projects: projectService, sandbox, scheduler, liveLogs, config, logger, metrics, engine: engineGate, disk: diskGuard });
   const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, config.retentionDays, logger, (projectId) =>
     sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
@@ -221,6 +223,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       engineGate.close();
       await retention.stop();
       await sandbox.close();
+      await projectService.close();
       db.close();
     },
   };

@@ -82,7 +82,7 @@ export function openApiDocument(version: string): JsonSchema {
             '200': { description: 'the terminal result (mode=sync)', content: json(ref('RunResult')) },
             '202': { description: 'the receipt (mode=async)', content: json(ref('RunSubmitted')) },
             '413': errorResponse('parameters over 1 MiB of JSON'),
-            '422': errorResponse('the project’s sandrun.yaml is invalid at that commit'),
+            '422': errorResponse('the project’s sandrun.yaml is invalid at that commit (manifest_invalid), or its checkout would pass the size or file-count cap (repo_too_large)'),
             '429': errorResponse('queue full or per-tenant limit reached'),
           },
           { requestBody: { required: true, content: json(ref('RunRequest')) } },
@@ -106,7 +106,13 @@ export function openApiDocument(version: string): JsonSchema {
         }, { parameters: [runId, { name: 'follow', in: 'query', required: false, schema: { type: 'string', enum: ['0', '1', 'true', 'false'] } }] }),
       },
       '/v1/projects': {
-        post: operation('Register a project', 'projects:write', { '201': { description: 'the project with its models', content: json({ type: 'object' }) }, '409': errorResponse('the name is taken') }, {
+        post: operation('Register a project', 'projects:write', {
+          '201': { description: 'the project with its models', content: json({ type: 'object' }) },
+          '409': errorResponse('the name is taken, or the tenant has as many projects as it may'),
+          '422': errorResponse('the repository cannot be cloned (git_failed) or passes the size or file-count cap (repo_too_large)'),
+          '429': errorResponse('too many clones at once, for the tenant or the server'),
+          '503': errorResponse('the data directory’s disk is below its free-space floor (disk_full)'),
+        }, {
           requestBody: { required: true, content: json(ref('ProjectCreate')) },
         }),
         get: operation('List the tenant’s projects', 'projects:read', { '200': { description: 'projects', content: json(ref('ProjectList')) } }),
@@ -116,7 +122,12 @@ export function openApiDocument(version: string): JsonSchema {
         delete: operation('Unregister a project', 'projects:write', { '204': { description: 'removed' }, '409': errorResponse('it has pending or running runs') }, { parameters: [projectName] }),
       },
       '/v1/projects/{name}/refresh': {
-        post: operation('Fetch the repository again', 'projects:write', { '200': { description: 'the project', content: json({ type: 'object' }) } }, { parameters: [projectName] }),
+        post: operation('Fetch the repository again; a fetch past the size or file-count cap is undone', 'projects:write', {
+          '200': { description: 'the project', content: json({ type: 'object' }) },
+          '422': errorResponse('the fetch failed (git_failed), or passed a cap and was undone (repo_too_large)'),
+          '429': errorResponse('too many clones or fetches at once, for the tenant or the server'),
+          '503': errorResponse('the data directory’s disk is below its free-space floor (disk_full)'),
+        }, { parameters: [projectName] }),
       },
       '/v1/tokens': {
         get: operation('The tenant’s API tokens', 'admin', { '200': { description: 'tokens (never their secrets)', content: json({ type: 'object' }) } }),

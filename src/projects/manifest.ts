@@ -1,7 +1,7 @@
 // sandrun.yaml (SPEC §4): parsed with line numbers, validated strictly, and resolved with the models/NAME.py convention.
-import { isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { SandrunError } from '../errors.ts';
+import type { YamlParser } from './yaml-parser.ts';
 
 export const MANIFEST_FILE = 'sandrun.yaml';
 export const MODEL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
@@ -68,22 +68,28 @@ interface ManifestProblem {
   message: string;
 }
 
-/** Parses and validates sandrun.yaml; throws manifest_invalid naming the file, line, field and problem. */
-export function parseManifest(text: string, options: { images: readonly string[] }): Manifest {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const syntaxError = doc.errors[0];
-  if (syntaxError) {
-    const { line } = lineCounter.linePos(syntaxError.pos[0]);
-    throw new SandrunError('manifest_invalid', `${MANIFEST_FILE} line ${line}: ${syntaxError.message.split('\n')[0]}`, {
+/**
+ * Parses (in a bounded worker, see yaml-parser.ts) and validates sandrun.yaml; throws manifest_invalid naming the
+ * file, line, field and problem.
+ */
+export async function parseManifest(text: string, options: { images: readonly string[]; yaml: YamlParser }): Promise<Manifest> {
+  const yaml = await options.yaml.parse(text);
+  if (yaml.kind === 'syntax') {
+    throw new SandrunError('manifest_invalid', `${MANIFEST_FILE} line ${yaml.line}: ${yaml.message.split('\n')[0]}`, {
       file: MANIFEST_FILE,
-      problems: [{ line, path: '', message: syntaxError.message }],
+      problems: [{ line: yaml.line, path: '', message: yaml.message }],
+    });
+  }
+  if (yaml.kind === 'refused') {
+    throw new SandrunError('manifest_invalid', `${MANIFEST_FILE} is refused: ${yaml.reason}`, {
+      file: MANIFEST_FILE,
+      problems: [{ line: 1, path: '', message: yaml.reason }],
     });
   }
   // An empty file is an empty manifest: defaults everywhere, models from the convention.
-  const parsed = manifestSchema.safeParse(doc.toJS({ mapAsMap: true }) ?? new Map());
+  const parsed = manifestSchema.safeParse(yaml.value ?? new Map());
   const problems: ManifestProblem[] = parsed.success ? imageProblems(parsed.data, options.images) : parsed.error.issues.flatMap(toProblems);
-  if (!parsed.success || problems.length > 0) throw manifestInvalid(doc, lineCounter, problems);
+  if (!parsed.success || problems.length > 0) throw manifestInvalid(yaml.lines, problems);
   return parsed.data;
 }
 
@@ -104,9 +110,9 @@ function imageProblems(manifest: Manifest, images: readonly string[]): ManifestP
     .map(([path, value]) => ({ path, message: `image '${value}' is not allowed; ${allowed}` }));
 }
 
-function manifestInvalid(doc: Document, lineCounter: LineCounter, problems: ManifestProblem[]): SandrunError {
+function manifestInvalid(lines: ReadonlyMap<string, number>, problems: ManifestProblem[]): SandrunError {
   const located = problems.map((problem) => ({
-    line: lineOf(doc, lineCounter, problem.path),
+    line: lineOf(lines, problem.path),
     path: formatPath(problem.path),
     message: problem.message,
   }));
@@ -119,23 +125,13 @@ function formatPath(path: PropertyKey[]): string {
 }
 
 /** The line of the deepest YAML node on `path` (the key's line for a mapping entry); 1 when nothing matches. */
-function lineOf(doc: Document, lineCounter: LineCounter, path: PropertyKey[]): number {
-  const lineAt = (node: unknown, fallback: number): number =>
-    isNode(node) && node.range ? lineCounter.linePos(node.range[0]).line : fallback;
-  let node: unknown = doc.contents;
-  let line = lineAt(node, 1);
-  for (const segment of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(segment));
-      if (!pair) break;
-      line = lineAt(pair.key, line);
-      node = pair.value;
-    } else if (isSeq(node) && typeof segment === 'number') {
-      node = node.items[segment];
-      line = lineAt(node, line);
-    } else break;
+function lineOf(lines: ReadonlyMap<string, number>, path: PropertyKey[]): number {
+  const segments = path.map(String);
+  for (let length = segments.length; length >= 0; length -= 1) {
+    const line = lines.get(JSON.stringify(segments.slice(0, length)));
+    if (line !== undefined) return line;
   }
-  return line;
+  return 1;
 }
 
 /**

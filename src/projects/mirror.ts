@@ -129,6 +129,54 @@ export class GitMirrors {
     return entries.filter((entry) => entry.type === 'blob').map((entry) => entry.path);
   }
 
+  /** The size of the regular file at `path` in a commit, read from the tree (the blob is not read); null when there is none. */
+  async fileSize(projectId: string, commitSha: string, path: string): Promise<number | null> {
+    const gitDir = await this.existingMirror(projectId);
+    if (!FULL_SHA.test(commitSha)) {
+      throw new SandrunError('invalid_request', `commit '${commitSha}' must be a full 40-character sha here; resolve it first`);
+    }
+    const result = await runGit(['--git-dir', gitDir, 'ls-tree', '-l', '-z', '--full-tree', commitSha, '--', path], `reading the size of ${path} at ${commitSha}`);
+    for (const line of result.stdout.split('\0').filter(Boolean)) {
+      const tab = line.indexOf('\t');
+      const [mode = '', type = '', , size = ''] = line.slice(0, tab).split(/ +/);
+      if (line.slice(tab + 1) === path && type === 'blob' && mode !== '120000') return Number(size);
+    }
+    return null;
+  }
+
+  /** Where every ref and HEAD point now, so that a fetch can be undone (see restoreRefs). */
+  async snapshotRefs(projectId: string): Promise<RefSnapshot> {
+    const gitDir = await this.existingMirror(projectId);
+    const refs = await runGit(['--git-dir', gitDir, 'for-each-ref', '--format=%(objectname) %(refname)'], `reading the refs of project '${projectId}'`);
+    const head = await runGit(['--git-dir', gitDir, 'symbolic-ref', '--quiet', 'HEAD'], `reading the default branch of project '${projectId}'`, { okExitCodes: [1] });
+    return {
+      head: head.exitCode === 0 ? head.stdout.trim() : null,
+      refs: new Map(refs.stdout.split('\n').filter(Boolean).map((line): [string, string] => [line.slice(line.indexOf(' ') + 1), line.slice(0, line.indexOf(' '))])),
+    };
+  }
+
+  /**
+   * Puts every ref and HEAD back where `snapshot` saw them (refs made since are deleted), then drops the objects that
+   * nothing reaches any more, so the mirror takes again the space it took before.
+   */
+  async restoreRefs(projectId: string, snapshot: RefSnapshot): Promise<void> {
+    const gitDir = await this.existingMirror(projectId);
+    try {
+      const now = await this.snapshotRefs(projectId);
+      const commands = [
+        ...[...snapshot.refs].map(([ref, sha]) => `update ${ref} ${sha}`),
+        ...[...now.refs.keys()].filter((ref) => !snapshot.refs.has(ref)).map((ref) => `delete ${ref}`),
+      ];
+      await runGit(['--git-dir', gitDir, 'update-ref', '--stdin'], `restoring the refs of project '${projectId}'`, { input: `${commands.join('\n')}\n` });
+      if (snapshot.head !== null) await runGit(['--git-dir', gitDir, 'symbolic-ref', 'HEAD', snapshot.head], `restoring the default branch of project '${projectId}'`);
+    } finally {
+      this.forgetResolutions(projectId);
+    }
+    await runGit(['--git-dir', gitDir, '-c', 'gc.autoDetach=false', 'gc', '--prune=now', '--quiet'], `dropping unreachable objects of project '${projectId}'`, {
+      timeoutMs: NETWORK_TIMEOUT_MS,
+    });
+  }
+
   private async treeEntries(gitDir: string, commitSha: string, path: string | null): Promise<TreeEntry[]> {
     if (!FULL_SHA.test(commitSha)) {
       throw new SandrunError('invalid_request', `commit '${commitSha}' must be a full 40-character sha here; resolve it first`);
@@ -165,4 +213,10 @@ interface TreeEntry {
   type: string;
   objectId: string;
   path: string;
+}
+
+/** Where a mirror's refs pointed at one moment (refname → sha) and its HEAD's target. */
+export interface RefSnapshot {
+  head: string | null;
+  refs: Map<string, string>;
 }

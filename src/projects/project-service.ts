@@ -1,16 +1,20 @@
 // Registering, listing, refreshing and removing a tenant's projects; the manifests of their commits.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import type { RepoLimitsConfig } from '../config.ts';
 import { SandrunError, invalidRequest } from '../errors.ts';
 import type { ProjectRecord, ProjectStore } from '../store/project-store.ts';
 import type { TenantStore } from '../store/tenant-store.ts';
 import type { RunStore } from '../store/run-store.ts';
 import type { CheckoutCache } from './checkouts.ts';
+import { CloneSlots } from './clone-slots.ts';
 import type { ResolvedManifest } from './manifest.ts';
 import type { GitMirrors, Resolution } from './mirror.ts';
 import { loadProjectManifest } from './project-files.ts';
 import { validateRepoUrl, redactRepoUrl } from './repo-url.ts';
+import { RepoLimits } from './repo-limits.ts';
 import { validateBranchName } from './resolve-revision.ts';
+import { YamlParser } from './yaml-parser.ts';
 
 export const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -43,12 +47,19 @@ export interface ProjectServiceSettings {
   allowLocalRepos: boolean;
   images: readonly string[];
   onProjectChanged?: (projectId: string) => Promise<void>;
+  /** What a tenant's repositories may take (SPEC §14). */
+  limits: RepoLimitsConfig;
+  /** Throws disk_full when the data directory's disk is below its floor; asked before every clone and fetch. */
+  assertDiskRoom: () => void;
 }
 
 const MANIFEST_CACHE_SIZE = 256;
 
 export class ProjectService {
   private readonly manifests = new Map<string, Promise<ResolvedManifest>>();
+  private readonly repoLimits: RepoLimits;
+  private readonly cloneSlots: CloneSlots;
+  private readonly yaml = new YamlParser();
 
   constructor(
     private readonly projects: ProjectStore,
@@ -58,7 +69,10 @@ export class ProjectService {
     private readonly checkouts: CheckoutCache,
     private readonly settings: ProjectServiceSettings,
     private readonly now: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.repoLimits = new RepoLimits(mirrors, { maxBytes: settings.limits.maxBytes, maxFiles: settings.limits.maxFiles });
+    this.cloneSlots = new CloneSlots(settings.limits.maxConcurrentClones, settings.limits.tenantMaxConcurrentClones);
+  }
 
   view(project: ProjectRecord): ProjectView {
     return {
@@ -77,18 +91,42 @@ export class ProjectService {
     validateRepoUrl(repoUrl, this.settings.allowLocalRepos);
     if (requestedBranch) validateBranchName(requestedBranch);
     if (this.projects.byName(tenantId, name)) throw new SandrunError('conflict', `project '${name}' already exists`);
+    this.assertRoomForAnotherProject(tenantId);
+    this.settings.assertDiskRoom();
     const id = randomUUID();
-    await this.mirrors.create(id, repoUrl);
-    try {
-      const defaultBranch = requestedBranch ?? (await this.mirrors.defaultBranch(id));
-      await this.mirrors.resolve(id, { defaultBranch, projectName: name });
-      const at = this.now().toISOString();
-      this.tenants.ensure(tenantId, at);
-      return this.projects.insert({ id, tenantId, name, repoUrl, defaultBranch, createdAt: at });
-    } catch (error) {
-      await this.mirrors.remove(id);
-      if (error instanceof Error && /UNIQUE/.test(error.message)) throw new SandrunError('conflict', `project '${name}' already exists`);
-      throw error;
+    return this.cloneSlots.run(tenantId, async () => {
+      try {
+        await this.mirrors.create(id, repoUrl);
+        await this.repoLimits.assertMirrorFits(id, name);
+        const defaultBranch = requestedBranch ?? (await this.mirrors.defaultBranch(id));
+        const { commitSha } = await this.mirrors.resolve(id, { defaultBranch, projectName: name });
+        await this.repoLimits.assertCheckoutFits(id, commitSha, name);
+        // Again: registrations of the same tenant may have run side by side since the first check.
+        this.assertRoomForAnotherProject(tenantId);
+        const at = this.now().toISOString();
+        this.tenants.ensure(tenantId, at);
+        return this.projects.insert({ id, tenantId, name, repoUrl, defaultBranch, createdAt: at });
+      } catch (error) {
+        await this.mirrors.remove(id);
+        if (error instanceof Error && /UNIQUE/.test(error.message)) throw new SandrunError('conflict', `project '${name}' already exists`);
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * 409, not 429: a count of projects does not go down by waiting, only by removing one (and a 429 invites clients to
+   * retry after Retry-After).
+   */
+  private assertRoomForAnotherProject(tenantId: string): void {
+    const max = this.settings.limits.tenantMaxProjects;
+    const count = this.projects.list(tenantId).length;
+    if (count >= max) {
+      throw new SandrunError('conflict', `this tenant already has ${count} projects, the most it may have (SANDRUN_TENANT_MAX_PROJECTS=${max}); remove one to register another`, {
+        limit: 'tenant_projects',
+        max,
+        count,
+      });
     }
   }
 
@@ -124,24 +162,61 @@ export class ProjectService {
     const key = `${project.id}@${commitSha}`;
     let manifest = this.manifests.get(key);
     if (!manifest) {
-      manifest = loadProjectManifest(this.mirrors, project.id, commitSha, { images: this.settings.images });
-      manifest.catch(() => this.manifests.delete(key)); // a failed read (git down) is retried next time
+      manifest = loadProjectManifest(this.mirrors, project.id, commitSha, { images: this.settings.images, maxBytes: this.settings.limits.manifestMaxBytes, yaml: this.yaml });
+      // A failed read (git down) is retried next time; a broken manifest stays broken at this commit, and is not parsed again.
+      manifest.catch((error: unknown) => {
+        if (!(error instanceof SandrunError && error.code === 'manifest_invalid')) this.manifests.delete(key);
+      });
       if (this.manifests.size >= MANIFEST_CACHE_SIZE) this.manifests.delete(this.manifests.keys().next().value!);
       this.manifests.set(key, manifest);
     }
     return manifest;
   }
 
-  checkout(project: ProjectRecord, commitSha: string): Promise<string> {
+  /** Throws repo_too_large when a checkout of the commit would pass the size or file-count cap; nothing is written. */
+  assertCheckoutFits(project: ProjectRecord, commitSha: string): Promise<void> {
+    return this.repoLimits.assertCheckoutFits(project.id, commitSha, project.name);
+  }
+
+  async checkout(project: ProjectRecord, commitSha: string): Promise<string> {
+    await this.assertCheckoutFits(project, commitSha);
     return this.checkouts.get(project.id, commitSha);
   }
 
+  /**
+   * Fetches the repository again. A fetch that makes the mirror, or the default branch's checkout, pass a cap is undone
+   * (refs put back, the new objects dropped) and refused with repo_too_large: the project stays at its old commits.
+   */
   async refresh(tenantId: string, name: string): Promise<ProjectRecord> {
     const project = this.require(tenantId, name);
-    await this.mirrors.fetch(project.id);
+    this.settings.assertDiskRoom();
+    await this.cloneSlots.run(tenantId, async () => {
+      const before = await this.mirrors.snapshotRefs(project.id);
+      await this.mirrors.fetch(project.id);
+      try {
+        await this.repoLimits.assertMirrorFits(project.id, project.name);
+        const head = await this.resolve(project, {}).catch((error: unknown) => {
+          // A default branch deleted upstream is reported where it is used (detail, runs), as before.
+          if (error instanceof SandrunError && error.code === 'not_found') return null;
+          throw error;
+        });
+        if (head) await this.assertCheckoutFits(project, head.commitSha);
+      } catch (error) {
+        if (error instanceof SandrunError && error.code === 'repo_too_large') {
+          await this.mirrors.restoreRefs(project.id, before);
+          throw new SandrunError('repo_too_large', `${error.message}; the refresh was undone and the project stays as it was`, error.details, { cause: error });
+        }
+        throw error;
+      }
+    });
     this.projects.markRefreshed(project.id, this.now().toISOString(), project.defaultBranch);
     await this.settings.onProjectChanged?.(project.id);
     return this.require(tenantId, name);
+  }
+
+  /** Stops the manifest parser's worker thread. */
+  close(): Promise<void> {
+    return this.yaml.close();
   }
 
   async remove(tenantId: string, name: string): Promise<void> {

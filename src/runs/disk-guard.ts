@@ -1,4 +1,4 @@
-// Free space on the data directory's disk: below the floor no run is accepted or started, before anything fills it.
+// Free space on the data directory's disk: below the floor no run is accepted or started and no repository is cloned or fetched, before anything fills it.
 import { statfsSync } from 'node:fs';
 import { SandrunError } from '../errors.ts';
 
@@ -22,7 +22,7 @@ export class DiskGuard {
     if (free < this.minFreeBytes) {
       throw new SandrunError(
         'disk_full',
-        `the disk of the data directory ${this.dataDir} has ${Math.floor(free / MiB)} MiB free, below the ${Math.floor(this.minFreeBytes / MiB)} MiB floor (SANDRUN_MIN_FREE_MB); no run is accepted until space is freed`,
+        `the disk of the data directory ${this.dataDir} has ${Math.floor(free / MiB)} MiB free, below the ${Math.floor(this.minFreeBytes / MiB)} MiB floor (SANDRUN_MIN_FREE_MB); no run is accepted and no repository cloned or fetched until space is freed`,
       );
     }
   }

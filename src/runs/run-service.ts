@@ -86,6 +86,8 @@ export class RunService {
     if (key && earlier) return this.replay(request.mode, key, earlier);
     const project = this.projects.require(tenantId, request.project_name);
     const { commitSha, warning } = await this.projects.resolve(project, { branch: request.branch, commitSha: request.commit_sha });
+    // Refused now (422) rather than accepted and ended as an error when its checkout is built; and before its tree is read.
+    await this.projects.assertCheckoutFits(project, commitSha);
     const manifest = await this.projects.manifestAt(project, commitSha);
     const plan = planRun(manifest, { scope: request.scope, modelName: request.model_name, projectName: project.name }, this.config);
     if (request.mode === 'sync' && !this.engine.available) {

@@ -8,6 +8,7 @@ import { SandrunError } from '../../src/errors.ts';
 import { CheckoutCache } from '../../src/projects/checkouts.ts';
 import { GitMirrors } from '../../src/projects/mirror.ts';
 import { loadProjectManifest } from '../../src/projects/project-files.ts';
+import { YamlParser } from '../../src/projects/yaml-parser.ts';
 
 const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
 
@@ -123,7 +124,7 @@ describe('projects: git mirrors and checkouts', { timeout: 30_000 }, () => {
   });
 
   it('loads the manifest at a commit, falling back to models/*.py without one', async () => {
-    const options = { images: ['sandrun/python:3.11'] };
+    const options = { images: ['sandrun/python:3.11'], maxBytes: 64 * 1024, yaml: new YamlParser() };
     const withoutManifest = await loadProjectManifest(mirrors, project, commits.first, options);
     expect([...withoutManifest.models.keys()]).toEqual(['a']);
     const withManifest = await loadProjectManifest(mirrors, project, commits.second, options);

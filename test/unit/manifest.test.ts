@@ -3,32 +3,35 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { RunLimits } from '../../src/run-limits.ts';
 import { SandrunError } from '../../src/errors.ts';
 import { parseManifest, resolveManifest, type ResolvedManifest } from '../../src/projects/manifest.ts';
 import { planRun } from '../../src/projects/run-plan.ts';
+import { DEFAULT_YAML_LIMITS, YamlParser } from '../../src/projects/yaml-parser.ts';
 
 const images = ['sandrun/python:3.11', 'sandrun/node:18'];
 const defaultLimits: RunLimits = { timeoutSeconds: 300, memoryMb: 256, cpus: 1, pids: 128 };
 const maxLimits: RunLimits = { timeoutSeconds: 600, memoryMb: 1024, cpus: 2, pids: 512 };
 const server = { defaultImage: 'sandrun/python:3.11', defaultLimits, maxLimits };
 
-const resolved = (yaml: string, files: string[] = []): ResolvedManifest => resolveManifest(parseManifest(yaml, { images }), files);
+const yaml = new YamlParser();
+afterAll(() => yaml.close());
+const resolved = async (text: string, files: string[] = []): Promise<ResolvedManifest> => resolveManifest(await parseManifest(text, { images, yaml }), files);
 
-function manifestError(yaml: string): SandrunError {
+async function manifestError(text: string): Promise<SandrunError> {
   try {
-    parseManifest(yaml, { images });
+    await parseManifest(text, { images, yaml });
   } catch (error) {
     if (error instanceof SandrunError) return error;
     throw error;
   }
-  throw new Error(`expected this manifest to be rejected:\n${yaml}`);
+  throw new Error(`expected this manifest to be rejected:\n${text}`);
 }
 
 describe('parseManifest', () => {
-  it('accepts the SPEC example and keeps model order as written', () => {
-    const manifest = parseManifest(
+  it('accepts the SPEC example and keeps model order as written', async () => {
+    const manifest = await parseManifest(
       [
         'image: sandrun/python:3.11',
         'command: ["python", "main.py"]',
@@ -47,7 +50,7 @@ describe('parseManifest', () => {
         '  cpus: 0.5',
         '  pids: 128',
       ].join('\n'),
-      { images },
+      { images, yaml },
     );
     expect(manifest.image).toBe('sandrun/python:3.11');
     expect(manifest.command).toEqual(['python', 'main.py']);
@@ -57,54 +60,85 @@ describe('parseManifest', () => {
     expect(manifest.limits).toEqual({ timeout_seconds: 300, memory_mb: 256, cpus: 0.5, pids: 128 });
   });
 
-  it('accepts an empty file as a manifest with every default', () => {
-    expect(parseManifest('', { images })).toEqual({});
-    expect(parseManifest('# nothing here\n', { images })).toEqual({});
+  it('accepts an empty file as a manifest with every default', async () => {
+    expect(await parseManifest('', { images, yaml })).toEqual({});
+    expect(await parseManifest('# nothing here\n', { images, yaml })).toEqual({});
   });
 
-  it('rejects an unknown key, naming its line, path and the allowed keys', () => {
-    const error = manifestError('image: sandrun/python:3.11\nmodels:\n  revenue:\n    command: [python, r.py]\n    timeout: 5\n');
+  it('rejects an unknown key, naming its line, path and the allowed keys', async () => {
+    const error = await manifestError('image: sandrun/python:3.11\nmodels:\n  revenue:\n    command: [python, r.py]\n    timeout: 5\n');
     expect(error.code).toBe('manifest_invalid');
     expect(error.message).toMatch(/^sandrun\.yaml line 5: models\.revenue\.timeout: unknown key \(allowed: command, image, timeout_seconds/);
-    expect(manifestError('image: sandrun/python:3.11\nentrypoint: [x]\n').message).toBe(
+    expect((await manifestError('image: sandrun/python:3.11\nentrypoint: [x]\n')).message).toBe(
       'sandrun.yaml line 2: entrypoint: unknown key (allowed: image, command, models, limits)',
     );
-    expect(manifestError('limits:\n  timeout_seconds: 5\n  disk_mb: 9\n').message).toMatch(/^sandrun\.yaml line 3: limits\.disk_mb: unknown key/);
+    expect((await manifestError('limits:\n  timeout_seconds: 5\n  disk_mb: 9\n')).message).toMatch(/^sandrun\.yaml line 3: limits\.disk_mb: unknown key/);
   });
 
-  it('rejects wrong types with the line of the field', () => {
-    const yaml = ['image: sandrun/python:3.11', '', '# models', 'models:', '  other:', '    command: [python, o.py]', '  revenue:', '    command: "python r.py"'].join('\n');
-    expect(manifestError(yaml).message).toMatch(/^sandrun\.yaml line 8: models\.revenue\.command: expected an array of strings/);
-    expect(manifestError('command:\n  - python\n  - 3\n').message).toBe('sandrun.yaml line 3: command[1]: expected a string');
-    expect(manifestError('limits:\n  memory_mb: 1.5\n').message).toBe('sandrun.yaml line 2: limits.memory_mb: expected a positive integer');
-    expect(manifestError('limits:\n  timeout_seconds: -1\n').message).toBe('sandrun.yaml line 2: limits.timeout_seconds: expected a positive number');
-    expect(manifestError('- just\n- a list\n').message).toMatch(/^sandrun\.yaml line 1: expected a mapping/);
+  it('rejects wrong types with the line of the field', async () => {
+    const text = ['image: sandrun/python:3.11', '', '# models', 'models:', '  other:', '    command: [python, o.py]', '  revenue:', '    command: "python r.py"'].join('\n');
+    expect((await manifestError(text)).message).toMatch(/^sandrun\.yaml line 8: models\.revenue\.command: expected an array of strings/);
+    expect((await manifestError('command:\n  - python\n  - 3\n')).message).toBe('sandrun.yaml line 3: command[1]: expected a string');
+    expect((await manifestError('limits:\n  memory_mb: 1.5\n')).message).toBe('sandrun.yaml line 2: limits.memory_mb: expected a positive integer');
+    expect((await manifestError('limits:\n  timeout_seconds: -1\n')).message).toBe('sandrun.yaml line 2: limits.timeout_seconds: expected a positive number');
+    expect((await manifestError('- just\n- a list\n')).message).toMatch(/^sandrun\.yaml line 1: expected a mapping/);
   });
 
-  it('says a required model command is missing, at the model line', () => {
-    expect(manifestError('models:\n  revenue:\n    image: sandrun/python:3.11\n').message).toBe(
+  it('says a required model command is missing, at the model line', async () => {
+    expect((await manifestError('models:\n  revenue:\n    image: sandrun/python:3.11\n')).message).toBe(
       'sandrun.yaml line 2: models.revenue.command: missing; expected an array of strings, e.g. ["python", "main.py"]',
     );
   });
 
-  it('rejects a model name outside the allowed pattern', () => {
-    expect(manifestError('models:\n  ok:\n    command: [a]\n  "bad name":\n    command: [b]\n').message).toMatch(
+  it('rejects a model name outside the allowed pattern', async () => {
+    expect((await manifestError('models:\n  ok:\n    command: [a]\n  "bad name":\n    command: [b]\n')).message).toMatch(
       /^sandrun\.yaml line 4: models\.bad name: model names must match/,
     );
   });
 
-  it('reports YAML syntax errors with their line', () => {
-    const error = manifestError('image: sandrun/python:3.11\nmodels:\n  revenue:\n    command: [python, "r.py"\nlimits: {}\n');
+  it('reports YAML syntax errors with their line', async () => {
+    const error = await manifestError('image: sandrun/python:3.11\nmodels:\n  revenue:\n    command: [python, "r.py"\nlimits: {}\n');
     expect(error.code).toBe('manifest_invalid');
     expect(error.message).toMatch(/^sandrun\.yaml line [45]: /);
-    expect(manifestError('image: a\nimage: b\n').message).toMatch(/^sandrun\.yaml line 2: .*[Uu]nique/);
+    expect((await manifestError('image: a\nimage: b\n')).message).toMatch(/^sandrun\.yaml line 2: .*[Uu]nique/);
   });
 
-  it('rejects an image outside the allow-list and names the allowed images', () => {
-    expect(manifestError('image: ubuntu:latest\n').message).toBe(
+  it('rejects an image outside the allow-list and names the allowed images', async () => {
+    expect((await manifestError('image: ubuntu:latest\n')).message).toBe(
       "sandrun.yaml line 1: image: image 'ubuntu:latest' is not allowed; allowed images: sandrun/python:3.11, sandrun/node:18",
     );
-    expect(manifestError('models:\n  m:\n    command: [x]\n    image: evil/image\n').message).toMatch(/^sandrun\.yaml line 4: models\.m\.image: image 'evil\/image' is not allowed/);
+    expect((await manifestError('models:\n  m:\n    command: [x]\n    image: evil/image\n')).message).toMatch(/^sandrun\.yaml line 4: models\.m\.image: image 'evil\/image' is not allowed/);
+  });
+});
+
+describe('what no manifest may make the parser do', () => {
+  it('refuses a billion-laughs alias bomb as manifest_invalid', async () => {
+    const laughs = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    for (let level = 1; level < 12; level += 1) {
+      laughs.push(`${String.fromCharCode(97 + level)}: &${String.fromCharCode(97 + level)} [${Array(9).fill(`*${String.fromCharCode(96 + level)}`).join(',')}]`);
+    }
+    const error = await manifestError(laughs.join('\n'));
+    expect(error.code).toBe('manifest_invalid');
+    expect(error.message).toBe('sandrun.yaml is refused: it expands aliases more than 100 times (an alias bomb?)');
+  });
+
+  it('refuses nesting deeper than the worker stack as manifest_invalid, and parses the next manifest', async () => {
+    expect((await manifestError(`command: ${'['.repeat(20_000)}${']'.repeat(20_000)}\n`)).message).toMatch(/^sandrun\.yaml is refused: (it nests too deeply|parsing it took longer)/);
+    expect(await parseManifest('command: [python, main.py]\n', { images, yaml })).toEqual({ command: ['python', 'main.py'] });
+  });
+
+  it('stops a parse that runs past its time, and starts a new worker for the next one', async () => {
+    const limits = { ...DEFAULT_YAML_LIMITS, timeoutMs: 10 };
+    const impatient = new YamlParser(limits);
+    try {
+      // 20,000 keys: hundreds of milliseconds of parsing, far past 10 ms on any machine.
+      const slow = await impatient.parse(Array.from({ length: 20_000 }, (_, i) => `key${i}: [a, b]`).join('\n'));
+      expect(slow).toEqual({ kind: 'refused', reason: 'parsing it took longer than 0.01 s' });
+      limits.timeoutMs = 60_000; // read at each parse: the next one has all the time it needs
+      expect(await impatient.parse('a: 1\n')).toMatchObject({ kind: 'parsed', value: new Map([['a', 1]]) });
+    } finally {
+      await impatient.close();
+    }
   });
 });
 
@@ -116,31 +150,31 @@ describe('resolveManifest', () => {
     expect(planRun(manifest, { scope: 'model', modelName: 'sales' }, server).image).toBe('sandrun/python:3.11');
   });
 
-  it('uses the convention when sandrun.yaml has no models key, and only the listed models when it has one', () => {
-    expect([...resolved('image: sandrun/node:18\n', ['models/a.py']).models.keys()]).toEqual(['a']);
-    expect(planRun(resolved('image: sandrun/node:18\n', ['models/a.py']), { scope: 'model', modelName: 'a' }, server).image).toBe('sandrun/node:18');
-    expect([...resolved('models:\n  b:\n    command: [x]\n', ['models/a.py']).models.keys()]).toEqual(['b']);
+  it('uses the convention when sandrun.yaml has no models key, and only the listed models when it has one', async () => {
+    expect([...(await resolved('image: sandrun/node:18\n', ['models/a.py'])).models.keys()]).toEqual(['a']);
+    expect(planRun(await resolved('image: sandrun/node:18\n', ['models/a.py']), { scope: 'model', modelName: 'a' }, server).image).toBe('sandrun/node:18');
+    expect([...(await resolved('models:\n  b:\n    command: [x]\n', ['models/a.py'])).models.keys()]).toEqual(['b']);
   });
 });
 
 describe('planRun', () => {
-  it('lets model limits override manifest limits, which override server defaults, all capped at the server maximum', () => {
-    const manifest = resolved('limits:\n  timeout_seconds: 100\n  memory_mb: 9000\nmodels:\n  m:\n    command: [python, m.py]\n    timeout_seconds: 5000\n    cpus: 1.5\n');
+  it('lets model limits override manifest limits, which override server defaults, all capped at the server maximum', async () => {
+    const manifest = await resolved('limits:\n  timeout_seconds: 100\n  memory_mb: 9000\nmodels:\n  m:\n    command: [python, m.py]\n    timeout_seconds: 5000\n    cpus: 1.5\n');
     const model = planRun(manifest, { scope: 'model', modelName: 'm' }, server);
     expect(model.limits).toEqual({ timeoutSeconds: 600, memoryMb: 1024, cpus: 1.5, pids: 128 });
     const project = planRun(manifest, { scope: 'project' }, server);
     expect(project.limits, 'project scope ignores per-model limits').toEqual({ timeoutSeconds: 100, memoryMb: 1024, cpus: 1, pids: 128 });
   });
 
-  it("uses a model's own image, else the manifest's, else the server default", () => {
-    const manifest = resolved('image: sandrun/node:18\nmodels:\n  a:\n    command: [a]\n  b:\n    command: [b]\n    image: sandrun/python:3.11\n');
+  it("uses a model's own image, else the manifest's, else the server default", async () => {
+    const manifest = await resolved('image: sandrun/node:18\nmodels:\n  a:\n    command: [a]\n  b:\n    command: [b]\n    image: sandrun/python:3.11\n');
     expect(planRun(manifest, { scope: 'model', modelName: 'a' }, server)).toMatchObject({ image: 'sandrun/node:18', command: ['a'] });
     expect(planRun(manifest, { scope: 'model', modelName: 'b' }, server).image).toBe('sandrun/python:3.11');
-    expect(planRun(resolved('command: [x]\n'), { scope: 'project' }, server)).toMatchObject({ image: 'sandrun/python:3.11', command: ['x'] });
+    expect(planRun(await resolved('command: [x]\n'), { scope: 'project' }, server)).toMatchObject({ image: 'sandrun/python:3.11', command: ['x'] });
   });
 
-  it('names the unknown model and lists the models the project has', () => {
-    const manifest = resolved('models:\n  revenue:\n    command: [a]\n  churn:\n    command: [b]\n');
+  it('names the unknown model and lists the models the project has', async () => {
+    const manifest = await resolved('models:\n  revenue:\n    command: [a]\n  churn:\n    command: [b]\n');
     expect(() => planRun(manifest, { scope: 'model', modelName: 'x', projectName: 'p' }, server)).toThrow(
       "model 'x' not found in project 'p'; its models are: revenue, churn",
     );
@@ -155,8 +189,8 @@ describe('planRun', () => {
     );
   });
 
-  it('refuses to chain models that need different images in one container', () => {
-    const manifest = resolved('models:\n  a:\n    command: [a]\n  b:\n    command: [b]\n    image: sandrun/node:18\n');
+  it('refuses to chain models that need different images in one container', async () => {
+    const manifest = await resolved('models:\n  a:\n    command: [a]\n  b:\n    command: [b]\n    image: sandrun/node:18\n');
     expect(() => planRun(manifest, { scope: 'project' }, server)).toThrow(/model 'b' needs image sandrun\/node:18/);
   });
 });
@@ -167,9 +201,9 @@ describe('a project run without a command', () => {
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
-  function runPlanned(models: Array<[string, string[]]>): { status: number | null; dir: string } {
-    const yaml = `models:\n${models.map(([name, command]) => `  ${name}:\n    command: ${JSON.stringify(command)}\n`).join('')}`;
-    const plan = planRun(resolved(yaml), { scope: 'project' }, server);
+  async function runPlanned(models: Array<[string, string[]]>): Promise<{ status: number | null; dir: string }> {
+    const text = `models:\n${models.map(([name, command]) => `  ${name}:\n    command: ${JSON.stringify(command)}\n`).join('')}`;
+    const plan = planRun(await resolved(text), { scope: 'project' }, server);
     const dir = mkdtempSync(join(tmpdir(), 'sandrun-chain-'));
     dirs.push(dir);
     const [file = '', ...args] = plan.command;
@@ -177,8 +211,8 @@ describe('a project run without a command', () => {
     return { status: result.status, dir };
   }
 
-  it('runs every model in manifest order, passing tricky arguments through unchanged', () => {
-    const { status, dir } = runPlanned([
+  it('runs every model in manifest order, passing tricky arguments through unchanged', async () => {
+    const { status, dir } = await runPlanned([
       ['second', ['sh', '-c', 'echo "second $1" >> log', 'sh', "it's; $(rm -rf /) `x` \"q\""]],
       ['first', ['sh', '-c', 'echo first >> log']],
     ]);
@@ -186,8 +220,8 @@ describe('a project run without a command', () => {
     expect(readFileSync(join(dir, 'log'), 'utf8')).toBe("second it's; $(rm -rf /) `x` \"q\"\nfirst\n");
   });
 
-  it('stops at the first failing model and exits with its code', () => {
-    const { status, dir } = runPlanned([
+  it('stops at the first failing model and exits with its code', async () => {
+    const { status, dir } = await runPlanned([
       ['a', ['touch', 'a ran']],
       ['b', ['sh', '-c', 'exit 3']],
       ['c', ['touch', 'c ran']],

@@ -15,6 +15,7 @@ const NEXT_STEP: Partial<Record<ErrorCode, string>> = {
   manifest_invalid: "Fix the project's sandrun.yaml, commit it, and run again.",
   image_unavailable: "Use an image from the server's allow-list in sandrun.yaml, or ask the operator to build it.",
   git_failed: 'Check the branch or commit_sha; the project may need a refresh.',
+  repo_too_large: 'This commit of the repository is larger than the server allows; run a smaller commit or ask the operator.',
   rate_limited: 'Wait and try again.',
   queue_full: 'The run queue is full: wait for runs to finish, then try again.',
   engine_unavailable: 'The container engine is unavailable: try again later.',
