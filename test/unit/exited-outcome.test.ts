@@ -1,7 +1,7 @@
 // How a run whose command exited is reported, from its exit code, an OOM kill, and what its /outputs held.
 import { describe, expect, it } from 'vitest';
 import type { OutputsReadResult } from '../../src/sandbox/outputs.ts';
-import { exitedOutcome } from '../../src/sandbox/docker/outputs-reader.ts';
+import { exitedOutcome } from '../../src/sandbox/exit-outcome.ts';
 
 const readable: OutputsReadResult = { ok: true, outputs: { a: 1 }, totalBytes: 1, sawRoot: true };
 const invalid: OutputsReadResult = { ok: false, code: 'output_invalid', message: 'a.json is not JSON', outputs: {} };

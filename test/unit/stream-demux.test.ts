@@ -1,6 +1,6 @@
 // The engine's multiplexed exec stream, split into stdout and stderr however the bytes arrive.
 import { describe, expect, it } from 'vitest';
-import { StreamDemux } from '../../src/sandbox/docker/stream-demux.ts';
+import { StreamDemux } from '../../src/sandbox/stream-demux.ts';
 
 function frame(type: 1 | 2, payload: string): Buffer {
   const body = Buffer.from(payload);

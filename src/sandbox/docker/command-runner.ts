@@ -8,7 +8,8 @@ import type { EngineEvents } from './engine-events.ts';
 import { readContainerUsage } from './container-usage.ts';
 import { runEnv } from './hardening.ts';
 import { LauncherStdout, MarkerSplitter, newNonce, triggerPayload, type LauncherExit } from './launcher-protocol.ts';
-import { exitedOutcome, type OutputsReader } from './outputs-reader.ts';
+import { exitedOutcome } from '../exit-outcome.ts';
+import type { OutputsReader } from './outputs-reader.ts';
 import type { ParkedContainer } from './parked-container.ts';
 import { delay } from '../../delay.ts';
 

@@ -13,12 +13,13 @@ import { SandrunError } from '../../errors.ts';
 import type { RunOptions, SandboxResult, SandboxSpec, SandboxUsage } from '../backend.ts';
 import { LogCapture } from '../log-capture.ts';
 import { readContainerUsage } from './container-usage.ts';
-import { engineError, isNotFound } from './engine-errors.ts';
+import { engineError, isNotFound } from '../engine-errors.ts';
 import type { EngineEvents } from './engine-events.ts';
 import { containerOptions, outputsHolderOptions, outputsVolumeOptions, runEnv, type HardeningSettings } from './hardening.ts';
-import { exitedOutcome, type OutputsReader } from './outputs-reader.ts';
+import { exitedOutcome } from '../exit-outcome.ts';
+import type { OutputsReader } from './outputs-reader.ts';
 import { createReplacing, writeParameters } from './parked-container.ts';
-import { StreamDemux } from './stream-demux.ts';
+import { StreamDemux } from '../stream-demux.ts';
 import { delay } from '../../delay.ts';
 
 export interface DirectRunSettings extends HardeningSettings {

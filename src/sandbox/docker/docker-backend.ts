@@ -7,9 +7,9 @@ import type { ManagedContainer, RunOptions, SandboxBackend, SandboxResult, Sandb
 import { CommandRunner, LauncherUnavailable } from './command-runner.ts';
 import { DirectRunner } from './direct-runner.ts';
 import { EngineEvents } from './engine-events.ts';
-import { engineError, isNotFound } from './engine-errors.ts';
+import { engineError, isNotFound } from '../engine-errors.ts';
 import type { ContainerTemplate, HardeningSettings } from './hardening.ts';
-import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from './labels.ts';
+import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 import { OutputsReader } from './outputs-reader.ts';
 import { deliverParameters, discardContainer, startParkedContainer, type ParkedContainer } from './parked-container.ts';
 import { WarmPool, type PoolStats, type WarmPoolLimits } from './warm-pool.ts';

@@ -3,7 +3,7 @@
 import type Dockerode from 'dockerode';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { MANAGED_LABEL } from './labels.ts';
+import { MANAGED_LABEL } from '../labels.ts';
 
 interface EngineEvent {
   Action?: string;

@@ -2,7 +2,7 @@
 import type Dockerode from 'dockerode';
 import type { SandboxSpec } from '../backend.ts';
 import { LAUNCHER_COMMAND } from './launcher-protocol.ts';
-import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from './labels.ts';
+import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 
 /** The unprivileged user of the runner images; forced on every run whatever the image says. */
 export const RUN_USER = '10001:10001';

@@ -3,7 +3,7 @@ import type Dockerode from 'dockerode';
 import type { Duplex } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { parseReadyLine } from './launcher-protocol.ts';
-import { StreamDemux, type ChunkSink } from './stream-demux.ts';
+import { StreamDemux, type ChunkSink } from '../stream-demux.ts';
 
 /** What the launcher said of the image before any run: whether it has the `tar` that hands over /outputs. */
 export interface LauncherReady {

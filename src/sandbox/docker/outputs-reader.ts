@@ -2,25 +2,15 @@
 import type Dockerode from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { SandrunError, errorMessage } from '../../errors.ts';
-import type { SandboxOutcome } from '../backend.ts';
 import { readOutputsTar, type OutputsReadResult } from '../outputs.ts';
 import type { EngineEvents } from './engine-events.ts';
-import { engineError, isContainerNotRunning, isEngineUnreachable } from './engine-errors.ts';
+import { engineError, isContainerNotRunning, isEngineUnreachable } from '../engine-errors.ts';
 import { createExec, exitByInspection, startExec } from './exec-process.ts';
 import { OUTPUTS, RUN_USER } from './hardening.ts';
 import { delay } from '../../delay.ts';
 
 const OUTPUTS_READ_TIMEOUT_MS = 15_000;
 const COULD_NOT_READ = 'could not read /outputs: ';
-
-/** How a run whose command exited ended, given whether it was OOM-killed and what reading /outputs found. */
-export function exitedOutcome(exitCode: number, oomKilled: boolean, read: OutputsReadResult): SandboxOutcome {
-  if (oomKilled) return { kind: 'oom_killed' };
-  if (!read.ok && read.code === 'output_too_large') return { kind: 'output_too_large', message: read.message };
-  // Unreadable outputs fail a run that succeeded; a run that failed anyway keeps its own exit as the reason.
-  if (exitCode === 0 && !read.ok) return { kind: read.code, message: read.message };
-  return { kind: 'exited' };
-}
 
 export class OutputsReader {
   constructor(

@@ -2,7 +2,7 @@
 import type Dockerode from 'dockerode';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { engineError } from './engine-errors.ts';
+import { engineError } from '../engine-errors.ts';
 import { containerOptions, type ContainerTemplate, type HardeningSettings } from './hardening.ts';
 import { LauncherSession } from './launcher-session.ts';
 

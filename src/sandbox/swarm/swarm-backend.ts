@@ -1,11 +1,11 @@
 // The sandbox on a Docker Swarm: one replicated service (1 replica, no restart) per run, removed with its config when the run ends.
 import Dockerode from 'dockerode';
-import { StreamDemux } from '../docker/stream-demux.ts';
+import { StreamDemux } from '../stream-demux.ts';
 import { SandrunError, errorMessage } from '../../errors.ts';
 import type { ManagedContainer, RunOptions, SandboxBackend, SandboxResult, SandboxSpec } from '../backend.ts';
-import { engineError, isNotFound } from '../docker/engine-errors.ts';
+import { engineError, isNotFound } from '../engine-errors.ts';
 import type { HardeningSettings } from '../docker/hardening.ts';
-import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../docker/labels.ts';
+import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 import { LogCapture } from '../log-capture.ts';
 import { StdoutFrameSplitter, frameNonce } from './output-frame.ts';
 import { managedLabels, serviceSpec } from './service-spec.ts';

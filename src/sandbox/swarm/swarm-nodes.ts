@@ -1,7 +1,7 @@
 // The swarm's nodes as the backend needs them: each node's own engine, checked to give runs no network before any run.
 import type Dockerode from 'dockerode';
 import { SandrunError } from '../../errors.ts';
-import { engineError } from '../docker/engine-errors.ts';
+import { engineError } from '../engine-errors.ts';
 
 interface NodeInfo {
   ID: string;

@@ -2,7 +2,8 @@
 import { Readable } from 'node:stream';
 import { SandrunError } from '../../errors.ts';
 import type { SandboxOutcome } from '../backend.ts';
-import { readOutputsTar, type OutputsLimits } from '../outputs.ts';
+import { exitedOutcome } from '../exit-outcome.ts';
+import { readOutputsTar, type OutputsLimits, type OutputsReadResult } from '../outputs.ts';
 import type { OutputsFrame } from './output-frame.ts';
 import type { TaskInfo } from './task-watch.ts';
 
@@ -22,17 +23,18 @@ export async function outcomeOf(
   frame: OutputsFrame | undefined,
   limits: OutputsLimits,
 ): Promise<{ outcome: SandboxOutcome; outputs: Record<string, unknown> }> {
-  if (oomKilled) return { outcome: { kind: 'oom_killed' }, outputs: {} };
-  if (frame?.tooLarge) {
-    return { outcome: { kind: 'output_too_large', message: `/outputs holds more than the ${limits.maxBytes} bytes allowed` }, outputs: {} };
-  }
+  const read = oomKilled ? NOT_READ : await readFrame(exitCode, frame, limits);
+  return { outcome: exitedOutcome(exitCode, oomKilled, read), outputs: read.outputs };
+}
+
+const NOT_READ: OutputsReadResult = { ok: true, outputs: {}, totalBytes: 0, sawRoot: false };
+
+/** The outputs a task returned in its frame, read under the same caps as on the Docker backend. */
+async function readFrame(exitCode: number, frame: OutputsFrame | undefined, limits: OutputsLimits): Promise<OutputsReadResult> {
+  if (frame?.tooLarge) return { ok: false, code: 'output_too_large', message: `/outputs holds more than the ${limits.maxBytes} bytes allowed`, outputs: {} };
   if (!frame || frame.exitCode !== exitCode || frame.tarStatus !== 0) {
     const why = !frame ? 'the task ended without returning it' : frame.tarStatus !== 0 ? `tar exited with ${frame.tarStatus}` : 'its frame does not match the exit';
-    if (exitCode !== 0) return { outcome: { kind: 'exited' }, outputs: {} };
-    return { outcome: { kind: 'output_invalid', message: `could not read /outputs: ${why}` }, outputs: {} };
+    return { ok: false, code: 'output_invalid', message: `could not read /outputs: ${why}`, outputs: {} };
   }
-  const read = await readOutputsTar(Readable.from([Buffer.from(frame.base64, 'base64')]), limits);
-  if (!read.ok && read.code === 'output_too_large') return { outcome: { kind: 'output_too_large', message: read.message }, outputs: read.outputs };
-  if (!read.ok && exitCode === 0) return { outcome: { kind: read.code, message: read.message }, outputs: read.outputs };
-  return { outcome: { kind: 'exited' }, outputs: read.outputs };
+  return readOutputsTar(Readable.from([Buffer.from(frame.base64, 'base64')]), limits);
 }

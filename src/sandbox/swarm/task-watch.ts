@@ -1,7 +1,7 @@
 // Follows the one task of a run's service until it ends, or its node is lost. Swarm (API 1.41) has no task events: this polls.
 import type Dockerode from 'dockerode';
 import { SandrunError } from '../../errors.ts';
-import { engineError } from '../docker/engine-errors.ts';
+import { engineError } from '../engine-errors.ts';
 import type { SwarmNodes } from './swarm-nodes.ts';
 import { delay } from '../../delay.ts';
 

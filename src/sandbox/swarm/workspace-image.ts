@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pack } from 'tar-stream';
-import { engineError, isNotFound } from '../docker/engine-errors.ts';
+import { engineError, isNotFound } from '../engine-errors.ts';
 import { writeWorkspaceLayer, type LayerFile } from './layer-tar.ts';
 
 export const WORKSPACE_IMAGE_LABEL = 'sandrun.workspace_image';

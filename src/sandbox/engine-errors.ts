@@ -1,5 +1,5 @@
 // Translates dockerode failures into SandrunErrors that say what was being attempted.
-import { SandrunError, errorMessage } from '../../errors.ts';
+import { SandrunError, errorMessage } from '../errors.ts';
 
 interface EngineFailure {
   statusCode?: number;
