@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { SandrunError, describeZodIssues } from './errors.ts';
+import { parseSecretsKey } from './secrets/secret-box.ts';
 
 const boolean = z
   .enum(['0', '1', 'true', 'false', 'yes', 'no', ''])
@@ -15,6 +16,8 @@ const list = (fallback: string[]) =>
     .default(fallback);
 
 const MiB = 1024 * 1024;
+/** Where git and ssh are looked up when the server's environment has no PATH. */
+const DEFAULT_SEARCH_PATH = '/usr/local/bin:/usr/bin:/bin';
 
 const environmentSchema = z.object({
   SANDRUN_HOST: z.string().min(1).default('127.0.0.1'),
@@ -45,6 +48,14 @@ const environmentSchema = z.object({
   SANDRUN_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(30),
   SANDRUN_MIN_FREE_MB: z.coerce.number().int().min(0).default(256),
   SANDRUN_ALLOW_LOCAL_REPOS: boolean.default(false),
+  SANDRUN_ALLOW_PRIVATE_DESTINATIONS: boolean.default(false),
+  // The value never appears in a message: a typo must not print the key into a log.
+  SANDRUN_SECRETS_KEY: z
+    .string()
+    .transform((value, context) => parseSecretsKey(value) ?? (context.addIssue({ code: 'custom', message: 'must be 32 bytes, as 64 hex digits or base64' }), z.NEVER))
+    .optional(),
+  SANDRUN_GIT_CA_FILE: z.string().min(1).optional(),
+  SANDRUN_GIT_KNOWN_HOSTS_FILE: z.string().min(1).optional(),
   SANDRUN_IMAGES: list(['sandrun/python:3.11', 'sandrun/node:18']),
   SANDRUN_DEFAULT_IMAGE: z.string().min(1).default('sandrun/python:3.11'),
   SANDRUN_OUTPUTS_HELPER_IMAGE: z.string().min(1).default('sandrun/base:bookworm'),
@@ -101,6 +112,15 @@ export interface Config {
   /** Below this much free space on the data directory's disk, no run is accepted or started. */
   minFreeBytes: number;
   allowLocalRepos: boolean;
+  /** Server-side fetches (git, JWKS) may reach loopback, link-local, private and metadata addresses. */
+  allowPrivateDestinations: boolean;
+  /** The key that seals repository credentials at rest; undefined: a key file in the data directory. */
+  secretsKey: Buffer | undefined;
+  /**
+   * How git runs: with this PATH and nothing else from the server's environment (no HOME, no SSH agent, no proxy);
+   * `caFile` replaces the system's CA bundle for https; `knownHostsFile` (strict) replaces accept-new into the data dir.
+   */
+  git: { searchPath: string; caFile: string | undefined; knownHostsFile: string | undefined };
   images: string[];
   defaultImage: string;
   /** Holds and reads /outputs for runs on images without a shell; needs `sleep` and `tar`. */
@@ -160,6 +180,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: e.SANDRUN_SHUTDOWN_GRACE_SECONDS * 1000,
     minFreeBytes: e.SANDRUN_MIN_FREE_MB * 1024 * 1024,
     allowLocalRepos: e.SANDRUN_ALLOW_LOCAL_REPOS,
+    allowPrivateDestinations: e.SANDRUN_ALLOW_PRIVATE_DESTINATIONS,
+    secretsKey: e.SANDRUN_SECRETS_KEY,
+    git: {
+      searchPath: env.PATH || DEFAULT_SEARCH_PATH,
+      caFile: e.SANDRUN_GIT_CA_FILE === undefined ? undefined : resolve(e.SANDRUN_GIT_CA_FILE),
+      knownHostsFile: e.SANDRUN_GIT_KNOWN_HOSTS_FILE === undefined ? undefined : resolve(e.SANDRUN_GIT_KNOWN_HOSTS_FILE),
+    },
     images: e.SANDRUN_IMAGES,
     defaultImage: e.SANDRUN_DEFAULT_IMAGE,
     outputsHelperImage: e.SANDRUN_OUTPUTS_HELPER_IMAGE,
