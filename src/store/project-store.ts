@@ -39,7 +39,7 @@ const toRecord = (row: ProjectRow): ProjectRecord => ({
 export class ProjectStore {
   private readonly statements;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.statements = {
       insert: db.prepare(`INSERT INTO projects (id, tenant_id, name, repo_url, default_branch, created_at, refreshed_at, credential_type, credential_sealed)
         VALUES (@id, @tenantId, @name, @repoUrl, @defaultBranch, @createdAt, @createdAt, @credentialType, @credentialSealed)`),
@@ -58,9 +58,19 @@ export class ProjectStore {
     return this.byName(project.tenantId, project.name)!;
   }
 
-  /** Sets where the project's repository is and the credential it is fetched with. */
+  /**
+   * Sets where the project's repository is and the credential it is fetched with. The old URL may have held a
+   * token: its bytes are zeroed in the file (secure_delete) and the WAL that still holds them is emptied.
+   */
   setRepository(id: string, repoUrl: string, credential: ProjectRecord['credential']): void {
-    this.statements.repository.run(repoUrl, credential?.type ?? null, credential?.sealed ?? null, id);
+    const previous = this.db.pragma('secure_delete', { simple: true }) as number;
+    this.db.pragma('secure_delete = ON');
+    try {
+      this.statements.repository.run(repoUrl, credential?.type ?? null, credential?.sealed ?? null, id);
+    } finally {
+      this.db.pragma(`secure_delete = ${previous}`);
+    }
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   byName(tenantId: string, name: string): ProjectRecord | undefined {

@@ -1,4 +1,5 @@
 // Server-side git fetches over real HTTP(S) on loopback: where they may go, what a client is told, and whose identity git uses.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -398,6 +399,59 @@ describe('ssh repositories', () => {
       expect(impostor.offeredKeys, 'keys offered to the impostor').toEqual([]);
     } finally {
       await impostor.close();
+    }
+  });
+});
+
+describe('projects stored before credentials were sealed', () => {
+  let host: GitHttpsServer;
+  let repo: TestRepo;
+  let bare: string;
+  let dataDir: string;
+  const urlToken = 'tok-legacy-9a8b7c6d5e';
+
+  beforeAll(async () => {
+    host = await startGitHttpsServer();
+    repo = new TestRepo(DEMO_FILES);
+    bare = bareCopy(repo.dir);
+    host.serve('legacy', bare, basic('deploy', urlToken));
+    dataDir = mkdtempSync(join(tmpdir(), 'sandrun-data-'));
+  });
+  afterAll(async () => {
+    await host?.close();
+    repo?.remove();
+    if (bare) rmSync(bare, { recursive: true, force: true });
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('have the user:token of their URL moved into a sealed credential at start, in the database and in the mirror', async () => {
+    const env = { SANDRUN_ALLOW_PRIVATE_DESTINATIONS: '1', SANDRUN_GIT_CA_FILE: host.caFile };
+    const cleanUrl = `https://localhost:${host.port}/legacy.git`;
+    const legacyUrl = `https://deploy:${urlToken}@localhost:${host.port}/legacy.git`;
+    const first = await startTestServer(env, { dataDir });
+    const token = first.token('acme');
+    try {
+      const created = await first.request(token, 'POST', '/v1/projects', { name: 'legacy', repo_url: legacyUrl });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      // Put the project back as an older server stored it: the token in the URL, in the row and in the mirror's config.
+      first.sandrun.db.prepare('UPDATE projects SET repo_url = ?, credential_type = NULL, credential_sealed = NULL').run(legacyUrl);
+      const mirror = readdirSync(join(dataDir, 'mirrors')).find((name) => name.endsWith('.git'))!;
+      execFileSync('git', ['--git-dir', join(dataDir, 'mirrors', mirror), 'config', 'remote.origin.url', legacyUrl]);
+    } finally {
+      await first.close();
+    }
+    expect(allBytes(dataDir).toString('latin1').includes(urlToken), 'the legacy state holds the token').toBe(true);
+
+    const second = await startTestServer(env, { dataDir });
+    try {
+      const shown = await second.request(token, 'GET', '/v1/projects/legacy');
+      expect(shown.status, JSON.stringify(shown.body)).toBe(200);
+      expect([shown.body.repo_url, shown.body.credential]).toEqual([cleanUrl, { type: 'https_token' }]);
+      const refreshed = await second.request(token, 'POST', '/v1/projects/legacy/refresh');
+      expect(refreshed.status, `a refresh uses the moved token: ${JSON.stringify(refreshed.body)}`).toBe(200);
+      expect(allBytes(dataDir).toString('latin1').includes(urlToken), 'the data directory still holds the token in plain text').toBe(false);
+    } finally {
+      await second.close();
     }
   });
 });
