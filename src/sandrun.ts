@@ -170,7 +170,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
   const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, config.retentionDays, logger, (projectId) =>
     sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
   );
-  const authenticator = new Authenticator(stores.apiTokens, config.jwt ? new JoseJwtVerifier(config.jwt) : undefined);
+  const authenticator = new Authenticator(stores.apiTokens, config.jwt ? new JoseJwtVerifier(config.jwt, destinations) : undefined);
   let boundPort = config.port;
   const { handler, warmUp } = createApp({
     authenticator,
