@@ -4,7 +4,7 @@ const REASONS: ReadonlyArray<readonly [RegExp, string]> = [
   [/returned error: 3\d\d/i, 'the repository host answered with a redirect, which sandrun does not follow; register the URL it points to'],
   [/host key verification failed|remote host identification has changed|host key for .* has changed/i, "the repository host's SSH key does not match the one recorded for it"],
   [
-    /returned error: 40[134]|could not read (username|password)|authentication failed|permission denied|repository not found|does not appear to be a git repository|access denied|not found/i,
+    /returned error: 40[134]|could not read (username|password)|authentication failed|permission denied|repository not found|does not appear to be a git repository|does not exist|access denied|not found/i,
     'repository not found or access denied',
   ],
   [/certificate|ssl|tls|gnutls|handshake/i, 'the TLS connection to the repository host failed (certificate or protocol error)'],

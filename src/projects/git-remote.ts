@@ -91,7 +91,7 @@ export class GitRemotes {
    */
   async open(repoUrl: string, credential: RepoCredential | null): Promise<OpenedRemote> {
     const { location } = parseRepoUrl(repoUrl, this.settings.allowLocalRepos);
-    if (location.transport === 'local') return { url: location.url, access: { config: [], env: {} }, release: nothingToRelease };
+    if (location.transport === 'local') return { url: location.url, access: { config: [], env: {}, secrets: [] }, release: nothingToRelease };
     const addresses = await this.checkedAddresses(location);
     if (location.transport === 'https') return { url: location.url, access: this.httpsAccess(location, addresses, credential), release: nothingToRelease };
     let keyFile: string | undefined;
@@ -105,7 +105,7 @@ export class GitRemotes {
       const file = keyFile;
       return {
         url: location.url,
-        access: { config: [], env: { GIT_SSH_COMMAND: this.sshCommand(pinned) } },
+        access: { config: [], env: { GIT_SSH_COMMAND: this.sshCommand(pinned) }, secrets: [] },
         release: () => (file ? rm(file, { force: true }) : Promise.resolve()),
       };
     } catch (error) {
@@ -132,13 +132,14 @@ export class GitRemotes {
     const config = addresses.some((entry) => entry.address === host)
       ? []
       : [`http.curloptResolve=${host}:${location.port}:${addresses.map((entry) => (entry.family === 6 ? `[${entry.address}]` : entry.address)).join(',')}`];
-    if (credential?.type !== 'https_token') return { config, env: {} };
+    if (credential?.type !== 'https_token') return { config, env: {}, secrets: [] };
     // In the environment, not argv (which any local user can read); scoped to this origin, and redirects are refused.
     const origin = new URL(location.url).origin;
     const basic = Buffer.from(`${credential.username}:${credential.token}`).toString('base64');
     return {
       config,
       env: { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: `http.${origin}/.extraHeader`, GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` },
+      secrets: [credential.token, basic],
     };
   }
 }

@@ -21,6 +21,8 @@ export interface GitOptions {
 export interface RemoteAccess {
   config: readonly string[];
   env: Readonly<Record<string, string>>;
+  /** Strings (a token, its header) blanked out of what is logged, should a remote echo them back. */
+  secrets: readonly string[];
 }
 
 export interface GitResult {
@@ -97,7 +99,8 @@ export class GitRunner {
             resolvePromise({ exitCode, stdout, stderr });
             return;
           }
-          this.settings.logger.warn({ attempt, args: [...args], exitCode, killed: error.killed === true, stderr: stderr.slice(-4096) }, 'git failed');
+          const logged = (options.remote?.secrets ?? []).reduce((text, secret) => text.replaceAll(secret, '[redacted]'), stderr.slice(-4096));
+          this.settings.logger.warn({ attempt, args: [...args], exitCode, killed: error.killed === true, stderr: logged }, 'git failed');
           const reason = describeGitFailure({ stderr, timedOut: error.killed === true, timeoutMs });
           reject(new SandrunError('git_failed', `${attempt}: ${reason}`, { exitCode }, { cause: error }));
         },

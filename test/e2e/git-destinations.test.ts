@@ -296,6 +296,14 @@ describe('repository credentials', () => {
 
   it('no API answer, log line, database or mirror file holds a token in plain text', async () => {
     const token = server.token('acme');
+    // A remote that echoes the credentials it got into its refusal, which git prints and the server logs.
+    const echoed = await server.request(token, 'POST', '/v1/projects', {
+      name: 'echoed',
+      repo_url: `https://localhost:${host.port}/missing.git`,
+      credential: { type: 'https_token', token: secretToken },
+    });
+    expect(echoed.status, JSON.stringify(echoed.body)).toBe(422);
+    expect(logs.text(), 'the remote refusal was logged').toContain(REMOTE_MARKER);
     const answers = [
       await server.request(token, 'GET', '/v1/projects'),
       await server.request(token, 'GET', '/v1/projects/private'),

@@ -46,9 +46,10 @@ export async function startGitHttpsServer(): Promise<GitHttpsServer> {
     const [, name, rest] = /^\/([^/]+)\.git(\/.*)?$/.exec(url.pathname) ?? [];
     const repo = name === undefined ? undefined : repos.get(name);
     if (!repo) {
-      // A smart-HTTP refusal: git prints the remote's own words ("remote error: ...").
+      // A smart-HTTP refusal: git prints the remote's own words ("remote error: ..."), here with the credentials it got.
       response.writeHead(200, { 'content-type': 'application/x-git-upload-pack-advertisement' });
-      response.end(`${pktLine('# service=git-upload-pack\n')}0000${pktLine(`ERR ${REMOTE_MARKER} no such repository\n`)}`);
+      const echoed = request.headers.authorization ?? 'no credentials';
+      response.end(`${pktLine('# service=git-upload-pack\n')}0000${pktLine(`ERR ${REMOTE_MARKER} no such repository for ${echoed}\n`)}`);
       return;
     }
     if (repo.authorization !== undefined && request.headers.authorization !== repo.authorization) {

@@ -10,6 +10,7 @@ describe('describeGitFailure', () => {
     ["fatal: unable to access 'https://h/x.git/': The requested URL returned error: 302", 'the repository host answered with a redirect, which sandrun does not follow; register the URL it points to'],
     ["fatal: could not read Username for 'https://h': terminal prompts disabled", 'repository not found or access denied'],
     ["fatal: unable to access 'https://h/x.git/': The requested URL returned error: 404", 'repository not found or access denied'],
+    ["fatal: repository '/srv/repos/gone' does not exist", 'repository not found or access denied'],
     ['git@h: Permission denied (publickey).\r\nfatal: Could not read from remote repository.', 'repository not found or access denied'],
     ["fatal: unable to access 'https://h/': server certificate verification failed. CAfile: none CRLfile: none", 'the TLS connection to the repository host failed (certificate or protocol error)'],
     ["fatal: unable to access 'https://h/': gnutls_handshake() failed: An unexpected TLS packet was received.", 'the TLS connection to the repository host failed (certificate or protocol error)'],
