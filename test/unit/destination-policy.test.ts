@@ -53,8 +53,4 @@ describe('DestinationPolicy', () => {
     for (const { address } of addresses) expect(refusalReason(address), address).toBe('a loopback address');
     expect(await new DestinationPolicy(true).resolve('127.0.0.1', 'repo_url')).toEqual([{ address: '127.0.0.1', family: 4 }]);
   });
-
-  it('a name that does not resolve rejects with the resolver error, for the caller to word', async () => {
-    await expect(new DestinationPolicy(false).resolve('no-such-host.invalid', 'repo_url')).rejects.toMatchObject({ code: 'ENOTFOUND' });
-  });
 });
