@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { SandrunError, describeZodIssues } from './errors.ts';
 import type { RunLimits } from './run-limits.ts';
+import { parseSecretsKey } from './secrets/secret-box.ts';
 
 const boolean = z
   .enum(['0', '1', 'true', 'false', 'yes', 'no', ''])
@@ -16,6 +17,8 @@ const list = (fallback: string[]) =>
     .default(fallback);
 
 const MiB = 1024 * 1024;
+/** Where git and ssh are looked up when the server's environment has no PATH. */
+const DEFAULT_SEARCH_PATH = '/usr/local/bin:/usr/bin:/bin';
 
 const environmentSchema = z.object({
   SANDRUN_HOST: z.string().min(1).default('127.0.0.1'),
@@ -52,6 +55,14 @@ const environmentSchema = z.object({
   SANDRUN_TENANT_MAX_CONCURRENT_CLONES: positiveInt(2),
   SANDRUN_TENANT_MAX_PROJECTS: positiveInt(100),
   SANDRUN_MANIFEST_MAX_BYTES: positiveInt(64 * 1024),
+  SANDRUN_ALLOW_PRIVATE_DESTINATIONS: boolean.default(false),
+  // The value never appears in a message: a typo must not print the key into a log.
+  SANDRUN_SECRETS_KEY: z
+    .string()
+    .transform((value, context) => parseSecretsKey(value) ?? (context.addIssue({ code: 'custom', message: 'must be 32 bytes, as 64 hex digits or base64' }), z.NEVER))
+    .optional(),
+  SANDRUN_GIT_CA_FILE: z.string().min(1).optional(),
+  SANDRUN_GIT_KNOWN_HOSTS_FILE: z.string().min(1).optional(),
   SANDRUN_IMAGES: list(['sandrun/python:3.11', 'sandrun/node:18']),
   SANDRUN_DEFAULT_IMAGE: z.string().min(1).default('sandrun/python:3.11'),
   SANDRUN_OUTPUTS_HELPER_IMAGE: z.string().min(1).default('sandrun/base:bookworm'),
@@ -117,6 +128,15 @@ export interface Config {
   allowLocalRepos: boolean;
   /** What one tenant's repositories may take of the host (SPEC §14); see docs/security.md. */
   repoLimits: RepoLimitsConfig;
+  /** Server-side fetches (git, JWKS) may reach loopback, link-local, private and metadata addresses. */
+  allowPrivateDestinations: boolean;
+  /** The key that seals repository credentials at rest; undefined: a key file in the data directory. */
+  secretsKey: Buffer | undefined;
+  /**
+   * How git runs: with this PATH and nothing else from the server's environment (no HOME, no SSH agent, no proxy);
+   * `caFile` replaces the system's CA bundle for https; `knownHostsFile` (strict) replaces accept-new into the data dir.
+   */
+  git: { searchPath: string; caFile: string | undefined; knownHostsFile: string | undefined };
   images: string[];
   defaultImage: string;
   /** Holds and reads /outputs for runs on images without a shell; needs `sleep` and `tar`. */
@@ -183,6 +203,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tenantMaxConcurrentClones: e.SANDRUN_TENANT_MAX_CONCURRENT_CLONES,
       tenantMaxProjects: e.SANDRUN_TENANT_MAX_PROJECTS,
       manifestMaxBytes: e.SANDRUN_MANIFEST_MAX_BYTES,
+    },
+    allowPrivateDestinations: e.SANDRUN_ALLOW_PRIVATE_DESTINATIONS,
+    secretsKey: e.SANDRUN_SECRETS_KEY,
+    git: {
+      searchPath: env.PATH || DEFAULT_SEARCH_PATH,
+      caFile: e.SANDRUN_GIT_CA_FILE === undefined ? undefined : resolve(e.SANDRUN_GIT_CA_FILE),
+      knownHostsFile: e.SANDRUN_GIT_KNOWN_HOSTS_FILE === undefined ? undefined : resolve(e.SANDRUN_GIT_KNOWN_HOSTS_FILE),
     },
     images: e.SANDRUN_IMAGES,
     defaultImage: e.SANDRUN_DEFAULT_IMAGE,

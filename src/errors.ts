@@ -4,6 +4,7 @@ import type { z } from 'zod';
 export type ErrorCode =
   | 'invalid_request'
   | 'unauthorized'
+  | 'auth_unavailable'
   | 'forbidden'
   | 'not_found'
   | 'conflict'
@@ -22,6 +23,7 @@ export type ErrorCode =
 export const STATUS_OF: Record<ErrorCode, number> = {
   invalid_request: 400,
   unauthorized: 401,
+  auth_unavailable: 503,
   forbidden: 403,
   not_found: 404,
   conflict: 409,

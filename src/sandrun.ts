@@ -15,9 +15,13 @@ import { JoseJwtVerifier } from './auth/jwt-verifier.ts';
 import { TokenAdmin } from './auth/token-admin.ts';
 import type { Config } from './config.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { DestinationPolicy } from './net/destination-policy.ts';
 import { CheckoutCache } from './projects/checkouts.ts';
+import { GitRunner } from './projects/git.ts';
+import { GitRemotes } from './projects/git-remote.ts';
 import { GitMirrors } from './projects/mirror.ts';
 import { ProjectService } from './projects/project-service.ts';
+import { sealCredentialsInUrls } from './projects/url-credentials.ts';
 import { LiveLogs } from './runs/live-logs.ts';
 import { reconcile } from './runs/reconcile.ts';
 import { RetentionJob } from './runs/retention.ts';
@@ -27,6 +31,7 @@ import { RunService } from './runs/run-service.ts';
 import { UsageReport } from './runs/usage-report.ts';
 import { FairScheduler } from './runs/scheduler.ts';
 import { DockerBackend } from './sandbox/docker/docker-backend.ts';
+import { SecretBox, loadSecretsKey } from './secrets/secret-box.ts';
 import type { SandboxBackend } from './sandbox/backend.ts';
 import { SwarmBackend } from './sandbox/swarm/swarm-backend.ts';
 import { AuditLog } from './audit/audit-log.ts';
@@ -107,12 +112,29 @@ export function openStores(config: Pick<Config, 'dataDir'>) {
 export function createSandrun(config: Config, logger: Logger = createLogger(config)): Sandrun {
   const stores = openStores(config);
   const { db } = stores;
-  const mirrors = new GitMirrors(join(config.dataDir, 'mirrors'));
+  const destinations = new DestinationPolicy(config.allowPrivateDestinations);
+  const secrets = new SecretBox(loadSecretsKey(config.dataDir, config.secretsKey));
+  const gitRemotes = new GitRemotes({
+    policy: destinations,
+    allowLocalRepos: config.allowLocalRepos,
+    stateDir: join(config.dataDir, 'git'),
+    knownHostsFile: config.git.knownHostsFile,
+  });
+  const git = new GitRunner({
+    searchPath: config.git.searchPath,
+    homeDir: gitRemotes.homeDir,
+    allowLocalRepos: config.allowLocalRepos,
+    caFile: config.git.caFile,
+    sshCommand: gitRemotes.sshCommand(),
+    logger,
+  });
+  const mirrors = new GitMirrors(join(config.dataDir, 'mirrors'), git, gitRemotes);
   const checkouts = new CheckoutCache(join(config.dataDir, 'checkouts'), mirrors);
   const diskGuard = new DiskGuard(config.dataDir, config.minFreeBytes);
   const projectService = new ProjectService(stores.projects, stores.tenants, stores.runs, mirrors, checkouts, {
     allowLocalRepos: config.allowLocalRepos,
     images: config.images,
+    secrets,
     // Warm containers of a refreshed or removed project must not serve its next runs.
     onProjectChanged: (projectId) => sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
     limits: config.repoLimits,
@@ -150,7 +172,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
   const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, config.retentionDays, logger, (projectId) =>
     sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
   );
-  const authenticator = new Authenticator(stores.apiTokens, config.jwt ? new JoseJwtVerifier(config.jwt) : undefined);
+  const authenticator = new Authenticator(stores.apiTokens, config.jwt ? new JoseJwtVerifier(config.jwt, destinations) : undefined);
   let boundPort = config.port;
   const { handler, warmUp } = createApp({
     authenticator,
@@ -191,6 +213,9 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     async listen() {
       const halfBuilt = await checkouts.removeLeftovers();
       if (halfBuilt > 0) logger.info({ removed: halfBuilt }, 'removed half-built checkouts of a previous run of the server');
+      gitRemotes.removeLeftoverKeys();
+      const sealed = await sealCredentialsInUrls({ projects: stores.projects, mirrors, secrets, logger });
+      if (sealed > 0) logger.info({ projects: sealed }, "moved credentials out of projects' repository URLs into sealed credentials");
       await reconcile({ runs: stores.runs, projects: stores.projects, runService, sandbox, logger });
       reaper = setInterval(() => {
         sandbox.reap((runId) => runService.isActive(runId), { minAgeMs: REAP_INTERVAL_MS }).catch((error: unknown) => logger.warn({ err: error }, 'reaper failed'));

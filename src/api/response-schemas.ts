@@ -39,6 +39,7 @@ const projectShape = {
   default_branch: z.string(),
   created_at: z.string(),
   refreshed_at: z.string(),
+  credential: z.object({ type: z.enum(['https_token', 'ssh_key']) }).nullable(),
 };
 
 export const projectListShape = { projects: z.array(z.object(projectShape)) };

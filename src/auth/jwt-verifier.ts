@@ -1,6 +1,8 @@
 // Verifies OIDC access tokens (Auth0 or any issuer) with jose against the issuer's JWKS, and turns them into principals.
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload } from 'jose';
 import { SandrunError } from '../errors.ts';
+import { fetchChecked } from '../net/checked-fetch.ts';
+import type { DestinationPolicy } from '../net/destination-policy.ts';
 import { TENANT_NAME } from './api-tokens.ts';
 import type { JwtVerifier } from './authenticator.ts';
 import { SCOPES, type Principal } from './principal.ts';
@@ -23,17 +25,23 @@ export interface JwtSettings {
 const CLOCK_TOLERANCE_SECONDS = 30;
 const JWKS_TIMEOUT_MS = 5_000;
 const JWKS_CACHE_MAX_AGE_MS = 10 * 60_000;
+/** A key set is a few KiB; more is not a key set. */
+const JWKS_MAX_BYTES = 1024 * 1024;
 const KNOWN_SCOPES: ReadonlySet<string> = new Set(SCOPES);
 
 export class JoseJwtVerifier implements JwtVerifier {
   private readonly keys;
 
-  constructor(private readonly settings: JwtSettings) {
+  constructor(
+    private readonly settings: JwtSettings,
+    destinations: DestinationPolicy,
+  ) {
     // jose caches the set, refetches when a token names a kid it does not hold (key rotation), at most once per cooldown.
     this.keys = createRemoteJWKSet(new URL(settings.jwksUrl), {
       timeoutDuration: JWKS_TIMEOUT_MS,
       cooldownDuration: settings.jwksCooldownMs ?? 30_000,
       cacheMaxAge: JWKS_CACHE_MAX_AGE_MS,
+      [customFetch]: (url: string, init: { headers: Headers; signal: AbortSignal }) => fetchKeySet(destinations, url, init),
     });
   }
 
@@ -48,6 +56,10 @@ export class JoseJwtVerifier implements JwtVerifier {
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
       }));
     } catch (error) {
+      // The issuer's key set could not be had: no token can be judged now, which is an outage, not a bad token.
+      if (error instanceof SandrunError) throw error;
+      if (error instanceof errors.JWKSTimeout) throw new SandrunError('auth_unavailable', `${KEY_SET_UNAVAILABLE}: no answer in time`, undefined, { cause: error });
+      if (error instanceof errors.JWKSInvalid) throw new SandrunError('auth_unavailable', `${KEY_SET_UNAVAILABLE}: the answer is not a key set`, undefined, { cause: error });
       throw new SandrunError('unauthorized', describeFailure(error), undefined, { cause: error });
     }
     return { tenantId: this.tenantOf(payload), scopes: scopesOf(payload), credentialId: `jwt:${payload.sub}` };
@@ -62,6 +74,30 @@ export class JoseJwtVerifier implements JwtVerifier {
     }
     return tenant;
   }
+}
+
+const KEY_SET_UNAVAILABLE = "the issuer's key set (JWKS) is unavailable, so no JWT can be verified now; try again later";
+
+/**
+ * jose's fetch: through the destination policy, and every failure to get a JSON answer with status 200 is an
+ * auth_unavailable SandrunError (which jose passes on as it is).
+ */
+async function fetchKeySet(destinations: DestinationPolicy, url: string, init: { headers: Headers; signal: AbortSignal }): Promise<Response> {
+  const response = await fetchChecked(destinations, new URL(url), {
+    field: 'SANDRUN_JWT_JWKS_URL',
+    attempt: KEY_SET_UNAVAILABLE,
+    failureCode: 'auth_unavailable',
+    headers: Object.fromEntries(init.headers.entries()),
+    signal: init.signal,
+    maxBytes: JWKS_MAX_BYTES,
+  });
+  if (response.status !== 200) throw new SandrunError('auth_unavailable', `${KEY_SET_UNAVAILABLE}: it answered HTTP ${response.status}`);
+  try {
+    JSON.parse(response.body.toString('utf8'));
+  } catch (error) {
+    throw new SandrunError('auth_unavailable', `${KEY_SET_UNAVAILABLE}: the answer is not JSON`, undefined, { cause: error });
+  }
+  return new Response(response.body, { status: 200, headers: { 'content-type': 'application/json' } });
 }
 
 /** Scopes from `permissions` (Auth0 RBAC, an array) and `scope` (OAuth 2, space-separated); only sandrun's own count. */
@@ -84,9 +120,7 @@ function describeFailure(error: unknown): string {
   if (error instanceof errors.JWKSNoMatchingKey) return "no key in the issuer's JWKS matches the JWT's kid and alg";
   if (error instanceof errors.JWKSMultipleMatchingKeys) return "several keys in the issuer's JWKS match the JWT; it needs a kid";
   if (error instanceof errors.JWSSignatureVerificationFailed) return "the JWT's signature does not verify";
-  if (error instanceof errors.JWKSTimeout) return "the issuer's JWKS did not answer in time; the JWT cannot be verified";
   if (error instanceof errors.JWTInvalid || error instanceof errors.JWSInvalid || error instanceof errors.JOSENotSupported) return `the JWT is malformed: ${error.message}`;
   if (error instanceof errors.JOSEError) return `the JWT cannot be verified: ${error.message}`;
-  // Network failures fetching the JWKS arrive as plain errors.
-  return "the issuer's JWKS could not be fetched; the JWT cannot be verified";
+  return 'the JWT cannot be verified';
 }

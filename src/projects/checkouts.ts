@@ -6,7 +6,6 @@ import { chmod, lstat, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promi
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SandrunError, errorMessage } from '../errors.ts';
-import { runGit } from './git.ts';
 import type { GitMirrors } from './mirror.ts';
 
 const execFileAsync = promisify(execFile);
@@ -119,7 +118,7 @@ export class CheckoutCache {
 
   private async extract(projectId: string, commitSha: string, temp: string, tree: string): Promise<void> {
     const archive = join(temp, 'tree.tar');
-    await runGit(
+    await this.mirrors.git.run(
       ['--git-dir', this.mirrors.mirrorDir(projectId), 'archive', '--format=tar', '-o', archive, commitSha],
       `exporting project '${projectId}' at ${commitSha}`,
       { timeoutMs: 5 * 60_000 },

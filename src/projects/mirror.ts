@@ -2,7 +2,9 @@
 import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandrunError } from '../errors.ts';
-import { runGit } from './git.ts';
+import type { GitRunner, RemoteAccess } from './git.ts';
+import type { GitRemotes } from './git-remote.ts';
+import type { RepoCredential } from './repo-credential.ts';
 import { redactRepoUrl } from './repo-url.ts';
 import { resolveRevision, type ResolveRequest, type Resolution } from './resolve-revision.ts';
 
@@ -18,7 +20,12 @@ export class GitMirrors {
   /** Successful resolutions per project id, so that a run does not spawn git to read a branch head. */
   private readonly resolutions = new Map<string, { generation: number; byRequest: Map<string, Resolution> }>();
 
-  constructor(private readonly rootDir: string) {}
+  constructor(
+    private readonly rootDir: string,
+    /** Runs git; also for the checkouts and revision lookups that read these mirrors. */
+    readonly git: GitRunner,
+    private readonly remotes: GitRemotes,
+  ) {}
 
   /** Where a project's bare mirror lives: `<rootDir>/<projectId>.git`. */
   mirrorDir(projectId: string): string {
@@ -29,50 +36,71 @@ export class GitMirrors {
   }
 
   /**
-   * Clones `repoUrl` (already validated by validateRepoUrl) as the project's mirror. The clone goes into a temp
-   * dir and is renamed into place, so a failed clone leaves nothing; an existing mirror is replaced, so a project
-   * re-registered after a crash does not trip over a stale one.
+   * Clones `repoUrl` (already validated by validateRepoUrl, without credentials in it) as the project's mirror,
+   * with `credential` if the repository needs one. The clone goes into a temp dir and is renamed into place, so a
+   * failed clone leaves nothing; an existing mirror is replaced, so a project re-registered after a crash does not
+   * trip over a stale one.
    */
-  async create(projectId: string, repoUrl: string): Promise<void> {
+  async create(projectId: string, repoUrl: string, credential: RepoCredential | null): Promise<void> {
     const target = this.mirrorDir(projectId);
-    await mkdir(this.rootDir, { recursive: true });
-    const temp = await mkdtemp(join(this.rootDir, `.${projectId}.git.tmp-`));
+    const remote = await this.remotes.open(repoUrl, credential);
     try {
-      const cloneDir = join(temp, 'mirror.git');
-      // --no-local: even a local path goes through the git protocol, never hardlinks or copies of its .git.
-      await runGit(['clone', '--mirror', '--no-local', '--quiet', '--', repoUrl, cloneDir], `cloning ${redactRepoUrl(repoUrl)}`, {
-        timeoutMs: NETWORK_TIMEOUT_MS,
-      });
-      await rm(target, { recursive: true, force: true });
-      await rename(cloneDir, target);
-      this.forgetResolutions(projectId);
+      await mkdir(this.rootDir, { recursive: true });
+      const temp = await mkdtemp(join(this.rootDir, `.${projectId}.git.tmp-`));
+      try {
+        const cloneDir = join(temp, 'mirror.git');
+        // --no-local: even a local path goes through the git protocol, never hardlinks or copies of its .git.
+        await this.git.run(['clone', '--mirror', '--no-local', '--quiet', '--', remote.url, cloneDir], `cloning ${redactRepoUrl(repoUrl)}`, {
+          timeoutMs: NETWORK_TIMEOUT_MS,
+          remote: remote.access,
+        });
+        await rm(target, { recursive: true, force: true });
+        await rename(cloneDir, target);
+        this.forgetResolutions(projectId);
+      } finally {
+        await rm(temp, { recursive: true, force: true });
+      }
     } finally {
-      await rm(temp, { recursive: true, force: true });
+      await remote.release();
     }
   }
 
-  /** Fetches the repository again: new commits, moved and deleted branches, and a changed default branch. */
-  async fetch(projectId: string): Promise<void> {
+  /**
+   * Fetches the repository again from `repoUrl` (the project's, not the mirror's own remote setting: the URL checked
+   * is the URL fetched): new commits, moved and deleted branches, and a changed default branch.
+   */
+  async fetch(projectId: string, repoUrl: string, credential: RepoCredential | null): Promise<void> {
     const gitDir = await this.existingMirror(projectId);
+    const remote = await this.remotes.open(repoUrl, credential);
     try {
-      await this.fetchInto(gitDir, projectId);
+      await this.fetchInto(gitDir, projectId, remote.url, remote.access);
     } finally {
       // Also when the fetch failed halfway: some refs may have moved.
       this.forgetResolutions(projectId);
+      await remote.release();
     }
   }
 
-  private async fetchInto(gitDir: string, projectId: string): Promise<void> {
-    await runGit(['--git-dir', gitDir, 'fetch', '--prune', '--quiet', 'origin'], `fetching project '${projectId}'`, {
+  private async fetchInto(gitDir: string, projectId: string, url: string, access: RemoteAccess): Promise<void> {
+    // The mirror's own refspec: every ref, force-updated, deleted when gone upstream.
+    await this.git.run(['--git-dir', gitDir, 'fetch', '--prune', '--quiet', url, '+refs/*:refs/*'], `fetching project '${projectId}'`, {
       timeoutMs: NETWORK_TIMEOUT_MS,
+      remote: access,
     });
-    const remoteHead = await runGit(['--git-dir', gitDir, 'ls-remote', '--symref', 'origin', 'HEAD'], `reading the default branch of project '${projectId}'`, {
+    const remoteHead = await this.git.run(['--git-dir', gitDir, 'ls-remote', '--symref', url, 'HEAD'], `reading the default branch of project '${projectId}'`, {
       timeoutMs: NETWORK_TIMEOUT_MS,
+      remote: access,
     });
     const symref = /^ref: (refs\/heads\/\S+)\tHEAD$/m.exec(remoteHead.stdout)?.[1];
     if (symref) {
-      await runGit(['--git-dir', gitDir, 'symbolic-ref', 'HEAD', symref], `updating the default branch of project '${projectId}'`);
+      await this.git.run(['--git-dir', gitDir, 'symbolic-ref', 'HEAD', symref], `updating the default branch of project '${projectId}'`);
     }
+  }
+
+  /** Points the mirror's own remote setting at `repoUrl` (a URL that no longer carries credentials). */
+  async setOriginUrl(projectId: string, repoUrl: string): Promise<void> {
+    const gitDir = await this.existingMirror(projectId);
+    await this.git.run(['--git-dir', gitDir, 'config', 'remote.origin.url', repoUrl], `updating the remote of project '${projectId}'`);
   }
 
   async remove(projectId: string): Promise<void> {
@@ -83,7 +111,7 @@ export class GitMirrors {
   /** The branch the repository's HEAD points at (what `git clone` would check out). */
   async defaultBranch(projectId: string): Promise<string> {
     const gitDir = await this.existingMirror(projectId);
-    const result = await runGit(['--git-dir', gitDir, 'symbolic-ref', '--quiet', '--short', 'HEAD'], `reading the default branch of project '${projectId}'`);
+    const result = await this.git.run(['--git-dir', gitDir, 'symbolic-ref', '--quiet', '--short', 'HEAD'], `reading the default branch of project '${projectId}'`);
     return result.stdout.trim();
   }
 
@@ -95,7 +123,7 @@ export class GitMirrors {
     const cached = cache.byRequest.get(key);
     if (cached) return cached;
     const { generation } = cache;
-    const resolution = await resolveRevision(await this.existingMirror(projectId), request, request.projectName ?? projectId);
+    const resolution = await resolveRevision(this.git, await this.existingMirror(projectId), request, request.projectName ?? projectId);
     // A fetch or removal that happened meanwhile may have moved the branch: such an answer is returned, not kept.
     if (cache.generation === generation) {
       if (cache.byRequest.size >= RESOLUTIONS_PER_PROJECT) cache.byRequest.clear();
@@ -117,7 +145,7 @@ export class GitMirrors {
     const gitDir = await this.existingMirror(projectId);
     const entry = (await this.treeEntries(gitDir, commitSha, path)).find((item) => item.path === path);
     if (!entry || entry.type !== 'blob' || entry.mode === '120000') return null;
-    const blob = await runGit(['--git-dir', gitDir, 'cat-file', 'blob', entry.objectId], `reading ${path} at ${commitSha}`);
+    const blob = await this.git.run(['--git-dir', gitDir, 'cat-file', 'blob', entry.objectId], `reading ${path} at ${commitSha}`);
     return blob.stdout;
   }
 
@@ -135,7 +163,7 @@ export class GitMirrors {
     if (!FULL_SHA.test(commitSha)) {
       throw new SandrunError('invalid_request', `commit '${commitSha}' must be a full 40-character sha here; resolve it first`);
     }
-    const result = await runGit(['--git-dir', gitDir, 'ls-tree', '-l', '-z', '--full-tree', commitSha, '--', path], `reading the size of ${path} at ${commitSha}`);
+    const result = await this.git.run(['--git-dir', gitDir, 'ls-tree', '-l', '-z', '--full-tree', commitSha, '--', path], `reading the size of ${path} at ${commitSha}`);
     for (const line of result.stdout.split('\0').filter(Boolean)) {
       const tab = line.indexOf('\t');
       const [mode = '', type = '', , size = ''] = line.slice(0, tab).split(/ +/);
@@ -147,8 +175,8 @@ export class GitMirrors {
   /** Where every ref and HEAD point now, so that a fetch can be undone (see restoreRefs). */
   async snapshotRefs(projectId: string): Promise<RefSnapshot> {
     const gitDir = await this.existingMirror(projectId);
-    const refs = await runGit(['--git-dir', gitDir, 'for-each-ref', '--format=%(objectname) %(refname)'], `reading the refs of project '${projectId}'`);
-    const head = await runGit(['--git-dir', gitDir, 'symbolic-ref', '--quiet', 'HEAD'], `reading the default branch of project '${projectId}'`, { okExitCodes: [1] });
+    const refs = await this.git.run(['--git-dir', gitDir, 'for-each-ref', '--format=%(objectname) %(refname)'], `reading the refs of project '${projectId}'`);
+    const head = await this.git.run(['--git-dir', gitDir, 'symbolic-ref', '--quiet', 'HEAD'], `reading the default branch of project '${projectId}'`, { okExitCodes: [1] });
     return {
       head: head.exitCode === 0 ? head.stdout.trim() : null,
       refs: new Map(refs.stdout.split('\n').filter(Boolean).map((line): [string, string] => [line.slice(line.indexOf(' ') + 1), line.slice(0, line.indexOf(' '))])),
@@ -167,12 +195,12 @@ export class GitMirrors {
         ...[...snapshot.refs].map(([ref, sha]) => `update ${ref} ${sha}`),
         ...[...now.refs.keys()].filter((ref) => !snapshot.refs.has(ref)).map((ref) => `delete ${ref}`),
       ];
-      await runGit(['--git-dir', gitDir, 'update-ref', '--stdin'], `restoring the refs of project '${projectId}'`, { input: `${commands.join('\n')}\n` });
-      if (snapshot.head !== null) await runGit(['--git-dir', gitDir, 'symbolic-ref', 'HEAD', snapshot.head], `restoring the default branch of project '${projectId}'`);
+      await this.git.run(['--git-dir', gitDir, 'update-ref', '--stdin'], `restoring the refs of project '${projectId}'`, { input: `${commands.join('\n')}\n` });
+      if (snapshot.head !== null) await this.git.run(['--git-dir', gitDir, 'symbolic-ref', 'HEAD', snapshot.head], `restoring the default branch of project '${projectId}'`);
     } finally {
       this.forgetResolutions(projectId);
     }
-    await runGit(['--git-dir', gitDir, '-c', 'gc.autoDetach=false', 'gc', '--prune=now', '--quiet'], `dropping unreachable objects of project '${projectId}'`, {
+    await this.git.run(['--git-dir', gitDir, '-c', 'gc.autoDetach=false', 'gc', '--prune=now', '--quiet'], `dropping unreachable objects of project '${projectId}'`, {
       timeoutMs: NETWORK_TIMEOUT_MS,
     });
   }
@@ -183,7 +211,7 @@ export class GitMirrors {
     }
     const args = ['--git-dir', gitDir, 'ls-tree', '-z', '--full-tree', commitSha];
     if (path !== null) args.push('--', path);
-    const result = await runGit(args, `listing ${path ?? 'the root'} at ${commitSha}`);
+    const result = await this.git.run(args, `listing ${path ?? 'the root'} at ${commitSha}`);
     return result.stdout
       .split('\0')
       .filter(Boolean)

@@ -6,13 +6,15 @@ import { SandrunError, invalidRequest } from '../errors.ts';
 import type { ProjectRecord, ProjectStore } from '../store/project-store.ts';
 import type { TenantStore } from '../store/tenant-store.ts';
 import type { RunStore } from '../store/run-store.ts';
+import type { SecretBox } from '../secrets/secret-box.ts';
 import type { CheckoutCache } from './checkouts.ts';
 import { CloneSlots } from './clone-slots.ts';
 import type { ResolvedManifest } from './manifest.ts';
 import type { GitMirrors, Resolution } from './mirror.ts';
 import { loadProjectManifest } from './project-files.ts';
-import { validateRepoUrl, redactRepoUrl } from './repo-url.ts';
+import { credentialSchema, openCredential, projectCredential, sealCredential, type CredentialType } from './repo-credential.ts';
 import { RepoLimits } from './repo-limits.ts';
+import { parseRepoUrl, redactRepoUrl } from './repo-url.ts';
 import { validateBranchName } from './resolve-revision.ts';
 import { YamlParser } from './yaml-parser.ts';
 
@@ -23,8 +25,12 @@ export const projectCreateSchema = z.strictObject(
     name: z.string({ error: 'name is required and must be a string' }).regex(PROJECT_NAME, { error: `name must match ${PROJECT_NAME.source}` }),
     repo_url: z.string({ error: 'repo_url is required and must be a string' }).min(1, { error: 'repo_url must not be empty' }),
     default_branch: z.string({ error: 'default_branch must be a string' }).min(1).nullable().optional(),
+    credential: credentialSchema.nullable().optional(),
   },
-  { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}; the fields are name, repo_url, default_branch` : 'the body must be a JSON object') },
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}; the fields are name, repo_url, default_branch, credential` : 'the body must be a JSON object',
+  },
 );
 
 export interface ProjectView {
@@ -33,6 +39,8 @@ export interface ProjectView {
   default_branch: string;
   created_at: string;
   refreshed_at: string;
+  /** Only the type: the token or key itself is never returned. */
+  credential: { type: CredentialType } | null;
 }
 
 export interface ProjectDetailView extends ProjectView {
@@ -46,6 +54,8 @@ export interface ProjectDetailView extends ProjectView {
 export interface ProjectServiceSettings {
   allowLocalRepos: boolean;
   images: readonly string[];
+  /** Seals repository credentials at rest. */
+  secrets: SecretBox;
   onProjectChanged?: (projectId: string) => Promise<void>;
   /** What a tenant's repositories may take (SPEC §14). */
   limits: RepoLimitsConfig;
@@ -81,14 +91,17 @@ export class ProjectService {
       default_branch: project.defaultBranch,
       created_at: project.createdAt,
       refreshed_at: project.refreshedAt,
+      credential: project.credential && { type: project.credential.type },
     };
   }
 
   async add(tenantId: string, input: unknown): Promise<ProjectRecord> {
     const parsed = projectCreateSchema.safeParse(input);
     if (!parsed.success) throw invalidRequest(parsed.error.issues);
-    const { name, repo_url: repoUrl, default_branch: requestedBranch } = parsed.data;
-    validateRepoUrl(repoUrl, this.settings.allowLocalRepos);
+    const { name, default_branch: requestedBranch } = parsed.data;
+    const repo = parseRepoUrl(parsed.data.repo_url, this.settings.allowLocalRepos);
+    const credential = projectCredential(repo, parsed.data.credential);
+    const repoUrl = repo.location.url;
     if (requestedBranch) validateBranchName(requestedBranch);
     if (this.projects.byName(tenantId, name)) throw new SandrunError('conflict', `project '${name}' already exists`);
     this.assertRoomForAnotherProject(tenantId);
@@ -96,7 +109,7 @@ export class ProjectService {
     const id = randomUUID();
     return this.cloneSlots.run(tenantId, async () => {
       try {
-        await this.mirrors.create(id, repoUrl);
+        await this.mirrors.create(id, repoUrl, credential);
         await this.repoLimits.assertMirrorFits(id, name);
         const defaultBranch = requestedBranch ?? (await this.mirrors.defaultBranch(id));
         const { commitSha } = await this.mirrors.resolve(id, { defaultBranch, projectName: name });
@@ -105,7 +118,7 @@ export class ProjectService {
         this.assertRoomForAnotherProject(tenantId);
         const at = this.now().toISOString();
         this.tenants.ensure(tenantId, at);
-        return this.projects.insert({ id, tenantId, name, repoUrl, defaultBranch, createdAt: at });
+        return this.projects.insert({ id, tenantId, name, repoUrl, defaultBranch, createdAt: at, credential: sealCredential(this.settings.secrets, id, credential) });
       } catch (error) {
         await this.mirrors.remove(id);
         if (error instanceof Error && /UNIQUE/.test(error.message)) throw new SandrunError('conflict', `project '${name}' already exists`);
@@ -192,7 +205,7 @@ export class ProjectService {
     this.settings.assertDiskRoom();
     await this.cloneSlots.run(tenantId, async () => {
       const before = await this.mirrors.snapshotRefs(project.id);
-      await this.mirrors.fetch(project.id);
+      await this.mirrors.fetch(project.id, project.repoUrl, openCredential(this.settings.secrets, project.id, project.credential));
       try {
         await this.repoLimits.assertMirrorFits(project.id, project.name);
         const head = await this.resolve(project, {}).catch((error: unknown) => {

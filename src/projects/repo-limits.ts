@@ -24,7 +24,7 @@ export class RepoLimits {
   async assertCheckoutFits(projectId: string, commitSha: string, projectName: string): Promise<void> {
     const key = `${projectId}@${commitSha}`;
     if (this.fitting.has(key)) return;
-    const found = await measureTree(this.mirrors.mirrorDir(projectId), commitSha, this.caps);
+    const found = await measureTree(this.mirrors.git, this.mirrors.mirrorDir(projectId), commitSha, this.caps);
     if (found.files > this.caps.maxFiles) {
       throw new SandrunError(
         'repo_too_large',

@@ -1,7 +1,7 @@
 // What a repository takes on disk: a commit's files as a checkout would write them (read from git's trees, nothing written), and a directory's bytes.
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { streamGitRecords } from './git.ts';
+import type { GitRunner } from './git.ts';
 
 export interface Caps {
   maxBytes: number;
@@ -22,9 +22,9 @@ const TREE_TIMEOUT_MS = 5 * 60_000;
  * there are, so that a small repository that expands to gigabytes or millions of files (one blob repeated, trees that
  * share subtrees) is measured without writing a byte. Submodules (no blob) count as nothing, as `git archive` writes them.
  */
-export async function measureTree(gitDir: string, commitSha: string, caps: Caps): Promise<Measured> {
+export async function measureTree(git: GitRunner, gitDir: string, commitSha: string, caps: Caps): Promise<Measured> {
   const measured: Measured = { bytes: 0, files: 0, exceeded: false };
-  await streamGitRecords(
+  await git.streamRecords(
     ['--git-dir', gitDir, 'ls-tree', '-r', '-l', '-z', '--full-tree', commitSha],
     `measuring the files of commit ${commitSha}`,
     (record) => {

@@ -1,6 +1,6 @@
 // Turns a run request's branch and commit_sha into one full commit sha in a mirror (SPEC §1), with a warning when they disagree.
 import { SandrunError } from '../errors.ts';
-import { runGit } from './git.ts';
+import type { GitRunner } from './git.ts';
 
 export interface ResolveRequest {
   branch?: string | null;
@@ -21,20 +21,20 @@ export interface Resolution {
 const ABBREVIATED_SHA = /^[0-9a-fA-F]{7,40}$/;
 
 /** Resolves in the bare repository `gitDir`; commit_sha wins over branch. */
-export async function resolveRevision(gitDir: string, request: ResolveRequest, project: string): Promise<Resolution> {
+export async function resolveRevision(git: GitRunner, gitDir: string, request: ResolveRequest, project: string): Promise<Resolution> {
   const branch = request.branch ?? null;
   const commit = request.commitSha ?? null;
   if (commit === null) {
-    return { commitSha: await resolveBranch(gitDir, branch ?? request.defaultBranch, project), warning: null };
+    return { commitSha: await resolveBranch(git, gitDir, branch ?? request.defaultBranch, project), warning: null };
   }
-  const commitSha = await resolveCommit(gitDir, commit, project);
+  const commitSha = await resolveCommit(git, gitDir, commit, project);
   if (branch === null) return { commitSha, warning: null };
   validateBranchName(branch);
-  const branchHead = await branchHeadOrNull(gitDir, branch, project);
+  const branchHead = await branchHeadOrNull(git, gitDir, branch, project);
   if (branchHead === null) {
     return { commitSha, warning: `branch '${branch}' does not exist in project '${project}'; running commit ${commitSha} anyway` };
   }
-  const ancestry = await runGit(['--git-dir', gitDir, 'merge-base', '--is-ancestor', commitSha, branchHead], `checking whether ${commitSha} is on branch '${branch}'`, {
+  const ancestry = await git.run(['--git-dir', gitDir, 'merge-base', '--is-ancestor', commitSha, branchHead], `checking whether ${commitSha} is on branch '${branch}'`, {
     okExitCodes: [1],
   });
   if (ancestry.exitCode === 0) return { commitSha, warning: null };
@@ -42,7 +42,7 @@ export async function resolveRevision(gitDir: string, request: ResolveRequest, p
 }
 
 /** Full or abbreviated (>= 7 hex) sha → the one commit it names. */
-async function resolveCommit(gitDir: string, commit: string, project: string): Promise<string> {
+async function resolveCommit(git: GitRunner, gitDir: string, commit: string, project: string): Promise<string> {
   if (!ABBREVIATED_SHA.test(commit)) {
     throw new SandrunError('invalid_request', `commit_sha must be 7 to 40 hexadecimal characters, got '${commit}'`);
   }
@@ -51,9 +51,9 @@ async function resolveCommit(gitDir: string, commit: string, project: string): P
   const candidates =
     prefix.length === 40
       ? [prefix]
-      : (await runGit(['--git-dir', gitDir, 'rev-parse', `--disambiguate=${prefix}`], `looking up commit ${prefix}`)).stdout.split('\n').filter(Boolean);
+      : (await git.run(['--git-dir', gitDir, 'rev-parse', `--disambiguate=${prefix}`], `looking up commit ${prefix}`)).stdout.split('\n').filter(Boolean);
   const types = candidates.length === 0 ? '' : (
-    await runGit(['--git-dir', gitDir, 'cat-file', '--batch-check=%(objectname) %(objecttype)'], `looking up commit ${prefix}`, {
+    await git.run(['--git-dir', gitDir, 'cat-file', '--batch-check=%(objectname) %(objecttype)'], `looking up commit ${prefix}`, {
       input: `${candidates.join('\n')}\n`,
     })
   ).stdout;
@@ -69,16 +69,16 @@ async function resolveCommit(gitDir: string, commit: string, project: string): P
   return commits[0] ?? '';
 }
 
-async function resolveBranch(gitDir: string, branch: string, project: string): Promise<string> {
+async function resolveBranch(git: GitRunner, gitDir: string, branch: string, project: string): Promise<string> {
   validateBranchName(branch);
-  const head = await branchHeadOrNull(gitDir, branch, project);
+  const head = await branchHeadOrNull(git, gitDir, branch, project);
   if (head === null) throw new SandrunError('not_found', `branch '${branch}' not found in project '${project}'`);
   return head;
 }
 
-async function branchHeadOrNull(gitDir: string, branch: string, project: string): Promise<string | null> {
+async function branchHeadOrNull(git: GitRunner, gitDir: string, branch: string, project: string): Promise<string | null> {
   // A full ref name: never read as an option, never confused with a tag or a sha.
-  const result = await runGit(['--git-dir', gitDir, 'rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`], `resolving branch '${branch}' in project '${project}'`, {
+  const result = await git.run(['--git-dir', gitDir, 'rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`], `resolving branch '${branch}' in project '${project}'`, {
     okExitCodes: [1],
   });
   return result.exitCode === 0 ? result.stdout.trim() : null;

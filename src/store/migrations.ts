@@ -104,6 +104,11 @@ const MIGRATIONS: string[] = [
   CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
   CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
   `,
+  // 3: a project's repository credential, sealed (AES-256-GCM, src/secrets/secret-box.ts); its type is not secret.
+  `
+  ALTER TABLE projects ADD COLUMN credential_type TEXT;
+  ALTER TABLE projects ADD COLUMN credential_sealed TEXT;
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

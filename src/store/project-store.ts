@@ -9,6 +9,8 @@ export interface ProjectRecord {
   defaultBranch: string;
   createdAt: string;
   refreshedAt: string;
+  /** The repository credential's type and its sealed form (never plain text); null without one. */
+  credential: { type: 'https_token' | 'ssh_key'; sealed: string } | null;
 }
 
 interface ProjectRow {
@@ -19,6 +21,8 @@ interface ProjectRow {
   default_branch: string;
   created_at: string;
   refreshed_at: string;
+  credential_type: 'https_token' | 'ssh_key' | null;
+  credential_sealed: string | null;
 }
 
 const toRecord = (row: ProjectRow): ProjectRecord => ({
@@ -29,15 +33,17 @@ const toRecord = (row: ProjectRow): ProjectRecord => ({
   defaultBranch: row.default_branch,
   createdAt: row.created_at,
   refreshedAt: row.refreshed_at,
+  credential: row.credential_type && row.credential_sealed ? { type: row.credential_type, sealed: row.credential_sealed } : null,
 });
 
 export class ProjectStore {
   private readonly statements;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.statements = {
-      insert: db.prepare(`INSERT INTO projects (id, tenant_id, name, repo_url, default_branch, created_at, refreshed_at)
-        VALUES (@id, @tenantId, @name, @repoUrl, @defaultBranch, @createdAt, @createdAt)`),
+      insert: db.prepare(`INSERT INTO projects (id, tenant_id, name, repo_url, default_branch, created_at, refreshed_at, credential_type, credential_sealed)
+        VALUES (@id, @tenantId, @name, @repoUrl, @defaultBranch, @createdAt, @createdAt, @credentialType, @credentialSealed)`),
+      repository: db.prepare<[string, string | null, string | null, string]>('UPDATE projects SET repo_url = ?, credential_type = ?, credential_sealed = ? WHERE id = ?'),
       byName: db.prepare<[string, string], ProjectRow>('SELECT * FROM projects WHERE tenant_id = ? AND name = ? AND deleted_at IS NULL'),
       list: db.prepare<[string], ProjectRow>('SELECT * FROM projects WHERE tenant_id = ? AND deleted_at IS NULL ORDER BY name'),
       refreshed: db.prepare<[string, string, string]>('UPDATE projects SET refreshed_at = ?, default_branch = ? WHERE id = ?'),
@@ -47,8 +53,24 @@ export class ProjectStore {
   }
 
   insert(project: Omit<ProjectRecord, 'refreshedAt'>): ProjectRecord {
-    this.statements.insert.run(project);
+    const { credential, ...fields } = project;
+    this.statements.insert.run({ ...fields, credentialType: credential?.type ?? null, credentialSealed: credential?.sealed ?? null });
     return this.byName(project.tenantId, project.name)!;
+  }
+
+  /**
+   * Sets where the project's repository is and the credential it is fetched with. The old URL may have held a
+   * token: its bytes are zeroed in the file (secure_delete) and the WAL that still holds them is emptied.
+   */
+  setRepository(id: string, repoUrl: string, credential: ProjectRecord['credential']): void {
+    const previous = this.db.pragma('secure_delete', { simple: true }) as number;
+    this.db.pragma('secure_delete = ON');
+    try {
+      this.statements.repository.run(repoUrl, credential?.type ?? null, credential?.sealed ?? null, id);
+    } finally {
+      this.db.pragma(`secure_delete = ${previous}`);
+    }
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   byName(tenantId: string, name: string): ProjectRecord | undefined {

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES, type Scope } from '../../src/auth/principal.ts';
 import { DEMO_FILES, TestRepo } from '../helpers/git-repo.ts';
+import { freePort } from '../helpers/server-process.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const ISSUER = 'https://issuer.sandrun.test/';
@@ -76,6 +77,8 @@ beforeAll(async () => {
     SANDRUN_JWT_AUDIENCE: AUDIENCE,
     SANDRUN_JWT_JWKS_URL: jwks.url,
     SANDRUN_JWT_JWKS_COOLDOWN_SECONDS: '1',
+    // The test's JWKS server is on loopback, where server-side fetches may not go by default.
+    SANDRUN_ALLOW_PRIVATE_DESTINATIONS: '1',
   });
   repo = new TestRepo(DEMO_FILES);
 });
@@ -172,6 +175,49 @@ describe('OIDC JWTs', () => {
     // The retired key is gone from the set: once the cache is refreshed its tokens no longer verify.
     await new Promise((resolve) => setTimeout(resolve, 1_200));
     await expectUnauthorized(await sign(key1), /no key/);
+  });
+});
+
+describe("when the issuer's key set cannot be had", () => {
+  /** A server whose JWKS is at `jwksUrl`; the JWT is one that the working JWKS accepts. */
+  async function statusWithJwks(jwksUrl: string, env: Record<string, string> = { SANDRUN_ALLOW_PRIVATE_DESTINATIONS: '1' }) {
+    const other = await startTestServer({ SANDRUN_JWT_ISSUER: ISSUER, SANDRUN_JWT_AUDIENCE: AUDIENCE, SANDRUN_JWT_JWKS_URL: jwksUrl, ...env });
+    try {
+      return await other.request(await sign(key1), 'GET', '/v1/projects');
+    } finally {
+      await other.close();
+    }
+  }
+
+  function expectOutage(response: { status: number; body: any; headers: Headers }, reason: RegExp): void {
+    expect(response.status, JSON.stringify(response.body)).toBe(503);
+    expect(response.body.error.code).toBe('auth_unavailable');
+    expect(response.body.error.message).toMatch(/^the issuer's key set \(JWKS\) is unavailable, so no JWT can be verified now; try again later: /);
+    expect(response.body.error.message).toMatch(reason);
+    expect(response.headers.get('www-authenticate'), 'a client is not told its token is bad').toBeNull();
+  }
+
+  it('an unreachable JWKS answers 503 auth_unavailable, not 401', async () => {
+    expectOutage(await statusWithJwks(`http://127.0.0.1:${await freePort()}/jwks.json`), /could not connect \(ECONNREFUSED\)/);
+  });
+
+  it('a JWKS answering 500 answers 503 auth_unavailable, without its text', async () => {
+    const failing: Server = createServer((_request, response) => response.writeHead(500).end('ISSUER-INTERNALS'));
+    await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve));
+    try {
+      const response = await statusWithJwks(`http://127.0.0.1:${(failing.address() as AddressInfo).port}/jwks.json`);
+      expectOutage(response, /it answered HTTP 500$/);
+      expect(JSON.stringify(response.body)).not.toContain('ISSUER-INTERNALS');
+    } finally {
+      await new Promise((resolve) => failing.close(resolve));
+    }
+  });
+
+  it('a JWKS URL on a loopback address is refused unless SANDRUN_ALLOW_PRIVATE_DESTINATIONS=1, before any request', async () => {
+    const before = jwks.fetches();
+    const response = await statusWithJwks(jwks.url, {});
+    expectOutage(response, /SANDRUN_JWT_JWKS_URL host 127\.0\.0\.1 resolves to a loopback address; set SANDRUN_ALLOW_PRIVATE_DESTINATIONS=1 to allow it/);
+    expect(jwks.fetches(), 'requests that reached the JWKS server').toBe(before);
   });
 });
 

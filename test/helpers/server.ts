@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DestinationStream } from 'pino';
 import type { Scope } from '../../src/auth/principal.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createLogger, createSandrun, type Sandrun } from '../../src/sandrun.ts';
@@ -22,7 +23,8 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(env: Record<string, string> = {}, options: { dataDir?: string } = {}): Promise<TestServer> {
+/** `logs` receives the server's log lines (at SANDRUN_LOG_LEVEL, which a test then sets). */
+export async function startTestServer(env: Record<string, string> = {}, options: { dataDir?: string; logs?: DestinationStream } = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'sandrun-data-'));
   const config: Config = loadConfig({
     SANDRUN_DATA_DIR: dataDir,
@@ -33,7 +35,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     SANDRUN_MIN_FREE_MB: '16',
     ...env,
   });
-  const sandrun = createSandrun(config, createLogger(config));
+  const sandrun = createSandrun(config, createLogger(config, options.logs));
   const address = await sandrun.listen();
   const url = `http://127.0.0.1:${address.port}`;
   const server: TestServer = {

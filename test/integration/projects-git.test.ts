@@ -6,9 +6,10 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SandrunError } from '../../src/errors.ts';
 import { CheckoutCache } from '../../src/projects/checkouts.ts';
-import { GitMirrors } from '../../src/projects/mirror.ts';
+import type { GitMirrors } from '../../src/projects/mirror.ts';
 import { loadProjectManifest } from '../../src/projects/project-files.ts';
 import { YamlParser } from '../../src/projects/yaml-parser.ts';
+import { gitLayer } from '../helpers/git-layer.ts';
 
 const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
 
@@ -69,9 +70,9 @@ describe('projects: git mirrors and checkouts', { timeout: 30_000 }, () => {
       'models/b.py': 'print("b")\n',
       'sandrun.yaml': 'models:\n  b:\n    command: [python, models/b.py]\n  a:\n    command: [python, models/a.py]\n',
     });
-    mirrors = new GitMirrors(join(root, 'mirrors'));
+    ({ mirrors } = gitLayer(root));
     checkouts = new CheckoutCache(join(root, 'checkouts'), mirrors);
-    await mirrors.create(project, source);
+    await mirrors.create(project, source, null);
   });
 
   afterAll(() => {
@@ -176,7 +177,7 @@ describe('projects: git mirrors and checkouts', { timeout: 30_000 }, () => {
     git(source, 'branch', '-q', '-D', 'feature');
     git(source, 'checkout', '-q', '-b', 'develop');
     expect((await mirrors.resolve(project, { defaultBranch: 'main' })).commitSha, 'before fetch').toBe(commits.second);
-    await mirrors.fetch(project);
+    await mirrors.fetch(project, source, null);
     expect((await mirrors.resolve(project, { defaultBranch: 'main' })).commitSha, 'after fetch').toBe(third);
     expect((await failure(mirrors.resolve(project, { branch: 'feature', defaultBranch: 'main' }))).code, 'pruned branch').toBe('not_found');
     expect(await mirrors.defaultBranch(project)).toBe('develop');
@@ -184,14 +185,14 @@ describe('projects: git mirrors and checkouts', { timeout: 30_000 }, () => {
 
   it('leaves nothing behind when a clone fails, and names the URL', async () => {
     const missing = join(root, 'no-such-repo');
-    const error = await failure(mirrors.create('broken', missing));
+    const error = await failure(mirrors.create('broken', missing, null));
     expect(error.code).toBe('git_failed');
     expect(error.message).toContain(`cloning ${missing}:`);
     expect(readdirSync(join(root, 'mirrors')), 'mirror root after a failed clone').toEqual([`${project}.git`]);
   });
 
   it('removes a project mirror and its checkouts', async () => {
-    await mirrors.create('doomed', source);
+    await mirrors.create('doomed', source, null);
     const dir = await checkouts.get('doomed', commits.first);
     await checkouts.remove('doomed');
     await mirrors.remove('doomed');
