@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { createApp } from './api/app.ts';
+import { LogStreamSlots } from './api/log-stream-slots.ts';
 import { allowedHostsFor } from './api/mcp/allowed-hosts.ts';
 import { RateLimiter } from './api/rate-limit.ts';
 import { ApiTokens } from './auth/api-tokens.ts';
@@ -157,6 +158,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     runService,
     projectService,
     liveLogs,
+    logStreams: { slots: new LogStreamSlots(config.tenantMaxLogStreams), maxBacklogBytes: config.logStreamBacklogBytes },
     usageReport: new UsageReport(stores.usage, config.tenantDailyCpuSeconds),
     auditLog: new AuditLog(stores.audit),
     metrics,
