@@ -71,6 +71,8 @@ export interface Sandrun {
   /** Reconciles runs with the engine, then serves HTTP; resolves with the bound address. */
   listen(): Promise<AddressInfo>;
   close(): Promise<void>;
+  /** For a forced stop, in place of close(): removes every container of this server, parked ones first. */
+  removeContainers(): Promise<void>;
 }
 
 /** JSON lines on stdout (or `destination`, for tests). */
@@ -217,13 +219,19 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       clearInterval(reaper);
       // Stop accepting, let running runs finish (sync clients get their answers), then cut what is left.
       const closed = server ? new Promise<void>((resolve) => server!.close(() => resolve())) : Promise.resolve();
+      // No run starts from here on: parked containers go now, not after the grace period (which a forced stop may cut short).
+      const released = sandbox.releaseWarm({}).catch((error: unknown) => logger.warn({ err: error }, 'removing parked containers failed'));
       await runService.shutdown(config.shutdownGraceMs);
+      await released;
       server?.closeAllConnections();
       await closed;
       engineGate.close();
       await retention.stop();
       await sandbox.close();
       db.close();
+    },
+    removeContainers() {
+      return sandbox.removeAll();
     },
   };
 }

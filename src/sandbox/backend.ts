@@ -93,7 +93,12 @@ export interface SandboxBackend {
    * run is not live, and (with minAgeMs) which is older than that; returns how many it removed.
    */
   reap(isLive: (runId: string) => boolean, options?: { minAgeMs?: number }): Promise<number>;
-  /** Removes containers parked ahead whose labels match (a project refreshed or removed). */
+  /** Removes containers parked ahead whose labels match (a project refreshed or removed); `{}` matches all. */
   releaseWarm(labels: Record<string, string>): Promise<void>;
+  /**
+   * A forced stop: removes every container of this server at once, parked ones first, then those serving runs,
+   * whose runs are lost as in a crash (the next start reconciles them). Waits for nothing else.
+   */
+  removeAll(): Promise<void>;
   close(): Promise<void>;
 }

@@ -247,6 +247,10 @@ export class SwarmBackend implements SandboxBackend {
   /** There is no warm pool on the swarm. */
   async releaseWarm(): Promise<void> {}
 
+  async removeAll(): Promise<void> {
+    await this.reap(() => false);
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.removals]);
   }
