@@ -1,5 +1,6 @@
 // The sandbox contract: run one command in a fresh, locked-down container and report what happened.
 // One implementation per engine (Docker now); the run service only sees this interface.
+import { constants } from 'node:os';
 
 export interface SandboxLimits {
   timeoutSeconds: number;
@@ -54,9 +55,17 @@ export interface SandboxUsage {
   peakMemoryBytes: number | null;
 }
 
+/** The signal a run is stopped with (timeout, cancel): nothing in the run can catch or outlast it. */
+export const STOP_SIGNAL = 'SIGKILL';
+
+/** A process ended by a signal exits with 128 + the signal's number, as shells report it (SIGKILL: 137). */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + constants.signals[signal];
+}
+
 export interface SandboxResult {
   outcome: SandboxOutcome;
-  /** null when the process never exited on its own (timeout, cancel). */
+  /** The command's exit code; 128 + the signal when it was stopped (timeout, cancel); null if it never ran. */
   exitCode: number | null;
   stdout: CapturedLog;
   stderr: CapturedLog;

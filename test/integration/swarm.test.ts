@@ -125,7 +125,7 @@ describe.skipIf(Boolean(cannotRun))('the swarm sandbox on a 3-node swarm', () =>
     const started = Date.now();
     const result = await backend.run(spec(python('import time\nprint("tick", flush=True)\ntime.sleep(60)'), { limits: { timeoutSeconds: 2, memoryMb: 128, cpus: 1, pids: 64 } }));
     expect(result.outcome).toEqual({ kind: 'timed_out' });
-    expect(result.exitCode).toBeNull();
+    expect(result.exitCode, 'the command ran: 128 + SIGKILL').toBe(137);
     expect(Date.now() - started, "ended by the timeout, not the sleep").toBeLessThan(40_000);
   });
 

@@ -1,5 +1,5 @@
 // The swarm service a run gets: SPEC §3's restrictions as a service spec (API 1.41), plus the wrapper that returns /outputs.
-import type { SandboxSpec } from '../backend.ts';
+import { STOP_SIGNAL, type SandboxSpec } from '../backend.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../docker/labels.ts';
 import { NO_CORE_DUMPS, OUTPUTS, PARAMETERS_FILE, RUN_USER, WORKSPACE, outputsTmpfsBytes, runEnv, type HardeningSettings } from '../docker/hardening.ts';
 
@@ -67,6 +67,8 @@ export function serviceSpec(parts: ServiceParts, settings: ServiceSettings): Rec
           { Name: 'fsize', Soft: fileSizeBytes, Hard: fileSizeBytes },
           NO_CORE_DUMPS,
         ],
+        // A stopped run (timeout, cancel: the service's removal) is killed at once, as on the Docker backend.
+        StopSignal: STOP_SIGNAL,
         StopGracePeriod: 500_000_000,
         // API 1.41 has no tmpfs mount options: noexec, nosuid and nodev are the engine's defaults for every tmpfs.
         Mounts: [
