@@ -15,6 +15,7 @@ import { Authenticator } from './auth/authenticator.ts';
 import { JoseJwtVerifier } from './auth/jwt-verifier.ts';
 import { TokenAdmin } from './auth/token-admin.ts';
 import type { Config } from './config.ts';
+import { secureDataDir } from './data-dir.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { CheckoutCache } from './projects/checkouts.ts';
 import { GitMirrors } from './projects/mirror.ts';
@@ -108,6 +109,7 @@ export function openStores(config: Pick<Config, 'dataDir'>) {
 }
 
 export function createSandrun(config: Config, logger: Logger = createLogger(config)): Sandrun {
+  secureDataDir(config.dataDir, logger);
   const stores = openStores(config);
   const { db } = stores;
   const mirrors = new GitMirrors(join(config.dataDir, 'mirrors'));
