@@ -161,6 +161,12 @@ describe.skipIf(Boolean(cannotRun))('the swarm sandbox on a 3-node swarm', () =>
     expect(result.stdout.text).toContain('workspace read-only');
   });
 
+  it('cannot execute what it writes to /tmp or /outputs, nor raise its core-dump limit', async () => {
+    const script = 'cp /bin/true /tmp/true; /tmp/true 2>/dev/null; echo "tmp=$?"; cp /bin/true /outputs/true; /outputs/true 2>/dev/null; echo "outputs=$?"; rm -f /outputs/true; echo "core=$(ulimit -Sc)/$(ulimit -Hc)"';
+    const result = await backend.run(spec(['bash', '-c', script]));
+    expect(result.stdout.text, result.stderr.text).toBe('tmp=126\noutputs=126\ncore=0/0\n');
+  });
+
   it('serves a run through the REST API of a server configured with SANDRUN_BACKEND=swarm', async () => {
     const repo = new TestRepo({ 'models/revenue.py': 'import json, os\np = json.load(open(os.environ["SANDRUN_PARAMETERS"]))\njson.dump({"total": p["x"] * 2}, open("/outputs/result.json", "w"))\nprint("model", os.environ["SANDRUN_MODEL"])\n' });
     const hosts = cluster.sockets.map((socket) => `unix://${socket}`).join(',');
