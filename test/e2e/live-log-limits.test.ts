@@ -98,6 +98,8 @@ describe('live logs', () => {
     await waitForRun('flooder', runId, ['running']);
     const heads = await Promise.all(Array.from({ length: 3 }, () => followWithoutReading('flooder', runId)));
     expect(heads).toEqual(Array(3).fill('HTTP/1.1 200 OK'));
+    const meanwhile = await call('flooder', 'GET', `/v1/runs/${runId}`);
+    expect(meanwhile.body.status, 'the followers connected while the run was live').toBe('running');
 
     let peak = 0;
     let samples = 0;

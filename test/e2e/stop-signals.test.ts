@@ -2,7 +2,7 @@
 // and leaves no container; only a third signal forces the exit, which still removes the server's parked containers.
 import Dockerode from 'dockerode';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,18 @@ import { pollRun } from '../helpers/poll-run.ts';
 import { freePort } from '../helpers/server-process.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * A copy of the checkout for `npm start`, which rebuilds dist/: in place, it would pull the bundle from under the
+ * servers that other test files are starting at the same time.
+ */
+function checkoutCopy(): string {
+  const copy = mkdtempSync(join(tmpdir(), 'sandrun-checkout-'));
+  for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'bin', 'scripts', 'src']) cpSync(join(root, entry), join(copy, entry), { recursive: true });
+  symlinkSync(realpathSync(join(root, 'node_modules')), join(copy, 'node_modules'));
+  cleanups.push(() => rmSync(copy, { recursive: true, force: true }));
+  return copy;
+}
 const docker = new Dockerode();
 let repo: TestRepo;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -47,14 +59,14 @@ const until = async (what: string, check: () => boolean | Promise<boolean>, time
 };
 
 /** Starts the server as operators do (`npm start` or `node bin/sandrun.js serve`), as the leader of its own process group. */
-async function start(command: string[], env: Record<string, string> = {}): Promise<Started> {
+async function start(command: string[], env: Record<string, string> = {}, cwd = root): Promise<Started> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sandrun-signals-'));
   const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
   const token = stores.apiTokens.create({ tenantId: 'signals', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] }).token;
   stores.db.close();
   const port = await freePort();
   const child = spawn(command[0]!, command.slice(1), {
-    cwd: root,
+    cwd,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SANDRUN_DATA_DIR: dataDir, SANDRUN_PORT: String(port), SANDRUN_HOST: '127.0.0.1', SANDRUN_ALLOW_LOCAL_REPOS: '1', SANDRUN_LOG_LEVEL: 'info', ...env },
@@ -99,7 +111,7 @@ const parkedOf = async (instanceId: string) => (await containersOf(instanceId)).
 
 describe('stop signals', () => {
   it('Ctrl-C on `npm start` (SIGINT to the process group, forwarded again by npm) stops gracefully and leaves no container, parked ones included', async () => {
-    const server = await start(['npm', 'start']);
+    const server = await start(['npm', 'start'], {}, checkoutCopy());
     const run = await server.call('POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'signals', model_name: 'hello' });
     expect(run.body.status).toBe('success');
     // The run's kind is likely to come again: the pool parks a container for it.
