@@ -8,7 +8,7 @@ const CLEANUP_MARGIN_MS = 20_000;
 /** How long a forced stop may spend removing containers before it exits anyway. */
 const FORCED_CLEANUP_MS = 10_000;
 /** The exit code of a stop that was forced (third signal, or the grace period and margin passed). */
-export const FORCED_EXIT_CODE = 1;
+const FORCED_EXIT_CODE = 1;
 
 export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let config;
