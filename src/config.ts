@@ -35,6 +35,8 @@ const environmentSchema = z.object({
   SANDRUN_TENANT_MAX_QUEUED_RUNS: positiveInt(50),
   SANDRUN_RATE_LIMIT_PER_MINUTE: positiveInt(600),
   SANDRUN_LOG_CAP_BYTES: positiveInt(1 * MiB),
+  SANDRUN_TENANT_MAX_LOG_STREAMS: positiveInt(8),
+  SANDRUN_LOG_STREAM_BACKLOG_BYTES: positiveInt(1 * MiB),
   SANDRUN_OUTPUTS_CAP_BYTES: positiveInt(10 * MiB),
   SANDRUN_OUTPUTS_MAX_ENTRIES: positiveInt(1000),
   SANDRUN_TMP_MB: positiveInt(64),
@@ -111,6 +113,10 @@ export interface Config {
   /** Requests per minute per credential (token bucket). */
   rateLimitPerMinute: number;
   logCapBytes: number;
+  /** Live-log (SSE) streams a tenant may have open at once. */
+  tenantMaxLogStreams: number;
+  /** Live output that may wait unsent for one log-stream client; past it, the client is dropped. */
+  logStreamBacklogBytes: number;
   outputsCapBytes: number;
   outputsMaxEntries: number;
   tmpMb: number;
@@ -180,6 +186,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tenantMaxQueuedRuns: e.SANDRUN_TENANT_MAX_QUEUED_RUNS,
     rateLimitPerMinute: e.SANDRUN_RATE_LIMIT_PER_MINUTE,
     logCapBytes: e.SANDRUN_LOG_CAP_BYTES,
+    tenantMaxLogStreams: e.SANDRUN_TENANT_MAX_LOG_STREAMS,
+    logStreamBacklogBytes: e.SANDRUN_LOG_STREAM_BACKLOG_BYTES,
     outputsCapBytes: e.SANDRUN_OUTPUTS_CAP_BYTES,
     outputsMaxEntries: e.SANDRUN_OUTPUTS_MAX_ENTRIES,
     tmpMb: e.SANDRUN_TMP_MB,

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { createApp } from './api/app.ts';
+import { LogStreamSlots } from './api/log-stream-slots.ts';
 import { allowedHostsFor } from './api/mcp/allowed-hosts.ts';
 import { RateLimiter } from './api/rate-limit.ts';
 import { ApiTokens } from './auth/api-tokens.ts';
@@ -14,6 +15,7 @@ import { Authenticator } from './auth/authenticator.ts';
 import { JoseJwtVerifier } from './auth/jwt-verifier.ts';
 import { TokenAdmin } from './auth/token-admin.ts';
 import type { Config } from './config.ts';
+import { secureDataDir } from './data-dir.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { DestinationPolicy } from './net/destination-policy.ts';
 import { CheckoutCache } from './projects/checkouts.ts';
@@ -75,6 +77,8 @@ export interface Sandrun {
   /** Reconciles runs with the engine, then serves HTTP; resolves with the bound address. */
   listen(): Promise<AddressInfo>;
   close(): Promise<void>;
+  /** For a forced stop, in place of close(): removes every container of this server, parked ones first. */
+  removeContainers(): Promise<void>;
 }
 
 /** JSON lines on stdout (or `destination`, for tests). */
@@ -110,6 +114,7 @@ export function openStores(config: Pick<Config, 'dataDir'>) {
 }
 
 export function createSandrun(config: Config, logger: Logger = createLogger(config)): Sandrun {
+  secureDataDir(config.dataDir, logger);
   const stores = openStores(config);
   const { db } = stores;
   const destinations = new DestinationPolicy(config.allowPrivateDestinations);
@@ -181,6 +186,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     runService,
     projectService,
     liveLogs,
+    logStreams: { slots: new LogStreamSlots(config.tenantMaxLogStreams), maxBacklogBytes: config.logStreamBacklogBytes },
     usageReport: new UsageReport(stores.usage, config.tenantDailyCpuSeconds),
     auditLog: new AuditLog(stores.audit),
     metrics,
@@ -242,7 +248,10 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       clearInterval(reaper);
       // Stop accepting, let running runs finish (sync clients get their answers), then cut what is left.
       const closed = server ? new Promise<void>((resolve) => server!.close(() => resolve())) : Promise.resolve();
+      // No run starts from here on: parked containers go now, not after the grace period (which a forced stop may cut short).
+      const released = sandbox.releaseWarm({}).catch((error: unknown) => logger.warn({ err: error }, 'removing parked containers failed'));
       await runService.shutdown(config.shutdownGraceMs);
+      await released;
       server?.closeAllConnections();
       await closed;
       engineGate.close();
@@ -250,6 +259,9 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       await sandbox.close();
       await projectService.close();
       db.close();
+    },
+    removeContainers() {
+      return sandbox.removeAll();
     },
   };
 }

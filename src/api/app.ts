@@ -24,7 +24,7 @@ import { runPollFastPath } from './run-poll-fast-path.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
 import { projectRoutes } from './routes/projects.ts';
-import { runLogRoutes } from './routes/run-logs.ts';
+import { runLogRoutes, type LogStreamLimits } from './routes/run-logs.ts';
 import { runReproduceRoutes } from './routes/run-reproduce.ts';
 import { runRoutes } from './routes/runs.ts';
 import { tokenRoutes } from './routes/tokens.ts';
@@ -37,6 +37,8 @@ export interface AppDependencies {
   runService: RunService;
   projectService: ProjectService;
   liveLogs: LiveLogs;
+  /** Per-tenant cap and per-client backlog of live-log streams (SPEC §14). */
+  logStreams: LogStreamLimits;
   usageReport: UsageReport;
   auditLog: AuditLog;
   readiness: ReadinessChecks;
@@ -73,7 +75,7 @@ export function createApp(deps: AppDependencies): SandrunApp {
   app.use((request, response, next) => (BODILESS_METHODS.has(request.method) ? next() : parseJson(request, response, next)));
   // The busiest routes first: every router a request passes through costs it a walk over that router's routes.
   app.use(runRoutes(deps.runService));
-  app.use(runLogRoutes(deps.runService, deps.liveLogs));
+  app.use(runLogRoutes(deps.runService, deps.liveLogs, deps.logStreams));
   app.use(runReproduceRoutes(deps.runService));
   app.use(projectRoutes(deps.projectService));
   // The MCP SDK is the heaviest import of all: loaded after start-up, not before readiness.

@@ -103,6 +103,7 @@ export function openApiDocument(version: string): JsonSchema {
       '/v1/runs/{run_id}/logs': {
         get: operation('Logs as Server-Sent Events: stdout/stderr events {text}, then end with the run', 'runs:read', {
           '200': { description: 'an event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+          '429': errorResponse('the tenant has SANDRUN_TENANT_MAX_LOG_STREAMS streams open'),
         }, { parameters: [runId, { name: 'follow', in: 'query', required: false, schema: { type: 'string', enum: ['0', '1', 'true', 'false'] } }] }),
       },
       '/v1/projects': {

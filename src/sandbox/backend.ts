@@ -1,5 +1,6 @@
 // The sandbox contract: run one command in a fresh, locked-down container and report what happened.
 // One implementation per engine (Docker now); the run service only sees this interface.
+import { constants } from 'node:os';
 import type { RunLimits } from '../run-limits.ts';
 
 export interface SandboxSpec {
@@ -48,9 +49,17 @@ export interface SandboxUsage {
   peakMemoryBytes: number | null;
 }
 
+/** The signal a run is stopped with (timeout, cancel): nothing in the run can catch or outlast it. */
+export const STOP_SIGNAL = 'SIGKILL';
+
+/** A process ended by a signal exits with 128 + the signal's number, as shells report it (SIGKILL: 137). */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + constants.signals[signal];
+}
+
 export interface SandboxResult {
   outcome: SandboxOutcome;
-  /** null when the process never exited on its own (timeout, cancel). */
+  /** The command's exit code; 128 + the signal when it was stopped (timeout, cancel); null if it never ran. */
   exitCode: number | null;
   stdout: CapturedLog;
   stderr: CapturedLog;
@@ -87,7 +96,12 @@ export interface SandboxBackend {
    * run is not live, and (with minAgeMs) which is older than that; returns how many it removed.
    */
   reap(isLive: (runId: string) => boolean, options?: { minAgeMs?: number }): Promise<number>;
-  /** Removes containers parked ahead whose labels match (a project refreshed or removed). */
+  /** Removes containers parked ahead whose labels match (a project refreshed or removed); `{}` matches all. */
   releaseWarm(labels: Record<string, string>): Promise<void>;
+  /**
+   * A forced stop: removes every container of this server at once, parked ones first, then those serving runs,
+   * whose runs are lost as in a crash (the next start reconciles them). Waits for nothing else.
+   */
+  removeAll(): Promise<void>;
   close(): Promise<void>;
 }

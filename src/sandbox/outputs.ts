@@ -15,7 +15,9 @@ const OUTPUT_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /** Parses the tar of /outputs (as `tar -c -C /outputs .` writes it) under the given caps. */
 export async function readOutputsTar(tar: Readable, limits: OutputsLimits): Promise<OutputsReadResult> {
-  const outputs: Record<string, unknown> = {};
+  // Collected in a Map and turned into an object by defining properties, never assigning them: an output named
+  // __proto__, constructor or toString is an ordinary key, not a write to the object's prototype.
+  const outputs = new Map<string, unknown>();
   let totalBytes = 0;
   let entries = 0;
   let sawRoot = false;
@@ -59,12 +61,12 @@ export async function readOutputsTar(tar: Readable, limits: OutputsLimits): Prom
     const chunks: Buffer[] = [];
     for await (const chunk of entry) chunks.push(chunk);
     try {
-      outputs[key] = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      outputs.set(key, JSON.parse(Buffer.concat(chunks).toString('utf8')));
     } catch (error) {
       fail('output_invalid', `/outputs/${name} is not valid JSON: ${(error as Error).message}`);
     }
   }
   tar.destroy();
-  if (failure) return { ok: false, ...failure, outputs };
-  return { ok: true, outputs, totalBytes, sawRoot };
+  if (failure) return { ok: false, ...failure, outputs: Object.fromEntries(outputs) };
+  return { ok: true, outputs: Object.fromEntries(outputs), totalBytes, sawRoot };
 }

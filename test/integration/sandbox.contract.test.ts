@@ -131,6 +131,20 @@ describe('the Docker sandbox contract', () => {
     expect(await sandbox.docker.listContainers({ all: true, filters: { label: [`sandrun.run_id=${spec.runId}`] } })).toEqual([]);
   });
 
+  it('a run cancelled while its command runs reports 137 (128 + SIGKILL); one cancelled before its start, no exit code', async () => {
+    const controller = new AbortController();
+    const running = await sandbox.backend.run(sandbox.spec({ command: ['sh', '-c', 'echo started; sleep 60'], workspaceDir: workspace }), {
+      signal: controller.signal,
+      onLog: (_stream, chunk) => chunk.toString().includes('started') && controller.abort(),
+    });
+    expect(running.outcome).toEqual({ kind: 'cancelled' });
+    expect(running.exitCode).toBe(137);
+    const never = await sandbox.backend.run(sandbox.spec({ command: ['sh', '-c', 'echo ran'], workspaceDir: workspace }), { signal: AbortSignal.abort() });
+    expect(never.outcome).toEqual({ kind: 'cancelled' });
+    expect(never.exitCode, 'the command never ran').toBeNull();
+    expect(never.stdout.text).toBe('');
+  });
+
   it('a command that is not in the image exits 127 and says so', async () => {
     const result = await sandbox.backend.run(sandbox.spec({ command: ['no-such-program', '--flag'], workspaceDir: workspace }));
     expect(result.exitCode).toBe(127);

@@ -43,7 +43,7 @@ for (const runtime of runtimes) {
       );
       const elapsed = (Date.now() - started) / 1000;
       expect(result.outcome).toEqual({ kind: 'timed_out' });
-      expect(result.exitCode).toBeNull();
+      expect(result.exitCode, 'the command ran: 128 + SIGKILL').toBe(137);
       // The timeout, not the sleep, ended it; a slow machine's start and removal add seconds, not minutes.
       expect(elapsed, `took ${elapsed}s`).toBeLessThan(30);
     });
@@ -112,6 +112,26 @@ for (const runtime of runtimes) {
       expect(seen.sockets).toEqual([]);
       expect(seen.root_write).toMatch(/^failed/);
       expect(seen.tmp_100mb).toMatch(/^failed/);
+    });
+
+    it('nothing written to /tmp or /outputs can be executed, and a crash leaves no core dump', async () => {
+      const script = [
+        'try() { "$@" >/dev/null 2>&1; echo $?; }',
+        'cp /bin/true /tmp/true; echo "tmp_binary=$(try /tmp/true)"',
+        "printf '#!/bin/sh\\necho ran\\n' > /tmp/script.sh; chmod +x /tmp/script.sh; echo \"tmp_script=$(try /tmp/script.sh)\"",
+        'cp /bin/true /outputs/true; echo "outputs_binary=$(try /outputs/true)"; rm -f /outputs/true',
+        'echo "core_limit=$(ulimit -Sc)/$(ulimit -Hc)"',
+        // A run that raises its own soft limit first: only a hard limit of 0 stops it.
+        "cd /tmp && (ulimit -c unlimited 2>/dev/null; python3 -c 'import os; os.abort()'); echo \"abort=$?\"",
+        'shopt -s nullglob; echo "core_files=$(echo /tmp/core*)"',
+      ].join('\n');
+      const result = await sandbox.backend.run(sandbox.spec({ command: ['bash', '-c', script], workspaceDir: workspace }));
+      const seen = Object.fromEntries(result.stdout.text.trim().split('\n').map((line) => line.split('=', 2) as [string, string]));
+      expect(result.exitCode, result.stderr.text).toBe(0);
+      // 126: found but not executable (EACCES from a noexec mount).
+      expect(seen, result.stdout.text).toMatchObject({ tmp_binary: '126', tmp_script: '126', outputs_binary: '126', core_limit: '0/0' });
+      expect(seen.abort, 'python3 died of SIGABRT').toBe('134');
+      expect(seen.core_files, 'core files in the crashed process\'s directory').toBe('');
     });
   });
 }

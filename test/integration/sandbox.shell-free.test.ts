@@ -86,7 +86,7 @@ for (const runtime of ['runc', 'runsc'] as const) {
       const started = Date.now();
       const result = await run({ command: python('import time; time.sleep(600)'), limits: { ...DEFAULT_TEST_LIMITS, timeoutSeconds: 2 } });
       expect(result.outcome).toEqual({ kind: 'timed_out' });
-      expect(result.exitCode).toBeNull();
+      expect(result.exitCode, 'the command ran: 128 + SIGKILL').toBe(137);
       expect(Date.now() - started, "ended by the timeout, not the sleep").toBeLessThan(30_000);
     });
 

@@ -125,7 +125,7 @@ describe.skipIf(Boolean(cannotRun))('the swarm sandbox on a 3-node swarm', () =>
     const started = Date.now();
     const result = await backend.run(spec(python('import time\nprint("tick", flush=True)\ntime.sleep(60)'), { limits: { timeoutSeconds: 2, memoryMb: 128, cpus: 1, pids: 64 } }));
     expect(result.outcome).toEqual({ kind: 'timed_out' });
-    expect(result.exitCode).toBeNull();
+    expect(result.exitCode, 'the command ran: 128 + SIGKILL').toBe(137);
     expect(Date.now() - started, "ended by the timeout, not the sleep").toBeLessThan(40_000);
   });
 
@@ -159,6 +159,12 @@ describe.skipIf(Boolean(cannotRun))('the swarm sandbox on a 3-node swarm', () =>
     expect(result.stdout.text).toContain('NoNewPrivs:\\t1');
     expect(result.stdout.text).toContain('no route');
     expect(result.stdout.text).toContain('workspace read-only');
+  });
+
+  it('cannot execute what it writes to /tmp or /outputs, nor raise its core-dump limit', async () => {
+    const script = 'cp /bin/true /tmp/true; /tmp/true 2>/dev/null; echo "tmp=$?"; cp /bin/true /outputs/true; /outputs/true 2>/dev/null; echo "outputs=$?"; rm -f /outputs/true; echo "core=$(ulimit -Sc)/$(ulimit -Hc)"';
+    const result = await backend.run(spec(['bash', '-c', script]));
+    expect(result.stdout.text, result.stderr.text).toBe('tmp=126\noutputs=126\ncore=0/0\n');
   });
 
   it('serves a run through the REST API of a server configured with SANDRUN_BACKEND=swarm', async () => {

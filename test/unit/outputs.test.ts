@@ -35,6 +35,29 @@ describe('readOutputsTar', () => {
     expect(result).toEqual({ ok: true, outputs: { revenue: [100, 110], summary: { ok: true } }, totalBytes: 32, sawRoot: true });
   });
 
+  it('keeps outputs named __proto__, constructor and toString as ordinary keys, without touching any prototype', async () => {
+    const result = await readOutputsTar(
+      tarOf([
+        { name: './__proto__.json', content: '{"polluted": true}' },
+        { name: './constructor.json', content: '"c"' },
+        { name: './toString.json', content: '42' },
+      ]),
+      limits,
+    );
+    expect(result.ok).toBe(true);
+    const outputs = result.outputs;
+    expect(Object.keys(outputs).sort(), 'output names').toEqual(['__proto__', 'constructor', 'toString']);
+    expect(Object.getPrototypeOf(outputs)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(outputs, '__proto__')?.value).toEqual({ polluted: true });
+    expect(Object.getOwnPropertyDescriptor(outputs, 'constructor')?.value).toBe('c');
+    expect(Object.getOwnPropertyDescriptor(outputs, 'toString')?.value).toBe(42);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    // What the API stores and returns: JSON that keeps every key, and parses back to the same.
+    const json = JSON.stringify(outputs);
+    expect(json).toBe('{"__proto__":{"polluted":true},"constructor":"c","toString":42}');
+    expect(Object.keys(JSON.parse(json) as object).sort()).toEqual(['__proto__', 'constructor', 'toString']);
+  });
+
   it('reports invalid JSON naming the file', async () => {
     const result = await readOutputsTar(tarOf([{ name: './bad.json', content: '{nope' }]), limits);
     expect(result.ok).toBe(false);

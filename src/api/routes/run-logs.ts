@@ -1,26 +1,31 @@
 // GET /v1/runs/{id}/logs: a run's output as Server-Sent Events, live while it runs, ending with its terminal status.
-import { Router, type Response } from 'express';
+import { Router } from 'express';
 import type { LiveLogEvent, LiveLogs } from '../../runs/live-logs.ts';
 import type { RunService } from '../../runs/run-service.ts';
 import { runResultView } from '../../runs/run-view.ts';
 import type { RunRecord } from '../../store/run-store.ts';
 import { isTerminal } from '../../run-status.ts';
 import { principalOf, requireScope } from '../authenticate.ts';
+import { EventStream } from '../event-stream.ts';
+import type { LogStreamSlots } from '../log-stream-slots.ts';
 
 const HEARTBEAT_MS = 15_000;
 
-function send(response: Response, event: string, data: unknown): void {
-  response.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+export interface LogStreamLimits {
+  /** Open streams per tenant. */
+  slots: LogStreamSlots;
+  /** Live output that may wait unsent for one client before it is dropped. */
+  maxBacklogBytes: number;
 }
 
-function sendFinished(response: Response, run: RunRecord): void {
-  if (run.stdout) send(response, 'stdout', { text: run.stdout });
-  if (run.stderr) send(response, 'stderr', { text: run.stderr });
-  send(response, 'end', runResultView(run));
-  response.end();
+function sendFinished(stream: EventStream, run: RunRecord): void {
+  if (run.stdout) stream.send('stdout', { text: run.stdout });
+  if (run.stderr) stream.send('stderr', { text: run.stderr });
+  stream.send('end', runResultView(run));
+  stream.end();
 }
 
-export function runLogRoutes(runService: RunService, liveLogs: LiveLogs): Router {
+export function runLogRoutes(runService: RunService, liveLogs: LiveLogs, limits: LogStreamLimits): Router {
   const router = Router();
 
   router.get('/v1/runs/:runId/logs', requireScope('runs:read'), (request, response) => {
@@ -28,15 +33,19 @@ export function runLogRoutes(runService: RunService, liveLogs: LiveLogs): Router
     const runId = request.params.runId as string;
     const run = runService.get(tenantId, runId); // 404 for another tenant's run, before any stream starts
     const follow = request.query.follow === '1' || request.query.follow === 'true';
-    response.status(200).set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-    response.flushHeaders();
-    if (isTerminal(run.status)) return sendFinished(response, run);
+    const release = limits.slots.acquire(tenantId); // 429 past the tenant's cap, before any stream starts
+    response.once('close', release);
+    const stream = new EventStream(response, {
+      maxBacklogBytes: limits.maxBacklogBytes,
+      onDrop: (backlogBytes) => request.log?.warn({ backlogBytes }, 'dropped a live-log client that does not read'),
+    });
+    if (isTerminal(run.status)) return sendFinished(stream, run);
 
     let ended = false;
-    const heartbeat = setInterval(() => response.write(': keep-alive\n\n'), HEARTBEAT_MS);
+    const heartbeat = setInterval(() => stream.comment('keep-alive'), HEARTBEAT_MS);
     const stop = liveLogs.follow(runId, (event: LiveLogEvent) => {
       if (event.type === 'log') {
-        send(response, event.stream, { text: event.text });
+        stream.send(event.stream, { text: event.text });
         return;
       }
       ended = true;
@@ -46,24 +55,25 @@ export function runLogRoutes(runService: RunService, liveLogs: LiveLogs): Router
       clearInterval(heartbeat);
       stop?.();
       void runService.waitForTerminal(runId).then((finished) => {
-        send(response, 'end', runResultView(finished));
-        response.end();
-      }, () => response.end());
+        stream.send('end', runResultView(finished));
+        stream.end();
+      }, () => stream.end());
     };
     if (!stop) {
       // Not live in this process (it finished in between): what the database holds is the whole story.
       clearInterval(heartbeat);
-      return sendFinished(response, runService.get(tenantId, runId));
+      return sendFinished(stream, runService.get(tenantId, runId));
     }
     if (!follow) {
       // Without follow: what was printed so far, then the run as it is now.
       stop();
       clearInterval(heartbeat);
-      send(response, 'status', runResultView(runService.get(tenantId, runId)));
-      response.end();
+      stream.send('status', runResultView(runService.get(tenantId, runId)));
+      stream.end();
       return;
     }
-    request.on('close', () => {
+    stream.goLive();
+    response.once('close', () => {
       if (ended) return;
       clearInterval(heartbeat);
       stop();

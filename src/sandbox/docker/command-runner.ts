@@ -1,7 +1,7 @@
 // Runs a run's command in its (already started, parked) container through the launcher, and collects exit, logs and outputs.
 import type Dockerode from 'dockerode';
 import { SandrunError } from '../../errors.ts';
-import type { RunOptions, SandboxResult, SandboxSpec, SandboxUsage } from '../backend.ts';
+import { STOP_SIGNAL, signalExitCode, type RunOptions, type SandboxResult, type SandboxSpec, type SandboxUsage } from '../backend.ts';
 import { LogCapture } from '../log-capture.ts';
 import type { OutputsReadResult } from '../outputs.ts';
 import type { EngineEvents } from './engine-events.ts';
@@ -89,10 +89,10 @@ export class CommandRunner {
       const finishedAt = new Date();
       // Read while the container still lives (a kill removes its cgroup) and before tar adds to its CPU time.
       const usage = ending.kind === 'lost' ? undefined : await readContainerUsage(container);
-      if (ending.kind === 'timed_out' || ending.kind === 'cancelled') await container.kill().catch(() => undefined);
+      if (ending.kind === 'timed_out' || ending.kind === 'cancelled') await container.kill({ signal: STOP_SIGNAL }).catch(() => undefined);
       launcherStdout.end();
       launcherStderr.flush();
-      return await this.finish(container, session, ending, { stdout, stderr, startedAt, finishedAt, usage });
+      return await this.finish(container, session, ending, { stdout, stderr, startedAt, finishedAt, usage, started: launcherStdout.acknowledged });
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
@@ -122,7 +122,7 @@ export class CommandRunner {
     container: Dockerode.Container,
     session: ParkedContainer['session'],
     ending: Ending,
-    captured: { stdout: LogCapture; stderr: LogCapture; startedAt: Date; finishedAt: Date; usage: SandboxUsage | undefined },
+    captured: { stdout: LogCapture; stderr: LogCapture; startedAt: Date; finishedAt: Date; usage: SandboxUsage | undefined; started: boolean },
   ): Promise<SandboxResult> {
     const base = {
       stdout: captured.stdout.result(),
@@ -133,7 +133,8 @@ export class CommandRunner {
       ...(captured.usage ? { usage: captured.usage } : {}),
     };
     if (ending.kind === 'timed_out' || ending.kind === 'cancelled') {
-      return { ...base, outcome: { kind: ending.kind }, exitCode: null, outputs: {} };
+      // A command that started dies of the kill, with the rest of its container; one stopped before it started never ran.
+      return { ...base, outcome: { kind: ending.kind }, exitCode: captured.started ? signalExitCode(STOP_SIGNAL) : null, outputs: {} };
     }
     if (ending.kind === 'lost') {
       if (await this.events.sawOom(container.id)) return { ...base, outcome: { kind: 'oom_killed' }, exitCode: 137, outputs: {} };

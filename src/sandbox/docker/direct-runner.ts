@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { SandrunError } from '../../errors.ts';
-import type { RunOptions, SandboxResult, SandboxSpec, SandboxUsage } from '../backend.ts';
+import { STOP_SIGNAL, type RunOptions, type SandboxResult, type SandboxSpec, type SandboxUsage } from '../backend.ts';
 import { LogCapture } from '../log-capture.ts';
 import { readContainerUsage } from './container-usage.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
@@ -136,7 +136,7 @@ export class DirectRunner {
     let stop: Stop | undefined;
     const stopWith = (reason: Stop) => {
       stop ??= reason;
-      void container.kill().catch(() => undefined);
+      void container.kill({ signal: STOP_SIGNAL }).catch(() => undefined);
     };
     const timer = setTimeout(() => stopWith('timed_out'), spec.limits.timeoutSeconds * 1000);
     const onAbort = () => stopWith('cancelled');
@@ -164,7 +164,8 @@ export class DirectRunner {
       durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
       ...(usage.last ? { usage: usage.last } : {}),
     };
-    if (stop) return { ...base, outcome: { kind: stop }, exitCode: null, outputs: {} };
+    // The process ran (its container started): its exit status is what the kill made of it.
+    if (stop) return { ...base, outcome: { kind: stop }, exitCode: exitStatus, outputs: {} };
     // The engine's oom event tells (State.OOMKilled is set from the same event, only after the exit is seen).
     const oomKilled = await this.events.exitedByOom(container.id, exitStatus);
     const read = await this.outputs.read(holder);

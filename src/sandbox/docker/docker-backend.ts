@@ -161,6 +161,15 @@ export class DockerBackend implements SandboxBackend {
     await this.pool.evict((entry) => Object.entries(labels).every(([key, value]) => entry.labels[key] === value));
   }
 
+  async removeAll(): Promise<void> {
+    // Closing the pool removes what it parked and discards what it is still starting; the listing catches the rest.
+    const removeListed = async () => {
+      const managed = await this.listManaged();
+      await Promise.all(managed.map((container) => this.docker.getContainer(container.containerId).remove({ force: true, v: true }).catch(() => undefined)));
+    };
+    await Promise.all([this.pool.close(), removeListed()]);
+  }
+
   async listManaged(): Promise<ManagedContainer[]> {
     try {
       const containers = await this.docker.listContainers({

@@ -33,6 +33,9 @@ export function outputsTmpfsBytes(capBytes: number): number {
 
 const OUTPUTS_TMPFS_OPTIONS = 'nosuid,nodev,noexec,uid=10001,gid=10001,mode=0755';
 
+/** No core dumps: a crashing run must leave nothing for the host's core handler (it would hold the run's memory). */
+export const NO_CORE_DUMPS = { Name: 'core', Soft: 0, Hard: 0 };
+
 /** What a container is made of, apart from the run that will use it: what a warm container is parked for. */
 export type ContainerTemplate = Pick<SandboxSpec, 'image' | 'workspaceDir' | 'limits' | 'labels'>;
 
@@ -88,7 +91,8 @@ export function containerOptions(
       ShmSize: 16 * MiB,
       Binds: [`${spec.workspaceDir}:${WORKSPACE}:ro`, `${inputsHostDir}:${INPUTS}:ro`],
       Tmpfs: {
-        '/tmp': `rw,nosuid,nodev,size=${settings.tmpMb}m,mode=1777`,
+        // noexec is also the engine's default for a tmpfs; said here so that nothing a run writes can be executed whatever the engine.
+        '/tmp': `rw,noexec,nosuid,nodev,size=${settings.tmpMb}m,mode=1777`,
         ...(direct ? {} : { [OUTPUTS]: `rw,${OUTPUTS_TMPFS_OPTIONS},size=${outputsTmpfsBytes(settings.outputsCapBytes)}` }),
       },
       ...(direct ? { Mounts: [{ Type: 'volume' as const, Source: direct.outputsVolume, Target: OUTPUTS }] } : {}),
@@ -99,6 +103,7 @@ export function containerOptions(
       Ulimits: [
         { Name: 'nofile', Soft: settings.openFiles, Hard: settings.openFiles },
         { Name: 'fsize', Soft: fileSizeBytes, Hard: fileSizeBytes },
+        NO_CORE_DUMPS,
       ],
       LogConfig: { Type: 'none', Config: {} },
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
@@ -144,6 +149,7 @@ export function outputsHolderOptions(runId: string, volume: string, image: strin
       MemorySwap: 64 * MiB,
       NanoCpus: 0.5e9,
       PidsLimit: 64, // gVisor's sandbox counts its own threads: 16 cannot even start it
+      Ulimits: [NO_CORE_DUMPS], // its tar reads what a run wrote
       LogConfig: { Type: 'none', Config: {} },
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
       ...(settings.runtime === 'runsc' ? { Runtime: 'runsc' } : {}),

@@ -1,7 +1,7 @@
 // The swarm service a run gets: SPEC §3's restrictions as a service spec (API 1.41), plus the wrapper that returns /outputs.
-import type { SandboxSpec } from '../backend.ts';
+import { STOP_SIGNAL, type SandboxSpec } from '../backend.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
-import { OUTPUTS, PARAMETERS_FILE, RUN_USER, WORKSPACE, outputsTmpfsBytes, runEnv, type HardeningSettings } from '../docker/hardening.ts';
+import { NO_CORE_DUMPS, OUTPUTS, PARAMETERS_FILE, RUN_USER, WORKSPACE, outputsTmpfsBytes, runEnv, type HardeningSettings } from '../docker/hardening.ts';
 
 const MiB = 1024 * 1024;
 
@@ -65,8 +65,12 @@ export function serviceSpec(parts: ServiceParts, settings: ServiceSettings): Rec
         Ulimits: [
           { Name: 'nofile', Soft: settings.openFiles, Hard: settings.openFiles },
           { Name: 'fsize', Soft: fileSizeBytes, Hard: fileSizeBytes },
+          NO_CORE_DUMPS,
         ],
+        // A stopped run (timeout, cancel: the service's removal) is killed at once, as on the Docker backend.
+        StopSignal: STOP_SIGNAL,
         StopGracePeriod: 500_000_000,
+        // API 1.41 has no tmpfs mount options: noexec, nosuid and nodev are the engine's defaults for every tmpfs.
         Mounts: [
           { Type: 'tmpfs', Target: '/tmp', TmpfsOptions: { SizeBytes: settings.tmpMb * MiB, Mode: 0o1777 } },
           { Type: 'tmpfs', Target: OUTPUTS, TmpfsOptions: { SizeBytes: outputsTmpfsBytes(settings.outputsCapBytes), Mode: 0o1777 } },

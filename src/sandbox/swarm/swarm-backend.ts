@@ -2,7 +2,7 @@
 import Dockerode from 'dockerode';
 import { StreamDemux } from '../stream-demux.ts';
 import { SandrunError, errorMessage } from '../../errors.ts';
-import type { ManagedContainer, RunOptions, SandboxBackend, SandboxResult, SandboxSpec } from '../backend.ts';
+import { STOP_SIGNAL, signalExitCode, type ManagedContainer, type RunOptions, type SandboxBackend, type SandboxResult, type SandboxSpec } from '../backend.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
 import type { HardeningSettings } from '../docker/hardening.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
@@ -133,9 +133,11 @@ export class SwarmBackend implements SandboxBackend {
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     let startedAt = new Date();
+    let started = false;
     try {
       const task = await watchTask(this.manager, this.nodes, serviceId, stop.signal, (running) => {
         seen(running);
+        started = true;
         startedAt = new Date(running.Status.Timestamp ?? Date.now());
         options.onStart?.(startedAt);
         timer = setTimeout(() => stop.abort('timed_out'), spec.limits.timeoutSeconds * 1000);
@@ -150,7 +152,9 @@ export class SwarmBackend implements SandboxBackend {
       });
       if (!task) {
         splitter.finish();
-        return { ...base(), outcome: { kind: stop.signal.reason === 'timed_out' ? 'timed_out' : 'cancelled' }, exitCode: null, outputs: {} };
+        // Its task is removed with the service, and killed by its StopSignal (service-spec.ts) if it had started.
+        const exitCode = started ? signalExitCode(STOP_SIGNAL) : null;
+        return { ...base(), outcome: { kind: stop.signal.reason === 'timed_out' ? 'timed_out' : 'cancelled' }, exitCode, outputs: {} };
       }
       seen(task);
       const failure = taskFailure(task);
@@ -244,6 +248,10 @@ export class SwarmBackend implements SandboxBackend {
 
   /** There is no warm pool on the swarm. */
   async releaseWarm(): Promise<void> {}
+
+  async removeAll(): Promise<void> {
+    await this.reap(() => false);
+  }
 
   async close(): Promise<void> {
     await Promise.all([...this.removals]);
