@@ -6,7 +6,7 @@ import { LogCapture } from '../log-capture.ts';
 import type { OutputsReadResult } from '../outputs.ts';
 import type { EngineEvents } from './engine-events.ts';
 import { readContainerUsage } from './container-usage.ts';
-import { runEnv } from './hardening.ts';
+import { runEnv } from '../container-layout.ts';
 import { LauncherStdout, MarkerSplitter, newNonce, triggerPayload, type LauncherExit } from './launcher-protocol.ts';
 import { exitedOutcome } from '../exit-outcome.ts';
 import type { OutputsReader } from './outputs-reader.ts';

@@ -1,40 +1,13 @@
-// The container a run gets: every restriction of SPEC §3 expressed as engine configuration.
+// The container a run gets on a Docker engine: every restriction of SPEC §3 expressed as engine configuration.
 import type Dockerode from 'dockerode';
 import type { SandboxSpec } from '../backend.ts';
 import { LAUNCHER_COMMAND } from './launcher-protocol.ts';
+import { INPUTS, NO_CORE_DUMPS, OUTPUTS, RUN_USER, WORKSPACE, outputsTmpfsBytes, type HardeningSettings } from '../container-layout.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
-
-/** The unprivileged user of the runner images; forced on every run whatever the image says. */
-export const RUN_USER = '10001:10001';
-export const WORKSPACE = '/workspace';
-export const INPUTS = '/inputs';
-export const OUTPUTS = '/outputs';
-export const PARAMETERS_FILE = `${INPUTS}/parameters.json`;
-
-export interface HardeningSettings {
-  /** This server's identity on the engine (label sandrun.instance). */
-  instanceId: string;
-  runtime: 'runc' | 'runsc';
-  tmpMb: number;
-  outputsCapBytes: number;
-  fileSizeMb: number;
-  openFiles: number;
-}
 
 const MiB = 1024 * 1024;
 
-/**
- * The outputs tmpfs is a little larger than the cap, so that a run which writes more than the cap
- * is seen to have done so (output_too_large) instead of merely failing to write.
- */
-export function outputsTmpfsBytes(capBytes: number): number {
-  return capBytes + Math.max(MiB, Math.ceil(capBytes / 10));
-}
-
 const OUTPUTS_TMPFS_OPTIONS = 'nosuid,nodev,noexec,uid=10001,gid=10001,mode=0755';
-
-/** No core dumps: a crashing run must leave nothing for the host's core handler (it would hold the run's memory). */
-export const NO_CORE_DUMPS = { Name: 'core', Soft: 0, Hard: 0 };
 
 /** What a container is made of, apart from the run that will use it: what a warm container is parked for. */
 export type ContainerTemplate = Pick<SandboxSpec, 'image' | 'workspaceDir' | 'limits' | 'labels'>;
@@ -155,14 +128,4 @@ export function outputsHolderOptions(runId: string, volume: string, image: strin
       ...(settings.runtime === 'runsc' ? { Runtime: 'runsc' } : {}),
     },
   };
-}
-
-export function runEnv(spec: SandboxSpec): string[] {
-  const env: Record<string, string> = {
-    ...spec.env,
-    SANDRUN_PARAMETERS: PARAMETERS_FILE,
-    SANDRUN_OUTPUTS: OUTPUTS,
-    HOME: '/tmp',
-  };
-  return Object.entries(env).map(([key, value]) => `${key}=${value}`);
 }

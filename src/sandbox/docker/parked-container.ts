@@ -3,7 +3,8 @@ import type Dockerode from 'dockerode';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { engineError } from '../engine-errors.ts';
-import { containerOptions, type ContainerTemplate, type HardeningSettings } from './hardening.ts';
+import { type HardeningSettings } from '../container-layout.ts';
+import { containerOptions, type ContainerTemplate } from './hardening.ts';
 import { LauncherSession } from './launcher-session.ts';
 
 export interface ParkedContainer {

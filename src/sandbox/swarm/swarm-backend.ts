@@ -4,7 +4,7 @@ import { StreamDemux } from '../stream-demux.ts';
 import { SandrunError, errorMessage } from '../../errors.ts';
 import { STOP_SIGNAL, signalExitCode, type ManagedContainer, type RunOptions, type SandboxBackend, type SandboxResult, type SandboxSpec } from '../backend.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
-import type { HardeningSettings } from '../docker/hardening.ts';
+import type { HardeningSettings } from '../container-layout.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 import { LogCapture } from '../log-capture.ts';
 import { StdoutFrameSplitter, frameNonce } from './output-frame.ts';

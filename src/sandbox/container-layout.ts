@@ -1,0 +1,44 @@
+// What a run's container looks like from inside, whatever the engine (SPEC §3): its user, its paths, its environment, its caps.
+import type { SandboxSpec } from './backend.ts';
+
+/** The unprivileged user of the runner images; forced on every run whatever the image says. */
+export const RUN_USER = '10001:10001';
+export const WORKSPACE = '/workspace';
+export const INPUTS = '/inputs';
+export const OUTPUTS = '/outputs';
+export const PARAMETERS_FILE = `${INPUTS}/parameters.json`;
+
+/** The server's settings every engine turns into a run's restrictions. */
+export interface HardeningSettings {
+  /** This server's identity on the engine (label sandrun.instance). */
+  instanceId: string;
+  runtime: 'runc' | 'runsc';
+  tmpMb: number;
+  outputsCapBytes: number;
+  fileSizeMb: number;
+  openFiles: number;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * The outputs tmpfs is a little larger than the cap, so that a run which writes more than the cap
+ * is seen to have done so (output_too_large) instead of merely failing to write.
+ */
+export function outputsTmpfsBytes(capBytes: number): number {
+  return capBytes + Math.max(MiB, Math.ceil(capBytes / 10));
+}
+
+/** No core dumps: a crashing run must leave nothing for the host's core handler (it would hold the run's memory). */
+export const NO_CORE_DUMPS = { Name: 'core', Soft: 0, Hard: 0 };
+
+/** The run's environment: its identity, where its parameters and outputs are, and a writable HOME. */
+export function runEnv(spec: SandboxSpec): string[] {
+  const env: Record<string, string> = {
+    ...spec.env,
+    SANDRUN_PARAMETERS: PARAMETERS_FILE,
+    SANDRUN_OUTPUTS: OUTPUTS,
+    HOME: '/tmp',
+  };
+  return Object.entries(env).map(([key, value]) => `${key}=${value}`);
+}
