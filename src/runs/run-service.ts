@@ -47,7 +47,7 @@ export class RunService {
     private readonly sandbox: SandboxBackend,
     private readonly scheduler: FairScheduler,
     private readonly liveLogs: LiveLogs,
-    private readonly config: Pick<Config, 'defaultImage' | 'defaultLimits' | 'maxLimits' | 'tenantDailyCpuSeconds'>,
+    private readonly config: Pick<Config, 'defaultImage' | 'defaultLimits' | 'maxLimits' | 'tenantDailyCpuSeconds' | 'parametersMaxDepth'>,
     private readonly logger: Logger,
     private readonly metrics?: Metrics,
     private readonly engine?: EngineGate,
@@ -57,7 +57,7 @@ export class RunService {
 
   /** Validates, resolves and records a run, queues it, and (sync) waits for its terminal state. */
   async submit(tenantId: string, input: unknown, options: SubmitOptions = {}): Promise<SubmitResult> {
-    const request = parseRunRequest(input);
+    const request = parseRunRequest(input, this.config);
     const key = options.idempotencyKey === undefined ? undefined : { tenantId, key: parseIdempotencyKey(options.idempotencyKey), requestHash: requestHash(request) };
     const notBefore = new Date(this.now().getTime() - IDEMPOTENCY_WINDOW_MS).toISOString();
     const earlier = key && this.runs.idempotencyKeys.find(tenantId, key.key, notBefore);
