@@ -19,6 +19,10 @@ const list = (fallback: string[]) =>
 const MiB = 1024 * 1024;
 /** Where git and ssh are looked up when the server's environment has no PATH. */
 const DEFAULT_SEARCH_PATH = '/usr/local/bin:/usr/bin:/bin';
+/** An unset variable and an empty one (docker-compose passes `${VAR:-}` through as '') mean the same. */
+const optionalUrl = z.preprocess((value) => (value === '' ? undefined : value), z.string().url().regex(/^https?:\/\//i, 'must be an http:// or https:// URL').optional());
+/** `host` or `host:port` as a Host header carries it (`[::1]:8080` for IPv6). */
+const HOST_HEADER = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i;
 
 const environmentSchema = z.object({
   SANDRUN_HOST: z.string().min(1).default('127.0.0.1'),
@@ -34,6 +38,9 @@ const environmentSchema = z.object({
   SANDRUN_TENANT_MAX_CONCURRENT_RUNS: z.coerce.number().int().positive().optional(),
   SANDRUN_TENANT_MAX_QUEUED_RUNS: positiveInt(50),
   SANDRUN_RATE_LIMIT_PER_MINUTE: positiveInt(600),
+  SANDRUN_PARAMETERS_MAX_DEPTH: positiveInt(32),
+  SANDRUN_PUBLIC_URL: optionalUrl,
+  SANDRUN_MCP_ALLOWED_HOSTS: list([]).pipe(z.array(z.string().regex(HOST_HEADER, 'each must be a host name or address, optionally with :port'))),
   SANDRUN_LOG_CAP_BYTES: positiveInt(1 * MiB),
   SANDRUN_TENANT_MAX_LOG_STREAMS: positiveInt(8),
   SANDRUN_LOG_STREAM_BACKLOG_BYTES: positiveInt(1 * MiB),
@@ -110,8 +117,14 @@ export interface Config {
   /** Per tenant: runs at once (default: all slots but one, so another tenant always finds one) and runs waiting. */
   tenantMaxConcurrentRuns: number;
   tenantMaxQueuedRuns: number;
-  /** Requests per minute per credential (token bucket). */
+  /** Requests per minute per tenant, all its credentials together (token bucket); each call of an MCP batch counts. */
   rateLimitPerMinute: number;
+  /** How deep a run's `parameters` may nest (an object or array is one level). */
+  parametersMaxDepth: number;
+  /** The URL clients reach the server at, through a proxy or a published port; its host is accepted by /mcp. */
+  publicUrl: string | undefined;
+  /** Further Host header values /mcp accepts (a name without a port: at any port), besides loopback names and publicUrl's host. */
+  mcpAllowedHosts: string[];
   logCapBytes: number;
   /** Live-log (SSE) streams a tenant may have open at once. */
   tenantMaxLogStreams: number;
@@ -185,6 +198,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tenantMaxConcurrentRuns: e.SANDRUN_TENANT_MAX_CONCURRENT_RUNS ?? Math.max(1, e.SANDRUN_MAX_CONCURRENT_RUNS - 1),
     tenantMaxQueuedRuns: e.SANDRUN_TENANT_MAX_QUEUED_RUNS,
     rateLimitPerMinute: e.SANDRUN_RATE_LIMIT_PER_MINUTE,
+    parametersMaxDepth: e.SANDRUN_PARAMETERS_MAX_DEPTH,
+    publicUrl: e.SANDRUN_PUBLIC_URL,
+    mcpAllowedHosts: e.SANDRUN_MCP_ALLOWED_HOSTS.map((host) => host.toLowerCase()),
     logCapBytes: e.SANDRUN_LOG_CAP_BYTES,
     tenantMaxLogStreams: e.SANDRUN_TENANT_MAX_LOG_STREAMS,
     logStreamBacklogBytes: e.SANDRUN_LOG_STREAM_BACKLOG_BYTES,

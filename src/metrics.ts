@@ -2,9 +2,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
-  registry: Registry;
-  /** Terminal runs, by status and tenant. */
-  runsTotal: Counter<'status' | 'tenant'>;
+  /** Terminal runs, by status and tenant (the tenant is shown to admin callers only; see exposition). */
+  runsTotal: { inc(labels: { status: string; tenant: string }): void };
   /** Container start to exit, by terminal status. */
   runDuration: Histogram<'status'>;
   /** Submission to the moment the run left the queue. */
@@ -19,6 +18,13 @@ export interface Metrics {
   httpRequests: Counter<'method' | 'route' | 'status'>;
   /** Time to answer an HTTP request, by method and route pattern (a sync run's lasts as long as the run). */
   httpDuration: Histogram<'method' | 'route'>;
+  /** The Prometheus exposition's content type. */
+  contentType: string;
+  /**
+   * Every metric in Prometheus text format. Tenant names (`sandrun_runs_total`'s `tenant` label) only `withTenants`
+   * (an admin caller); otherwise the same series summed over tenants, so anyone may scrape without learning who uses the server.
+   */
+  exposition(withTenants: boolean): Promise<string>;
 }
 
 export interface MetricsSources {
@@ -32,12 +38,22 @@ const START_SECONDS = [0.02, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2, 5];
 const HTTP_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 300];
 
 export function createMetrics(sources?: MetricsSources): Metrics {
+  // Three registries: what everyone sees, and the one series in two forms (by status; by status and tenant).
   const registry = new Registry();
+  const byStatus = new Registry();
+  const byTenant = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
-  const metrics: Metrics = {
-    registry,
-    runsTotal: new Counter({ name: 'sandrun_runs_total', help: 'Runs that reached a terminal status', labelNames: ['status', 'tenant'], registers }),
+  const runsHelp = 'Runs that reached a terminal status';
+  const runsByStatus = new Counter({ name: 'sandrun_runs_total', help: runsHelp, labelNames: ['status'], registers: [byStatus] });
+  const runsByTenant = new Counter({ name: 'sandrun_runs_total', help: runsHelp, labelNames: ['status', 'tenant'], registers: [byTenant] });
+  const metrics: Omit<Metrics, 'contentType' | 'exposition'> = {
+    runsTotal: {
+      inc: ({ status, tenant }) => {
+        runsByStatus.inc({ status });
+        runsByTenant.inc({ status, tenant });
+      },
+    },
     runDuration: new Histogram({ name: 'sandrun_run_duration_seconds', help: 'Run duration, container start to exit', labelNames: ['status'], buckets: RUN_SECONDS, registers }),
     queueWait: new Histogram({ name: 'sandrun_queue_wait_seconds', help: 'Time a run waited in the queue before starting', buckets: RUN_SECONDS, registers }),
     containerStart: new Histogram({
@@ -61,5 +77,8 @@ export function createMetrics(sources?: MetricsSources): Metrics {
     new Gauge({ name: 'sandrun_queue_depth', help: 'Runs waiting in the queue', registers, collect() { this.set(sources.queueDepth()); } });
     new Gauge({ name: 'sandrun_runs_running', help: 'Runs executing now', registers, collect() { this.set(sources.runningRuns()); } });
   }
-  return metrics;
+  // Merged registries share the metric objects: built once, they see every later increment.
+  const anonymous = Registry.merge([registry, byStatus]);
+  const admin = Registry.merge([registry, byTenant]);
+  return { ...metrics, contentType: registry.contentType, exposition: (withTenants) => (withTenants ? admin : anonymous).metrics() };
 }

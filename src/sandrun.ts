@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { createApp } from './api/app.ts';
 import { LogStreamSlots } from './api/log-stream-slots.ts';
-import { allowedHostsFor } from './api/mcp/allowed-hosts.ts';
+import { mcpHostAllowed } from './api/mcp/allowed-hosts.ts';
 import { RateLimiter } from './api/rate-limit.ts';
 import { ApiTokens } from './auth/api-tokens.ts';
 import { Authenticator } from './auth/authenticator.ts';
@@ -178,7 +178,6 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
   );
   const authenticator = new Authenticator(stores.apiTokens, config.jwt ? new JoseJwtVerifier(config.jwt, destinations) : undefined);
-  let boundPort = config.port;
   const { handler, warmUp } = createApp({
     authenticator,
     rateLimiter: new RateLimiter(config.rateLimitPerMinute),
@@ -192,7 +191,8 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     metrics,
     version: VERSION,
     logger,
-    mcpAllowedHosts: () => allowedHostsFor(config.host, boundPort),
+    mcpHostAllowed: mcpHostAllowed({ bindHost: config.host, publicUrl: config.publicUrl, extraHosts: config.mcpAllowedHosts }),
+    parametersMaxDepth: config.parametersMaxDepth,
     readiness: {
       database: () => db.prepare('SELECT 1').get(),
       engine: () =>
@@ -239,7 +239,6 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
         httpServer.listen(config.port, config.host, resolve);
       });
       const address = httpServer.address() as AddressInfo;
-      boundPort = address.port;
       logger.info({ host: address.address, port: address.port, dataDir: config.dataDir }, 'sandrun is serving');
       setImmediate(() => void warmUp().catch((error: unknown) => logger.error({ err: error }, 'loading the MCP endpoint failed')));
       return address;

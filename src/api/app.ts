@@ -1,5 +1,5 @@
 // The express application: request ids, JSON bodies, authentication, every route, one error shape.
-import express from 'express';
+import express, { type RequestHandler } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -15,9 +15,10 @@ import { authenticate } from './authenticate.ts';
 import { consoleRoutes } from './console-routes.ts';
 import './express-types.ts';
 import { errorHandler, notFoundHandler } from './http-errors.ts';
+import { jsonBody } from './json-body.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { openApiRoutes } from './openapi.ts';
-import { rateLimit, type RateLimiter } from './rate-limit.ts';
+import { rateLimit, rateLimitBatchCalls, type RateLimiter } from './rate-limit.ts';
 import { assignRequestId } from './request-id.ts';
 import { requestLog } from './request-log.ts';
 import { runPollFastPath } from './run-poll-fast-path.ts';
@@ -46,12 +47,11 @@ export interface AppDependencies {
   /** The server's version, shown in the OpenAPI document. */
   version: string;
   logger: Logger;
-  /** Host header values POST /mcp accepts (DNS-rebinding protection); read per request, as the port is bound after the app is built. */
-  mcpAllowedHosts: () => readonly string[];
+  /** Whether POST /mcp accepts a Host header (DNS-rebinding protection; see mcp/allowed-hosts.ts). */
+  mcpHostAllowed: (host: string | undefined) => boolean;
+  /** How deep run parameters may nest; request bodies are bounded a few levels deeper before they are parsed. */
+  parametersMaxDepth: number;
 }
-
-/** Parameters may be 1 MiB of JSON (413 past that, from the run service); the body around them a little more. */
-const BODY_LIMIT = '2mb';
 
 export interface SandrunApp {
   /** What the HTTP server calls: the fast path for polling a run, express for everything else. */
@@ -60,19 +60,30 @@ export interface SandrunApp {
   warmUp: () => Promise<void>;
 }
 
-const BODILESS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/**
+ * An 'error' event on a response with no listener is an uncaught exception (a write after the end of an event
+ * stream, say): each response gets one that logs it instead.
+ */
+function containResponseErrors(logger: Logger): RequestHandler {
+  return (request, response, next) => {
+    response.on('error', (error) => (request.log ?? logger).warn({ err: error, requestId: request.id }, 'writing a response failed'));
+    next();
+  };
+}
 
 export function createApp(deps: AppDependencies): SandrunApp {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(assignRequestId);
+  app.use(containResponseErrors(deps.logger));
   app.use(requestLog(deps.logger, deps.metrics));
   app.use(auditTrail(deps.auditLog, deps.logger));
-  app.use('/v1', authenticate(deps.authenticator), rateLimit(deps.rateLimiter));
-  app.use('/mcp', authenticate(deps.authenticator), rateLimit(deps.rateLimiter));
-  const parseJson = express.json({ limit: BODY_LIMIT, strict: false });
-  app.use((request, response, next) => (BODILESS_METHODS.has(request.method) ? next() : parseJson(request, response, next)));
+  // Bodies are read only for the API, and only once the caller is known and within its rate.
+  const parseJson = jsonBody({ parametersMaxDepth: deps.parametersMaxDepth });
+  app.use('/v1', authenticate(deps.authenticator), rateLimit(deps.rateLimiter), parseJson);
+  // Each call of an MCP batch counts: the request paid for one before its body was read, the rest are taken after.
+  app.use('/mcp', authenticate(deps.authenticator), rateLimit(deps.rateLimiter), parseJson, rateLimitBatchCalls(deps.rateLimiter));
   // The busiest routes first: every router a request passes through costs it a walk over that router's routes.
   app.use(runRoutes(deps.runService));
   app.use(runLogRoutes(deps.runService, deps.liveLogs, deps.logStreams));
@@ -80,13 +91,13 @@ export function createApp(deps: AppDependencies): SandrunApp {
   app.use(projectRoutes(deps.projectService));
   // The MCP SDK is the heaviest import of all: loaded after start-up, not before readiness.
   const mcp = lazyHandler('/mcp', async () =>
-    (await import('./mcp/mcp-endpoint.ts')).mcpRoutes({ runService: deps.runService, projectService: deps.projectService, logger: deps.logger, allowedHosts: deps.mcpAllowedHosts }),
+    (await import('./mcp/mcp-endpoint.ts')).mcpRoutes({ runService: deps.runService, projectService: deps.projectService, logger: deps.logger, hostAllowed: deps.mcpHostAllowed }),
   );
   app.use(mcp.handler);
   app.use(tokenRoutes(deps.tokenAdmin));
   app.use(usageRoutes(deps.usageReport));
   app.use(auditRoutes(deps.auditLog));
-  app.use(healthRoutes(deps.readiness, deps.metrics.registry));
+  app.use(healthRoutes({ checks: deps.readiness, metrics: deps.metrics, authenticator: deps.authenticator, logger: deps.logger }));
   app.use(openApiRoutes(deps.version));
   app.use(consoleRoutes());
   app.use(notFoundHandler);
@@ -97,7 +108,13 @@ export function createApp(deps: AppDependencies): SandrunApp {
       if (response.headersSent) response.destroy();
       else app(request, response);
     };
-    pollRun(request, response).then((answered) => answered || toExpress(), toExpress);
+    // Nothing may escape into a rejected promise nobody handles: Node ends the process on those.
+    pollRun(request, response)
+      .then((answered) => answered || toExpress(), toExpress)
+      .catch((error: unknown) => {
+        deps.logger.error({ err: error }, 'a request failed outside express');
+        response.destroy();
+      });
   };
   return { handler, warmUp: mcp.warmUp };
 }

@@ -7,7 +7,12 @@ export interface AuditNote {
   target?: string;
   outcome?: 'denied' | 'failed';
   errorCode?: string;
+  /** MCP: how each tool call of the request went when it was refused or failed, by its JSON-RPC id (see callKey). */
+  calls?: Map<string, { outcome: 'denied' | 'failed'; errorCode: string }>;
 }
+
+/** A JSON-RPC id as a map key: 1 and "1" are different ids. */
+export const callKey = (id: unknown): string => `${typeof id}:${String(id)}`;
 
 declare module 'express-serve-static-core' {
   interface Request {

@@ -3,18 +3,24 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { SandrunError, errorMessage } from '../errors.ts';
 
-interface BodyParserError {
+/** What express's router and body-parser raise (http-errors): a client error carries a 4xx status and `expose`. */
+interface HttpLibraryError {
   type?: string;
   status?: number;
+  expose?: boolean;
 }
 
 export function toSandrunError(error: unknown): SandrunError {
   if (error instanceof SandrunError) return error;
-  const parserError = error as BodyParserError;
-  if (parserError?.type === 'entity.too.large') return new SandrunError('payload_too_large', 'the request body is too large');
-  if (parserError?.type === 'entity.parse.failed') return new SandrunError('invalid_request', `the request body is not valid JSON: ${errorMessage(error)}`);
-  if (parserError?.type === 'encoding.unsupported' || parserError?.type === 'charset.unsupported') {
-    return new SandrunError('invalid_request', errorMessage(error));
+  const libraryError = (typeof error === 'object' && error !== null ? error : {}) as HttpLibraryError;
+  if (libraryError.type === 'entity.too.large') return new SandrunError('payload_too_large', 'the request body is too large');
+  if (libraryError.type === 'entity.parse.failed') return new SandrunError('invalid_request', `the request body is not valid JSON: ${errorMessage(error)}`);
+  // The router decodes path parameters and raises URIError (status 400) on a malformed escape such as %ZZ.
+  if (error instanceof URIError) return new SandrunError('invalid_request', `the path is not valid: ${errorMessage(error)} (malformed percent-encoding)`);
+  // Any other client error of those libraries (an unsupported charset or encoding, a body shorter than its
+  // Content-Length, an aborted upload) is the caller's, not the server's.
+  if (typeof libraryError.status === 'number' && libraryError.status >= 400 && libraryError.status < 500 && libraryError.expose === true) {
+    return new SandrunError('invalid_request', `the request is not valid: ${errorMessage(error)}`);
   }
   return new SandrunError('internal', 'internal error', undefined, { cause: error });
 }

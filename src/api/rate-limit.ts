@@ -1,5 +1,5 @@
-// Per-credential request rate limit: an in-memory token bucket per credential id, 429 rate_limited with Retry-After past it.
-import type { RequestHandler } from 'express';
+// Per-tenant request rate limit (SPEC §14: per tenant, not per token): an in-memory token bucket per tenant, 429 rate_limited with Retry-After past it.
+import type { Request, RequestHandler } from 'express';
 import type { Principal } from '../auth/principal.ts';
 import { SandrunError } from '../errors.ts';
 import { principalOf } from './authenticate.ts';
@@ -9,15 +9,15 @@ interface Bucket {
   updatedAt: number;
 }
 
-/** Past this many buckets, full ones (idle credentials) are dropped: they hold no state a fresh bucket lacks. */
+/** Past this many buckets, full ones (idle tenants) are dropped: they hold no state a fresh bucket lacks. */
 const SWEEP_THRESHOLD = 10_000;
 
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
-  private readonly capacity: number;
+  readonly capacity: number;
   private readonly refillPerMs: number;
 
-  /** `perMinute` requests a minute, and bursts of up to `perMinute` when a credential has been quiet. */
+  /** `perMinute` requests a minute, and bursts of up to `perMinute` when a key has been quiet. */
   constructor(
     perMinute: number,
     private readonly now: () => number = () => Date.now(),
@@ -26,8 +26,11 @@ export class RateLimiter {
     this.refillPerMs = perMinute / 60_000;
   }
 
-  /** Takes one request from the key's bucket: 0 when allowed, else the seconds until one is available. */
-  take(key: string): number {
+  /**
+   * Takes `count` requests from the key's bucket, all or none: 0 when allowed, else the seconds until they are
+   * available. `count` must not exceed the capacity (such a request could never pass).
+   */
+  take(key: string, count = 1): number {
     const at = this.now();
     const bucket = this.buckets.get(key) ?? { tokens: this.capacity, updatedAt: at };
     bucket.tokens = Math.min(this.capacity, bucket.tokens + (at - bucket.updatedAt) * this.refillPerMs);
@@ -36,11 +39,11 @@ export class RateLimiter {
       if (this.buckets.size >= SWEEP_THRESHOLD) this.sweep(at);
       this.buckets.set(key, bucket);
     }
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
+    if (bucket.tokens >= count) {
+      bucket.tokens -= count;
       return 0;
     }
-    return Math.max(1, Math.ceil((1 - bucket.tokens) / this.refillPerMs / 1000));
+    return Math.max(1, Math.ceil((count - bucket.tokens) / this.refillPerMs / 1000));
   }
 
   get size(): number {
@@ -54,17 +57,37 @@ export class RateLimiter {
   }
 }
 
-/** The bucket of a credential (API token id or JWT subject) within its tenant. */
+/** The bucket of a request: its tenant's, whichever credential it came with (minting tokens must not multiply a rate). */
 export function rateLimitKey(principal: Principal): string {
-  return `${principal.tenantId}/${principal.credentialId}`;
+  return principal.tenantId;
 }
 
-/** After authenticate: one bucket per credential (API token id or JWT subject), so one tenant's clients do not starve each other. */
+/** Takes `count` requests from the caller's tenant's bucket; the error to pass on when it may not. */
+function takeFor(limiter: RateLimiter, request: Request, count: number): SandrunError | undefined {
+  const retryAfter = limiter.take(rateLimitKey(principalOf(request)), count);
+  if (retryAfter === 0) return undefined;
+  return new SandrunError('rate_limited', `too many requests from this tenant; try again in ${retryAfter} s`, { retry_after_seconds: retryAfter });
+}
+
+/** After authenticate: one request from the tenant's bucket. */
 export function rateLimit(limiter: RateLimiter): RequestHandler {
-  return (request, response, next) => {
-    const principal = principalOf(request);
-    const retryAfter = limiter.take(rateLimitKey(principal));
-    if (retryAfter === 0) return next();
-    next(new SandrunError('rate_limited', `too many requests from this credential; try again in ${retryAfter} s`, { retry_after_seconds: retryAfter }));
+  return (request, _response, next) => next(takeFor(limiter, request, 1));
+}
+
+/**
+ * After the body of an MCP request is parsed: each call of a batch beyond the first (which the request paid for
+ * before its body was read) costs one more. A batch larger than a minute's worth could never pass, and says so.
+ */
+export function rateLimitBatchCalls(limiter: RateLimiter): RequestHandler {
+  return (request, _response, next) => {
+    const calls = Array.isArray(request.body) ? request.body.length : 1;
+    if (calls > limiter.capacity) {
+      return next(
+        new SandrunError('rate_limited', `this request makes ${calls} calls, more than this tenant's ${limiter.capacity} requests a minute; send fewer calls per request`, {
+          retry_after_seconds: 60,
+        }),
+      );
+    }
+    next(calls > 1 ? takeFor(limiter, request, calls - 1) : undefined);
   };
 }

@@ -2,6 +2,7 @@
 import type { Request, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.ts';
+import { contained } from './contained.ts';
 import './express-types.ts';
 
 const RUN_PATH = /^\/v1\/runs\/([^/]+)/;
@@ -26,16 +27,19 @@ export function requestLog(logger: Logger, metrics: Metrics | undefined): Reques
     const started = performance.now();
     let own: Logger | undefined;
     Object.defineProperty(request, 'log', { configurable: true, get: () => (own ??= logger.child(requestBindings(request))) });
-    response.on('finish', () => {
-      const route = request.route ? `${request.baseUrl}${String((request.route as { path: unknown }).path)}` : request.path.startsWith('/v1') || request.path === '/mcp' ? 'unmatched' : 'static';
-      const seconds = (performance.now() - started) / 1000;
-      metrics?.httpRequests.inc({ method: request.method, route, status: String(response.statusCode) });
-      metrics?.httpDuration.observe({ method: request.method, route }, seconds);
-      // Health checks and scrapes would drown everything else.
-      const level = QUIET_PATHS.has(request.path) ? 'debug' : 'info';
-      if (!logger.isLevelEnabled(level)) return;
-      logger[level]({ ...requestBindings(request), method: request.method, route, status: response.statusCode, durationMs: Math.round(seconds * 1000) }, 'request');
-    });
+    response.on(
+      'finish',
+      contained(logger, 'logging a request', () => {
+        const route = request.route ? `${request.baseUrl}${String((request.route as { path: unknown }).path)}` : request.path.startsWith('/v1') || request.path === '/mcp' ? 'unmatched' : 'static';
+        const seconds = (performance.now() - started) / 1000;
+        metrics?.httpRequests.inc({ method: request.method, route, status: String(response.statusCode) });
+        metrics?.httpDuration.observe({ method: request.method, route }, seconds);
+        // Health checks and scrapes would drown everything else.
+        const level = QUIET_PATHS.has(request.path) ? 'debug' : 'info';
+        if (!logger.isLevelEnabled(level)) return;
+        logger[level]({ ...requestBindings(request), method: request.method, route, status: response.statusCode, durationMs: Math.round(seconds * 1000) }, 'request');
+      }),
+    );
     next();
   };
 }

@@ -10,6 +10,8 @@ const TOKEN_PATTERN = /^sr_[A-Za-z0-9_-]{43}$/;
 export const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
+/** last_used_at is written at most this often per token: a poll loop must not turn every request into a database write. */
+export const LAST_USED_RESOLUTION_MS = 60_000;
 
 export interface CreatedToken {
   token: string;
@@ -53,7 +55,9 @@ export class ApiTokens {
       throw new SandrunError('unauthorized', 'the API token is not valid');
     }
     if (record.revokedAt) throw new SandrunError('unauthorized', 'the API token has been revoked');
-    if (record.expiresAt && new Date(record.expiresAt) <= this.now()) throw new SandrunError('unauthorized', 'the API token has expired');
+    const now = this.now();
+    if (record.expiresAt && new Date(record.expiresAt) <= now) throw new SandrunError('unauthorized', 'the API token has expired');
+    if (record.lastUsedAt === null || now.getTime() - Date.parse(record.lastUsedAt) >= LAST_USED_RESOLUTION_MS) this.tokens.markUsed(record.id, now.toISOString());
     return { tenantId: record.tenantId, scopes: new Set(record.scopes), credentialId: `token:${record.id}` };
   }
 

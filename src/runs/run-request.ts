@@ -1,6 +1,7 @@
 // The run request (SPEC §1): one schema for REST bodies, MCP arguments and the CLI, with messages that name the field.
 import { z } from 'zod';
 import { SandrunError, invalidRequest } from '../errors.ts';
+import { nestsDeeperThan } from '../json-depth.ts';
 
 export const MAX_PARAMETERS_BYTES = 1024 * 1024;
 
@@ -50,10 +51,20 @@ export const runRequestSchema = strictRunSchema(runRequestShape);
 
 export type RunRequest = z.infer<typeof runRequestSchema>;
 
+export interface RunRequestLimits {
+  /** How deep `parameters` may nest (SANDRUN_PARAMETERS_MAX_DEPTH): `{}` is one level, `{"a": {}}` two. */
+  parametersMaxDepth: number;
+}
+
 /** Validates a run request; 400 naming the field and rule, 413 for parameters over 1 MiB of JSON. */
-export function parseRunRequest(input: unknown): RunRequest {
+export function parseRunRequest(input: unknown, limits: RunRequestLimits): RunRequest {
   const parsed = runRequestSchema.safeParse(input);
   if (!parsed.success) throw invalidRequest(parsed.error.issues);
+  // Before anything walks the parameters recursively (JSON.stringify overflows its stack some thousands deep).
+  if (nestsDeeperThan(parsed.data.parameters, limits.parametersMaxDepth)) {
+    const message = `nested more than ${limits.parametersMaxDepth} levels deep; the limit is ${limits.parametersMaxDepth} levels (SANDRUN_PARAMETERS_MAX_DEPTH)`;
+    throw new SandrunError('invalid_request', `parameters: ${message}`, { issues: [{ path: 'parameters', message }] });
+  }
   const parametersBytes = Buffer.byteLength(JSON.stringify(parsed.data.parameters ?? {}));
   if (parametersBytes > MAX_PARAMETERS_BYTES) {
     throw new SandrunError('payload_too_large', `parameters is ${parametersBytes} bytes of JSON; the limit is ${MAX_PARAMETERS_BYTES} bytes (1 MiB)`);

@@ -42,7 +42,7 @@ export interface RunServiceDeps {
   sandbox: SandboxBackend;
   scheduler: FairScheduler;
   liveLogs: LiveLogs;
-  config: Pick<Config, 'defaultImage' | 'defaultLimits' | 'maxLimits' | 'tenantDailyCpuSeconds'>;
+  config: Pick<Config, 'defaultImage' | 'defaultLimits' | 'maxLimits' | 'tenantDailyCpuSeconds' | 'parametersMaxDepth'>;
   logger: Logger;
   metrics: Metrics;
   /** Whether the engine answers: runs wait for it, sync requests are refused while it is down. */
@@ -79,7 +79,7 @@ export class RunService {
 
   /** Validates, resolves and records a run, queues it, and (sync) waits for its terminal state. */
   async submit(tenantId: string, input: unknown, options: SubmitOptions = {}): Promise<SubmitResult> {
-    const request = parseRunRequest(input);
+    const request = parseRunRequest(input, this.config);
     const key = options.idempotencyKey === undefined ? undefined : { tenantId, key: parseIdempotencyKey(options.idempotencyKey), requestHash: requestHash(request) };
     const notBefore = new Date(this.now().getTime() - IDEMPOTENCY_WINDOW_MS).toISOString();
     const earlier = key && this.runs.idempotencyKeys.find(tenantId, key.key, notBefore);

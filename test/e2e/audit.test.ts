@@ -104,6 +104,66 @@ describe('audit log', () => {
     expect(refused[0]).toMatchObject({ action: 'mcp:run', target: 'project:demo', outcome: 'denied', error_code: 'forbidden' });
   });
 
+  it('a mutating call is audited whatever the case, slashes or escapes of its path', async () => {
+    const raw = (method: string, path: string, body?: unknown) =>
+      fetch(server.url + path, {
+        method,
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }).then(async (response) => ({ status: response.status, body: (await response.json().catch(() => null)) as any }));
+    let created: { status: number; body: any } = { status: 0, body: null };
+    const upper = await added(async () => (created = await raw('POST', '/V1/TOKENS', { scopes: ['runs:read'] })));
+    expect(created.status, 'express routes it whatever the case').toBe(201);
+    expect(upper, JSON.stringify(upper)).toEqual([expect.objectContaining({ action: 'POST /v1/tokens', status: 201, outcome: 'ok' })]);
+
+    const trailing = await added(async () => (created = await raw('POST', '/v1/Tokens/', { scopes: ['runs:read'] })));
+    expect(created.status).toBe(201);
+    expect(trailing).toEqual([expect.objectContaining({ action: 'POST /v1/tokens', status: 201, outcome: 'ok' })]);
+
+    const id: string = created.body.id;
+    const encoded = id.replace(/-/g, '%2D');
+    const revoked = await added(async () => expect((await raw('DELETE', `/V1/TOKENS/${encoded}`)).status).toBe(204));
+    expect(revoked).toEqual([expect.objectContaining({ action: 'DELETE /v1/tokens/:id', target: `token:${id}`, status: 204, outcome: 'ok' })]);
+
+    // Not routed (so not authenticated and nothing changed), but the attempt is on record for the operator.
+    const requestId = `audit-doubled-${process.pid}`;
+    const doubled = await fetch(`${server.url}//v1//runs`, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'x-request-id': requestId } });
+    expect(doubled.status).toBe(404);
+    await doubled.text();
+    const select = server.sandrun.db.prepare('SELECT action, status, outcome FROM audit_log WHERE request_id = ?');
+    // Written once the response is done, which the client may see first.
+    for (const deadline = Date.now() + 5_000; select.all(requestId).length === 0 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(select.all(requestId)).toEqual([{ action: 'POST /v1/runs', status: 404, outcome: 'denied' }]);
+  });
+
+  it('each tool call of an MCP batch is its own entry: every mutating call, and every denied one', async () => {
+    const call = (id: number, name: string, args: Record<string, unknown>) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
+    const batch = [
+      call(1, 'run', { scope: 'project', mode: 'async', project_name: 'no-such-project' }),
+      call(2, 'cancel_run', { run_id: 'no-such-run' }),
+      call(3, 'list_projects', {}),
+      call(4, 'get_run', { run_id: 'another-missing-run' }),
+      { jsonrpc: '2.0', id: 5, method: 'tools/list' },
+    ];
+    let status = 0;
+    const entries = await added(async () => {
+      const response = await fetch(`${server.url}/mcp`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify(batch),
+      });
+      status = response.status;
+      await response.text();
+    });
+    expect(status).toBe(200);
+    const summary = entries.map((entry) => `${entry.action} ${entry.target} ${entry.outcome} ${entry.error_code}`).sort();
+    expect(summary, 'the read that succeeded (list_projects) and tools/list are not audited').toEqual([
+      'mcp:cancel_run run:no-such-run denied not_found',
+      'mcp:get_run run:another-missing-run denied not_found',
+      'mcp:run project:no-such-project denied not_found',
+    ]);
+  });
+
   it('`sandrun audit` reads the log from the database, 401s included', async () => {
     const result = await new Promise<{ code: number; stdout: string }>((resolve) => {
       execFile(process.execPath, [BIN, 'audit', '--json', '--limit', '500'], { env: { ...process.env, SANDRUN_DATA_DIR: server.dataDir }, encoding: 'utf8' }, (error, stdout) =>

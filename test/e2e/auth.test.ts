@@ -1,6 +1,8 @@
 // Authentication and authorization over real HTTP: OIDC JWTs against a local JWKS server, API tokens, scopes, rate limits.
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES, type Scope } from '../../src/auth/principal.ts';
@@ -8,6 +10,7 @@ import { DEMO_FILES, TestRepo } from '../helpers/git-repo.ts';
 import { freePort } from '../helpers/server-process.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
+const BIN = fileURLToPath(new URL('../../bin/sandrun.js', import.meta.url));
 const ISSUER = 'https://issuer.sandrun.test/';
 const AUDIENCE = 'https://api.sandrun.test';
 
@@ -257,6 +260,24 @@ describe('API tokens', () => {
     expect((await server.request(admin, 'GET', '/v1/tokens')).body.tokens.find((t: any) => t.id === created.body.id).revoked_at).not.toBeNull();
   });
 
+  it('a token shows when it was last used, in GET /v1/tokens and in `sandrun tokens list`', async () => {
+    const admin = server.token('used-tenant', ['admin']);
+    const { token, record } = server.sandrun.apiTokens.create({ tenantId: 'used-tenant', scopes: ['projects:read'], name: 'poller' });
+    const lastUsed = async () => (await server.request(admin, 'GET', '/v1/tokens')).body.tokens.find((t: any) => t.id === record.id).last_used_at;
+    expect(await lastUsed(), 'never used').toBeNull();
+    const before = Date.now();
+    expect((await server.request(token, 'GET', '/v1/projects')).status).toBe(200);
+    const used = await lastUsed();
+    expect(used, 'set by its first use').not.toBeNull();
+    expect(Date.parse(used)).toBeGreaterThanOrEqual(before - 1_000);
+    const listed = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [BIN, 'tokens', 'list', '--json', '--tenant', 'used-tenant'], { env: { ...process.env, SANDRUN_DATA_DIR: server.dataDir } }, (error, stdout, stderr) =>
+        error ? reject(new Error(`sandrun tokens list failed: ${stderr}`, { cause: error })) : resolve(stdout),
+      ),
+    );
+    expect(JSON.parse(listed).tokens.find((t: any) => t.id === record.id)).toMatchObject({ name: 'poller', last_used_at: used });
+  });
+
   it("an admin acts within its own tenant only: another tenant's token is 404, creating for another tenant is 403", async () => {
     const admin = server.token('tok-tenant', ['admin']);
     const other = server.sandrun.apiTokens.create({ tenantId: 'other-tenant', scopes: ['runs:read'] });
@@ -304,7 +325,7 @@ describe('scopes', () => {
 });
 
 describe('rate limit', () => {
-  it('past SANDRUN_RATE_LIMIT_PER_MINUTE a credential gets 429 rate_limited with Retry-After; others are unaffected', async () => {
+  it('past SANDRUN_RATE_LIMIT_PER_MINUTE a tenant gets 429 rate_limited with Retry-After; another tenant is unaffected', async () => {
     const limited = await startTestServer({ SANDRUN_RATE_LIMIT_PER_MINUTE: '3' });
     try {
       const token = limited.token('busy', ['projects:read']);
@@ -313,7 +334,53 @@ describe('rate limit', () => {
       expect(refused.status).toBe(429);
       expect(refused.body.error.code).toBe('rate_limited');
       expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-      expect((await limited.request(limited.token('busy', ['projects:read']), 'GET', '/v1/projects')).status).toBe(200);
+      expect((await limited.request(limited.token('quiet', ['projects:read']), 'GET', '/v1/projects')).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it("a tenant's four tokens share its limit: together they get 429 past it, and another tenant is unaffected", async () => {
+    const limited = await startTestServer({ SANDRUN_RATE_LIMIT_PER_MINUTE: '8' });
+    try {
+      const tokens = Array.from({ length: 4 }, () => limited.token('minting', ['projects:read']));
+      const statuses: number[] = [];
+      // Round-robin over the four: two requests each use up the tenant's eight.
+      for (let i = 0; i < 12; i += 1) statuses.push((await limited.request(tokens[i % 4]!, 'GET', '/v1/projects')).status);
+      expect(statuses, 'eight answered, then 429 whichever token is used').toEqual([...Array(8).fill(200), ...Array(4).fill(429)]);
+      const refused = await limited.request(limited.token('minting', ['projects:read']), 'GET', '/v1/projects');
+      expect(refused.status, 'a fifth token minted now is limited too').toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect((await limited.request(limited.token('bystander', ['projects:read']), 'GET', '/v1/projects')).status, 'another tenant').toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('each call of an MCP batch counts against the limit', async () => {
+    const limited = await startTestServer({ SANDRUN_RATE_LIMIT_PER_MINUTE: '6' });
+    try {
+      const token = limited.token('batcher', ['projects:read']);
+      const mcp = (messages: unknown) =>
+        fetch(`${limited.url}/mcp`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+          body: JSON.stringify(messages),
+        });
+      const listProjects = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'list_projects', arguments: {} } });
+      const batch = await mcp([1, 2, 3, 4, 5].map(listProjects));
+      expect(batch.status, await batch.text()).toBe(200);
+      expect((await mcp(listProjects(6))).status, 'the sixth call').toBe(200);
+      const refused = await mcp(listProjects(7));
+      expect(refused.status, 'five calls in one request cost five').toBe(429);
+      expect(refused.headers.get('retry-after')).not.toBeNull();
+      const tooBig = await fetch(`${limited.url}/mcp`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${limited.token('batcher-2', ['projects:read'])}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify([1, 2, 3, 4, 5, 6, 7].map(listProjects)),
+      });
+      expect(tooBig.status, 'a batch larger than a minute of requests can never pass').toBe(429);
+      expect(((await tooBig.json()) as any).error.message).toMatch(/7 calls, more than this tenant's 6 requests a minute/);
     } finally {
       await limited.close();
     }

@@ -1,5 +1,8 @@
-// docker-compose.yml end to end: it validates, builds the server image, comes up healthy against the host's engine, runs one run, goes down.
+// docker-compose.yml end to end: it validates, builds the server image, comes up healthy against the host's engine, runs one run, speaks MCP, goes down.
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { freePort } from '../helpers/server-process.ts';
 import { tmpdir } from 'node:os';
@@ -10,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PROJECT = `sandrun-e2e-${process.pid}`;
 const SCOPES = 'runs:read,runs:write,projects:read,projects:write';
+/** The name a reverse proxy in front of the deployment would pass on as Host (never resolved: the test sends it as a header). */
+const PUBLIC_HOST = 'sandrun.compose.test';
 
 /** docker-compose on PATH, installed from Debian's packages when absent; the reason when that cannot be done. */
 function ensureCompose(): string | undefined {
@@ -63,7 +68,7 @@ describe.skipIf(skipReason !== undefined)('docker-compose deployment', () => {
     execFileSync('bash', ['scripts/server-image.sh'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
     dataDir = mkdtempSync(join(tmpdir(), 'sandrun-compose-'));
     port = await freePort();
-    env = { ...process.env, SANDRUN_DATA_DIR: dataDir, SANDRUN_PUBLISH_PORT: String(port), SANDRUN_ALLOW_LOCAL_REPOS: '1' };
+    env = { ...process.env, SANDRUN_DATA_DIR: dataDir, SANDRUN_PUBLISH_PORT: String(port), SANDRUN_ALLOW_LOCAL_REPOS: '1', SANDRUN_PUBLIC_URL: `https://${PUBLIC_HOST}` };
   }, 300_000);
 
   afterAll(() => {
@@ -111,5 +116,40 @@ describe.skipIf(skipReason !== undefined)('docker-compose deployment', () => {
 
     const health = execFileSync('docker', ['inspect', '-f', '{{.State.Health.Status}}', `${PROJECT}_sandrun_1`], { encoding: 'utf8' }).trim();
     expect(['healthy', 'starting']).toContain(health);
+
+    // MCP on the published port (not the 8080 the server binds in its container): initialize, then tools/list.
+    const client = new Client({ name: 'compose-test', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${port}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    try {
+      const { tools } = await client.listTools();
+      expect(tools.map((tool) => tool.name).sort()).toEqual(['cancel_run', 'get_run', 'list_models', 'list_projects', 'list_runs', 'run']);
+      const projects = await client.callTool({ name: 'list_projects', arguments: {} });
+      expect(projects.structuredContent).toMatchObject({ projects: [expect.objectContaining({ name: 'hello' })] });
+    } finally {
+      await client.close();
+    }
+
+    // Behind a proxy that passes its own host name on: SANDRUN_PUBLIC_URL's host is accepted, any other is not.
+    const initializeWithHost = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'proxy', version: '1' } } });
+        const outgoing = httpRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/mcp',
+            method: 'POST',
+            headers: { host, authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'content-length': Buffer.byteLength(body) },
+          },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          },
+        );
+        outgoing.on('error', reject);
+        outgoing.end(body);
+      });
+    expect(await initializeWithHost(PUBLIC_HOST), 'the public host').toBe(200);
+    expect(await initializeWithHost('evil.example'), 'another host (DNS rebinding)').toBe(403);
   }, 300_000);
 });

@@ -228,20 +228,46 @@ describe('the /mcp endpoint over HTTP', () => {
     }
   });
 
-  it('a Host header outside the allowed hosts is refused (DNS-rebinding protection)', async () => {
+  /** POST /mcp (initialize) to `target` with this Host header: the status. */
+  const postWithHost = (target: TestServer, token: string, host: string) =>
+    new Promise<number>((resolve, reject) => {
+      const body = JSON.stringify(initialize);
+      const { port } = new URL(target.url);
+      const request = httpRequest({ host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { ...headers, host, authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) } }, (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      });
+      request.on('error', reject);
+      request.end(body);
+    });
+
+  it('a Host header outside the allowed hosts is refused (DNS-rebinding protection); loopback names pass at any port', async () => {
     const token = server.token('mcp-alice');
     const { port } = new URL(server.url);
-    const post = (host: string) =>
-      new Promise<number>((resolve, reject) => {
-        const body = JSON.stringify(initialize);
-        const request = httpRequest({ host: '127.0.0.1', port, path: '/mcp', method: 'POST', headers: { ...headers, host, authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) } }, (response) => {
-          response.resume();
-          resolve(response.statusCode ?? 0);
-        });
-        request.on('error', reject);
-        request.end(body);
-      });
-    expect(await post('evil.example:80')).toBe(403);
-    expect(await post(`localhost:${port}`)).toBe(200);
+    expect(await postWithHost(server, token, 'evil.example:80')).toBe(403);
+    expect(await postWithHost(server, token, 'evil.example')).toBe(403);
+    expect(await postWithHost(server, token, `localhost:${port}`)).toBe(200);
+    expect(await postWithHost(server, token, '127.0.0.1:18080'), 'a published port other than the bound one').toBe(200);
+    expect(await postWithHost(server, token, 'LOCALHOST'), 'host names are case-insensitive').toBe(200);
+  });
+
+  it('behind a proxy: the host of SANDRUN_PUBLIC_URL and of SANDRUN_MCP_ALLOWED_HOSTS is accepted, nothing else', async () => {
+    const proxied = await startTestServer({ SANDRUN_PUBLIC_URL: 'https://sandrun.example.test/', SANDRUN_MCP_ALLOWED_HOSTS: 'mcp.internal:8443, other.internal' });
+    try {
+      const token = proxied.token('mcp-proxied');
+      for (const [host, status] of [
+        ['sandrun.example.test', 200],
+        ['Sandrun.Example.Test:443', 200],
+        ['mcp.internal:8443', 200],
+        ['mcp.internal:9999', 403],
+        ['other.internal:1234', 200],
+        ['evil.example', 403],
+        ['sandrun.example.test.evil.example', 403],
+      ] as const) {
+        expect(await postWithHost(proxied, token, host), host).toBe(status);
+      }
+    } finally {
+      await proxied.close();
+    }
   });
 });

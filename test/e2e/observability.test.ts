@@ -56,9 +56,11 @@ afterAll(async () => {
 });
 
 describe('metrics', () => {
-  it('counts runs by status and tenant, and exports durations, queue wait, container start, queue depth and pool counters', async () => {
-    const metrics = await fetch(url + '/metrics').then((response) => response.text());
-    expect(metrics).toMatch(/sandrun_runs_total\{status="success",tenant="obs-tenant"\} 1/);
+  it('counts runs by status, and exports durations, queue wait, container start, queue depth and pool counters', async () => {
+    const response = await fetch(url + '/metrics');
+    expect(response.status, 'a scraper without a token gets every metric').toBe(200);
+    const metrics = await response.text();
+    expect(metrics).toMatch(/sandrun_runs_total\{status="success"\} 1/);
     expect(metrics).toMatch(/sandrun_run_duration_seconds_count\{status="success"\} 1/);
     expect(metrics).toMatch(/sandrun_queue_wait_seconds_count 1/);
     expect(metrics).toMatch(/sandrun_container_start_seconds_count 1/);
@@ -67,6 +69,36 @@ describe('metrics', () => {
     expect(metrics).toMatch(/sandrun_pool_misses_total \d+/);
     expect(metrics).toMatch(/sandrun_http_requests_total\{method="POST",route="\/v1\/runs",status="200"\} 1/);
     expect(metrics).toMatch(/sandrun_http_request_duration_seconds_count\{method="POST",route="\/v1\/runs"\} 1/);
+  });
+});
+
+describe('metrics and tenants', () => {
+  const scrape = async (authorization?: string) => {
+    const response = await fetch(url + '/metrics', { headers: authorization ? { authorization } : {} });
+    return { status: response.status, text: await response.text() };
+  };
+
+  it('without an admin token, no tenant name appears anywhere in /metrics', async () => {
+    for (const [who, authorization] of [
+      ['no token', undefined],
+      ['a non-admin token', `Bearer ${token}`],
+    ] as const) {
+      const answer = await scrape(authorization);
+      expect(answer.status, who).toBe(200);
+      expect(answer.text, who).not.toContain('obs-tenant');
+      expect(answer.text, who).not.toMatch(/tenant=/);
+    }
+  });
+
+  it('with an admin token, runs are counted per tenant', async () => {
+    const admin = sandrun.apiTokens.create({ tenantId: 'obs-ops', scopes: ['admin'] }).token;
+    const answer = await scrape(`Bearer ${admin}`);
+    expect(answer.status).toBe(200);
+    expect(answer.text).toMatch(/sandrun_runs_total\{status="success",tenant="obs-tenant"\} 1/);
+  });
+
+  it('a bad token is refused rather than taken for no token', async () => {
+    expect((await scrape('Bearer sr_not-a-token')).status).toBe(401);
   });
 });
 

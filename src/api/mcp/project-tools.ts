@@ -15,8 +15,8 @@ export function registerProjectTools(server: McpServer, context: ToolContext): v
       outputSchema: z.object(projectListShape),
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    () =>
-      guarded(context, 'list_projects', 'projects:read', () => {
+    (_arguments, call) =>
+      guarded(context, call, 'list_projects', 'projects:read', () => {
         const projects = context.projectService.list(context.principal.tenantId).map((project) => context.projectService.view(project));
         const names = projects.map((project) => project.name).join(', ');
         return structuredResult(projects.length ? `${projects.length} project(s): ${names}.` : 'No projects are registered for this tenant.', { projects });
@@ -34,8 +34,8 @@ export function registerProjectTools(server: McpServer, context: ToolContext): v
       outputSchema: z.object(modelListShape),
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    ({ project_name: projectName }) =>
-      guarded(context, 'list_models', 'projects:read', async () => {
+    ({ project_name: projectName }, call) =>
+      guarded(context, call, 'list_models', 'projects:read', async () => {
         const detail = await context.projectService.detail(context.principal.tenantId, projectName);
         const summary = detail.models.length ? `${detail.name} has ${detail.models.length} model(s): ${detail.models.join(', ')}.` : `${detail.name} has no models; run it with scope='project'.`;
         return structuredResult(summary, { project_name: detail.name, models: detail.models, commit_sha: detail.commit_sha });

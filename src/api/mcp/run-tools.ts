@@ -44,8 +44,8 @@ export function registerRunTools(server: McpServer, context: ToolContext): void 
       outputSchema: runOutputSchema,
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
-    ({ idempotency_key: idempotencyKey, ...request }) =>
-      guarded(context, 'run', 'runs:write', async () => {
+    ({ idempotency_key: idempotencyKey, ...request }, call) =>
+      guarded(context, call, 'run', 'runs:write', async () => {
         const submitted = await context.runService.submit(context.principal.tenantId, request, { idempotencyKey });
         return submitted.mode === 'async' ? queuedRunResult(asyncRunView(submitted.run)) : runResult(runResultView(submitted.run));
       }),
@@ -61,7 +61,7 @@ export function registerRunTools(server: McpServer, context: ToolContext): void 
       outputSchema: z.object(runResultShape),
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    ({ run_id: runId }) => guarded(context, 'get_run', 'runs:read', () => runResult(runResultView(context.runService.get(context.principal.tenantId, runId)))),
+    ({ run_id: runId }, call) => guarded(context, call, 'get_run', 'runs:read', () => runResult(runResultView(context.runService.get(context.principal.tenantId, runId)))),
   );
 
   server.registerTool(
@@ -73,8 +73,8 @@ export function registerRunTools(server: McpServer, context: ToolContext): void 
       outputSchema: z.object(runListShape),
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    ({ project_name: projectName, status, limit = DEFAULT_LIST_LIMIT, cursor }) =>
-      guarded(context, 'list_runs', 'runs:read', () => {
+    ({ project_name: projectName, status, limit = DEFAULT_LIST_LIMIT, cursor }, call) =>
+      guarded(context, call, 'list_runs', 'runs:read', () => {
         const page = context.runService.list(context.principal.tenantId, { projectName, status, limit, cursor });
         const more = page.nextCursor ? ` More: call list_runs again with cursor '${page.nextCursor}'.` : '';
         return structuredResult(`${page.runs.length} run(s).${more}`, { runs: page.runs.map(runResultView), next_cursor: page.nextCursor });
@@ -90,8 +90,8 @@ export function registerRunTools(server: McpServer, context: ToolContext): void 
       outputSchema: z.object(runResultShape),
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    ({ run_id: runId }) =>
-      guarded(context, 'cancel_run', 'runs:write', async () => {
+    ({ run_id: runId }, call) =>
+      guarded(context, call, 'cancel_run', 'runs:write', async () => {
         const view = runResultView(await context.runService.cancel(context.principal.tenantId, runId));
         return structuredResult(`Run #${view.run_number} (${view.run_id}) of ${view.project} is ${view.status}.`, view);
       }),
