@@ -228,10 +228,13 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       }, REAP_INTERVAL_MS);
       reaper.unref();
       retention.start(RETENTION_INTERVAL_MS);
-      const httpServer = createServer(handler);
-      // A sync run may outlast Node's default 300 s request timeout, and an SSE stream must outlive it.
-      httpServer.requestTimeout = 0;
-      httpServer.headersTimeout = 60_000;
+      // requestTimeout bounds receiving a request (a body that never completes would hold its socket), not the answer: a
+      // sync run's response may take as long as the run (measured on Node 20: a 3 s answer under a 1 s requestTimeout).
+      // Node checks for expired requests every connectionsCheckingInterval (30 s by default): a shorter timeout wants more.
+      const receiveTimeoutMs = config.requestReceiveTimeoutMs;
+      const httpServer = createServer({ connectionsCheckingInterval: Math.min(30_000, Math.max(250, receiveTimeoutMs / 4)) }, handler);
+      httpServer.requestTimeout = receiveTimeoutMs;
+      httpServer.headersTimeout = receiveTimeoutMs;
       httpServer.keepAliveTimeout = 65_000;
       server = httpServer;
       await new Promise<void>((resolve, reject) => {

@@ -144,3 +144,38 @@ describe('readiness', () => {
     }
   });
 });
+
+describe('a client that never finishes sending', () => {
+  it('gets 408 and its socket closed after SANDRUN_REQUEST_RECEIVE_TIMEOUT_SECONDS, and the server keeps serving', async () => {
+    // A server of its own (its own data directory): one data directory is one server's.
+    const slowDataDir = mkdtempSync(join(tmpdir(), 'sandrun-surface-slow-'));
+    const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: slowDataDir }));
+    const slowToken = stores.apiTokens.create({ tenantId: 'surface', scopes: ['runs:write'] }).token;
+    stores.db.close();
+    const slow = await startServerProcess(
+      { SANDRUN_DATA_DIR: slowDataDir, DOCKER_HOST: proxy.dockerHost, SANDRUN_LOG_LEVEL: 'warn', SANDRUN_REQUEST_RECEIVE_TIMEOUT_SECONDS: '1' },
+      await freePort(),
+    );
+    try {
+      const { connect } = await import('node:net');
+      const started = Date.now();
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(new URL(slow.url).port), '127.0.0.1', () =>
+          socket.write(`POST /v1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${slowToken}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"scope":`),
+        );
+        let received = '';
+        socket.on('data', (chunk) => (received += chunk.toString()));
+        socket.on('close', () => resolve(received));
+        socket.on('error', reject);
+        // Far past the 1 s bound (and Node's check interval), so a hang is a failure, not a slow machine.
+        setTimeout(() => reject(new Error(`no answer after 30 s; received ${JSON.stringify(received)}`)), 30_000).unref();
+      });
+      expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 408 Request Timeout');
+      expect(Date.now() - started, 'not before the bound').toBeGreaterThanOrEqual(1000);
+      expect((await fetch(`${slow.url}/healthz`)).status).toBe(200);
+    } finally {
+      await stopGracefully(slow);
+      rmSync(slowDataDir, { recursive: true, force: true });
+    }
+  });
+});

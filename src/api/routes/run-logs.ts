@@ -54,10 +54,12 @@ export function runLogRoutes(runService: RunService, liveLogs: LiveLogs, limits:
     const finish = () => {
       clearInterval(heartbeat);
       stop?.();
-      void runService.waitForTerminal(runId).then((finished) => {
-        stream.send('end', runResultView(finished));
-        stream.end();
-      }, () => stream.end());
+      // Caught as a whole: a throw while sending the last event must end this stream, never the process.
+      void runService
+        .waitForTerminal(runId)
+        .then((finished) => stream.send('end', runResultView(finished)))
+        .catch((error: unknown) => request.log?.warn({ err: error, runId }, 'a live-log stream ended without its final status'))
+        .finally(() => stream.end());
     };
     if (!stop) {
       // Not live in this process (it finished in between): what the database holds is the whole story.
