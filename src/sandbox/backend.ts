@@ -1,5 +1,5 @@
 // The sandbox contract: run one command in a fresh, locked-down container and report what happened.
-// One implementation per engine (Docker now); the run service only sees this interface.
+// One implementation per engine (sandbox/docker/, sandbox/swarm/), chosen at start; the run service only sees this interface.
 import { constants } from 'node:os';
 import type { RunLimits } from '../run-limits.ts';
 
@@ -86,7 +86,8 @@ export interface SandboxBackend {
   /**
    * Runs the command to completion. Resolves with the outcome for everything the code inside does
    * (exit, timeout, OOM, bad outputs, cancel); rejects with a SandrunError only when the platform failed.
-   * The container is removed before this settles.
+   * A stopped or failed run settles once its containers are gone; a finished one does not wait for their removal
+   * (removals.ts), which close() waits for.
    */
   run(spec: SandboxSpec, options?: RunOptions): Promise<SandboxResult>;
   /** Containers this backend created that still exist (for reconciliation after a restart). */

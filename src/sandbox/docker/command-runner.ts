@@ -1,8 +1,9 @@
 // Runs a run's command in its (already started, parked) container through the launcher, and collects exit, logs and outputs.
 import type Dockerode from 'dockerode';
 import { SandrunError } from '../../errors.ts';
-import { STOP_SIGNAL, signalExitCode, type RunOptions, type SandboxResult, type SandboxSpec, type SandboxUsage } from '../backend.ts';
-import { LogCapture } from '../log-capture.ts';
+import { STOP_SIGNAL, signalExitCode, type RunOptions, type SandboxResult, type SandboxSpec } from '../backend.ts';
+import { RunClock } from '../run-clock.ts';
+import { RunLogs, type ResultBase } from '../run-logs.ts';
 import type { OutputsReadResult } from '../outputs.ts';
 import type { EngineEvents } from './engine-events.ts';
 import { readContainerUsage } from './container-usage.ts';
@@ -46,56 +47,35 @@ export class CommandRunner {
 
   async run(parked: ParkedContainer, spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
     const { container, session } = parked;
-    const stdout = new LogCapture(this.settings.logCapBytes);
-    const stderr = new LogCapture(this.settings.logCapBytes);
+    const logs = new RunLogs(this.settings.logCapBytes, options.onLog);
     const nonce = newNonce();
     const progress = new Progress();
     // The waiting loop is woken when a marker arrives, not for every chunk of a flood.
     const wake = () => progress.notify();
-    const launcherStdout = new LauncherStdout(
-      nonce,
-      (chunk) => {
-        stdout.append(chunk);
-        options.onLog?.('stdout', chunk);
-      },
-      wake,
-      wake,
-    );
-    const launcherStderr = new MarkerSplitter(
-      Buffer.from(`\x1e${nonce}\n`),
-      (chunk) => {
-        stderr.append(chunk);
-        options.onLog?.('stderr', chunk);
-      },
-      wake,
-    );
+    const launcherStdout = new LauncherStdout(nonce, logs.out, wake, wake);
+    const launcherStderr = new MarkerSplitter(Buffer.from(`\x1e${nonce}\n`), logs.err, wake);
     session.route(
       (chunk) => launcherStdout.push(chunk),
       (chunk) => launcherStderr.push(chunk),
     );
-    const stopped = new AbortController();
-    const onAbort = () => stopped.abort('cancelled');
-    if (options.signal?.aborted) onAbort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const clock = new RunClock(options.signal, spec.limits.timeoutSeconds);
     void session.ended.then(() => progress.notify());
-    stopped.signal.addEventListener('abort', () => progress.notify(), { once: true });
-    let timer: NodeJS.Timeout | undefined;
+    clock.signal.addEventListener('abort', () => progress.notify(), { once: true });
     try {
-      await this.trigger(parked, spec, nonce, { launcherStdout, stderr, progress, stopped: stopped.signal });
+      await this.trigger(parked, spec, nonce, { launcherStdout, logs, progress, stopped: clock.signal });
       const startedAt = new Date();
-      if (!stopped.signal.aborted) options.onStart?.(startedAt);
-      timer = setTimeout(() => stopped.abort('timed_out'), spec.limits.timeoutSeconds * 1000);
-      const ending = await awaitEnding({ session, launcherStdout, launcherStderr, progress, stopped: stopped.signal, runId: spec.runId });
+      if (!clock.signal.aborted) options.onStart?.(startedAt);
+      clock.start();
+      const ending = await awaitEnding({ session, launcherStdout, launcherStderr, progress, clock, runId: spec.runId });
       const finishedAt = new Date();
       // Read while the container still lives (a kill removes its cgroup) and before tar adds to its CPU time.
       const usage = ending.kind === 'lost' ? undefined : await readContainerUsage(container);
       if (ending.kind === 'timed_out' || ending.kind === 'cancelled') await container.kill({ signal: STOP_SIGNAL }).catch(() => undefined);
       launcherStdout.end();
       launcherStderr.flush();
-      return await this.finish(container, session, ending, { stdout, stderr, startedAt, finishedAt, usage, started: launcherStdout.acknowledged });
+      return await this.finish(container, session, ending, { base: logs.resultBase(startedAt, finishedAt, usage), started: launcherStdout.acknowledged });
     } finally {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
+      clock.dispose();
     }
   }
 
@@ -104,10 +84,10 @@ export class CommandRunner {
     parked: ParkedContainer,
     spec: SandboxSpec,
     nonce: string,
-    watch: { launcherStdout: LauncherStdout; stderr: LogCapture; progress: Progress; stopped: AbortSignal },
+    watch: { launcherStdout: LauncherStdout; logs: RunLogs; progress: Progress; stopped: AbortSignal },
   ): Promise<void> {
     const { launcherStdout, progress, stopped } = watch;
-    const failure = () => this.startFailure(parked.container, launcherStdout, watch.stderr, spec.runId);
+    const failure = () => this.startFailure(parked.container, launcherStdout, watch.logs, spec.runId);
     const deadline = Date.now() + ACK_TIMEOUT_MS;
     if (stopped.aborted) return;
     if (!parked.session.write(triggerPayload(nonce, spec.command, runEnv(spec)))) throw await failure();
@@ -122,16 +102,9 @@ export class CommandRunner {
     container: Dockerode.Container,
     session: ParkedContainer['session'],
     ending: Ending,
-    captured: { stdout: LogCapture; stderr: LogCapture; startedAt: Date; finishedAt: Date; usage: SandboxUsage | undefined; started: boolean },
+    captured: { base: ResultBase; started: boolean },
   ): Promise<SandboxResult> {
-    const base = {
-      stdout: captured.stdout.result(),
-      stderr: captured.stderr.result(),
-      startedAt: captured.startedAt,
-      finishedAt: captured.finishedAt,
-      durationSeconds: (captured.finishedAt.getTime() - captured.startedAt.getTime()) / 1000,
-      ...(captured.usage ? { usage: captured.usage } : {}),
-    };
+    const { base } = captured;
     if (ending.kind === 'timed_out' || ending.kind === 'cancelled') {
       // A command that started dies of the kill, with the rest of its container; one stopped before it started never ran.
       return { ...base, outcome: { kind: ending.kind }, exitCode: captured.started ? signalExitCode(STOP_SIGNAL) : null, outputs: {} };
@@ -169,7 +142,7 @@ export class CommandRunner {
    * 143: an engine stopping, or someone removing it) is a platform failure before the start, which the run service
    * retries once the engine answers; any other end (an image without a shell) is reported as it is, not retried.
    */
-  private async startFailure(container: Dockerode.Container, launcher: LauncherStdout, stderr: LogCapture, runId: string): Promise<SandrunError> {
+  private async startFailure(container: Dockerode.Container, launcher: LauncherStdout, logs: RunLogs, runId: string): Promise<SandrunError> {
     const attempting = `starting the command of run ${runId}`;
     const state = await containerState(container);
     if (state?.Running) {
@@ -178,7 +151,7 @@ export class CommandRunner {
     if (state === undefined || state.ExitCode === 137 || state.ExitCode === 143) {
       return new SandrunError('engine_unavailable', `${attempting}: its container was stopped before the command started (an engine restart?)`);
     }
-    const said = stderr.result().text.trim() || launcher.protocolError || 'no message';
+    const said = logs.stderrText().trim() || launcher.protocolError || 'no message';
     const message = `${attempting}: the container's launcher ended with exit ${state.ExitCode} before the run started: ${said}`;
     if (state.ExitCode === 127 && NO_SHELL.test(said)) return new LauncherUnavailable(message);
     return new SandrunError('internal', message);
@@ -191,15 +164,15 @@ async function awaitEnding(watch: {
   launcherStdout: LauncherStdout;
   launcherStderr: MarkerSplitter;
   progress: Progress;
-  stopped: AbortSignal;
+  clock: RunClock;
   runId: string;
 }): Promise<Ending> {
-  const { session, launcherStdout, launcherStderr, progress, stopped } = watch;
+  const { session, launcherStdout, launcherStderr, progress, clock } = watch;
   let trailerAt: number | undefined;
   for (;;) {
     const exit = launcherStdout.result;
     if (exit) trailerAt ??= Date.now();
-    if (stopped.aborted) return { kind: stopped.reason === 'timed_out' ? 'timed_out' : 'cancelled' };
+    if (clock.reason) return { kind: clock.reason };
     if (exit && (launcherStderr.rest !== undefined || Date.now() - trailerAt! >= STDERR_GRACE_MS || session.hasEnded)) return { kind: 'exited', exit };
     if (launcherStdout.protocolError) throw new SandrunError('internal', `run ${watch.runId}: ${launcherStdout.protocolError}`);
     if (session.hasEnded) return { kind: 'lost' };

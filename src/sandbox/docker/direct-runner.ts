@@ -11,7 +11,8 @@ import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { SandrunError } from '../../errors.ts';
 import { STOP_SIGNAL, type RunOptions, type SandboxResult, type SandboxSpec, type SandboxUsage } from '../backend.ts';
-import { LogCapture } from '../log-capture.ts';
+import { RunClock } from '../run-clock.ts';
+import { RunLogs } from '../run-logs.ts';
 import { readContainerUsage } from './container-usage.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
 import type { EngineEvents } from './engine-events.ts';
@@ -20,6 +21,7 @@ import { containerOptions, outputsHolderOptions, outputsVolumeOptions } from './
 import { exitedOutcome } from '../exit-outcome.ts';
 import type { OutputsReader } from './outputs-reader.ts';
 import { createReplacing, writeParameters } from './parked-container.ts';
+import type { RunContainers } from './run-containers.ts';
 import { StreamDemux } from '../stream-demux.ts';
 import { delay } from '../../delay.ts';
 
@@ -36,7 +38,6 @@ const FIRST_SAMPLE_MS = 50;
 /** After the process exited, how long the last of its output may take to arrive. */
 const OUTPUT_DRAIN_MS = 2_000;
 
-type Stop = 'timed_out' | 'cancelled';
 interface Made {
   volume?: Dockerode.Volume;
   holder?: Dockerode.Container;
@@ -49,10 +50,8 @@ export class DirectRunner {
     private readonly events: EngineEvents,
     private readonly outputs: OutputsReader,
     private readonly settings: DirectRunSettings,
-    /** The backend's containers serving a run, which its reaper leaves alone: this adds and removes its own. */
-    private readonly inUse: Set<string>,
-    /** Hands the removal of a run's containers to the backend, which says whether the result waits for it. */
-    private readonly afterRun: (removal: Promise<void>, result: SandboxResult | undefined) => Promise<void>,
+    /** The engine's containers serving runs (the reaper leaves them alone) and their removals. */
+    private readonly running: RunContainers,
   ) {}
 
   async run(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
@@ -73,20 +72,20 @@ export class DirectRunner {
       const [holder, container] = await allOrFirstFailure([
         attempt('creating the outputs helper', this.createHolder(id, volumeName)).then(async (holder) => {
           made.holder = holder;
-          this.inUse.add(holder.id);
+          this.running.serve(holder.id);
           await attempt('starting the outputs helper', holder.start());
           return holder;
         }),
         attempt('creating its container', createReplacing(this.docker, containerOptions(spec, id, inputsDir, this.settings, direct))).then((container) => {
           made.container = container;
-          this.inUse.add(container.id);
+          this.running.serve(container.id);
           return container;
         }),
       ] as const);
       result = await this.runProcess(container, holder, spec, options);
       return result;
     } finally {
-      await this.afterRun(this.remove(made, dir), result);
+      await this.running.removals.afterRun(this.remove(made, dir), result);
     }
   }
 
@@ -97,7 +96,7 @@ export class DirectRunner {
     // The volume can go only once neither container mounts it.
     await made.volume?.remove().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
-    for (const container of containers) this.inUse.delete(container.id);
+    for (const container of containers) this.running.release(container.id);
   }
 
   private async createHolder(id: string, volumeName: string): Promise<Dockerode.Container> {
@@ -111,16 +110,12 @@ export class DirectRunner {
   }
 
   private async runProcess(container: Dockerode.Container, holder: Dockerode.Container, spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
-    const stdout = new LogCapture(this.settings.logCapBytes);
-    const stderr = new LogCapture(this.settings.logCapBytes);
+    const logs = new RunLogs(this.settings.logCapBytes, options.onLog);
     // dockerode types the attach stream as a NodeJS.ReadWriteStream; it is a socket.
     const output = (await container.attach({ stream: true, stdout: true, stderr: true }).catch((error: unknown) => {
       throw engineError(error, `attaching to the container of run ${spec.runId}`);
     })) as unknown as Readable;
-    const demux = new StreamDemux(
-      (chunk) => (stdout.append(chunk), options.onLog?.('stdout', chunk)),
-      (chunk) => (stderr.append(chunk), options.onLog?.('stderr', chunk)),
-    );
+    const demux = new StreamDemux(logs.out, logs.err);
     output.on('data', (chunk: Buffer) => demux.push(chunk));
     const drained = finished(output).catch(() => undefined);
     // Registered before the start, so a process that ends at once cannot be missed.
@@ -134,15 +129,9 @@ export class DirectRunner {
       throw engineError(error, `starting the container of run ${spec.runId}`);
     });
 
-    let stop: Stop | undefined;
-    const stopWith = (reason: Stop) => {
-      stop ??= reason;
-      void container.kill({ signal: STOP_SIGNAL }).catch(() => undefined);
-    };
-    const timer = setTimeout(() => stopWith('timed_out'), spec.limits.timeoutSeconds * 1000);
-    const onAbort = () => stopWith('cancelled');
-    if (options.signal?.aborted) onAbort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const clock = new RunClock(options.signal, spec.limits.timeoutSeconds);
+    clock.start();
+    clock.onStop(() => void container.kill({ signal: STOP_SIGNAL }).catch(() => undefined));
     const usage = new UsageSampler(container);
     let exitStatus: number;
     try {
@@ -150,23 +139,15 @@ export class DirectRunner {
     } catch (error) {
       throw new SandrunError('engine_unavailable', `the engine stopped answering while run ${spec.runId} ran (${engineError(error, 'waiting').message}); its outcome is unknown`);
     } finally {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
+      clock.dispose();
       usage.stop();
     }
     const finishedAt = new Date();
     await Promise.race([drained, delay(OUTPUT_DRAIN_MS)]);
     output.destroy();
-    const base = {
-      stdout: stdout.result(),
-      stderr: stderr.result(),
-      startedAt,
-      finishedAt,
-      durationSeconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
-      ...(usage.last ? { usage: usage.last } : {}),
-    };
+    const base = logs.resultBase(startedAt, finishedAt, usage.last);
     // The process ran (its container started): its exit status is what the kill made of it.
-    if (stop) return { ...base, outcome: { kind: stop }, exitCode: exitStatus, outputs: {} };
+    if (clock.reason) return { ...base, outcome: { kind: clock.reason }, exitCode: exitStatus, outputs: {} };
     // The engine's oom event tells (State.OOMKilled is set from the same event, only after the exit is seen).
     const oomKilled = await this.events.exitedByOom(container.id, exitStatus);
     const read = await this.outputs.read(holder);

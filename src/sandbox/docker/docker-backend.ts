@@ -12,6 +12,7 @@ import type { HardeningSettings } from '../container-layout.ts';
 import type { ContainerTemplate } from './hardening.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 import { OutputsReader } from './outputs-reader.ts';
+import { RunContainers } from './run-containers.ts';
 import { deliverParameters, discardContainer, startParkedContainer, type ParkedContainer } from './parked-container.ts';
 import { WarmPool, type PoolStats, type WarmPoolLimits } from './warm-pool.ts';
 
@@ -42,9 +43,8 @@ export class DockerBackend implements SandboxBackend {
    * the direct path, and none is parked.
    */
   private readonly directImages = new Set<string>();
-  /** Containers serving a run right now. */
-  private readonly inUse = new Set<string>();
-  private readonly removals = new Set<Promise<void>>();
+  /** Containers serving a run right now, and their removals. */
+  private readonly running = new RunContainers();
   private eventsStarted: Promise<void> | undefined;
 
   constructor(
@@ -55,7 +55,7 @@ export class DockerBackend implements SandboxBackend {
     this.events = new EngineEvents(docker);
     const outputs = new OutputsReader(this.events, settings);
     this.commands = new CommandRunner(this.events, outputs, settings);
-    this.direct = new DirectRunner(docker, this.events, outputs, { ...settings, outputsHelperImage: settings.outputsHelperImage ?? DEFAULT_OUTPUTS_HELPER_IMAGE }, this.inUse, (removal, result) => this.afterRun(removal, result));
+    this.direct = new DirectRunner(docker, this.events, outputs, { ...settings, outputsHelperImage: settings.outputsHelperImage ?? DEFAULT_OUTPUTS_HELPER_IMAGE }, this.running);
     this.pool = new WarmPool(
       settings.pool ?? NO_POOL,
       (template) => this.ensureEvents().then(() => startParkedContainer(docker, template, `pool-${crypto.randomUUID()}`, settings)),
@@ -132,7 +132,7 @@ export class DockerBackend implements SandboxBackend {
   }
 
   private async runIn(parked: ParkedContainer, spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
-    this.inUse.add(parked.container.id);
+    this.running.serve(parked.container.id);
     let result: SandboxResult | undefined;
     try {
       // Said by the launcher as it starts: long since for a warm container, within milliseconds for a cold one.
@@ -143,18 +143,8 @@ export class DockerBackend implements SandboxBackend {
       return result;
     } finally {
       this.events.forgetContainer(parked.container.id);
-      await this.afterRun(discardContainer(parked).finally(() => this.inUse.delete(parked.container.id)), result);
+      await this.running.removals.afterRun(discardContainer(parked).finally(() => this.running.release(parked.container.id)), result);
     }
-  }
-
-  /**
-   * A run's containers being removed: the result does not wait for it (100+ ms under load), and close() waits for
-   * every one still going; but a stopped run (or a failed one) is reported only once its containers are gone.
-   */
-  private async afterRun(removal: Promise<void>, result: SandboxResult | undefined): Promise<void> {
-    this.removals.add(removal);
-    void removal.finally(() => this.removals.delete(removal));
-    if (!result || result.outcome.kind === 'timed_out' || result.outcome.kind === 'cancelled') await removal;
   }
 
   /** Removes parked containers whose labels match (a project refreshed or removed). */
@@ -189,7 +179,7 @@ export class DockerBackend implements SandboxBackend {
     const managedContainers = await this.listManaged();
     await this.removeStaleDirectories(bornBefore, new Set(managedContainers.map((managed) => managed.runId)));
     for (const managed of managedContainers) {
-      if (this.inUse.has(managed.containerId) || this.pool.holds(managed.containerId)) continue;
+      if (this.running.isServing(managed.containerId) || this.pool.holds(managed.containerId)) continue;
       // A container a few seconds old may be one this process is still setting up.
       if (managed.createdAt.getTime() > bornBefore) continue;
       if (managed.runId && isLive(managed.runId)) continue;
@@ -233,7 +223,7 @@ export class DockerBackend implements SandboxBackend {
 
   async close(): Promise<void> {
     await this.pool.close();
-    await Promise.all([...this.removals]);
+    await this.running.removals.drain();
     // A removal that failed earlier (engine briefly away) must not leave its container behind after a clean stop.
     await this.reap(() => false).catch(() => undefined);
     this.events.close();

@@ -6,7 +6,9 @@ import { STOP_SIGNAL, signalExitCode, type ManagedContainer, type RunOptions, ty
 import { engineError, isNotFound } from '../engine-errors.ts';
 import type { HardeningSettings } from '../container-layout.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
-import { LogCapture } from '../log-capture.ts';
+import { Removals } from '../removals.ts';
+import { RunClock } from '../run-clock.ts';
+import { RunLogs } from '../run-logs.ts';
 import { StdoutFrameSplitter, frameNonce } from './output-frame.ts';
 import { managedLabels, serviceSpec } from './service-spec.ts';
 import { SwarmNodes } from './swarm-nodes.ts';
@@ -49,7 +51,7 @@ export class SwarmBackend implements SandboxBackend {
   private readonly managerStreams: Dockerode;
   private readonly nodes: SwarmNodes;
   private readonly images: WorkspaceImages;
-  private readonly removals = new Set<Promise<void>>();
+  private readonly removals = new Removals();
 
   constructor(private readonly settings: SwarmBackendSettings) {
     this.manager = engineFor(settings.managerHost, API_TIMEOUT_MS);
@@ -102,10 +104,7 @@ export class SwarmBackend implements SandboxBackend {
     } catch (error) {
       throw engineError(error, `running run ${spec.runId} on the swarm`);
     } finally {
-      // A finished run's result does not wait for the removal (close() does); a stopped or failed one does.
-      const removal = this.discard(serviceId, configId, task).finally(() => this.removals.delete(removal));
-      this.removals.add(removal);
-      if (!result || result.outcome.kind === 'timed_out' || result.outcome.kind === 'cancelled') await removal;
+      await this.removals.afterRun(this.discard(serviceId, configId, task), result);
     }
   }
 
@@ -117,44 +116,30 @@ export class SwarmBackend implements SandboxBackend {
     nodes: Map<string, { engine: Dockerode }>,
     seen: (task: TaskInfo) => void,
   ): Promise<SandboxResult> {
-    const stdout = new LogCapture(this.settings.logCapBytes);
-    const stderr = new LogCapture(this.settings.logCapBytes);
-    const splitter = new StdoutFrameSplitter(nonce, (chunk) => (stdout.append(chunk), options.onLog?.('stdout', chunk)), Math.ceil(this.settings.outputsCapBytes * 1.4) + 4096);
+    const captured = new RunLogs(this.settings.logCapBytes, options.onLog);
+    const splitter = new StdoutFrameSplitter(nonce, captured.out, Math.ceil(this.settings.outputsCapBytes * 1.4) + 4096);
     const logs = (await this.managerStreams.getService(serviceId).logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream & { destroy(): void };
-    const demux = new StreamDemux(
-      (chunk) => splitter.push(chunk),
-      (chunk) => (stderr.append(chunk), options.onLog?.('stderr', chunk)),
-    );
+    const demux = new StreamDemux((chunk) => splitter.push(chunk), captured.err);
     logs.on('data', (chunk: Buffer) => demux.push(chunk));
     const logsEnded = new Promise<void>((resolve) => (logs.on('end', resolve), logs.on('close', resolve), logs.on('error', () => resolve())));
-    const stop = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const onAbort = () => stop.abort('cancelled');
-    if (options.signal?.aborted) onAbort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const clock = new RunClock(options.signal, spec.limits.timeoutSeconds);
     let startedAt = new Date();
     let started = false;
     try {
-      const task = await watchTask(this.manager, this.nodes, serviceId, stop.signal, (running) => {
+      const task = await watchTask(this.manager, this.nodes, serviceId, clock.signal, (running) => {
         seen(running);
         started = true;
         startedAt = new Date(running.Status.Timestamp ?? Date.now());
         options.onStart?.(startedAt);
-        timer = setTimeout(() => stop.abort('timed_out'), spec.limits.timeoutSeconds * 1000);
+        clock.start();
       });
       let finishedAt = new Date();
-      const base = () => ({
-        stdout: stdout.result(),
-        stderr: stderr.result(),
-        startedAt,
-        finishedAt,
-        durationSeconds: Math.max(0, (finishedAt.getTime() - startedAt.getTime()) / 1000),
-      });
+      const base = () => captured.resultBase(startedAt, finishedAt);
       if (!task) {
         splitter.finish();
         // Its task is removed with the service, and killed by its StopSignal (service-spec.ts) if it had started.
         const exitCode = started ? signalExitCode(STOP_SIGNAL) : null;
-        return { ...base(), outcome: { kind: stop.signal.reason === 'timed_out' ? 'timed_out' : 'cancelled' }, exitCode, outputs: {} };
+        return { ...base(), outcome: { kind: clock.reason ?? 'cancelled' }, exitCode, outputs: {} };
       }
       seen(task);
       const failure = taskFailure(task);
@@ -167,8 +152,7 @@ export class SwarmBackend implements SandboxBackend {
       const limits = { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries };
       return { ...base(), exitCode, ...(await outcomeOf(exitCode, oomKilled, frame, limits)) };
     } finally {
-      clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
+      clock.dispose();
       logs.destroy();
     }
   }
@@ -254,7 +238,7 @@ export class SwarmBackend implements SandboxBackend {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.removals]);
+    await this.removals.drain();
   }
 }
 
