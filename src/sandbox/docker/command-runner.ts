@@ -11,6 +11,7 @@ import { runEnv } from '../container-layout.ts';
 import { LauncherStdout, MarkerSplitter, newNonce, triggerPayload, type LauncherExit } from './launcher-protocol.ts';
 import { exitedOutcome } from '../exit-outcome.ts';
 import type { OutputsReader } from './outputs-reader.ts';
+import { LauncherUnavailable, isNoShell } from './image-fit.ts';
 import type { ParkedContainer } from './parked-container.ts';
 import { delay } from '../../delay.ts';
 
@@ -24,16 +25,6 @@ const ACK_TIMEOUT_MS = 30_000;
 const STDERR_GRACE_MS = 1_000;
 /** How long a container whose output stream ended may take to be seen as stopped. */
 const STOP_GRACE_MS = 2_000;
-
-/** What the engine's init (tini) says when the image has no `sh` for the launcher. */
-const NO_SHELL = /exec sh failed: No such file or directory/;
-
-/** The image has no shell to run the launcher: its runs must take the direct path (direct-runner.ts). */
-export class LauncherUnavailable extends SandrunError {
-  constructor(message: string) {
-    super('internal', message);
-  }
-}
 
 /** How a run's command ended; `lost`: the output ended without the launcher's trailer (the container stopped first). */
 type Ending = { kind: 'exited'; exit: LauncherExit } | { kind: 'lost' } | { kind: 'timed_out' } | { kind: 'cancelled' };
@@ -153,7 +144,7 @@ export class CommandRunner {
     }
     const said = logs.stderrText().trim() || launcher.protocolError || 'no message';
     const message = `${attempting}: the container's launcher ended with exit ${state.ExitCode} before the run started: ${said}`;
-    if (state.ExitCode === 127 && NO_SHELL.test(said)) return new LauncherUnavailable(message);
+    if (isNoShell(state.ExitCode, said)) return new LauncherUnavailable(message);
     return new SandrunError('internal', message);
   }
 }

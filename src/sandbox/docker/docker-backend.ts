@@ -4,9 +4,10 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandrunError, errorMessage } from '../../errors.ts';
 import type { ManagedContainer, RunOptions, SandboxBackend, SandboxResult, SandboxSpec } from '../backend.ts';
-import { CommandRunner, LauncherUnavailable } from './command-runner.ts';
+import { CommandRunner } from './command-runner.ts';
 import { DirectRunner } from './direct-runner.ts';
 import { EngineEvents } from './engine-events.ts';
+import { ImageFit, LauncherUnavailable, assertLauncherFit } from './image-fit.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
 import type { HardeningSettings } from '../container-layout.ts';
 import type { ContainerTemplate } from './hardening.ts';
@@ -38,11 +39,8 @@ export class DockerBackend implements SandboxBackend {
   private readonly commands: CommandRunner;
   private readonly direct: DirectRunner;
   private readonly pool: WarmPool;
-  /**
-   * Images found to lack what the launcher needs (`sh` to run it, `tar` to hand over /outputs): their runs take
-   * the direct path, and none is parked.
-   */
-  private readonly directImages = new Set<string>();
+  /** Images found to lack what the launcher needs: their runs take the direct path, and none is parked. */
+  private readonly imageFit = new ImageFit();
   /** Containers serving a run right now, and their removals. */
   private readonly running = new RunContainers();
   private eventsStarted: Promise<void> | undefined;
@@ -97,9 +95,26 @@ export class DockerBackend implements SandboxBackend {
     }
   }
 
+  /**
+   * A run takes one of three paths: a container parked ahead for runs like it (warm), one started for it now (cold),
+   * or, for an image that cannot take the launcher, its command as the container's own process (direct). An image is
+   * found unfit on the launcher paths before the command starts, so that run falls back to the direct path once.
+   */
   async run(spec: SandboxSpec, options: RunOptions = {}): Promise<SandboxResult> {
     await this.ensureEvents();
-    if (this.directImages.has(spec.image)) return this.direct.run(spec, options);
+    if (this.imageFit.needsDirectPath(spec.image)) return this.direct.run(spec, options);
+    try {
+      return await this.runOnLauncher(spec, options);
+    } catch (error) {
+      if (!(error instanceof LauncherUnavailable)) throw error;
+      this.imageFit.markUnfit(spec.image);
+      await this.pool.evict((entry) => entry.image === spec.image);
+      return this.direct.run(spec, options);
+    }
+  }
+
+  /** Warm when a parked container is ready for it, else cold; a warm container that failed before the command started is dropped for a cold one. */
+  private async runOnLauncher(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
     const template: ContainerTemplate = { image: spec.image, workspaceDir: spec.workspaceDir, limits: spec.limits, labels: spec.labels };
     const warm = this.pool.take(template);
     this.pool.replenish(template); // the likely next run is of the same kind: an agent iterating on parameters
@@ -110,25 +125,12 @@ export class DockerBackend implements SandboxBackend {
         return await this.runIn(warm, spec, tracked);
       } catch (error) {
         // Once the command has started, trying again could repeat what it did: the failure is the run's.
-        if (started) throw error;
-        if (error instanceof LauncherUnavailable) return this.goDirect(spec, options);
+        if (started || error instanceof LauncherUnavailable) throw error;
         // A parked container can die while it waits (engine restart); the command never started, so go cold.
         this.logWarning?.(error);
       }
     }
-    try {
-      return await this.runIn(await startParkedContainer(this.docker, template, spec.runId, this.settings), spec, options);
-    } catch (error) {
-      if (!(error instanceof LauncherUnavailable)) throw error;
-      return this.goDirect(spec, options);
-    }
-  }
-
-  /** Found once per image; the command never started, so this run and the image's later ones take the direct path. */
-  private async goDirect(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
-    this.directImages.add(spec.image);
-    await this.pool.evict((entry) => entry.image === spec.image);
-    return this.direct.run(spec, options);
+    return this.runIn(await startParkedContainer(this.docker, template, spec.runId, this.settings), spec, options);
   }
 
   private async runIn(parked: ParkedContainer, spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
@@ -136,8 +138,7 @@ export class DockerBackend implements SandboxBackend {
     let result: SandboxResult | undefined;
     try {
       // Said by the launcher as it starts: long since for a warm container, within milliseconds for a cold one.
-      const ready = await parked.session.readyWithin(READY_TIMEOUT_MS);
-      if (ready?.hasTar === false) throw new LauncherUnavailable(`image ${spec.image} has no tar to hand over /outputs through the launcher`);
+      assertLauncherFit(spec.image, await parked.session.readyWithin(READY_TIMEOUT_MS));
       await deliverParameters(parked, spec.parameters);
       result = await this.commands.run(parked, spec, options);
       return result;
