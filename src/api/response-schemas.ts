@@ -1,6 +1,6 @@
 // The response schemas of the REST JSON of SPEC §2/§5: MCP's tool output schemas and OpenAPI's responses both read them here.
 import { z } from 'zod';
-import type { ProjectView } from '../projects/project-service.ts';
+import { projectViewSchema } from '../projects/project-view.ts';
 import { asyncRunSchema, runResultSchema } from '../runs/run-view.ts';
 import { RUN_STATUSES } from '../run-status.ts';
 
@@ -33,14 +33,7 @@ export const runListShape = {
   next_cursor: z.string().nullable(),
 };
 
-const projectShape = {
-  name: z.string(),
-  repo_url: z.string(),
-  default_branch: z.string(),
-  created_at: z.string(),
-  refreshed_at: z.string(),
-  credential: z.object({ type: z.enum(['https_token', 'ssh_key']) }).nullable(),
-};
+const projectShape = projectViewSchema.shape;
 
 export const projectListShape = { projects: z.array(z.object(projectShape)) };
 
@@ -50,7 +43,3 @@ export const modelListShape = {
   commit_sha: z.string(),
 };
 
-// ProjectView is still a hand-written interface; this fails to compile when it and its schema drift apart.
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const assertSame = <T extends true>(): T | undefined => undefined;
-assertSame<Same<z.infer<z.ZodObject<typeof projectShape>>, ProjectView>>();

@@ -1,4 +1,5 @@
 // Registering, listing, refreshing and removing a tenant's projects; the manifests of their commits.
+import type { ProjectDetailView, ProjectView } from './project-view.ts';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { RepoLimitsConfig } from '../config.ts';
@@ -12,7 +13,7 @@ import { CloneSlots } from './clone-slots.ts';
 import type { ResolvedManifest } from './manifest.ts';
 import type { GitMirrors, Resolution } from './mirror.ts';
 import { loadProjectManifest } from './project-files.ts';
-import { credentialSchema, openCredential, projectCredential, sealCredential, type CredentialType } from './repo-credential.ts';
+import { credentialSchema, openCredential, projectCredential, sealCredential } from './repo-credential.ts';
 import { RepoLimits } from './repo-limits.ts';
 import { parseRepoUrl, redactRepoUrl } from './repo-url.ts';
 import { validateBranchName } from './resolve-revision.ts';
@@ -33,23 +34,7 @@ export const projectCreateSchema = z.strictObject(
   },
 );
 
-export interface ProjectView {
-  name: string;
-  repo_url: string;
-  default_branch: string;
-  created_at: string;
-  refreshed_at: string;
-  /** Only the type: the token or key itself is never returned. */
-  credential: { type: CredentialType } | null;
-}
-
-export interface ProjectDetailView extends ProjectView {
-  commit_sha: string;
-  image: string | null;
-  models: string[];
-  /** Set when sandrun.yaml at the default branch is broken: runs will fail with this error until it is fixed. */
-  manifest_error: { code: string; message: string } | null;
-}
+export type { ProjectDetailView, ProjectView } from './project-view.ts';
 
 export interface ProjectServiceSettings {
   allowLocalRepos: boolean;
