@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { SandrunError, describeZodIssues } from './errors.ts';
+import { DEFAULT_HOST, DEFAULT_PORT } from './listen-defaults.ts';
 import type { RunLimits } from './run-limits.ts';
 import { parseSecretsKey } from './secrets/secret-box.ts';
 
@@ -25,8 +26,8 @@ const optionalUrl = z.preprocess((value) => (value === '' ? undefined : value), 
 const HOST_HEADER = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i;
 
 const environmentSchema = z.object({
-  SANDRUN_HOST: z.string().min(1).default('127.0.0.1'),
-  SANDRUN_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  SANDRUN_HOST: z.string().min(1).default(DEFAULT_HOST),
+  SANDRUN_PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_PORT),
   SANDRUN_DATA_DIR: z.string().min(1).default('./data'),
   SANDRUN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SANDRUN_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),
