@@ -1,6 +1,5 @@
 // The CLI's HTTP client of the REST API: bearer token, JSON in and out, error bodies turned into ApiError.
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { errorMessage } from '../errors.ts';
 import { ApiError, CliError, EXIT } from './cli-error.ts';
 import { clientSettings, type ClientSettings } from './client-settings.ts';
@@ -58,9 +57,10 @@ export class ApiClient {
 
   // node:http rather than fetch: a sync run may take up to an hour before the first byte of the answer,
   // longer than fetch's fixed 300 s header timeout.
-  private send(method: string, path: string, body: string | undefined, accept = 'application/json'): Promise<IncomingMessage> {
+  private async send(method: string, path: string, body: string | undefined, accept = 'application/json'): Promise<IncomingMessage> {
     const url = new URL(this.settings.baseUrl + path);
-    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    // node:https (and TLS) only for an https server: loading it costs a plain-http command ~4 ms.
+    const request = url.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
     return new Promise((resolve, reject) => {
       const outgoing = request(url, {
         method,
