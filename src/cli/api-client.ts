@@ -80,4 +80,4 @@ export class ApiClient {
 }
 
 /** The client for a command's --token (else SANDRUN_TOKEN) and the server SANDRUN_URL names. */
-export const apiClient = async (context: CliContext, flags: HttpFlags): Promise<ApiClient> => new ApiClient(await clientSettings(context.env, flags));
+export const apiClient = (context: CliContext, flags: HttpFlags): ApiClient => new ApiClient(clientSettings(context.env, flags));

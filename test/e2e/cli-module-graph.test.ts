@@ -9,7 +9,7 @@ const SERVER_SIDE = ['better-sqlite3', 'dockerode', 'docker-modem', '@modelconte
 /** The packages bin/sandrun.js loads itself when dist/ is older than src/ and it runs the sources through tsx. */
 const TSX_LOADER = ['tsx', 'esbuild', 'get-tsconfig', 'resolve-pkg-maps'];
 /** sandrun modules outside src/cli/ that the CLI's HTTP commands share with the server: small, with no dependencies. */
-const SHARED_SMALL = ['src/errors.ts', 'src/run-status.ts', 'src/listen-defaults.ts'];
+const SHARED_SMALL = ['src/errors.ts', 'src/run-status.ts', 'src/listen-address.ts'];
 
 const describeLoaded = (loaded: LoadedModules) =>
   `exit ${loaded.code} (${loaded.bundle ? 'dist/ bundle' : 'sources through tsx'})\npackages: ${[...loaded.packages].sort().join(', ')}\n` +
@@ -42,12 +42,17 @@ describe('what the CLI loads', () => {
   const env = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, HOME: process.env.HOME, SANDRUN_URL: server.url, SANDRUN_TOKEN: token, NO_COLOR: '1' });
 
   it('runs list prints the runs without loading the server, the database, the engine client, express, pino, prom-client or zod', async () => {
-    const loaded = await runWithModuleLog(['runs', 'list'], env());
-    expect(loaded.code, describeLoaded(loaded)).toBe(0);
-    expect(loaded.stdout, describeLoaded(loaded)).toContain(runId);
-    expect(ownPackages(loaded).filter((name) => SERVER_SIDE.includes(name)), describeLoaded(loaded)).toEqual([]);
-    const outsideCli = [...loaded.sources].filter((source) => !source.startsWith('src/cli/') && !SHARED_SMALL.includes(source));
-    expect(outsideCli, describeLoaded(loaded)).toEqual([]);
+    // The server named by SANDRUN_URL, then by SANDRUN_HOST and SANDRUN_PORT (the server's own variables).
+    const { hostname, port } = new URL(server.url);
+    for (const where of [env(), { ...env(), SANDRUN_URL: undefined, SANDRUN_HOST: hostname, SANDRUN_PORT: port }]) {
+      const loaded = await runWithModuleLog(['runs', 'list'], where);
+      const context = `SANDRUN_URL=${where.SANDRUN_URL} SANDRUN_PORT=${where.SANDRUN_PORT}\n${describeLoaded(loaded)}`;
+      expect(loaded.code, context).toBe(0);
+      expect(loaded.stdout, context).toContain(runId);
+      expect(ownPackages(loaded).filter((name) => SERVER_SIDE.includes(name)), context).toEqual([]);
+      const outsideCli = [...loaded.sources].filter((source) => !source.startsWith('src/cli/') && !SHARED_SMALL.includes(source));
+      expect(outsideCli, context).toEqual([]);
+    }
   });
 
   it('run --async and projects list load no server-side package either', async () => {

@@ -30,12 +30,12 @@ function show(context: CliContext, project: ProjectDetailView, flags: HttpFlags,
 
 export async function addProject(context: CliContext, name: string, repoUrl: string, flags: AddFlags): Promise<void> {
   const body = { name, repo_url: repoUrl, ...(flags.branch ? { default_branch: flags.branch } : {}) };
-  const project = await (await apiClient(context, flags)).request<ProjectDetailView>('POST', '/v1/projects', body);
+  const project = await apiClient(context, flags).request<ProjectDetailView>('POST', '/v1/projects', body);
   show(context, project, flags, `registered project ${project.name}\n`);
 }
 
 export async function listProjects(context: CliContext, flags: HttpFlags): Promise<void> {
-  const page = await (await apiClient(context, flags)).request<{ projects: ProjectView[] }>('GET', '/v1/projects');
+  const page = await apiClient(context, flags).request<{ projects: ProjectView[] }>('GET', '/v1/projects');
   if (flags.json) return printJson(context, page);
   if (page.projects.length === 0) {
     context.terminal.stdout.write('no projects yet; register one with: sandrun projects add NAME REPO_URL\n');
@@ -52,16 +52,16 @@ export async function listProjects(context: CliContext, flags: HttpFlags): Promi
 }
 
 export async function showProject(context: CliContext, name: string, flags: HttpFlags): Promise<void> {
-  show(context, await (await apiClient(context, flags)).request<ProjectDetailView>('GET', `/v1/projects/${segment(name)}`), flags);
+  show(context, await apiClient(context, flags).request<ProjectDetailView>('GET', `/v1/projects/${segment(name)}`), flags);
 }
 
 export async function refreshProject(context: CliContext, name: string, flags: HttpFlags): Promise<void> {
-  const project = await (await apiClient(context, flags)).request<ProjectDetailView>('POST', `/v1/projects/${segment(name)}/refresh`);
+  const project = await apiClient(context, flags).request<ProjectDetailView>('POST', `/v1/projects/${segment(name)}/refresh`);
   show(context, project, flags, `refreshed project ${project.name}\n`);
 }
 
 export async function removeProject(context: CliContext, name: string, flags: HttpFlags): Promise<void> {
-  await (await apiClient(context, flags)).request<null>('DELETE', `/v1/projects/${segment(name)}`);
+  await apiClient(context, flags).request<null>('DELETE', `/v1/projects/${segment(name)}`);
   if (flags.json) printJson(context, { removed: name });
   else context.terminal.stdout.write(`removed project ${name}\n`);
 }

@@ -29,7 +29,7 @@ function parseData(data: string): unknown {
 export async function followLogs(context: CliContext, runId: string, flags: LogsFlags): Promise<void> {
   const { stdout, stderr, colours } = context.terminal;
   const path = `/v1/runs/${segment(runId)}/logs${flags.follow ? '?follow=1' : ''}`;
-  for await (const event of (await apiClient(context, flags)).events(path)) {
+  for await (const event of apiClient(context, flags).events(path)) {
     const data = parseData(event.data);
     if (flags.json) {
       stdout.write(JSON.stringify({ event: event.event, data }) + '\n');

@@ -25,7 +25,7 @@ export async function submitRun(context: CliContext, project: string, model: str
     commit_sha: flags.commit ?? null,
     parameters,
   };
-  const client = await apiClient(context, flags);
+  const client = apiClient(context, flags);
   if (flags.async) {
     const receipt = await client.request<AsyncRunView>('POST', '/v1/runs', body);
     if (flags.json) printJson(context, receipt);

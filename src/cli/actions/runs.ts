@@ -20,11 +20,11 @@ function show(context: CliContext, run: RunResultView, flags: HttpFlags): void {
 }
 
 export async function getRun(context: CliContext, runId: string, flags: HttpFlags): Promise<void> {
-  show(context, await (await apiClient(context, flags)).request<RunResultView>('GET', `/v1/runs/${segment(runId)}`), flags);
+  show(context, await apiClient(context, flags).request<RunResultView>('GET', `/v1/runs/${segment(runId)}`), flags);
 }
 
 export async function cancelRun(context: CliContext, runId: string, flags: HttpFlags): Promise<void> {
-  show(context, await (await apiClient(context, flags)).request<RunResultView>('POST', `/v1/runs/${segment(runId)}/cancel`), flags);
+  show(context, await apiClient(context, flags).request<RunResultView>('POST', `/v1/runs/${segment(runId)}/cancel`), flags);
 }
 
 export async function listRuns(context: CliContext, flags: ListFlags): Promise<void> {
@@ -35,7 +35,7 @@ export async function listRuns(context: CliContext, flags: ListFlags): Promise<v
   if (flags.limit) query.set('limit', String(parseLimit(flags.limit)));
   if (flags.cursor) query.set('cursor', flags.cursor);
   const suffix = query.size > 0 ? `?${query.toString()}` : '';
-  const page = await (await apiClient(context, flags)).request<{ runs: RunResultView[]; next_cursor: string | null }>('GET', `/v1/runs${suffix}`);
+  const page = await apiClient(context, flags).request<{ runs: RunResultView[]; next_cursor: string | null }>('GET', `/v1/runs${suffix}`);
   if (flags.json) return printJson(context, page);
   if (page.runs.length === 0) {
     stdout.write('no runs\n');
