@@ -11,7 +11,8 @@ const bundle = join(root, 'dist', 'cli', 'main.js');
 function newestChange(dir) {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
+    // Concatenation rather than path.join: this walk runs before every command, and join costs it a few ms.
+    const path = `${dir}/${entry.name}`;
     newest = Math.max(newest, entry.isDirectory() ? newestChange(path) : statSync(path).mtimeMs);
   }
   return newest;

@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { SandrunError, describeZodIssues } from './errors.ts';
+import { DEFAULT_HOST, DEFAULT_PORT, HOST_RULE, PORT_RULE, parseHost, parsePort } from './listen-address.ts';
 import type { RunLimits } from './run-limits.ts';
 import { parseSecretsKey } from './secrets/secret-box.ts';
 
@@ -16,6 +17,21 @@ const list = (fallback: string[]) =>
     .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean))
     .default(fallback);
 
+/** A variable read by a plain function (undefined: it names nothing valid) that the CLI shares without zod. */
+const byRule = <T>(parse: (text: string) => T | undefined, rule: string, fallback: T) =>
+  z
+    .string()
+    .optional()
+    .transform((text, context): T => {
+      if (text === undefined) return fallback;
+      const value = parse(text);
+      if (value === undefined) {
+        context.addIssue({ code: 'custom', message: rule });
+        return z.NEVER;
+      }
+      return value;
+    });
+
 const MiB = 1024 * 1024;
 /** Where git and ssh are looked up when the server's environment has no PATH. */
 const DEFAULT_SEARCH_PATH = '/usr/local/bin:/usr/bin:/bin';
@@ -25,8 +41,8 @@ const optionalUrl = z.preprocess((value) => (value === '' ? undefined : value), 
 const HOST_HEADER = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/i;
 
 const environmentSchema = z.object({
-  SANDRUN_HOST: z.string().min(1).default('127.0.0.1'),
-  SANDRUN_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  SANDRUN_HOST: byRule(parseHost, HOST_RULE, DEFAULT_HOST),
+  SANDRUN_PORT: byRule(parsePort, PORT_RULE, DEFAULT_PORT),
   SANDRUN_DATA_DIR: z.string().min(1).default('./data'),
   SANDRUN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SANDRUN_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),

@@ -1,13 +1,18 @@
 // The CLI's HTTP client of the REST API: bearer token, JSON in and out, error bodies turned into ApiError.
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { z } from 'zod';
 import { errorMessage } from '../errors.ts';
 import { ApiError, CliError, EXIT } from './cli-error.ts';
-import type { ClientSettings } from './client-settings.ts';
+import { clientSettings, type ClientSettings } from './client-settings.ts';
+import type { CliContext, HttpFlags } from './context.ts';
 import { readServerSentEvents, type ServerSentEvent } from './sse-stream.ts';
 
-const errorBodySchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null;
+
+/** `{ error: { code, message } }`, checked by hand: the CLI's remote commands do not load zod (docs/decisions.md). */
+function errorBody(body: unknown): { code: string; message: string } | undefined {
+  const error = isObject(body) ? body.error : undefined;
+  return isObject(error) && typeof error.code === 'string' && typeof error.message === 'string' ? { code: error.code, message: error.message } : undefined;
+}
 
 async function readText(response: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
@@ -45,16 +50,17 @@ export class ApiClient {
   }
 
   private apiError(status: number, body: unknown): ApiError {
-    const parsed = errorBodySchema.safeParse(body);
-    if (parsed.success) return new ApiError(status, parsed.data.error.code, parsed.data.error.message, body);
+    const error = errorBody(body);
+    if (error) return new ApiError(status, error.code, error.message, body);
     return new ApiError(status, `http_${status}`, typeof body === 'string' && body ? body.slice(0, 500) : 'the server answered without an error body', body);
   }
 
   // node:http rather than fetch: a sync run may take up to an hour before the first byte of the answer,
   // longer than fetch's fixed 300 s header timeout.
-  private send(method: string, path: string, body: string | undefined, accept = 'application/json'): Promise<IncomingMessage> {
+  private async send(method: string, path: string, body: string | undefined, accept = 'application/json'): Promise<IncomingMessage> {
     const url = new URL(this.settings.baseUrl + path);
-    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    // node:https (and TLS) only for an https server: loading it costs a plain-http command ~4 ms.
+    const request = url.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
     return new Promise((resolve, reject) => {
       const outgoing = request(url, {
         method,
@@ -72,3 +78,6 @@ export class ApiClient {
     });
   }
 }
+
+/** The client for a command's --token (else SANDRUN_TOKEN) and the server SANDRUN_URL names. */
+export const apiClient = (context: CliContext, flags: HttpFlags): ApiClient => new ApiClient(clientSettings(context.env, flags));

@@ -1,8 +1,7 @@
 // What every command gets: the environment, the terminal, and the options shared by the HTTP commands.
+// Loaded by every command line, --help included: it imports nothing but types.
 import type { Command } from 'commander';
-import { ApiClient } from './api-client.ts';
 import type { ExitCode } from './cli-error.ts';
-import { clientSettings } from './client-settings.ts';
 import type { Terminal } from './terminal.ts';
 
 export interface CliContext {
@@ -26,8 +25,6 @@ export const addJsonOption = (command: Command): Command => command.option('--js
 
 export const addHttpOptions = (command: Command): Command =>
   addJsonOption(command).option('--token <token>', 'API token (default: $SANDRUN_TOKEN)');
-
-export const apiClient = (context: CliContext, flags: HttpFlags): ApiClient => new ApiClient(clientSettings(context.env, flags));
 
 export const printJson = (context: CliContext, value: unknown): void => {
   context.terminal.stdout.write(JSON.stringify(value, null, 2) + '\n');

@@ -1,4 +1,7 @@
 // The `sandrun` command line: builds the commands, runs one, and turns its outcome into an exit code.
+// commands/ only declares them (names, arguments, options, help); each action imports its implementation from actions/
+// when it runs. So --help loads commander and nothing else, and an HTTP command loads only the HTTP client and its
+// formatting: no server code, database, engine client or zod (test/e2e/cli-module-graph.test.ts; docs/decisions.md).
 import { Command, CommanderError } from 'commander';
 import { SandrunError } from '../errors.ts';
 import { ApiError, CliError, EXIT, type ExitCode } from './cli-error.ts';

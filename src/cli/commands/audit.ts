@@ -1,37 +1,15 @@
-// `sandrun audit`: the audit log (who did what), read from the server's database directly, newest first.
+// `sandrun audit`: the audit log (who did what), from the server's database directly. The declaration; actions/audit.ts does it.
 import { Command } from 'commander';
-import { z } from 'zod';
-import { AuditLog, auditEntryView } from '../../audit/audit-log.ts';
-import { usageError } from '../cli-error.ts';
-import { addJsonOption, printJson, type CliContext, type JsonFlag } from '../context.ts';
-import { withStores } from '../stores.ts';
-import { formatTable } from '../table.ts';
-
-const limitSchema = z.coerce.number().int().min(1).max(10_000);
+import type { AuditFlags } from '../actions/audit.ts';
+import { addJsonOption, type CliContext } from '../context.ts';
 
 export function auditCommand(context: CliContext): Command {
-  const { stdout } = context.terminal;
   return addJsonOption(
     new Command('audit')
       .description("the audit log: mutating and denied calls (works on the server's database: SANDRUN_DATA_DIR)")
       .option('--tenant <tenant>', "only this tenant's entries (default: all, including calls no tenant could be named for)")
       .option('--limit <n>', 'at most this many entries', '50'),
-  ).action((options: JsonFlag & { tenant?: string; limit: string }) => {
-    const limit = limitSchema.safeParse(options.limit);
-    if (!limit.success) throw usageError(`--limit must be a whole number from 1 to 10000 (got '${options.limit}')`);
-    const entries = withStores(context, (stores) => new AuditLog(stores.audit).list(options.tenant, { limit: limit.data }).entries.map(auditEntryView));
-    if (options.json) return printJson(context, { entries });
-    if (entries.length === 0) return void stdout.write('no audit entries\n');
-    stdout.write(
-      formatTable(entries, [
-        { header: 'AT', value: (e) => e.at },
-        { header: 'TENANT', value: (e) => e.tenant ?? '-' },
-        { header: 'CREDENTIAL', value: (e) => e.credential_id ?? '-' },
-        { header: 'ACTION', value: (e) => e.action },
-        { header: 'TARGET', value: (e) => e.target ?? '-' },
-        { header: 'STATUS', value: (e) => `${e.status} ${e.outcome}${e.error_code ? ` (${e.error_code})` : ''}` },
-        { header: 'FROM', value: (e) => e.source_address ?? '-' },
-      ]),
-    );
+  ).action(async (options: AuditFlags) => {
+    (await import('../actions/audit.ts')).showAudit(context, options);
   });
 }

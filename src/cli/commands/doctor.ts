@@ -1,22 +1,9 @@
-// `sandrun doctor`: checks the engine, runtimes, images, data dir and configuration, and says what to fix.
+// `sandrun doctor`: checks the engine, runtimes, images, data dir and configuration. The declaration; actions/doctor.ts does it.
 import { Command } from 'commander';
-import { EXIT } from '../cli-error.ts';
-import { addJsonOption, printJson, type CliContext, type JsonFlag } from '../context.ts';
-import { runChecks } from '../doctor-checks.ts';
+import { addJsonOption, type CliContext, type JsonFlag } from '../context.ts';
 
 export function doctorCommand(context: CliContext): Command {
   return addJsonOption(new Command('doctor').description('check that this machine can serve sandrun, and say what to fix')).action(async (flags: JsonFlag) => {
-    const checks = await runChecks(context.env);
-    const failed = checks.some((check) => check.status === 'fail');
-    context.exitCode = failed ? EXIT.runFailed : EXIT.success;
-    if (flags.json) return printJson(context, { ok: !failed, checks });
-    const { green, red, yellow, dim } = context.terminal.colours;
-    const width = Math.max(...checks.map((check) => check.name.length));
-    for (const check of checks) {
-      const mark = check.status === 'ok' ? green('ok  ') : check.status === 'warn' ? yellow('warn') : red('FAIL');
-      context.terminal.stdout.write(`${mark}  ${check.name.padEnd(width)}  ${check.detail}\n`);
-      if (check.fix && check.status !== 'ok') context.terminal.stdout.write(`      ${' '.repeat(width)}  ${dim('fix:')} ${check.fix}\n`);
-    }
-    context.terminal.stdout.write(failed ? red('\nsome checks failed: fix them, then run sandrun doctor again\n') : green('\nready to serve\n'));
+    await (await import('../actions/doctor.ts')).doctor(context, flags);
   });
 }

@@ -1,16 +1,21 @@
-// `sandrun runs logs ID [--follow]`: a run's stdout and stderr as they arrive, ending with its status.
+// What `sandrun runs logs ID [--follow]` does: a run's stdout and stderr as they arrive, ending with its status.
 import { isTerminal } from '../../run-status.ts';
-import { z } from 'zod';
 import type { RunResultView } from '../../runs/run-view.ts';
+import { apiClient } from '../api-client.ts';
 import { CliError, EXIT } from '../cli-error.ts';
-import { apiClient, segment, type CliContext, type HttpFlags } from '../context.ts';
+import { segment, type CliContext, type HttpFlags } from '../context.ts';
 import { exitCodeOfRun, formatDuration } from '../format-run.ts';
 
 export interface LogsFlags extends HttpFlags {
   follow?: boolean;
 }
 
-const logEventSchema = z.object({ text: z.string() });
+/** A stdout or stderr event's text; checked by hand, as the CLI's HTTP commands do not load zod (docs/decisions.md). */
+function textOf(data: unknown): string | undefined {
+  // Any JSON value: a primitive or null has no text either.
+  const text = (data as { text?: unknown } | null)?.text;
+  return typeof text === 'string' ? text : undefined;
+}
 
 function parseData(data: string): unknown {
   try {
@@ -29,8 +34,8 @@ export async function followLogs(context: CliContext, runId: string, flags: Logs
     if (flags.json) {
       stdout.write(JSON.stringify({ event: event.event, data }) + '\n');
     } else if (event.event === 'stdout' || event.event === 'stderr') {
-      const parsed = logEventSchema.safeParse(data);
-      if (parsed.success) (event.event === 'stdout' ? stdout : stderr).write(parsed.data.text);
+      const text = textOf(data);
+      if (text !== undefined) (event.event === 'stdout' ? stdout : stderr).write(text);
     }
     if (event.event === 'end' || event.event === 'status') {
       // Both carry the run view (src/api/routes/run-logs.ts): `end` once it is terminal, `status` as it is now.
