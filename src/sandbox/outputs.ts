@@ -11,6 +11,24 @@ export type OutputsReadResult =
   | { ok: true; outputs: Record<string, unknown>; totalBytes: number; /** the archive held /outputs itself */ sawRoot: boolean }
   | { ok: false; code: 'output_invalid' | 'output_too_large'; message: string; outputs: Record<string, unknown> };
 
+/** The outcome of outputs past the cap, wherever that was found. */
+export function tooLarge(limits: OutputsLimits): OutputsReadResult {
+  return { ok: false, code: 'output_too_large', message: `/outputs holds more than the ${limits.maxBytes} bytes allowed`, outputs: {} };
+}
+
+/**
+ * What a read means once the `tar` that wrote the archive has said how it ended: an archive that ended early or a
+ * tar that failed must not pass for "no outputs" (outputs past the cap stay too large, whatever tar then did).
+ * `tar.status` undefined: its exit is unknown.
+ */
+export function withTarStatus(read: OutputsReadResult, tar: { status: number | undefined; message: string }): OutputsReadResult {
+  if (!read.ok && read.code === 'output_too_large') return read;
+  const failed = (detail: string): OutputsReadResult => ({ ok: false, code: 'output_invalid', message: `could not read /outputs: ${detail}`, outputs: {} });
+  if (tar.status !== 0) return failed(tar.message.trim() || `tar exited with ${tar.status ?? 'no exit code'}`);
+  if (read.ok && !read.sawRoot) return failed('the archive of /outputs was empty');
+  return read;
+}
+
 const OUTPUT_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /** Parses the tar of /outputs (as `tar -c -C /outputs .` writes it) under the given caps. */

@@ -48,8 +48,9 @@ export class EngineProxy {
       let recent = ''; // the end of the reply so far, so that a match split across chunks is seen
       engine.on('data', (chunk: Buffer) => {
         const cut = this.cut;
-        recent = (recent + chunk.toString('latin1')).slice(-256);
-        if (cut && cut.pattern.test(recent)) {
+        const seen = recent + chunk.toString('latin1');
+        recent = seen.slice(-256);
+        if (cut && cut.pattern.test(seen)) {
           this.cut = undefined;
           engine.pause();
           holding = cut

@@ -1,5 +1,6 @@
-// The connection to the engine dropping after a run's command exited: its outputs are still read, or the run says
-// the platform lost them; never that the run's outputs were invalid.
+// The connection to the engine dropping after a run's command exited, before or while the launcher's stream carries
+// its outputs: they are still read (the launcher lingers, and an exec reads /outputs), or the run says the platform
+// lost them; never that the run's outputs were invalid.
 import Dockerode from 'dockerode';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -45,6 +46,18 @@ describe('a connection to the engine dropped after the command exited', () => {
     const result = await sandbox.backend.run(sandbox.spec({ command: WRITES_AN_OUTPUT, labels: { 'sandrun.test': 'true', 'sandrun.case': testCase } }));
     await dropped;
     expect(result.stderr.text).toBe('');
+    expect(result).toMatchObject({ outcome: { kind: 'exited' }, exitCode: 0, outputs: { result: { answer: 42 } } });
+    expect(result.stdout.text).toBe('done\n');
+    await expectRemoved(testCase);
+  });
+
+  it('still yields the run’s outputs when the drop cuts the outputs frame in the middle', async () => {
+    const testCase = randomUUID();
+    // The tar header of result.json, whose megabyte of content follows in later chunks.
+    const dropped = proxy.dropAfterReply(new RegExp(String.raw`\./result\.json\x00`));
+    const command = ['python3', '-c', 'import json\njson.dump({"answer": 42, "pad": "x" * 1000000}, open("/outputs/result.json", "w"))\nprint("done")'];
+    const result = await sandbox.backend.run(sandbox.spec({ command, labels: { 'sandrun.test': 'true', 'sandrun.case': testCase } }));
+    await dropped;
     expect(result).toMatchObject({ outcome: { kind: 'exited' }, exitCode: 0, outputs: { result: { answer: 42 } } });
     expect(result.stdout.text).toBe('done\n');
     await expectRemoved(testCase);

@@ -10,7 +10,7 @@ import { readContainerUsage } from './container-usage.ts';
 import { runEnv } from '../container-layout.ts';
 import { LauncherStdout, MarkerSplitter, newNonce, triggerPayload, type LauncherExit } from './launcher-protocol.ts';
 import { exitedOutcome } from '../exit-outcome.ts';
-import type { OutputsReader } from './outputs-reader.ts';
+import type { LauncherOutputs } from './launcher-outputs.ts';
 import { LauncherUnavailable, isNoShell } from './image-fit.ts';
 import type { ParkedContainer } from './parked-container.ts';
 import { delay } from '../../delay.ts';
@@ -32,7 +32,7 @@ type Ending = { kind: 'exited'; exit: LauncherExit } | { kind: 'lost' } | { kind
 export class CommandRunner {
   constructor(
     private readonly events: EngineEvents,
-    private readonly outputs: OutputsReader,
+    private readonly outputs: LauncherOutputs,
     private readonly settings: CommandSettings,
   ) {}
 
@@ -64,7 +64,7 @@ export class CommandRunner {
       if (ending.kind === 'timed_out' || ending.kind === 'cancelled') await container.kill({ signal: STOP_SIGNAL }).catch(() => undefined);
       launcherStdout.end();
       launcherStderr.flush();
-      return await this.finish(container, session, ending, { base: logs.resultBase(startedAt, finishedAt, usage), started: launcherStdout.acknowledged });
+      return await this.finish(parked, ending, { base: logs.resultBase(startedAt, finishedAt, usage), started: launcherStdout.acknowledged, launcherStdout, nonce });
     } finally {
       clock.dispose();
     }
@@ -90,11 +90,11 @@ export class CommandRunner {
   }
 
   private async finish(
-    container: Dockerode.Container,
-    session: ParkedContainer['session'],
+    parked: ParkedContainer,
     ending: Ending,
-    captured: { base: ResultBase; started: boolean },
+    captured: { base: ResultBase; started: boolean; launcherStdout: LauncherStdout; nonce: string },
   ): Promise<SandboxResult> {
+    const { container, session } = parked;
     const { base } = captured;
     if (ending.kind === 'timed_out' || ending.kind === 'cancelled') {
       // A command that started dies of the kill, with the rest of its container; one stopped before it started never ran.
@@ -107,7 +107,7 @@ export class CommandRunner {
     }
     const { exitCode, hasOutputs } = ending.exit;
     const oomKilled = await this.events.exitedByOom(container.id, exitCode);
-    const read: OutputsReadResult = hasOutputs ? await this.outputs.read(container) : { ok: true, outputs: {}, totalBytes: 0, sawRoot: true };
+    const read: OutputsReadResult = hasOutputs ? await this.outputs.read(parked, captured.launcherStdout, captured.nonce) : { ok: true, outputs: {}, totalBytes: 0, sawRoot: true };
     return { ...base, outcome: exitedOutcome(exitCode, oomKilled, read), exitCode, outputs: read.outputs };
   }
 

@@ -13,6 +13,7 @@ import type { HardeningSettings } from '../container-layout.ts';
 import type { ContainerTemplate } from './hardening.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 import { OutputsReader } from './outputs-reader.ts';
+import { LauncherOutputs } from './launcher-outputs.ts';
 import { RunContainers } from './run-containers.ts';
 import { deliverParameters, discardContainer, startParkedContainer, type ParkedContainer } from './parked-container.ts';
 import { WarmPool, type PoolStats, type WarmPoolLimits } from './warm-pool.ts';
@@ -52,7 +53,8 @@ export class DockerBackend implements SandboxBackend {
   ) {
     this.events = new EngineEvents(docker);
     const outputs = new OutputsReader(this.events, settings);
-    this.commands = new CommandRunner(this.events, outputs, settings);
+    const outputsLimits = { maxBytes: settings.outputsCapBytes, maxEntries: settings.outputsMaxEntries };
+    this.commands = new CommandRunner(this.events, new LauncherOutputs(outputsLimits, outputs), settings);
     this.direct = new DirectRunner(docker, this.events, outputs, { ...settings, outputsHelperImage: settings.outputsHelperImage ?? DEFAULT_OUTPUTS_HELPER_IMAGE }, this.running);
     this.pool = new WarmPool(
       settings.pool ?? NO_POOL,

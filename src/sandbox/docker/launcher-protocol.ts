@@ -5,13 +5,19 @@
 // line with a fresh nonce, a shell script that sets the environment and the command (`set -- ...`), and the nonce
 // again. The launcher then prints an acknowledgement on stdout, runs the command in its own session with stdin
 // from /dev/null, kills every process left (`kill -9 -1`: all of the run's user), and closes each stream with a
-// marker: stderr gets `RS nonce LF`, stdout `RS nonce SP exit-code SP has-outputs LF`. Everything the run's
-// processes wrote precedes the markers, since they are dead when the markers are written. The launcher then
-// waits on stdin, so /outputs (a tmpfs) can still be read, until the host removes the container. Should the host's
-// connection end first (a proxy in front of the engine dropping it), it lingers a bounded while for the same reason.
+// marker: stderr gets `RS nonce LF`, stdout `RS nonce SP exit-code SP has-outputs LF` (the trailer). Everything the
+// run's processes wrote precedes the markers, since they are dead when the markers are written. When /outputs has
+// anything, the host then asks for it (`tar LF` on stdin, once it has read the run's usage), and the launcher writes
+// the frame on stdout: the raw tar of /outputs (`tar -c -C /outputs .`, as the run's user), then
+// `RS nonce SP tar SP tar's-exit-code SP the first line of tar's complaints LF`. The launcher then waits on stdin
+// until the host removes the container. Should the host's connection end first (a proxy in front of the engine
+// dropping it), it lingers a bounded while, so that /outputs (a tmpfs) can still be read with an exec.
 //
 // The launcher runs as the run's user, so a run could forge its own markers; it can gain nothing by it (its exit
-// code and outputs are its own to choose), and the nonce keeps output that merely looks alike from matching.
+// code and outputs are its own to choose), and the nonce keeps output that merely looks alike from matching. Nothing
+// it printed is ever read as the frame: the frame is read only after the trailer, and it starts after the run's
+// processes are dead. Inside the frame, the end marker is searched for in the tar's bytes, so a file whose content
+// holds it (which needs the nonce) can only cut the run's own outputs short.
 import { randomBytes } from 'node:crypto';
 import { shellQuote } from '../../shell-quote.ts';
 
@@ -36,6 +42,14 @@ for f in /outputs/* /outputs/.[!.]* /outputs/..?*; do
 done
 printf '\\036%s\\n' "$nonce" >&2
 printf '\\036%s %s %s\\n' "$nonce" "$code" "$has"
+IFS= read -r go || { sleep 30; exit 0; }
+if [ "$go" = tar ]; then
+  { err=$(tar -c -f - -C /outputs . 2>&1 >&3); } 3>&1
+  tarcode=$?
+  err=\${err%%"
+"*}
+  printf '\\036%s tar %s %.200s\\n' "$nonce" "$tarcode" "$err"
+fi
 read -r _ || sleep 30
 `;
 
@@ -44,6 +58,10 @@ export const LAUNCHER_COMMAND = ['sh', '-c', LAUNCHER_SCRIPT, 'sandrun-launcher'
 const RECORD_SEPARATOR = 0x1e;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const TRAILER_MAX_BYTES = 64;
+/** The frame's end line: `tar`'s exit code and at most 200 bytes of its first complaint. */
+const FRAME_END_MAX_BYTES = 256;
+/** What the host writes on stdin to have the launcher write the frame. */
+export const FRAME_REQUEST = 'tar\n';
 
 /** The launcher's first line, before any trigger (so no run can have written it): whether the image has `tar`. */
 const READY_PREFIX = Buffer.from('\x1eready ');
@@ -148,6 +166,9 @@ export class LauncherStdout {
   private readonly splitter: MarkerSplitter;
   private exit: LauncherExit | undefined;
   private invalid: string | undefined;
+  private frame: LauncherFrame | undefined;
+  /** Bytes after the trailer before the host asked for the frame. */
+  private afterTrailer: Buffer | undefined = Buffer.alloc(0);
 
   constructor(
     nonce: string,
@@ -174,8 +195,17 @@ export class LauncherStdout {
     return this.invalid;
   }
 
+  /** From now on, bytes after the trailer go to `frame` (those already received first). */
+  readFrame(frame: LauncherFrame): void {
+    const early = this.afterTrailer;
+    this.frame = frame;
+    this.afterTrailer = undefined;
+    if (early && early.length > 0) frame.push(early);
+  }
+
   push(chunk: Buffer): void {
-    if (this.exit || this.invalid) return;
+    if (this.exit) return this.pushAfterTrailer(chunk);
+    if (this.invalid) return;
     let bytes = chunk;
     if (!this.acknowledged) {
       const take = Math.min(this.ack.length - this.ackSeen, bytes.length);
@@ -195,9 +225,18 @@ export class LauncherStdout {
       if (trailer.length > TRAILER_MAX_BYTES) this.settle({ invalid: 'the launcher’s trailer is too long' });
       return;
     }
-    const match = /^(\d{1,3}) ([01])/.exec(trailer.subarray(0, end).toString('latin1'));
-    if (!match) this.settle({ invalid: `the launcher’s trailer is malformed: ${JSON.stringify(trailer.subarray(0, end).toString('latin1'))}` });
-    else this.settle({ exit: { exitCode: Number(match[1]), hasOutputs: match[2] === '1' } });
+    const match = /^(\d{1,3}) ([01])$/.exec(trailer.subarray(0, end).toString('latin1'));
+    if (!match) return this.settle({ invalid: `the launcher’s trailer is malformed: ${JSON.stringify(trailer.subarray(0, end).toString('latin1'))}` });
+    this.settle({ exit: { exitCode: Number(match[1]), hasOutputs: match[2] === '1' } });
+    this.pushAfterTrailer(trailer.subarray(end + 1));
+  }
+
+  /** The launcher writes nothing after the trailer until the host asks for the frame: a little is kept until then. */
+  private pushAfterTrailer(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    if (this.frame) return this.frame.push(bytes);
+    if (this.afterTrailer === undefined || this.afterTrailer.length > FRAME_END_MAX_BYTES) return;
+    this.afterTrailer = Buffer.concat([this.afterTrailer, bytes]);
   }
 
   private settle(how: { exit: LauncherExit } | { invalid: string }): void {
@@ -209,5 +248,48 @@ export class LauncherStdout {
   /** The stream ended: output held back in case it was the start of the trailer was output after all. */
   end(): void {
     if (!this.exit) this.splitter.flush();
+  }
+}
+
+/** How the frame ended: tar's exit code and the first line of what it complained of. */
+export interface FrameEnd {
+  tarStatus: number;
+  message: string;
+}
+
+/**
+ * The frame on the launcher's stdout after the trailer: the tar's bytes go to `tar` until the end marker (searched
+ * for in them, as anywhere), then the end line. `onEnd` is called once, with the end or the reason the frame broke.
+ */
+export class LauncherFrame {
+  private readonly splitter: MarkerSplitter;
+  private settled = false;
+
+  constructor(
+    nonce: string,
+    tar: ByteSink,
+    private readonly onEnd: (end: FrameEnd | { invalid: string }) => void,
+  ) {
+    this.splitter = new MarkerSplitter(Buffer.from(`\x1e${nonce} tar `), tar);
+  }
+
+  push(chunk: Buffer): void {
+    if (this.settled) return;
+    this.splitter.push(chunk);
+    const line = this.splitter.rest;
+    if (!line) return;
+    const end = line.indexOf(0x0a);
+    if (end === -1) {
+      if (line.length > FRAME_END_MAX_BYTES) this.settle({ invalid: 'the end of the outputs frame is too long' });
+      return;
+    }
+    const match = /^(\d{1,3})(?: ([^]*))?$/.exec(line.subarray(0, end).toString('utf8'));
+    if (!match) this.settle({ invalid: `the end of the outputs frame is malformed: ${JSON.stringify(line.subarray(0, end).toString('latin1'))}` });
+    else this.settle({ tarStatus: Number(match[1]), message: match[2] ?? '' });
+  }
+
+  private settle(end: FrameEnd | { invalid: string }): void {
+    this.settled = true;
+    this.onEnd(end);
   }
 }

@@ -117,6 +117,15 @@ export class LauncherSession {
     return true;
   }
 
+  /** Holds the container's output back (the engine then holds the writer) until resume(): flow control for the outputs frame. */
+  pause(): void {
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this.stream.resume();
+  }
+
   close(): void {
     this.stream.destroy();
   }

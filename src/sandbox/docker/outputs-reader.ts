@@ -1,8 +1,9 @@
-// Reads a container's /outputs with `tar` run inside it (an exec): the archive API cannot see a tmpfs.
+// Reads a container's /outputs with `tar` run inside it (an exec): the archive API cannot see a tmpfs. The direct
+// path's helper is read so; the launcher path only when its own stream to the engine broke (launcher-outputs.ts).
 import type Dockerode from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { SandrunError, errorMessage } from '../../errors.ts';
-import { readOutputsTar, type OutputsReadResult } from '../outputs.ts';
+import { readOutputsTar, withTarStatus, type OutputsReadResult } from '../outputs.ts';
 import type { EngineEvents } from './engine-events.ts';
 import { engineError, isContainerNotRunning, isEngineUnreachable } from '../engine-errors.ts';
 import { createExec, exitByInspection, startExec } from './exec-process.ts';
@@ -50,13 +51,9 @@ export class OutputsReader {
       }
       const broken = started.broken();
       if (broken && isEngineUnreachable(broken)) throw broken;
-      if (read.ok || read.code !== 'output_too_large') {
-        // An archive that ended early or a tar that failed must not pass for "no outputs".
-        const exitCode = await Promise.race([exit.promise, delay(OUTPUTS_READ_TIMEOUT_MS).then(() => undefined)]);
-        if (exitCode !== 0) return failed(Buffer.concat(errors).toString('utf8').trim() || `tar exited with ${exitCode ?? 'no exit code'}`);
-        if (read.ok && !read.sawRoot) return failed('the archive of /outputs was empty');
-      }
-      return read;
+      if (!read.ok && read.code === 'output_too_large') return read;
+      const status = await Promise.race([exit.promise, delay(OUTPUTS_READ_TIMEOUT_MS).then(() => undefined)]);
+      return withTarStatus(read, { status, message: Buffer.concat(errors).toString('utf8') });
     } catch (error) {
       // The engine going away is a platform failure, not a fault of the run's outputs.
       if (isEngineUnreachable(error)) throw engineError(error, 'reading /outputs');
