@@ -33,6 +33,12 @@ const byRule = <T>(parse: (text: string) => T | undefined, rule: string, fallbac
     });
 
 const MiB = 1024 * 1024;
+/**
+ * Under gVisor the sandbox's own threads count against the container's pids limit, and hitting it ends the whole
+ * sandbox (exit 2, no message). Measured through sandrun's launcher: a Python model at pids 64 ended so 4 times in 5,
+ * at 96 and 128 never (5 of 5). Runs under gVisor get at least this many (docs/decisions.md).
+ */
+const GVISOR_MIN_PIDS = 128;
 /** Where git and ssh are looked up when the server's environment has no PATH. */
 const DEFAULT_SEARCH_PATH = '/usr/local/bin:/usr/bin:/bin';
 /** An unset variable and an empty one (docker-compose passes `${VAR:-}` through as '') mean the same. */
@@ -181,6 +187,8 @@ export interface Config {
   outputsHelperImage: string;
   defaultLimits: RunLimits;
   maxLimits: RunLimits;
+  /** The fewest pids a run may be limited to: what the runtime itself needs (gVisor's own threads count against it). */
+  minPids: number;
   jwt: { issuer: string; audience: string; jwksUrl: string; tenantClaim: string; jwksCooldownMs: number } | undefined;
 }
 
@@ -200,6 +208,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (e.SANDRUN_BACKEND === 'swarm' && !e.SANDRUN_SWARM_HOST) {
     throw new SandrunError('invalid_request', 'invalid configuration: SANDRUN_SWARM_HOST (the manager engine, unix:// or tcp://) is required when SANDRUN_BACKEND=swarm');
+  }
+  const minPids = e.SANDRUN_RUNTIME === 'runsc' ? GVISOR_MIN_PIDS : 1;
+  if (e.SANDRUN_DEFAULT_PIDS < minPids) {
+    throw new SandrunError('invalid_request', `invalid configuration: SANDRUN_DEFAULT_PIDS ${e.SANDRUN_DEFAULT_PIDS} is below ${minPids}, the fewest a run can start with under gVisor (SANDRUN_RUNTIME=runsc)`);
   }
   const issuer = e.SANDRUN_JWT_ISSUER;
   return {
@@ -270,6 +282,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cpus: e.SANDRUN_MAX_CPUS,
       pids: e.SANDRUN_MAX_PIDS,
     },
+    minPids,
     jwt:
       issuer && e.SANDRUN_JWT_AUDIENCE
         ? {

@@ -15,6 +15,8 @@ export interface ServerRunSettings {
   defaultImage: string;
   defaultLimits: RunLimits;
   maxLimits: RunLimits;
+  /** The fewest pids the runtime can start a run with (gVisor's own threads count): a manifest asking fewer is refused. */
+  minPids: number;
 }
 
 export interface RunPlan {
@@ -33,7 +35,6 @@ export interface RunPlan {
 export function planRun(manifest: ResolvedManifest, target: RunTarget, server: ServerRunSettings): RunPlan {
   const project = target.projectName ? `project '${target.projectName}'` : 'the project';
   const projectImage = manifest.image ?? server.defaultImage;
-  const projectLimits = effectiveLimits([manifest.limits], server);
   if (target.scope === 'model') {
     if (!target.modelName) throw new SandrunError('invalid_request', "model_name is required when scope='model'");
     const model = manifest.models.get(target.modelName);
@@ -44,6 +45,7 @@ export function planRun(manifest: ResolvedManifest, target: RunTarget, server: S
     }
     return { image: model.image ?? projectImage, command: [...model.command], limits: effectiveLimits([model, manifest.limits], server) };
   }
+  const projectLimits = effectiveLimits([manifest.limits], server);
   if (manifest.command) return { image: projectImage, command: [...manifest.command], limits: projectLimits };
   if (manifest.models.size === 0) {
     throw new SandrunError('manifest_invalid', `${project} has no command and no models; nothing to run (add a command to sandrun.yaml or a models/NAME.py file)`);
@@ -64,6 +66,14 @@ export function planRun(manifest: ResolvedManifest, target: RunTarget, server: S
 function effectiveLimits(layers: ReadonlyArray<ManifestLimits | undefined>, server: ServerRunSettings): RunLimits {
   const pick = (key: keyof NonNullable<ManifestLimits>): number | undefined => layers.find((layer) => layer?.[key] !== undefined)?.[key];
   const { defaultLimits: base, maxLimits: max } = server;
+  const pids = pick('pids');
+  if (pids !== undefined && pids < server.minPids) {
+    throw new SandrunError(
+      'manifest_invalid',
+      `sandrun.yaml: pids ${pids} is below ${server.minPids}, the fewest this server's runtime (gVisor) can start a run with: its own threads count against the limit; ask for at least ${server.minPids}`,
+      { field: 'pids', value: pids, min: server.minPids },
+    );
+  }
   return {
     timeoutSeconds: Math.min(pick('timeout_seconds') ?? base.timeoutSeconds, max.timeoutSeconds),
     memoryMb: Math.min(pick('memory_mb') ?? base.memoryMb, max.memoryMb),

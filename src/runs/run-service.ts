@@ -42,7 +42,7 @@ export interface RunServiceDeps {
   sandbox: SandboxBackend;
   scheduler: FairScheduler;
   liveLogs: LiveLogs;
-  config: Pick<Config, 'defaultImage' | 'defaultLimits' | 'maxLimits' | 'tenantDailyCpuSeconds' | 'parametersMaxDepth'>;
+  config: Pick<Config, 'defaultImage' | 'defaultLimits' | 'maxLimits' | 'minPids' | 'tenantDailyCpuSeconds' | 'parametersMaxDepth'>;
   logger: Logger;
   metrics: Metrics;
   /** Whether the engine answers: runs wait for it, sync requests are refused while it is down. */

@@ -13,7 +13,7 @@ import { DEFAULT_YAML_LIMITS, YamlParser } from '../../src/projects/yaml-parser.
 const images = ['sandrun/python:3.11', 'sandrun/node:18'];
 const defaultLimits: RunLimits = { timeoutSeconds: 300, memoryMb: 256, cpus: 1, pids: 128 };
 const maxLimits: RunLimits = { timeoutSeconds: 600, memoryMb: 1024, cpus: 2, pids: 512 };
-const server = { defaultImage: 'sandrun/python:3.11', defaultLimits, maxLimits };
+const server = { defaultImage: 'sandrun/python:3.11', defaultLimits, maxLimits, minPids: 1 };
 
 const yaml = new YamlParser();
 afterAll(() => yaml.close());
@@ -158,6 +158,23 @@ describe('resolveManifest', () => {
 });
 
 describe('planRun', () => {
+  it('under gVisor, refuses a pids limit the runtime cannot start a run with, naming the limit, with a 422', async () => {
+    const gvisor = { ...server, minPids: 128 };
+    const manifest = await resolved('limits:\n  pids: 32\nmodels:\n  a:\n    command: [x]\n  b:\n    command: [y]\n    pids: 128\n');
+    let refused: unknown;
+    try {
+      planRun(manifest, { scope: 'model', modelName: 'a' }, gvisor);
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(SandrunError);
+    expect((refused as SandrunError).status).toBe(422);
+    expect((refused as SandrunError).message).toMatch(/pids 32 is below 128.*gVisor/);
+    // A model that asks enough runs; so does every run under runc.
+    expect(planRun(manifest, { scope: 'model', modelName: 'b' }, gvisor).limits.pids).toBe(128);
+    expect(planRun(manifest, { scope: 'model', modelName: 'a' }, server).limits.pids).toBe(32);
+  });
+
   it('lets model limits override manifest limits, which override server defaults, all capped at the server maximum', async () => {
     const manifest = await resolved('limits:\n  timeout_seconds: 100\n  memory_mb: 9000\nmodels:\n  m:\n    command: [python, m.py]\n    timeout_seconds: 5000\n    cpus: 1.5\n');
     const model = planRun(manifest, { scope: 'model', modelName: 'm' }, server);
