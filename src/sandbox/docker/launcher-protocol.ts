@@ -218,17 +218,13 @@ export class LauncherStdout {
       this.onAck();
     }
     this.splitter.push(bytes);
-    const trailer = this.splitter.rest;
-    if (!trailer) return;
-    const end = trailer.indexOf(0x0a);
-    if (end === -1) {
-      if (trailer.length > TRAILER_MAX_BYTES) this.settle({ invalid: 'the launcher’s trailer is too long' });
-      return;
-    }
-    const match = /^(\d{1,3}) ([01])$/.exec(trailer.subarray(0, end).toString('latin1'));
-    if (!match) return this.settle({ invalid: `the launcher’s trailer is malformed: ${JSON.stringify(trailer.subarray(0, end).toString('latin1'))}` });
+    const trailer = lineAfterMarker(this.splitter.rest, TRAILER_MAX_BYTES);
+    if (trailer === undefined) return;
+    if (trailer === 'too long') return this.settle({ invalid: 'the launcher’s trailer is too long' });
+    const match = /^(\d{1,3}) ([01])$/.exec(trailer.toString('latin1'));
+    if (!match) return this.settle({ invalid: `the launcher’s trailer is malformed: ${JSON.stringify(trailer.toString('latin1'))}` });
     this.settle({ exit: { exitCode: Number(match[1]), hasOutputs: match[2] === '1' } });
-    this.pushAfterTrailer(trailer.subarray(end + 1));
+    this.pushAfterTrailer(this.splitter.rest!.subarray(trailer.length + 1));
   }
 
   /** The launcher writes nothing after the trailer until the host asks for the frame: a little is kept until then. */
@@ -276,15 +272,11 @@ export class LauncherFrame {
   push(chunk: Buffer): void {
     if (this.settled) return;
     this.splitter.push(chunk);
-    const line = this.splitter.rest;
-    if (!line) return;
-    const end = line.indexOf(0x0a);
-    if (end === -1) {
-      if (line.length > FRAME_END_MAX_BYTES) this.settle({ invalid: 'the end of the outputs frame is too long' });
-      return;
-    }
-    const match = /^(\d{1,3})(?: ([^]*))?$/.exec(line.subarray(0, end).toString('utf8'));
-    if (!match) this.settle({ invalid: `the end of the outputs frame is malformed: ${JSON.stringify(line.subarray(0, end).toString('latin1'))}` });
+    const line = lineAfterMarker(this.splitter.rest, FRAME_END_MAX_BYTES);
+    if (line === undefined) return;
+    if (line === 'too long') return this.settle({ invalid: 'the end of the outputs frame is too long' });
+    const match = /^(\d{1,3})(?: ([^]*))?$/.exec(line.toString('utf8'));
+    if (!match) this.settle({ invalid: `the end of the outputs frame is malformed: ${JSON.stringify(line.toString('latin1'))}` });
     else this.settle({ tarStatus: Number(match[1]), message: match[2] ?? '' });
   }
 
@@ -292,4 +284,12 @@ export class LauncherFrame {
     this.settled = true;
     this.onEnd(end);
   }
+}
+
+/** The line a MarkerSplitter holds after its marker: undefined until it is whole, 'too long' once past maxBytes without an end. */
+function lineAfterMarker(rest: Buffer | undefined, maxBytes: number): Buffer | 'too long' | undefined {
+  if (!rest) return undefined;
+  const end = rest.indexOf(0x0a);
+  if (end === -1) return rest.length > maxBytes ? 'too long' : undefined;
+  return rest.subarray(0, end);
 }
