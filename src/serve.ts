@@ -2,6 +2,7 @@
 import { loadConfig } from './config.ts';
 import { errorMessage } from './errors.ts';
 import { createLogger, createSandrun } from './sandrun.ts';
+import { delay } from './delay.ts';
 
 /** Beyond the shutdown grace period, how long cancelling what is left and removing containers may take. */
 const CLEANUP_MARGIN_MS = 20_000;
@@ -31,7 +32,7 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     forcing = true;
     logger.error({ reason }, 'forcing exit');
     const removed = sandrun.removeContainers().catch((error: unknown) => logger.error({ err: error }, 'removing containers on a forced exit failed'));
-    const bounded = new Promise((resolve) => setTimeout(resolve, FORCED_CLEANUP_MS).unref());
+    const bounded = delay(FORCED_CLEANUP_MS);
     void Promise.race([removed, bounded]).then(() => process.exit(FORCED_EXIT_CODE));
   };
   const onSignal = (signal: NodeJS.Signals) => {

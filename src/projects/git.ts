@@ -82,12 +82,11 @@ export class GitRunner {
    */
   run(args: readonly string[], attempt: string, options: GitOptions = {}): Promise<GitResult> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const config = [...this.config, ...(options.remote?.config ?? [])].flatMap((setting) => ['-c', setting]);
     const env = { ...this.environment, ...options.remote?.env };
     return new Promise((resolvePromise, reject) => {
       const child = execFile(
         'git',
-        [...config, ...args],
+        this.withConfig(args, options.remote?.config),
         { cwd: options.cwd, env, timeout: timeoutMs, maxBuffer: MAX_OUTPUT_BYTES, encoding: 'utf8' },
         (error, stdout, stderr) => {
           if (!error) {
@@ -99,10 +98,8 @@ export class GitRunner {
             resolvePromise({ exitCode, stdout, stderr });
             return;
           }
-          const logged = (options.remote?.secrets ?? []).reduce((text, secret) => text.replaceAll(secret, '[redacted]'), stderr.slice(-4096));
-          this.settings.logger.warn({ attempt, args: [...args], exitCode, killed: error.killed === true, stderr: logged }, 'git failed');
-          const reason = describeGitFailure({ stderr, timedOut: error.killed === true, timeoutMs });
-          reject(new SandrunError('git_failed', `${attempt}: ${reason}`, { exitCode }, { cause: error }));
+          const timedOut = error.killed === true;
+          reject(this.failure({ attempt, args, exitCode, stderr, secrets: options.remote?.secrets, reason: describeGitFailure({ stderr, timedOut, timeoutMs }), timedOut, cause: error }));
         },
       );
       // git may exit before reading its stdin; the exit code, handled above, is what reports a failure.
@@ -124,9 +121,8 @@ export class GitRunner {
     options: Pick<GitOptions, 'timeoutMs'> = {},
   ): Promise<{ stopped: boolean }> {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const config = this.config.flatMap((setting) => ['-c', setting]);
     return new Promise((resolvePromise, reject) => {
-      const child = spawn('git', [...config, ...args], { env: this.environment, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('git', this.withConfig(args), { env: this.environment, stdio: ['ignore', 'pipe', 'pipe'] });
       let stopped = false;
       let timedOut = false;
       let oversized = false;
@@ -166,11 +162,22 @@ export class GitRunner {
         clearTimeout(timer);
         if (stopped) return resolvePromise({ stopped: true });
         if (exitCode === 0 && !oversized) return resolvePromise({ stopped: false });
-        this.settings.logger.warn({ attempt, args: [...args], exitCode, killed: timedOut, stderr: stderr.slice(-4096) }, 'git failed');
         const reason = oversized ? `git wrote a record longer than ${MAX_RECORD_BYTES} bytes` : describeGitFailure({ stderr, timedOut, timeoutMs });
-        reject(new SandrunError('git_failed', `${attempt}: ${reason}`, { exitCode }));
+        reject(this.failure({ attempt, args, exitCode, stderr, reason, timedOut }));
       });
     });
+  }
+
+  /** git's argv: sandrun's `-c` settings (and a remote's), then the call's own arguments. */
+  private withConfig(args: readonly string[], extra: readonly string[] = []): string[] {
+    return [...[...this.config, ...extra].flatMap((setting) => ['-c', setting]), ...args];
+  }
+
+  /** Logs what git printed (with any secret blanked out) and makes the client's error, which carries only `reason`. */
+  private failure(failed: { attempt: string; args: readonly string[]; exitCode: number | null; stderr: string; reason: string; timedOut: boolean; secrets?: readonly string[]; cause?: unknown }): SandrunError {
+    const logged = (failed.secrets ?? []).reduce((text, secret) => text.replaceAll(secret, '[redacted]'), failed.stderr.slice(-4096));
+    this.settings.logger.warn({ attempt: failed.attempt, args: [...failed.args], exitCode: failed.exitCode, killed: failed.timedOut, stderr: logged }, 'git failed');
+    return new SandrunError('git_failed', `${failed.attempt}: ${failed.reason}`, { exitCode: failed.exitCode }, { cause: failed.cause });
   }
 }
 

@@ -1,5 +1,6 @@
 // Whether the engine answers: runs wait here (staying pending) while it is down, and sync requests fail fast.
 import { errorMessage } from '../errors.ts';
+import { delay } from '../delay.ts';
 
 export interface EngineGateOptions {
   ping: () => Promise<void>;
@@ -49,7 +50,7 @@ export class EngineGate {
   }
 
   private async probe(delayMs: number): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+    await delay(delayMs);
     if (this.closed) return;
     try {
       await this.options.ping();

@@ -19,6 +19,7 @@ import { parseRunRequest } from './run-request.ts';
 import { diskFullError, type DiskGuard } from './disk-guard.ts';
 import type { EngineGate } from './engine-gate.ts';
 import type { FairScheduler } from './scheduler.ts';
+import { delay } from '../delay.ts';
 
 /** `replayed`: an earlier submission with the same idempotency key made this run. */
 export type SubmitResult = { mode: 'sync' | 'async'; run: RunRecord; replayed: boolean };
@@ -297,7 +298,7 @@ export class RunService {
     const recorded = Promise.all([...this.active.keys()].flatMap((runId) => this.finished.get(runId)?.promise ?? []));
     if (graceMs > 0 && this.active.size > 0) {
       this.logger.info({ running: this.active.size, graceMs }, 'letting running runs finish before stopping');
-      await Promise.race([recorded, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+      await Promise.race([recorded, delay(graceMs)]);
     }
     for (const controller of this.active.values()) controller.abort();
     await recorded;
