@@ -1,12 +1,13 @@
 // How many clones and fetches run at once, in all and per tenant (SPEC §14): past either cap, a new one is refused at once with 429.
 import { SandrunError } from '../errors.ts';
+import { TenantCounter } from '../tenant-counter.ts';
 
 /** Clones take seconds to minutes: a client told to come back sooner would mostly be refused again. */
 const RETRY_AFTER_SECONDS = 10;
 
 export class CloneSlots {
   private total = 0;
-  private readonly perTenant = new Map<string, number>();
+  private readonly perTenant = new TenantCounter();
 
   constructor(
     private readonly maxTotal: number,
@@ -15,7 +16,7 @@ export class CloneSlots {
 
   /** Runs `work` (a clone or fetch and what checks it) holding one of the tenant's slots and one of the server's. */
   async run<T>(tenantId: string, work: () => Promise<T>): Promise<T> {
-    const held = this.perTenant.get(tenantId) ?? 0;
+    const held = this.perTenant.of(tenantId);
     if (held >= this.maxPerTenant) {
       throw new SandrunError(
         'rate_limited',
@@ -31,14 +32,12 @@ export class CloneSlots {
       );
     }
     this.total += 1;
-    this.perTenant.set(tenantId, held + 1);
+    this.perTenant.add(tenantId);
     try {
       return await work();
     } finally {
       this.total -= 1;
-      const left = (this.perTenant.get(tenantId) ?? 1) - 1;
-      if (left === 0) this.perTenant.delete(tenantId);
-      else this.perTenant.set(tenantId, left);
+      this.perTenant.remove(tenantId);
     }
   }
 }
