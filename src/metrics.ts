@@ -10,10 +10,6 @@ export interface Metrics {
   queueWait: Histogram;
   /** From asking the sandbox for a container to the command running (create, start, exec; or a warm-pool hit). */
   containerStart: Histogram;
-  /** Runs that found a parked container ready (incremented by the warm pool). */
-  poolHits: Counter;
-  /** Runs that had to create a container themselves (incremented by the warm pool). */
-  poolMisses: Counter;
   /** HTTP requests, by method, route pattern and status code. */
   httpRequests: Counter<'method' | 'route' | 'status'>;
   /** Time to answer an HTTP request, by method and route pattern (a sync run's lasts as long as the run). */
@@ -31,6 +27,8 @@ export interface MetricsSources {
   /** Runs waiting in the queue and runs executing, read at scrape time. */
   queueDepth: () => number;
   runningRuns: () => number;
+  /** The warm pool's counts since start (runs that found a parked container ready, and runs that did not); none without a pool. */
+  poolCounts?: () => { hits: number; misses: number } | undefined;
 }
 
 const RUN_SECONDS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600];
@@ -62,8 +60,6 @@ export function createMetrics(sources?: MetricsSources): Metrics {
       buckets: START_SECONDS,
       registers,
     }),
-    poolHits: new Counter({ name: 'sandrun_pool_hits_total', help: 'Runs served by a parked (warm) container', registers }),
-    poolMisses: new Counter({ name: 'sandrun_pool_misses_total', help: 'Runs that found no parked container ready', registers }),
     httpRequests: new Counter({ name: 'sandrun_http_requests_total', help: 'HTTP requests', labelNames: ['method', 'route', 'status'], registers }),
     httpDuration: new Histogram({
       name: 'sandrun_http_request_duration_seconds',
@@ -76,6 +72,19 @@ export function createMetrics(sources?: MetricsSources): Metrics {
   if (sources) {
     new Gauge({ name: 'sandrun_queue_depth', help: 'Runs waiting in the queue', registers, collect() { this.set(sources.queueDepth()); } });
     new Gauge({ name: 'sandrun_runs_running', help: 'Runs executing now', registers, collect() { this.set(sources.runningRuns()); } });
+    const poolCounter = (name: string, help: string, read: (counts: { hits: number; misses: number }) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const counts = sources.poolCounts?.();
+          this.reset();
+          if (counts) this.inc(read(counts));
+        },
+      });
+    poolCounter('sandrun_pool_hits_total', 'Runs served by a parked (warm) container', (counts) => counts.hits);
+    poolCounter('sandrun_pool_misses_total', 'Runs that found no parked container ready', (counts) => counts.misses);
   }
   // Merged registries share the metric objects: built once, they see every later increment.
   const anonymous = Registry.merge([registry, byStatus]);

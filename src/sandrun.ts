@@ -145,8 +145,12 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     limits: config.repoLimits,
     assertDiskRoom: () => diskGuard.assertRoom(),
   });
-  // Read at scrape time, so the scheduler (built below) may come later; built first so the sandbox can count pool hits.
-  const metrics = createMetrics({ queueDepth: () => scheduler.queuedCount, runningRuns: () => scheduler.runningCount });
+  // Read at scrape time, so the scheduler and the sandbox (built below) may come later.
+  const metrics = createMetrics({
+    queueDepth: () => scheduler.queuedCount,
+    runningRuns: () => scheduler.runningCount,
+    poolCounts: () => (sandbox instanceof DockerBackend ? sandbox.poolStats : undefined),
+  });
   const hardening = {
     instanceId: instanceIdOf(config.dataDir),
     runtime: config.runtime,
