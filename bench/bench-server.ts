@@ -21,33 +21,46 @@ export interface BenchServer {
   dataDir: string;
   token: string;
   call(method: string, path: string, body?: unknown): Promise<any>;
+  /** The same call as tenant `bench` or one of `options.tenants` (each has its own project `bench`). */
+  callAs(tenant: string, method: string, path: string, body?: unknown): Promise<any>;
   rssBytes(): number;
   stop(): Promise<void>;
 }
 
-export async function startBenchServer(env: Record<string, string> = {}, options: { dataDir?: string; repo?: TestRepo } = {}): Promise<BenchServer> {
+export async function startBenchServer(env: Record<string, string> = {}, options: { dataDir?: string; repo?: TestRepo; tenants?: string[] } = {}): Promise<BenchServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'sandrun-bench-'));
   const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  const token = stores.apiTokens.create({ tenantId: 'bench', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] }).token;
+  const tokenFor = (tenantId: string) => stores.apiTokens.create({ tenantId, scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] }).token;
+  const token = tokenFor('bench');
+  const tokens = new Map([['bench', token], ...(options.tenants ?? []).map((tenant) => [tenant, tokenFor(tenant)] as const)]);
   stores.db.close();
   const serverProcess = await startServerProcess(
     { SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn', SANDRUN_RATE_LIMIT_PER_MINUTE: '1000000', SANDRUN_MAX_QUEUED_RUNS: '1000', SANDRUN_TENANT_MAX_QUEUED_RUNS: '1000', ...env },
     await freePort(),
   );
-  const call = async (method: string, path: string, body?: unknown) => {
+  const callWith = async (bearer: string, method: string, path: string, body?: unknown) => {
     const response = await fetch(serverProcess.url + path, {
       method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     return response.json();
   };
-  if (options.repo) await call('POST', '/v1/projects', { name: 'bench', repo_url: options.repo.dir });
+  const call = (method: string, path: string, body?: unknown) => callWith(token, method, path, body);
+  const callAs = (tenant: string, method: string, path: string, body?: unknown) => {
+    const bearer = tokens.get(tenant);
+    if (!bearer) throw new Error(`no token for tenant ${tenant}: pass it in options.tenants`);
+    return callWith(bearer, method, path, body);
+  };
+  if (options.repo) {
+    for (const bearer of tokens.values()) await callWith(bearer, 'POST', '/v1/projects', { name: 'bench', repo_url: options.repo.dir });
+  }
   return {
     process: serverProcess,
     dataDir,
     token,
     call,
+    callAs,
     rssBytes: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${serverProcess.child.pid}/status`, 'utf8'))![1]) * 1024,
     async stop() {
       await stopGracefully(serverProcess);

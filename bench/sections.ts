@@ -12,69 +12,76 @@ import { TestRepo } from '../test/helpers/git-repo.ts';
 import { buildNoShellImage, removeImage } from '../test/helpers/no-shell-image.ts';
 import { createTestSandbox } from '../test/helpers/sandbox.ts';
 import { freePort, startServerProcess, stopGracefully } from '../test/helpers/server-process.ts';
-import { TRIVIAL_COMMAND, bareDockerRun } from './bare-docker.ts';
+import { TRIVIAL_COMMAND, bareDockerRun, bareRealisticRun } from './bare-docker.ts';
+import { delay } from '../src/delay.ts';
 import { BENCH_MODELS, startBenchServer, type BenchServer } from './bench-server.ts';
 import { highCpuWeightGroup, type CpuPriority } from './cpu-priority.ts';
 import { rawDockerodeCycle } from './raw-cycle.ts';
 import { percentile, printRow, round, summarize } from './stats.ts';
+import { realistic, ratio, syncRun, timed, trivial } from './bench-requests.ts';
 
 const execFileAsync = promisify(execFile);
 const IMAGE = 'sandrun/python:3.11';
-const trivial = { scope: 'model', mode: 'sync', project_name: 'bench', model_name: 'trivial' };
-const ratio = (a: number, b: number) => round(a / b, 2);
+/** The pause before each measured request: a client's next run does not start the instant the last one ended. */
+export const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 500);
 
-async function timed(action: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  await action();
-  return performance.now() - started;
-}
-
-async function syncRun(server: BenchServer, request: object = trivial): Promise<void> {
-  const body = await server.call('POST', '/v1/runs', request);
-  if (body.status !== 'success') throw new Error(`run failed: ${JSON.stringify(body)}`);
-}
-
-/** The common case: reads its parameters, prints a line, writes two small outputs (models/realistic.py). */
-const realistic = { ...trivial, model_name: 'realistic', parameters: { growth: 0.1 } };
-
-/** 1. A trivial sync run over HTTP (pool hit, pool miss) against bare docker run and a raw dockerode cycle. */
+/**
+ * 1. Sync runs over HTTP: the common case and a trivial model (pool hit), a pool miss, against bare docker run and a raw
+ * dockerode cycle. Each measured request begins SETTLE_MS after the one before ended, as a client's next run would.
+ */
 export async function latency(repo: TestRepo, n: number) {
-  console.log(`\n1. sync run of a trivial model over HTTP vs bare \`docker run --rm --network none ${IMAGE} ${TRIVIAL_COMMAND.join(' ')}\`, interleaved, n=${n}`);
+  console.log(`\n1. sync runs over HTTP vs bare \`docker run --rm --network none ${IMAGE} ${TRIVIAL_COMMAND.join(' ')}\` and the common case bare, interleaved, ${SETTLE_MS} ms apart, n=${n}`);
   const warm = await startBenchServer({}, { repo });
   const cold = await startBenchServer({ SANDRUN_POOL_SIZE: '0' }, { repo });
   const docker = new Dockerode();
   const workspace = mkdtempSync(join(tmpdir(), 'sandrun-bench-ws-'));
+  const bareRealistic = bareRealisticRun();
   try {
     await syncRun(warm);
     await syncRun(warm, realistic);
     await syncRun(cold);
     await bareDockerRun(IMAGE);
-    const samples = { httpPoolHitWithOutputs: [] as number[], httpPoolHit: [] as number[], httpPoolMiss: [] as number[], bareDockerRun: [] as number[], rawDockerodeCycle: [] as number[] };
+    await bareDockerRun(IMAGE, bareRealistic);
+    const samples = {
+      httpPoolHitWithOutputs: [] as number[],
+      httpPoolHit: [] as number[],
+      httpPoolMiss: [] as number[],
+      bareDockerRun: [] as number[],
+      bareDockerRunWithOutputs: [] as number[],
+      rawDockerodeCycle: [] as number[],
+    };
+    const sample = async (key: keyof typeof samples, action: () => Promise<unknown>) => {
+      await delay(SETTLE_MS);
+      samples[key].push(await timed(action));
+    };
     for (let i = 0; i < n; i += 1) {
-      samples.httpPoolHitWithOutputs.push(await timed(() => syncRun(warm, realistic)));
-      samples.httpPoolHit.push(await timed(() => syncRun(warm)));
-      samples.httpPoolMiss.push(await timed(() => syncRun(cold)));
-      samples.bareDockerRun.push(await bareDockerRun(IMAGE));
-      samples.rawDockerodeCycle.push(await rawDockerodeCycle(docker, IMAGE, workspace));
+      await sample('httpPoolHitWithOutputs', () => syncRun(warm, realistic));
+      await sample('httpPoolHit', () => syncRun(warm));
+      await sample('httpPoolMiss', () => syncRun(cold));
+      await sample('bareDockerRun', () => bareDockerRun(IMAGE));
+      await sample('bareDockerRunWithOutputs', () => bareDockerRun(IMAGE, bareRealistic));
+      await sample('rawDockerodeCycle', () => rawDockerodeCycle(docker, IMAGE, workspace));
     }
     const summaries = Object.fromEntries(Object.entries(samples).map(([key, values]) => [key, summarize(values)]));
     for (const [key, summary] of Object.entries(summaries)) printRow(key, summary);
     const m = (key: keyof typeof samples) => summaries[key]!.medianMs;
     const ratios = {
       outputsHitVsBare: ratio(m('httpPoolHitWithOutputs'), m('bareDockerRun')),
+      outputsHitVsBareSameModel: ratio(m('httpPoolHitWithOutputs'), m('bareDockerRunWithOutputs')),
       outputsHitVsHit: ratio(m('httpPoolHitWithOutputs'), m('httpPoolHit')),
       hitVsBare: ratio(m('httpPoolHit'), m('bareDockerRun')),
       missVsBare: ratio(m('httpPoolMiss'), m('bareDockerRun')),
       hitVsRawCycle: ratio(m('httpPoolHit'), m('rawDockerodeCycle')),
       missVsRawCycle: ratio(m('httpPoolMiss'), m('rawDockerodeCycle')),
     };
-    console.log(`  ratios (medians): hit with outputs/bare ${ratios.outputsHitVsBare} (target ≤ 0.15), hit with outputs/hit ${ratios.outputsHitVsHit} (≤ 1.25)`);
+    console.log(`  ratios (medians): hit with outputs/bare ${ratios.outputsHitVsBare} (target ≤ 0.15), the same/bare of the same model ${ratios.outputsHitVsBareSameModel}, hit with outputs/hit ${ratios.outputsHitVsHit} (≤ 1.25)`);
     console.log(`  ratios (medians): hit/bare ${ratios.hitVsBare} (target ≤ 0.5), miss/bare ${ratios.missVsBare} (≤ 1.1), hit/raw cycle ${ratios.hitVsRawCycle} (≤ 0.7), miss/raw cycle ${ratios.missVsRawCycle}`);
-    return { ...summaries, ratios };
+    return { settleMs: SETTLE_MS, ...summaries, ratios };
   } finally {
     await warm.stop();
     await cold.stop();
     rmSync(workspace, { recursive: true, force: true });
+    bareRealistic.remove();
   }
 }
 
