@@ -31,6 +31,7 @@ export async function throughput(repo: TestRepo, count = 200, concurrency = 8) {
     await server.callAs('bench-b', 'POST', '/v1/runs', realistic);
     const statuses = new Map<string, number>();
     const cpuBefore = machineBusyMs();
+    const partsBefore = cpuByPart(server);
     const sandrunMs = await timed(async () => {
       const submissions = await Promise.all(Array.from({ length: count }, (_, i) => submit(server, TENANTS[i % TENANTS.length]!)));
       // One poll at a time, in submission order (runs end roughly in that order): the polling itself stays a light load.
@@ -40,15 +41,18 @@ export async function throughput(repo: TestRepo, count = 200, concurrency = 8) {
       }
     });
     const sandrunCpuMs = machineBusyMs() - cpuBefore;
+    const sandrunParts = cpuByPart(server, partsBefore);
     const pool = await poolCounts(server);
     const xargs = spawn('xargs', [`-P${concurrency}`, '-I{}', 'docker', ...bareRunArguments(IMAGE, bare)], { stdio: ['pipe', 'ignore', 'inherit'] });
     const bareCpuBefore = machineBusyMs();
+    const bareParts = cpuByPart(server);
     const bareMs = await timed(async () => {
       xargs.stdin.end(Array.from({ length: count }, (_, i) => String(i)).join('\n') + '\n');
       const [code] = (await once(xargs, 'exit')) as [number | null];
       if (code !== 0) throw new Error(`xargs docker run exited with ${code}`);
     });
     const bareCpuMs = machineBusyMs() - bareCpuBefore;
+    const bareEngine = cpuByPart(server, bareParts);
     const result = {
       count,
       concurrency,
@@ -59,9 +63,11 @@ export async function throughput(repo: TestRepo, count = 200, concurrency = 8) {
       xargsBareDockerMs: round(bareMs),
       ratio: ratio(sandrunMs, bareMs),
       machineCpuMsPerRun: { sandrun: round(sandrunCpuMs / count), xargsBareDocker: round(bareCpuMs / count) },
+      cpuMsPerRunByPart: { sandrun: perRun(sandrunParts, count), xargsBareDocker: perRun({ dockerd: bareEngine.dockerd!, containerd: bareEngine.containerd! }, count) },
     };
     console.log(`  sandrun ${result.sandrunMs} ms (${JSON.stringify(result.statuses)}, pool ${JSON.stringify(pool)}), xargs -P${concurrency} docker run ${result.xargsBareDockerMs} ms, ratio ${result.ratio} (target ≤ 0.5)`);
     console.log(`  machine CPU per run (all processes, /proc/stat): sandrun ${result.machineCpuMsPerRun.sandrun} ms, bare docker run ${result.machineCpuMsPerRun.xargsBareDocker} ms`);
+    console.log(`  of which (ms per run): sandrun ${JSON.stringify(result.cpuMsPerRunByPart.sandrun)}, bare ${JSON.stringify(result.cpuMsPerRunByPart.xargsBareDocker)}`);
     if (statuses.get('success') !== count) throw new Error(`not every run succeeded: ${JSON.stringify(result.statuses)}`);
     return result;
   } finally {
@@ -96,3 +102,23 @@ async function poolCounts(server: BenchServer): Promise<{ hits: number; misses: 
   const counter = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN);
   return { hits: counter('sandrun_pool_hits_total'), misses: counter('sandrun_pool_misses_total') };
 }
+
+/** CPU ms of the long-lived processes a run costs: the sandrun server, dockerd and its containerd (less `since`, if given). */
+function cpuByPart(server: BenchServer, since?: Record<string, number>): Record<string, number> {
+  const pidFile = (path: string) => Number(readFileSync(path, 'utf8').trim());
+  const parts = {
+    server: processCpuMs(server.process.child.pid!),
+    dockerd: processCpuMs(pidFile('/var/run/docker.pid')),
+    containerd: processCpuMs(pidFile('/var/run/docker/containerd/containerd.pid')),
+  };
+  return Object.fromEntries(Object.entries(parts).map(([part, ms]) => [part, ms - (since?.[part] ?? 0)]));
+}
+
+/** utime + stime of one process, from /proc/PID/stat. */
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+const perRun = (parts: Record<string, number>, count: number) => Object.fromEntries(Object.entries(parts).map(([part, ms]) => [part, round(ms / count)]));
