@@ -9,6 +9,7 @@ import { DirectRunner } from './direct-runner.ts';
 import { EngineEvents } from './engine-events.ts';
 import { ImageFit, LauncherUnavailable, assertLauncherFit } from './image-fit.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
+import { withEngineDeadline } from '../engine-deadline.ts';
 import type { HardeningSettings } from '../container-layout.ts';
 import type { ContainerTemplate } from './hardening.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
@@ -26,6 +27,8 @@ export interface DockerBackendSettings extends HardeningSettings {
   pool?: WarmPoolLimits;
   /** The image of the helper that holds /outputs for images without a shell (direct-runner.ts). */
   outputsHelperImage?: string;
+  /** How long any engine request may wait for the engine's answer (engine-deadline.ts). */
+  engineCallTimeoutMs: number;
 }
 
 export const DEFAULT_OUTPUTS_HELPER_IMAGE = 'sandrun/base:bookworm';
@@ -45,12 +48,15 @@ export class DockerBackend implements SandboxBackend {
   /** Containers serving a run right now, and their removals. */
   private readonly running = new RunContainers();
   private eventsStarted: Promise<void> | undefined;
+  private readonly docker: Dockerode;
 
   constructor(
-    private readonly docker: Dockerode,
+    docker: Dockerode,
     private readonly settings: DockerBackendSettings,
     private readonly logWarning?: (error: unknown) => void,
   ) {
+    // Every part below gets this client, never the one given: no engine call of the backend waits without a deadline.
+    this.docker = docker = withEngineDeadline(docker, settings.engineCallTimeoutMs);
     this.events = new EngineEvents(docker);
     const outputs = new OutputsReader(this.events, settings);
     const outputsLimits = { maxBytes: settings.outputsCapBytes, maxEntries: settings.outputsMaxEntries };
@@ -190,7 +196,8 @@ export class DockerBackend implements SandboxBackend {
         .getContainer(managed.containerId)
         .remove({ force: true, v: true })
         .then(() => (removed += 1))
-        .catch(() => undefined);
+        // Gone meanwhile is fine; anything else (a removal the engine did not answer) is said, and tried again next pass.
+        .catch((error: unknown) => isNotFound(error) || this.logWarning?.(engineError(error, `removing leftover container ${managed.containerId} (the reaper tries again)`)));
     }
     await this.removeStaleVolumes(isLive, bornBefore);
     return removed;
