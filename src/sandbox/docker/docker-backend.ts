@@ -187,18 +187,25 @@ export class DockerBackend implements SandboxBackend {
     const bornBefore = Date.now() - (options.minAgeMs ?? 0);
     const managedContainers = await this.listManaged();
     await this.removeStaleDirectories(bornBefore, new Set(managedContainers.map((managed) => managed.runId)));
-    for (const managed of managedContainers) {
-      if (this.running.isServing(managed.containerId) || this.pool.holds(managed.containerId)) continue;
-      // A container a few seconds old may be one this process is still setting up.
-      if (managed.createdAt.getTime() > bornBefore) continue;
-      if (managed.runId && isLive(managed.runId)) continue;
-      await this.docker
-        .getContainer(managed.containerId)
-        .remove({ force: true, v: true })
-        .then(() => (removed += 1))
-        // Gone meanwhile is fine; anything else (a removal the engine did not answer) is said, and tried again next pass.
-        .catch((error: unknown) => isNotFound(error) || this.logWarning?.(engineError(error, `removing leftover container ${managed.containerId} (the reaper tries again)`)));
-    }
+    const leftovers = managedContainers.filter(
+      (managed) =>
+        !this.running.isServing(managed.containerId) &&
+        !this.pool.holds(managed.containerId) &&
+        // A container a few seconds old may be one this process is still setting up.
+        managed.createdAt.getTime() <= bornBefore &&
+        !(managed.runId && isLive(managed.runId)),
+    );
+    // At once, so that removals the engine leaves unanswered cost a sweep one engine deadline, not one each.
+    await Promise.all(
+      leftovers.map((managed) =>
+        this.docker
+          .getContainer(managed.containerId)
+          .remove({ force: true, v: true })
+          .then(() => (removed += 1))
+          // Gone meanwhile is fine; anything else (a removal the engine did not answer) is said, and tried again next pass.
+          .catch((error: unknown) => isNotFound(error) || this.logWarning?.(engineError(error, `removing leftover container ${managed.containerId}`))),
+      ),
+    );
     await this.removeStaleVolumes(isLive, bornBefore);
     return removed;
   }
