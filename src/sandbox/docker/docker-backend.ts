@@ -55,16 +55,16 @@ export class DockerBackend implements SandboxBackend {
     private readonly settings: DockerBackendSettings,
     private readonly logWarning?: (error: unknown) => void,
   ) {
-    // Every part below gets this client, never the one given: no engine call of the backend waits without a deadline.
-    this.docker = docker = withEngineDeadline(docker, settings.engineCallTimeoutMs);
-    this.events = new EngineEvents(docker);
+    // On the client itself (its modem), before any part below holds it: no engine call of the backend goes without it.
+    this.docker = withEngineDeadline(docker, settings.engineCallTimeoutMs);
+    this.events = new EngineEvents(this.docker);
     const outputs = new OutputsReader(this.events, settings);
     const outputsLimits = { maxBytes: settings.outputsCapBytes, maxEntries: settings.outputsMaxEntries };
     this.commands = new CommandRunner(this.events, new LauncherOutputs(outputsLimits, outputs), settings);
-    this.direct = new DirectRunner(docker, this.events, outputs, { ...settings, outputsHelperImage: settings.outputsHelperImage ?? DEFAULT_OUTPUTS_HELPER_IMAGE }, this.running);
+    this.direct = new DirectRunner(this.docker, this.events, outputs, { ...settings, outputsHelperImage: settings.outputsHelperImage ?? DEFAULT_OUTPUTS_HELPER_IMAGE }, this.running);
     this.pool = new WarmPool(
       settings.pool ?? NO_POOL,
-      (template) => this.ensureEvents().then(() => startParkedContainer(docker, template, `pool-${crypto.randomUUID()}`, settings)),
+      (template) => this.ensureEvents().then(() => startParkedContainer(this.docker, template, `pool-${crypto.randomUUID()}`, settings)),
       discardContainer,
       (error) => this.logWarning?.(error),
     );
