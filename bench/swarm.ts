@@ -14,7 +14,7 @@ import { printRow, round, summarize } from './stats.ts';
 
 const IMAGE = 'sandrun/python:3.11';
 const runs = Number(process.argv[2] ?? '12');
-const hardening = { runtime: 'runc' as const, tmpMb: 64, outputsCapBytes: 10 << 20, outputsMaxEntries: 1000, fileSizeMb: 64, openFiles: 1024, logCapBytes: 1 << 20 };
+const hardening = { runtime: 'runc' as const, tmpMb: 64, outputsCapBytes: 10 << 20, outputsMaxEntries: 1000, fileSizeMb: 64, openFiles: 1024, logCapBytes: 1 << 20, engineCallTimeoutMs: 30_000 };
 
 async function measure(backend: SandboxBackend, workspaceDir: string): Promise<number[]> {
   const spec = (): SandboxSpec => ({

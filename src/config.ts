@@ -79,6 +79,7 @@ const environmentSchema = z.object({
   SANDRUN_RETENTION_DAYS: z.coerce.number().int().min(0).default(30),
   SANDRUN_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(30),
   SANDRUN_REQUEST_RECEIVE_TIMEOUT_SECONDS: positiveNumber(60),
+  SANDRUN_ENGINE_CALL_TIMEOUT_SECONDS: positiveNumber(30),
   SANDRUN_MIN_FREE_MB: z.coerce.number().int().min(0).default(256),
   SANDRUN_ALLOW_LOCAL_REPOS: boolean.default(false),
   SANDRUN_REPO_MAX_MB: positiveInt(500),
@@ -167,6 +168,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** How long a client may take to send a request's headers and body (408 past it); the answer itself is not bounded. */
   requestReceiveTimeoutMs: number;
+  /** How long any engine request may wait for the engine's answer (a stream: its start); a container's wait and uploads excepted. */
+  engineCallTimeoutMs: number;
   /** Below this much free space on the data directory's disk, no run is accepted or started and no repository cloned or fetched. */
   minFreeBytes: number;
   allowLocalRepos: boolean;
@@ -250,6 +253,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retentionDays: e.SANDRUN_RETENTION_DAYS,
     shutdownGraceMs: e.SANDRUN_SHUTDOWN_GRACE_SECONDS * 1000,
     requestReceiveTimeoutMs: e.SANDRUN_REQUEST_RECEIVE_TIMEOUT_SECONDS * 1000,
+    engineCallTimeoutMs: e.SANDRUN_ENGINE_CALL_TIMEOUT_SECONDS * 1000,
     minFreeBytes: e.SANDRUN_MIN_FREE_MB * 1024 * 1024,
     allowLocalRepos: e.SANDRUN_ALLOW_LOCAL_REPOS,
     repoLimits: {

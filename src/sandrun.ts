@@ -163,9 +163,11 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
   };
   const sandbox: SandboxBackend =
     config.backend.kind === 'swarm'
-      ? new SwarmBackend({ ...hardening, ...config.backend, workDir: join(config.dataDir, 'swarm-images') })
-      : new DockerBackend(new Dockerode(), { ...hardening, runsDir: join(config.dataDir, 'runs'), pool: config.pool, outputsHelperImage: config.outputsHelperImage }, (error) =>
-          logger.warn({ err: error }, 'warm container failed'),
+      ? new SwarmBackend({ ...hardening, ...config.backend, workDir: join(config.dataDir, 'swarm-images'), engineCallTimeoutMs: config.engineCallTimeoutMs })
+      : new DockerBackend(
+          new Dockerode(),
+          { ...hardening, runsDir: join(config.dataDir, 'runs'), pool: config.pool, outputsHelperImage: config.outputsHelperImage, engineCallTimeoutMs: config.engineCallTimeoutMs },
+          (error) => logger.warn({ err: error }, 'an engine call failed; the sandbox worked around it (a warm container dropped, a leftover container left for the next sweep)'),
         );
   const scheduler = new FairScheduler(config.maxConcurrentRuns, config.maxQueuedRuns, {
     maxConcurrent: config.tenantMaxConcurrentRuns,

@@ -18,8 +18,14 @@ function failureText(error: unknown): string {
 }
 
 export function isEngineUnreachable(error: unknown): boolean {
+  if (error instanceof SandrunError) return error.code === 'engine_unavailable';
   const failure = error as EngineFailure;
   return (failure?.code !== undefined && UNREACHABLE.has(failure.code)) || ENGINE_GOING_AWAY.test(failureText(error));
+}
+
+/** A request the engine did not answer within the server's deadline (engine-deadline.ts): as good as unreachable. */
+export function engineDeadlineError(method: string, path: string, timeoutMs: number, cause: unknown): SandrunError {
+  return new SandrunError('engine_unavailable', `the engine did not answer ${method} ${path} within ${timeoutMs / 1000} s`, undefined, { cause });
 }
 
 export function isNotFound(error: unknown): boolean {

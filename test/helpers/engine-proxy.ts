@@ -7,6 +7,10 @@ export class EngineProxy {
   private readonly sockets = new Set<Socket>();
   private hanging = false;
   private cut: { pattern: RegExp; before: () => Promise<void>; done: () => void } | undefined;
+  private holding: RegExp | undefined;
+  private readonly held = new Set<Socket>();
+  /** Requests held unanswered by holdRequests() so far. */
+  heldCount = 0;
 
   constructor(
     readonly path: string,
@@ -44,7 +48,21 @@ export class EngineProxy {
         socket.on('close', () => (this.sockets.delete(socket), void holding.then(() => peer.destroy())));
         socket.on('error', () => socket.destroy());
       }
-      client.pipe(engine);
+      // Passed on as pipe() would, unless a request on this connection is to be held (holdRequests).
+      client.on('data', (chunk: Buffer) => {
+        if (this.held.has(client)) return;
+        if (this.holding?.test(chunk.toString('latin1', 0, 1024))) {
+          this.held.add(client);
+          this.heldCount += 1;
+          client.on('close', () => this.held.delete(client));
+          return;
+        }
+        if (!engine.write(chunk)) {
+          client.pause();
+          engine.once('drain', () => client.resume());
+        }
+      });
+      client.on('end', () => engine.end());
       let recent = ''; // the end of the reply so far, so that a match split across chunks is seen
       engine.on('data', (chunk: Buffer) => {
         const cut = this.cut;
@@ -76,6 +94,21 @@ export class EngineProxy {
     return new Promise((done) => {
       this.cut = { pattern, before, done };
     });
+  }
+
+  /**
+   * Holds every request whose request line (`DELETE /containers/abc?force=true HTTP/1.1`) matches the pattern: it
+   * never reaches the engine and is never answered, as a wedged engine leaves a call; other requests pass.
+   */
+  holdRequests(pattern: RegExp): void {
+    this.holding = pattern;
+  }
+
+  /** Passes every request again; connections still held are cut. */
+  stopHolding(): void {
+    this.holding = undefined;
+    for (const socket of this.held) socket.destroy();
+    this.held.clear();
   }
 
   /** Refuses new connections and cuts the open ones, as a stopped engine would. */

@@ -38,6 +38,7 @@ export async function createTestSandbox(settings: Partial<DockerBackendSettings>
     fileSizeMb: 256,
     openFiles: 1024,
     logCapBytes: 1024 * 1024,
+    engineCallTimeoutMs: 30_000,
     ...settings,
   });
   let workspaces = 0;

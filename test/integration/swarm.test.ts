@@ -48,6 +48,7 @@ beforeAll(async () => {
     fileSizeMb: 64,
     openFiles: 1024,
     logCapBytes: LOG_CAP,
+    engineCallTimeoutMs: 30_000,
   });
 }, 300_000);
 

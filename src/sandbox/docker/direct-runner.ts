@@ -30,6 +30,8 @@ export interface DirectRunSettings extends HardeningSettings {
   logCapBytes: number;
   /** The image of the helper that holds and reads /outputs; it needs `sleep` and `tar`. */
   outputsHelperImage: string;
+  /** How long the engine may take to report the exit of a run it was told to stop. */
+  engineCallTimeoutMs: number;
 }
 
 /** The container's CPU time is read while it runs (its cgroup goes with it): this often. */
@@ -118,27 +120,36 @@ export class DirectRunner {
     const demux = new StreamDemux(logs.out, logs.err);
     output.on('data', (chunk: Buffer) => demux.push(chunk));
     const drained = finished(output).catch(() => undefined);
-    // Registered before the start, so a process that ends at once cannot be missed.
-    const exited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode: number }>;
+    // Registered before the start, so a process that ends at once cannot be missed. The wait answers at the exit
+    // (no engine deadline, engine-deadline.ts): once the run is stopped, the engine has that long to report it.
+    const unanswered = new AbortController();
+    const exited = container.wait({ condition: 'next-exit', abortSignal: unanswered.signal }) as Promise<{ StatusCode: number }>;
     exited.catch(() => undefined);
     // The start request starts the command even if its answer is lost: from here on the run is not retried.
     const startedAt = new Date();
     options.onStart?.(startedAt);
     await container.start().catch((error: unknown) => {
       output.destroy();
+      unanswered.abort();
       throw engineError(error, `starting the container of run ${spec.runId}`);
     });
 
     const clock = new RunClock(options.signal, spec.limits.timeoutSeconds);
     clock.start();
-    clock.onStop(() => void container.kill({ signal: STOP_SIGNAL }).catch(() => undefined));
+    let waitBound: NodeJS.Timeout | undefined;
+    clock.onStop(() => {
+      void container.kill({ signal: STOP_SIGNAL }).catch(() => undefined);
+      waitBound = setTimeout(() => unanswered.abort(), this.settings.engineCallTimeoutMs);
+    });
     const usage = new UsageSampler(container);
     let exitStatus: number;
     try {
       exitStatus = (await exited).StatusCode;
     } catch (error) {
-      throw new SandrunError('engine_unavailable', `the engine stopped answering while run ${spec.runId} ran (${engineError(error, 'waiting').message}); its outcome is unknown`);
+      const why = unanswered.signal.aborted ? `it did not report the exit within ${this.settings.engineCallTimeoutMs / 1000} s of the stop` : engineError(error, 'waiting').message;
+      throw new SandrunError('engine_unavailable', `the engine stopped answering while run ${spec.runId} ran (${why}); its outcome is unknown`);
     } finally {
+      clearTimeout(waitBound);
       clock.dispose();
       usage.stop();
     }

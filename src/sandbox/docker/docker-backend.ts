@@ -9,6 +9,7 @@ import { DirectRunner } from './direct-runner.ts';
 import { EngineEvents } from './engine-events.ts';
 import { ImageFit, LauncherUnavailable, assertLauncherFit } from './image-fit.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
+import { withEngineDeadline } from '../engine-deadline.ts';
 import type { HardeningSettings } from '../container-layout.ts';
 import type { ContainerTemplate } from './hardening.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
@@ -26,6 +27,8 @@ export interface DockerBackendSettings extends HardeningSettings {
   pool?: WarmPoolLimits;
   /** The image of the helper that holds /outputs for images without a shell (direct-runner.ts). */
   outputsHelperImage?: string;
+  /** How long any engine request may wait for the engine's answer (engine-deadline.ts). */
+  engineCallTimeoutMs: number;
 }
 
 export const DEFAULT_OUTPUTS_HELPER_IMAGE = 'sandrun/base:bookworm';
@@ -45,20 +48,23 @@ export class DockerBackend implements SandboxBackend {
   /** Containers serving a run right now, and their removals. */
   private readonly running = new RunContainers();
   private eventsStarted: Promise<void> | undefined;
+  private readonly docker: Dockerode;
 
   constructor(
-    private readonly docker: Dockerode,
+    docker: Dockerode,
     private readonly settings: DockerBackendSettings,
     private readonly logWarning?: (error: unknown) => void,
   ) {
-    this.events = new EngineEvents(docker);
+    // On the client itself (its modem), before any part below holds it: no engine call of the backend goes without it.
+    this.docker = withEngineDeadline(docker, settings.engineCallTimeoutMs);
+    this.events = new EngineEvents(this.docker);
     const outputs = new OutputsReader(this.events, settings);
     const outputsLimits = { maxBytes: settings.outputsCapBytes, maxEntries: settings.outputsMaxEntries };
     this.commands = new CommandRunner(this.events, new LauncherOutputs(outputsLimits, outputs), settings);
-    this.direct = new DirectRunner(docker, this.events, outputs, { ...settings, outputsHelperImage: settings.outputsHelperImage ?? DEFAULT_OUTPUTS_HELPER_IMAGE }, this.running);
+    this.direct = new DirectRunner(this.docker, this.events, outputs, { ...settings, outputsHelperImage: settings.outputsHelperImage ?? DEFAULT_OUTPUTS_HELPER_IMAGE }, this.running);
     this.pool = new WarmPool(
       settings.pool ?? NO_POOL,
-      (template) => this.ensureEvents().then(() => startParkedContainer(docker, template, `pool-${crypto.randomUUID()}`, settings)),
+      (template) => this.ensureEvents().then(() => startParkedContainer(this.docker, template, `pool-${crypto.randomUUID()}`, settings)),
       discardContainer,
       (error) => this.logWarning?.(error),
     );
@@ -181,17 +187,25 @@ export class DockerBackend implements SandboxBackend {
     const bornBefore = Date.now() - (options.minAgeMs ?? 0);
     const managedContainers = await this.listManaged();
     await this.removeStaleDirectories(bornBefore, new Set(managedContainers.map((managed) => managed.runId)));
-    for (const managed of managedContainers) {
-      if (this.running.isServing(managed.containerId) || this.pool.holds(managed.containerId)) continue;
-      // A container a few seconds old may be one this process is still setting up.
-      if (managed.createdAt.getTime() > bornBefore) continue;
-      if (managed.runId && isLive(managed.runId)) continue;
-      await this.docker
-        .getContainer(managed.containerId)
-        .remove({ force: true, v: true })
-        .then(() => (removed += 1))
-        .catch(() => undefined);
-    }
+    const leftovers = managedContainers.filter(
+      (managed) =>
+        !this.running.isServing(managed.containerId) &&
+        !this.pool.holds(managed.containerId) &&
+        // A container a few seconds old may be one this process is still setting up.
+        managed.createdAt.getTime() <= bornBefore &&
+        !(managed.runId && isLive(managed.runId)),
+    );
+    // At once, so that removals the engine leaves unanswered cost a sweep one engine deadline, not one each.
+    await Promise.all(
+      leftovers.map((managed) =>
+        this.docker
+          .getContainer(managed.containerId)
+          .remove({ force: true, v: true })
+          .then(() => (removed += 1))
+          // Gone meanwhile is fine; anything else (a removal the engine did not answer) is said, and tried again next pass.
+          .catch((error: unknown) => isNotFound(error) || this.logWarning?.(engineError(error, `removing leftover container ${managed.containerId}`))),
+      ),
+    );
     await this.removeStaleVolumes(isLive, bornBefore);
     return removed;
   }

@@ -4,6 +4,7 @@ import { StreamDemux } from '../stream-demux.ts';
 import { SandrunError, errorMessage } from '../../errors.ts';
 import { STOP_SIGNAL, signalExitCode, type ManagedContainer, type RunOptions, type SandboxBackend, type SandboxResult, type SandboxSpec } from '../backend.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
+import { withEngineDeadline } from '../engine-deadline.ts';
 import type { HardeningSettings } from '../container-layout.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 import { Removals } from '../removals.ts';
@@ -26,6 +27,8 @@ export interface SwarmBackendSettings extends HardeningSettings {
   workDir: string;
   logCapBytes: number;
   outputsMaxEntries: number;
+  /** How long any engine request may wait for the engine's answer (engine-deadline.ts); the manager's is shorter still. */
+  engineCallTimeoutMs: number;
 }
 
 /** After the task ends, how long its last log lines may take to arrive through the manager. */
@@ -35,28 +38,27 @@ const CONFIG_REMOVAL_MS = 45_000;
 /** How long a SIGKILLed run's container may take to show OOMKilled, and how often it is asked meanwhile. */
 const OOM_FLAG_GRACE_MS = 500;
 const OOM_FLAG_POLL_MS = 50;
-/** Short: with too few managers the API hangs ~21 s rather than failing. */
-const API_TIMEOUT_MS = 10_000;
+/** The manager's deadline at most: with too few managers its API hangs ~21 s rather than failing. */
+const MANAGER_TIMEOUT_MS = 10_000;
 
-export function engineFor(host: string, timeout?: number): Dockerode {
-  if (host.startsWith('unix://')) return new Dockerode({ socketPath: host.slice('unix://'.length), timeout });
+/** A client of the engine at `host` whose every request has a deadline on its answer (engine-deadline.ts). */
+export function engineFor(host: string, deadlineMs: number): Dockerode {
+  if (host.startsWith('unix://')) return withEngineDeadline(new Dockerode({ socketPath: host.slice('unix://'.length) }), deadlineMs);
   const url = new URL(host.replace(/^tcp:/, 'http:'));
-  return new Dockerode({ host: url.hostname, port: Number(url.port || 2375), protocol: 'http', timeout });
+  return withEngineDeadline(new Dockerode({ host: url.hostname, port: Number(url.port || 2375), protocol: 'http' }), deadlineMs);
 }
 
 
 export class SwarmBackend implements SandboxBackend {
+  /** Its deadline bounds the answer, not a stream: a log stream stays open, silent, for as long as the run. */
   private readonly manager: Dockerode;
-  /** No timeout: a log stream stays open, silent, for as long as the run. */
-  private readonly managerStreams: Dockerode;
   private readonly nodes: SwarmNodes;
   private readonly images: WorkspaceImages;
   private readonly removals = new Removals();
 
   constructor(private readonly settings: SwarmBackendSettings) {
-    this.manager = engineFor(settings.managerHost, API_TIMEOUT_MS);
-    this.managerStreams = engineFor(settings.managerHost);
-    const engines = settings.nodeHosts.map((host) => engineFor(host));
+    this.manager = engineFor(settings.managerHost, Math.min(settings.engineCallTimeoutMs, MANAGER_TIMEOUT_MS));
+    const engines = settings.nodeHosts.map((host) => engineFor(host, settings.engineCallTimeoutMs));
     this.nodes = new SwarmNodes(this.manager, engines, settings.runtime);
     this.images = new WorkspaceImages(this.manager, settings.workDir, managedLabels('workspace', settings));
   }
@@ -118,7 +120,7 @@ export class SwarmBackend implements SandboxBackend {
   ): Promise<SandboxResult> {
     const captured = new RunLogs(this.settings.logCapBytes, options.onLog);
     const splitter = new StdoutFrameSplitter(nonce, captured.out, Math.ceil(this.settings.outputsCapBytes * 1.4) + 4096);
-    const logs = (await this.managerStreams.getService(serviceId).logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream & { destroy(): void };
+    const logs = (await this.manager.getService(serviceId).logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream & { destroy(): void };
     const demux = new StreamDemux((chunk) => splitter.push(chunk), captured.err);
     logs.on('data', (chunk: Buffer) => demux.push(chunk));
     const logsEnded = new Promise<void>((resolve) => (logs.on('end', resolve), logs.on('close', resolve), logs.on('error', () => resolve())));
@@ -178,7 +180,10 @@ export class SwarmBackend implements SandboxBackend {
     const engine = task?.NodeID ? (await this.nodes.ready().catch(() => undefined))?.get(task.NodeID)?.engine : undefined;
     const containerId = task?.Status.ContainerStatus?.ContainerID;
     if (engine && containerId) {
-      await Promise.race([engine.getContainer(containerId).wait({ condition: 'removed' }).catch(() => undefined), delay(GONE_TIMEOUT_MS)]);
+      await engine
+        .getContainer(containerId)
+        .wait({ condition: 'removed', abortSignal: AbortSignal.timeout(GONE_TIMEOUT_MS) })
+        .catch(() => undefined);
     }
     if (configId) await this.removeConfig(configId);
   }
