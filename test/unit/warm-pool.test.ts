@@ -48,6 +48,16 @@ describe('WarmPool', () => {
     expect(pool.stats).toEqual({ hits: 1, misses: 2, parked: 0 });
   });
 
+  it('a container evicted while it is still starting is removed once it is up, never parked or handed out', async () => {
+    const { pool, discarded } = fakePool();
+    pool.replenish(template('/a')); // its start resolves on a later tick
+    await pool.evict((member) => member.image === 'sandrun/python:3.11');
+    await settle();
+    expect(discarded).toEqual(['c1']);
+    expect(pool.stats.parked).toBe(0);
+    expect(pool.take(template('/a'))).toBeUndefined();
+  });
+
   it('keeps at most maxPerTemplate per template and maxPerTenant per tenant', async () => {
     const { pool, started } = fakePool({ maxPerTemplate: 1, maxPerTenant: 2 });
     for (const dir of ['/a', '/a', '/b', '/c']) pool.replenish(template(dir));

@@ -28,6 +28,21 @@ interface Entry {
   timer: NodeJS.Timeout;
 }
 
+interface Starting {
+  key: string;
+  tenant: string;
+  image: string;
+  labels: Record<string, string>;
+  evicted: boolean;
+}
+
+/** What an eviction's predicate sees of a container; `parked` is absent for one still starting. */
+export interface PoolMember {
+  parked?: ParkedContainer;
+  image: string;
+  labels: Record<string, string>;
+}
+
 const TENANT_LABEL = 'sandrun.tenant';
 
 export function templateKey(template: ContainerTemplate): string {
@@ -36,8 +51,8 @@ export function templateKey(template: ContainerTemplate): string {
 
 export class WarmPool {
   private readonly entries: Entry[] = [];
-  /** Containers being started, with their template key and tenant. */
-  private readonly starting: { key: string; tenant: string }[] = [];
+  /** Containers being started; one evicted while starting is removed as soon as it is up, never parked. */
+  private readonly starting: Starting[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private closed = false;
   readonly stats: PoolStats = { hits: 0, misses: 0, parked: 0 };
@@ -75,11 +90,11 @@ export class WarmPool {
     const ofTenant = all.filter((entry) => entry.tenant === tenant).length;
     if (ofTemplate >= this.limits.maxPerTemplate || ofTenant >= this.limits.maxPerTenant) return;
     if (all.length >= this.limits.maxTotal && !this.evictOldestOtherThan(key)) return;
-    const slot = { key, tenant };
+    const slot: Starting = { key, tenant, image: template.image, labels: template.labels ?? {}, evicted: false };
     this.starting.push(slot);
     const started: Promise<void> = this.start(template)
       .then((parked) => {
-        if (this.closed) return this.discard(parked);
+        if (this.closed || slot.evicted) return this.discard(parked);
         const timer = setTimeout(() => void this.evict((entry) => entry.parked === parked), this.limits.maxIdleMs);
         timer.unref();
         this.entries.push({ parked, image: template.image, key, tenant, labels: template.labels ?? {}, timer });
@@ -107,8 +122,9 @@ export class WarmPool {
     return this.entries.some((entry) => entry.parked.container.id === containerId);
   }
 
-  /** Removes the parked containers that match (all of them without a predicate). */
-  async evict(matches: (entry: { parked: ParkedContainer; image: string; labels: Record<string, string> }) => boolean = () => true): Promise<void> {
+  /** Removes the parked containers that match (all of them without a predicate), and those still starting once they are up. */
+  async evict(matches: (member: PoolMember) => boolean = () => true): Promise<void> {
+    for (const slot of this.starting) if (matches({ image: slot.image, labels: slot.labels })) slot.evicted = true;
     const gone = this.entries.filter(matches);
     for (const entry of gone) {
       this.entries.splice(this.entries.indexOf(entry), 1);
