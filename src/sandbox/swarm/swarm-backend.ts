@@ -1,6 +1,7 @@
 // The sandbox on a Docker Swarm: one replicated service (1 replica, no restart) per run, removed with its config when the run ends.
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import { StreamDemux } from '../stream-demux.ts';
+import { engineFor, tlsFailure, type EngineTls } from './engine-client.ts';
 import { SandrunError, errorMessage } from '../../errors.ts';
 import { STOP_SIGNAL, signalExitCode, type ManagedContainer, type RunOptions, type SandboxBackend, type SandboxResult, type SandboxSpec } from '../backend.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
@@ -18,16 +19,21 @@ import { WorkspaceImages } from './workspace-image.ts';
 import { delay } from '../../delay.ts';
 
 export interface SwarmBackendSettings extends HardeningSettings {
-  /** The manager's engine: `unix:///path` or `tcp://host:port`. */
+  /** The manager's engine: `unix:///path`, `tcp+tls://host:port` or (loopback, or by opt-in) `tcp://host:port`. */
   managerHost: string;
   /** Every node's own engine (workspace images are loaded into each); the manager's included. */
   nodeHosts: string[];
+  /** Client certificate and CA for `tcp+tls://` engines. */
+  tls?: EngineTls;
   /** Scratch directory for building workspace images. */
   workDir: string;
   logCapBytes: number;
   outputsMaxEntries: number;
+  /** How long a workspace image may stay on the nodes with no run using it (SANDRUN_SWARM_IMAGE_IDLE_SECONDS; default 10 min). */
+  imageIdleMs?: number;
 }
 
+const DEFAULT_IMAGE_IDLE_MS = 600_000;
 /** After the task ends, how long its last log lines may take to arrive through the manager. */
 const LOG_DRAIN_MS = 5_000;
 const GONE_TIMEOUT_MS = 15_000;
@@ -38,13 +44,6 @@ const OOM_FLAG_POLL_MS = 50;
 /** Short: with too few managers the API hangs ~21 s rather than failing. */
 const API_TIMEOUT_MS = 10_000;
 
-export function engineFor(host: string, timeout?: number): Dockerode {
-  if (host.startsWith('unix://')) return new Dockerode({ socketPath: host.slice('unix://'.length), timeout });
-  const url = new URL(host.replace(/^tcp:/, 'http:'));
-  return new Dockerode({ host: url.hostname, port: Number(url.port || 2375), protocol: 'http', timeout });
-}
-
-
 export class SwarmBackend implements SandboxBackend {
   private readonly manager: Dockerode;
   /** No timeout: a log stream stays open, silent, for as long as the run. */
@@ -54,10 +53,10 @@ export class SwarmBackend implements SandboxBackend {
   private readonly removals = new Removals();
 
   constructor(private readonly settings: SwarmBackendSettings) {
-    this.manager = engineFor(settings.managerHost, API_TIMEOUT_MS);
-    this.managerStreams = engineFor(settings.managerHost);
-    const engines = settings.nodeHosts.map((host) => engineFor(host));
-    this.nodes = new SwarmNodes(this.manager, engines, settings.runtime);
+    this.manager = engineFor(settings.managerHost, settings.tls, API_TIMEOUT_MS);
+    this.managerStreams = engineFor(settings.managerHost, settings.tls);
+    const engines = settings.nodeHosts.map((host) => ({ host, engine: engineFor(host, settings.tls) }));
+    this.nodes = new SwarmNodes(this.manager, engines, settings.runtime, settings.instanceId);
     this.images = new WorkspaceImages(this.manager, settings.workDir, managedLabels('workspace', settings));
   }
 
@@ -66,7 +65,7 @@ export class SwarmBackend implements SandboxBackend {
       await this.manager.ping();
       await this.manager.swarmInspect();
     } catch (error) {
-      throw new SandrunError('engine_unavailable', `the swarm manager does not answer: ${errorMessage(error)}`, undefined, { cause: error });
+      throw tlsFailure(error, this.settings.managerHost) ?? new SandrunError('engine_unavailable', `the swarm manager does not answer: ${errorMessage(error)}`, undefined, { cause: error });
     }
   }
 
@@ -82,8 +81,9 @@ export class SwarmBackend implements SandboxBackend {
   }
 
   async run(spec: SandboxSpec, options: RunOptions = {}): Promise<SandboxResult> {
-    const nodes = await this.nodes.ready();
-    const imageId = await this.images.imageFor(spec.image, spec.workspaceDir, [...nodes.values()].map((n) => n.engine));
+    const { nodes, features } = await this.nodes.hardened(spec.image);
+    const image = await this.images.use(spec.image, spec.workspaceDir, [...nodes.values()].map((n) => n.engine));
+    const imageId = image.id;
     const nonce = frameNonce();
     const configName = `sandrun-${spec.runId}-parameters`;
     let configId: string | undefined;
@@ -97,14 +97,14 @@ export class SwarmBackend implements SandboxBackend {
         Data: Buffer.from(JSON.stringify(spec.parameters)).toString('base64'),
       })) as { id: string };
       configId = config.id;
-      const service = (await this.manager.createService(serviceSpec({ spec, imageId, configId, configName, nonce }, this.settings))) as { id: string };
+      const service = (await this.manager.createService(serviceSpec({ spec, imageId, configId, configName, nonce }, this.settings, features))) as { id: string };
       serviceId = service.id;
       result = await this.follow(serviceId, nonce, spec, options, nodes, (t) => (task = t));
       return result;
     } catch (error) {
       throw engineError(error, `running run ${spec.runId} on the swarm`);
     } finally {
-      await this.removals.afterRun(this.discard(serviceId, configId, task), result);
+      await this.removals.afterRun(this.discard(serviceId, configId, task).finally(() => image.release()), result);
     }
   }
 
@@ -227,6 +227,7 @@ export class SwarmBackend implements SandboxBackend {
       if (new Date(config.CreatedAt).getTime() > bornBefore || (runId && isLive(runId))) continue;
       await this.manager.getConfig(config.ID).remove().catch(() => undefined); // refused while a service still uses it
     }
+    await this.removeIdleImages(this.settings.imageIdleMs ?? DEFAULT_IMAGE_IDLE_MS);
     return removed;
   }
 
@@ -235,10 +236,18 @@ export class SwarmBackend implements SandboxBackend {
 
   async removeAll(): Promise<void> {
     await this.reap(() => false);
+    await this.removeIdleImages(0);
   }
 
+  /** Nothing made for runs stays on the nodes after a clean stop, as on the Docker backend (its warm containers). */
   async close(): Promise<void> {
     await this.removals.drain();
+    await this.removeIdleImages(0).catch(() => undefined);
+  }
+
+  private async removeIdleImages(idleMs: number): Promise<void> {
+    const nodes = await this.nodes.ready().catch(() => undefined);
+    if (nodes) await this.images.removeIdle(idleMs, [...nodes.values()].map((n) => n.engine));
   }
 }
 
