@@ -1,10 +1,14 @@
 // The server's and the CLI's configuration: read once from the environment, validated, passed down.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { SandrunError, describeZodIssues } from './errors.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, HOST_RULE, PORT_RULE, parseHost, parsePort } from './listen-address.ts';
 import type { RunLimits } from './run-limits.ts';
 import { parseSecretsKey } from './secrets/secret-box.ts';
+import { ENGINE_HOST_RULE, isLoopback, parseEngineHost } from './sandbox/swarm/engine-address.ts';
+import type { EngineTls } from './sandbox/swarm/engine-client.ts';
 
 const boolean = z
   .enum(['0', '1', 'true', 'false', 'yes', 'no', ''])
@@ -53,8 +57,13 @@ const environmentSchema = z.object({
   SANDRUN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SANDRUN_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),
   SANDRUN_BACKEND: z.enum(['docker', 'swarm']).default('docker'),
-  SANDRUN_SWARM_HOST: z.string().regex(/^(unix|tcp):\/\//, 'must start with unix:// or tcp://').optional(),
-  SANDRUN_SWARM_NODE_HOSTS: list([]).pipe(z.array(z.string().regex(/^(unix|tcp):\/\//, 'each must start with unix:// or tcp://'))),
+  SANDRUN_SWARM_HOST: z.string().refine((host) => parseEngineHost(host) !== undefined, ENGINE_HOST_RULE).optional(),
+  SANDRUN_SWARM_NODE_HOSTS: list([]).pipe(z.array(z.string().refine((host) => parseEngineHost(host) !== undefined, `each ${ENGINE_HOST_RULE}`))),
+  SANDRUN_SWARM_TLS_CA_FILE: z.string().min(1).optional(),
+  SANDRUN_SWARM_TLS_CERT_FILE: z.string().min(1).optional(),
+  SANDRUN_SWARM_TLS_KEY_FILE: z.string().min(1).optional(),
+  SANDRUN_SWARM_ALLOW_PLAIN_TCP: boolean.default(false),
+  SANDRUN_SWARM_IMAGE_IDLE_SECONDS: positiveInt(600),
   SANDRUN_MAX_CONCURRENT_RUNS: positiveInt(4),
   SANDRUN_MAX_QUEUED_RUNS: positiveInt(200),
   SANDRUN_TENANT_MAX_CONCURRENT_RUNS: z.coerce.number().int().positive().optional(),
@@ -135,7 +144,11 @@ export interface Config {
   logLevel: z.infer<typeof environmentSchema>['SANDRUN_LOG_LEVEL'];
   runtime: 'runc' | 'runsc';
   /** Where runs go: the local Docker engine, or a swarm through its manager (nodeHosts: every node's engine). */
-  backend: { kind: 'docker' } | { kind: 'swarm'; managerHost: string; nodeHosts: string[] };
+  /**
+   * Where runs go: the local Docker engine, or a swarm through its manager (nodeHosts: every node's engine; tls: the
+   * client certificate for tcp+tls:// engines; imageIdleMs: how long a workspace image may stay unused on the nodes).
+   */
+  backend: { kind: 'docker' } | { kind: 'swarm'; managerHost: string; nodeHosts: string[]; tls: EngineTls | undefined; imageIdleMs: number };
   maxConcurrentRuns: number;
   maxQueuedRuns: number;
   /** Per tenant: runs at once (default: all slots but one, so another tenant always finds one) and runs waiting. */
@@ -195,6 +208,63 @@ export interface Config {
   jwt: { issuer: string; audience: string; jwksUrl: string; tenantClaim: string; jwksCooldownMs: number } | undefined;
 }
 
+type Environment = z.infer<typeof environmentSchema>;
+
+function invalid(message: string): SandrunError {
+  return new SandrunError('invalid_request', `invalid configuration: ${message}`);
+}
+
+/** A PEM file of the swarm's TLS settings, read at start so that a wrong path fails there, naming its variable. */
+function readPem(variable: string, file: string): Buffer {
+  try {
+    return readFileSync(resolve(file));
+  } catch (error) {
+    throw invalid(`${variable} ${file} cannot be read: ${(error as Error).message}`);
+  }
+}
+
+function swarmTls(e: Environment): EngineTls {
+  const files = { SANDRUN_SWARM_TLS_CA_FILE: e.SANDRUN_SWARM_TLS_CA_FILE, SANDRUN_SWARM_TLS_CERT_FILE: e.SANDRUN_SWARM_TLS_CERT_FILE, SANDRUN_SWARM_TLS_KEY_FILE: e.SANDRUN_SWARM_TLS_KEY_FILE };
+  const unset = Object.entries(files).filter(([, file]) => file === undefined).map(([name]) => name);
+  if (unset.length > 0) throw invalid(`${unset.join(', ')} must be set: a tcp+tls:// swarm engine is reached with sandrun's client certificate, verified against the CA`);
+  const ca = readPem('SANDRUN_SWARM_TLS_CA_FILE', files.SANDRUN_SWARM_TLS_CA_FILE!);
+  const cert = readPem('SANDRUN_SWARM_TLS_CERT_FILE', files.SANDRUN_SWARM_TLS_CERT_FILE!);
+  const key = readPem('SANDRUN_SWARM_TLS_KEY_FILE', files.SANDRUN_SWARM_TLS_KEY_FILE!);
+  const parse = <T>(variable: string, what: string, read: () => T): T => {
+    try {
+      return read();
+    } catch (error) {
+      throw invalid(`${variable} does not hold a PEM ${what}: ${(error as Error).message}`);
+    }
+  };
+  parse('SANDRUN_SWARM_TLS_CA_FILE', 'certificate', () => new X509Certificate(ca));
+  const certificate = parse('SANDRUN_SWARM_TLS_CERT_FILE', 'certificate', () => new X509Certificate(cert));
+  const privateKey = parse('SANDRUN_SWARM_TLS_KEY_FILE', 'private key', () => createPrivateKey(key));
+  if (!certificate.checkPrivateKey(privateKey)) throw invalid('SANDRUN_SWARM_TLS_KEY_FILE is not the key of the certificate in SANDRUN_SWARM_TLS_CERT_FILE');
+  return { ca, cert, key };
+}
+
+/**
+ * An engine's API is root on its machine: plain tcp:// is accepted only on loopback, or by SANDRUN_SWARM_ALLOW_PLAIN_TCP
+ * (a network the operator vouches for); tcp+tls:// needs the three TLS files.
+ */
+function swarmBackend(e: Environment, managerHost: string): Config['backend'] {
+  const nodeHosts = e.SANDRUN_SWARM_NODE_HOSTS.length > 0 ? e.SANDRUN_SWARM_NODE_HOSTS : [managerHost];
+  const hosts = [['SANDRUN_SWARM_HOST', managerHost] as const, ...nodeHosts.map((host) => ['SANDRUN_SWARM_NODE_HOSTS', host] as const)];
+  let tlsNeeded = false;
+  for (const [variable, host] of hosts) {
+    const address = parseEngineHost(host)!;
+    if (address.kind !== 'tcp') continue;
+    if (address.tls) tlsNeeded = true;
+    else if (!isLoopback(address.hostname) && !e.SANDRUN_SWARM_ALLOW_PLAIN_TCP) {
+      throw invalid(
+        `${variable} ${host} is plain TCP to a non-loopback address: whoever can reach it controls that engine, and anyone on the path can read and alter runs; use tcp+tls:// with SANDRUN_SWARM_TLS_CA_FILE, SANDRUN_SWARM_TLS_CERT_FILE and SANDRUN_SWARM_TLS_KEY_FILE, or set SANDRUN_SWARM_ALLOW_PLAIN_TCP=1 for a network you trust`,
+      );
+    }
+  }
+  return { kind: 'swarm', managerHost, nodeHosts, tls: tlsNeeded ? swarmTls(e) : undefined, imageIdleMs: e.SANDRUN_SWARM_IMAGE_IDLE_SECONDS * 1000 };
+}
+
 /** Reads the configuration from an environment; throws one message that names every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const relevant = Object.fromEntries(Object.entries(env).filter(([key]) => key.startsWith('SANDRUN_')));
@@ -210,7 +280,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new SandrunError('invalid_request', 'invalid configuration: SANDRUN_JWT_ISSUER and SANDRUN_JWT_AUDIENCE are set together or not at all');
   }
   if (e.SANDRUN_BACKEND === 'swarm' && !e.SANDRUN_SWARM_HOST) {
-    throw new SandrunError('invalid_request', 'invalid configuration: SANDRUN_SWARM_HOST (the manager engine, unix:// or tcp://) is required when SANDRUN_BACKEND=swarm');
+    throw new SandrunError('invalid_request', 'invalid configuration: SANDRUN_SWARM_HOST (the manager engine, unix://, tcp+tls:// or tcp://) is required when SANDRUN_BACKEND=swarm');
   }
   const minPids = e.SANDRUN_RUNTIME === 'runsc' ? GVISOR_MIN_PIDS : 1;
   if (e.SANDRUN_DEFAULT_PIDS < minPids) {
@@ -223,10 +293,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(e.SANDRUN_DATA_DIR),
     logLevel: e.SANDRUN_LOG_LEVEL,
     runtime: e.SANDRUN_RUNTIME,
-    backend:
-      e.SANDRUN_BACKEND === 'swarm' && e.SANDRUN_SWARM_HOST
-        ? { kind: 'swarm', managerHost: e.SANDRUN_SWARM_HOST, nodeHosts: e.SANDRUN_SWARM_NODE_HOSTS.length > 0 ? e.SANDRUN_SWARM_NODE_HOSTS : [e.SANDRUN_SWARM_HOST] }
-        : { kind: 'docker' },
+    backend: e.SANDRUN_BACKEND === 'swarm' && e.SANDRUN_SWARM_HOST ? swarmBackend(e, e.SANDRUN_SWARM_HOST) : { kind: 'docker' },
     maxConcurrentRuns: e.SANDRUN_MAX_CONCURRENT_RUNS,
     maxQueuedRuns: e.SANDRUN_MAX_QUEUED_RUNS,
     tenantMaxConcurrentRuns: e.SANDRUN_TENANT_MAX_CONCURRENT_RUNS ?? Math.max(1, e.SANDRUN_MAX_CONCURRENT_RUNS - 1),

@@ -3,7 +3,7 @@ import Dockerode from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import { DockerBackend } from '../../src/sandbox/docker/docker-backend.ts';
 import { answersLate, engineDeadlineOf, withEngineDeadline } from '../../src/sandbox/engine-deadline.ts';
-import { engineFor } from '../../src/sandbox/swarm/swarm-backend.ts';
+import { engineFor } from '../../src/sandbox/swarm/engine-client.ts';
 
 const settings = {
   runsDir: '/nonexistent',
@@ -26,8 +26,8 @@ describe('the engine deadline', () => {
   });
 
   it('is put on every swarm engine client', () => {
-    expect(engineDeadlineOf(engineFor('unix:///nonexistent.sock', 4_321))).toBe(4_321);
-    expect(engineDeadlineOf(engineFor('tcp://127.0.0.1:2375', 4_321))).toBe(4_321);
+    expect(engineDeadlineOf(engineFor('unix:///nonexistent.sock', undefined, 4_321))).toBe(4_321);
+    expect(engineDeadlineOf(engineFor('tcp://127.0.0.1:2375', undefined, 4_321))).toBe(4_321);
   });
 
   it('is set again, not stacked, when a client is wrapped twice', () => {

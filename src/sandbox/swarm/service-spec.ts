@@ -1,6 +1,7 @@
 // The swarm service a run gets: SPEC §3's restrictions as a service spec (API 1.41), plus the wrapper that returns /outputs.
 import { STOP_SIGNAL, type SandboxSpec } from '../backend.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
+import type { ServiceFeatures } from './node-hardening.ts';
 import { NO_CORE_DUMPS, OUTPUTS, PARAMETERS_FILE, RUN_USER, WORKSPACE, outputsTmpfsBytes, runEnv, type HardeningSettings } from '../container-layout.ts';
 
 const MiB = 1024 * 1024;
@@ -42,8 +43,16 @@ export function managedLabels(runId: string, settings: HardeningSettings, extra:
   return { ...extra, [MANAGED_LABEL]: 'true', [INSTANCE_LABEL]: settings.instanceId, [RUN_ID_LABEL]: runId };
 }
 
-export function serviceSpec(parts: ServiceParts, settings: ServiceSettings): Record<string, unknown> {
+/** noexec, nosuid, nodev: as on the Docker backend, nothing a run writes can be executed or raise privileges. */
+const TMPFS_FLAGS = [['noexec'], ['nosuid'], ['nodev']];
+
+/**
+ * What the cluster's API cannot carry (`features` false) is supplied by each node's daemon and checked there before
+ * the first run (node-hardening.ts); docs/security.md lists which is which.
+ */
+export function serviceSpec(parts: ServiceParts, settings: ServiceSettings, features: ServiceFeatures): Record<string, unknown> {
   const { spec } = parts;
+  const tmpfs = (sizeBytes: number) => ({ SizeBytes: sizeBytes, Mode: 0o1777, ...(features.tmpfsOptions ? { Options: TMPFS_FLAGS } : {}) });
   const memoryBytes = Math.round(spec.limits.memoryMb * MiB);
   const fileSizeBytes = settings.fileSizeMb * MiB;
   // The log file holds the run's output and the outputs frame; bounded, read live as it is written.
@@ -62,6 +71,7 @@ export function serviceSpec(parts: ServiceParts, settings: ServiceSettings): Rec
         ReadOnly: true,
         Init: true,
         CapabilityDrop: ['ALL'],
+        ...(features.noNewPrivileges ? { Privileges: { NoNewPrivileges: true } } : {}),
         Ulimits: [
           { Name: 'nofile', Soft: settings.openFiles, Hard: settings.openFiles },
           { Name: 'fsize', Soft: fileSizeBytes, Hard: fileSizeBytes },
@@ -70,10 +80,11 @@ export function serviceSpec(parts: ServiceParts, settings: ServiceSettings): Rec
         // A stopped run (timeout, cancel: the service's removal) is killed at once, as on the Docker backend.
         StopSignal: STOP_SIGNAL,
         StopGracePeriod: 500_000_000,
-        // API 1.41 has no tmpfs mount options: noexec, nosuid and nodev are the engine's defaults for every tmpfs.
+        // Below API 1.46 a tmpfs takes no options: noexec, nosuid and nodev are then what dockerd puts on every tmpfs
+        // mount (hard-coded, not a daemon setting), and the swarm tests check that nothing written there runs.
         Mounts: [
-          { Type: 'tmpfs', Target: '/tmp', TmpfsOptions: { SizeBytes: settings.tmpMb * MiB, Mode: 0o1777 } },
-          { Type: 'tmpfs', Target: OUTPUTS, TmpfsOptions: { SizeBytes: outputsTmpfsBytes(settings.outputsCapBytes), Mode: 0o1777 } },
+          { Type: 'tmpfs', Target: '/tmp', TmpfsOptions: tmpfs(settings.tmpMb * MiB) },
+          { Type: 'tmpfs', Target: OUTPUTS, TmpfsOptions: tmpfs(outputsTmpfsBytes(settings.outputsCapBytes)) },
         ],
         Configs: [
           {

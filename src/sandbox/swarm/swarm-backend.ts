@@ -1,10 +1,10 @@
 // The sandbox on a Docker Swarm: one replicated service (1 replica, no restart) per run, removed with its config when the run ends.
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import { StreamDemux } from '../stream-demux.ts';
+import { engineFor, tlsFailure, type EngineTls } from './engine-client.ts';
 import { SandrunError, errorMessage } from '../../errors.ts';
 import { STOP_SIGNAL, signalExitCode, type ManagedContainer, type RunOptions, type SandboxBackend, type SandboxResult, type SandboxSpec } from '../backend.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
-import { withEngineDeadline } from '../engine-deadline.ts';
 import type { HardeningSettings } from '../container-layout.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 import { Removals } from '../removals.ts';
@@ -19,18 +19,23 @@ import { WorkspaceImages } from './workspace-image.ts';
 import { delay } from '../../delay.ts';
 
 export interface SwarmBackendSettings extends HardeningSettings {
-  /** The manager's engine: `unix:///path` or `tcp://host:port`. */
+  /** The manager's engine: `unix:///path`, `tcp+tls://host:port` or (loopback, or by opt-in) `tcp://host:port`. */
   managerHost: string;
   /** Every node's own engine (workspace images are loaded into each); the manager's included. */
   nodeHosts: string[];
+  /** Client certificate and CA for `tcp+tls://` engines. */
+  tls?: EngineTls;
   /** Scratch directory for building workspace images. */
   workDir: string;
   logCapBytes: number;
   outputsMaxEntries: number;
   /** How long any engine request may wait for the engine's answer (engine-deadline.ts); the manager's is shorter still. */
   engineCallTimeoutMs: number;
+  /** How long a workspace image may stay on the nodes with no run using it (SANDRUN_SWARM_IMAGE_IDLE_SECONDS; default 10 min). */
+  imageIdleMs?: number;
 }
 
+const DEFAULT_IMAGE_IDLE_MS = 600_000;
 /** After the task ends, how long its last log lines may take to arrive through the manager. */
 const LOG_DRAIN_MS = 5_000;
 const GONE_TIMEOUT_MS = 15_000;
@@ -41,14 +46,6 @@ const OOM_FLAG_POLL_MS = 50;
 /** The manager's deadline at most: with too few managers its API hangs ~21 s rather than failing. */
 const MANAGER_TIMEOUT_MS = 10_000;
 
-/** A client of the engine at `host` whose every request has a deadline on its answer (engine-deadline.ts). */
-export function engineFor(host: string, deadlineMs: number): Dockerode {
-  if (host.startsWith('unix://')) return withEngineDeadline(new Dockerode({ socketPath: host.slice('unix://'.length) }), deadlineMs);
-  const url = new URL(host.replace(/^tcp:/, 'http:'));
-  return withEngineDeadline(new Dockerode({ host: url.hostname, port: Number(url.port || 2375), protocol: 'http' }), deadlineMs);
-}
-
-
 export class SwarmBackend implements SandboxBackend {
   /** Its deadline bounds the answer, not a stream: a log stream stays open, silent, for as long as the run. */
   private readonly manager: Dockerode;
@@ -57,9 +54,9 @@ export class SwarmBackend implements SandboxBackend {
   private readonly removals = new Removals();
 
   constructor(private readonly settings: SwarmBackendSettings) {
-    this.manager = engineFor(settings.managerHost, Math.min(settings.engineCallTimeoutMs, MANAGER_TIMEOUT_MS));
-    const engines = settings.nodeHosts.map((host) => engineFor(host, settings.engineCallTimeoutMs));
-    this.nodes = new SwarmNodes(this.manager, engines, settings.runtime);
+    this.manager = engineFor(settings.managerHost, settings.tls, Math.min(settings.engineCallTimeoutMs, MANAGER_TIMEOUT_MS));
+    const engines = settings.nodeHosts.map((host) => ({ host, engine: engineFor(host, settings.tls, settings.engineCallTimeoutMs) }));
+    this.nodes = new SwarmNodes(this.manager, engines, settings.runtime, settings.instanceId);
     this.images = new WorkspaceImages(this.manager, settings.workDir, managedLabels('workspace', settings));
   }
 
@@ -68,7 +65,7 @@ export class SwarmBackend implements SandboxBackend {
       await this.manager.ping();
       await this.manager.swarmInspect();
     } catch (error) {
-      throw new SandrunError('engine_unavailable', `the swarm manager does not answer: ${errorMessage(error)}`, undefined, { cause: error });
+      throw tlsFailure(error, this.settings.managerHost) ?? new SandrunError('engine_unavailable', `the swarm manager does not answer: ${errorMessage(error)}`, undefined, { cause: error });
     }
   }
 
@@ -84,8 +81,9 @@ export class SwarmBackend implements SandboxBackend {
   }
 
   async run(spec: SandboxSpec, options: RunOptions = {}): Promise<SandboxResult> {
-    const nodes = await this.nodes.ready();
-    const imageId = await this.images.imageFor(spec.image, spec.workspaceDir, [...nodes.values()].map((n) => n.engine));
+    const { nodes, features } = await this.nodes.hardened(spec.image);
+    const image = await this.images.use(spec.image, spec.workspaceDir, [...nodes.values()].map((n) => n.engine));
+    const imageId = image.id;
     const nonce = frameNonce();
     const configName = `sandrun-${spec.runId}-parameters`;
     let configId: string | undefined;
@@ -99,14 +97,14 @@ export class SwarmBackend implements SandboxBackend {
         Data: Buffer.from(JSON.stringify(spec.parameters)).toString('base64'),
       })) as { id: string };
       configId = config.id;
-      const service = (await this.manager.createService(serviceSpec({ spec, imageId, configId, configName, nonce }, this.settings))) as { id: string };
+      const service = (await this.manager.createService(serviceSpec({ spec, imageId, configId, configName, nonce }, this.settings, features))) as { id: string };
       serviceId = service.id;
       result = await this.follow(serviceId, nonce, spec, options, nodes, (t) => (task = t));
       return result;
     } catch (error) {
       throw engineError(error, `running run ${spec.runId} on the swarm`);
     } finally {
-      await this.removals.afterRun(this.discard(serviceId, configId, task), result);
+      await this.removals.afterRun(this.discard(serviceId, configId, task).finally(() => image.release()), result);
     }
   }
 
@@ -232,6 +230,7 @@ export class SwarmBackend implements SandboxBackend {
       if (new Date(config.CreatedAt).getTime() > bornBefore || (runId && isLive(runId))) continue;
       await this.manager.getConfig(config.ID).remove().catch(() => undefined); // refused while a service still uses it
     }
+    await this.removeIdleImages(this.settings.imageIdleMs ?? DEFAULT_IMAGE_IDLE_MS);
     return removed;
   }
 
@@ -240,10 +239,18 @@ export class SwarmBackend implements SandboxBackend {
 
   async removeAll(): Promise<void> {
     await this.reap(() => false);
+    await this.removeIdleImages(0);
   }
 
+  /** Nothing made for runs stays on the nodes after a clean stop, as on the Docker backend (its warm containers). */
   async close(): Promise<void> {
     await this.removals.drain();
+    await this.removeIdleImages(0).catch(() => undefined);
+  }
+
+  private async removeIdleImages(idleMs: number): Promise<void> {
+    const nodes = await this.nodes.ready().catch(() => undefined);
+    if (nodes) await this.images.removeIdle(idleMs, [...nodes.values()].map((n) => n.engine));
   }
 }
 

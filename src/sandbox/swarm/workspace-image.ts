@@ -67,10 +67,27 @@ async function hasImage(engine: Dockerode, id: string): Promise<boolean> {
   }
 }
 
+/** A run's hold on its workspace image: the image is not removed before release(). */
+export interface ImageLease {
+  id: string;
+  release(): void;
+}
+
+/**
+ * Workspace images are loaded onto the nodes for the runs of a checkout and removed once no run has used them for an
+ * idle time (and on close): as warm containers on the Docker backend, nothing made ahead for runs stays on an engine
+ * unused. No image is removed while a run holds it, and no image is loaded or handed out while a sweep removes.
+ */
 export class WorkspaceImages {
   /** By base image ID and checkout directory (a checkout never changes once made): the image's ID and where it is loaded. */
   private readonly images = new Map<string, { id: string; loadedOn: Set<Dockerode> }>();
   private readonly loading = new Map<string, Promise<string>>();
+  /** By image ID: runs holding it, and when the last one let go (or when a sweep first saw it, for an image of an earlier process). */
+  private readonly users = new Map<string, number>();
+  private readonly lastUsed = new Map<string, number>();
+  /** Leases being taken (between waiting out a sweep and holding the image). */
+  private taking = 0;
+  private sweeping: Promise<number> | undefined;
 
   constructor(
     private readonly manager: Dockerode,
@@ -78,8 +95,66 @@ export class WorkspaceImages {
     private readonly labels: Record<string, string>,
   ) {}
 
-  /** The ID of the image holding `workspaceDir` at /workspace on top of `baseImage`, present on every one of `nodes`. */
-  async imageFor(baseImage: string, workspaceDir: string, nodes: Dockerode[]): Promise<string> {
+  /** The image holding `workspaceDir` at /workspace on top of `baseImage`, present on every one of `nodes`, held until released. */
+  async use(baseImage: string, workspaceDir: string, nodes: Dockerode[]): Promise<ImageLease> {
+    while (this.sweeping) await this.sweeping.catch(() => 0);
+    this.taking += 1;
+    try {
+      const id = await this.imageFor(baseImage, workspaceDir, nodes);
+      this.users.set(id, (this.users.get(id) ?? 0) + 1);
+      let released = false;
+      return {
+        id,
+        release: () => {
+          if (released) return;
+          released = true;
+          const left = (this.users.get(id) ?? 1) - 1;
+          if (left > 0) this.users.set(id, left);
+          else this.users.delete(id);
+          this.lastUsed.set(id, Date.now());
+        },
+      };
+    } finally {
+      this.taking -= 1;
+    }
+  }
+
+  /**
+   * Removes from `nodes` each of this server's workspace images that no run holds and none has used for `idleMs`.
+   * Skipped while a lease is being taken (the next sweep comes); an engine that refuses (a container still uses the
+   * image) or does not answer keeps it for the next sweep. Returns how many removals were made.
+   */
+  removeIdle(idleMs: number, nodes: Dockerode[]): Promise<number> {
+    if (this.sweeping || this.taking > 0) return Promise.resolve(0);
+    const sweep = this.sweep(idleMs, nodes).finally(() => (this.sweeping = undefined));
+    this.sweeping = sweep;
+    return sweep;
+  }
+
+  private async sweep(idleMs: number, nodes: Dockerode[]): Promise<number> {
+    const now = Date.now();
+    const present = new Set<string>();
+    let removed = 0;
+    const filters = { label: [`${WORKSPACE_IMAGE_LABEL}=true`, ...Object.entries(this.labels).map(([key, value]) => `${key}=${value}`)] };
+    for (const node of nodes) {
+      const listed = (await node.listImages({ filters }).catch(() => undefined)) as { Id: string }[] | undefined;
+      if (!listed) continue;
+      for (const { Id: id } of listed) {
+        if (!this.lastUsed.has(id)) this.lastUsed.set(id, now);
+        const idle = !this.users.has(id) && now - this.lastUsed.get(id)! >= idleMs;
+        if (idle && (await node.getImage(id).remove().then(() => true, () => false))) {
+          removed += 1;
+          for (const [key, image] of this.images) if (image.id === id) this.images.delete(key);
+        } else {
+          present.add(id);
+        }
+      }
+    }
+    for (const id of this.lastUsed.keys()) if (!present.has(id) && !this.users.has(id)) this.lastUsed.delete(id);
+    return removed;
+  }
+
+  private async imageFor(baseImage: string, workspaceDir: string, nodes: Dockerode[]): Promise<string> {
     const key = `${baseImage}\0${workspaceDir}`;
     const known = this.images.get(key);
     if (known && nodes.every((node) => known.loadedOn.has(node))) return known.id;
@@ -90,7 +165,6 @@ export class WorkspaceImages {
     }
     return loading;
   }
-
   private async load(key: string, baseImage: string, workspaceDir: string, nodes: Dockerode[]): Promise<string> {
     await mkdir(this.workDir, { recursive: true });
     const dir = await mkdtemp(join(this.workDir, 'image-'));

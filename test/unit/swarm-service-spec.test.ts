@@ -1,0 +1,45 @@
+// What a run's service spec sets itself, by the cluster's API version: the rest is the nodes' daemons', checked before the first run.
+import { describe, expect, it } from 'vitest';
+import type { SandboxSpec } from '../../src/sandbox/backend.ts';
+import { parseProbe, serviceFeatures } from '../../src/sandbox/swarm/node-hardening.ts';
+import { serviceSpec } from '../../src/sandbox/swarm/service-spec.ts';
+
+const run: SandboxSpec = {
+  runId: 'r1',
+  image: 'sandrun/python:3.11',
+  command: ['python', 'x.py'],
+  workspaceDir: '/tmp/w',
+  parameters: {},
+  env: {},
+  limits: { timeoutSeconds: 30, memoryMb: 128, cpus: 1, pids: 64 },
+};
+const settings = { instanceId: 'i', runtime: 'runc' as const, tmpMb: 64, outputsCapBytes: 1024 * 1024, fileSizeMb: 64, openFiles: 1024, logCapBytes: 65536 };
+
+function containerSpec(apiVersion: string): Record<string, unknown> {
+  const spec = serviceSpec({ spec: run, imageId: 'sha256:x', configId: 'c', configName: 'n', nonce: 'z' }, settings, serviceFeatures([apiVersion, '1.47']));
+  return (spec.TaskTemplate as { ContainerSpec: Record<string, unknown> }).ContainerSpec;
+}
+
+describe('the service spec by API version', () => {
+  it('sets no-new-privileges and the tmpfs flags per service where the API carries them (1.46)', () => {
+    const container = containerSpec('1.46');
+    expect(container.Privileges).toEqual({ NoNewPrivileges: true });
+    const mounts = container.Mounts as { Target: string; TmpfsOptions: { Options?: string[][] } }[];
+    for (const target of ['/tmp', '/outputs']) {
+      expect(mounts.find((m) => m.Target === target)?.TmpfsOptions.Options, target).toEqual([['noexec'], ['nosuid'], ['nodev']]);
+    }
+  });
+
+  it('leaves them to the nodes below the versions that carry them (1.41: checked on each node instead)', () => {
+    const container = containerSpec('1.41');
+    expect(container.Privileges).toBeUndefined();
+    expect((container.Mounts as { TmpfsOptions: { Options?: unknown } }[]).every((m) => m.TmpfsOptions.Options === undefined)).toBe(true);
+    expect(serviceFeatures(['1.44', '1.45'])).toEqual({ noNewPrivileges: true, tmpfsOptions: false });
+    expect(serviceFeatures(['2.0', '1.43'])).toEqual({ noNewPrivileges: false, tmpfsOptions: false });
+  });
+
+  it("reads the probe's no-new-privileges, seccomp and swap", () => {
+    expect(parseProbe('Name:\tcat\nNoNewPrivs:\t1\nSeccomp:\t2\nMemTotal: 1 kB\nSwapTotal:        1024 kB\n')).toEqual({ noNewPrivs: true, seccompMode: 2, swapTotalKb: 1024 });
+    expect(() => parseProbe('nothing')).toThrow(/lacks NoNewPrivs, Seccomp or SwapTotal/);
+  });
+});
