@@ -15,6 +15,8 @@ export interface SwarmCluster {
   sockets: string[];
   /** Network namespace of each node, same order (e.g. to cut a node off). */
   namespaces: string[];
+  /** The namespace holding the bridge that joins the nodes (see setNodeLink). */
+  hubNamespace: string;
   /** The image ID of each image loaded, by the name it has on the main engine. */
   imageIds: Record<string, string>;
   /** Milliseconds taken by each setup phase. */
@@ -34,6 +36,11 @@ export interface SwarmClusterOptions {
 
 async function ip(...args: string[]): Promise<void> {
   await sh('ip', args);
+}
+
+/** Takes node `index` of the cluster whose bridge is in `hubNamespace` off its network (its veth goes down) or back on. */
+export async function setNodeLink(hubNamespace: string, index: number, up: boolean): Promise<void> {
+  await ip('-n', hubNamespace, 'link', 'set', `h${index + 1}`, up ? 'up' : 'down');
 }
 
 async function wireNetwork(layout: ClusterLayout): Promise<void> {
@@ -126,9 +133,10 @@ export async function startSwarmCluster(options: SwarmClusterOptions = {}): Prom
       id,
       sockets: layout.nodes.map((node) => node.socket),
       namespaces: layout.nodes.map((node) => node.namespace),
+      hubNamespace: layout.hubNamespace,
       imageIds,
       timings,
-      setNodeLink: (index, up) => ip('-n', layout.hubNamespace, 'link', 'set', `h${index + 1}`, up ? 'up' : 'down'),
+      setNodeLink: (index, up) => setNodeLink(layout.hubNamespace, index, up),
       teardown: () => teardownCluster(id, layout.nodes.length),
     };
   } catch (error) {

@@ -12,6 +12,43 @@ export const PYTHON_IMAGE = 'sandrun/python:3.11';
 
 export const DEFAULT_TEST_LIMITS: RunLimits = { timeoutSeconds: 30, memoryMb: 256, cpus: 1, pids: 128 };
 
+/** What every test sandbox gets unless a test says otherwise, whichever its backend (backends.ts). */
+export const TEST_SANDBOX_SETTINGS: Omit<DockerBackendSettings, 'runsDir' | 'instanceId' | 'pool' | 'outputsHelperImage'> = {
+  runtime: 'runc',
+  tmpMb: 64,
+  outputsCapBytes: 10 * 1024 * 1024,
+  outputsMaxEntries: 1000,
+  fileSizeMb: 256,
+  openFiles: 1024,
+  logCapBytes: 1024 * 1024,
+  engineCallTimeoutMs: 30_000,
+};
+
+/** A directory of files the run user can read, as checkouts are; `index` keeps several apart under one root. */
+export async function writeWorkspace(root: string, index: number, files: Record<string, string>): Promise<string> {
+  const dir = join(root, `workspace-${index}`);
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, path)), { recursive: true, mode: 0o755 });
+    await writeFile(join(dir, path), content, { mode: 0o644 });
+  }
+  return dir;
+}
+
+/** A run spec with the test defaults (python image, DEFAULT_TEST_LIMITS, no parameters). */
+export function testSpec(workspaceDir: string, overrides: Partial<SandboxSpec> & { command: string[] }): SandboxSpec {
+  return {
+    runId: randomUUID(),
+    image: PYTHON_IMAGE,
+    workspaceDir,
+    parameters: {},
+    env: {},
+    limits: DEFAULT_TEST_LIMITS,
+    labels: { 'sandrun.test': 'true' },
+    ...overrides,
+  };
+}
+
 export interface TestSandbox {
   backend: DockerBackend;
   docker: Dockerode;
@@ -31,14 +68,7 @@ export async function createTestSandbox(settings: Partial<DockerBackendSettings>
   const backend = new DockerBackend(docker, {
     runsDir: join(root, 'runs'),
     instanceId,
-    runtime: 'runc',
-    tmpMb: 64,
-    outputsCapBytes: 10 * 1024 * 1024,
-    outputsMaxEntries: 1000,
-    fileSizeMb: 256,
-    openFiles: 1024,
-    logCapBytes: 1024 * 1024,
-    engineCallTimeoutMs: 30_000,
+    ...TEST_SANDBOX_SETTINGS,
     ...settings,
   });
   let workspaces = 0;
@@ -46,27 +76,8 @@ export async function createTestSandbox(settings: Partial<DockerBackendSettings>
     backend,
     docker,
     instanceId: settings.instanceId ?? instanceId,
-    async workspace(files) {
-      const dir = join(root, `workspace-${(workspaces += 1)}`);
-      await mkdir(dir, { recursive: true, mode: 0o755 });
-      for (const [path, content] of Object.entries(files)) {
-        await mkdir(dirname(join(dir, path)), { recursive: true, mode: 0o755 });
-        await writeFile(join(dir, path), content, { mode: 0o644 });
-      }
-      return dir;
-    },
-    spec(overrides) {
-      return {
-        runId: randomUUID(),
-        image: PYTHON_IMAGE,
-        workspaceDir: root,
-        parameters: {},
-        env: {},
-        limits: DEFAULT_TEST_LIMITS,
-        labels: { 'sandrun.test': 'true' },
-        ...overrides,
-      };
-    },
+    workspace: (files) => writeWorkspace(root, (workspaces += 1), files),
+    spec: (overrides) => testSpec(root, overrides),
     async cleanup() {
       await backend.close();
       await rm(root, { recursive: true, force: true });
