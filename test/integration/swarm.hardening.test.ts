@@ -8,18 +8,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSwarmCluster, type SwarmCluster } from '../../scripts/swarm/cluster.ts';
-import { ensureClusterPrerequisites } from '../../scripts/swarm/prerequisites.ts';
 import type { SandboxSpec } from '../../src/sandbox/backend.ts';
 import { assertNodeHardened, serviceFeatures, type NodeFacts } from '../../src/sandbox/swarm/node-hardening.ts';
 import { readNodeFacts } from '../../src/sandbox/swarm/node-probe.ts';
 import { SwarmBackend, type SwarmBackendSettings } from '../../src/sandbox/swarm/swarm-backend.ts';
+import { swarmCluster } from '../helpers/backends.ts';
+import type { SharedCluster } from '../helpers/swarm-cluster.ts';
 
 const IMAGE = 'sandrun/python:3.11';
-const cannotRun = ensureClusterPrerequisites();
+// The test run's one shared cluster (test/global-setup.ts), started on first use.
+const shared = await swarmCluster();
+const cannotRun = 'unavailable' in shared ? shared.unavailable : undefined;
 if (cannotRun) console.warn(`swarm hardening tests skipped: ${cannotRun}`);
 
-let cluster: SwarmCluster;
+let cluster: SharedCluster;
 let engines: Dockerode[];
 let hosts: string[];
 let root: string;
@@ -62,7 +64,7 @@ function spec(command: string[], overrides: Partial<SandboxSpec> = {}): SandboxS
 
 beforeAll(async () => {
   if (cannotRun) return;
-  cluster = await startSwarmCluster({ images: [IMAGE] });
+  cluster = shared as SharedCluster;
   root = await mkdtemp(join(tmpdir(), 'sandrun-swarm-hardening-'));
   await chmod(root, 0o755);
   workspace = join(root, 'workspace');
@@ -75,7 +77,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (cannotRun) return;
   for (const backend of backends) await backend.close().catch(() => undefined);
-  await cluster?.teardown();
   if (root) await rm(root, { recursive: true, force: true });
 }, 120_000);
 
