@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSwarmCluster, type SwarmCluster } from '../../scripts/swarm/cluster.ts';
 import { ensureClusterPrerequisites } from '../../scripts/swarm/prerequisites.ts';
 import type { SandboxResult, SandboxSpec } from '../../src/sandbox/backend.ts';
-import { SwarmBackend } from '../../src/sandbox/swarm/swarm-backend.ts';
+import { SwarmBackend, type SwarmBackendSettings } from '../../src/sandbox/swarm/swarm-backend.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { startTestServer } from '../helpers/server.ts';
 
@@ -25,6 +25,23 @@ let root: string;
 let workspace: string;
 const instanceId = `test-${randomUUID()}`;
 
+function backendSettings(): SwarmBackendSettings {
+  const hosts = cluster.sockets.map((socket) => `unix://${socket}`);
+  return {
+    managerHost: hosts[0]!,
+    nodeHosts: hosts,
+    workDir: join(root, 'images'),
+    instanceId,
+    runtime: 'runc',
+    tmpMb: 64,
+    outputsCapBytes: 1024 * 1024,
+    outputsMaxEntries: 1000,
+    fileSizeMb: 256,
+    openFiles: 1024,
+    logCapBytes: LOG_CAP,
+  };
+}
+
 beforeAll(async () => {
   if (cannotRun) return;
   cluster = await startSwarmCluster({ images: [IMAGE] });
@@ -34,21 +51,8 @@ beforeAll(async () => {
   workspace = join(root, 'workspace');
   await mkdir(workspace, { mode: 0o755 });
   await writeFile(join(workspace, 'hello.py'), 'import sys\nprint("hello from stdout")\nprint("hello from stderr", file=sys.stderr)\nsys.exit(3)\n');
-  const hosts = cluster.sockets.map((socket) => `unix://${socket}`);
   engines = cluster.sockets.map((socketPath) => new Dockerode({ socketPath }));
-  backend = new SwarmBackend({
-    managerHost: hosts[0]!,
-    nodeHosts: hosts,
-    workDir: join(root, 'images'),
-    instanceId,
-    runtime: 'runc',
-    tmpMb: 64,
-    outputsCapBytes: 1024 * 1024,
-    outputsMaxEntries: 1000,
-    fileSizeMb: 64,
-    openFiles: 1024,
-    logCapBytes: LOG_CAP,
-  });
+  backend = new SwarmBackend(backendSettings());
 }, 300_000);
 
 afterAll(async () => {
@@ -141,6 +145,68 @@ describe.skipIf(Boolean(cannotRun))('the swarm sandbox on a 3-node swarm', () =>
     expect(result.stdout.text.startsWith('line 000000\n')).toBe(true);
     expect(result.stdout.text.endsWith('line 019999\n')).toBe(true);
     expect(result.stdout.text.length).toBeLessThan(LOG_CAP + 200);
+  });
+
+  it('keeps outputs and exit 0 of a run that prints 20 MB to stdout, with its stdout cut head and tail as on Docker', async () => {
+    const code = [
+      'import json, sys',
+      'for i in range(200000):\n    sys.stdout.write(f"line {i:06d} " + "x" * 87 + "\\n")',
+      'json.dump({"lines": 200000}, open("/outputs/result.json", "w"))',
+    ].join('\n');
+    const result = await backend.run(spec(python(code), { limits: { timeoutSeconds: 120, memoryMb: 128, cpus: 1, pids: 64 } }));
+    expect(result.outcome, JSON.stringify(result.outcome)).toEqual({ kind: 'exited' });
+    expect(result.exitCode).toBe(0);
+    expect(result.outputs).toEqual({ result: { lines: 200000 } });
+    expect(result.stdout.totalBytes, 'every byte of stdout counted').toBe(200000 * 100);
+    expect(result.stdout.truncated).toBe(true);
+    expect(result.stdout.text.startsWith(`line 000000 ${'x'.repeat(87)}\n`)).toBe(true);
+    expect(result.stdout.text.endsWith(`line 199999 ${'x'.repeat(87)}\n`), result.stdout.text.slice(-200)).toBe(true);
+    expect(result.stdout.text).toMatch(/\[sandrun: \d+ bytes truncated; 20000000 bytes in all, the first 32768 and last 32768 kept\]/);
+  }, 180_000);
+
+  it('keeps outputs and exit 0 of a run that interleaves heavy stdout and stderr', async () => {
+    const code = [
+      'import json, sys',
+      'for i in range(50000):\n    sys.stdout.write(f"out {i:06d} " + "o" * 88 + "\\n")\n    sys.stderr.write(f"err {i:06d} " + "e" * 88 + "\\n")',
+      'json.dump({"ok": True}, open("/outputs/result.json", "w"))',
+    ].join('\n');
+    const result = await backend.run(spec(python(code), { limits: { timeoutSeconds: 120, memoryMb: 128, cpus: 1, pids: 64 } }));
+    expect(result.outcome, JSON.stringify(result.outcome)).toEqual({ kind: 'exited' });
+    expect(result.exitCode).toBe(0);
+    expect(result.outputs).toEqual({ result: { ok: true } });
+    expect([result.stdout.totalBytes, result.stderr.totalBytes]).toEqual([5_000_000, 5_000_000]);
+    expect(result.stdout.text.endsWith(`out 049999 ${'o'.repeat(88)}\n`)).toBe(true);
+    expect(result.stderr.text.startsWith(`err 000000 ${'e'.repeat(88)}\n`)).toBe(true);
+    expect(result.stderr.text.endsWith(`err 049999 ${'e'.repeat(88)}\n`)).toBe(true);
+  }, 180_000);
+
+  it('keeps outputs and exit 0 of a run that writes 100 MB to /tmp and then fills it to its cap', async () => {
+    const roomy = new SwarmBackend({ ...backendSettings(), tmpMb: 128 });
+    try {
+      const code = [
+        'import json',
+        'f = open("/tmp/big", "wb")',
+        'for i in range(100):\n    f.write(b"\\0" * 1048576)',
+        'try:\n    while True:\n        f.write(b"\\0" * 1048576)\n        f.flush()\nexcept OSError as e:\n    pass',
+        'print(json.dumps({"tmp": "full"}))',
+        'json.dump({"written": 100}, open("/outputs/result.json", "w"))',
+      ].join('\n');
+      const result = await roomy.run(spec(python(code), { limits: { timeoutSeconds: 120, memoryMb: 256, cpus: 1, pids: 64 } }));
+      expect(result.outcome, `${JSON.stringify(result.outcome)} ${result.stderr.text}`).toEqual({ kind: 'exited' });
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout.text).toBe('{"tmp": "full"}\n');
+      expect(result.outputs).toEqual({ result: { written: 100 } });
+    } finally {
+      await roomy.close();
+    }
+  }, 180_000);
+
+  it('reports the CPU time and peak memory of a run, as on Docker', async () => {
+    const result = await backend.run(spec(python('x = bytearray(48 * 1024 * 1024)\nsum(range(3_000_000))\nprint(len(x))')));
+    expect(result.stdout.text).toBe(`${48 * 1024 * 1024}\n`);
+    expect(result.usage, 'usage reported').toBeDefined();
+    expect(result.usage!.cpuSeconds).toBeGreaterThan(0);
+    expect(result.usage!.peakMemoryBytes ?? 0, 'peak memory at least the 48 MiB buffer').toBeGreaterThan(48 * 1024 * 1024);
   });
 
   it('gives a hostile run loopback only, an unprivileged user, no capabilities and a read-only workspace', async () => {
