@@ -91,6 +91,23 @@ await eachBackend('sandbox.contract', (kind) => {
       expect(hog.stderr.text).toMatch(/No space left on device|File too large/);
     });
 
+    it('keeps outputs and exit 0 of a run that interleaves heavy stdout and stderr, each counted to the byte, head and tail kept', async () => {
+      const code = [
+        'import json, sys',
+        'for i in range(50000):\n    sys.stdout.write(f"out {i:06d} " + "o" * 88 + "\\n")\n    sys.stderr.write(f"err {i:06d} " + "e" * 88 + "\\n")',
+        'json.dump({"ok": True}, open("/outputs/result.json", "w"))',
+      ].join('\n');
+      const result = await sandbox.backend.run(sandbox.spec({ command: python(code), workspaceDir: workspace, limits: { timeoutSeconds: 120, memoryMb: 128, cpus: 1, pids: 64 } }));
+      expect(result.outcome, JSON.stringify(result.outcome)).toEqual({ kind: 'exited' });
+      expect(result.exitCode).toBe(0);
+      expect(result.outputs).toEqual({ result: { ok: true } });
+      expect([result.stdout.totalBytes, result.stderr.totalBytes]).toEqual([5_000_000, 5_000_000]);
+      expect(result.stdout.text.startsWith(`out 000000 ${'o'.repeat(88)}\n`)).toBe(true);
+      expect(result.stdout.text.endsWith(`out 049999 ${'o'.repeat(88)}\n`)).toBe(true);
+      expect(result.stderr.text.startsWith(`err 000000 ${'e'.repeat(88)}\n`)).toBe(true);
+      expect(result.stderr.text.endsWith(`err 049999 ${'e'.repeat(88)}\n`)).toBe(true);
+    }, 180_000);
+
     it('does not follow a symlink in /outputs that points at /etc/passwd', async () => {
       const code = 'import os\nos.symlink("/etc/passwd", "/outputs/passwd.json")\nopen("/outputs/ok.json", "w").write("1")';
       const result = await sandbox.backend.run(sandbox.spec({ command: python(code), workspaceDir: workspace }));

@@ -6,7 +6,7 @@ const NONCE = 'sandrun-frame-test';
 
 function split(chunks: string[], max = 1 << 20) {
   const seen: string[] = [];
-  const splitter = new StdoutFrameSplitter(NONCE, (chunk) => seen.push(chunk.toString('latin1')), max);
+  const splitter = new StdoutFrameSplitter(NONCE, (chunk) => seen.push(chunk.toString('latin1')), max, () => {});
   for (const chunk of chunks) splitter.push(Buffer.from(chunk, 'latin1'));
   const frame = splitter.finish();
   return { output: seen.join(''), frame };
@@ -45,7 +45,7 @@ describe('the outputs frame on a swarm task stdout', () => {
 
   it('passes a long line on before it ends, so output without newlines never piles up', () => {
     const seen: number[] = [];
-    const splitter = new StdoutFrameSplitter(NONCE, (chunk) => seen.push(chunk.length), 1 << 20);
+    const splitter = new StdoutFrameSplitter(NONCE, (chunk) => seen.push(chunk.length), 1 << 20, () => {});
     for (let i = 0; i < 100; i++) splitter.push(Buffer.alloc(10_000, 'y'));
     expect(seen.reduce((sum, length) => sum + length, 0)).toBeGreaterThan(900_000);
     splitter.push(Buffer.from(`\n${NONCE} begin\nQUJD\n${NONCE} end 0 0\n`));

@@ -6,7 +6,7 @@ import { RunClock } from '../run-clock.ts';
 import { RunLogs, type ResultBase } from '../run-logs.ts';
 import type { OutputsReadResult } from '../outputs.ts';
 import type { EngineEvents } from './engine-events.ts';
-import { readContainerUsage } from './container-usage.ts';
+import { readContainerUsage } from '../container-usage.ts';
 import { runEnv } from '../container-layout.ts';
 import { LauncherStdout, MarkerSplitter, newNonce, triggerPayload, type LauncherExit } from './launcher-protocol.ts';
 import { exitedOutcome } from '../exit-outcome.ts';

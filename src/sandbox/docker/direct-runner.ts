@@ -13,7 +13,7 @@ import { SandrunError } from '../../errors.ts';
 import { STOP_SIGNAL, type RunOptions, type SandboxResult, type SandboxSpec, type SandboxUsage } from '../backend.ts';
 import { RunClock } from '../run-clock.ts';
 import { RunLogs } from '../run-logs.ts';
-import { readContainerUsage } from './container-usage.ts';
+import { readContainerUsage } from '../container-usage.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
 import type { EngineEvents } from './engine-events.ts';
 import { runEnv, type HardeningSettings } from '../container-layout.ts';

@@ -19,8 +19,8 @@ export function frameNonce(): string {
 }
 
 /**
- * Line by line, because the service logs endpoint delivers stdout as log lines. The wrapper prints
- * "\n<nonce> begin\n", base64 lines, then "<nonce> end <exit> <tar status>\n"; the newline it adds
+ * Line by line, as the wrapper prints it (service-spec.ts). The wrapper prints "\n<nonce> begin\n", waits
+ * for the server (onBegin), then base64 lines, then "<nonce> end <exit> <tar status>\n"; the newline it adds
  * before the frame is held back from the run's output until the next line shows it was the frame's.
  * A frame begun again restarts it: the last one wins, and the wrapper's is last (every other process
  * of the run is killed before it prints). What a run could forge is only its own outputs, which it
@@ -42,6 +42,8 @@ export class StdoutFrameSplitter {
     private readonly nonce: string,
     private readonly onOutput: (chunk: Buffer) => void,
     private readonly maxFrameBytes: number,
+    /** Called at each begin line: the run's processes are dead and the wrapper waits for the server's go-ahead. */
+    private readonly onBegin: () => void,
   ) {}
 
   push(chunk: Buffer): void {
@@ -71,6 +73,7 @@ export class StdoutFrameSplitter {
       this.lines = [];
       this.frameBytes = 0;
       this.tooLarge = false;
+      this.onBegin();
       return;
     }
     if (this.inFrame) {

@@ -7,18 +7,25 @@ import { NO_CORE_DUMPS, OUTPUTS, PARAMETERS_FILE, RUN_USER, WORKSPACE, outputsTm
 const MiB = 1024 * 1024;
 
 /**
- * Runs the command; then kills every other process of the run user (so nothing the run started can
- * write after it), and prints /outputs as a base64 tar between two marker lines on stdout. The
- * container's exit code is the command's.
+ * Waits for the server to attach to the container's stdio (it writes the nonce on stdin), so that every byte of the
+ * run's output reaches the server through the attach, which holds the writer back rather than dropping anything.
+ * Runs the command with stdin from /dev/null; then kills every other process of the run user (so nothing the run
+ * started can write after it), prints the frame's begin line, waits for the server to have read the run's usage
+ * (a line on stdin), and prints /outputs as a base64 tar and the end line on stdout. Nothing touches /tmp, which
+ * the run may have filled: tar's exit status comes back through a pipe. The container's exit code is the command's.
  */
 const WRAPPER = [
   'n="$1"; shift',
-  '"$@"',
+  'IFS= read -r go || exit 125',
+  '[ "$go" = "$n" ] || exit 125',
+  '"$@" </dev/null',
   'code=$?',
-  'kill -9 -1 2>/dev/null',
+  'k=0; while kill -9 -1 2>/dev/null && [ $k -lt 1000 ]; do k=$((k+1)); done',
   'printf "\\n%s begin\\n" "$n"',
-  '{ tar -c -f - -C /outputs . 2>/dev/null; echo $? > /tmp/.sandrun-tar-status; } | base64',
-  'printf "%s end %s %s\\n" "$n" "$code" "$(cat /tmp/.sandrun-tar-status 2>/dev/null || echo 255)"',
+  'IFS= read -r _',
+  'exec 3>&1',
+  's=$( { { tar -c -f - -C /outputs . 2>/dev/null; echo $? >&4; } | base64 >&3; } 4>&1 )',
+  'printf "%s end %s %s\\n" "$n" "$code" "${s:-255}"',
   'exit $code',
 ].join('\n');
 
@@ -55,8 +62,8 @@ export function serviceSpec(parts: ServiceParts, settings: ServiceSettings, feat
   const tmpfs = (sizeBytes: number) => ({ SizeBytes: sizeBytes, Mode: 0o1777, ...(features.tmpfsOptions ? { Options: TMPFS_FLAGS } : {}) });
   const memoryBytes = Math.round(spec.limits.memoryMb * MiB);
   const fileSizeBytes = settings.fileSizeMb * MiB;
-  // The log file holds the run's output and the outputs frame; bounded, read live as it is written.
-  const logFileBytes = 4 * settings.logCapBytes + 2 * settings.outputsCapBytes + 4 * MiB;
+  // For operators' `docker service logs` only: the server reads the run through its attach (swarm-backend.ts).
+  const logFileBytes = 2 * settings.logCapBytes + MiB;
   return {
     Name: serviceName(spec.runId),
     Labels: managedLabels(spec.runId, settings, spec.labels),
@@ -64,6 +71,8 @@ export function serviceSpec(parts: ServiceParts, settings: ServiceSettings, feat
       ContainerSpec: {
         Image: parts.imageId,
         Command: ['/bin/sh', '-c', WRAPPER, 'sandrun', parts.nonce, ...spec.command],
+        // The wrapper's start signal and its usage handshake come on stdin (the command itself gets /dev/null).
+        OpenStdin: true,
         Env: runEnv(spec),
         Dir: WORKSPACE,
         User: RUN_USER,

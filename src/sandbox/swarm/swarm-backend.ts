@@ -1,9 +1,10 @@
 // The sandbox on a Docker Swarm: one replicated service (1 replica, no restart) per run, removed with its config when the run ends.
 import type Dockerode from 'dockerode';
-import { StreamDemux } from '../stream-demux.ts';
+import type { ChunkSink } from '../stream-demux.ts';
+import { readContainerUsage } from '../container-usage.ts';
 import { engineFor, tlsFailure, type EngineTls } from './engine-client.ts';
 import { SandrunError, errorMessage } from '../../errors.ts';
-import { STOP_SIGNAL, signalExitCode, type ManagedContainer, type RunOptions, type SandboxBackend, type SandboxResult, type SandboxSpec } from '../backend.ts';
+import { STOP_SIGNAL, signalExitCode, type ManagedContainer, type RunOptions, type SandboxBackend, type SandboxResult, type SandboxSpec, type SandboxUsage } from '../backend.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
 import type { HardeningSettings } from '../container-layout.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
@@ -13,6 +14,7 @@ import { RunLogs } from '../run-logs.ts';
 import { StdoutFrameSplitter, frameNonce } from './output-frame.ts';
 import { managedLabels, serviceSpec } from './service-spec.ts';
 import { SwarmNodes } from './swarm-nodes.ts';
+import { TaskStdio } from './task-stdio.ts';
 import { outcomeOf, taskFailure } from './task-result.ts';
 import { watchTask, type TaskInfo } from './task-watch.ts';
 import { WorkspaceImages } from './workspace-image.ts';
@@ -36,8 +38,8 @@ export interface SwarmBackendSettings extends HardeningSettings {
 }
 
 const DEFAULT_IMAGE_IDLE_MS = 600_000;
-/** After the task ends, how long its last log lines may take to arrive through the manager. */
-const LOG_DRAIN_MS = 5_000;
+/** After the task ends, how long its attach may take to deliver the last of its output and end. */
+const STDIO_DRAIN_MS = 15_000;
 const GONE_TIMEOUT_MS = 15_000;
 const CONFIG_REMOVAL_MS = 45_000;
 /** How long a SIGKILLed run's container may take to show OOMKilled, and how often it is asked meanwhile. */
@@ -117,24 +119,53 @@ export class SwarmBackend implements SandboxBackend {
     seen: (task: TaskInfo) => void,
   ): Promise<SandboxResult> {
     const captured = new RunLogs(this.settings.logCapBytes, options.onLog);
-    const splitter = new StdoutFrameSplitter(nonce, captured.out, Math.ceil(this.settings.outputsCapBytes * 1.4) + 4096);
-    const logs = (await this.manager.getService(serviceId).logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream & { destroy(): void };
-    const demux = new StreamDemux((chunk) => splitter.push(chunk), captured.err);
-    logs.on('data', (chunk: Buffer) => demux.push(chunk));
-    const logsEnded = new Promise<void>((resolve) => (logs.on('end', resolve), logs.on('close', resolve), logs.on('error', () => resolve())));
+    let stdio: TaskStdio | undefined;
+    let usage: SandboxUsage | undefined;
+    // At the frame's begin line the run's processes are dead and its container still lives: its usage is read
+    // then (before tar adds to it), and only then is the wrapper let go on. A run can print begin lines of its
+    // own (the nonce is in the wrapper's argv): one read at a time, whose end lets the wrapper go on either way.
+    let readingUsage = false;
+    const onBegin = () => {
+      const current = stdio;
+      if (!current || readingUsage) return;
+      readingUsage = true;
+      void readContainerUsage(current.container)
+        .then((read) => (usage = read))
+        .finally(() => {
+          readingUsage = false;
+          current.writeLine('');
+        });
+    };
+    const splitter = new StdoutFrameSplitter(nonce, captured.out, Math.ceil(this.settings.outputsCapBytes * 1.4) + 4096, onBegin);
     const clock = new RunClock(options.signal, spec.limits.timeoutSeconds);
+    const attachFailed = new AbortController();
+    let attachError: SandrunError | undefined;
     let startedAt = new Date();
     let started = false;
     try {
-      const task = await watchTask(this.manager, this.nodes, serviceId, clock.signal, (running) => {
+      const task = await watchTask(this.manager, this.nodes, serviceId, AbortSignal.any([clock.signal, attachFailed.signal]), (running) => {
         seen(running);
-        started = true;
-        startedAt = new Date(running.Status.Timestamp ?? Date.now());
-        options.onStart?.(startedAt);
-        clock.start();
+        const attaching = this.attach(running, nodes, (chunk) => splitter.push(chunk), captured.err);
+        void attaching.then(
+          (attached) => {
+            stdio = attached;
+            if (clock.signal.aborted) return;
+            // The wrapper starts the command on this line: the run's start, and its timeout's.
+            attached.writeLine(nonce);
+            started = true;
+            startedAt = new Date();
+            options.onStart?.(startedAt);
+            clock.start();
+          },
+          (error: unknown) => {
+            attachError = engineError(error, `attaching to the container of run ${spec.runId}`);
+            attachFailed.abort();
+          },
+        );
       });
+      if (attachError) throw attachError;
       let finishedAt = new Date();
-      const base = () => captured.resultBase(startedAt, finishedAt);
+      const base = () => captured.resultBase(startedAt, finishedAt, usage);
       if (!task) {
         splitter.finish();
         // Its task is removed with the service, and killed by its StopSignal (service-spec.ts) if it had started.
@@ -144,17 +175,30 @@ export class SwarmBackend implements SandboxBackend {
       seen(task);
       const failure = taskFailure(task);
       if (failure) throw failure;
+      const nodeId = task.NodeID ?? 'unknown';
+      if (!started || !stdio) throw new SandrunError('engine_unavailable', `the swarm task of this run on node ${nodeId} ended before the server could start its command`);
       finishedAt = new Date(task.Status.Timestamp ?? Date.now());
       const exitCode = task.Status.ContainerStatus!.ExitCode!;
-      await Promise.race([logsEnded, splitter.completed, delay(LOG_DRAIN_MS)]);
+      // The attach ends once the container's last output is delivered, which is just after its exit.
+      await Promise.race([stdio.ended, delay(STDIO_DRAIN_MS)]);
+      if (stdio.broken) throw new SandrunError('engine_unavailable', `the connection to swarm node ${nodeId} broke while reading the run's output: ${stdio.broken.message}; its result is unknown`);
       const frame = splitter.finish();
       const oomKilled = exitCode !== 0 && (await this.oomKilled(task, nodes, exitCode === 137 ? OOM_FLAG_GRACE_MS : 0));
       const limits = { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries };
       return { ...base(), exitCode, ...(await outcomeOf(exitCode, oomKilled, frame, limits)) };
     } finally {
       clock.dispose();
-      logs.destroy();
+      stdio?.close();
     }
+  }
+
+  /** Attaches to the running task's container on the node that runs it. */
+  private async attach(task: TaskInfo, nodes: Map<string, { engine: Dockerode }>, stdout: ChunkSink, stderr: ChunkSink): Promise<TaskStdio> {
+    const nodeId = task.NodeID ?? 'unknown';
+    const engine = nodes.get(nodeId)?.engine;
+    const containerId = task.Status.ContainerStatus?.ContainerID;
+    if (!engine || !containerId) throw new SandrunError('engine_unavailable', `the swarm task of this run runs on node ${nodeId}, whose engine or container the server cannot reach`);
+    return TaskStdio.attach(engine, containerId, nodeId, stdout, stderr);
   }
 
   /**

@@ -1,7 +1,7 @@
-// A container's CPU time and peak memory from the engine's cgroup accounting: the cgroup files when the engine is local, else the stats API.
+// A container's CPU time and peak memory from the engine's cgroup accounting (any Docker engine: the local one, or a swarm node's): the cgroup files when the container is local, else the stats API.
 import type Dockerode from 'dockerode';
 import { readFile } from 'node:fs/promises';
-import type { SandboxUsage } from '../backend.ts';
+import type { SandboxUsage } from './backend.ts';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 /** The stats API waits for the engine's next 1 s collection tick; never let accounting hold a run longer than this. */
