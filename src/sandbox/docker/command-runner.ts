@@ -9,7 +9,7 @@ import type { EngineEvents } from './engine-events.ts';
 import { readContainerUsage } from '../container-usage.ts';
 import { runEnv } from '../container-layout.ts';
 import { LauncherStdout, MarkerSplitter, newNonce, triggerPayload, type LauncherExit } from './launcher-protocol.ts';
-import { exitedOutcome } from '../exit-outcome.ts';
+import { exitedOutcome, stoppedBeforeFinishing, unknownOutcomeOfSignalledExit } from '../exit-outcome.ts';
 import type { LauncherOutputs } from './launcher-outputs.ts';
 import { LauncherUnavailable, isNoShell } from './image-fit.ts';
 import type { ParkedContainer } from './parked-container.ts';
@@ -117,14 +117,13 @@ export class CommandRunner {
    * SIGTERM, then SIGKILL), gone, or out of reach: a platform failure, and what the command did is unknown.
    */
   private async stoppedContainerExit(container: Dockerode.Container, session: ParkedContainer['session']): Promise<number> {
-    const unknown = (why: string) =>
-      new SandrunError('engine_unavailable', `the container of this run stopped before its command finished (${why}); its outcome is unknown`);
-    if (session.broken) throw unknown(`the connection to the Docker engine broke: ${session.broken.message}`);
+    if (session.broken) throw stoppedBeforeFinishing(`the connection to the Docker engine broke: ${session.broken.message}`);
     let state = await containerState(container);
     for (const deadline = Date.now() + STOP_GRACE_MS; state?.Running && Date.now() < deadline; state = await containerState(container)) await delay(100);
-    if (!state) throw unknown('the engine no longer knows it');
-    if (state.Running) throw unknown('its output ended while it still ran');
-    if (state.ExitCode === 137 || state.ExitCode === 143) throw unknown(`stopped by a signal, exit ${state.ExitCode}: an engine restart?`);
+    if (!state) throw stoppedBeforeFinishing('the engine no longer knows it');
+    if (state.Running) throw stoppedBeforeFinishing('its output ended while it still ran');
+    const signalled = unknownOutcomeOfSignalledExit(state.ExitCode);
+    if (signalled) throw signalled;
     return state.ExitCode;
   }
 

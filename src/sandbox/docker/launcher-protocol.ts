@@ -20,6 +20,7 @@
 // holds it (which needs the nonce) can only cut the run's own outputs short.
 import { randomBytes } from 'node:crypto';
 import { shellQuote } from '../../shell-quote.ts';
+import { KILL_LEFT_PROCESSES, RUN_COMMAND } from '../command-shell.ts';
 
 export const LAUNCHER_SCRIPT = `if command -v tar >/dev/null; then printf '\\036ready tar\\n'; else printf '\\036ready -\\n'; fi
 IFS= read -r nonce || exit 125
@@ -32,10 +33,9 @@ done
 [ "$line" = "$nonce" ] || exit 125
 eval "$script"
 printf '\\036%s\\n' "$nonce"
-if command -v setsid >/dev/null; then setsid -w "$@" </dev/null; else "$@" </dev/null; fi
+${RUN_COMMAND}
 code=$?
-n=0
-while kill -9 -1 2>/dev/null && [ $n -lt 1000 ]; do n=$((n+1)); done
+${KILL_LEFT_PROCESSES}
 has=0
 for f in /outputs/* /outputs/.[!.]* /outputs/..?*; do
   if [ -e "$f" ] || [ -L "$f" ]; then has=1; break; fi

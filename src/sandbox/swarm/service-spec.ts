@@ -1,6 +1,7 @@
 // The swarm service a run gets: SPEC §3's restrictions as a service spec (API 1.41), plus the wrapper that returns /outputs.
 import { STOP_SIGNAL, type SandboxSpec } from '../backend.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
+import { KILL_LEFT_PROCESSES, RUN_COMMAND } from '../command-shell.ts';
 import type { ServiceFeatures } from './node-hardening.ts';
 import { NO_CORE_DUMPS, OUTPUTS, PARAMETERS_FILE, RUN_USER, WORKSPACE, outputsTmpfsBytes, runEnv, type HardeningSettings } from '../container-layout.ts';
 
@@ -9,7 +10,7 @@ const MiB = 1024 * 1024;
 /**
  * Waits for the server to attach to the container's stdio (it writes the nonce on stdin), so that every byte of the
  * run's output reaches the server through the attach, which holds the writer back rather than dropping anything.
- * Runs the command with stdin from /dev/null; then kills every other process of the run user (so nothing the run
+ * Runs the command with stdin from /dev/null, in its own session; then kills every other process of the run user (so nothing the run
  * started can write after it), prints the frame's begin line, waits for the server to have read the run's usage
  * (a line on stdin), and prints /outputs as a base64 tar and the end line on stdout. Nothing touches /tmp, which
  * the run may have filled: tar's exit status comes back through a pipe. The container's exit code is the command's.
@@ -18,9 +19,9 @@ const WRAPPER = [
   'n="$1"; shift',
   'IFS= read -r go || exit 125',
   '[ "$go" = "$n" ] || exit 125',
-  '"$@" </dev/null',
+  RUN_COMMAND,
   'code=$?',
-  'k=0; while kill -9 -1 2>/dev/null && [ $k -lt 1000 ]; do k=$((k+1)); done',
+  KILL_LEFT_PROCESSES,
   'printf "\\n%s begin\\n" "$n"',
   'IFS= read -r _',
   'exec 3>&1',

@@ -16,6 +16,7 @@ import { managedLabels, serviceSpec } from './service-spec.ts';
 import { SwarmNodes } from './swarm-nodes.ts';
 import { TaskStdio } from './task-stdio.ts';
 import { outcomeOf, taskFailure } from './task-result.ts';
+import { unknownOutcomeOfSignalledExit } from '../exit-outcome.ts';
 import { watchTask, type TaskInfo } from './task-watch.ts';
 import { WorkspaceImages } from './workspace-image.ts';
 import { delay } from '../../delay.ts';
@@ -184,6 +185,9 @@ export class SwarmBackend implements SandboxBackend {
       if (stdio.broken) throw new SandrunError('engine_unavailable', `the connection to swarm node ${nodeId} broke while reading the run's output: ${stdio.broken.message}; its result is unknown`);
       const frame = splitter.finish();
       const oomKilled = exitCode !== 0 && (await this.oomKilled(task, nodes, exitCode === 137 ? OOM_FLAG_GRACE_MS : 0));
+      // No frame: the wrapper died before the command's end was reported (the same rule as the Docker launcher's).
+      const signalled = !frame && !oomKilled ? unknownOutcomeOfSignalledExit(exitCode) : undefined;
+      if (signalled) throw signalled;
       const limits = { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries };
       return { ...base(), exitCode, ...(await outcomeOf(exitCode, oomKilled, frame, limits)) };
     } finally {
