@@ -52,7 +52,7 @@ const cluster = await startSwarmCluster({ images: [IMAGE] });
 const setupMs = performance.now() - setupStarted;
 const docker = new DockerBackend(new Dockerode(), { ...hardening, instanceId: `bench-${randomUUID()}`, runsDir: join(root, 'runs') });
 const hosts = cluster.sockets.map((socket) => `unix://${socket}`);
-const swarm = new SwarmBackend({ ...hardening, instanceId: `bench-${randomUUID()}`, managerHost: hosts[0]!, nodeHosts: hosts, workDir: join(root, 'images') });
+const swarm = new SwarmBackend({ ...hardening, instanceId: `bench-${randomUUID()}`, managerHosts: hosts, nodeHosts: hosts, workDir: join(root, 'images') });
 try {
   console.log(`cluster setup ${round(setupMs / 1000, 2)} s: ${JSON.stringify(cluster.timings)}`);
   const dockerSummary = summarize(await measure(docker, workspace));

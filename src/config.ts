@@ -57,7 +57,7 @@ const environmentSchema = z.object({
   SANDRUN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SANDRUN_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),
   SANDRUN_BACKEND: z.enum(['docker', 'swarm']).default('docker'),
-  SANDRUN_SWARM_HOST: z.string().refine((host) => parseEngineHost(host) !== undefined, ENGINE_HOST_RULE).optional(),
+  SANDRUN_SWARM_HOST: list([]).pipe(z.array(z.string().refine((host) => parseEngineHost(host) !== undefined, `each ${ENGINE_HOST_RULE}`))),
   SANDRUN_SWARM_NODE_HOSTS: list([]).pipe(z.array(z.string().refine((host) => parseEngineHost(host) !== undefined, `each ${ENGINE_HOST_RULE}`))),
   SANDRUN_SWARM_TLS_CA_FILE: z.string().min(1).optional(),
   SANDRUN_SWARM_TLS_CERT_FILE: z.string().min(1).optional(),
@@ -143,12 +143,12 @@ export interface Config {
   dataDir: string;
   logLevel: z.infer<typeof environmentSchema>['SANDRUN_LOG_LEVEL'];
   runtime: 'runc' | 'runsc';
-  /** Where runs go: the local Docker engine, or a swarm through its manager (nodeHosts: every node's engine). */
   /**
-   * Where runs go: the local Docker engine, or a swarm through its manager (nodeHosts: every node's engine; tls: the
-   * client certificate for tcp+tls:// engines; imageIdleMs: how long a workspace image may stay unused on the nodes).
+   * Where runs go: the local Docker engine, or a swarm through its managers (managerHosts: in the order they are tried;
+   * nodeHosts: every node's engine; tls: the client certificate for tcp+tls:// engines; imageIdleMs: how long a
+   * workspace image may stay unused on the nodes).
    */
-  backend: { kind: 'docker' } | { kind: 'swarm'; managerHost: string; nodeHosts: string[]; tls: EngineTls | undefined; imageIdleMs: number };
+  backend: { kind: 'docker' } | { kind: 'swarm'; managerHosts: string[]; nodeHosts: string[]; tls: EngineTls | undefined; imageIdleMs: number };
   maxConcurrentRuns: number;
   maxQueuedRuns: number;
   /** Per tenant: runs at once (default: all slots but one, so another tenant always finds one) and runs waiting. */
@@ -248,9 +248,9 @@ function swarmTls(e: Environment): EngineTls {
  * An engine's API is root on its machine: plain tcp:// is accepted only on loopback, or by SANDRUN_SWARM_ALLOW_PLAIN_TCP
  * (a network the operator vouches for); tcp+tls:// needs the three TLS files.
  */
-function swarmBackend(e: Environment, managerHost: string): Config['backend'] {
-  const nodeHosts = e.SANDRUN_SWARM_NODE_HOSTS.length > 0 ? e.SANDRUN_SWARM_NODE_HOSTS : [managerHost];
-  const hosts = [['SANDRUN_SWARM_HOST', managerHost] as const, ...nodeHosts.map((host) => ['SANDRUN_SWARM_NODE_HOSTS', host] as const)];
+function swarmBackend(e: Environment, managerHosts: string[]): Config['backend'] {
+  const nodeHosts = e.SANDRUN_SWARM_NODE_HOSTS.length > 0 ? e.SANDRUN_SWARM_NODE_HOSTS : managerHosts;
+  const hosts = [...managerHosts.map((host) => ['SANDRUN_SWARM_HOST', host] as const), ...nodeHosts.map((host) => ['SANDRUN_SWARM_NODE_HOSTS', host] as const)];
   let tlsNeeded = false;
   for (const [variable, host] of hosts) {
     const address = parseEngineHost(host)!;
@@ -262,7 +262,7 @@ function swarmBackend(e: Environment, managerHost: string): Config['backend'] {
       );
     }
   }
-  return { kind: 'swarm', managerHost, nodeHosts, tls: tlsNeeded ? swarmTls(e) : undefined, imageIdleMs: e.SANDRUN_SWARM_IMAGE_IDLE_SECONDS * 1000 };
+  return { kind: 'swarm', managerHosts, nodeHosts, tls: tlsNeeded ? swarmTls(e) : undefined, imageIdleMs: e.SANDRUN_SWARM_IMAGE_IDLE_SECONDS * 1000 };
 }
 
 /** Reads the configuration from an environment; throws one message that names every bad variable. */
@@ -279,8 +279,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if ((e.SANDRUN_JWT_ISSUER === undefined) !== (e.SANDRUN_JWT_AUDIENCE === undefined)) {
     throw new SandrunError('invalid_request', 'invalid configuration: SANDRUN_JWT_ISSUER and SANDRUN_JWT_AUDIENCE are set together or not at all');
   }
-  if (e.SANDRUN_BACKEND === 'swarm' && !e.SANDRUN_SWARM_HOST) {
-    throw new SandrunError('invalid_request', 'invalid configuration: SANDRUN_SWARM_HOST (the manager engine, unix://, tcp+tls:// or tcp://) is required when SANDRUN_BACKEND=swarm');
+  if (e.SANDRUN_BACKEND === 'swarm' && e.SANDRUN_SWARM_HOST.length === 0) {
+    throw new SandrunError('invalid_request', 'invalid configuration: SANDRUN_SWARM_HOST (the managers\' engines, comma-separated: unix://, tcp+tls:// or tcp://) is required when SANDRUN_BACKEND=swarm');
   }
   const minPids = e.SANDRUN_RUNTIME === 'runsc' ? GVISOR_MIN_PIDS : 1;
   if (e.SANDRUN_DEFAULT_PIDS < minPids) {
@@ -293,7 +293,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(e.SANDRUN_DATA_DIR),
     logLevel: e.SANDRUN_LOG_LEVEL,
     runtime: e.SANDRUN_RUNTIME,
-    backend: e.SANDRUN_BACKEND === 'swarm' && e.SANDRUN_SWARM_HOST ? swarmBackend(e, e.SANDRUN_SWARM_HOST) : { kind: 'docker' },
+    backend: e.SANDRUN_BACKEND === 'swarm' ? swarmBackend(e, e.SANDRUN_SWARM_HOST) : { kind: 'docker' },
     maxConcurrentRuns: e.SANDRUN_MAX_CONCURRENT_RUNS,
     maxQueuedRuns: e.SANDRUN_MAX_QUEUED_RUNS,
     tenantMaxConcurrentRuns: e.SANDRUN_TENANT_MAX_CONCURRENT_RUNS ?? Math.max(1, e.SANDRUN_MAX_CONCURRENT_RUNS - 1),

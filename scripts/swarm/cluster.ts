@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { delay, sh } from './host.ts';
 import { loadImages } from './images.ts';
 import { SUBNET_PREFIX, clusterLayout, daemonConfig, type ClusterLayout, type NodeLayout } from './layout.ts';
-import { sweepLeftovers, teardownCluster } from './teardown.ts';
+import { stopDaemon, sweepLeftovers, teardownCluster } from './teardown.ts';
 
 export interface SwarmCluster {
   id: string;
@@ -41,6 +41,16 @@ async function ip(...args: string[]): Promise<void> {
 /** Takes node `index` of the cluster whose bridge is in `hubNamespace` off its network (its veth goes down) or back on. */
 export async function setNodeLink(hubNamespace: string, index: number, up: boolean): Promise<void> {
   await ip('-n', hubNamespace, 'link', 'set', `h${index + 1}`, up ? 'up' : 'down');
+}
+
+/**
+ * Stops node `index`'s engine of cluster `id` (as a crash or a shutdown of its machine would: the swarm loses that
+ * manager) or starts it again on its own state, where it rejoins the swarm.
+ */
+export async function setNodeEngine(id: string, index: number, up: boolean): Promise<void> {
+  const node = clusterLayout(id, index + 1).nodes[index]!;
+  if (up) await startDaemon(node);
+  else await stopDaemon(node);
 }
 
 async function wireNetwork(layout: ClusterLayout): Promise<void> {

@@ -20,7 +20,8 @@ async function readState(id: string): Promise<ClusterState | undefined> {
   }
 }
 
-async function stopDaemon(node: NodeLayout): Promise<void> {
+/** Stops the node's dockerd (SIGTERM, then SIGKILL after 3 s), if it runs. */
+export async function stopDaemon(node: NodeLayout): Promise<void> {
   const pid = Number((await readFile(node.pidFile, 'utf8').catch(() => '')).trim());
   // Only a pid whose command line still names this node's data root is ours (pids are reused).
   if (!pid || !(await commandLineOf(pid)).includes(node.dataRoot)) return;

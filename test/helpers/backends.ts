@@ -74,8 +74,8 @@ export async function runLeftovers(kind: BackendKind, runId: string): Promise<st
   return [...services.map((s) => `service ${s.ID}`), ...containers.map((c) => `container ${c.Id}`)];
 }
 
-/** A sandbox backend of `kind` on temp directories, with the test settings (sandbox.ts) unless overridden. */
-export async function createBackendSandbox(kind: BackendKind, settings: SandboxSettings = {}): Promise<BackendSandbox> {
+/** A sandbox backend of `kind` on temp directories, with the test settings (sandbox.ts) unless overridden; on the swarm, every node a manager in the cluster's order unless given. */
+export async function createBackendSandbox(kind: BackendKind, settings: SandboxSettings = {}, swarm: { managerHosts?: string[] } = {}): Promise<BackendSandbox> {
   if (kind === 'docker') {
     const docker = await createTestSandbox(settings);
     return {
@@ -92,7 +92,7 @@ export async function createBackendSandbox(kind: BackendKind, settings: SandboxS
   await chmod(root, 0o755);
   const hosts = cluster.sockets.map((socket) => `unix://${socket}`);
   const backend = new SwarmBackend({
-    managerHost: hosts[0]!,
+    managerHosts: swarm.managerHosts ?? hosts,
     nodeHosts: hosts,
     workDir: join(root, 'images'),
     instanceId: `test-${randomUUID()}`,
@@ -117,5 +117,5 @@ export async function createBackendSandbox(kind: BackendKind, settings: SandboxS
 export async function backendServerEnv(kind: BackendKind): Promise<Record<string, string>> {
   if (kind === 'docker') return {};
   const hosts = (await clusterOrThrow()).sockets.map((socket) => `unix://${socket}`);
-  return { SANDRUN_BACKEND: 'swarm', SANDRUN_SWARM_HOST: hosts[0]!, SANDRUN_SWARM_NODE_HOSTS: hosts.join(',') };
+  return { SANDRUN_BACKEND: 'swarm', SANDRUN_SWARM_HOST: hosts.join(','), SANDRUN_SWARM_NODE_HOSTS: hosts.join(',') };
 }

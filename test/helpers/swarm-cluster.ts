@@ -4,7 +4,7 @@
 import Dockerode from 'dockerode';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setNodeLink, startSwarmCluster, type SwarmCluster } from '../../scripts/swarm/cluster.ts';
+import { setNodeEngine, setNodeLink, startSwarmCluster, type SwarmCluster } from '../../scripts/swarm/cluster.ts';
 import { ensureClusterPrerequisites } from '../../scripts/swarm/prerequisites.ts';
 import { PYTHON_IMAGE } from './sandbox.ts';
 
@@ -93,4 +93,9 @@ export async function sharedSwarmCluster(url: string): Promise<SharedCluster | {
 /** Cuts node `index` of the shared cluster off its network, or puts it back. */
 export function setSharedNodeLink(cluster: SharedCluster, index: number, up: boolean): Promise<void> {
   return setNodeLink(cluster.hubNamespace, index, up);
+}
+
+/** Stops node `index`'s engine of the shared cluster, or starts it again (it rejoins the swarm). */
+export function setSharedNodeEngine(cluster: SharedCluster, index: number, up: boolean): Promise<void> {
+  return setNodeEngine(cluster.id, index, up);
 }

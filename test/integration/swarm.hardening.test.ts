@@ -31,7 +31,7 @@ const backends: SwarmBackend[] = [];
 function backendWith(overrides: Partial<SwarmBackendSettings> = {}): { backend: SwarmBackend; instanceId: string } {
   const instanceId = `test-${randomUUID()}`;
   const backend = new SwarmBackend({
-    managerHost: hosts[0]!,
+    managerHosts: [hosts[0]!],
     nodeHosts: hosts,
     workDir: join(root, `images-${instanceId}`),
     instanceId,
@@ -197,21 +197,21 @@ describe.skipIf(Boolean(cannotRun))('TLS to the swarm engines', () => {
   const tls = async (files: { ca: string; cert: string; key: string }) => ({ ca: await readFile(files.ca), cert: await readFile(files.cert), key: await readFile(files.key) });
 
   it('runs through engines reached over tcp+tls with the client certificate', async () => {
-    const { backend } = backendWith({ managerHost: tlsHosts[0]!, nodeHosts: tlsHosts, tls: await tls({ ca: good.ca, cert: good.clientCert, key: good.clientKey }) });
+    const { backend } = backendWith({ managerHosts: [tlsHosts[0]!], nodeHosts: tlsHosts, tls: await tls({ ca: good.ca, cert: good.clientCert, key: good.clientKey }) });
     await backend.ping();
     const result = await backend.run(spec(['python', 'hello.py']));
     expect(`${result.exitCode} ${result.stdout.text}`, result.stderr.text).toBe('0 hello\n');
   });
 
   it("is refused by the engine when its client certificate is not signed by the engine's CA, and says so", async () => {
-    const { backend } = backendWith({ managerHost: tlsHosts[0]!, nodeHosts: tlsHosts, tls: await tls({ ca: good.ca, cert: other.clientCert, key: other.clientKey }) });
+    const { backend } = backendWith({ managerHosts: [tlsHosts[0]!], nodeHosts: tlsHosts, tls: await tls({ ca: good.ca, cert: other.clientCert, key: other.clientKey }) });
     const refused = await backend.ping().then(() => undefined, (error: Error & { code?: string }) => error);
     expect(refused?.code).toBe('engine_unavailable');
     expect(refused?.message).toMatch(new RegExp(`swarm engine ${tlsHosts[0]!.replace(/[+.]/g, '\\$&')} refused sandrun's TLS client certificate .*SANDRUN_SWARM_TLS_CERT_FILE`));
   });
 
   it("refuses an engine whose certificate is not signed by the configured CA, and says so", async () => {
-    const { backend } = backendWith({ managerHost: tlsHosts[0]!, nodeHosts: tlsHosts, tls: await tls({ ca: other.ca, cert: good.clientCert, key: good.clientKey }) });
+    const { backend } = backendWith({ managerHosts: [tlsHosts[0]!], nodeHosts: tlsHosts, tls: await tls({ ca: other.ca, cert: good.clientCert, key: good.clientKey }) });
     const refused = await backend.ping().then(() => undefined, (error: Error & { code?: string }) => error);
     expect(refused?.code).toBe('engine_unavailable');
     expect(refused?.message).toMatch(/its TLS certificate is not trusted .*SANDRUN_SWARM_TLS_CA_FILE/);

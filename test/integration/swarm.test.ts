@@ -5,7 +5,7 @@ import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxResult, SandboxSpec } from '../../src/sandbox/backend.ts';
 import { createBackendSandbox, eachBackend, swarmCluster, type BackendSandbox } from '../helpers/backends.ts';
-import { setSharedNodeLink, type SharedCluster } from '../helpers/swarm-cluster.ts';
+import { setSharedNodeEngine, setSharedNodeLink, type SharedCluster } from '../helpers/swarm-cluster.ts';
 
 let cluster: SharedCluster;
 let sandbox: BackendSandbox;
@@ -22,6 +22,29 @@ async function nodesOfRuns(runIds: string[]): Promise<Map<string, number>> {
     for (const c of containers) if (runIds.includes(c.Labels['sandrun.run_id'] ?? '')) where.set(c.Labels['sandrun.run_id']!, index);
   }
   return where;
+}
+
+interface NodeInfo {
+  ID: string;
+  Status: { State: string };
+  ManagerStatus?: { Leader?: boolean; Reachability?: string };
+}
+
+/** The swarm's nodes as the manager at `index` sees them; undefined while it does not answer (an election). */
+async function nodesSeenBy(index: number): Promise<NodeInfo[] | undefined> {
+  return (await engines[index]!.listNodes().catch(() => undefined)) as NodeInfo[] | undefined;
+}
+
+/** Each node's swarm ID, by index. */
+async function nodeIds(): Promise<string[]> {
+  return Promise.all(engines.map(async (engine) => ((await engine.info()) as { Swarm: { NodeID: string } }).Swarm.NodeID));
+}
+
+/** Polls `check` every 500 ms until it holds; fails naming `what` after `timeoutMs`. */
+async function until(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !(await check()); await new Promise((resolve) => setTimeout(resolve, 500))) {
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs / 1000} s`);
+  }
 }
 
 async function leftovers(runIds: string[]): Promise<string[]> {
@@ -103,6 +126,62 @@ await eachBackend(
         }
         expect(left).toEqual([]);
       }, 150_000);
+
+      it("keeps running when the leader's engine stops: runs on the other nodes finish, the leader's own runs end naming its node, new runs succeed", async () => {
+        const ids = await nodeIds();
+        let leaderId: string | undefined;
+        await until('a swarm leader', 60_000, async () => {
+          leaderId = (await nodesSeenBy(0))?.find((n) => n.ManagerStatus?.Leader)?.ID;
+          return leaderId !== undefined;
+        });
+        const leader = ids.indexOf(leaderId!);
+        const others = [0, 1, 2].filter((index) => index !== leader);
+        // The backend talks to the leader first, as a server given it first would: the failover is the backend's own.
+        const hosts = cluster.sockets.map((socket) => `unix://${socket}`);
+        const backend = await createBackendSandbox('swarm', { outputsCapBytes: 1024 * 1024, fileSizeMb: 64, logCapBytes: 64 * 1024 }, { managerHosts: [hosts[leader]!, ...others.map((i) => hosts[i]!)] });
+        const specs: SandboxSpec[] = [];
+        const settled: Promise<SandboxResult | Error>[] = [];
+        let where = new Map<string, number>();
+        let stoppedAt = 0;
+        try {
+          // The scheduler may pass a node over for a while (e.g. one just back from the cut): more runs until one is there.
+          for (let batch = 0; batch < 4 && !specs.some((s) => where.get(s.runId) === leader); batch += 1) {
+            const more = Array.from({ length: 6 }, () => spec(python('import time\ntime.sleep(25)\nprint("done")'), { limits: { timeoutSeconds: 120, memoryMb: 64, cpus: 0.25, pids: 64 } }));
+            specs.push(...more);
+            settled.push(...more.map((s) => backend.backend.run(s).then((r): SandboxResult | Error => r, (error: Error) => error)));
+            await until(`all ${specs.length} runs placed on a node`, 90_000, async () => (where = await nodesOfRuns(specs.map((s) => s.runId))).size === specs.length);
+          }
+          const onLeader = specs.filter((s) => where.get(s.runId) === leader).length;
+          console.log(`runs per node before the leader (node ${leader}) stops: ${[0, 1, 2].map((i) => specs.filter((s) => where.get(s.runId) === i).length).join('/')}`);
+          expect(onLeader > 0 && onLeader < specs.length, `runs on the leader's node: ${onLeader} of ${specs.length}`).toBe(true);
+          stoppedAt = Date.now();
+          await setSharedNodeEngine(cluster, leader, false);
+          // Runs sent once the swarm has seen the loss (before, its scheduler may still place them on the lost node).
+          await until(`node ${leaderId} reported down by the other managers`, 90_000, async () => (await nodesSeenBy(others[0]!))?.find((n) => n.ID === leaderId)?.Status.State === 'down');
+          console.log(`the leader's loss seen by the swarm ${Date.now() - stoppedAt} ms after its engine stopped`);
+          const later = Array.from({ length: 3 }, (_, i) => spec(python(`print(${i})`)));
+          const laterResults = await Promise.all(later.map((s) => backend.backend.run(s).then((r) => `${r.exitCode} ${r.stdout.text}`, (error: Error) => error.message)));
+          expect(laterResults).toEqual(['0 0\n', '0 1\n', '0 2\n']);
+          const results = await Promise.all(settled);
+          console.log(`runs in flight ended ${Date.now() - stoppedAt} ms after the leader's engine stopped`);
+          for (const s of specs) {
+            const result = results[specs.indexOf(s)]!;
+            const summary = result instanceof Error ? `${(result as { code?: string }).code}: ${result.message}` : `${result.exitCode} ${result.outcome.kind} ${result.stdout.text}`;
+            if (where.get(s.runId) === leader) expect(summary, `run ${s.runId} on the leader's node`).toMatch(new RegExp(`^engine_unavailable: .*node ${leaderId}.* was lost`));
+            else expect(summary, `run ${s.runId} on node ${where.get(s.runId)}`).toBe('0 exited done\n');
+          }
+        } finally {
+          await Promise.allSettled(settled);
+          await setSharedNodeEngine(cluster, leader, true);
+          await until(`node ${leaderId} back`, 90_000, async () => {
+            const nodes = await nodesSeenBy(leader);
+            return nodes !== undefined && nodes.every((n) => n.Status.State === 'ready' && n.ManagerStatus?.Reachability === 'reachable');
+          });
+          await backend.cleanup();
+        }
+        const look = () => leftovers(specs.map((s) => s.runId)).catch((error: Error) => [`(manager not answering: ${error.message})`]);
+        await until('no run left on the cluster', 60_000, async () => (await look()).length === 0).catch(async () => expect(await look()).toEqual([]));
+      }, 400_000);
     });
   },
   ['swarm'],

@@ -30,7 +30,7 @@ describe('swarm engine addresses', () => {
       /SANDRUN_SWARM_NODE_HOSTS tcp:\/\/node2\.example:2375 is plain TCP/,
     );
     const allowed = loadConfig({ SANDRUN_BACKEND: 'swarm', SANDRUN_SWARM_HOST: 'tcp://10.0.0.5:2375', SANDRUN_SWARM_ALLOW_PLAIN_TCP: '1' });
-    expect(allowed.backend).toMatchObject({ kind: 'swarm', managerHost: 'tcp://10.0.0.5:2375', tls: undefined });
+    expect(allowed.backend).toMatchObject({ kind: 'swarm', managerHosts: ['tcp://10.0.0.5:2375'], tls: undefined });
   });
 
   it('accepts plain tcp:// on loopback and unix sockets without TLS files', () => {
@@ -42,7 +42,15 @@ describe('swarm engine addresses', () => {
   });
 
   it('refuses an address of another scheme', () => {
-    expect(swarm({ SANDRUN_SWARM_HOST: 'http://10.0.0.5:2375' })).toThrow(/SANDRUN_SWARM_HOST: must be unix:\/\/\/path, tcp\+tls:\/\/host:port or tcp:\/\/host:port/);
+    expect(swarm({ SANDRUN_SWARM_HOST: 'http://10.0.0.5:2375' })).toThrow(/SANDRUN_SWARM_HOST\.0: each must be unix:\/\/\/path, tcp\+tls:\/\/host:port or tcp:\/\/host:port/);
+  });
+
+  it('takes several managers, in the order they are tried, and every manager as a node unless the nodes are named', () => {
+    expect(loadConfig({ SANDRUN_BACKEND: 'swarm', SANDRUN_SWARM_HOST: 'unix:///m1.sock, unix:///m2.sock,unix:///m3.sock' }).backend).toMatchObject({
+      managerHosts: ['unix:///m1.sock', 'unix:///m2.sock', 'unix:///m3.sock'],
+      nodeHosts: ['unix:///m1.sock', 'unix:///m2.sock', 'unix:///m3.sock'],
+    });
+    expect(swarm({ SANDRUN_SWARM_HOST: 'unix:///m1.sock,tcp://10.0.0.6:2375' })).toThrow(/SANDRUN_SWARM_HOST tcp:\/\/10\.0\.0\.6:2375 is plain TCP/);
   });
 });
 

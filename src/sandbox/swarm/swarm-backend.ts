@@ -13,6 +13,7 @@ import { RunClock } from '../run-clock.ts';
 import { RunLogs } from '../run-logs.ts';
 import { StdoutFrameSplitter, frameNonce } from './output-frame.ts';
 import { managedLabels, serviceSpec } from './service-spec.ts';
+import { failoverClient } from './manager-failover.ts';
 import { SwarmNodes } from './swarm-nodes.ts';
 import { TaskStdio } from './task-stdio.ts';
 import { outcomeOf, taskFailure } from './task-result.ts';
@@ -22,8 +23,11 @@ import { WorkspaceImages } from './workspace-image.ts';
 import { delay } from '../../delay.ts';
 
 export interface SwarmBackendSettings extends HardeningSettings {
-  /** The manager's engine: `unix:///path`, `tcp+tls://host:port` or (loopback, or by opt-in) `tcp://host:port`. */
-  managerHost: string;
+  /**
+   * The managers' engines, in the order they are tried (manager-failover.ts): `unix:///path`, `tcp+tls://host:port` or
+   * (loopback, or by opt-in) `tcp://host:port`.
+   */
+  managerHosts: string[];
   /** Every node's own engine (workspace images are loaded into each); the manager's included. */
   nodeHosts: string[];
   /** Client certificate and CA for `tcp+tls://` engines. */
@@ -50,14 +54,18 @@ const OOM_FLAG_POLL_MS = 50;
 const MANAGER_TIMEOUT_MS = 10_000;
 
 export class SwarmBackend implements SandboxBackend {
-  /** Its deadline bounds the answer, not a stream: a log stream stays open, silent, for as long as the run. */
+  /**
+   * Whichever manager answers (manager-failover.ts). Its deadline bounds the answer, not a stream: a log stream stays
+   * open, silent, for as long as the run.
+   */
   private readonly manager: Dockerode;
   private readonly nodes: SwarmNodes;
   private readonly images: WorkspaceImages;
   private readonly removals = new Removals();
 
   constructor(private readonly settings: SwarmBackendSettings) {
-    this.manager = engineFor(settings.managerHost, settings.tls, Math.min(settings.engineCallTimeoutMs, MANAGER_TIMEOUT_MS));
+    const managerTimeoutMs = Math.min(settings.engineCallTimeoutMs, MANAGER_TIMEOUT_MS);
+    this.manager = failoverClient(settings.managerHosts, settings.managerHosts.map((host) => engineFor(host, settings.tls, managerTimeoutMs)));
     const engines = settings.nodeHosts.map((host) => ({ host, engine: engineFor(host, settings.tls, settings.engineCallTimeoutMs) }));
     this.nodes = new SwarmNodes(this.manager, engines, settings.runtime, settings.instanceId);
     this.images = new WorkspaceImages(this.manager, settings.workDir, managedLabels('workspace', settings));
@@ -68,7 +76,8 @@ export class SwarmBackend implements SandboxBackend {
       await this.manager.ping();
       await this.manager.swarmInspect();
     } catch (error) {
-      throw tlsFailure(error, this.settings.managerHost) ?? new SandrunError('engine_unavailable', `the swarm manager does not answer: ${errorMessage(error)}`, undefined, { cause: error });
+      const tls = this.settings.managerHosts.map((host) => tlsFailure(error, host)).find(Boolean);
+      throw tls ?? new SandrunError('engine_unavailable', `the swarm manager does not answer: ${errorMessage(error)}`, undefined, { cause: error });
     }
   }
 

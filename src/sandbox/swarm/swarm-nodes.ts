@@ -98,13 +98,17 @@ export class SwarmNodes {
 
   private async map(nodes: NodeInfo[], key: string): Promise<Mapped> {
     const byId = new Map<string, SwarmNode>();
+    // An engine that does not answer is left out while no ready node lacks one: its node was lost (the manager will
+    // report it down), and runs go to the others meanwhile.
+    const unanswered: SandrunError[] = [];
     for (const { host, engine } of this.engines) {
-      const info = (await engine.info().catch((error: unknown) => Promise.reject(tlsFailure(error, host) ?? engineError(error, `asking the swarm node engine at ${host}`)))) as EngineInfo;
-      const nodeId = info.Swarm?.NodeID;
-      if (!nodeId) continue;
+      const info = (await engine.info().catch((error: unknown) => void unanswered.push(tlsFailure(error, host) ?? engineError(error, `asking the swarm node engine at ${host}`)))) as EngineInfo | undefined;
+      const nodeId = info?.Swarm?.NodeID;
+      if (!info || !nodeId) continue;
       byId.set(nodeId, { nodeId, engine, label: `${info.Name ?? '?'} (${nodeId} at ${host})` });
     }
     const missing = nodes.filter((n) => !byId.has(n.ID));
+    if (missing.length > 0 && unanswered.length > 0) throw unanswered[0]!;
     if (missing.length > 0) {
       const names = missing.map((n) => `${n.ID} (${n.Description?.Hostname ?? n.Status.Addr ?? '?'})`).join(', ');
       throw new SandrunError('engine_unavailable', `swarm node(s) ${names} are not among SANDRUN_SWARM_NODE_HOSTS: runs there could neither get their workspace nor be checked for network isolation`);
