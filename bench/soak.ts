@@ -1,5 +1,5 @@
-// `npm run soak [-- --runs 10000 --every 500]`: short runs back to back; RSS, open fds, data-dir size and p95 latency
-// sampled every N runs, printed as a table, and judged flat within 20 % after warm-up.
+// `npm run soak [-- --runs 10000 --every 500]`: short runs back to back; RSS, V8 heap in use, open fds, data-dir size and
+// p95 latency sampled every N runs, printed as a table, and judged flat within 20 % after warm-up.
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -18,16 +18,23 @@ const dataDirMb = () => Number(execFileSync('du', ['-sm', server.dataDir], { enc
 const openFds = () => readdirSync(`/proc/${pid}/fd`).length;
 const body = { scope: 'model', mode: 'sync', project_name: 'bench', model_name: 'trivial' };
 
+/** V8's heap in use, from the server's own /metrics (a truer sign of a leak than RSS, which follows the collector). */
+async function heapUsedMb(): Promise<number> {
+  const metrics = await (await fetch(`${server.process.url}/metrics`)).text();
+  return round(Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(metrics)?.[1]) / 1e6);
+}
+
 interface Sample {
   runs: number;
   rssMb: number;
+  heapUsedMb: number;
   fds: number;
   dataDirMb: number;
   p95Ms: number;
 }
 const samples: Sample[] = [];
 console.log(`soak: ${options.runs} sync runs of a trivial model, 2 at a time, sampled every ${options.every}`);
-console.log('  runs     RSS MB   open fds   data dir MB   p95 ms');
+console.log('  runs     RSS MB   heap MB   open fds   data dir MB   p95 ms');
 try {
   let latencies: number[] = [];
   let begun = 0;
@@ -41,10 +48,11 @@ try {
       latencies.push(performance.now() - started);
       done += 1; // counted on completion: each sample closes exactly `every` finished runs
       if (done % options.every === 0) {
-        const sample = { runs: done, rssMb: round(server.rssBytes() / 1e6), fds: openFds(), dataDirMb: dataDirMb(), p95Ms: round(percentile(latencies, 95)) };
+        const window = latencies;
         latencies = [];
+        const sample = { runs: done, rssMb: round(server.rssBytes() / 1e6), fds: openFds(), dataDirMb: dataDirMb(), p95Ms: round(percentile(window, 95)), heapUsedMb: await heapUsedMb() };
         samples.push(sample);
-        console.log(`  ${String(sample.runs).padStart(6)} ${String(sample.rssMb).padStart(9)} ${String(sample.fds).padStart(10)} ${String(sample.dataDirMb).padStart(13)} ${String(sample.p95Ms).padStart(8)}`);
+        console.log(`  ${String(sample.runs).padStart(6)} ${String(sample.rssMb).padStart(9)} ${String(sample.heapUsedMb).padStart(9)} ${String(sample.fds).padStart(10)} ${String(sample.dataDirMb).padStart(13)} ${String(sample.p95Ms).padStart(8)}`);
       }
     }
   };
@@ -55,7 +63,7 @@ try {
 }
 // Warm-up: the first two samples. Data-dir size grows with the runs kept (retention trims it), so it is shown, not judged.
 const settled = samples.slice(2);
-for (const key of ['rssMb', 'fds', 'p95Ms'] as const) {
+for (const key of ['rssMb', 'heapUsedMb', 'fds', 'p95Ms'] as const) {
   if (settled.length < 2) break;
   const first = settled[0]![key];
   const worst = Math.max(...settled.map((sample) => sample[key]));
