@@ -1,12 +1,9 @@
 // Section 7: the common case and a trivial model under gVisor (runsc), pool hit, against a bare `docker run --runtime runsc`.
 import type { TestRepo } from '../test/helpers/git-repo.ts';
 import { runtimeAvailable } from '../test/helpers/sandbox.ts';
-import { delay } from '../src/delay.ts';
 import { bareDockerRun, bareRealisticRun } from './bare-docker.ts';
-import { realistic, ratio, syncRun, timed } from './bench-requests.ts';
+import { SETTLE_MS, interleaved, realistic, ratio, syncRun } from './bench-requests.ts';
 import { startBenchServer } from './bench-server.ts';
-import { SETTLE_MS } from './sections.ts';
-import { printRow, summarize } from './stats.ts';
 
 const IMAGE = 'sandrun/python:3.11';
 const RUNTIME = 'runsc';
@@ -24,20 +21,12 @@ export async function gvisor(repo: TestRepo, n: number) {
     await syncRun(server, realistic);
     await bareDockerRun(IMAGE, { runtime: RUNTIME });
     await bareDockerRun(IMAGE, bareRealistic);
-    const samples = { httpPoolHitWithOutputs: [] as number[], httpPoolHit: [] as number[], bareDockerRun: [] as number[], bareDockerRunWithOutputs: [] as number[] };
-    const sample = async (key: keyof typeof samples, action: () => Promise<unknown>) => {
-      await delay(SETTLE_MS);
-      samples[key].push(await timed(action));
-    };
-    for (let i = 0; i < n; i += 1) {
-      await sample('httpPoolHitWithOutputs', () => syncRun(server, realistic));
-      await sample('httpPoolHit', () => syncRun(server));
-      await sample('bareDockerRun', () => bareDockerRun(IMAGE, { runtime: RUNTIME }));
-      await sample('bareDockerRunWithOutputs', () => bareDockerRun(IMAGE, bareRealistic));
-    }
-    const summaries = Object.fromEntries(Object.entries(samples).map(([key, values]) => [key, summarize(values)]));
-    for (const [key, summary] of Object.entries(summaries)) printRow(key, summary);
-    const m = (key: keyof typeof samples) => summaries[key]!.medianMs;
+    const { summaries, median: m } = await interleaved(n, {
+      httpPoolHitWithOutputs: () => syncRun(server, realistic),
+      httpPoolHit: () => syncRun(server),
+      bareDockerRun: () => bareDockerRun(IMAGE, { runtime: RUNTIME }),
+      bareDockerRunWithOutputs: () => bareDockerRun(IMAGE, bareRealistic),
+    });
     const ratios = {
       outputsHitVsBare: ratio(m('httpPoolHitWithOutputs'), m('bareDockerRun')),
       outputsHitVsBareSameModel: ratio(m('httpPoolHitWithOutputs'), m('bareDockerRunWithOutputs')),

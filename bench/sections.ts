@@ -13,17 +13,14 @@ import { buildNoShellImage, removeImage } from '../test/helpers/no-shell-image.t
 import { createTestSandbox } from '../test/helpers/sandbox.ts';
 import { freePort, startServerProcess, stopGracefully } from '../test/helpers/server-process.ts';
 import { TRIVIAL_COMMAND, bareDockerRun, bareRealisticRun } from './bare-docker.ts';
-import { delay } from '../src/delay.ts';
 import { BENCH_MODELS, startBenchServer, type BenchServer } from './bench-server.ts';
 import { highCpuWeightGroup, type CpuPriority } from './cpu-priority.ts';
 import { rawDockerodeCycle } from './raw-cycle.ts';
 import { percentile, printRow, round, summarize } from './stats.ts';
-import { realistic, ratio, syncRun, timed, trivial } from './bench-requests.ts';
+import { SETTLE_MS, interleaved, realistic, ratio, syncRun, timed, trivial } from './bench-requests.ts';
 
 const execFileAsync = promisify(execFile);
 const IMAGE = 'sandrun/python:3.11';
-/** The pause before each measured request: a client's next run does not start the instant the last one ended. */
-export const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 500);
 
 /**
  * 1. Sync runs over HTTP: the common case and a trivial model (pool hit), a pool miss, against bare docker run and a raw
@@ -42,29 +39,14 @@ export async function latency(repo: TestRepo, n: number) {
     await syncRun(cold);
     await bareDockerRun(IMAGE);
     await bareDockerRun(IMAGE, bareRealistic);
-    const samples = {
-      httpPoolHitWithOutputs: [] as number[],
-      httpPoolHit: [] as number[],
-      httpPoolMiss: [] as number[],
-      bareDockerRun: [] as number[],
-      bareDockerRunWithOutputs: [] as number[],
-      rawDockerodeCycle: [] as number[],
-    };
-    const sample = async (key: keyof typeof samples, action: () => Promise<unknown>) => {
-      await delay(SETTLE_MS);
-      samples[key].push(await timed(action));
-    };
-    for (let i = 0; i < n; i += 1) {
-      await sample('httpPoolHitWithOutputs', () => syncRun(warm, realistic));
-      await sample('httpPoolHit', () => syncRun(warm));
-      await sample('httpPoolMiss', () => syncRun(cold));
-      await sample('bareDockerRun', () => bareDockerRun(IMAGE));
-      await sample('bareDockerRunWithOutputs', () => bareDockerRun(IMAGE, bareRealistic));
-      await sample('rawDockerodeCycle', () => rawDockerodeCycle(docker, IMAGE, workspace));
-    }
-    const summaries = Object.fromEntries(Object.entries(samples).map(([key, values]) => [key, summarize(values)]));
-    for (const [key, summary] of Object.entries(summaries)) printRow(key, summary);
-    const m = (key: keyof typeof samples) => summaries[key]!.medianMs;
+    const { summaries, median: m } = await interleaved(n, {
+      httpPoolHitWithOutputs: () => syncRun(warm, realistic),
+      httpPoolHit: () => syncRun(warm),
+      httpPoolMiss: () => syncRun(cold),
+      bareDockerRun: () => bareDockerRun(IMAGE),
+      bareDockerRunWithOutputs: () => bareDockerRun(IMAGE, bareRealistic),
+      rawDockerodeCycle: () => rawDockerodeCycle(docker, IMAGE, workspace),
+    });
     const ratios = {
       outputsHitVsBare: ratio(m('httpPoolHitWithOutputs'), m('bareDockerRun')),
       outputsHitVsBareSameModel: ratio(m('httpPoolHitWithOutputs'), m('bareDockerRunWithOutputs')),
