@@ -221,8 +221,8 @@ await eachBackend('runs-api', (kind) => {
       }
     });
 
-    // The swarm has no warm pool (swarm-backend.ts): nothing is parked ahead there.
-    it.runIf(kind === 'docker')('a project refresh removes the containers parked ahead for it', async () => {
+    // Declared for Docker only, not skipped on the swarm: the swarm has no warm pool (swarm-backend.ts).
+    if (kind === 'docker') it('a project refresh removes the containers parked ahead for it', async () => {
       const warmed = new TestRepo({ 'models/hello.py': 'print("hello")\n' });
       // A tenant of its own: the pool's share of the tenant the other tests use may be taken by their parked containers.
       const own = server.token('warm-tenant');
