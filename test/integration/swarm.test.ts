@@ -2,9 +2,12 @@
 // mid-run. Everything a run gets and sees is the contract suites' (backends.ts), run on the swarm as on Docker. This file
 // cuts a node off: vitest.config.ts runs it after every other file, so no other file's runs are on the cluster then.
 import Dockerode from 'dockerode';
+import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxResult, SandboxSpec } from '../../src/sandbox/backend.ts';
 import { createBackendSandbox, eachBackend, swarmCluster, type BackendSandbox } from '../helpers/backends.ts';
+import { TestRepo } from '../helpers/git-repo.ts';
+import { startTestServer } from '../helpers/server.ts';
 import { setSharedNodeEngine, setSharedNodeLink, type SharedCluster } from '../helpers/swarm-cluster.ts';
 
 let cluster: SharedCluster;
@@ -83,6 +86,26 @@ await eachBackend(
         const perNode = [0, 1, 2].map((node) => specs.filter((s) => seen.get(s.runId) === node).length);
         console.log(`24 runs per node: ${perNode.join('/')}`);
         expect(perNode.every((count) => count > 0), `runs per node ${perNode.join('/')}`).toBe(true);
+      });
+
+      it('a server whose first listed manager does not answer is ready and serves runs through the next one', async () => {
+        const managers = [`unix://${tmpdir()}/sandrun-no-such-manager-${process.pid}.sock`, ...cluster.sockets.map((socket) => `unix://${socket}`)];
+        const server = await startTestServer({
+          SANDRUN_BACKEND: 'swarm',
+          SANDRUN_SWARM_HOST: managers.join(','),
+          SANDRUN_SWARM_NODE_HOSTS: cluster.sockets.map((socket) => `unix://${socket}`).join(','),
+        });
+        const repo = new TestRepo({ 'models/hello.py': 'print("through the next manager")\n' });
+        try {
+          expect((await fetch(`${server.url}/readyz`)).status, 'ready: the engine gate pings through the failover').toBe(200);
+          const token = server.token('failover-tenant');
+          expect((await server.request(token, 'POST', '/v1/projects', { name: 'failover', repo_url: repo.dir })).status).toBe(201);
+          const run = await server.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'failover', model_name: 'hello' });
+          expect(run.body, JSON.stringify(run.body)).toMatchObject({ status: 'success', stdout: 'through the next manager\n' });
+        } finally {
+          await server.close();
+          repo.remove();
+        }
       });
 
       it('ends a run whose node is cut off with a platform error naming the lost node; the others succeed; nothing is left', async () => {
