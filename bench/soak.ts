@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { benchRepo } from './sections.ts';
 import { startBenchServer } from './bench-server.ts';
-import { percentile, round } from './stats.ts';
+import { median, percentile, round } from './stats.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string' }, every: { type: 'string' } } });
 const options = z.object({ runs: z.coerce.number().int().min(100).default(10_000), every: z.coerce.number().int().min(50).default(500) }).parse(values);
@@ -62,11 +62,14 @@ try {
   repo.remove();
 }
 // Warm-up: the first two samples. Data-dir size grows with the runs kept (retention trims it), so it is shown, not judged.
+// Memory saw-tooths with the collector, so one sample against another says little: the trend is the median of the
+// second half of the samples against the median of the first half.
 const settled = samples.slice(2);
 for (const key of ['rssMb', 'heapUsedMb', 'fds', 'p95Ms'] as const) {
-  if (settled.length < 2) break;
-  const first = settled[0]![key];
-  const worst = Math.max(...settled.map((sample) => sample[key]));
-  const growth = first === 0 ? 0 : (worst - first) / first;
-  console.log(`  ${key}: ${first} after warm-up, at most ${worst} (${round(growth * 100)} %) — ${growth <= 0.2 ? 'flat' : 'NOT flat'} within 20 %`);
+  if (settled.length < 4) break;
+  const values = settled.map((sample) => sample[key]);
+  const half = Math.floor(values.length / 2);
+  const [early, late] = [median(values.slice(0, half)), median(values.slice(half))];
+  const growth = early === 0 ? 0 : (late - early) / early;
+  console.log(`  ${key}: median ${early} in the first half, ${late} in the second (${round(growth * 100)} %), range ${Math.min(...values)}–${Math.max(...values)} — ${growth <= 0.2 ? 'flat' : 'NOT flat'} within 20 %`);
 }
