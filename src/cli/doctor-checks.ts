@@ -1,6 +1,7 @@
 // What `sandrun doctor` checks (configuration, data dir, engine, runtimes, images), each with what to do when it fails.
 // It reads the engine with dockerode directly: read-only diagnostics the sandbox contract has no reason to expose.
 import Dockerode from 'dockerode';
+import { withEngineDeadline } from '../sandbox/engine-deadline.ts';
 import { accessSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../config.ts';
@@ -65,6 +66,7 @@ export async function runChecks(env: NodeJS.ProcessEnv, docker: Dockerode = new 
     { name: 'config', status: 'ok', detail: `listen ${config.host}:${config.port}, runtime ${config.runtime}, ${config.maxConcurrentRuns} runs at once` },
     major >= 20 ? { name: 'node', status: 'ok', detail: process.version } : { name: 'node', status: 'fail', detail: `${process.version}; sandrun needs Node 20 or later`, fix: 'install Node 20' },
     checkDataDir(config),
-    ...(await checkEngine(config, docker)),
+    // An engine that accepts the connection but never answers must fail the check, not hang the doctor.
+    ...(await checkEngine(config, withEngineDeadline(docker, config.engineCallTimeoutMs))),
   ];
 }

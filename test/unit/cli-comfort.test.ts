@@ -3,9 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import Dockerode from 'dockerode';
+import { runChecks } from '../../src/cli/doctor-checks.ts';
 import { runCli } from '../../src/cli/program.ts';
 import { startSpinner } from '../../src/cli/spinner.ts';
 import { createColours, processTerminal, type Terminal } from '../../src/cli/terminal.ts';
+import { EngineProxy } from '../helpers/engine-proxy.ts';
 
 function fakeTerminal(): Terminal & { out: string[]; err: string[] } {
   const out: string[] = [];
@@ -76,6 +79,21 @@ describe('sandrun doctor', () => {
       expect(byName['image sandrun/absent:1']).toMatchObject({ status: 'fail', fix: expect.stringContaining('npm run images') });
       expect(code).toBe(1);
     } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails the engine check, not hangs, when the engine accepts connections and never answers', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sandrun-doctor-'));
+    const proxy = new EngineProxy(join(dataDir, 'wedged.sock'));
+    await proxy.hang();
+    try {
+      const started = Date.now();
+      const checks = await runChecks({ SANDRUN_DATA_DIR: dataDir, SANDRUN_ENGINE_CALL_TIMEOUT_SECONDS: '1' }, new Dockerode({ socketPath: proxy.path }));
+      expect(checks.find((check) => check.name === 'engine')).toMatchObject({ status: 'fail', detail: expect.stringMatching(/did not answer/) });
+      expect(Date.now() - started, 'bounded by the engine-call deadline').toBeLessThan(20_000);
+    } finally {
+      await proxy.down();
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
