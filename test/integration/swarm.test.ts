@@ -109,7 +109,9 @@ await eachBackend(
       });
 
       it('ends a run whose node is cut off with a platform error naming the lost node; the others succeed; nothing is left', async () => {
-        const specs = Array.from({ length: 3 }, () => spec(python('import time\ntime.sleep(20)\nprint("done")'), { limits: { timeoutSeconds: 90, memoryMb: 64, cpus: 0.5, pids: 64 } }));
+        // The run's own timeout is far beyond how long the managers may take to report a node down on a slow machine
+        // (21 s on a quiet one, 51 s in a loaded test run), so the lost node's run cannot end as a timeout instead.
+        const specs = Array.from({ length: 3 }, () => spec(python('import time\ntime.sleep(20)\nprint("done")'), { limits: { timeoutSeconds: 240, memoryMb: 64, cpus: 0.5, pids: 64 } }));
         const settled = specs.map((s) => sandbox.backend.run(s).then((r): SandboxResult | Error => r, (error: Error) => error));
         let victim: { runId: string; node: number } | undefined;
         for (let attempt = 0; attempt < 100 && !victim; attempt += 1) {
@@ -131,7 +133,7 @@ await eachBackend(
               expect((result as Error).message).toMatch(/node .* was lost/);
               expect((result as { code?: string }).code).toBe('engine_unavailable');
               console.log(`the lost node's run ended ${Date.now() - cutAt} ms after the cut: ${(result as Error).message}`);
-              expect(Date.now() - cutAt).toBeLessThan(60_000);
+              expect(Date.now() - cutAt, 'ended once the managers report the node down, not by the run timeout').toBeLessThan(200_000);
             } else {
               expect(result instanceof Error ? result.message : `${result.exitCode} ${result.stdout.text}`).toBe('0 done\n');
             }
@@ -148,7 +150,7 @@ await eachBackend(
           left = await look();
         }
         expect(left).toEqual([]);
-      }, 150_000);
+      }, 360_000);
 
       it("keeps running when the leader's engine stops: runs on the other nodes finish, the leader's own runs end naming its node, new runs succeed", async () => {
         const ids = await nodeIds();
@@ -169,7 +171,8 @@ await eachBackend(
         try {
           // The scheduler may pass a node over for a while (e.g. one just back from the cut): more runs until one is there.
           for (let batch = 0; batch < 4 && !specs.some((s) => where.get(s.runId) === leader); batch += 1) {
-            const more = Array.from({ length: 6 }, () => spec(python('import time\ntime.sleep(25)\nprint("done")'), { limits: { timeoutSeconds: 120, memoryMb: 64, cpus: 0.25, pids: 64 } }));
+            // The timeout stays far beyond how long the managers may take to report the leader down (45 s in a loaded test run).
+            const more = Array.from({ length: 6 }, () => spec(python('import time\ntime.sleep(25)\nprint("done")'), { limits: { timeoutSeconds: 300, memoryMb: 64, cpus: 0.25, pids: 64 } }));
             specs.push(...more);
             settled.push(...more.map((s) => backend.backend.run(s).then((r): SandboxResult | Error => r, (error: Error) => error)));
             await until(`all ${specs.length} runs placed on a node`, 90_000, async () => (where = await nodesOfRuns(specs.map((s) => s.runId))).size === specs.length);
@@ -180,7 +183,7 @@ await eachBackend(
           stoppedAt = Date.now();
           await setSharedNodeEngine(cluster, leader, false);
           // Runs sent once the swarm has seen the loss (before, its scheduler may still place them on the lost node).
-          await until(`node ${leaderId} reported down by the other managers`, 90_000, async () => (await nodesSeenBy(others[0]!))?.find((n) => n.ID === leaderId)?.Status.State === 'down');
+          await until(`node ${leaderId} reported down by the other managers`, 240_000, async () => (await nodesSeenBy(others[0]!))?.find((n) => n.ID === leaderId)?.Status.State === 'down');
           console.log(`the leader's loss seen by the swarm ${Date.now() - stoppedAt} ms after its engine stopped`);
           const later = Array.from({ length: 3 }, (_, i) => spec(python(`print(${i})`)));
           const laterResults = await Promise.all(later.map((s) => backend.backend.run(s).then((r) => `${r.exitCode} ${r.stdout.text}`, (error: Error) => error.message)));
@@ -196,7 +199,7 @@ await eachBackend(
         } finally {
           await Promise.allSettled(settled);
           await setSharedNodeEngine(cluster, leader, true);
-          await until(`node ${leaderId} back`, 90_000, async () => {
+          await until(`node ${leaderId} back`, 180_000, async () => {
             const nodes = await nodesSeenBy(leader);
             return nodes !== undefined && nodes.every((n) => n.Status.State === 'ready' && n.ManagerStatus?.Reachability === 'reachable');
           });
@@ -204,7 +207,7 @@ await eachBackend(
         }
         const look = () => leftovers(specs.map((s) => s.runId)).catch((error: Error) => [`(manager not answering: ${error.message})`]);
         await until('no run left on the cluster', 60_000, async () => (await look()).length === 0).catch(async () => expect(await look()).toEqual([]));
-      }, 400_000);
+      }, 900_000);
     });
   },
   ['swarm'],
