@@ -3,21 +3,10 @@
 // One rule at the one place every dockerode request goes through (its modem's dial), so that no call site can
 // forget it: a backend wraps each client it is given or makes (docs/decisions.md, "A deadline on every engine call").
 import type Dockerode from 'dockerode';
+import { modemOf, type DialOptions, type Modem } from './engine-dial.ts';
 import { engineDeadlineError } from './engine-errors.ts';
 
-/** What docker-modem's dial is given by dockerode (the part of it this module reads or sets). */
-interface DialOptions {
-  method: string;
-  path: string;
-  abortSignal?: AbortSignal;
-  /** A body sent as a stream (image load or build, archive upload). */
-  file?: unknown;
-}
-type DialCallback = (error: unknown, result?: unknown) => void;
-interface Modem {
-  dial(options: DialOptions, callback: DialCallback): void;
-  [DEADLINE_MS]?: number;
-}
+type DeadlineModem = Modem & { [DEADLINE_MS]?: number };
 
 const DEADLINE_MS = Symbol('sandrun.engineDeadlineMs');
 const CONTAINER_WAIT = /^\/containers\/[^/?]+\/wait(\?|$)/;
@@ -38,7 +27,7 @@ export function answersLate(options: Pick<DialOptions, 'path' | 'file'>): boolea
  * first). Idempotent: wrapping again only sets the deadline.
  */
 export function withEngineDeadline(docker: Dockerode, timeoutMs: number): Dockerode {
-  const modem = docker.modem as unknown as Modem;
+  const modem = modemOf(docker) as DeadlineModem;
   const wrapped = modem[DEADLINE_MS] !== undefined;
   modem[DEADLINE_MS] = timeoutMs;
   if (wrapped) return docker;
@@ -65,5 +54,5 @@ export function withEngineDeadline(docker: Dockerode, timeoutMs: number): Docker
 
 /** The deadline this client's requests have, if it was wrapped. */
 export function engineDeadlineOf(docker: Dockerode): number | undefined {
-  return (docker.modem as unknown as Modem)[DEADLINE_MS];
+  return (modemOf(docker) as DeadlineModem)[DEADLINE_MS];
 }

@@ -24,8 +24,10 @@ export function isEngineUnreachable(error: unknown): boolean {
 }
 
 /** A request the engine did not answer within the server's deadline (engine-deadline.ts): as good as unreachable. */
-export function engineDeadlineError(method: string, path: string, timeoutMs: number, cause: unknown): SandrunError {
-  return new SandrunError('engine_unavailable', `the engine did not answer ${method} ${path} within ${timeoutMs / 1000} s`, undefined, { cause });
+export class EngineDeadlineError extends SandrunError {}
+
+export function engineDeadlineError(method: string, path: string, timeoutMs: number, cause: unknown): EngineDeadlineError {
+  return new EngineDeadlineError('engine_unavailable', `the engine did not answer ${method} ${path} within ${timeoutMs / 1000} s`, undefined, { cause });
 }
 
 export function isNotFound(error: unknown): boolean {

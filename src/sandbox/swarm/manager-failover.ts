@@ -4,26 +4,14 @@
 // call site can forget it. A request is sent again only where sending it twice cannot do anything twice.
 import Dockerode from 'dockerode';
 import { SandrunError, errorMessage } from '../../errors.ts';
-
-/** What docker-modem's dial is given by dockerode (the part of it this module reads). */
-interface DialOptions {
-  method: string;
-  path: string;
-  options?: Record<string, unknown>;
-  abortSignal?: AbortSignal;
-  /** A body sent as a stream: it cannot be sent twice. */
-  file?: unknown;
-}
-type DialCallback = (error: unknown, result?: unknown) => void;
-interface Modem {
-  dial(options: DialOptions, callback: DialCallback): void;
-}
+import { modemOf, type DialOptions } from '../engine-dial.ts';
+import { EngineDeadlineError } from '../engine-errors.ts';
 
 /** The connection was never made: the request certainly did not reach that engine. */
 const NOT_REACHED = new Set(['ECONNREFUSED', 'ENOENT', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
-/** The connection broke, or the engine went silent (the deadline's engine_unavailable): it may have acted. */
+/** The connection broke, or the engine went silent past its deadline: it may have acted. */
 const LOST = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
-const LOST_TEXT = /socket hang up|did not answer/i;
+const LOST_TEXT = /socket hang up/i;
 /** Requests that do the same once or twice (HTTP's idempotent methods): a second manager may take them whatever happened. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'DELETE']);
 
@@ -36,7 +24,8 @@ export function mayFailOver(options: Pick<DialOptions, 'method' | 'file'>, error
   if (options.file !== undefined) return false;
   if (NOT_REACHED.has(failureCode(error))) return true;
   if (!IDEMPOTENT.has(options.method)) return false;
-  if (error instanceof SandrunError) return error.code === 'engine_unavailable' && LOST_TEXT.test(error.message);
+  if (error instanceof EngineDeadlineError) return true;
+  if (error instanceof SandrunError) return false;
   return LOST.has(failureCode(error)) || LOST_TEXT.test(errorMessage(error));
 }
 
@@ -50,13 +39,13 @@ export function failoverClient(hosts: string[], managers: Dockerode[]): Dockerod
   if (managers.length === 1) return managers[0]!;
   const client = new Dockerode(); // its own modem's settings are never used: every dial goes to one of `managers`
   let current = 0;
-  (client.modem as unknown as Modem).dial = (options, callback) => {
+  modemOf(client).dial = (options, callback) => {
     // dial rewrites what it is given (the API version into the path, the query's abort signal out): each try gets a copy.
     const copy = (): DialOptions => ({ ...options, options: options.options ? { ...options.options } : undefined });
     const first = current;
     const failures: string[] = [];
     const attempt = (index: number) => {
-      (managers[index]!.modem as unknown as Modem).dial(copy(), (error, result) => {
+      modemOf(managers[index]!).dial(copy(), (error, result) => {
         if (error === null || error === undefined) {
           current = index;
           return callback(error, result);
