@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'image_unavailable'
   | 'git_failed'
   | 'repo_too_large'
+  | 'environment_failed'
   | 'internal';
 
 export const STATUS_OF: Record<ErrorCode, number> = {
@@ -37,6 +38,7 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   image_unavailable: 422,
   git_failed: 422,
   repo_too_large: 422,
+  environment_failed: 422,
   internal: 500,
 };
 
