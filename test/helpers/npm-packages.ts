@@ -61,7 +61,12 @@ export function plainPackage(): Promise<NpmPackage> {
   });
 }
 
-/** What the install-script package's scripts print, if they ever run (in a build with --ignore-scripts they must not). */
+/**
+ * What the install-script package's scripts print, if they ever run (in a build with --ignore-scripts they must not).
+ * npm (7+) shows a lifecycle script's output only with --foreground-scripts or when it fails, so a build log may not
+ * show it: check installScriptRan() in the built image, or that the registry saw no GET /sandrun-plain (the scripts
+ * fetch that packument; `npm ci` from a lockfile fetches tarballs only).
+ */
 export const INSTALL_SCRIPT_MARKER = 'SANDRUN-INSTALL-SCRIPT-RAN';
 /** The file its scripts write in the package's own directory (node_modules/sandrun-install-script/) if they run. */
 export const INSTALL_SCRIPT_FILE = 'install-script-ran';

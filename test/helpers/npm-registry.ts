@@ -22,7 +22,10 @@ export interface NpmRegistry {
   url: string;
   container: string;
   packages: NpmPackage[];
-  /** The GET/HEAD requests the registry has seen so far, in order, by decoded path (e.g. '/sandrun-plain'). */
+  /**
+   * The requests the registry has seen so far, in order, by decoded path (e.g. '/sandrun-plain'). npm 10 also asks
+   * for '/npm' (its update check, 404 here) unless given --no-update-notifier.
+   */
   requests(): Promise<{ method: string; path: string; status: number }[]>;
   /** Removes the container, the network and the served files; safe to call twice. */
   stop(): Promise<void>;
