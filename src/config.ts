@@ -1,6 +1,6 @@
 // The server's and the CLI's configuration: read once from the environment, validated, passed down.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { SandrunError, describeZodIssues } from './errors.ts';
@@ -43,6 +43,15 @@ const MiB = 1024 * 1024;
  * at 96 and 128 never (5 of 5). Runs under gVisor get at least this many (docs/decisions.md).
  */
 const GVISOR_MIN_PIDS = 128;
+/** Builds trust what the server's host trusts, unless told otherwise ('' = Debian's own CAs in the build). */
+const HOST_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+function buildCaFile(value: string | undefined): string | undefined {
+  if (value === '') return undefined;
+  if (value !== undefined) return resolve(value);
+  return existsSync(HOST_CA_BUNDLE) ? HOST_CA_BUNDLE : undefined;
+}
+const DEFAULT_NPM_REGISTRY = 'https://registry.npmjs.org/';
+const withTrailingSlash = (url: string): string => (url.endsWith('/') ? url : `${url}/`);
 /** Where git and ssh are looked up when the server's environment has no PATH. */
 const DEFAULT_SEARCH_PATH = '/usr/local/bin:/usr/bin:/bin';
 /** An unset variable and an empty one (docker-compose passes `${VAR:-}` through as '') mean the same. */
@@ -108,6 +117,16 @@ const environmentSchema = z.object({
   SANDRUN_IMAGES: list(['sandrun/python:3.11', 'sandrun/node:18']),
   SANDRUN_DEFAULT_IMAGE: z.string().min(1).default('sandrun/python:3.11'),
   SANDRUN_OUTPUTS_HELPER_IMAGE: z.string().min(1).default('sandrun/base:bookworm'),
+  SANDRUN_BUILD_TIMEOUT_SECONDS: positiveNumber(900),
+  SANDRUN_BUILD_MEMORY_MB: positiveInt(2048),
+  SANDRUN_BUILD_MAX_IMAGE_MB: positiveInt(4096),
+  SANDRUN_BUILD_NETWORK: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'must be a Docker network name').default('bridge'),
+  SANDRUN_MAX_CONCURRENT_BUILDS: positiveInt(2),
+  SANDRUN_ENVIRONMENT_IDLE_DAYS: positiveNumber(14),
+  SANDRUN_NPM_REGISTRY: optionalUrl,
+  SANDRUN_PIP_INDEX_URL: optionalUrl,
+  SANDRUN_PIP_FIND_LINKS: z.string().min(1).optional(),
+  SANDRUN_BUILD_CA_FILE: z.string().optional(),
   SANDRUN_DEFAULT_TIMEOUT_SECONDS: positiveNumber(300),
   SANDRUN_DEFAULT_MEMORY_MB: positiveInt(256),
   SANDRUN_DEFAULT_CPUS: positiveNumber(1),
@@ -135,6 +154,24 @@ export interface RepoLimitsConfig {
   tenantMaxProjects: number;
   /** sandrun.yaml's size. */
   manifestMaxBytes: number;
+}
+
+export interface BuildSettings {
+  timeoutMs: number;
+  memoryMb: number;
+  maxImageBytes: number;
+  /** The Docker network a build's steps join to fetch packages (the runs themselves never have one). */
+  network: string;
+  maxConcurrent: number;
+  /** An environment image no run has used for this long is removed. */
+  idleMs: number;
+  npmRegistry: string;
+  /** Unset: pip has no index (only pipFindLinks, if set). */
+  pipIndexUrl: string | undefined;
+  /** A directory of wheels on the server's host, copied into each pip build. */
+  pipFindLinks: string | undefined;
+  /** The CAs a build checks its package sources against (a TLS-inspecting proxy's included); undefined: Debian's. */
+  caFile: string | undefined;
 }
 
 export interface Config {
@@ -203,6 +240,8 @@ export interface Config {
   outputsHelperImage: string;
   defaultLimits: RunLimits;
   maxLimits: RunLimits;
+  /** How project environments are built (SPEC §9) and where their packages come from; see docs/environments.md. */
+  builds: BuildSettings;
   /** The fewest pids a run may be limited to: what the runtime itself needs (gVisor's own threads count against it). */
   minPids: number;
   jwt: { issuer: string; audience: string; jwksUrl: string; tenantClaim: string; jwksCooldownMs: number } | undefined;
@@ -352,6 +391,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       memoryMb: e.SANDRUN_MAX_MEMORY_MB,
       cpus: e.SANDRUN_MAX_CPUS,
       pids: e.SANDRUN_MAX_PIDS,
+    },
+    builds: {
+      timeoutMs: e.SANDRUN_BUILD_TIMEOUT_SECONDS * 1000,
+      memoryMb: e.SANDRUN_BUILD_MEMORY_MB,
+      maxImageBytes: e.SANDRUN_BUILD_MAX_IMAGE_MB * MiB,
+      network: e.SANDRUN_BUILD_NETWORK,
+      maxConcurrent: e.SANDRUN_MAX_CONCURRENT_BUILDS,
+      idleMs: e.SANDRUN_ENVIRONMENT_IDLE_DAYS * 24 * 3600 * 1000,
+      npmRegistry: withTrailingSlash(e.SANDRUN_NPM_REGISTRY ?? DEFAULT_NPM_REGISTRY),
+      pipIndexUrl: e.SANDRUN_PIP_INDEX_URL,
+      pipFindLinks: e.SANDRUN_PIP_FIND_LINKS === undefined ? undefined : resolve(e.SANDRUN_PIP_FIND_LINKS),
+      caFile: buildCaFile(e.SANDRUN_BUILD_CA_FILE),
     },
     minPids,
     jwt:

@@ -10,6 +10,10 @@ export interface Metrics {
   queueWait: Histogram;
   /** From asking the sandbox for a container to the command running (create, start, exec; or a warm-pool hit). */
   containerStart: Histogram;
+  /** Environment builds (SPEC §9) by result (ready, failed), their duration, and runs that found their environment built. */
+  environmentBuilds: Counter<'result'>;
+  environmentBuildSeconds: Histogram<'result'>;
+  environmentCacheHits: Counter;
   /** HTTP requests, by method, route pattern and status code. */
   httpRequests: Counter<'method' | 'route' | 'status'>;
   /** Time to answer an HTTP request, by method and route pattern (a sync run's lasts as long as the run). */
@@ -60,6 +64,15 @@ export function createMetrics(sources?: MetricsSources): Metrics {
       buckets: START_SECONDS,
       registers,
     }),
+    environmentBuilds: new Counter({ name: 'sandrun_environment_builds_total', help: 'Environment image builds, by result', labelNames: ['result'], registers }),
+    environmentBuildSeconds: new Histogram({
+      name: 'sandrun_environment_build_seconds',
+      help: 'Time an environment image build took, by result',
+      labelNames: ['result'],
+      buckets: RUN_SECONDS,
+      registers,
+    }),
+    environmentCacheHits: new Counter({ name: 'sandrun_environment_cache_hits_total', help: 'Runs whose environment image was already built', registers }),
     httpRequests: new Counter({ name: 'sandrun_http_requests_total', help: 'HTTP requests', labelNames: ['method', 'route', 'status'], registers }),
     httpDuration: new Histogram({
       name: 'sandrun_http_request_duration_seconds',

@@ -36,6 +36,9 @@ import { DockerBackend } from './sandbox/docker/docker-backend.ts';
 import { SecretBox, loadSecretsKey } from './secrets/secret-box.ts';
 import type { SandboxBackend } from './sandbox/backend.ts';
 import { SwarmBackend } from './sandbox/swarm/swarm-backend.ts';
+import { EnvironmentService } from './environments/environment-service.ts';
+import { readEnvironmentInputs } from './projects/environment-files.ts';
+import { EnvironmentStore } from './store/environment-store.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { AuditStore } from './store/audit-store.ts';
 import { openDatabase, type Db } from './store/database.ts';
@@ -49,6 +52,7 @@ import { VERSION } from './version.ts';
 
 const REAP_INTERVAL_MS = 60_000;
 const RETENTION_INTERVAL_MS = 15 * 60_000;
+const ENVIRONMENT_SWEEP_INTERVAL_MS = 15 * 60_000;
 
 /** A data directory's identity on the engine, made once: containers of other servers are never reaped by this one. */
 function instanceIdOf(dataDir: string): string {
@@ -71,6 +75,7 @@ export interface Sandrun {
   apiTokens: ApiTokens;
   runService: RunService;
   projectService: ProjectService;
+  environments: EnvironmentService;
   sandbox: SandboxBackend;
   metrics: Metrics;
   retention: RetentionJob;
@@ -106,6 +111,7 @@ export function openStores(config: Pick<Config, 'dataDir'>) {
     tokens,
     projects: new ProjectStore(db),
     runs: new RunStore(db),
+    environments: new EnvironmentStore(db),
     apiTokens: new ApiTokens(tokens, tenants),
     audit: new AuditStore(db),
     retention: new RetentionStore(db),
@@ -179,7 +185,30 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     onChange: (available, reason) =>
       available ? logger.info('the engine answers again; waiting runs start') : logger.error({ reason }, 'the engine stopped answering; runs wait'),
   });
-  const runService = new RunService({ runs: stores.runs, projects: projectService, sandbox, scheduler, liveLogs, config, logger, metrics, engine: engineGate, disk: diskGuard });
+  const auditLog = new AuditLog(stores.audit);
+  const environments = new EnvironmentService({
+    store: stores.environments,
+    images: sandbox.environments,
+    readInputs: (target) => readEnvironmentInputs(mirrors, target.projectId, target.commitSha, target.declaration),
+    settings: config.builds,
+    caFile: config.builds.caFile,
+    metrics,
+    audit: auditLog,
+    logger,
+  });
+  const runService = new RunService({
+    runs: stores.runs,
+    projects: projectService,
+    sandbox,
+    scheduler,
+    liveLogs,
+    config,
+    logger,
+    metrics,
+    engine: engineGate,
+    disk: diskGuard,
+    environments,
+  });
   const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, config.retentionDays, logger, (projectId) =>
     sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
   );
@@ -193,7 +222,8 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     liveLogs,
     logStreams: { slots: new LogStreamSlots(config.tenantMaxLogStreams), maxBacklogBytes: config.logStreamBacklogBytes },
     usageReport: new UsageReport(stores.usage, config.tenantDailyCpuSeconds),
-    auditLog: new AuditLog(stores.audit),
+    auditLog,
+    environments,
     metrics,
     version: VERSION,
     logger,
@@ -211,6 +241,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
 
   let server: Server | undefined;
   let reaper: NodeJS.Timeout | undefined;
+  let environmentSweep: NodeJS.Timeout | undefined;
 
   return {
     config,
@@ -219,6 +250,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     apiTokens: stores.apiTokens,
     runService,
     projectService,
+    environments,
     sandbox,
     metrics,
     retention,
@@ -234,6 +266,11 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       }, REAP_INTERVAL_MS);
       reaper.unref();
       retention.start(RETENTION_INTERVAL_MS);
+      environments.recover();
+      environmentSweep = setInterval(() => {
+        environments.sweep().catch((error: unknown) => logger.warn({ err: error }, 'removing idle environment images failed'));
+      }, ENVIRONMENT_SWEEP_INTERVAL_MS);
+      environmentSweep.unref();
       // requestTimeout bounds receiving a request (a body that never completes would hold its socket), not the answer: a
       // sync run's response may take as long as the run (measured on Node 20: a 3 s answer under a 1 s requestTimeout).
       // Node checks for expired requests every connectionsCheckingInterval (30 s by default): a shorter timeout wants more.
@@ -254,6 +291,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     },
     async close() {
       clearInterval(reaper);
+      clearInterval(environmentSweep);
       // Stop accepting, let running runs finish (sync clients get their answers), then cut what is left.
       const closed = server ? new Promise<void>((resolve) => server!.close(() => resolve())) : Promise.resolve();
       // No run starts from here on: parked containers go now, not after the grace period (which a forced stop may cut short).

@@ -8,6 +8,7 @@ import type { TokenAdmin } from '../auth/token-admin.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 import type { LiveLogs } from '../runs/live-logs.ts';
+import type { EnvironmentService } from '../environments/environment-service.ts';
 import type { RunService } from '../runs/run-service.ts';
 import type { UsageReport } from '../runs/usage-report.ts';
 import { auditTrail } from './audit-trail.ts';
@@ -37,6 +38,8 @@ export interface AppDependencies {
   tokenAdmin: TokenAdmin;
   runService: RunService;
   projectService: ProjectService;
+  /** Project environments (SPEC §9): the project view's `environment`, builds on request, their logs. */
+  environments: EnvironmentService;
   liveLogs: LiveLogs;
   /** Per-tenant cap and per-client backlog of live-log streams (SPEC §14). */
   logStreams: LogStreamLimits;

@@ -2,6 +2,8 @@
 import { z } from 'zod';
 import { SandrunError } from '../errors.ts';
 import type { YamlParser } from './yaml-parser.ts';
+import { aptPackageProblem, MAX_APT_PACKAGES } from './apt-packages.ts';
+import { shown } from './environment-input.ts';
 
 export const MANIFEST_FILE = 'sandrun.yaml';
 export const MODEL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
@@ -35,6 +37,33 @@ const stringKeys = (value: unknown): unknown =>
     ? new Map([...value].map(([key, item]): [unknown, unknown] => [typeof key === 'number' || typeof key === 'boolean' ? String(key) : key, item]))
     : value;
 
+// A file of the repository named by the manifest: relative, inside the repository, no `.` or `..` segments.
+const REPO_FILE = /^(?!.*(?:^|\/)\.{1,2}(?:\/|$))[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/;
+const repoFile = z
+  .string({ error: expected('a path of a file in the repository, e.g. requirements.txt') })
+  .max(200, { error: 'must be at most 200 characters' })
+  .regex(REPO_FILE, { error: 'must be a relative path inside the repository (letters, digits, _ . - and /; no . or .. segments)' });
+const environmentSchema = z.preprocess(
+  mapToObject,
+  z.strictObject(
+    {
+      apt: z
+        .array(
+          z.string({ error: expected('a Debian package name') }).superRefine((name, context) => {
+            const problem = aptPackageProblem(name);
+            if (problem !== null) context.addIssue({ code: 'custom', message: `'${shown(name)}' ${problem}` });
+          }),
+          { error: expected('a list of Debian package names, e.g. [python3-tabulate]') },
+        )
+        .max(MAX_APT_PACKAGES, { error: `at most ${MAX_APT_PACKAGES} packages` })
+        .optional(),
+      pip: repoFile.optional(),
+      npm: repoFile.regex(/(?:^|\/)package\.json$/, { error: 'must name a package.json (with its package-lock.json beside it)' }).optional(),
+    },
+    { error: expected('a mapping with keys apt, pip, npm') },
+  ),
+);
+
 const limitsSchema = z.preprocess(mapToObject, z.strictObject(limitFields, { error: expected('a mapping of limits') }));
 const modelSchema = z.preprocess(mapToObject, z.strictObject({ command, image: image.optional(), ...limitFields }, { error: expected('a mapping with a command') }));
 const modelsSchema = z.preprocess(
@@ -46,19 +75,22 @@ const modelsSchema = z.preprocess(
 const manifestSchema = z.preprocess(
   mapToObject,
   z.strictObject(
-    { image: image.optional(), command: command.optional(), models: modelsSchema.optional(), limits: limitsSchema.optional() },
-    { error: 'expected a mapping with keys image, command, models, limits' },
+    { image: image.optional(), command: command.optional(), models: modelsSchema.optional(), limits: limitsSchema.optional(), environment: environmentSchema.optional() },
+    { error: 'expected a mapping with keys image, command, models, limits, environment' },
   ),
 );
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type ModelSpec = z.infer<typeof modelSchema>;
 export type ManifestLimits = z.infer<typeof limitsSchema>;
+/** What a project needs beyond its image (SPEC §9). */
+export type EnvironmentDeclaration = z.infer<typeof environmentSchema>;
 /** A manifest whose models are known (from sandrun.yaml or the models/NAME.py convention), in order. */
 export type ResolvedManifest = Manifest & { models: Map<string, ModelSpec> };
 
 const ALLOWED_KEYS: Record<string, string> = {
-  '': 'image, command, models, limits',
+  '': 'image, command, models, limits, environment',
+  environment: 'apt, pip, npm',
   limits: Object.keys(limitFields).join(', '),
   model: ['command', 'image', ...Object.keys(limitFields)].join(', '),
 };

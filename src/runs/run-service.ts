@@ -20,6 +20,8 @@ import { diskFullError, type DiskGuard } from './disk-guard.ts';
 import type { EngineGate } from './engine-gate.ts';
 import type { FairScheduler } from './scheduler.ts';
 import { delay } from '../delay.ts';
+import type { EnvironmentService } from '../environments/environment-service.ts';
+import type { EnvironmentDeclaration } from '../projects/manifest.ts';
 
 /** `replayed`: an earlier submission with the same idempotency key made this run. */
 export type SubmitResult = { mode: 'sync' | 'async'; run: RunRecord; replayed: boolean };
@@ -49,6 +51,8 @@ export interface RunServiceDeps {
   /** Whether the engine answers: runs wait for it, sync requests are refused while it is down. */
   engine: EngineGate;
   disk: DiskGuard;
+  /** Project environments (SPEC §9): a run whose project declares one waits, pending, for its image. */
+  environments: EnvironmentService;
   /** The clock (tests may pin it). */
   now?: () => Date;
 }
@@ -59,6 +63,9 @@ const MAX_START_ATTEMPTS = 5;
 export class RunService {
   private readonly active = new Map<string, AbortController>();
   private readonly finished = new Map<string, { promise: Promise<RunRecord>; resolve: (run: RunRecord) => void }>();
+  /** Runs waiting for their environment before they queue; aborting one gives its wait up (cancel, shutdown). */
+  private readonly preparing = new Map<string, AbortController>();
+  private stopping = false;
 
   private readonly runs: RunStore;
   private readonly projects: ProjectService;
@@ -70,11 +77,12 @@ export class RunService {
   private readonly metrics: Metrics;
   private readonly engine: EngineGate;
   private readonly disk: DiskGuard;
+  private readonly environments: EnvironmentService;
   private readonly now: () => Date;
 
   constructor(deps: RunServiceDeps) {
     ({ runs: this.runs, projects: this.projects, sandbox: this.sandbox, scheduler: this.scheduler, liveLogs: this.liveLogs } = deps);
-    ({ config: this.config, logger: this.logger, metrics: this.metrics, engine: this.engine, disk: this.disk } = deps);
+    ({ config: this.config, logger: this.logger, metrics: this.metrics, engine: this.engine, disk: this.disk, environments: this.environments } = deps);
     this.now = deps.now ?? (() => new Date());
   }
 
@@ -126,7 +134,7 @@ export class RunService {
       run = this.runs.insert(newRun, createdAt);
     }
     this.logger.info({ runId: run.id, tenantId, project: project.name, runNumber: run.runNumber }, 'run queued');
-    this.enqueue(run, project);
+    this.enqueue(run, project, manifest.environment ?? null);
     if (request.mode === 'async') return { mode: 'async', run, replayed: false };
     return { mode: 'sync', run: await this.waitForTerminal(run.id), replayed: false };
   }
@@ -142,11 +150,46 @@ export class RunService {
     return { mode, run, replayed: true };
   }
 
-  /** Queues a pending run (new, or found pending at start-up). */
-  enqueue(run: RunRecord, project: ProjectRecord): void {
+  /**
+   * Queues a pending run (new, or found pending at start-up), once its environment's image is there: `environment`
+   * is the manifest's declaration (null: none), or undefined when the caller has not read the manifest.
+   */
+  enqueue(run: RunRecord, project: ProjectRecord, environment?: EnvironmentDeclaration | null): void {
     this.trackCompletion(run.id);
     this.liveLogs.open(run.id);
-    this.scheduler.enqueue({ runId: run.id, tenantId: run.tenantId, start: () => this.execute(run, project) });
+    if (environment === null) this.schedule(run, project, run.image);
+    else void this.prepare(run, project, environment);
+  }
+
+  private schedule(run: RunRecord, project: ProjectRecord, image: string): void {
+    this.scheduler.enqueue({ runId: run.id, tenantId: run.tenantId, start: () => this.execute(run, project, image) });
+  }
+
+  /** Waits (holding a place in the queue, not a run slot) for the run's environment image, then queues the run on it. */
+  private async prepare(run: RunRecord, project: ProjectRecord, declared: EnvironmentDeclaration | undefined): Promise<void> {
+    const release = this.scheduler.reserve(run.tenantId);
+    const controller = new AbortController();
+    this.preparing.set(run.id, controller);
+    try {
+      const environment = declared ?? (await this.projects.manifestAt(project, run.commitSha)).environment;
+      const image = environment
+        ? await this.environments.imageFor(
+            { tenantId: run.tenantId, projectId: project.id, projectName: project.name, commitSha: run.commitSha, baseImage: run.image, declaration: environment },
+            { signal: controller.signal, onBuilding: (message) => this.runs.setStatusMessage(run.id, message) },
+          )
+        : run.image;
+      this.runs.setStatusMessage(run.id, null);
+      release();
+      this.schedule(run, project, image);
+    } catch (error) {
+      release();
+      // At shutdown the run stays pending; the next start prepares it again.
+      if (this.stopping) return;
+      if (!controller.signal.aborted) this.logger.warn({ runId: run.id, tenantId: run.tenantId, err: error }, 'the run\'s environment could not be made ready');
+      this.finish(run.id, controller.signal.aborted ? cancelledBeforeStart(this.now()) : completionFromFailure(error, this.now()));
+    } finally {
+      this.preparing.delete(run.id);
+    }
   }
 
   private trackCompletion(runId: string): void {
@@ -166,7 +209,7 @@ export class RunService {
     return waiter.promise;
   }
 
-  private async execute(run: RunRecord, project: ProjectRecord): Promise<void> {
+  private async execute(run: RunRecord, project: ProjectRecord, image: string): Promise<void> {
     const controller = new AbortController();
     this.active.set(run.id, controller);
     let completion: RunCompletion;
@@ -175,7 +218,7 @@ export class RunService {
       this.disk.assertRoom();
       const workspaceDir = await this.projects.checkout(project, run.commitSha);
       controller.signal.throwIfAborted();
-      const result = await this.runInSandbox(run, workspaceDir, controller.signal);
+      const result = await this.runInSandbox({ ...run, image }, workspaceDir, controller.signal);
       completion = completionFromSandbox(result, run.limits);
     } catch (error) {
       completion = controller.signal.aborted ? cancelledBeforeStart(this.now()) : completionFromFailure(diskFullError(error) ?? error, this.now());
@@ -277,6 +320,11 @@ export class RunService {
     const run = this.get(tenantId, runId);
     if (isTerminal(run.status)) throw new SandrunError('conflict', `run ${runId} is already ${run.status}`);
     if (this.scheduler.remove(runId)) return this.finish(runId, cancelledBeforeStart(this.now()));
+    const preparing = this.preparing.get(runId);
+    if (preparing) {
+      preparing.abort();
+      return this.waitForTerminal(runId);
+    }
     const controller = this.active.get(runId);
     if (!controller) throw new SandrunError('conflict', `run ${runId} is ${run.status} but not handled by this server`);
     controller.abort();
@@ -294,7 +342,9 @@ export class RunService {
    * pending and are queued again at the next start.
    */
   async shutdown(graceMs = 0): Promise<void> {
+    this.stopping = true;
     this.scheduler.stop();
+    for (const controller of this.preparing.values()) controller.abort();
     const recorded = Promise.all([...this.active.keys()].flatMap((runId) => this.finished.get(runId)?.promise ?? []));
     if (graceMs > 0 && this.active.size > 0) {
       this.logger.info({ running: this.active.size, graceMs }, 'letting running runs finish before stopping');

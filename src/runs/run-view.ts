@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { RUN_STATUSES, isTerminal } from '../run-status.ts';
 import type { RunRecord } from '../store/run-store.ts';
 
-const runErrorSchema = z.object({ code: z.string(), message: z.string() }).nullable();
+const runErrorSchema = z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }).nullable();
 
 const runUsageSchema = z.object({
   cpu_seconds: z.number().nullable(),
@@ -32,6 +32,8 @@ export const runResultSchema = z.object({
   data_snapshot_ref: z.string().nullable(),
   error: runErrorSchema,
   warning: z.string().nullable(),
+  /** While pending: what the run waits for beyond its turn (its environment being built); else null. */
+  message: z.string().nullable(),
   created_at: z.string(),
   started_at: z.string().nullable(),
   finished_at: z.string().nullable(),
@@ -73,6 +75,7 @@ export function runResultView(run: RunRecord): RunResultView {
     data_snapshot_ref: run.dataSnapshotRef,
     error: run.error,
     warning: run.warning,
+    message: run.status === 'pending' ? run.statusMessage : null,
     created_at: run.createdAt,
     started_at: run.startedAt,
     finished_at: run.finishedAt,

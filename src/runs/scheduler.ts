@@ -1,5 +1,6 @@
 // Starts queued runs under a global concurrency limit and per-tenant limits, in order within a tenant and round-robin between tenants.
 import { SandrunError } from '../errors.ts';
+import { TenantCounter } from '../tenant-counter.ts';
 
 export interface QueuedJob {
   runId: string;
@@ -20,6 +21,8 @@ export class FairScheduler {
   private readonly turns: string[] = [];
   private readonly runningByTenant = new Map<string, number>();
   private queued = 0;
+  /** Runs that will be queued once ready (their environment being built): they count as waiting. */
+  private readonly reserved = new TenantCounter();
   private running = 0;
   private stopped = false;
   private readonly tenantLimits: TenantLimits;
@@ -40,14 +43,14 @@ export class FairScheduler {
     return this.running;
   }
 
-  /** Jobs of one tenant that are queued and running. */
+  /** Jobs of one tenant that are queued (or reserved) and running. */
   tenantCounts(tenantId: string): { queued: number; running: number } {
-    return { queued: this.queues.get(tenantId)?.length ?? 0, running: this.runningByTenant.get(tenantId) ?? 0 };
+    return { queued: this.waitingOf(tenantId), running: this.runningByTenant.get(tenantId) ?? 0 };
   }
 
   /** Throws queue_full when one more job of the tenant would not fit; call before recording a new run. */
   assertCapacity(tenantId: string): void {
-    const waiting = this.queues.get(tenantId)?.length ?? 0;
+    const waiting = this.waitingOf(tenantId);
     // A job that can start at once never waits, so it does not count against the queue limits.
     if (this.running < this.maxConcurrent && (this.runningByTenant.get(tenantId) ?? 0) < this.tenantLimits.maxConcurrent) return;
     if (waiting >= this.tenantLimits.maxQueued) {
@@ -60,6 +63,26 @@ export class FairScheduler {
     if (this.queued >= this.maxQueued) {
       throw new SandrunError('queue_full', `the run queue is full (${this.maxQueued} runs waiting); try again later`, { queued: this.queued, max_queued: this.maxQueued });
     }
+  }
+
+  private waitingOf(tenantId: string): number {
+    return (this.queues.get(tenantId)?.length ?? 0) + this.reserved.of(tenantId);
+  }
+
+  /**
+   * Holds a place for a run that is not ready to queue yet: it counts as waiting (for the queue limits) until the
+   * returned release is called, which the caller does just before it enqueues the run or gives it up.
+   */
+  reserve(tenantId: string): () => void {
+    this.reserved.add(tenantId);
+    this.queued += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.reserved.remove(tenantId);
+      this.queued -= 1;
+    };
   }
 
   enqueue(job: QueuedJob): void {

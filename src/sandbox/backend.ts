@@ -2,6 +2,7 @@
 // One implementation per engine (sandbox/docker/, sandbox/swarm/), chosen at start; the run service only sees this interface.
 import { constants } from 'node:os';
 import type { RunLimits } from '../run-limits.ts';
+import type { EnvironmentImages } from './environment-images.ts';
 
 export interface SandboxSpec {
   runId: string;
@@ -79,6 +80,8 @@ export interface ManagedContainer {
 }
 
 export interface SandboxBackend {
+  /** Project environments' images (SPEC §9): built on this backend's engine, and where its runs can use them. */
+  readonly environments: EnvironmentImages;
   /** Checks that the engine answers (readiness); throws engine_unavailable otherwise. */
   ping(): Promise<void>;
   /** Throws image_unavailable when the image is not present on the engine. */

@@ -109,6 +109,27 @@ const MIGRATIONS: string[] = [
   ALTER TABLE projects ADD COLUMN credential_type TEXT;
   ALTER TABLE projects ADD COLUMN credential_sealed TEXT;
   `,
+  // 4: project environments (SPEC §9): one row per distinct environment (its key), the run's message while it waits
+  // for one, and an error's details (a failed build's log tail).
+  `
+  CREATE TABLE environments (
+    key TEXT PRIMARY KEY,
+    tag TEXT NOT NULL,
+    base_image TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('building', 'ready', 'failed')),
+    log TEXT NOT NULL DEFAULT '',
+    error_message TEXT,
+    image_id TEXT,
+    size_bytes INTEGER,
+    build_seconds REAL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    last_used_at TEXT NOT NULL
+  );
+  CREATE INDEX environments_last_used ON environments(last_used_at);
+  ALTER TABLE runs ADD COLUMN status_message TEXT;
+  ALTER TABLE runs ADD COLUMN error_details TEXT;
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

@@ -15,6 +15,13 @@ export interface RunUsage {
   outputBytes: number | null;
 }
 
+export interface RunError {
+  code: string;
+  message: string;
+  /** More for the client to act on (environment_failed: the build log's tail as `log`). */
+  details?: Record<string, unknown>;
+}
+
 export interface RunRecord {
   seq: number;
   id: string;
@@ -38,7 +45,9 @@ export interface RunRecord {
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
   outputs: Record<string, unknown>;
-  error: { code: string; message: string } | null;
+  error: RunError | null;
+  /** What a pending run waits for, when it is more than a free slot (its environment being built). */
+  statusMessage: string | null;
   durationSeconds: number | null;
   dataSnapshotRef: string | null;
   createdAt: string;
@@ -85,6 +94,8 @@ interface RunRow {
   outputs: string;
   error_code: string | null;
   error_message: string | null;
+  error_details: string | null;
+  status_message: string | null;
   duration_seconds: number | null;
   data_snapshot_ref: string | null;
   created_at: string;
@@ -120,7 +131,10 @@ function toRecord(row: RunRow): RunRecord {
     stdoutTruncated: row.stdout_truncated === 1,
     stderrTruncated: row.stderr_truncated === 1,
     outputs: JSON.parse(row.outputs) as Record<string, unknown>,
-    error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null,
+    error: row.error_code
+      ? { code: row.error_code, message: row.error_message ?? '', ...(row.error_details ? { details: JSON.parse(row.error_details) as Record<string, unknown> } : {}) }
+      : null,
+    statusMessage: row.status_message,
     durationSeconds: row.duration_seconds,
     dataSnapshotRef: row.data_snapshot_ref,
     createdAt: row.created_at,
@@ -156,10 +170,11 @@ export class RunStore {
         @parameters, @image, @command, @limits, @warning, 'pending', @createdAt)`),
       byId: db.prepare<[string], RunRow>('SELECT * FROM runs WHERE id = ?'),
       byTenantAndId: db.prepare<[string, string], RunRow>('SELECT * FROM runs WHERE tenant_id = ? AND id = ?'),
-      markRunning: db.prepare<[string, string]>("UPDATE runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'pending'"),
+      markRunning: db.prepare<[string, string]>("UPDATE runs SET status = 'running', started_at = ?, status_message = NULL WHERE id = ? AND status = 'pending'"),
+      setStatusMessage: db.prepare<[string | null, string]>("UPDATE runs SET status_message = ? WHERE id = ? AND status = 'pending'"),
       complete: db.prepare(`UPDATE runs SET status = @status, exit_code = @exitCode, stdout = @stdout, stderr = @stderr,
         stdout_truncated = @stdoutTruncated, stderr_truncated = @stderrTruncated, outputs = @outputs, error_code = @errorCode,
-        error_message = @errorMessage, duration_seconds = @durationSeconds, started_at = COALESCE(@startedAt, started_at),
+        error_message = @errorMessage, error_details = @errorDetails, status_message = NULL, duration_seconds = @durationSeconds, started_at = COALESCE(@startedAt, started_at),
         finished_at = @finishedAt, cpu_seconds = @cpuSeconds, peak_memory_bytes = @peakMemoryBytes, output_bytes = @outputBytes
         WHERE id = @id AND status IN ('pending', 'running')`),
       unfinished: db.prepare<[], RunRow>("SELECT * FROM runs WHERE status IN ('pending', 'running') ORDER BY seq"),
@@ -213,6 +228,11 @@ export class RunStore {
     return this.statements.markRunning.run(startedAt, id).changes === 1;
   }
 
+  /** What a pending run is waiting for (null: just its turn). */
+  setStatusMessage(id: string, message: string | null): void {
+    this.statements.setStatusMessage.run(message, id);
+  }
+
   /** Records the terminal state once; a run already terminal is left as it is (returns false). */
   complete(id: string, completion: RunCompletion): boolean {
     const result = this.statements.complete.run({
@@ -226,6 +246,7 @@ export class RunStore {
       outputs: JSON.stringify(completion.outputs),
       errorCode: completion.error?.code ?? null,
       errorMessage: completion.error?.message ?? null,
+      errorDetails: completion.error?.details ? JSON.stringify(completion.error.details) : null,
       durationSeconds: completion.durationSeconds,
       startedAt: completion.startedAt,
       finishedAt: completion.finishedAt,

@@ -5,7 +5,7 @@ import { checkNpmProject, MAX_LOCKFILE_PACKAGES, type NpmProjectInput } from '..
 
 const SOURCES = "packages come only from the operator's registry (SANDRUN_NPM_REGISTRY)";
 const LEFT_PAD_INTEGRITY =
-  'sha512-XI5MPzVNApjAyhQzphX8BkmKsKUxD4LdyK24iZeQTQNP4A6lNU5dbvJN0WTfpAbUnnmhgNYOsa+zFBfTnaPGdRA==';
+  'sha512-XI5MPzVNApjAyhQzphX8BkmKsKUxD4LdyK24iZeQGinBN9yTQT3bFlCBy/aVx2HrNcqQGsdot8ghrjyrvMCoEA==';
 const LEFT_PAD_ENTRY = {
   version: '1.3.0',
   resolved: 'https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz',

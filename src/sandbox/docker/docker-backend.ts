@@ -18,6 +18,7 @@ import { LauncherOutputs } from './launcher-outputs.ts';
 import { RunContainers } from './run-containers.ts';
 import { deliverParameters, discardContainer, startParkedContainer, type ParkedContainer } from './parked-container.ts';
 import { WarmPool, type PoolStats, type WarmPoolLimits } from './warm-pool.ts';
+import { EngineEnvironmentImages, type EnvironmentImages } from '../environment-images.ts';
 
 export interface DockerBackendSettings extends HardeningSettings {
   /** Host directory under which each container gets its own directory (inputs bind-mounted at /inputs). */
@@ -49,6 +50,7 @@ export class DockerBackend implements SandboxBackend {
   private readonly running = new RunContainers();
   private eventsStarted: Promise<void> | undefined;
   private readonly docker: Dockerode;
+  readonly environments: EnvironmentImages;
 
   constructor(
     docker: Dockerode,
@@ -57,6 +59,7 @@ export class DockerBackend implements SandboxBackend {
   ) {
     // On the client itself (its modem), before any part below holds it: no engine call of the backend goes without it.
     this.docker = withEngineDeadline(docker, settings.engineCallTimeoutMs);
+    this.environments = new EngineEnvironmentImages(this.docker);
     this.events = new EngineEvents(this.docker);
     const outputs = new OutputsReader(this.events, settings);
     const outputsLimits = { maxBytes: settings.outputsCapBytes, maxEntries: settings.outputsMaxEntries };

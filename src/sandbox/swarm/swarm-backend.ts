@@ -19,6 +19,7 @@ import { TaskStdio } from './task-stdio.ts';
 import { outcomeOf, taskFailure } from './task-result.ts';
 import { unknownOutcomeOfSignalledExit } from '../exit-outcome.ts';
 import { watchTask, type TaskInfo } from './task-watch.ts';
+import { EngineEnvironmentImages, type EnvironmentImages } from '../environment-images.ts';
 import { WorkspaceImages } from './workspace-image.ts';
 import { delay } from '../../delay.ts';
 
@@ -62,6 +63,7 @@ export class SwarmBackend implements SandboxBackend {
   private readonly nodes: SwarmNodes;
   private readonly images: WorkspaceImages;
   private readonly removals = new Removals();
+  readonly environments: EnvironmentImages;
 
   constructor(private readonly settings: SwarmBackendSettings) {
     const managerTimeoutMs = Math.min(settings.engineCallTimeoutMs, MANAGER_TIMEOUT_MS);
@@ -69,6 +71,7 @@ export class SwarmBackend implements SandboxBackend {
     const engines = settings.nodeHosts.map((host) => ({ host, engine: engineFor(host, settings.tls, settings.engineCallTimeoutMs) }));
     this.nodes = new SwarmNodes(this.manager, engines, settings.runtime, settings.instanceId);
     this.images = new WorkspaceImages(this.manager, settings.workDir, managedLabels('workspace', settings));
+    this.environments = new EngineEnvironmentImages(this.manager);
   }
 
   async ping(): Promise<void> {

@@ -1,0 +1,286 @@
+// Project environments (SPEC §9): which image a run of a commit uses, one build per distinct environment however many
+// runs wait for it, its state for the project view, and the removal of images no run has used for a while.
+import { createHash } from 'node:crypto';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { BuildSettings } from '../config.ts';
+import { SandrunError, errorMessage } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { EnvironmentDeclaration } from '../projects/manifest.ts';
+import type { EnvironmentInputs } from '../projects/environment-files.ts';
+import type { EnvironmentImages } from '../sandbox/environment-images.ts';
+import { ENVIRONMENT_LABEL, type EnvironmentBuild } from '../sandbox/environment-build.ts';
+import type { EnvironmentRecord, EnvironmentStore } from '../store/environment-store.ts';
+import { BuildLogs } from './build-logs.ts';
+import { WaitingSlots } from './waiting-slots.ts';
+
+/** What a run or a project view asks about: a project's declared environment at one commit on one base image. */
+export interface EnvironmentTarget {
+  tenantId: string;
+  projectId: string;
+  projectName: string;
+  commitSha: string;
+  baseImage: string;
+  declaration: EnvironmentDeclaration;
+}
+
+export interface EnvironmentServiceDeps {
+  store: EnvironmentStore;
+  images: EnvironmentImages;
+  /** The declared files at the commit, checked (projects/environment-files.ts). */
+  readInputs: (target: EnvironmentTarget) => Promise<EnvironmentInputs>;
+  settings: BuildSettings;
+  /** CAs the package sources are checked against (SANDRUN_BUILD_CA_FILE); undefined: Debian's, installed in the build. */
+  caFile: string | undefined;
+  metrics: Metrics;
+  audit: AuditLog;
+  logger: Logger;
+  now?: () => Date;
+}
+
+/** A failed build is the answer for runs of the same environment for this long (a burst of runs does not rebuild it each time). */
+export const FAILED_BUILD_REUSE_MS = 60_000;
+const ENVIRONMENT_TAG = 'sandrun/env';
+
+interface Resolved {
+  key: string;
+  tag: string;
+  build: EnvironmentBuild;
+  summary: string;
+}
+
+export class EnvironmentService {
+  private readonly inFlight = new Map<string, Promise<string>>();
+  private readonly slots: WaitingSlots;
+  readonly logs = new BuildLogs();
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: EnvironmentServiceDeps) {
+    this.slots = new WaitingSlots(deps.settings.maxConcurrent);
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** Builds a previous process left unfinished are failed: their image, if any, is not trusted. */
+  recover(): void {
+    for (const record of this.deps.store.building()) {
+      this.deps.store.finish(
+        record.key,
+        { status: 'failed', log: record.log, errorMessage: 'the server stopped during the build', imageId: null, sizeBytes: null, buildSeconds: 0 },
+        this.now().toISOString(),
+      );
+    }
+  }
+
+  /**
+   * The image a run of `target` uses, built first when it is not (`onBuilding` is told then, with what is built).
+   * environment_failed when the declared files break a rule or the build fails; the signal only stops this wait, not a
+   * build other runs may share.
+   */
+  async imageFor(target: EnvironmentTarget, options: { signal?: AbortSignal; onBuilding?: (message: string) => void } = {}): Promise<string> {
+    const resolved = await this.resolve(target);
+    const record = this.deps.store.get(resolved.key);
+    if (record?.status === 'ready' && !this.inFlight.has(resolved.key) && (await this.deps.images.has(resolved.tag))) {
+      this.deps.store.touch(resolved.key, this.now().toISOString());
+      this.deps.metrics.environmentCacheHits.inc();
+      return resolved.tag;
+    }
+    if (record?.status === 'failed' && !this.inFlight.has(resolved.key) && this.recentlyFailed(record)) throw failedBuild(record);
+    options.onBuilding?.(`waiting for the project's environment to be built (${resolved.summary}); the run starts when it is ready`);
+    return abortable(this.buildOnce(target, resolved, 'run'), options.signal);
+  }
+
+  /** The environment of `target` as the project view shows it; `none` when nothing is declared. */
+  async view(target: Omit<EnvironmentTarget, 'declaration'> & { declaration: EnvironmentDeclaration | undefined }): Promise<EnvironmentView> {
+    if (!target.declaration) return { status: 'none', log: '', built_at: null, key: null, error: null };
+    let resolved: Resolved;
+    try {
+      resolved = await this.resolve({ ...target, declaration: target.declaration });
+    } catch (error) {
+      if (error instanceof SandrunError && error.code === 'environment_failed') return { status: 'failed', log: '', built_at: null, key: null, error: error.message };
+      throw error;
+    }
+    return this.viewOf(resolved.key);
+  }
+
+  /** Builds `target`'s environment now (again, even when it failed a moment ago); resolves once it is under way. */
+  async build(target: EnvironmentTarget): Promise<EnvironmentView> {
+    const resolved = await this.resolve(target);
+    const record = this.deps.store.get(resolved.key);
+    const ready = record?.status === 'ready' && !this.inFlight.has(resolved.key) && (await this.deps.images.has(resolved.tag));
+    if (!ready) this.buildOnce(target, resolved, 'request').catch(() => undefined);
+    return this.viewOf(resolved.key);
+  }
+
+  viewOf(key: string): EnvironmentView {
+    const record = this.deps.store.get(key);
+    if (!record) return { status: 'building', log: '', built_at: null, key, error: null };
+    const building = record.status === 'building' || this.inFlight.has(key);
+    return {
+      status: building ? 'building' : record.status,
+      log: building ? this.logs.tail(key) : record.log,
+      built_at: record.status === 'ready' ? record.finishedAt : null,
+      key,
+      error: record.status === 'failed' && !building ? record.errorMessage : null,
+    };
+  }
+
+  /** Removes environment images no run has used for the idle time; returns how many. */
+  async sweep(): Promise<number> {
+    const before = new Date(this.now().getTime() - this.deps.settings.idleMs).toISOString();
+    let removed = 0;
+    for (const record of this.deps.store.idleSince(before)) {
+      if (this.inFlight.has(record.key)) continue;
+      await this.deps.images.remove(record.tag);
+      this.deps.store.remove(record.key);
+      removed += 1;
+      this.deps.logger.info({ environment: record.key, tag: record.tag, lastUsedAt: record.lastUsedAt }, 'removed an idle environment image');
+    }
+    return removed;
+  }
+
+  private recentlyFailed(record: EnvironmentRecord): boolean {
+    return record.finishedAt !== null && this.now().getTime() - Date.parse(record.finishedAt) < FAILED_BUILD_REUSE_MS;
+  }
+
+  /** One build per key at a time: later callers wait for the one under way. */
+  private buildOnce(target: EnvironmentTarget, resolved: Resolved, cause: 'run' | 'request'): Promise<string> {
+    let build = this.inFlight.get(resolved.key);
+    if (!build) {
+      build = this.runBuild(target, resolved, cause).finally(() => this.inFlight.delete(resolved.key));
+      this.inFlight.set(resolved.key, build);
+    }
+    return build;
+  }
+
+  private async runBuild(target: EnvironmentTarget, resolved: Resolved, cause: 'run' | 'request'): Promise<string> {
+    const { store, images, settings, metrics, logger } = this.deps;
+    store.start(resolved.key, resolved.tag, target.baseImage, this.now().toISOString());
+    this.logs.open(resolved.key);
+    const started = performance.now();
+    logger.info({ environment: resolved.key, project: target.projectName, tenantId: target.tenantId, cause }, 'environment build started');
+    try {
+      const built = await this.slots.run(() =>
+        images.build(resolved.build, { timeoutMs: settings.timeoutMs, memoryMb: settings.memoryMb, maxImageBytes: settings.maxImageBytes, network: settings.network }, {
+          onLog: (text) => this.logs.push(resolved.key, text),
+        }),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      store.finish(resolved.key, { status: 'ready', log: this.logs.tail(resolved.key), errorMessage: null, imageId: built.imageId, sizeBytes: built.sizeBytes, buildSeconds: seconds }, this.now().toISOString());
+      metrics.environmentBuilds.inc({ result: 'ready' });
+      metrics.environmentBuildSeconds.observe({ result: 'ready' }, seconds);
+      this.audit(target, 'ok', null);
+      logger.info({ environment: resolved.key, project: target.projectName, seconds, sizeBytes: built.sizeBytes }, 'environment built');
+      return resolved.tag;
+    } catch (error) {
+      const seconds = (performance.now() - started) / 1000;
+      const failure = asBuildFailure(error, this.logs.tail(resolved.key));
+      store.finish(resolved.key, { status: 'failed', log: this.logs.tail(resolved.key), errorMessage: failure.message, imageId: null, sizeBytes: null, buildSeconds: seconds }, this.now().toISOString());
+      metrics.environmentBuilds.inc({ result: 'failed' });
+      metrics.environmentBuildSeconds.observe({ result: 'failed' }, seconds);
+      this.audit(target, 'failed', failure.code);
+      logger.warn({ environment: resolved.key, project: target.projectName, err: failure.message }, 'environment build failed');
+      throw failure;
+    } finally {
+      this.logs.close(resolved.key);
+    }
+  }
+
+  private audit(target: EnvironmentTarget, outcome: 'ok' | 'failed', errorCode: string | null): void {
+    this.deps.audit.record({
+      tenantId: target.tenantId,
+      credentialId: null,
+      action: 'environment.build',
+      target: target.projectName,
+      status: outcome === 'ok' ? 200 : 422,
+      outcome,
+      errorCode,
+      sourceAddress: null,
+      requestId: null,
+    });
+  }
+
+  /** The environment's key (base image ID + declaration + the files' content + where packages come from) and its build. */
+  private async resolve(target: EnvironmentTarget): Promise<Resolved> {
+    const { settings } = this.deps;
+    const [base, inputs] = await Promise.all([this.deps.images.base(target.baseImage), this.deps.readInputs(target)]);
+    const pip = inputs.pip && inputs.pip.requirements.length > 0 ? inputs.pip : null;
+    const wheels = pip && settings.pipFindLinks ? await wheelListing(settings.pipFindLinks) : null;
+    const key = createHash('sha256')
+      .update(
+        JSON.stringify({
+          version: 1,
+          base: base.id,
+          apt: inputs.apt,
+          pip: pip && { requirements: pip.requirements, indexUrl: settings.pipIndexUrl ?? null, wheels },
+          npm: inputs.npm && { packageJson: inputs.npm.packageJson, lockfile: inputs.npm.lockfile, registry: settings.npmRegistry },
+        }),
+      )
+      .digest('hex');
+    const tag = `${ENVIRONMENT_TAG}:${key.slice(0, 40)}`;
+    const summary = [
+      inputs.apt.length > 0 ? `apt: ${inputs.apt.join(' ')}` : '',
+      pip ? `pip: ${pip.file}` : '',
+      inputs.npm ? `npm: ${inputs.npm.file}` : '',
+    ].filter(Boolean).join('; ') || 'nothing to install';
+    return {
+      key,
+      tag,
+      summary,
+      build: {
+        recipe: {
+          baseImageId: base.id,
+          baseUser: base.user,
+          apt: inputs.apt,
+          pip: pip && { requirements: pip.requirements, indexUrl: settings.pipIndexUrl, wheels: settings.pipFindLinks !== undefined },
+          npm: inputs.npm && { registry: settings.npmRegistry },
+          caBundle: this.deps.caFile !== undefined,
+          labels: { [ENVIRONMENT_LABEL]: key },
+        },
+        tag,
+        pipRequirements: pip && `${pip.requirements.join('\n')}\n`,
+        npm: inputs.npm && { packageJson: inputs.npm.packageJson, lockfile: inputs.npm.lockfile },
+        wheelDir: settings.pipFindLinks,
+        caFile: this.deps.caFile,
+      },
+    };
+  }
+}
+
+export interface EnvironmentView {
+  status: 'ready' | 'building' | 'failed' | 'none';
+  log: string;
+  built_at: string | null;
+  /** The environment's content key (null when nothing is declared or the declaration is refused). */
+  key: string | null;
+  /** Why it failed (null unless failed). */
+  error: string | null;
+}
+
+/** A wheel directory's names and sizes: a wheel added or replaced is another environment. */
+async function wheelListing(dir: string): Promise<Array<[string, number]>> {
+  const names = (await readdir(dir)).sort();
+  return Promise.all(names.map(async (name): Promise<[string, number]> => [name, (await stat(join(dir, name))).size]));
+}
+
+function failedBuild(record: EnvironmentRecord): SandrunError {
+  return new SandrunError('environment_failed', record.errorMessage ?? 'the environment build failed', { log: record.log.slice(-8 * 1024) });
+}
+
+/** Every failure of a build reaches the run as environment_failed with the log's tail, except the engine going away. */
+function asBuildFailure(error: unknown, log: string): SandrunError {
+  if (error instanceof SandrunError && (error.code === 'environment_failed' || error.code === 'engine_unavailable')) return error;
+  return new SandrunError('environment_failed', `the environment build failed: ${errorMessage(error)}`, { log: log.slice(-8 * 1024) }, { cause: error });
+}
+
+/** Waits for `promise` unless the signal fires first (the work itself goes on). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
