@@ -193,7 +193,7 @@ function lastLine(text: string): string {
 
 async function inspect(engine: Dockerode, tag: string): Promise<{ Id: string; Size: number } | undefined> {
   try {
-    return (await engine.getImage(tag).inspect()) as { Id: string; Size: number };
+    return await engine.getImage(tag).inspect();
   } catch (error) {
     if (isNotFound(error)) return undefined;
     throw engineError(error, `inspecting image ${tag}`);
