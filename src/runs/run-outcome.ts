@@ -2,7 +2,9 @@
 import { SandrunError, errorMessage } from '../errors.ts';
 import type { SandboxResult } from '../sandbox/backend.ts';
 import type { RunLimits } from '../run-limits.ts';
-import type { RunCompletion, RunUsage } from '../store/run-store.ts';
+import type { RunCompletion, RunError, RunUsage } from '../store/run-store.ts';
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** A run whose command never ran used nothing. */
 const NOTHING_USED: RunUsage = { cpuSeconds: 0, peakMemoryBytes: null, outputBytes: 0 };
@@ -48,7 +50,7 @@ export function completionFromSandbox(result: SandboxResult, limits: RunLimits):
 }
 
 /** The end of a run whose command never ran to its own end: nothing printed, nothing produced, no exit code. */
-function endedWithoutRunning(status: 'error' | 'cancelled', error: { code: string; message: string }, finishedAt: Date): RunCompletion {
+function endedWithoutRunning(status: 'error' | 'cancelled', error: RunError, finishedAt: Date): RunCompletion {
   return {
     status,
     exitCode: null,
@@ -67,7 +69,10 @@ function endedWithoutRunning(status: 'error' | 'cancelled', error: { code: strin
 
 /** A run the platform could not carry out: status error, no exit code. */
 export function completionFromFailure(error: unknown, finishedAt: Date): RunCompletion {
-  return endedWithoutRunning('error', { code: error instanceof SandrunError ? error.code : 'internal', message: errorMessage(error) }, finishedAt);
+  if (!(error instanceof SandrunError)) return endedWithoutRunning('error', { code: 'internal', message: errorMessage(error) }, finishedAt);
+  // What the client can act on (environment_failed: the build log's tail) goes with the error.
+  const details = isPlainObject(error.details) ? { details: error.details } : {};
+  return endedWithoutRunning('error', { code: error.code, message: error.message, ...details }, finishedAt);
 }
 
 export function cancelledBeforeStart(finishedAt: Date): RunCompletion {

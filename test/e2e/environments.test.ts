@@ -1,0 +1,276 @@
+// Project environments (SPEC §9) through the run API, with real builds: Debian, pip and npm packages a model imports,
+// one build per environment however many runs and commits use it, and every refusal a clear environment_failed.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestRepo } from '../helpers/git-repo.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { makeWheelDir, SDIST_SETUP_MARKER, type WheelDir } from '../helpers/python-wheels.ts';
+import { installScriptPackage, lockfileFor, plainPackage, type NpmPackage } from '../helpers/npm-packages.ts';
+import { startNpmRegistry, type NpmRegistry } from '../helpers/npm-registry.ts';
+
+const BUILD_TIMEOUT_MS = 600_000;
+
+const LEFT_PAD_LOCK = JSON.stringify({
+  name: 'padder',
+  version: '1.0.0',
+  lockfileVersion: 3,
+  requires: true,
+  packages: {
+    '': { name: 'padder', version: '1.0.0', dependencies: { 'left-pad': '1.3.0' } },
+    'node_modules/left-pad': {
+      version: '1.3.0',
+      resolved: 'https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz',
+      integrity: 'sha512-XI5MPzVNApjAyhQzphX8BkmKsKUxD4LdyK24iZeQGinBN9yTQT3bFlCBy/aVx2HrNcqQGsdot8ghrjyrvMCoEA==',
+      license: 'WTFPL',
+    },
+  },
+});
+
+const TABULATE_MODEL = [
+  'import socket',
+  'from tabulate import tabulate',
+  'print(tabulate([["a", 1]], headers=["k", "v"]))',
+  'try:',
+  '    open("/usr/lib/python3/dist-packages/tabulate.py", "a")',
+  '    print("root writable")',
+  'except OSError:',
+  '    print("root read-only")',
+  'try:',
+  '    socket.create_connection(("1.1.1.1", 80), timeout=2)',
+  '    print("network reachable")',
+  'except OSError:',
+  '    print("no network")',
+  '',
+].join('\n');
+
+async function buildsOf(server: TestServer): Promise<Record<string, number>> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const count = (result: string) => Number(new RegExp(`sandrun_environment_builds_total\\{result="${result}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+  return { ready: count('ready'), failed: count('failed') };
+}
+
+describe('environments from the public package sources', () => {
+  let server: TestServer;
+  let token: string;
+  let wheels: WheelDir;
+  const repos: TestRepo[] = [];
+
+  const addProject = async (name: string, files: Record<string, string>): Promise<TestRepo> => {
+    const repo = new TestRepo(files);
+    repos.push(repo);
+    const created = await server.request(token, 'POST', '/v1/projects', { name, repo_url: repo.dir });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    return repo;
+  };
+  const runSync = (project: string, model: string, extra: Record<string, unknown> = {}) =>
+    server.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: project, model_name: model, ...extra });
+
+  beforeAll(async () => {
+    wheels = await makeWheelDir(mkdtempSync(join(tmpdir(), 'sandrun-wheels-')));
+    server = await startTestServer({ SANDRUN_PIP_FIND_LINKS: wheels.dir });
+    token = server.token('envs');
+  });
+  afterAll(async () => {
+    await server?.close();
+    for (const repo of repos) repo.remove();
+    if (wheels) rmSync(wheels.dir, { recursive: true, force: true });
+  });
+
+  it(
+    'a model imports a Debian package its project declares; a second run and a commit that changes only code build nothing',
+    async () => {
+      const repo = await addProject('tab', {
+        'sandrun.yaml': 'image: sandrun/python:3.11\nenvironment:\n  apt: [python3-tabulate]\nmodels:\n  table:\n    command: ["python3", "table.py"]\n',
+        'table.py': TABULATE_MODEL,
+      });
+      const async = await server.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'tab', model_name: 'table' });
+      expect(async.status, JSON.stringify(async.body)).toBe(202);
+      const pending = await server.request(token, 'GET', `/v1/runs/${async.body.run_id}`);
+      if (pending.body.status === 'pending' && pending.body.message !== null) expect(pending.body.message).toMatch(/environment.*python3-tabulate/);
+      const first = await server.waitForRun(token, async.body.run_id, { timeoutMs: BUILD_TIMEOUT_MS });
+      expect(first.status, JSON.stringify(first)).toBe('success');
+      expect(first.stdout).toContain('k      v');
+      expect(first.stdout, 'the run keeps a read-only root and no network').toContain('root read-only\nno network\n');
+      expect(first.message).toBeNull();
+      expect(await buildsOf(server)).toEqual({ ready: 1, failed: 0 });
+
+      const second = await runSync('tab', 'table');
+      expect(second.body.status, JSON.stringify(second.body)).toBe('success');
+      repo.commit({ 'table.py': `${TABULATE_MODEL}print("changed")\n` }, 'code only');
+      expect((await server.request(token, 'POST', '/v1/projects/tab/refresh')).status).toBe(200);
+      const third = await runSync('tab', 'table');
+      expect(third.body.status, JSON.stringify(third.body)).toBe('success');
+      expect(third.body.stdout).toContain('changed');
+      expect(await buildsOf(server), 'one build for three runs of two commits').toEqual({ ready: 1, failed: 0 });
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  it(
+    'a Node model requires and imports left-pad@1.3.0 from package.json and its lockfile',
+    async () => {
+      await addProject('pad', {
+        'sandrun.yaml': [
+          'image: sandrun/node:18',
+          'environment:',
+          '  npm: package.json',
+          'models:',
+          '  cjs:',
+          '    command: ["node", "-e", "console.log(require(\'left-pad\')(\'7\', 3, \'0\'))"]',
+          '  esm:',
+          '    command: ["node", "pad.mjs"]',
+          '',
+        ].join('\n'),
+        'package.json': JSON.stringify({ name: 'padder', version: '1.0.0', dependencies: { 'left-pad': '1.3.0' } }),
+        'package-lock.json': LEFT_PAD_LOCK,
+        'pad.mjs': "import leftPad from 'left-pad';\nconsole.log(leftPad('8', 4, '-'));\n",
+      });
+      const cjs = await runSync('pad', 'cjs');
+      expect(cjs.body.status, JSON.stringify(cjs.body)).toBe('success');
+      expect(cjs.body.stdout).toBe('007\n');
+      const esm = await runSync('pad', 'esm');
+      expect(esm.body.status, JSON.stringify(esm.body)).toBe('success');
+      expect(esm.body.stdout).toBe('---8\n');
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  it(
+    "pip installs a wheel from the operator's wheel directory; an sdist-only requirement is environment_failed and its setup never runs",
+    async () => {
+      await addProject('wheel', {
+        'sandrun.yaml': 'environment:\n  pip: requirements.txt\nmodels:\n  hello:\n    command: ["python3", "-c", "import sandrun_hello; print(sandrun_hello.greet(\'env\'))"]\n',
+        'requirements.txt': '# from the wheel directory\nsandrun_hello==1.0\n',
+      });
+      const hello = await runSync('wheel', 'hello');
+      expect(hello.body.status, JSON.stringify(hello.body)).toBe('success');
+      expect(hello.body.stdout).toBe('hello, env (sandrun_hello 1.0)\n');
+
+      await addProject('sdist', {
+        'sandrun.yaml': 'environment:\n  pip: requirements.txt\nmodels:\n  m:\n    command: ["python3", "-c", "print(1)"]\n',
+        'requirements.txt': 'sandrun_sdistonly==1.0\n',
+      });
+      const sdist = await runSync('sdist', 'm');
+      expect(sdist.body.status, JSON.stringify(sdist.body)).toBe('error');
+      expect(sdist.body.error.code).toBe('environment_failed');
+      expect(sdist.body.error.details.log).toMatch(/No matching distribution found for sandrun[_-]sdistonly/i);
+      expect(sdist.body.error.details.log).not.toContain(SDIST_SETUP_MARKER);
+      expect(sdist.body.exit_code).toBeNull();
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  it(
+    'a misspelt Debian package and a package.json without its lockfile are clear environment_failed errors; other runs go on',
+    async () => {
+      await addProject('typo', {
+        'sandrun.yaml': 'environment:\n  apt: [python3-tabulatee]\nmodels:\n  m:\n    command: ["python3", "-c", "print(1)"]\n',
+      });
+      const typo = await runSync('typo', 'm');
+      expect(typo.body.status, JSON.stringify(typo.body)).toBe('error');
+      expect(typo.body.error).toMatchObject({ code: 'environment_failed' });
+      expect(typo.body.error.details.log).toContain('Unable to locate package python3-tabulatee');
+
+      await addProject('nolock', {
+        'sandrun.yaml': 'image: sandrun/node:18\nenvironment:\n  npm: package.json\nmodels:\n  m:\n    command: ["node", "-e", "1"]\n',
+        'package.json': JSON.stringify({ name: 'x', version: '1.0.0', dependencies: { 'left-pad': '1.3.0' } }),
+      });
+      const before = await buildsOf(server);
+      const nolock = await runSync('nolock', 'm');
+      expect(nolock.body.status, JSON.stringify(nolock.body)).toBe('error');
+      expect(nolock.body.error.code).toBe('environment_failed');
+      expect(nolock.body.error.message).toContain('package-lock.json is missing');
+      expect(await buildsOf(server), 'refused before any build').toEqual(before);
+
+      // The server and the other projects are untouched: the Debian-package project still runs.
+      const other = await runSync('tab', 'table');
+      expect(other.body.status, JSON.stringify(other.body)).toBe('success');
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  it('a manifest naming an apt option or a path outside the repository is refused at submission, naming the line', async () => {
+    await addProject('badapt', {
+      'sandrun.yaml': 'environment:\n  apt: ["-o=APT::Get::AllowUnauthenticated=1"]\n  pip: ../etc/passwd\nmodels:\n  m:\n    command: ["python3", "-c", "1"]\n',
+    });
+    const refused = await runSync('badapt', 'm');
+    expect(refused.status).toBe(422);
+    expect(refused.body.error.code).toBe('manifest_invalid');
+    expect(refused.body.error.message).toContain("line 2: environment.apt[0]: '-o=APT::Get::AllowUnauthenticated=1' must not start with '-'");
+    expect(refused.body.error.message).toContain('environment.pip: must be a relative path inside the repository');
+  });
+});
+
+/** npm itself, as the operator's registry would serve it (the build takes npm from the same registry as the packages). */
+function npmItself(dir: string): NpmPackage {
+  execFileSync('npm', ['pack', 'npm@10.8.2', '--pack-destination', dir, '--silent'], { stdio: 'pipe' });
+  const file = readdirSync(dir).find((name) => name.startsWith('npm-') && name.endsWith('.tgz'))!;
+  const tarball = readFileSync(join(dir, file));
+  return {
+    name: 'npm',
+    version: '10.8.2',
+    manifest: { name: 'npm', version: '10.8.2', main: 'index.js', license: 'Artistic-2.0' },
+    tarball,
+    integrity: `sha512-${createHash('sha512').update(tarball).digest('base64')}`,
+    shasum: createHash('sha1').update(tarball).digest('hex'),
+  };
+}
+
+describe("environments from the operator's own registry", () => {
+  let server: TestServer;
+  let token: string;
+  let registry: NpmRegistry;
+  let repo: TestRepo;
+  let packDir: string;
+
+  beforeAll(async () => {
+    packDir = mkdtempSync(join(tmpdir(), 'sandrun-npm-pack-'));
+    const plain = await plainPackage();
+    const scripted = await installScriptPackage();
+    registry = await startNpmRegistry([plain, scripted, npmItself(packDir)]);
+    server = await startTestServer({ SANDRUN_NPM_REGISTRY: registry.url, SANDRUN_BUILD_NETWORK: registry.network });
+    token = server.token('scripts');
+    const project = lockfileFor([plain, scripted], registry.url);
+    repo = new TestRepo({
+      'sandrun.yaml': [
+        'image: sandrun/node:18',
+        'environment:',
+        '  npm: app/package.json',
+        'models:',
+        '  check:',
+        '    command: ["node", "app/check.js"]',
+        '',
+      ].join('\n'),
+      'app/package.json': project.packageJson,
+      'app/package-lock.json': project.packageLock,
+      'app/check.js':
+        "const { installScriptRan } = require('sandrun-install-script');\nconsole.log(require('sandrun-plain')('x'), 'installScriptRan=' + installScriptRan());\n",
+    });
+    const created = await server.request(token, 'POST', '/v1/projects', { name: 'scripts', repo_url: repo.dir });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+  }, BUILD_TIMEOUT_MS);
+  afterAll(async () => {
+    await server?.close();
+    await registry?.stop();
+    repo?.remove();
+    if (packDir) rmSync(packDir, { recursive: true, force: true });
+  });
+
+  it(
+    "a package's install script does not run during the build, so it reaches nothing; the package itself is installed",
+    async () => {
+      const run = await server.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'scripts', model_name: 'check' });
+      expect(run.body.status, JSON.stringify(run.body)).toBe('success');
+      expect(run.body.stdout).toBe('hello, x (sandrun-plain 1.0.0) installScriptRan=false\n');
+      // npm ci from a lockfile fetches tarballs only; the script, had it run, would have asked for the plain packument.
+      // (The engine's build cache may have served the whole install: then the registry saw nothing at all.)
+      const fetched = (await registry.requests()).map((request) => request.path);
+      expect(fetched).not.toContain('/sandrun-plain');
+    },
+    BUILD_TIMEOUT_MS,
+  );
+});
