@@ -10,7 +10,7 @@ import type { Metrics } from '../metrics.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EnvironmentDeclaration } from '../projects/manifest.ts';
 import type { EnvironmentInputs } from '../projects/environment-files.ts';
-import type { EnvironmentImages } from '../sandbox/environment-images.ts';
+import type { BaseImage, EnvironmentImages } from '../sandbox/environment-images.ts';
 import { ENVIRONMENT_LABEL, type EnvironmentBuild } from '../sandbox/environment-build.ts';
 import type { EnvironmentRecord, EnvironmentStore } from '../store/environment-store.ts';
 import { BuildLogs } from './build-logs.ts';
@@ -43,6 +43,8 @@ export interface EnvironmentServiceDeps {
 /** A failed build is the answer for runs of the same environment for this long (a burst of runs does not rebuild it each time). */
 export const FAILED_BUILD_REUSE_MS = 60_000;
 const ENVIRONMENT_TAG = 'sandrun/env';
+const INPUTS_CACHE_SIZE = 512;
+const BASE_ID_TTL_MS = 5_000;
 
 interface Resolved {
   key: string;
@@ -53,6 +55,10 @@ interface Resolved {
 
 export class EnvironmentService {
   private readonly inFlight = new Map<string, Promise<string>>();
+  /** Commits never change: their checked inputs are read once (a refusal too, which is as final as the commit). */
+  private readonly inputs = new Map<string, Promise<EnvironmentInputs>>();
+  /** A base image's ID, briefly: a runner image rebuilt by `npm run images` is seen within seconds. */
+  private readonly bases = new Map<string, { at: number; base: Promise<BaseImage> }>();
   private readonly slots: WaitingSlots;
   readonly logs = new BuildLogs();
   private readonly now: () => Date;
@@ -140,6 +146,29 @@ export class EnvironmentService {
     return removed;
   }
 
+  private inputsOf(target: EnvironmentTarget): Promise<EnvironmentInputs> {
+    const key = `${target.projectId}@${target.commitSha}:${JSON.stringify(target.declaration)}`;
+    let inputs = this.inputs.get(key);
+    if (!inputs) {
+      inputs = this.deps.readInputs(target);
+      inputs.catch((error: unknown) => {
+        if (!(error instanceof SandrunError && error.code === 'environment_failed')) this.inputs.delete(key);
+      });
+      if (this.inputs.size >= INPUTS_CACHE_SIZE) this.inputs.delete(this.inputs.keys().next().value!);
+      this.inputs.set(key, inputs);
+    }
+    return inputs;
+  }
+
+  private baseOf(image: string): Promise<BaseImage> {
+    const cached = this.bases.get(image);
+    if (cached && performance.now() - cached.at < BASE_ID_TTL_MS) return cached.base;
+    const base = this.deps.images.base(image);
+    base.catch(() => this.bases.delete(image));
+    this.bases.set(image, { at: performance.now(), base });
+    return base;
+  }
+
   private recentlyFailed(record: EnvironmentRecord): boolean {
     return record.finishedAt !== null && this.now().getTime() - Date.parse(record.finishedAt) < FAILED_BUILD_REUSE_MS;
   }
@@ -204,7 +233,7 @@ export class EnvironmentService {
   /** The environment's key (base image ID + declaration + the files' content + where packages come from) and its build. */
   private async resolve(target: EnvironmentTarget): Promise<Resolved> {
     const { settings } = this.deps;
-    const [base, inputs] = await Promise.all([this.deps.images.base(target.baseImage), this.deps.readInputs(target)]);
+    const [base, inputs] = await Promise.all([this.baseOf(target.baseImage), this.inputsOf(target)]);
     const pip = inputs.pip && inputs.pip.requirements.length > 0 ? inputs.pip : null;
     const wheels = pip && settings.pipFindLinks ? await wheelListing(settings.pipFindLinks) : null;
     const key = createHash('sha256')

@@ -87,16 +87,18 @@ describe('environments from the public package sources', () => {
         'sandrun.yaml': 'image: sandrun/python:3.11\nenvironment:\n  apt: [python3-tabulate]\nmodels:\n  table:\n    command: ["python3", "table.py"]\n',
         'table.py': TABULATE_MODEL,
       });
-      const async = await server.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'tab', model_name: 'table' });
-      expect(async.status, JSON.stringify(async.body)).toBe(202);
-      const pending = await server.request(token, 'GET', `/v1/runs/${async.body.run_id}`);
+      const submit = () => server.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'tab', model_name: 'table' });
+      const receipts = await Promise.all([submit(), submit()]);
+      for (const receipt of receipts) expect(receipt.status, JSON.stringify(receipt.body)).toBe(202);
+      const pending = await server.request(token, 'GET', `/v1/runs/${receipts[0]!.body.run_id}`);
       if (pending.body.status === 'pending' && pending.body.message !== null) expect(pending.body.message).toMatch(/environment.*python3-tabulate/);
-      const first = await server.waitForRun(token, async.body.run_id, { timeoutMs: BUILD_TIMEOUT_MS });
+      const [first, twin] = await Promise.all(receipts.map((receipt) => server.waitForRun(token, receipt.body.run_id, { timeoutMs: BUILD_TIMEOUT_MS })));
       expect(first.status, JSON.stringify(first)).toBe('success');
+      expect(twin.status, JSON.stringify(twin)).toBe('success');
       expect(first.stdout).toContain('k      v');
       expect(first.stdout, 'the run keeps a read-only root and no network').toContain('root read-only\nno network\n');
       expect(first.message).toBeNull();
-      expect(await buildsOf(server)).toEqual({ ready: 1, failed: 0 });
+      expect(await buildsOf(server), 'two runs at once wait for one build').toEqual({ ready: 1, failed: 0 });
 
       const second = await runSync('tab', 'table');
       expect(second.body.status, JSON.stringify(second.body)).toBe('success');
@@ -105,7 +107,9 @@ describe('environments from the public package sources', () => {
       const third = await runSync('tab', 'table');
       expect(third.body.status, JSON.stringify(third.body)).toBe('success');
       expect(third.body.stdout).toContain('changed');
-      expect(await buildsOf(server), 'one build for three runs of two commits').toEqual({ ready: 1, failed: 0 });
+      expect(await buildsOf(server), 'one build for four runs of two commits').toEqual({ ready: 1, failed: 0 });
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(Number(/sandrun_pool_hits_total (\d+)/.exec(metrics)?.[1]), 'the warm pool parks containers of the environment image').toBeGreaterThan(0);
     },
     BUILD_TIMEOUT_MS,
   );
@@ -270,6 +274,46 @@ describe("environments from the operator's own registry", () => {
       // (The engine's build cache may have served the whole install: then the registry saw nothing at all.)
       const fetched = (await registry.requests()).map((request) => request.path);
       expect(fetched).not.toContain('/sandrun-plain');
+    },
+    BUILD_TIMEOUT_MS,
+  );
+});
+
+describe('environment images no run uses', () => {
+  let server: TestServer;
+  let token: string;
+  let repo: TestRepo;
+
+  beforeAll(async () => {
+    // An idle time of about a second, so the test can see the sweep.
+    server = await startTestServer({ SANDRUN_ENVIRONMENT_IDLE_DAYS: String(1 / 86_400) });
+    token = server.token('idle');
+    repo = new TestRepo({
+      'sandrun.yaml': 'environment:\n  apt: [python3-tabulate]\nmodels:\n  m:\n    command: ["python3", "-c", "import tabulate; print(\'ok\')"]\n',
+    });
+    expect((await server.request(token, 'POST', '/v1/projects', { name: 'idle', repo_url: repo.dir })).status).toBe(201);
+  });
+  afterAll(async () => {
+    await server?.close();
+    repo?.remove();
+  });
+
+  it(
+    'are removed after the idle time, and the next run builds its environment again',
+    async () => {
+      const run = () => server.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'idle', model_name: 'm' });
+      expect((await run()).body.status).toBe('success');
+      const images = server.sandrun.sandbox.environments;
+      const before = await images.list();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(await server.sandrun.environments.sweep()).toBe(1);
+      const after = new Set(await images.list());
+      const removed = before.filter((tag) => !after.has(tag));
+      expect(removed, 'the one environment image of this server, and no other').toHaveLength(1);
+      expect(removed[0]).toMatch(/^sandrun\/env:[0-9a-f]{40}$/);
+      const again = await run();
+      expect(again.body.status, JSON.stringify(again.body)).toBe('success');
+      expect(await buildsOf(server)).toEqual({ ready: 2, failed: 0 });
     },
     BUILD_TIMEOUT_MS,
   );
