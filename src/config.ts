@@ -122,6 +122,7 @@ const environmentSchema = z.object({
   SANDRUN_BUILD_MAX_IMAGE_MB: positiveInt(4096),
   SANDRUN_BUILD_NETWORK: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'must be a Docker network name').default('bridge'),
   SANDRUN_MAX_CONCURRENT_BUILDS: positiveInt(2),
+  SANDRUN_TENANT_MAX_ENVIRONMENTS: positiveInt(20),
   SANDRUN_ENVIRONMENT_IDLE_DAYS: positiveNumber(14),
   SANDRUN_NPM_REGISTRY: optionalUrl,
   SANDRUN_PIP_INDEX_URL: optionalUrl,
@@ -165,6 +166,8 @@ export interface BuildSettings {
   maxConcurrent: number;
   /** An environment image no run has used for this long is removed. */
   idleMs: number;
+  /** Environment images one tenant may have; a new one replaces its least recently used. */
+  tenantMaxEnvironments: number;
   npmRegistry: string;
   /** Unset: pip has no index (only pipFindLinks, if set). */
   pipIndexUrl: string | undefined;
@@ -399,6 +402,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       network: e.SANDRUN_BUILD_NETWORK,
       maxConcurrent: e.SANDRUN_MAX_CONCURRENT_BUILDS,
       idleMs: e.SANDRUN_ENVIRONMENT_IDLE_DAYS * 24 * 3600 * 1000,
+      tenantMaxEnvironments: e.SANDRUN_TENANT_MAX_ENVIRONMENTS,
       npmRegistry: withTrailingSlash(e.SANDRUN_NPM_REGISTRY ?? DEFAULT_NPM_REGISTRY),
       pipIndexUrl: e.SANDRUN_PIP_INDEX_URL,
       pipFindLinks: e.SANDRUN_PIP_FIND_LINKS === undefined ? undefined : resolve(e.SANDRUN_PIP_FIND_LINKS),

@@ -138,12 +138,23 @@ export class EnvironmentService {
     let removed = 0;
     for (const record of this.deps.store.idleSince(before)) {
       if (this.inFlight.has(record.key)) continue;
-      await this.deps.images.remove(record.tag);
-      this.deps.store.remove(record.key);
+      await this.removeEnvironment(record, 'idle');
       removed += 1;
-      this.deps.logger.info({ environment: record.key, tag: record.tag, lastUsedAt: record.lastUsedAt }, 'removed an idle environment image');
     }
     return removed;
+  }
+
+  /** A tenant keeps at most SANDRUN_TENANT_MAX_ENVIRONMENTS: a new one replaces its least recently used. */
+  private async makeRoom(tenantId: string, key: string): Promise<void> {
+    const others = this.deps.store.ofTenant(tenantId).filter((record) => record.key !== key && !this.inFlight.has(record.key));
+    const excess = others.length - (this.deps.settings.tenantMaxEnvironments - 1);
+    for (const record of others.slice(0, Math.max(0, excess))) await this.removeEnvironment(record, 'the tenant reached its most environments');
+  }
+
+  private async removeEnvironment(record: EnvironmentRecord, why: string): Promise<void> {
+    await this.deps.images.remove(record.tag);
+    this.deps.store.remove(record.key);
+    this.deps.logger.info({ environment: record.key, tenantId: record.tenantId, tag: record.tag, lastUsedAt: record.lastUsedAt, why }, 'removed an environment image');
   }
 
   private inputsOf(target: EnvironmentTarget): Promise<EnvironmentInputs> {
@@ -185,12 +196,13 @@ export class EnvironmentService {
 
   private async runBuild(target: EnvironmentTarget, resolved: Resolved, cause: 'run' | 'request'): Promise<string> {
     const { store, images, settings, metrics, logger } = this.deps;
-    store.start(resolved.key, resolved.tag, target.baseImage, this.now().toISOString());
+    await this.makeRoom(target.tenantId, resolved.key);
+    store.start(resolved.key, target.tenantId, resolved.tag, target.baseImage, this.now().toISOString());
     this.logs.open(resolved.key);
     const started = performance.now();
     logger.info({ environment: resolved.key, project: target.projectName, tenantId: target.tenantId, cause }, 'environment build started');
     try {
-      const built = await this.slots.run(() =>
+      const built = await this.slots.run(target.tenantId, () =>
         images.build(resolved.build, { timeoutMs: settings.timeoutMs, memoryMb: settings.memoryMb, maxImageBytes: settings.maxImageBytes, network: settings.network }, {
           onLog: (text) => this.logs.push(resolved.key, text),
         }),
@@ -240,6 +252,8 @@ export class EnvironmentService {
       .update(
         JSON.stringify({
           version: 1,
+          // Tenants never share an environment image: no build's outcome or timing tells one tenant what another uses.
+          tenant: target.tenantId,
           base: base.id,
           apt: inputs.apt,
           pip: pip && { requirements: pip.requirements, indexUrl: settings.pipIndexUrl ?? null, wheels },

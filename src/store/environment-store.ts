@@ -5,6 +5,7 @@ export type EnvironmentStatus = 'building' | 'ready' | 'failed';
 
 export interface EnvironmentRecord {
   key: string;
+  tenantId: string;
   tag: string;
   baseImage: string;
   status: EnvironmentStatus;
@@ -20,6 +21,7 @@ export interface EnvironmentRecord {
 
 interface EnvironmentRow {
   key: string;
+  tenant_id: string;
   tag: string;
   base_image: string;
   status: EnvironmentStatus;
@@ -36,6 +38,7 @@ interface EnvironmentRow {
 function toRecord(row: EnvironmentRow): EnvironmentRecord {
   return {
     key: row.key,
+    tenantId: row.tenant_id,
     tag: row.tag,
     baseImage: row.base_image,
     status: row.status,
@@ -56,8 +59,8 @@ export class EnvironmentStore {
   constructor(db: Db) {
     this.statements = {
       get: db.prepare<[string], EnvironmentRow>('SELECT * FROM environments WHERE key = ?'),
-      start: db.prepare(`INSERT INTO environments (key, tag, base_image, status, log, started_at, last_used_at)
-        VALUES (@key, @tag, @baseImage, 'building', '', @at, @at)
+      start: db.prepare(`INSERT INTO environments (key, tenant_id, tag, base_image, status, log, started_at, last_used_at)
+        VALUES (@key, @tenantId, @tag, @baseImage, 'building', '', @at, @at)
         ON CONFLICT (key) DO UPDATE SET status = 'building', log = '', error_message = NULL, image_id = NULL, size_bytes = NULL,
         build_seconds = NULL, started_at = @at, finished_at = NULL, last_used_at = @at`),
       finish: db.prepare(`UPDATE environments SET status = @status, log = @log, error_message = @errorMessage, image_id = @imageId,
@@ -66,6 +69,7 @@ export class EnvironmentStore {
       idle: db.prepare<[string], EnvironmentRow>("SELECT * FROM environments WHERE last_used_at < ? AND status != 'building'"),
       building: db.prepare<[], EnvironmentRow>("SELECT * FROM environments WHERE status = 'building'"),
       remove: db.prepare<[string]>('DELETE FROM environments WHERE key = ?'),
+      ofTenant: db.prepare<[string], EnvironmentRow>("SELECT * FROM environments WHERE tenant_id = ? AND status != 'building' ORDER BY last_used_at"),
     };
   }
 
@@ -75,8 +79,8 @@ export class EnvironmentStore {
   }
 
   /** A build of `key` begins (again): its earlier outcome is forgotten. */
-  start(key: string, tag: string, baseImage: string, at: string): void {
-    this.statements.start.run({ key, tag, baseImage, at });
+  start(key: string, tenantId: string, tag: string, baseImage: string, at: string): void {
+    this.statements.start.run({ key, tenantId, tag, baseImage, at });
   }
 
   finish(
@@ -94,6 +98,11 @@ export class EnvironmentStore {
   /** Environments no run has used since `before` (not being built). */
   idleSince(before: string): EnvironmentRecord[] {
     return this.statements.idle.all(before).map(toRecord);
+  }
+
+  /** The tenant's environments that are not being built, least recently used first. */
+  ofTenant(tenantId: string): EnvironmentRecord[] {
+    return this.statements.ofTenant.all(tenantId).map(toRecord);
   }
 
   /** Builds a previous process left unfinished. */

@@ -114,6 +114,7 @@ const MIGRATIONS: string[] = [
   `
   CREATE TABLE environments (
     key TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
     tag TEXT NOT NULL,
     base_image TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('building', 'ready', 'failed')),
@@ -127,6 +128,7 @@ const MIGRATIONS: string[] = [
     last_used_at TEXT NOT NULL
   );
   CREATE INDEX environments_last_used ON environments(last_used_at);
+  CREATE INDEX environments_tenant ON environments(tenant_id, last_used_at);
   ALTER TABLE runs ADD COLUMN status_message TEXT;
   ALTER TABLE runs ADD COLUMN error_details TEXT;
   `,

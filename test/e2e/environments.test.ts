@@ -318,3 +318,99 @@ describe('environment images no run uses', () => {
     BUILD_TIMEOUT_MS,
   );
 });
+
+describe("a tenant's number of environments", () => {
+  let server: TestServer;
+  const repos: TestRepo[] = [];
+
+  afterAll(async () => {
+    await server?.close();
+    for (const repo of repos) repo.remove();
+  });
+
+  it(
+    'is capped by SANDRUN_TENANT_MAX_ENVIRONMENTS: a new environment replaces the least recently used one, not another tenant\'s',
+    async () => {
+      server = await startTestServer({ SANDRUN_TENANT_MAX_ENVIRONMENTS: '1' });
+      const add = async (token: string, name: string, apt: string) => {
+        const repo = new TestRepo({ 'sandrun.yaml': `environment:\n  apt: [${apt}]\nmodels:\n  m:\n    command: ["python3", "-c", "print(1)"]\n` });
+        repos.push(repo);
+        expect((await server.request(token, 'POST', '/v1/projects', { name, repo_url: repo.dir })).status).toBe(201);
+        const run = await server.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: name, model_name: 'm' });
+        expect(run.body.status, JSON.stringify(run.body)).toBe('success');
+      };
+      const environments = () =>
+        server.sandrun.db.prepare('SELECT tenant_id AS tenant, tag FROM environments ORDER BY tenant_id').all() as Array<{ tenant: string; tag: string }>;
+      const one = server.token('one');
+      const other = server.token('other');
+      await add(other, 'theirs', 'python3-tabulate');
+      await add(one, 'first', 'python3-tabulate');
+      const [firstOfOne, ofOther] = environments();
+      expect(firstOfOne!.tag, 'the same packages for two tenants are two images').not.toBe(ofOther!.tag);
+      await add(one, 'second', 'python3-six');
+      const [secondOfOne, stillOther] = environments();
+      expect(stillOther, "the other tenant's environment stays").toEqual(ofOther);
+      expect(secondOfOne!.tag).not.toBe(firstOfOne!.tag);
+      const onEngine = await server.sandrun.sandbox.environments.list();
+      expect(onEngine, "the tenant's older image is gone from the engine").not.toContain(firstOfOne!.tag);
+      expect(onEngine).toEqual(expect.arrayContaining([secondOfOne!.tag, ofOther!.tag]));
+      expect(await buildsOf(server)).toEqual({ ready: 3, failed: 0 });
+    },
+    BUILD_TIMEOUT_MS,
+  );
+});
+
+describe('the build caps', () => {
+  let repo: TestRepo;
+  const servers: TestServer[] = [];
+
+  beforeAll(() => {
+    // python3-six beside tabulate: an environment no other test builds, so no build cache answers for it.
+    repo = new TestRepo({
+      'sandrun.yaml': 'environment:\n  apt: [python3-tabulate, python3-six]\nmodels:\n  m:\n    command: ["python3", "-c", "import six; print(1)"]\n',
+    });
+  });
+  afterAll(async () => {
+    for (const server of servers) await server.close();
+    repo?.remove();
+  });
+
+  const runWith = async (env: Record<string, string>) => {
+    const server = await startTestServer(env);
+    servers.push(server);
+    const token = server.token('caps');
+    expect((await server.request(token, 'POST', '/v1/projects', { name: 'caps', repo_url: repo.dir })).status).toBe(201);
+    return server.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'caps', model_name: 'm' });
+  };
+
+  it(
+    'a build past SANDRUN_BUILD_TIMEOUT_SECONDS is stopped: environment_failed naming the setting, and no build container left running',
+    async () => {
+      const run = await runWith({ SANDRUN_BUILD_TIMEOUT_SECONDS: '1' });
+      expect(run.body.status, JSON.stringify(run.body)).toBe('error');
+      expect(run.body.error.code).toBe('environment_failed');
+      expect(run.body.error.message).toContain('did not finish within 1 s (SANDRUN_BUILD_TIMEOUT_SECONDS)');
+      // The engine removes a stopped build's container once it notices the client went away.
+      const deadline = Date.now() + 60_000;
+      let running = '';
+      do {
+        running = execFileSync('docker', ['ps', '--filter', 'status=running', '--format', '{{.Command}}'], { encoding: 'utf8' });
+        if (!running.includes('apt-get')) break;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      } while (Date.now() < deadline);
+      expect(running, 'no apt-get of the stopped build still running').not.toContain('apt-get');
+    },
+    BUILD_TIMEOUT_MS,
+  );
+
+  it(
+    'an image larger than SANDRUN_BUILD_MAX_IMAGE_MB is refused and removed',
+    async () => {
+      const run = await runWith({ SANDRUN_BUILD_MAX_IMAGE_MB: '1' });
+      expect(run.body.status, JSON.stringify(run.body)).toBe('error');
+      expect(run.body.error.code).toBe('environment_failed');
+      expect(run.body.error.message).toMatch(/the environment image is \d+ MB, more than the 1 MB an environment may take \(SANDRUN_BUILD_MAX_IMAGE_MB\); it was removed/);
+    },
+    BUILD_TIMEOUT_MS,
+  );
+});
