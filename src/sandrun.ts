@@ -260,13 +260,14 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       gitRemotes.removeLeftoverKeys();
       const sealed = await sealCredentialsInUrls({ projects: stores.projects, mirrors, secrets, logger });
       if (sealed > 0) logger.info({ projects: sealed }, "moved credentials out of projects' repository URLs into sealed credentials");
+      // Before pending runs are queued again: a build the last process left unfinished must not answer them as failed.
+      environments.recover();
       await reconcile({ runs: stores.runs, projects: stores.projects, runService, sandbox, logger });
       reaper = setInterval(() => {
         sandbox.reap((runId) => runService.isActive(runId), { minAgeMs: REAP_INTERVAL_MS }).catch((error: unknown) => logger.warn({ err: error }, 'reaper failed'));
       }, REAP_INTERVAL_MS);
       reaper.unref();
       retention.start(RETENTION_INTERVAL_MS);
-      environments.recover();
       environmentSweep = setInterval(() => {
         environments.sweep().catch((error: unknown) => logger.warn({ err: error }, 'removing idle environment images failed'));
       }, ENVIRONMENT_SWEEP_INTERVAL_MS);

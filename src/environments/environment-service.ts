@@ -68,15 +68,9 @@ export class EnvironmentService {
     this.now = deps.now ?? (() => new Date());
   }
 
-  /** Builds a previous process left unfinished are failed: their image, if any, is not trusted. */
+  /** Builds a previous process left unfinished have no outcome: forgotten, so the next run builds again. */
   recover(): void {
-    for (const record of this.deps.store.building()) {
-      this.deps.store.finish(
-        record.key,
-        { status: 'failed', log: record.log, errorMessage: 'the server stopped during the build', imageId: null, sizeBytes: null, buildSeconds: 0 },
-        this.now().toISOString(),
-      );
-    }
+    for (const record of this.deps.store.building()) this.deps.store.remove(record.key);
   }
 
   /**
