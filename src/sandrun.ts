@@ -298,6 +298,8 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       // No run starts from here on: parked containers go now, not after the grace period (which a forced stop may cut short).
       const released = sandbox.releaseWarm({}).catch((error: unknown) => logger.warn({ err: error }, 'removing parked containers failed'));
       await runService.shutdown(config.shutdownGraceMs);
+      // Builds under way are stopped (their runs stay pending and the next start builds again).
+      await environments.close();
       await released;
       server?.closeAllConnections();
       await closed;

@@ -62,6 +62,7 @@ export class EnvironmentService {
   private readonly slots: WaitingSlots;
   readonly logs = new BuildLogs();
   private readonly now: () => Date;
+  private readonly closing = new AbortController();
 
   constructor(private readonly deps: EnvironmentServiceDeps) {
     this.slots = new WaitingSlots(deps.settings.maxConcurrent);
@@ -124,6 +125,12 @@ export class EnvironmentService {
       key,
       error: record.status === 'failed' && !building ? record.errorMessage : null,
     };
+  }
+
+  /** Stops the builds under way and waits for them to settle: they leave no record, as if never started. */
+  async close(): Promise<void> {
+    this.closing.abort();
+    await Promise.allSettled([...this.inFlight.values()]);
   }
 
   /** Removes environment images no run has used for the idle time; returns how many. */
@@ -190,6 +197,7 @@ export class EnvironmentService {
 
   private async runBuild(target: EnvironmentTarget, resolved: Resolved, cause: 'run' | 'request'): Promise<string> {
     const { store, images, settings, metrics, logger } = this.deps;
+    this.closing.signal.throwIfAborted();
     await this.makeRoom(target.tenantId, resolved.key);
     store.start(resolved.key, target.tenantId, resolved.tag, target.baseImage, this.now().toISOString());
     this.logs.open(resolved.key);
@@ -198,6 +206,7 @@ export class EnvironmentService {
     try {
       const built = await this.slots.run(target.tenantId, () =>
         images.build(resolved.build, { timeoutMs: settings.timeoutMs, memoryMb: settings.memoryMb, maxImageBytes: settings.maxImageBytes, network: settings.network }, {
+          signal: this.closing.signal,
           onLog: (text) => this.logs.push(resolved.key, text),
         }),
       );
@@ -209,6 +218,10 @@ export class EnvironmentService {
       logger.info({ environment: resolved.key, project: target.projectName, seconds, sizeBytes: built.sizeBytes }, 'environment built');
       return resolved.tag;
     } catch (error) {
+      if (this.closing.signal.aborted) {
+        store.remove(resolved.key);
+        throw error;
+      }
       const seconds = (performance.now() - started) / 1000;
       const failure = asBuildFailure(error, this.logs.tail(resolved.key));
       store.finish(resolved.key, { status: 'failed', log: this.logs.tail(resolved.key), errorMessage: failure.message, imageId: null, sizeBytes: null, buildSeconds: seconds }, this.now().toISOString());

@@ -414,3 +414,60 @@ describe('the build caps', () => {
     BUILD_TIMEOUT_MS,
   );
 });
+
+describe('a restart while an environment builds', () => {
+  const suffix = `${process.pid}-${Date.now()}`;
+  const network = `sandrun-test-hang-${suffix}`;
+  const container = `sandrun-test-hang-${suffix}`;
+  let repo: TestRepo;
+  let wheels: WheelDir;
+  let dataDir: string;
+  const servers: TestServer[] = [];
+
+  beforeAll(async () => {
+    // A package index that accepts connections and never answers: the build waits on it until stopped.
+    execFileSync('docker', ['network', 'create', '--label', 'sandrun.test=1', network]);
+    execFileSync('docker', ['run', '-d', '--rm', '--name', container, '--label', 'sandrun.test=1', '--network', network, '--network-alias', 'hang', '--read-only', 'sandrun/node:18', 'node', '-e', "require('net').createServer(() => {}).listen(8080)"]);
+    wheels = await makeWheelDir(mkdtempSync(join(tmpdir(), 'sandrun-wheels-')));
+    dataDir = mkdtempSync(join(tmpdir(), 'sandrun-restart-env-'));
+    repo = new TestRepo({
+      'sandrun.yaml': 'environment:\n  pip: requirements.txt\nmodels:\n  hello:\n    command: ["python3", "-c", "import sandrun_hello; print(sandrun_hello.greet(\'again\'))"]\n',
+      'requirements.txt': 'sandrun_hello==1.0\n',
+    });
+  });
+  afterAll(async () => {
+    for (const server of servers) await server.close().catch(() => undefined);
+    execFileSync('docker', ['rm', '-f', container], { stdio: 'ignore' });
+    execFileSync('docker', ['network', 'rm', network], { stdio: 'ignore' });
+    repo?.remove();
+    if (wheels) rmSync(wheels.dir, { recursive: true, force: true });
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it(
+    'stops the build, keeps its run pending, and the next start builds and runs it',
+    async () => {
+      const first = await startTestServer({ SANDRUN_PIP_INDEX_URL: 'http://hang:8080/simple', SANDRUN_BUILD_NETWORK: network }, { dataDir });
+      servers.push(first);
+      const token = first.token('restart');
+      expect((await first.request(token, 'POST', '/v1/projects', { name: 'again', repo_url: repo.dir })).status).toBe(201);
+      const receipt = await first.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'again', model_name: 'hello' });
+      expect(receipt.status).toBe(202);
+      const deadline = Date.now() + 120_000;
+      let pending = await first.request(token, 'GET', `/v1/runs/${receipt.body.run_id}`);
+      while (!/environment/.test(pending.body.message ?? '') && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        pending = await first.request(token, 'GET', `/v1/runs/${receipt.body.run_id}`);
+      }
+      expect(pending.body).toMatchObject({ status: 'pending', message: expect.stringContaining('pip: requirements.txt') });
+      await first.close();
+
+      const second = await startTestServer({ SANDRUN_PIP_FIND_LINKS: wheels.dir }, { dataDir });
+      servers.push(second);
+      const run = await second.waitForRun(token, receipt.body.run_id, { timeoutMs: BUILD_TIMEOUT_MS });
+      expect(run.status, JSON.stringify(run)).toBe('success');
+      expect(run.stdout).toBe('hello, again (sandrun_hello 1.0)\n');
+    },
+    BUILD_TIMEOUT_MS,
+  );
+});
