@@ -26,6 +26,8 @@ export const runOutputSchema = z
     model_name: z.string().nullable(),
     commit_sha: z.string(),
     warning: z.string().nullable(),
+    // The receipt's message (how to poll) or, in a result, what a pending run waits for (null otherwise).
+    message: z.string().nullable().optional(),
   });
 
 export const runListShape = {
