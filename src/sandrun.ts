@@ -37,6 +37,7 @@ import { SecretBox, loadSecretsKey } from './secrets/secret-box.ts';
 import type { SandboxBackend } from './sandbox/backend.ts';
 import { SwarmBackend } from './sandbox/swarm/swarm-backend.ts';
 import { EnvironmentService } from './environments/environment-service.ts';
+import { ProjectEnvironments } from './runs/project-environments.ts';
 import { readEnvironmentInputs } from './projects/environment-files.ts';
 import { EnvironmentStore } from './store/environment-store.ts';
 import { AuditLog } from './audit/audit-log.ts';
@@ -209,6 +210,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     disk: diskGuard,
     environments,
   });
+  const projectEnvironments = new ProjectEnvironments({ projects: projectService, environments, defaultImage: config.defaultImage });
   const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, config.retentionDays, logger, (projectId) =>
     sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
   );
@@ -224,6 +226,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     usageReport: new UsageReport(stores.usage, config.tenantDailyCpuSeconds),
     auditLog,
     environments,
+    projectEnvironments,
     metrics,
     version: VERSION,
     logger,

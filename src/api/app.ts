@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 import type { LiveLogs } from '../runs/live-logs.ts';
 import type { EnvironmentService } from '../environments/environment-service.ts';
+import type { ProjectEnvironments } from '../runs/project-environments.ts';
 import type { RunService } from '../runs/run-service.ts';
 import type { UsageReport } from '../runs/usage-report.ts';
 import { auditTrail } from './audit-trail.ts';
@@ -25,6 +26,7 @@ import { requestLog } from './request-log.ts';
 import { runPollFastPath } from './run-poll-fast-path.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
+import { projectEnvironmentRoutes } from './routes/project-environment.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { runLogRoutes, type LogStreamLimits } from './routes/run-logs.ts';
 import { runReproduceRoutes } from './routes/run-reproduce.ts';
@@ -40,6 +42,8 @@ export interface AppDependencies {
   projectService: ProjectService;
   /** Project environments (SPEC §9): the project view's `environment`, builds on request, their logs. */
   environments: EnvironmentService;
+  /** The default branch's environment of a project: its view (with the project's), a build on request. */
+  projectEnvironments: ProjectEnvironments;
   liveLogs: LiveLogs;
   /** Per-tenant cap and per-client backlog of live-log streams (SPEC §14). */
   logStreams: LogStreamLimits;
@@ -91,7 +95,8 @@ export function createApp(deps: AppDependencies): SandrunApp {
   app.use(runRoutes(deps.runService));
   app.use(runLogRoutes(deps.runService, deps.liveLogs, deps.logStreams));
   app.use(runReproduceRoutes(deps.runService));
-  app.use(projectRoutes(deps.projectService));
+  app.use(projectRoutes(deps.projectService, deps.projectEnvironments));
+  app.use(projectEnvironmentRoutes(deps.projectEnvironments, deps.environments, deps.logStreams));
   // The MCP SDK is the heaviest import of all: loaded after start-up, not before readiness.
   const mcp = lazyHandler('/mcp', async () =>
     (await import('./mcp/mcp-endpoint.ts')).mcpRoutes({ runService: deps.runService, projectService: deps.projectService, logger: deps.logger, hostAllowed: deps.mcpHostAllowed }),

@@ -1,6 +1,9 @@
 // A Server-Sent Events response whose unsent backlog is bounded: a client that does not read is dropped, never buffered for.
 import type { Response } from 'express';
 
+/** How often a stream with nothing to say sends a comment, so proxies and clients do not take it for dead. */
+export const HEARTBEAT_MS = 15_000;
+
 /** After the last event, how long a client may take to read what is left before its connection is cut. */
 const FLUSH_DEADLINE_MS = 60_000;
 

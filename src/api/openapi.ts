@@ -3,6 +3,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { tokenCreateSchema } from '../auth/token-admin.ts';
 import { projectCreateSchema } from '../projects/project-service.ts';
+import { environmentViewSchema, projectDetailViewSchema } from '../projects/project-view.ts';
 import { runRequestSchema } from '../runs/run-request.ts';
 import { modelListShape, projectListShape, runListShape, runOutputSchema, runResultShape } from './response-schemas.ts';
 import { listQuerySchema } from './routes/runs.ts';
@@ -45,6 +46,7 @@ function operation(summary: string, scope: string | null, responses: Record<stri
 export function openApiDocument(version: string): JsonSchema {
   const runId = pathParameter('run_id', 'the run id');
   const projectName = pathParameter('name', 'the project name');
+  const follow = { name: 'follow', in: 'query', required: false, schema: { type: 'string', enum: ['0', '1', 'true', 'false'] } };
   return {
     openapi: '3.1.0',
     info: { title: 'sandrun', version, description: 'Run code from git projects in throw-away, locked-down containers.' },
@@ -58,6 +60,8 @@ export function openApiDocument(version: string): JsonSchema {
         RunList: jsonSchema(z.object(runListShape), 'output'),
         ProjectCreate: jsonSchema(projectCreateSchema, 'input'),
         ProjectList: jsonSchema(z.object(projectListShape), 'output'),
+        ProjectDetail: jsonSchema(projectDetailViewSchema, 'output'),
+        Environment: jsonSchema(z.object({ environment: environmentViewSchema }), 'output'),
         Models: jsonSchema(z.object(modelListShape), 'output'),
         TokenCreate: jsonSchema(tokenCreateSchema, 'input'),
         Error: {
@@ -104,11 +108,11 @@ export function openApiDocument(version: string): JsonSchema {
         get: operation('Logs as Server-Sent Events: stdout/stderr events {text}, then end with the run', 'runs:read', {
           '200': { description: 'an event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
           '429': errorResponse('the tenant has SANDRUN_TENANT_MAX_LOG_STREAMS streams open'),
-        }, { parameters: [runId, { name: 'follow', in: 'query', required: false, schema: { type: 'string', enum: ['0', '1', 'true', 'false'] } }] }),
+        }, { parameters: [runId, follow] }),
       },
       '/v1/projects': {
         post: operation('Register a project', 'projects:write', {
-          '201': { description: 'the project with its models', content: json({ type: 'object' }) },
+          '201': { description: 'the project with its models and environment', content: json(ref('ProjectDetail')) },
           '409': errorResponse('the name is taken, or the tenant has as many projects as it may'),
           '422': errorResponse('the repository cannot be cloned (git_failed) or passes the size or file-count cap (repo_too_large)'),
           '429': errorResponse('too many clones at once, for the tenant or the server'),
@@ -119,16 +123,41 @@ export function openApiDocument(version: string): JsonSchema {
         get: operation('List the tenant’s projects', 'projects:read', { '200': { description: 'projects', content: json(ref('ProjectList')) } }),
       },
       '/v1/projects/{name}': {
-        get: operation('One project, with its models at the default branch', 'projects:read', { '200': { description: 'the project', content: json({ type: 'object' }) } }, { parameters: [projectName] }),
+        get: operation('One project, with its models and environment at the default branch', 'projects:read', {
+          '200': { description: 'the project', content: json(ref('ProjectDetail')) },
+          '503': errorResponse('the engine does not answer (engine_unavailable): the environment’s base image cannot be looked at'),
+        }, { parameters: [projectName] }),
         delete: operation('Unregister a project', 'projects:write', { '204': { description: 'removed' }, '409': errorResponse('it has pending or running runs') }, { parameters: [projectName] }),
       },
       '/v1/projects/{name}/refresh': {
         post: operation('Fetch the repository again; a fetch past the size or file-count cap is undone', 'projects:write', {
-          '200': { description: 'the project', content: json({ type: 'object' }) },
+          '200': { description: 'the project', content: json(ref('ProjectDetail')) },
           '422': errorResponse('the fetch failed (git_failed), or passed a cap and was undone (repo_too_large)'),
           '429': errorResponse('too many clones or fetches at once, for the tenant or the server'),
           '503': errorResponse('the data directory’s disk is below its free-space floor (disk_full)'),
         }, { parameters: [projectName] }),
+      },
+      '/v1/projects/{name}/environment/build': {
+        post: operation('Build the environment sandrun.yaml declares at the default branch now (SPEC §9); nothing is rebuilt when it is ready', 'projects:write', {
+          '202': { description: 'the environment: building, or ready when it already was', content: json(ref('Environment')) },
+          '409': errorResponse('sandrun.yaml at the default branch declares no environment (conflict)'),
+          '422': errorResponse('sandrun.yaml is invalid (manifest_invalid), or a declared file breaks a rule (environment_failed)'),
+          '503': errorResponse('the engine does not answer (engine_unavailable)'),
+        }, { parameters: [projectName] }),
+      },
+      '/v1/projects/{name}/environment/log': {
+        get: operation(
+          'The default branch’s environment build log. With follow=1 while a build is under way: Server-Sent Events, log {text} (the tail so far, then each piece), then end with the environment. Otherwise JSON {environment} with the stored log',
+          'projects:read',
+          {
+            '200': {
+              description: 'an event stream (following a build under way) or the environment as it is now',
+              content: { 'text/event-stream': { schema: { type: 'string' } }, ...json(ref('Environment')) },
+            },
+            '429': errorResponse('the tenant has SANDRUN_TENANT_MAX_LOG_STREAMS streams open'),
+          },
+          { parameters: [projectName, follow] },
+        ),
       },
       '/v1/tokens': {
         get: operation('The tenant’s API tokens', 'admin', { '200': { description: 'tokens (never their secrets)', content: json({ type: 'object' }) } }),

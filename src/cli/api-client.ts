@@ -49,6 +49,17 @@ export class ApiClient {
     yield* readServerSentEvents(response);
   }
 
+  /**
+   * An endpoint that streams events while there is something to follow and answers JSON otherwise (a project's
+   * environment log): which one it did, by the answer's Content-Type.
+   */
+  async eventsOrJson(path: string): Promise<{ kind: 'events'; events: AsyncGenerator<ServerSentEvent> } | { kind: 'json'; body: unknown }> {
+    const response = await this.send('GET', path, undefined, 'text/event-stream, application/json');
+    if ((response.statusCode ?? 500) >= 400) throw this.apiError(response.statusCode ?? 500, parseJson(await readText(response)));
+    if (String(response.headers['content-type']).startsWith('text/event-stream')) return { kind: 'events', events: readServerSentEvents(response) };
+    return { kind: 'json', body: parseJson(await readText(response)) };
+  }
+
   private apiError(status: number, body: unknown): ApiError {
     const error = errorBody(body);
     if (error) return new ApiError(status, error.code, error.message, body);

@@ -1,5 +1,6 @@
-// Reads a Server-Sent Events byte stream into events as they arrive.
+// Reads a Server-Sent Events byte stream into events as they arrive, and their JSON data.
 import { StringDecoder } from 'node:string_decoder';
+import { CliError, EXIT } from './cli-error.ts';
 
 export interface ServerSentEvent {
   event: string;
@@ -35,4 +36,20 @@ export async function* readServerSentEvents(chunks: AsyncIterable<Buffer | strin
   }
   const last = parseBlock(buffered + decoder.end());
   if (last) yield last;
+}
+
+/** An event's data: sandrun sends JSON in every event. */
+export function eventData(event: ServerSentEvent): unknown {
+  try {
+    return JSON.parse(event.data);
+  } catch {
+    throw new CliError(`the server sent an event that is not JSON: ${event.data.slice(0, 200)}`, EXIT.api);
+  }
+}
+
+/** A log event's text (`{text}`); checked by hand, as the CLI's HTTP commands do not load zod (docs/decisions.md). */
+export function textOf(data: unknown): string | undefined {
+  // Any JSON value: a primitive or null has no text either.
+  const text = (data as { text?: unknown } | null)?.text;
+  return typeof text === 'string' ? text : undefined;
 }

@@ -9,12 +9,15 @@ import { SandrunError, errorMessage } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { EnvironmentDeclaration } from '../projects/manifest.ts';
+import type { EnvironmentView } from '../projects/project-view.ts';
 import type { EnvironmentInputs } from '../projects/environment-files.ts';
 import type { BaseImage, EnvironmentImages } from '../sandbox/environment-images.ts';
 import { ENVIRONMENT_LABEL, type EnvironmentBuild } from '../sandbox/environment-build.ts';
 import type { EnvironmentRecord, EnvironmentStore } from '../store/environment-store.ts';
 import { BuildLogs } from './build-logs.ts';
 import { WaitingSlots } from './waiting-slots.ts';
+
+export type { EnvironmentView } from '../projects/project-view.ts';
 
 /** What a run or a project view asks about: a project's declared environment at one commit on one base image. */
 export interface EnvironmentTarget {
@@ -92,7 +95,10 @@ export class EnvironmentService {
     return abortable(this.buildOnce(target, resolved, 'run'), options.signal);
   }
 
-  /** The environment of `target` as the project view shows it; `none` when nothing is declared. */
+  /**
+   * The environment of `target` as the project view shows it: `none` when nothing is declared (key null) or when it is
+   * declared but has no image (key set: never built, or removed when idle; the next run or build request builds it).
+   */
   async view(target: Omit<EnvironmentTarget, 'declaration'> & { declaration: EnvironmentDeclaration | undefined }): Promise<EnvironmentView> {
     if (!target.declaration) return { status: 'none', log: '', built_at: null, key: null, error: null };
     let resolved: Resolved;
@@ -102,7 +108,14 @@ export class EnvironmentService {
       if (error instanceof SandrunError && error.code === 'environment_failed') return { status: 'failed', log: '', built_at: null, key: null, error: error.message };
       throw error;
     }
+    if (!this.deps.store.get(resolved.key) && !this.inFlight.has(resolved.key)) return { status: 'none', log: '', built_at: null, key: resolved.key, error: null };
     return this.viewOf(resolved.key);
+  }
+
+  /** The view of `key` once the build of it under way, if any, has ended (its followers' last word). */
+  async settled(key: string): Promise<EnvironmentView> {
+    await this.inFlight.get(key)?.catch(() => undefined);
+    return this.viewOf(key);
   }
 
   /** Builds `target`'s environment now (again, even when it failed a moment ago); resolves once it is under way. */
@@ -298,15 +311,6 @@ export class EnvironmentService {
   }
 }
 
-export interface EnvironmentView {
-  status: 'ready' | 'building' | 'failed' | 'none';
-  log: string;
-  built_at: string | null;
-  /** The environment's content key (null when nothing is declared or the declaration is refused). */
-  key: string | null;
-  /** Why it failed (null unless failed). */
-  error: string | null;
-}
 
 /** A wheel directory's names and sizes: a wheel added or replaced is another environment. */
 async function wheelListing(dir: string): Promise<Array<[string, number]>> {

@@ -1,5 +1,5 @@
 // Registering, listing, refreshing and removing a tenant's projects; the manifests of their commits.
-import type { ProjectDetailView, ProjectView } from './project-view.ts';
+import type { ProjectHeadView, ProjectView } from './project-view.ts';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { RepoLimitsConfig } from '../config.ts';
@@ -34,7 +34,7 @@ export const projectCreateSchema = z.strictObject(
   },
 );
 
-export type { ProjectDetailView, ProjectView } from './project-view.ts';
+export type { ProjectDetailView, ProjectHeadView, ProjectView } from './project-view.ts';
 
 export interface ProjectServiceSettings {
   allowLocalRepos: boolean;
@@ -139,7 +139,7 @@ export class ProjectService {
     return project;
   }
 
-  async detail(tenantId: string, name: string): Promise<ProjectDetailView> {
+  async detail(tenantId: string, name: string): Promise<ProjectHeadView> {
     const project = this.require(tenantId, name);
     const { commitSha } = await this.resolve(project, {});
     try {

@@ -12,11 +12,32 @@ export const projectViewSchema = z.object({
 });
 export type ProjectView = z.infer<typeof projectViewSchema>;
 
-/** One project with what its default branch holds; `manifest_error` is set while sandrun.yaml there is broken. */
-export const projectDetailViewSchema = projectViewSchema.extend({
+/**
+ * A project's environment (SPEC §9) as it is now: `none` when nothing is declared, `building` while a build is under way
+ * (`log` is its tail so far), `ready` once built (`built_at`), `failed` with `error` (a build that failed, a declaration
+ * refused, or a broken sandrun.yaml).
+ */
+export const environmentViewSchema = z.object({
+  status: z.enum(['ready', 'building', 'failed', 'none']),
+  /** The tail of the build log: the stored one, or the one so far while building. */
+  log: z.string(),
+  built_at: z.string().nullable(),
+  /** The environment's content key (null when nothing is declared or the declaration is refused). */
+  key: z.string().nullable(),
+  /** Why it failed (null unless failed). */
+  error: z.string().nullable(),
+});
+export type EnvironmentView = z.infer<typeof environmentViewSchema>;
+
+/** What a project's default branch holds, as projects/ reads it; `manifest_error` is set while sandrun.yaml there is broken. */
+export const projectHeadViewSchema = projectViewSchema.extend({
   commit_sha: z.string(),
   image: z.string().nullable(),
   models: z.array(z.string()),
   manifest_error: z.object({ code: z.string(), message: z.string() }).nullable(),
 });
+export type ProjectHeadView = z.infer<typeof projectHeadViewSchema>;
+
+/** One project as GET /v1/projects/{name} shows it: its default branch's models and environment. */
+export const projectDetailViewSchema = projectHeadViewSchema.extend({ environment: environmentViewSchema });
 export type ProjectDetailView = z.infer<typeof projectDetailViewSchema>;

@@ -55,8 +55,8 @@ describe('what the CLI loads', () => {
     }
   });
 
-  it('run --async and projects list load no server-side package either', async () => {
-    for (const args of [['run', 'graph', 'hello', '--async', '--param', 'x=1', '--json'], ['projects', 'list']]) {
+  it('run --async, projects list and projects show load no server-side package either', async () => {
+    for (const args of [['run', 'graph', 'hello', '--async', '--param', 'x=1', '--json'], ['projects', 'list'], ['projects', 'show', 'graph']]) {
       const loaded = await runWithModuleLog(args, env());
       expect(loaded.code, describeLoaded(loaded)).toBe(0);
       expect(loaded.stdout, describeLoaded(loaded)).toContain('graph');

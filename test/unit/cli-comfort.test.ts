@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import Dockerode from 'dockerode';
 import { runChecks } from '../../src/cli/doctor-checks.ts';
 import { runCli } from '../../src/cli/program.ts';
-import { startSpinner } from '../../src/cli/spinner.ts';
+import { spinner, startSpinner } from '../../src/cli/spinner.ts';
 import { createColours, processTerminal, type Terminal } from '../../src/cli/terminal.ts';
 import { EngineProxy } from '../helpers/engine-proxy.ts';
 
@@ -31,6 +31,18 @@ describe('spinner', () => {
     stop();
     expect(written.length).toBeGreaterThan(2);
     expect(written[1]).toMatch(/running demo \d+\.\ds$/);
+    expect(written.at(-1)).toBe('\r\u001b[2K');
+  });
+
+  it('writes output above its line: erased first, then the output, then drawn again (a build log under a spinner)', () => {
+    const written: string[] = [];
+    const drawn = spinner({ write: (text: string) => written.push(text) }, 'building the environment of demo', true, 60_000);
+    written.length = 0;
+    drawn.above(() => written.push('Step 1/4 : FROM sha256:...\n'));
+    drawn.stop();
+    expect(written.slice(0, 2)).toEqual(['\r\u001b[2K', 'Step 1/4 : FROM sha256:...\n']);
+    expect(written[2]?.startsWith('\r\u001b[2K'), written[2]).toBe(true);
+    expect(written[2]).toMatch(/ building the environment of demo \d+\.\ds$/);
     expect(written.at(-1)).toBe('\r\u001b[2K');
   });
 });

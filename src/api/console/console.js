@@ -70,17 +70,27 @@ async function runsPage(query, signal) {
   }
 }
 
+/** The default branch's environment (SPEC §9): its status, when it was built, or why it failed. */
+function environmentCell(environment) {
+  if (!environment || environment.status === 'none') return environment?.key ? 'declared, not built yet' : 'none';
+  const badge = h('span', { class: `status status-${environment.status === 'ready' ? 'success' : environment.status === 'building' ? 'running' : 'failed'}` }, environment.status);
+  if (environment.status === 'ready') return [badge, ' ', h('small', {}, when(environment.built_at))];
+  if (environment.status === 'failed' && environment.error) return [badge, ' ', h('span', { class: 'error' }, environment.error)];
+  return badge;
+}
+
 async function projectsPage() {
   const names = await projectNames();
   const details = await Promise.all(names.map((name) => api('GET', `/v1/projects/${encodeURIComponent(name)}`)));
   render(view, 'Projects', details.length === 0 ? h('p', { class: 'empty' }, 'No projects. Register one with sandrun projects add NAME REPO_URL.') : h('table', {},
-    h('thead', {}, h('tr', {}, ['Project', 'Repository', 'Branch', 'Models', ''].map((label) => h('th', { scope: 'col' }, label)))),
+    h('thead', {}, h('tr', {}, ['Project', 'Repository', 'Branch', 'Models', 'Environment', ''].map((label) => h('th', { scope: 'col' }, label)))),
     h('tbody', {}, details.map((project) => h('tr', {},
       h('td', {}, h('a', { href: `#/runs?project=${encodeURIComponent(project.name)}` }, project.name)),
       h('td', {}, h('code', {}, project.repo_url)),
       h('td', {}, project.default_branch),
       h('td', {}, project.manifest_error ? h('span', { class: 'error' }, project.manifest_error.message)
         : h('ul', { class: 'models' }, project.models.map((model) => h('li', {}, h('a', { href: `#/new?project=${encodeURIComponent(project.name)}&model=${encodeURIComponent(model)}` }, model))))),
+      h('td', { class: 'environment' }, environmentCell(project.environment)),
       h('td', {}, h('a', { href: `#/new?project=${encodeURIComponent(project.name)}` }, 'Start a run')))))));
 }
 

@@ -6,10 +6,8 @@ import { runResultView } from '../../runs/run-view.ts';
 import type { RunRecord } from '../../store/run-store.ts';
 import { isTerminal } from '../../run-status.ts';
 import { principalOf, requireScope } from '../authenticate.ts';
-import { EventStream } from '../event-stream.ts';
+import { EventStream, HEARTBEAT_MS } from '../event-stream.ts';
 import type { LogStreamSlots } from '../log-stream-slots.ts';
-
-const HEARTBEAT_MS = 15_000;
 
 export interface LogStreamLimits {
   /** Open streams per tenant. */

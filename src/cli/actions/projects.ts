@@ -1,6 +1,7 @@
 // What `sandrun projects add|list|show|refresh|remove` do: the tenant's git projects over the REST API.
 import type { ProjectDetailView, ProjectView } from '../../projects/project-service.ts';
 import { apiClient } from '../api-client.ts';
+import { formatEnvironment } from './project-build.ts';
 import { printJson, segment, type CliContext, type HttpFlags } from '../context.ts';
 import { formatTable } from '../table.ts';
 import type { Colours } from '../terminal.ts';
@@ -16,6 +17,7 @@ function formatProject(project: ProjectDetailView, colours: Colours): string {
     `  default branch: ${project.default_branch} at ${project.commit_sha.slice(0, 12)}`,
     `  image:          ${project.image ?? colours.dim('(server default)')}`,
     `  models:         ${project.models.length > 0 ? project.models.join(', ') : colours.dim('none')}`,
+    `  environment:    ${formatEnvironment(project.environment, colours)}`,
     `  registered:     ${project.created_at}`,
     `  refreshed:      ${project.refreshed_at}`,
   ];

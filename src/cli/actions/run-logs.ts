@@ -5,24 +5,10 @@ import { apiClient } from '../api-client.ts';
 import { CliError, EXIT } from '../cli-error.ts';
 import { segment, type CliContext, type HttpFlags } from '../context.ts';
 import { exitCodeOfRun, formatDuration } from '../format-run.ts';
+import { eventData, textOf } from '../sse-stream.ts';
 
 export interface LogsFlags extends HttpFlags {
   follow?: boolean;
-}
-
-/** A stdout or stderr event's text; checked by hand, as the CLI's HTTP commands do not load zod (docs/decisions.md). */
-function textOf(data: unknown): string | undefined {
-  // Any JSON value: a primitive or null has no text either.
-  const text = (data as { text?: unknown } | null)?.text;
-  return typeof text === 'string' ? text : undefined;
-}
-
-function parseData(data: string): unknown {
-  try {
-    return JSON.parse(data);
-  } catch {
-    throw new CliError(`the server sent an event that is not JSON: ${data.slice(0, 200)}`, EXIT.api);
-  }
 }
 
 /** Streams the logs; stdout events go to stdout and stderr events to stderr, so the two stay separable. */
@@ -30,7 +16,7 @@ export async function followLogs(context: CliContext, runId: string, flags: Logs
   const { stdout, stderr, colours } = context.terminal;
   const path = `/v1/runs/${segment(runId)}/logs${flags.follow ? '?follow=1' : ''}`;
   for await (const event of apiClient(context, flags).events(path)) {
-    const data = parseData(event.data);
+    const data = eventData(event);
     if (flags.json) {
       stdout.write(JSON.stringify({ event: event.event, data }) + '\n');
     } else if (event.event === 'stdout' || event.event === 'stderr') {

@@ -1,5 +1,6 @@
-// `sandrun projects add|list|show|refresh|remove`: the tenant's git projects, over the REST API. Declarations; actions/projects.ts does them.
+// `sandrun projects add|list|show|build|refresh|remove`: the tenant's git projects, over the REST API. Declarations; actions/projects.ts does them.
 import { Command } from 'commander';
+import type { BuildFlags } from '../actions/project-build.ts';
 import type { AddFlags } from '../actions/projects.ts';
 import { addHttpOptions, type CliContext, type HttpFlags } from '../context.ts';
 
@@ -25,6 +26,16 @@ export function projectsCommand(context: CliContext): Command {
 
   addHttpOptions(projects.command('show').description('one project, with its models at the default branch').argument('<name>')).action(async (name: string, flags: HttpFlags) => {
     await (await actions()).showProject(context, name, flags);
+  });
+
+  addHttpOptions(
+    projects
+      .command('build')
+      .description("build the environment sandrun.yaml declares at the default branch now (apt, pip, npm), so runs find it ready")
+      .argument('<name>')
+      .option('-f, --follow', 'stream the build log until the build ends; exit 0 when ready, 1 when it failed'),
+  ).action(async (name: string, flags: BuildFlags) => {
+    await (await import('../actions/project-build.ts')).buildProject(context, name, flags);
   });
 
   addHttpOptions(projects.command('refresh').description('fetch the repository again').argument('<name>')).action(async (name: string, flags: HttpFlags) => {
