@@ -445,9 +445,12 @@ describe('a restart while an environment builds', () => {
   });
 
   it(
-    'stops the build, keeps its run pending, and the next start builds and runs it',
+    'holds the build step to SANDRUN_BUILD_MEMORY_MB; a stop stops the build, keeps its run pending, and the next start builds and runs it',
     async () => {
-      const first = await startTestServer({ SANDRUN_PIP_INDEX_URL: 'http://hang:8080/simple', SANDRUN_BUILD_NETWORK: network }, { dataDir });
+      const first = await startTestServer(
+        { SANDRUN_PIP_INDEX_URL: 'http://hang:8080/simple', SANDRUN_BUILD_NETWORK: network, SANDRUN_BUILD_MEMORY_MB: '300' },
+        { dataDir },
+      );
       servers.push(first);
       const token = first.token('restart');
       expect((await first.request(token, 'POST', '/v1/projects', { name: 'again', repo_url: repo.dir })).status).toBe(201);
@@ -460,7 +463,23 @@ describe('a restart while an environment builds', () => {
         pending = await first.request(token, 'GET', `/v1/runs/${receipt.body.run_id}`);
       }
       expect(pending.body).toMatchObject({ status: 'pending', message: expect.stringContaining('pip: requirements.txt') });
+      // The pip step waits on the silent index: its container is there to inspect.
+      let step: string | undefined;
+      while (!step && Date.now() < deadline) {
+        step = execFileSync('docker', ['ps', '--filter', 'status=running', '--no-trunc', '--format', '{{.ID}} {{.Command}}'], { encoding: 'utf8' })
+          .split('\n')
+          .find((line) => line.includes('pip install') && line.includes('hang:8080'))
+          ?.split(' ')[0];
+        if (!step) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const limits = JSON.parse(execFileSync('docker', ['inspect', '--format', '{{json .HostConfig}}', step!], { encoding: 'utf8' }));
+      expect({ memory: limits.Memory, swap: limits.MemorySwap }, 'the step has the build memory cap, swap included').toEqual({ memory: 300 * 1024 * 1024, swap: 300 * 1024 * 1024 });
       await first.close();
+      // The engine stops and removes the step once it notices its client went away.
+      const stepLeft = () => execFileSync('docker', ['ps', '-a', '--filter', `id=${step}`, '--format', '{{.ID}}'], { encoding: 'utf8' }).trim();
+      const gone = Date.now() + 60_000;
+      while (stepLeft() !== '' && Date.now() < gone) await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(stepLeft(), 'the stopped build step is removed').toBe('');
 
       const second = await startTestServer({ SANDRUN_PIP_FIND_LINKS: wheels.dir }, { dataDir });
       servers.push(second);
