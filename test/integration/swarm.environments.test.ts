@@ -112,6 +112,7 @@ await eachBackend(
       });
 
       it('the workspace-image sweep leaves environment images; removing the environment removes it from the build engine and every node', async () => {
+        expect(tag, 'the environment image of the first run').toMatch(/^sandrun\/env:/);
         const id = (await onNodes(tag))[0]!;
         // Ends every run's leftovers of this server and sweeps its workspace images with no idle time.
         await server.sandrun.sandbox.removeAll();
