@@ -68,6 +68,7 @@ const environmentSchema = z.object({
   SANDRUN_BACKEND: z.enum(['docker', 'swarm']).default('docker'),
   SANDRUN_SWARM_HOST: list([]).pipe(z.array(z.string().refine((host) => parseEngineHost(host) !== undefined, `each ${ENGINE_HOST_RULE}`))),
   SANDRUN_SWARM_NODE_HOSTS: list([]).pipe(z.array(z.string().refine((host) => parseEngineHost(host) !== undefined, `each ${ENGINE_HOST_RULE}`))),
+  SANDRUN_SWARM_BUILD_HOST: z.string().refine((host) => parseEngineHost(host) !== undefined, ENGINE_HOST_RULE).optional(),
   SANDRUN_SWARM_TLS_CA_FILE: z.string().min(1).optional(),
   SANDRUN_SWARM_TLS_CERT_FILE: z.string().min(1).optional(),
   SANDRUN_SWARM_TLS_KEY_FILE: z.string().min(1).optional(),
@@ -186,9 +187,11 @@ export interface Config {
   /**
    * Where runs go: the local Docker engine, or a swarm through its managers (managerHosts: in the order they are tried;
    * nodeHosts: every node's engine; tls: the client certificate for tcp+tls:// engines; imageIdleMs: how long a
-   * workspace image may stay unused on the nodes).
+   * workspace image may stay unused on the nodes; buildHost: the engine environment images are built on, default the managers).
    */
-  backend: { kind: 'docker' } | { kind: 'swarm'; managerHosts: string[]; nodeHosts: string[]; tls: EngineTls | undefined; imageIdleMs: number };
+  backend:
+    | { kind: 'docker' }
+    | { kind: 'swarm'; managerHosts: string[]; nodeHosts: string[]; buildHost: string | undefined; tls: EngineTls | undefined; imageIdleMs: number };
   maxConcurrentRuns: number;
   maxQueuedRuns: number;
   /** Per tenant: runs at once (default: all slots but one, so another tenant always finds one) and runs waiting. */
@@ -292,7 +295,12 @@ function swarmTls(e: Environment): EngineTls {
  */
 function swarmBackend(e: Environment, managerHosts: string[]): Config['backend'] {
   const nodeHosts = e.SANDRUN_SWARM_NODE_HOSTS.length > 0 ? e.SANDRUN_SWARM_NODE_HOSTS : managerHosts;
-  const hosts = [...managerHosts.map((host) => ['SANDRUN_SWARM_HOST', host] as const), ...nodeHosts.map((host) => ['SANDRUN_SWARM_NODE_HOSTS', host] as const)];
+  const buildHost = e.SANDRUN_SWARM_BUILD_HOST;
+  const hosts = [
+    ...managerHosts.map((host) => ['SANDRUN_SWARM_HOST', host] as const),
+    ...nodeHosts.map((host) => ['SANDRUN_SWARM_NODE_HOSTS', host] as const),
+    ...(buildHost ? [['SANDRUN_SWARM_BUILD_HOST', buildHost] as const] : []),
+  ];
   let tlsNeeded = false;
   for (const [variable, host] of hosts) {
     const address = parseEngineHost(host)!;
@@ -304,7 +312,7 @@ function swarmBackend(e: Environment, managerHosts: string[]): Config['backend']
       );
     }
   }
-  return { kind: 'swarm', managerHosts, nodeHosts, tls: tlsNeeded ? swarmTls(e) : undefined, imageIdleMs: e.SANDRUN_SWARM_IMAGE_IDLE_SECONDS * 1000 };
+  return { kind: 'swarm', managerHosts, nodeHosts, buildHost, tls: tlsNeeded ? swarmTls(e) : undefined, imageIdleMs: e.SANDRUN_SWARM_IMAGE_IDLE_SECONDS * 1000 };
 }
 
 /** Reads the configuration from an environment; throws one message that names every bad variable. */

@@ -19,7 +19,9 @@ import { TaskStdio } from './task-stdio.ts';
 import { outcomeOf, taskFailure } from './task-result.ts';
 import { unknownOutcomeOfSignalledExit } from '../exit-outcome.ts';
 import { watchTask, type TaskInfo } from './task-watch.ts';
-import { EngineEnvironmentImages, type EnvironmentImages } from '../environment-images.ts';
+import type { EnvironmentImages } from '../environment-images.ts';
+import { EnvironmentDistribution } from './environment-distribution.ts';
+import { SwarmEnvironmentImages } from './swarm-environment-images.ts';
 import { WorkspaceImages } from './workspace-image.ts';
 import { delay } from '../../delay.ts';
 
@@ -31,6 +33,11 @@ export interface SwarmBackendSettings extends HardeningSettings {
   managerHosts: string[];
   /** Every node's own engine (workspace images are loaded into each); the manager's included. */
   nodeHosts: string[];
+  /**
+   * The engine environment images are built on (SANDRUN_SWARM_BUILD_HOST), one that reaches the package sources;
+   * default: the managers. Its images are shipped to the nodes from there.
+   */
+  buildHost?: string;
   /** Client certificate and CA for `tcp+tls://` engines. */
   tls?: EngineTls;
   /** Scratch directory for building workspace images. */
@@ -62,6 +69,7 @@ export class SwarmBackend implements SandboxBackend {
   private readonly manager: Dockerode;
   private readonly nodes: SwarmNodes;
   private readonly images: WorkspaceImages;
+  private readonly distribution: EnvironmentDistribution;
   private readonly removals = new Removals();
   readonly environments: EnvironmentImages;
 
@@ -71,7 +79,9 @@ export class SwarmBackend implements SandboxBackend {
     const engines = settings.nodeHosts.map((host) => ({ host, engine: engineFor(host, settings.tls, settings.engineCallTimeoutMs) }));
     this.nodes = new SwarmNodes(this.manager, engines, settings.runtime, settings.instanceId);
     this.images = new WorkspaceImages(this.manager, settings.workDir, managedLabels('workspace', settings));
-    this.environments = new EngineEnvironmentImages(this.manager);
+    const buildEngine = settings.buildHost ? engineFor(settings.buildHost, settings.tls, settings.engineCallTimeoutMs) : this.manager;
+    this.distribution = new EnvironmentDistribution(buildEngine, settings.workDir);
+    this.environments = new SwarmEnvironmentImages(buildEngine, this.nodes, this.distribution);
   }
 
   async ping(): Promise<void> {
@@ -96,6 +106,9 @@ export class SwarmBackend implements SandboxBackend {
   }
 
   async run(spec: SandboxSpec, options: RunOptions = {}): Promise<SandboxResult> {
+    // An environment image first: the node check's probe and the workspace image (whose archive names the base's
+    // layers only) both need it on every node.
+    await this.distribution.ensure(spec.image, [...(await this.nodes.ready()).values()]);
     const { nodes, features } = await this.nodes.hardened(spec.image);
     const image = await this.images.use(spec.image, spec.workspaceDir, [...nodes.values()].map((n) => n.engine));
     const imageId = image.id;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pack } from 'tar-stream';
 import { engineError, isNotFound } from '../engine-errors.ts';
+import { loadArchive } from './image-load.ts';
 import { writeWorkspaceLayer, type LayerFile } from './layer-tar.ts';
 
 export const WORKSPACE_IMAGE_LABEL = 'sandrun.workspace_image';
@@ -47,14 +48,6 @@ async function writeImageArchive(file: string, config: Buffer, configName: strin
   });
   archive.finalize();
   await written;
-}
-
-async function loadArchive(engine: Dockerode, file: string): Promise<void> {
-  const response = await engine.loadImage(createReadStream(file), { quiet: true });
-  const chunks: Buffer[] = [];
-  for await (const chunk of response) chunks.push(Buffer.from(chunk as Buffer));
-  const body = Buffer.concat(chunks).toString('utf8');
-  if (body.includes('"error"')) throw new Error(body.trim());
 }
 
 async function hasImage(engine: Dockerode, id: string): Promise<boolean> {
@@ -169,7 +162,9 @@ export class WorkspaceImages {
     await mkdir(this.workDir, { recursive: true });
     const dir = await mkdtemp(join(this.workDir, 'image-'));
     try {
-      const base = (await this.manager.getImage(baseImage).inspect()) as unknown as BaseImage;
+      // As a node holds it (every node holds the base: runner images by the operator, environment images shipped
+      // before), not the manager, which need not run tasks nor hold environment images.
+      const base = (await (nodes[0] ?? this.manager).getImage(baseImage).inspect()) as unknown as BaseImage;
       const layer = await writeWorkspaceLayer(workspaceDir, join(dir, 'layer.tar'));
       const config = imageConfig(base, layer, { ...this.labels, [WORKSPACE_IMAGE_LABEL]: 'true' });
       const id = `sha256:${createHash('sha256').update(config).digest('hex')}`;
