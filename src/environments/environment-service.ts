@@ -83,7 +83,9 @@ export class EnvironmentService {
    * build other runs may share.
    */
   async imageFor(target: EnvironmentTarget, options: { signal?: AbortSignal; onBuilding?: (message: string) => void } = {}): Promise<string> {
-    const resolved = await this.resolve(target);
+    const resolved = await this.resolve(target).catch((error: unknown) => {
+      throw withLog(error);
+    });
     const record = this.deps.store.get(resolved.key);
     if (record?.status === 'ready' && !this.inFlight.has(resolved.key) && (await this.deps.images.has(resolved.tag))) {
       this.deps.store.touch(resolved.key, this.now().toISOString());
@@ -316,6 +318,14 @@ export class EnvironmentService {
 async function wheelListing(dir: string): Promise<Array<[string, number]>> {
   const names = (await readdir(dir)).sort();
   return Promise.all(names.map(async (name): Promise<[string, number]> => [name, (await stat(join(dir, name))).size]));
+}
+
+/** A refusal before any build (a rule a declared file breaks) still answers in the shape of SPEC §9: its reason is its log. */
+function withLog(error: unknown): unknown {
+  if (!(error instanceof SandrunError) || error.code !== 'environment_failed') return error;
+  const details = typeof error.details === 'object' && error.details !== null ? (error.details as Record<string, unknown>) : {};
+  if (typeof details.log === 'string') return error;
+  return new SandrunError('environment_failed', error.message, { ...details, log: error.message }, { cause: error });
 }
 
 function failedBuild(record: EnvironmentRecord): SandrunError {

@@ -188,6 +188,7 @@ describe('environments from the public package sources', () => {
       expect(nolock.body.status, JSON.stringify(nolock.body)).toBe('error');
       expect(nolock.body.error.code).toBe('environment_failed');
       expect(nolock.body.error.message).toContain('package-lock.json is missing');
+      expect(nolock.body.error.details.log, 'a refusal before any build is its own log').toBe(nolock.body.error.message);
       expect(await buildsOf(server), 'refused before any build').toEqual(before);
 
       // The server and the other projects are untouched: the Debian-package project still runs.
