@@ -191,9 +191,11 @@ describe('environments from the public package sources', () => {
       expect(nolock.body.error.details.log, 'a refusal before any build is its own log').toBe(nolock.body.error.message);
       expect(await buildsOf(server), 'refused before any build').toEqual(before);
 
-      // The server and the other projects are untouched: the Debian-package project still runs.
-      const other = await runSync('tab', 'table');
+      // The server and the other projects are untouched.
+      await addProject('plain', { 'models/hello.py': 'print("still here")\n' });
+      const other = await runSync('plain', 'hello');
       expect(other.body.status, JSON.stringify(other.body)).toBe('success');
+      expect(other.body.stdout).toBe('still here\n');
     },
     BUILD_TIMEOUT_MS,
   );
