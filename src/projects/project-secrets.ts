@@ -5,9 +5,7 @@ import type { SecretBox } from '../secrets/secret-box.ts';
 import type { ProjectSecretStore } from '../store/project-secret-store.ts';
 import type { SecretNameView } from './project-view.ts';
 
-export const SECRET_KEY = /^[A-Z][A-Z0-9_]{0,63}$/;
-/** 64 KiB of UTF-8: a certificate chain or a service-account JSON fits; a data set does not belong here. */
-export const SECRET_VALUE_MAX_BYTES = 64 * 1024;
+import { SECRET_KEY, SECRET_VALUE_MAX_BYTES } from '../secrets/secret-rules.ts';
 
 /** No message here may quote what it checks: the value is the secret, and the path's KEY may be one pasted by mistake. */
 const secretKeySchema = z.string().regex(SECRET_KEY, { error: `KEY (the secret's name in the path) must match ${SECRET_KEY.source}: an upper-case letter, then upper-case letters, digits and _, at most 64 in all` });

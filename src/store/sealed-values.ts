@@ -1,13 +1,8 @@
 // Every value the database holds sealed (repository credentials, project secrets), re-sealed in one transaction: the secrets key's rotation.
 import type { Db } from './database.ts';
 
-/** One sealed value and where it lives: a project's repository credential (key null) or one of its secrets. */
-export interface SealedValue {
-  kind: 'credential' | 'secret';
-  projectId: string;
-  key: string | null;
-  sealed: string;
-}
+/** One sealed value and where it lives: a project's repository credential or one of its secrets. */
+export type SealedValue = { kind: 'credential'; projectId: string; sealed: string } | { kind: 'secret'; projectId: string; key: string; sealed: string };
 
 /**
  * Replaces each sealed value with what `reseal` makes of it, all or nothing (a throw rolls every change back).
@@ -26,7 +21,7 @@ export function resealAll(db: Db, reseal: (value: SealedValue) => string): { cre
       let credentialCount = 0;
       let secretCount = 0;
       for (const row of credentials.all()) {
-        updateCredential.run(reseal({ kind: 'credential', projectId: row.id, key: null, sealed: row.credential_sealed }), row.id);
+        updateCredential.run(reseal({ kind: 'credential', projectId: row.id, sealed: row.credential_sealed }), row.id);
         credentialCount += 1;
       }
       for (const row of secrets.all()) {
