@@ -113,6 +113,7 @@ const environmentSchema = z.object({
     .string()
     .transform((value, context) => parseSecretsKey(value) ?? (context.addIssue({ code: 'custom', message: 'must be 32 bytes, as 64 hex digits or base64' }), z.NEVER))
     .optional(),
+  SANDRUN_PROJECT_MAX_SECRETS: positiveInt(100),
   SANDRUN_GIT_CA_FILE: z.string().min(1).optional(),
   SANDRUN_GIT_KNOWN_HOSTS_FILE: z.string().min(1).optional(),
   SANDRUN_IMAGES: list(['sandrun/python:3.11', 'sandrun/node:18']),
@@ -233,8 +234,10 @@ export interface Config {
   repoLimits: RepoLimitsConfig;
   /** Server-side fetches (git, JWKS) may reach loopback, link-local, private and metadata addresses. */
   allowPrivateDestinations: boolean;
-  /** The key that seals repository credentials at rest; undefined: a key file in the data directory. */
+  /** The key that seals repository credentials and project secrets at rest; undefined: a key file in the data directory. */
   secretsKey: Buffer | undefined;
+  /** How many secrets one project may hold (SPEC §10); each is a file in every run of it. */
+  projectMaxSecrets: number;
   /**
    * How git runs: with this PATH and nothing else from the server's environment (no HOME, no SSH agent, no proxy);
    * `caFile` replaces the system's CA bundle for https; `knownHostsFile` (strict) replaces accept-new into the data dir.
@@ -383,6 +386,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     allowPrivateDestinations: e.SANDRUN_ALLOW_PRIVATE_DESTINATIONS,
     secretsKey: e.SANDRUN_SECRETS_KEY,
+    projectMaxSecrets: e.SANDRUN_PROJECT_MAX_SECRETS,
     git: {
       searchPath: env.PATH || DEFAULT_SEARCH_PATH,
       caFile: e.SANDRUN_GIT_CA_FILE === undefined ? undefined : resolve(e.SANDRUN_GIT_CA_FILE),

@@ -22,6 +22,7 @@ import { CheckoutCache } from './projects/checkouts.ts';
 import { GitRunner } from './projects/git.ts';
 import { GitRemotes } from './projects/git-remote.ts';
 import { GitMirrors } from './projects/mirror.ts';
+import { ProjectSecrets } from './projects/project-secrets.ts';
 import { ProjectService } from './projects/project-service.ts';
 import { sealCredentialsInUrls } from './projects/url-credentials.ts';
 import { LiveLogs } from './runs/live-logs.ts';
@@ -45,6 +46,7 @@ import { AuditStore } from './store/audit-store.ts';
 import { openDatabase, type Db } from './store/database.ts';
 import { RetentionStore } from './store/retention-store.ts';
 import { UsageStore } from './store/usage-store.ts';
+import { ProjectSecretStore } from './store/project-secret-store.ts';
 import { ProjectStore } from './store/project-store.ts';
 import { RunStore } from './store/run-store.ts';
 import { TenantStore } from './store/tenant-store.ts';
@@ -76,6 +78,8 @@ export interface Sandrun {
   apiTokens: ApiTokens;
   runService: RunService;
   projectService: ProjectService;
+  /** A project's secrets; `valuesFor(projectId)` opens them for a run. */
+  projectSecrets: ProjectSecrets;
   environments: EnvironmentService;
   sandbox: SandboxBackend;
   metrics: Metrics;
@@ -111,6 +115,7 @@ export function openStores(config: Pick<Config, 'dataDir'>) {
     tenants,
     tokens,
     projects: new ProjectStore(db),
+    projectSecrets: new ProjectSecretStore(db),
     runs: new RunStore(db),
     environments: new EnvironmentStore(db),
     apiTokens: new ApiTokens(tokens, tenants),
@@ -147,6 +152,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     allowLocalRepos: config.allowLocalRepos,
     images: config.images,
     secrets,
+    secretStore: stores.projectSecrets,
     // Warm containers of a refreshed or removed project must not serve its next runs.
     onProjectChanged: (projectId) => sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
     limits: config.repoLimits,
@@ -210,6 +216,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     disk: diskGuard,
     environments,
   });
+  const projectSecrets = new ProjectSecrets({ projects: projectService, store: stores.projectSecrets, box: secrets, maxPerProject: config.projectMaxSecrets });
   const projectEnvironments = new ProjectEnvironments({ projects: projectService, environments, defaultImage: config.defaultImage });
   const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, config.retentionDays, logger, (projectId) =>
     sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
@@ -221,6 +228,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     tokenAdmin: new TokenAdmin(stores.apiTokens),
     runService,
     projectService,
+    projectSecrets,
     liveLogs,
     logStreams: { slots: new LogStreamSlots(config.tenantMaxLogStreams), maxBacklogBytes: config.logStreamBacklogBytes },
     usageReport: new UsageReport(stores.usage, config.tenantDailyCpuSeconds),
@@ -253,6 +261,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     apiTokens: stores.apiTokens,
     runService,
     projectService,
+    projectSecrets,
     environments,
     sandbox,
     metrics,

@@ -6,6 +6,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { TokenAdmin } from '../auth/token-admin.ts';
 import type { Metrics } from '../metrics.ts';
+import type { ProjectSecrets } from '../projects/project-secrets.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 import type { LiveLogs } from '../runs/live-logs.ts';
 import type { EnvironmentService } from '../environments/environment-service.ts';
@@ -27,6 +28,7 @@ import { runPollFastPath } from './run-poll-fast-path.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
 import { projectEnvironmentRoutes } from './routes/project-environment.ts';
+import { projectSecretRoutes } from './routes/project-secrets.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { runLogRoutes, type LogStreamLimits } from './routes/run-logs.ts';
 import { runReproduceRoutes } from './routes/run-reproduce.ts';
@@ -44,6 +46,8 @@ export interface AppDependencies {
   environments: EnvironmentService;
   /** The default branch's environment of a project: its view (with the project's), a build on request. */
   projectEnvironments: ProjectEnvironments;
+  /** A project's secrets (SPEC §10): set, listed by name, removed. */
+  projectSecrets: ProjectSecrets;
   liveLogs: LiveLogs;
   /** Per-tenant cap and per-client backlog of live-log streams (SPEC §14). */
   logStreams: LogStreamLimits;
@@ -97,6 +101,7 @@ export function createApp(deps: AppDependencies): SandrunApp {
   app.use(runReproduceRoutes(deps.runService));
   app.use(projectRoutes(deps.projectService, deps.projectEnvironments));
   app.use(projectEnvironmentRoutes(deps.projectEnvironments, deps.environments, deps.logStreams));
+  app.use(projectSecretRoutes(deps.projectSecrets));
   // The MCP SDK is the heaviest import of all: loaded after start-up, not before readiness.
   const mcp = lazyHandler('/mcp', async () =>
     (await import('./mcp/mcp-endpoint.ts')).mcpRoutes({ runService: deps.runService, projectService: deps.projectService, logger: deps.logger, hostAllowed: deps.mcpHostAllowed }),

@@ -101,12 +101,24 @@ function toolCalls(body: unknown): z.infer<typeof toolCallSchema>[] {
 
 const bounded = (label: string): string => (label.length > MAX_LABEL_LENGTH ? `${label.slice(0, MAX_LABEL_LENGTH)}…` : label);
 
-/** `POST /v1/runs/:id/cancel` and `run:<id>` from `/v1/runs/<id>/cancel` (in any case): the route, and what it acted on. */
+/** Named resources under a resource (`/v1/projects/<name>/secrets/<KEY>`): the segment after each is a name, not a route word. */
+const NAMED_CHILDREN = new Set(['secrets']);
+
+/**
+ * `POST /v1/runs/:id/cancel` and `run:<id>` from `/v1/runs/<id>/cancel` (in any case): the route, and what it acted on.
+ * A named child is `:key` in the action and in the target as written (`project:demo/secret:API_TOKEN`): the audit names
+ * a secret by its key, never by anything of the request's body.
+ */
 function describeRoute(method: string, segments: readonly string[]): { action: string; target: string | null } {
   const [, collection, id, ...rest] = segments;
   const kind = collection?.toLowerCase();
-  const pattern = ['', 'v1', ...(kind === undefined ? [] : [kind]), ...(id === undefined ? [] : [':id']), ...rest.map((segment) => segment.toLowerCase())];
-  const target = kind !== undefined && id !== undefined ? `${kind.replace(/s$/, '')}:${id}` : null;
+  const restPattern = rest.map((segment) => segment.toLowerCase());
+  const [childKind, childName] = restPattern;
+  const child = childKind !== undefined && childName !== undefined && NAMED_CHILDREN.has(childKind) ? `${childKind.replace(/s$/, '')}:${rest[1]}` : null;
+  if (child !== null) restPattern[1] = ':key';
+  const pattern = ['', 'v1', ...(kind === undefined ? [] : [kind]), ...(id === undefined ? [] : [':id']), ...restPattern];
+  const resource = kind !== undefined && id !== undefined ? `${kind.replace(/s$/, '')}:${id}` : null;
+  const target = resource !== null && child !== null ? `${resource}/${child}` : resource;
   return { action: bounded(`${method} ${pattern.join('/')}`), target: target === null ? null : bounded(target) };
 }
 

@@ -14,7 +14,7 @@ export function toSandrunError(error: unknown): SandrunError {
   if (error instanceof SandrunError) return error;
   const libraryError = (typeof error === 'object' && error !== null ? error : {}) as HttpLibraryError;
   if (libraryError.type === 'entity.too.large') return new SandrunError('payload_too_large', 'the request body is too large');
-  if (libraryError.type === 'entity.parse.failed') return new SandrunError('invalid_request', `the request body is not valid JSON: ${errorMessage(error)}`);
+  if (libraryError.type === 'entity.parse.failed') return new SandrunError('invalid_request', `the request body is not valid JSON: ${withoutExcerpt(errorMessage(error))}`);
   // The router decodes path parameters and raises URIError (status 400) on a malformed escape such as %ZZ.
   if (error instanceof URIError) return new SandrunError('invalid_request', `the path is not valid: ${errorMessage(error)} (malformed percent-encoding)`);
   // Any other client error of those libraries (an unsupported charset or encoding, a body shorter than its
@@ -23,6 +23,14 @@ export function toSandrunError(error: unknown): SandrunError {
     return new SandrunError('invalid_request', `the request is not valid: ${errorMessage(error)}`);
   }
   return new SandrunError('internal', 'internal error', undefined, { cause: error });
+}
+
+/**
+ * V8's JSON.parse message quotes the text around the fault (`Unexpected token 'h', ..."value": hunter2"... is not
+ * valid JSON`): the body may be a secret's value, so what it quotes is dropped and positions are kept.
+ */
+export function withoutExcerpt(message: string): string {
+  return message.replace(/^Unexpected token .*? is not valid JSON$/s, 'unexpected token');
 }
 
 /**

@@ -3,7 +3,9 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { tokenCreateSchema } from '../auth/token-admin.ts';
 import { projectCreateSchema } from '../projects/project-service.ts';
-import { environmentViewSchema, projectDetailViewSchema } from '../projects/project-view.ts';
+import { secretSetSchema } from '../projects/project-secrets.ts';
+import { SECRET_KEY } from '../secrets/secret-rules.ts';
+import { environmentViewSchema, projectDetailViewSchema, secretNameViewSchema } from '../projects/project-view.ts';
 import { runRequestSchema } from '../runs/run-request.ts';
 import { modelListShape, projectListShape, runListShape, runOutputSchema, runResultShape } from './response-schemas.ts';
 import { listQuerySchema } from './routes/runs.ts';
@@ -46,6 +48,7 @@ function operation(summary: string, scope: string | null, responses: Record<stri
 export function openApiDocument(version: string): JsonSchema {
   const runId = pathParameter('run_id', 'the run id');
   const projectName = pathParameter('name', 'the project name');
+  const secretKey = { ...pathParameter('key', 'the secret’s name'), schema: { type: 'string', pattern: SECRET_KEY.source } };
   const follow = { name: 'follow', in: 'query', required: false, schema: { type: 'string', enum: ['0', '1', 'true', 'false'] } };
   return {
     openapi: '3.1.0',
@@ -63,6 +66,9 @@ export function openApiDocument(version: string): JsonSchema {
         ProjectDetail: jsonSchema(projectDetailViewSchema, 'output'),
         Environment: jsonSchema(z.object({ environment: environmentViewSchema }), 'output'),
         Models: jsonSchema(z.object(modelListShape), 'output'),
+        SecretSet: jsonSchema(secretSetSchema, 'input'),
+        Secret: jsonSchema(secretNameViewSchema, 'output'),
+        SecretList: jsonSchema(z.object({ secrets: z.array(secretNameViewSchema) }), 'output'),
         TokenCreate: jsonSchema(tokenCreateSchema, 'input'),
         Error: {
           type: 'object',
@@ -158,6 +164,19 @@ export function openApiDocument(version: string): JsonSchema {
           },
           { parameters: [projectName, follow] },
         ),
+      },
+      '/v1/projects/{name}/secrets': {
+        get: operation('The project’s secrets: names and when each was set, never values (SPEC §10)', 'projects:read', {
+          '200': { description: 'the secrets, by key', content: json(ref('SecretList')) },
+        }, { parameters: [projectName] }),
+      },
+      '/v1/projects/{name}/secrets/{key}': {
+        put: operation('Set a secret (a run reads it at /run/secrets/KEY); the value is stored sealed and never returned', 'projects:write', {
+          '200': { description: 'replaced: the key and when it was set', content: json(ref('Secret')) },
+          '201': { description: 'created: the key and when it was set', content: json(ref('Secret')) },
+          '409': errorResponse('the project has SANDRUN_PROJECT_MAX_SECRETS secrets already (conflict)'),
+        }, { parameters: [projectName, secretKey], requestBody: { required: true, content: json(ref('SecretSet')) } }),
+        delete: operation('Remove a secret', 'projects:write', { '204': { description: 'removed' } }, { parameters: [projectName, secretKey] }),
       },
       '/v1/tokens': {
         get: operation('The tenant’s API tokens', 'admin', { '200': { description: 'tokens (never their secrets)', content: json({ type: 'object' }) } }),

@@ -12,6 +12,7 @@ import { doctorCommand } from './commands/doctor.ts';
 import { projectsCommand } from './commands/projects.ts';
 import { runCommand } from './commands/run.ts';
 import { runsCommand } from './commands/runs.ts';
+import { secretsCommand } from './commands/secrets.ts';
 import { serveCommand } from './commands/serve.ts';
 import { tenantsCommand } from './commands/tenants.ts';
 import { tokensCommand } from './commands/tokens.ts';
@@ -30,7 +31,7 @@ function buildProgram(context: CliContext): Command {
     .hook('preAction', (_program, action) => {
       context.json = action.opts<{ json?: boolean }>().json === true;
     });
-  for (const command of [serveCommand(context), tokensCommand(context), tenantsCommand(context), auditCommand(context), projectsCommand(context), runCommand(context), runsCommand(context), doctorCommand(context), backupCommand(context), completionCommand(context, () => program)]) {
+  for (const command of [serveCommand(context), tokensCommand(context), tenantsCommand(context), auditCommand(context), projectsCommand(context), secretsCommand(context), runCommand(context), runsCommand(context), doctorCommand(context), backupCommand(context), completionCommand(context, () => program)]) {
     // Settings such as exitOverride reach subcommands made by .command(), not ones built apart and added.
     const inherit = (child: Command) => {
       child.copyInheritedSettings(program);

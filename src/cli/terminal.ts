@@ -13,7 +13,14 @@ export interface Colours {
   status: (status: string) => string;
 }
 
+/** Standard input, for a command that reads a value from it (`secrets set`). */
+export interface Reader extends AsyncIterable<Buffer | string> {
+  isTTY?: boolean;
+}
+
 export interface Terminal {
+  /** Absent where there is nothing to read (a test's terminal). */
+  stdin?: Reader;
   stdout: Writer;
   stderr: Writer;
   colours: Colours;
@@ -42,5 +49,5 @@ export function processTerminal(env: NodeJS.ProcessEnv): Terminal {
   // https://no-color.org: any non-empty NO_COLOR turns colour off.
   const colour = process.stdout.isTTY === true && !env.NO_COLOR && env.TERM !== 'dumb';
   const progress = process.stderr.isTTY === true && env.TERM !== 'dumb';
-  return { stdout: process.stdout, stderr: process.stderr, colours: createColours(colour), progress };
+  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, colours: createColours(colour), progress };
 }

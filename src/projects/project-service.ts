@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { RepoLimitsConfig } from '../config.ts';
 import { SandrunError, invalidRequest } from '../errors.ts';
 import type { ProjectRecord, ProjectStore } from '../store/project-store.ts';
+import type { ProjectSecretStore } from '../store/project-secret-store.ts';
 import type { TenantStore } from '../store/tenant-store.ts';
 import type { RunStore } from '../store/run-store.ts';
 import type { SecretBox } from '../secrets/secret-box.ts';
@@ -41,6 +42,8 @@ export interface ProjectServiceSettings {
   images: readonly string[];
   /** Seals repository credentials at rest. */
   secrets: SecretBox;
+  /** The project's secrets, whose names (only) the project view shows. */
+  secretStore: ProjectSecretStore;
   onProjectChanged?: (projectId: string) => Promise<void>;
   /** What a tenant's repositories may take (SPEC §14). */
   limits: RepoLimitsConfig;
@@ -77,6 +80,7 @@ export class ProjectService {
       created_at: project.createdAt,
       refreshed_at: project.refreshedAt,
       credential: project.credential && { type: project.credential.type },
+      secrets: this.settings.secretStore.names(project.tenantId, project.id).map((secret) => ({ key: secret.key, updated_at: secret.updatedAt })),
     };
   }
 

@@ -1,6 +1,10 @@
 // The JSON shapes a client sees of a project (SPEC §5), as zod schemas (OpenAPI and MCP publish them) and the types they infer.
 import { z } from 'zod';
 
+/** One of a project's secrets as clients see it (SPEC §10): its name and when it was last set, never its value. */
+export const secretNameViewSchema = z.object({ key: z.string(), updated_at: z.string() });
+export type SecretNameView = z.infer<typeof secretNameViewSchema>;
+
 export const projectViewSchema = z.object({
   name: z.string(),
   repo_url: z.string(),
@@ -9,6 +13,8 @@ export const projectViewSchema = z.object({
   refreshed_at: z.string(),
   /** Only the type: the token or key itself is never returned. */
   credential: z.object({ type: z.enum(['https_token', 'ssh_key']) }).nullable(),
+  /** The names of the project's secrets, by key; their values are never returned. */
+  secrets: z.array(secretNameViewSchema),
 });
 export type ProjectView = z.infer<typeof projectViewSchema>;
 

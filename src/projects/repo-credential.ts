@@ -75,14 +75,14 @@ const storedSchema = z.discriminatedUnion('type', [
 ]);
 
 /** Bound into the ciphertext: a sealed credential copied to another project's row does not open there. */
-const sealingContext = (projectId: string): string => `project-credential:${projectId}`;
+export const credentialSealingContext = (projectId: string): string => `project-credential:${projectId}`;
 
 export type SealedCredential = NonNullable<ProjectRecord['credential']>;
 
 export function sealCredential(box: SecretBox, projectId: string, credential: RepoCredential | null): SealedCredential | null {
-  return credential && { type: credential.type, sealed: box.seal(JSON.stringify(credential), sealingContext(projectId)) };
+  return credential && { type: credential.type, sealed: box.seal(JSON.stringify(credential), credentialSealingContext(projectId)) };
 }
 
 export function openCredential(box: SecretBox, projectId: string, stored: SealedCredential | null): RepoCredential | null {
-  return stored && storedSchema.parse(JSON.parse(box.open(stored.sealed, sealingContext(projectId))));
+  return stored && storedSchema.parse(JSON.parse(box.open(stored.sealed, credentialSealingContext(projectId))));
 }

@@ -132,6 +132,19 @@ const MIGRATIONS: string[] = [
   ALTER TABLE runs ADD COLUMN status_message TEXT;
   ALTER TABLE runs ADD COLUMN error_details TEXT;
   `,
+  // 5: a project's secrets (SPEC §10): one row per key, the value sealed (AES-256-GCM, src/secrets/secret-box.ts);
+  // the rows go when the project is removed (projects are soft-deleted, so ProjectStore.delete removes them).
+  `
+  CREATE TABLE project_secrets (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    key TEXT NOT NULL,
+    sealed TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (project_id, key)
+  );
+  CREATE INDEX project_secrets_tenant ON project_secrets(tenant_id, project_id);
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

@@ -48,6 +48,7 @@ export class ProjectStore {
       list: db.prepare<[string], ProjectRow>('SELECT * FROM projects WHERE tenant_id = ? AND deleted_at IS NULL ORDER BY name'),
       refreshed: db.prepare<[string, string, string]>('UPDATE projects SET refreshed_at = ?, default_branch = ? WHERE id = ?'),
       softDelete: db.prepare<[string, string]>('UPDATE projects SET deleted_at = ? WHERE id = ?'),
+      deleteSecrets: db.prepare<[string]>('DELETE FROM project_secrets WHERE project_id = ?'),
       listAll: db.prepare<[], ProjectRow>('SELECT * FROM projects WHERE deleted_at IS NULL'),
     };
   }
@@ -90,8 +91,11 @@ export class ProjectStore {
     this.statements.refreshed.run(at, defaultBranch, id);
   }
 
-  /** Runs keep pointing at a deleted project (their history stays); the name becomes free again. */
+  /** Runs keep pointing at a deleted project (their history stays); the name becomes free again; its secrets go with it. */
   delete(id: string, at: string): void {
-    this.statements.softDelete.run(at, id);
+    this.db.transaction(() => {
+      this.statements.softDelete.run(at, id);
+      this.statements.deleteSecrets.run(id);
+    })();
   }
 }

@@ -55,14 +55,25 @@ describe('what the CLI loads', () => {
     }
   });
 
-  it('run --async, projects list and projects show load no server-side package either', async () => {
-    for (const args of [['run', 'graph', 'hello', '--async', '--param', 'x=1', '--json'], ['projects', 'list'], ['projects', 'show', 'graph']]) {
+  it('run --async, projects list, projects show and secrets list load no server-side package either', async () => {
+    for (const args of [['run', 'graph', 'hello', '--async', '--param', 'x=1', '--json'], ['projects', 'list'], ['projects', 'show', 'graph'], ['secrets', 'list', 'graph']]) {
       const loaded = await runWithModuleLog(args, env());
       expect(loaded.code, describeLoaded(loaded)).toBe(0);
       expect(loaded.stdout, describeLoaded(loaded)).toContain('graph');
       expect(ownPackages(loaded).filter((name) => SERVER_SIDE.includes(name)), `${args.join(' ')}\n${describeLoaded(loaded)}`).toEqual([]);
       if (args[0] === 'run') await server.waitForRun(token, JSON.parse(loaded.stdout).run_id);
     }
+  });
+
+  it('secrets set and rm load no server-side package: the value goes from stdin to the server over HTTP only', async () => {
+    const loaded = await runWithModuleLog(['secrets', 'set', 'graph', 'GRAPH_KEY'], env(), 'graph-value\n');
+    expect(loaded.code, describeLoaded(loaded)).toBe(0);
+    expect(ownPackages(loaded).filter((name) => SERVER_SIDE.includes(name)), describeLoaded(loaded)).toEqual([]);
+    const outsideCli = [...loaded.sources].filter((source) => !source.startsWith('src/cli/') && !SHARED_SMALL.includes(source) && source !== 'src/secrets/secret-rules.ts');
+    expect(outsideCli, describeLoaded(loaded)).toEqual([]);
+    const removed = await runWithModuleLog(['secrets', 'rm', 'graph', 'GRAPH_KEY'], env());
+    expect(removed.code, describeLoaded(removed)).toBe(0);
+    expect(ownPackages(removed).filter((name) => SERVER_SIDE.includes(name)), describeLoaded(removed)).toEqual([]);
   });
 
   it('--help loads commander and the command declarations, no command implementation', async () => {

@@ -29,6 +29,7 @@ const FILES = {
   'models/summary.py': 'print("summary")\n',
 };
 
+const CONSOLE_SECRET = 'console-secret-value-5f1c';
 let server: TestServer;
 let token: string;
 let repo: TestRepo;
@@ -43,6 +44,8 @@ beforeAll(async () => {
   repo = new TestRepo(FILES);
   const created = await server.request(token, 'POST', '/v1/projects', { name: 'forecasts', repo_url: repo.dir });
   expect(created.status, JSON.stringify(created.body)).toBe(201);
+  const secret = await server.request(token, 'PUT', '/v1/projects/forecasts/secrets/WAREHOUSE_TOKEN', { value: CONSOLE_SECRET });
+  expect(secret.status, JSON.stringify(secret.body)).toBe(201);
   ({ context, userDataDir } = await launchChromium());
   page = await context.newPage();
   page.on('console', (message) => {
@@ -77,6 +80,9 @@ describe('the web console', () => {
     await page.getByRole('link', { name: 'Projects' }).click();
     await page.getByRole('heading', { name: 'Projects' }).waitFor();
     await page.getByRole('link', { name: 'forecast', exact: true }).waitFor();
+    // A project's secrets by name only.
+    await expect.poll(() => page.locator('td.secrets').textContent()).toBe('WAREHOUSE_TOKEN');
+    expect(await page.content()).not.toContain(CONSOLE_SECRET);
     await screenshot(page, 'projects.png');
     await page.getByRole('link', { name: 'forecast', exact: true }).click();
 

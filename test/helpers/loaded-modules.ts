@@ -37,11 +37,12 @@ function originalFiles(path: string): string[] {
   return sources.map((source) => resolve(dirname(path), source));
 }
 
-export function runWithModuleLog(args: string[], env: NodeJS.ProcessEnv): Promise<LoadedModules> {
+/** `stdin`: written to the command's standard input, which is then closed (else it stays open, and a read never ends). */
+export function runWithModuleLog(args: string[], env: NodeJS.ProcessEnv, stdin?: string): Promise<LoadedModules> {
   const dir = mkdtempSync(join(tmpdir(), 'sandrun-modules-'));
   const log = join(dir, 'modules.log');
   return new Promise((done) => {
-    execFile(process.execPath, ['--import', RECORDER, BIN, ...args], { env: { ...env, SANDRUN_MODULE_LOG: log }, encoding: 'utf8', timeout: 60_000 }, (error, stdout, stderr) => {
+    const child = execFile(process.execPath, ['--import', RECORDER, BIN, ...args], { env: { ...env, SANDRUN_MODULE_LOG: log }, encoding: 'utf8', timeout: 60_000 }, (error, stdout, stderr) => {
       const urls = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((url) => url.startsWith('file:')) : [];
       rmSync(dir, { recursive: true, force: true });
       const packages = new Set<string>();
@@ -54,5 +55,6 @@ export function runWithModuleLog(args: string[], env: NodeJS.ProcessEnv): Promis
       const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
       done({ code, stdout, stderr, packages, sources, bundle: urls.some((url) => url.endsWith('/dist/cli/main.js')) });
     });
+    if (stdin !== undefined) child.stdin?.end(stdin);
   });
 }

@@ -83,7 +83,7 @@ async function projectsPage() {
   const names = await projectNames();
   const details = await Promise.all(names.map((name) => api('GET', `/v1/projects/${encodeURIComponent(name)}`)));
   render(view, 'Projects', details.length === 0 ? h('p', { class: 'empty' }, 'No projects. Register one with sandrun projects add NAME REPO_URL.') : h('table', {},
-    h('thead', {}, h('tr', {}, ['Project', 'Repository', 'Branch', 'Models', 'Environment', ''].map((label) => h('th', { scope: 'col' }, label)))),
+    h('thead', {}, h('tr', {}, ['Project', 'Repository', 'Branch', 'Models', 'Environment', 'Secrets', ''].map((label) => h('th', { scope: 'col' }, label)))),
     h('tbody', {}, details.map((project) => h('tr', {},
       h('td', {}, h('a', { href: `#/runs?project=${encodeURIComponent(project.name)}` }, project.name)),
       h('td', {}, h('code', {}, project.repo_url)),
@@ -91,6 +91,8 @@ async function projectsPage() {
       h('td', {}, project.manifest_error ? h('span', { class: 'error' }, project.manifest_error.message)
         : h('ul', { class: 'models' }, project.models.map((model) => h('li', {}, h('a', { href: `#/new?project=${encodeURIComponent(project.name)}&model=${encodeURIComponent(model)}` }, model))))),
       h('td', { class: 'environment' }, environmentCell(project.environment)),
+      // Names only: the API never returns a secret's value.
+      h('td', { class: 'secrets' }, project.secrets.length === 0 ? h('span', { class: 'empty' }, 'none') : h('ul', { class: 'models' }, project.secrets.map((secret) => h('li', {}, h('code', { title: `set ${secret.updated_at}` }, secret.key))))),
       h('td', {}, h('a', { href: `#/new?project=${encodeURIComponent(project.name)}` }, 'Start a run')))))));
 }
 

@@ -18,6 +18,7 @@ function formatProject(project: ProjectDetailView, colours: Colours): string {
     `  image:          ${project.image ?? colours.dim('(server default)')}`,
     `  models:         ${project.models.length > 0 ? project.models.join(', ') : colours.dim('none')}`,
     `  environment:    ${formatEnvironment(project.environment, colours)}`,
+    `  secrets:        ${project.secrets.length > 0 ? project.secrets.map((secret) => secret.key).join(', ') : colours.dim('none')}`,
     `  registered:     ${project.created_at}`,
     `  refreshed:      ${project.refreshed_at}`,
   ];
