@@ -16,7 +16,7 @@ const run: SandboxSpec = {
 const settings = { instanceId: 'i', runtime: 'runc' as const, tmpMb: 64, outputsCapBytes: 1024 * 1024, fileSizeMb: 64, openFiles: 1024, logCapBytes: 65536 };
 
 function containerSpec(apiVersion: string): Record<string, unknown> {
-  const spec = serviceSpec({ spec: run, imageId: 'sha256:x', configId: 'c', configName: 'n', nonce: 'z' }, settings, serviceFeatures([apiVersion, '1.47']));
+  const spec = serviceSpec({ spec: run, imageId: 'sha256:x', configId: 'c', configName: 'n', nonce: 'z', secrets: [] }, settings, serviceFeatures([apiVersion, '1.47']));
   return (spec.TaskTemplate as { ContainerSpec: Record<string, unknown> }).ContainerSpec;
 }
 
