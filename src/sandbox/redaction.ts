@@ -15,7 +15,6 @@ const MIN_FRAGMENT_LENGTH = 4;
 /** How much of each form the hold-back looks for (streams): enough to rarely match ordinary output by chance. */
 const ANCHOR_LENGTH = 8;
 
-const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const urlSafe = (base64: string) => base64.replace(/\+/g, '-').replace(/\//g, '_');
 
 /**
@@ -51,29 +50,52 @@ export function secretForms(value: string): string[] {
   return [...forms];
 }
 
-/** One alternation of the forms, longest first, so that at any position the longest form present is the one replaced. */
-function alternation(forms: readonly string[]): RegExp {
-  return new RegExp([...forms].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|'), 'g');
+const REDACTED_BYTES = Buffer.from(REDACTED);
+
+/**
+ * Finds forms in bytes, leftmost first and, at one position, the longest. Each form is searched with Buffer.indexOf
+ * (native, and linear in practice), its next occurrence kept until passed: one regular expression of all forms
+ * would be simpler, but a long value (a 64 KiB key) makes it too large for the engine's compiled code, and the
+ * interpreter it falls back to reads a stream at a few MB/s.
+ */
+class FormSearch {
+  private readonly next: number[];
+  private from = 0;
+
+  constructor(
+    private readonly forms: readonly Buffer[],
+    private readonly bytes: Buffer,
+  ) {
+    this.next = forms.map(() => -2);
+  }
+
+  /** The next match at or after the end of the previous one, or undefined. */
+  match(): { start: number; end: number } | undefined {
+    let best: { start: number; end: number } | undefined;
+    for (const [index, form] of this.forms.entries()) {
+      if (this.next[index]! !== -1 && this.next[index]! < this.from) this.next[index] = this.bytes.indexOf(form, this.from);
+      const start = this.next[index]!;
+      if (start === -1) continue;
+      if (!best || start < best.start || (start === best.start && start + form.length > best.end)) best = { start, end: start + form.length };
+    }
+    if (best) this.from = best.end;
+    return best;
+  }
 }
 
 export class Redactor {
-  /** Over JavaScript strings (outputs, messages). */
-  private readonly textPattern: RegExp;
-  /** Over a stream's bytes read as latin1 (one character per byte): the forms' UTF-8 bytes, so read. */
-  private readonly bytePattern: RegExp;
-  private readonly byteAnchors: RegExp;
-  private readonly anchorList: string[];
+  /** Every form's UTF-8 bytes. */
+  private readonly forms: Buffer[];
+  /** The first ANCHOR_LENGTH bytes of each form (the whole of a shorter one). */
+  private readonly anchors: Buffer[];
   /** The longest form in bytes: a stream holds back less than this. */
   readonly longestForm: number;
 
   private constructor(values: readonly string[]) {
-    const forms = [...new Set(values.flatMap(secretForms))];
-    const byteForms = forms.map((form) => Buffer.from(form, 'utf8').toString('latin1'));
-    this.textPattern = alternation(forms);
-    this.bytePattern = alternation(byteForms);
-    this.anchorList = [...new Set(byteForms.map((form) => form.slice(0, ANCHOR_LENGTH)))];
-    this.byteAnchors = alternation(this.anchorList);
-    this.longestForm = Math.max(...byteForms.map((form) => form.length));
+    this.forms = [...new Set(values.flatMap(secretForms))].map((form) => Buffer.from(form, 'utf8'));
+    const anchors = new Map(this.forms.map((form) => [form.subarray(0, ANCHOR_LENGTH).toString('latin1'), form.subarray(0, ANCHOR_LENGTH)]));
+    this.anchors = [...anchors.values()];
+    this.longestForm = Math.max(...this.forms.map((form) => form.length));
   }
 
   /** A redactor for these secrets; undefined when there are none (then nothing is rewritten, at no cost). */
@@ -82,8 +104,12 @@ export class Redactor {
     return values.length > 0 ? new Redactor(values) : undefined;
   }
 
+  /** Text with every form replaced; the very same string when it holds none. */
   text(text: string): string {
-    return text.replace(this.textPattern, REDACTED);
+    const bytes = Buffer.from(text, 'utf8');
+    const redacted = this.bytes(bytes);
+    // Forms are whole characters, so the bytes stay valid UTF-8; a string without a form is returned untouched.
+    return redacted === bytes ? text : redacted.toString('utf8');
   }
 
   /** Every string in a parsed JSON value, keys included; a number or boolean whose text holds a value becomes `***`. */
@@ -102,9 +128,27 @@ export class Redactor {
     return value;
   }
 
-  /** Bytes (latin1) with every complete form replaced. */
-  bytes(latin1: string): string {
-    return latin1.replace(this.bytePattern, REDACTED);
+  /** Bytes with every form replaced; the very same buffer when they hold none. */
+  bytes(bytes: Buffer): Buffer {
+    const { redacted, passed } = this.redactBefore(bytes, bytes.length);
+    return passed === bytes.length && redacted.length === 1 && redacted[0] === bytes ? bytes : Buffer.concat([...redacted, bytes.subarray(passed)]);
+  }
+
+  /**
+   * Replaces every form that starts before `limit`; returns the pieces up to where it stopped (at least `limit`,
+   * more when a form crosses it) and that position.
+   */
+  redactBefore(bytes: Buffer, limit: number): { redacted: Buffer[]; passed: number } {
+    const redacted: Buffer[] = [];
+    const search = new FormSearch(this.forms, bytes);
+    let passed = 0;
+    for (let match = search.match(); match && match.start < limit; match = search.match()) {
+      if (match.start > passed) redacted.push(bytes.subarray(passed, match.start));
+      redacted.push(REDACTED_BYTES);
+      passed = match.end;
+    }
+    if (limit > passed) redacted.push(bytes.subarray(passed, limit));
+    return { redacted, passed: Math.max(passed, limit) };
   }
 
   /** A redacting filter for one stream of bytes that passes what it has cleared to `pass`. */
@@ -117,13 +161,16 @@ export class Redactor {
    * from which the rest could still grow into a form. It is found cheaply and conservatively: where a form's first
    * ANCHOR_LENGTH bytes occur whole, or, within the last few bytes, where the rest is the start of one.
    */
-  holdFrom(latin1: string): number {
-    const windowStart = Math.max(0, latin1.length - (this.longestForm - 1));
-    this.byteAnchors.lastIndex = windowStart;
-    const anchored = this.byteAnchors.exec(latin1)?.index ?? latin1.length;
-    for (let at = Math.max(windowStart, latin1.length - (ANCHOR_LENGTH - 1)); at < Math.min(anchored, latin1.length); at += 1) {
-      const rest = latin1.slice(at);
-      if (this.anchorList.some((anchor) => anchor.length > rest.length && anchor.startsWith(rest))) return at;
+  holdFrom(bytes: Buffer): number {
+    const windowStart = Math.max(0, bytes.length - (this.longestForm - 1));
+    let anchored = bytes.length;
+    for (const anchor of this.anchors) {
+      const at = bytes.indexOf(anchor, windowStart);
+      if (at !== -1 && at < anchored) anchored = at;
+    }
+    for (let at = Math.max(windowStart, bytes.length - (ANCHOR_LENGTH - 1)); at < anchored; at += 1) {
+      const rest = bytes.subarray(at);
+      if (this.anchors.some((anchor) => anchor.length > rest.length && anchor.subarray(0, rest.length).equals(rest))) return at;
     }
     return anchored;
   }
@@ -133,11 +180,6 @@ export class Redactor {
     const outcome = 'message' in result.outcome ? { ...result.outcome, message: this.text(result.outcome.message) } : result.outcome;
     return { ...result, outcome, outputs: this.json(result.outputs) as Record<string, unknown> };
   }
-
-  /** The forms' bytes (latin1), for StreamRedactor; global, so each user resets lastIndex. */
-  get pattern(): RegExp {
-    return this.bytePattern;
-  }
 }
 
 /**
@@ -145,7 +187,7 @@ export class Redactor {
  * end of a chunk that could be the start of a form are held back until the next chunk (or the end) tells.
  */
 export class StreamRedactor {
-  private held = '';
+  private held: Buffer = Buffer.alloc(0);
 
   constructor(
     private readonly redactor: Redactor,
@@ -153,27 +195,18 @@ export class StreamRedactor {
   ) {}
 
   push(chunk: Buffer): void {
-    const text = this.held + chunk.toString('latin1');
-    const holdFrom = this.redactor.holdFrom(text);
-    const pattern = this.redactor.pattern;
-    let cleared = '';
-    let from = 0;
-    pattern.lastIndex = 0;
-    for (let match = pattern.exec(text); match && match.index < holdFrom; match = pattern.exec(text)) {
-      cleared += text.slice(from, match.index) + REDACTED;
-      from = match.index + match[0].length;
-    }
-    // A form that began before the held bytes and ended inside them was whole, and is replaced already.
-    const passUpTo = Math.max(from, holdFrom);
-    cleared += text.slice(from, passUpTo);
-    this.held = text.slice(passUpTo);
-    if (cleared.length > 0) this.pass(Buffer.from(cleared, 'latin1'));
+    const bytes = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
+    // A form that began before the held bytes and ends inside them is whole, and is replaced with the rest.
+    const { redacted, passed } = this.redactor.redactBefore(bytes, this.redactor.holdFrom(bytes));
+    // Copied: the caller may reuse the chunk's memory once this returns.
+    this.held = Buffer.from(bytes.subarray(passed));
+    if (passed > 0) this.pass(Buffer.concat(redacted));
   }
 
   /** The stream ended: what was held back is redacted and passed. */
   end(): void {
     const rest = this.held;
-    this.held = '';
-    if (rest.length > 0) this.pass(Buffer.from(this.redactor.bytes(rest), 'latin1'));
+    this.held = Buffer.alloc(0);
+    if (rest.length > 0) this.pass(Buffer.from(this.redactor.bytes(rest)));
   }
 }

@@ -61,7 +61,7 @@ describe('redaction', () => {
   it('a value split across chunks anywhere never passes, and the rest passes unchanged', () => {
     const r = redactor(VALUE, ODD);
     const text = `line one\n${VALUE}\nmid ${Buffer.from(ODD).toString('base64')} end ${VALUE}${VALUE}\nlast`;
-    const expected = r.bytes(Buffer.from(text).toString('latin1'));
+    const expected = r.bytes(Buffer.from(text)).toString('latin1');
     const bytes = Buffer.from(text);
     for (let a = 0; a <= bytes.length; a += 1) {
       for (const b of [a, Math.min(bytes.length, a + 3), Math.min(bytes.length, a + 9)]) {
@@ -96,6 +96,19 @@ describe('redaction', () => {
     const out = streamed(r, chunks).join('');
     expect(out.length).toBe(chunks.join('').length - VALUE.length + REDACTED.length);
     expect(out).not.toContain(VALUE);
+  });
+
+  it('a 64 KiB value (a key file) printed in 4 KiB chunks is one ***, and output before it is not held back', () => {
+    const key = Array.from({ length: 65536 / 16 }, (_, i) => `line ${String(i).padStart(10, '0')}`).join('');
+    const r = redactor(key);
+    const text = Buffer.from(`begin\n${key}\nend\n`);
+    const passed: Buffer[] = [];
+    const stream = r.stream((chunk) => passed.push(chunk));
+    stream.push(Buffer.from('progress\n'));
+    expect(Buffer.concat(passed).toString()).toBe('progress\n');
+    for (let at = 0; at < text.length; at += 4096) stream.push(text.subarray(at, at + 4096));
+    stream.end();
+    expect(Buffer.concat(passed).toString()).toBe(`progress\nbegin\n${REDACTED}\nend\n`);
   });
 
   it('parsed outputs: keys, strings and numbers that hold a value become ***, the rest is untouched', () => {
