@@ -129,7 +129,9 @@ export function serviceSpec(parts: ServiceParts, settings: ServiceSettings, feat
       },
       Resources: { Limits: { MemoryBytes: memoryBytes, NanoCPUs: Math.round(spec.limits.cpus * 1e9), Pids: spec.limits.pids } },
       RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
-      LogDriver: { Name: 'local', Options: { 'max-size': String(logFileBytes), 'max-file': '1', compress: 'false' } },
+      // A run with secrets keeps no engine log: the node would write what the run printed, values and all, to its disk.
+      LogDriver:
+        parts.secrets.length > 0 ? { Name: 'none' } : { Name: 'local', Options: { 'max-size': String(logFileBytes), 'max-file': '1', compress: 'false' } },
     },
     Mode: { Replicated: { Replicas: 1 } },
   };
