@@ -69,7 +69,7 @@ await writeFile(join(workspace, 'main.py'), 'print(1)\n');
 const setupStarted = performance.now();
 const cluster = await startSwarmCluster({ images: [IMAGE] });
 const setupMs = performance.now() - setupStarted;
-const docker = new DockerBackend(new Dockerode(), { ...hardening, instanceId: `bench-${randomUUID()}`, runsDir: join(root, 'runs') });
+const docker = new DockerBackend(new Dockerode(), { ...hardening, instanceId: `bench-${randomUUID()}`, runsDir: join(root, 'runs'), secretsDir: join(root, 'secrets') });
 const hosts = cluster.sockets.map((socket) => `unix://${socket}`);
 const swarm = new SwarmBackend({ ...hardening, instanceId: `bench-${randomUUID()}`, managerHosts: hosts, nodeHosts: hosts, workDir: join(root, 'images') });
 try {

@@ -63,6 +63,7 @@ const environmentSchema = z.object({
   SANDRUN_HOST: byRule(parseHost, HOST_RULE, DEFAULT_HOST),
   SANDRUN_PORT: byRule(parsePort, PORT_RULE, DEFAULT_PORT),
   SANDRUN_DATA_DIR: z.string().min(1).default('./data'),
+  SANDRUN_RUN_SECRETS_DIR: z.string().min(1).default('/dev/shm/sandrun-secrets'),
   SANDRUN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SANDRUN_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),
   SANDRUN_BACKEND: z.enum(['docker', 'swarm']).default('docker'),
@@ -183,6 +184,8 @@ export interface Config {
   host: string;
   port: number;
   dataDir: string;
+  /** On a host tmpfs: where runs' secrets are written for their containers to mount (Docker backend; secret-files.ts). */
+  runSecretsDir: string;
   logLevel: z.infer<typeof environmentSchema>['SANDRUN_LOG_LEVEL'];
   runtime: 'runc' | 'runsc';
   /**
@@ -344,6 +347,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.SANDRUN_HOST,
     port: e.SANDRUN_PORT,
     dataDir: resolve(e.SANDRUN_DATA_DIR),
+    runSecretsDir: resolve(e.SANDRUN_RUN_SECRETS_DIR),
     logLevel: e.SANDRUN_LOG_LEVEL,
     runtime: e.SANDRUN_RUNTIME,
     backend: e.SANDRUN_BACKEND === 'swarm' ? swarmBackend(e, e.SANDRUN_SWARM_HOST) : { kind: 'docker' },

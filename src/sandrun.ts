@@ -179,7 +179,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       ? new SwarmBackend({ ...hardening, ...config.backend, workDir: join(config.dataDir, 'swarm-images'), engineCallTimeoutMs: config.engineCallTimeoutMs })
       : new DockerBackend(
           new Dockerode(),
-          { ...hardening, runsDir: join(config.dataDir, 'runs'), pool: config.pool, outputsHelperImage: config.outputsHelperImage, engineCallTimeoutMs: config.engineCallTimeoutMs },
+          { ...hardening, runsDir: join(config.dataDir, 'runs'), secretsDir: config.runSecretsDir, pool: config.pool, outputsHelperImage: config.outputsHelperImage, engineCallTimeoutMs: config.engineCallTimeoutMs },
           (error) => logger.warn({ err: error }, 'an engine call failed; the sandbox worked around it (a warm container dropped, a leftover container left for the next sweep)'),
         );
   const scheduler = new FairScheduler(config.maxConcurrentRuns, config.maxQueuedRuns, {

@@ -17,6 +17,12 @@ export interface SandboxSpec {
   limits: RunLimits;
   /** Extra container labels (tenant, project) for operators; sandrun.* labels are the sandbox's own. */
   labels?: Record<string, string>;
+  /**
+   * The project's secrets, KEY → value (SPEC §10): each is the file /run/secrets/KEY, in memory, read-only, readable
+   * only by the run user, never an environment variable; none of their values is in the result or the live logs
+   * (redaction.ts). Absent or empty: no /run/secrets at all.
+   */
+  secrets?: Record<string, string>;
 }
 
 export type LogStream = 'stdout' | 'stderr';

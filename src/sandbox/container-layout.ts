@@ -2,11 +2,15 @@
 import type { SandboxSpec } from './backend.ts';
 
 /** The unprivileged user of the runner images; forced on every run whatever the image says. */
-export const RUN_USER = '10001:10001';
+export const RUN_UID = 10001;
+export const RUN_GID = 10001;
+export const RUN_USER = `${RUN_UID}:${RUN_GID}`;
 export const WORKSPACE = '/workspace';
 export const INPUTS = '/inputs';
 export const OUTPUTS = '/outputs';
 export const PARAMETERS_FILE = `${INPUTS}/parameters.json`;
+/** A run's secrets, one file per KEY (SPEC §10); only there when the run has any. */
+export const SECRETS_DIR = '/run/secrets';
 
 /** The server's settings every engine turns into a run's restrictions. */
 export interface HardeningSettings {
@@ -41,4 +45,9 @@ export function runEnv(spec: SandboxSpec): string[] {
     HOME: '/tmp',
   };
   return Object.entries(env).map(([key, value]) => `${key}=${value}`);
+}
+
+/** A run's secrets, or undefined when it has none (an empty set is none: no /run/secrets). */
+export function runSecrets(spec: Pick<SandboxSpec, 'secrets'>): Record<string, string> | undefined {
+  return spec.secrets && Object.keys(spec.secrets).length > 0 ? spec.secrets : undefined;
 }

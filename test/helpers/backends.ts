@@ -28,7 +28,7 @@ export interface BackendSandbox {
   backend: SandboxBackend;
   workspace(files: Record<string, string>): Promise<string>;
   spec(overrides: Partial<SandboxSpec> & { command: string[] }): SandboxSpec;
-  /** What is left of a run on the engine(s): containers (and on the swarm, services), by the run's label. */
+  /** What is left of a run on the engine(s): containers (and on the swarm, services, secrets and configs), by the run's label. */
   leftovers(runId: string): Promise<string[]>;
   cleanup(): Promise<void>;
 }
@@ -65,13 +65,21 @@ export async function eachBackend(suite: string, cases: (kind: BackendKind) => v
 
 const byRun = (runId: string) => ({ all: true, filters: { label: [`${RUN_ID_LABEL}=${runId}`] } });
 
-/** What is left of a run on the local engine or on the shared swarm (its service and its task's containers). */
+/** What is left of a run on the local engine or on the shared swarm (its service, secrets, config and its task's containers). */
 export async function runLeftovers(kind: BackendKind, runId: string): Promise<string[]> {
   if (kind === 'docker') return (await new Dockerode().listContainers(byRun(runId))).map((c) => `container ${c.Id}`);
   const engines = (await clusterOrThrow()).sockets.map((socketPath) => new Dockerode({ socketPath }));
-  const services = await engines[0]!.listServices({ filters: { label: [`${RUN_ID_LABEL}=${runId}`] } });
+  const labelled = { filters: { label: [`${RUN_ID_LABEL}=${runId}`] } };
+  const services = await engines[0]!.listServices(labelled);
+  const secrets = (await engines[0]!.listSecrets(labelled)) as { ID: string }[];
+  const configs = (await engines[0]!.listConfigs(labelled)) as { ID: string }[];
   const containers = (await Promise.all(engines.map((engine) => engine.listContainers(byRun(runId))))).flat();
-  return [...services.map((s) => `service ${s.ID}`), ...containers.map((c) => `container ${c.Id}`)];
+  return [
+    ...services.map((s) => `service ${s.ID}`),
+    ...secrets.map((s) => `secret ${s.ID}`),
+    ...configs.map((c) => `config ${c.ID}`),
+    ...containers.map((c) => `container ${c.Id}`),
+  ];
 }
 
 /** A sandbox backend of `kind` on temp directories, with the test settings (sandbox.ts) unless overridden; on the swarm, every node a manager in the cluster's order unless given. */

@@ -13,7 +13,10 @@ export const PYTHON_IMAGE = 'sandrun/python:3.11';
 export const DEFAULT_TEST_LIMITS: RunLimits = { timeoutSeconds: 30, memoryMb: 256, cpus: 1, pids: 128 };
 
 /** What every test sandbox gets unless a test says otherwise, whichever its backend (backends.ts). */
-export const TEST_SANDBOX_SETTINGS: Omit<DockerBackendSettings, 'runsDir' | 'instanceId' | 'pool' | 'outputsHelperImage'> = {
+/** On the host's tmpfs, as in production: each test sandbox keeps its runs' secrets under its own instance id there. */
+export const TEST_SECRETS_DIR = '/dev/shm/sandrun-test-secrets';
+
+export const TEST_SANDBOX_SETTINGS: Omit<DockerBackendSettings, 'runsDir' | 'secretsDir' | 'instanceId' | 'pool' | 'outputsHelperImage'> = {
   runtime: 'runc',
   tmpMb: 64,
   outputsCapBytes: 10 * 1024 * 1024,
@@ -67,6 +70,7 @@ export async function createTestSandbox(settings: Partial<DockerBackendSettings>
   const instanceId = `test-${randomUUID()}`;
   const backend = new DockerBackend(docker, {
     runsDir: join(root, 'runs'),
+    secretsDir: TEST_SECRETS_DIR,
     instanceId,
     ...TEST_SANDBOX_SETTINGS,
     ...settings,
@@ -81,6 +85,7 @@ export async function createTestSandbox(settings: Partial<DockerBackendSettings>
     async cleanup() {
       await backend.close();
       await rm(root, { recursive: true, force: true });
+      await rm(join(settings.secretsDir ?? TEST_SECRETS_DIR, settings.instanceId ?? instanceId), { recursive: true, force: true });
     },
   };
 }

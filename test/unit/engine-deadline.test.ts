@@ -7,6 +7,7 @@ import { engineFor } from '../../src/sandbox/swarm/engine-client.ts';
 
 const settings = {
   runsDir: '/nonexistent',
+  secretsDir: '/nonexistent',
   instanceId: 'unit',
   runtime: 'runc' as const,
   tmpMb: 64,

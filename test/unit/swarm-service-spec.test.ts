@@ -16,7 +16,7 @@ const run: SandboxSpec = {
 const settings = { instanceId: 'i', runtime: 'runc' as const, tmpMb: 64, outputsCapBytes: 1024 * 1024, fileSizeMb: 64, openFiles: 1024, logCapBytes: 65536 };
 
 function containerSpec(apiVersion: string): Record<string, unknown> {
-  const spec = serviceSpec({ spec: run, imageId: 'sha256:x', configId: 'c', configName: 'n', nonce: 'z' }, settings, serviceFeatures([apiVersion, '1.47']));
+  const spec = serviceSpec({ spec: run, imageId: 'sha256:x', configId: 'c', configName: 'n', nonce: 'z', secrets: [] }, settings, serviceFeatures([apiVersion, '1.47']));
   return (spec.TaskTemplate as { ContainerSpec: Record<string, unknown> }).ContainerSpec;
 }
 
@@ -41,5 +41,17 @@ describe('the service spec by API version', () => {
   it("reads the probe's no-new-privileges, seccomp and swap", () => {
     expect(parseProbe('Name:\tcat\nNoNewPrivs:\t1\nSeccomp:\t2\nMemTotal: 1 kB\nSwapTotal:        1024 kB\n')).toEqual({ noNewPrivs: true, seccompMode: 2, swapTotalKb: 1024 });
     expect(() => parseProbe('nothing')).toThrow(/lacks NoNewPrivs, Seccomp or SwapTotal/);
+  });
+
+  it('a run with secrets mounts each as /run/secrets/KEY of the run user, 0400, and keeps no engine log on the node', () => {
+    const secrets = [{ key: 'API_TOKEN', secretId: 'sid', secretName: 'sandrun-r1-secret-0' }];
+    const withSecrets = { ...run, secrets: { API_TOKEN: 's3cr3t-value-123' } };
+    const spec = serviceSpec({ spec: withSecrets, imageId: 'sha256:x', configId: 'c', configName: 'n', nonce: 'z', secrets }, settings, serviceFeatures(['1.41', '1.41']));
+    const task = spec.TaskTemplate as { ContainerSpec: Record<string, unknown>; LogDriver: { Name: string } };
+    expect(task.ContainerSpec.Secrets).toEqual([{ File: { Name: 'API_TOKEN', UID: '10001', GID: '10001', Mode: 0o400 }, SecretID: 'sid', SecretName: 'sandrun-r1-secret-0' }]);
+    expect(task.LogDriver).toEqual({ Name: 'none' });
+    expect(JSON.stringify(spec), 'the value is in no part of the spec (Env included): only the secret’s id').not.toContain('s3cr3t');
+    const without = serviceSpec({ spec: run, imageId: 'sha256:x', configId: 'c', configName: 'n', nonce: 'z', secrets: [] }, settings, serviceFeatures(['1.41', '1.41']));
+    expect((without.TaskTemplate as { ContainerSpec: Record<string, unknown> }).ContainerSpec.Secrets, 'no secrets: no mount').toBeUndefined();
   });
 });

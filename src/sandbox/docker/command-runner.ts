@@ -38,7 +38,7 @@ export class CommandRunner {
 
   async run(parked: ParkedContainer, spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
     const { container, session } = parked;
-    const logs = new RunLogs(this.settings.logCapBytes, options.onLog);
+    const logs = new RunLogs(this.settings.logCapBytes, options.onLog, spec.secrets);
     const nonce = newNonce();
     const progress = new Progress();
     // The waiting loop is woken when a marker arrives, not for every chunk of a flood.

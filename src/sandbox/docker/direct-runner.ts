@@ -16,12 +16,13 @@ import { RunLogs } from '../run-logs.ts';
 import { readContainerUsage } from '../container-usage.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
 import type { EngineEvents } from './engine-events.ts';
-import { runEnv, type HardeningSettings } from '../container-layout.ts';
+import { runEnv, runSecrets, type HardeningSettings } from '../container-layout.ts';
 import { containerOptions, outputsHolderOptions, outputsVolumeOptions } from './hardening.ts';
 import { exitedOutcome } from '../exit-outcome.ts';
 import type { OutputsReader } from './outputs-reader.ts';
 import { createReplacing, writeParameters } from './parked-container.ts';
 import type { RunContainers } from './run-containers.ts';
+import type { SecretFiles } from './secret-files.ts';
 import { StreamDemux } from '../stream-demux.ts';
 import { delay } from '../../delay.ts';
 
@@ -44,6 +45,7 @@ interface Made {
   volume?: Dockerode.Volume;
   holder?: Dockerode.Container;
   container?: Dockerode.Container;
+  secretsDir?: string;
 }
 
 export class DirectRunner {
@@ -54,6 +56,8 @@ export class DirectRunner {
     private readonly settings: DirectRunSettings,
     /** The engine's containers serving runs (the reaper leaves them alone) and their removals. */
     private readonly running: RunContainers,
+    /** Where a run's secrets are written (on a host tmpfs) for its container to mount at /run/secrets. */
+    private readonly secretFiles: SecretFiles,
   ) {}
 
   async run(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
@@ -66,6 +70,11 @@ export class DirectRunner {
       const inputsDir = join(dir, 'inputs');
       await mkdir(inputsDir, { recursive: true, mode: 0o755 });
       await writeParameters(inputsDir, spec.parameters);
+      const secrets = runSecrets(spec);
+      if (secrets) {
+        made.secretsDir = await this.secretFiles.prepare(id);
+        await this.secretFiles.write(made.secretsDir, secrets);
+      }
       const attempt = <T>(what: string, step: Promise<T>) => step.catch((error: unknown) => Promise.reject(engineError(error, `${what} for run ${id}`)));
       made.volume = await attempt('creating the outputs volume', this.docker.createVolume(outputsVolumeOptions(volumeName, id, this.settings)));
       const direct = { command: spec.command, env: runEnv(spec), outputsVolume: volumeName };
@@ -78,7 +87,7 @@ export class DirectRunner {
           await attempt('starting the outputs helper', holder.start());
           return holder;
         }),
-        attempt('creating its container', createReplacing(this.docker, containerOptions(spec, id, inputsDir, this.settings, direct))).then((container) => {
+        attempt('creating its container', createReplacing(this.docker, containerOptions(spec, id, { inputs: inputsDir, secrets: made.secretsDir }, this.settings, direct))).then((container) => {
           made.container = container;
           this.running.serve(container.id);
           return container;
@@ -98,6 +107,7 @@ export class DirectRunner {
     // The volume can go only once neither container mounts it.
     await made.volume?.remove().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
+    if (made.secretsDir) await this.secretFiles.remove(made.secretsDir);
     for (const container of containers) this.running.release(container.id);
   }
 
@@ -112,7 +122,7 @@ export class DirectRunner {
   }
 
   private async runProcess(container: Dockerode.Container, holder: Dockerode.Container, spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
-    const logs = new RunLogs(this.settings.logCapBytes, options.onLog);
+    const logs = new RunLogs(this.settings.logCapBytes, options.onLog, spec.secrets);
     // dockerode types the attach stream as a NodeJS.ReadWriteStream; it is a socket.
     const output = (await container.attach({ stream: true, stdout: true, stderr: true }).catch((error: unknown) => {
       throw engineError(error, `attaching to the container of run ${spec.runId}`);

@@ -18,11 +18,19 @@ import { LauncherOutputs } from './launcher-outputs.ts';
 import { RunContainers } from './run-containers.ts';
 import { deliverParameters, discardContainer, startParkedContainer, type ParkedContainer } from './parked-container.ts';
 import { WarmPool, type PoolStats, type WarmPoolLimits } from './warm-pool.ts';
+import { SecretFiles } from './secret-files.ts';
+import { Redactor } from '../redaction.ts';
+import { runSecrets } from '../container-layout.ts';
 import { EngineEnvironmentImages, type EnvironmentImages } from '../environment-images.ts';
 
 export interface DockerBackendSettings extends HardeningSettings {
   /** Host directory under which each container gets its own directory (inputs bind-mounted at /inputs). */
   runsDir: string;
+  /**
+   * Directory on a host tmpfs (SANDRUN_RUN_SECRETS_DIR) under which each container of a run with secrets gets its
+   * own directory, bind-mounted read-only at /run/secrets: secret values never touch a disk (secret-files.ts).
+   */
+  secretsDir: string;
   logCapBytes: number;
   outputsMaxEntries: number;
   pool?: WarmPoolLimits;
@@ -48,6 +56,7 @@ export class DockerBackend implements SandboxBackend {
   private readonly imageFit = new ImageFit();
   /** Containers serving a run right now, and their removals. */
   private readonly running = new RunContainers();
+  private readonly secretFiles: SecretFiles;
   private eventsStarted: Promise<void> | undefined;
   private readonly docker: Dockerode;
   readonly environments: EnvironmentImages;
@@ -61,13 +70,21 @@ export class DockerBackend implements SandboxBackend {
     this.docker = withEngineDeadline(docker, settings.engineCallTimeoutMs);
     this.environments = new EngineEnvironmentImages(this.docker);
     this.events = new EngineEvents(this.docker);
+    this.secretFiles = new SecretFiles(settings.secretsDir, settings.instanceId);
     const outputs = new OutputsReader(this.events, settings);
     const outputsLimits = { maxBytes: settings.outputsCapBytes, maxEntries: settings.outputsMaxEntries };
     this.commands = new CommandRunner(this.events, new LauncherOutputs(outputsLimits, outputs), settings);
-    this.direct = new DirectRunner(this.docker, this.events, outputs, { ...settings, outputsHelperImage: settings.outputsHelperImage ?? DEFAULT_OUTPUTS_HELPER_IMAGE }, this.running);
+    this.direct = new DirectRunner(
+      this.docker,
+      this.events,
+      outputs,
+      { ...settings, outputsHelperImage: settings.outputsHelperImage ?? DEFAULT_OUTPUTS_HELPER_IMAGE },
+      this.running,
+      this.secretFiles,
+    );
     this.pool = new WarmPool(
       settings.pool ?? NO_POOL,
-      (template) => this.ensureEvents().then(() => startParkedContainer(this.docker, template, `pool-${crypto.randomUUID()}`, settings)),
+      (template) => this.ensureEvents().then(() => startParkedContainer(this.docker, template, `pool-${crypto.randomUUID()}`, settings, this.secretFiles)),
       discardContainer,
       (error) => this.logWarning?.(error),
     );
@@ -112,6 +129,12 @@ export class DockerBackend implements SandboxBackend {
    * found unfit on the launcher paths before the command starts, so that run falls back to the direct path once.
    */
   async run(spec: SandboxSpec, options: RunOptions = {}): Promise<SandboxResult> {
+    const result = await this.runOnAnyPath(spec, options);
+    // Its logs were redacted as they streamed (run-logs.ts); its outputs and messages are, here.
+    return Redactor.of(spec.secrets)?.result(result) ?? result;
+  }
+
+  private async runOnAnyPath(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
     await this.ensureEvents();
     if (this.imageFit.needsDirectPath(spec.image)) return this.direct.run(spec, options);
     try {
@@ -126,7 +149,7 @@ export class DockerBackend implements SandboxBackend {
 
   /** Warm when a parked container is ready for it, else cold; a warm container that failed before the command started is dropped for a cold one. */
   private async runOnLauncher(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
-    const template: ContainerTemplate = { image: spec.image, workspaceDir: spec.workspaceDir, limits: spec.limits, labels: spec.labels };
+    const template: ContainerTemplate = { image: spec.image, workspaceDir: spec.workspaceDir, limits: spec.limits, labels: spec.labels, withSecrets: runSecrets(spec) !== undefined };
     const warm = this.pool.take(template);
     this.pool.replenish(template); // the likely next run is of the same kind: an agent iterating on parameters
     if (warm) {
@@ -141,7 +164,7 @@ export class DockerBackend implements SandboxBackend {
         this.logWarning?.(error);
       }
     }
-    return this.runIn(await startParkedContainer(this.docker, template, spec.runId, this.settings), spec, options);
+    return this.runIn(await startParkedContainer(this.docker, template, spec.runId, this.settings, this.secretFiles), spec, options);
   }
 
   private async runIn(parked: ParkedContainer, spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
@@ -151,12 +174,21 @@ export class DockerBackend implements SandboxBackend {
       // Said by the launcher as it starts: long since for a warm container, within milliseconds for a cold one.
       assertLauncherFit(spec.image, await parked.session.readyWithin(READY_TIMEOUT_MS));
       await deliverParameters(parked, spec.parameters);
+      await this.deliverSecrets(parked, spec);
       result = await this.commands.run(parked, spec, options);
       return result;
     } finally {
       this.events.forgetContainer(parked.container.id);
       await this.running.removals.afterRun(discardContainer(parked).finally(() => this.running.release(parked.container.id)), result);
     }
+  }
+
+  /** Writes the run's secrets where its container sees them (a template with secrets gave it the directory). */
+  private async deliverSecrets(parked: ParkedContainer, spec: SandboxSpec): Promise<void> {
+    const secrets = runSecrets(spec);
+    if (!secrets) return;
+    if (!parked.secretsDir) throw new SandrunError('internal', `the container of run ${spec.runId} was made without a secrets directory`);
+    await this.secretFiles.write(parked.secretsDir, secrets);
   }
 
   /** Removes parked containers whose labels match (a project refreshed or removed). */
@@ -189,7 +221,9 @@ export class DockerBackend implements SandboxBackend {
     let removed = 0;
     const bornBefore = Date.now() - (options.minAgeMs ?? 0);
     const managedContainers = await this.listManaged();
-    await this.removeStaleDirectories(bornBefore, new Set(managedContainers.map((managed) => managed.runId)));
+    const containerNames = new Set(managedContainers.map((managed) => managed.runId));
+    await this.removeStaleDirectories(bornBefore, containerNames);
+    await this.secretFiles.sweep(bornBefore, containerNames);
     const leftovers = managedContainers.filter(
       (managed) =>
         !this.running.isServing(managed.containerId) &&

@@ -2,15 +2,24 @@
 import type Dockerode from 'dockerode';
 import type { SandboxSpec } from '../backend.ts';
 import { LAUNCHER_COMMAND } from './launcher-protocol.ts';
-import { INPUTS, NO_CORE_DUMPS, OUTPUTS, RUN_USER, WORKSPACE, outputsTmpfsBytes, type HardeningSettings } from '../container-layout.ts';
+import { INPUTS, NO_CORE_DUMPS, OUTPUTS, RUN_USER, SECRETS_DIR, WORKSPACE, outputsTmpfsBytes, type HardeningSettings } from '../container-layout.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 
 const MiB = 1024 * 1024;
 
 const OUTPUTS_TMPFS_OPTIONS = 'nosuid,nodev,noexec,uid=10001,gid=10001,mode=0755';
 
-/** What a container is made of, apart from the run that will use it: what a warm container is parked for. */
-export type ContainerTemplate = Pick<SandboxSpec, 'image' | 'workspaceDir' | 'limits' | 'labels'>;
+/**
+ * What a container is made of, apart from the run that will use it: what a warm container is parked for.
+ * `withSecrets`: it mounts a directory for secrets at /run/secrets (filled when its run arrives); without, it has none.
+ */
+export type ContainerTemplate = Pick<SandboxSpec, 'image' | 'workspaceDir' | 'limits' | 'labels'> & { withSecrets?: boolean };
+
+/** The host directories a container mounts read-only: its inputs, and (for a run with secrets) the tmpfs directory of its secrets. */
+export interface HostDirs {
+  inputs: string;
+  secrets?: string;
+}
 
 /**
  * A container that runs its command as its own process (an image without the shell the launcher needs), with
@@ -29,7 +38,7 @@ export interface DirectProcess {
 export function containerOptions(
   spec: ContainerTemplate,
   containerId: string,
-  inputsHostDir: string,
+  hostDirs: HostDirs,
   settings: HardeningSettings,
   direct?: DirectProcess,
 ): Dockerode.ContainerCreateOptions {
@@ -62,7 +71,11 @@ export function containerOptions(
       Init: true,
       IpcMode: 'private',
       ShmSize: 16 * MiB,
-      Binds: [`${spec.workspaceDir}:${WORKSPACE}:ro`, `${inputsHostDir}:${INPUTS}:ro`],
+      Binds: [
+        `${spec.workspaceDir}:${WORKSPACE}:ro`,
+        `${hostDirs.inputs}:${INPUTS}:ro`,
+        ...(hostDirs.secrets ? [`${hostDirs.secrets}:${SECRETS_DIR}:ro`] : []),
+      ],
       Tmpfs: {
         // noexec is also the engine's default for a tmpfs; said here so that nothing a run writes can be executed whatever the engine.
         '/tmp': `rw,noexec,nosuid,nodev,size=${settings.tmpMb}m,mode=1777`,

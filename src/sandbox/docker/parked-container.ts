@@ -1,4 +1,4 @@
-// A hardened container, created, attached and started with its inputs directory, parked on the launcher until its run arrives.
+// A hardened container, created, attached and started with its inputs (and secrets) directory, parked on the launcher until its run arrives.
 import type Dockerode from 'dockerode';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { engineError } from '../engine-errors.ts';
 import { type HardeningSettings } from '../container-layout.ts';
 import { containerOptions, type ContainerTemplate } from './hardening.ts';
 import { LauncherSession } from './launcher-session.ts';
+import type { SecretFiles } from './secret-files.ts';
 
 export interface ParkedContainer {
   /** `sandrun-<id>`; the run id for a container made for its run, `pool-<uuid>` for a warm one. */
@@ -13,6 +14,8 @@ export interface ParkedContainer {
   container: Dockerode.Container;
   /** Host directory of this container's own files; its `inputs/` is bind-mounted read-only at /inputs. */
   dir: string;
+  /** Host directory (on a tmpfs) mounted read-only at /run/secrets, for a template with secrets; filled at hand-over. */
+  secretsDir?: string;
   /** Its stdio: the trigger goes in, the run's output and the launcher's markers come out. */
   session: LauncherSession;
 }
@@ -22,25 +25,29 @@ export async function startParkedContainer(
   template: ContainerTemplate,
   id: string,
   settings: HardeningSettings & { runsDir: string },
+  secretFiles: SecretFiles,
 ): Promise<ParkedContainer> {
   const dir = join(settings.runsDir, id);
   const inputsDir = join(dir, 'inputs');
   await mkdir(inputsDir, { recursive: true, mode: 0o755 });
   let container: Dockerode.Container | undefined;
   let session: LauncherSession | undefined;
+  let secretsDir: string | undefined;
   try {
-    const created = await createReplacing(docker, containerOptions(template, id, inputsDir, settings)).catch((error: unknown) =>
+    if (template.withSecrets) secretsDir = await secretFiles.prepare(id);
+    const created = await createReplacing(docker, containerOptions(template, id, { inputs: inputsDir, secrets: secretsDir }, settings)).catch((error: unknown) =>
       Promise.reject(engineError(error, `creating container sandrun-${id} from ${template.image}`)),
     );
     container = created;
     const attached = await LauncherSession.attach(created).catch((error: unknown) => Promise.reject(engineError(error, `attaching to container sandrun-${id}`)));
     session = attached;
     await created.start().catch((error: unknown) => Promise.reject(engineError(error, `starting container sandrun-${id}`)));
-    return { id, container: created, dir, session: attached };
+    return { id, container: created, dir, ...(secretsDir ? { secretsDir } : {}), session: attached };
   } catch (error) {
     session?.close();
     await container?.remove({ force: true, v: true }).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
+    if (secretsDir) await rm(secretsDir, { recursive: true, force: true });
     throw error;
   }
 }
@@ -71,4 +78,5 @@ export async function discardContainer(parked: ParkedContainer): Promise<void> {
   parked.session.close();
   await parked.container.remove({ force: true, v: true }).catch(() => undefined);
   await rm(parked.dir, { recursive: true, force: true });
+  if (parked.secretsDir) await rm(parked.secretsDir, { recursive: true, force: true });
 }

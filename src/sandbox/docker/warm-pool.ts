@@ -46,7 +46,8 @@ export interface PoolMember {
 const TENANT_LABEL = 'sandrun.tenant';
 
 export function templateKey(template: ContainerTemplate): string {
-  return JSON.stringify([template.image, template.workspaceDir, template.limits.memoryMb, template.limits.cpus, template.limits.pids, template.labels ?? {}]);
+  const { image, workspaceDir, limits, labels, withSecrets } = template;
+  return JSON.stringify([image, workspaceDir, limits.memoryMb, limits.cpus, limits.pids, labels ?? {}, withSecrets === true]);
 }
 
 export class WarmPool {

@@ -3,7 +3,7 @@ import { STOP_SIGNAL, type SandboxSpec } from '../backend.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 import { KILL_LEFT_PROCESSES, RUN_COMMAND } from '../command-shell.ts';
 import type { ServiceFeatures } from './node-hardening.ts';
-import { NO_CORE_DUMPS, OUTPUTS, PARAMETERS_FILE, RUN_USER, WORKSPACE, outputsTmpfsBytes, runEnv, type HardeningSettings } from '../container-layout.ts';
+import { NO_CORE_DUMPS, OUTPUTS, PARAMETERS_FILE, RUN_GID, RUN_UID, RUN_USER, WORKSPACE, outputsTmpfsBytes, runEnv, type HardeningSettings } from '../container-layout.ts';
 
 const MiB = 1024 * 1024;
 
@@ -41,6 +41,19 @@ export interface ServiceParts {
   configId: string;
   configName: string;
   nonce: string;
+  /** The run's secrets as swarm secrets made for it (one per KEY): each the file /run/secrets/KEY of the run user, 0400. */
+  secrets: RunSecretRef[];
+}
+
+export interface RunSecretRef {
+  key: string;
+  secretId: string;
+  secretName: string;
+}
+
+/** A swarm secret's name: the run's and an index, so that it stays within the engine's 64 characters whatever the KEY. */
+export function secretName(runId: string, index: number): string {
+  return `sandrun-${runId}-secret-${index}`;
 }
 
 export function serviceName(runId: string): string {
@@ -103,10 +116,22 @@ export function serviceSpec(parts: ServiceParts, settings: ServiceSettings, feat
             ConfigName: parts.configName,
           },
         ],
+        // Relative names land in /run/secrets, a tmpfs of the node's engine: in memory, read-only, only there when given.
+        ...(parts.secrets.length > 0
+          ? {
+              Secrets: parts.secrets.map((secret) => ({
+                File: { Name: secret.key, UID: String(RUN_UID), GID: String(RUN_GID), Mode: 0o400 },
+                SecretID: secret.secretId,
+                SecretName: secret.secretName,
+              })),
+            }
+          : {}),
       },
       Resources: { Limits: { MemoryBytes: memoryBytes, NanoCPUs: Math.round(spec.limits.cpus * 1e9), Pids: spec.limits.pids } },
       RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
-      LogDriver: { Name: 'local', Options: { 'max-size': String(logFileBytes), 'max-file': '1', compress: 'false' } },
+      // A run with secrets keeps no engine log: the node would write what the run printed, values and all, to its disk.
+      LogDriver:
+        parts.secrets.length > 0 ? { Name: 'none' } : { Name: 'local', Options: { 'max-size': String(logFileBytes), 'max-file': '1', compress: 'false' } },
     },
     Mode: { Replicated: { Replicas: 1 } },
   };

@@ -1,4 +1,4 @@
-// The sandbox on a Docker Swarm: one replicated service (1 replica, no restart) per run, removed with its config when the run ends.
+// The sandbox on a Docker Swarm: one replicated service (1 replica, no restart) per run, removed with its config and secrets when the run ends.
 import type Dockerode from 'dockerode';
 import type { ChunkSink } from '../stream-demux.ts';
 import { readContainerUsage } from '../container-usage.ts';
@@ -12,7 +12,9 @@ import { Removals } from '../removals.ts';
 import { RunClock } from '../run-clock.ts';
 import { RunLogs } from '../run-logs.ts';
 import { StdoutFrameSplitter, frameNonce } from './output-frame.ts';
-import { managedLabels, serviceSpec } from './service-spec.ts';
+import { managedLabels, secretName, serviceSpec, type RunSecretRef } from './service-spec.ts';
+import { Redactor } from '../redaction.ts';
+import { runSecrets } from '../container-layout.ts';
 import { failoverClient } from './manager-failover.ts';
 import { SwarmNodes } from './swarm-nodes.ts';
 import { TaskStdio } from './task-stdio.ts';
@@ -54,6 +56,7 @@ const DEFAULT_IMAGE_IDLE_MS = 600_000;
 /** After the task ends, how long its attach may take to deliver the last of its output and end. */
 const STDIO_DRAIN_MS = 15_000;
 const GONE_TIMEOUT_MS = 15_000;
+/** How long the removal of a run's config and secrets is retried (refused while its service is still going away). */
 const CONFIG_REMOVAL_MS = 45_000;
 /** How long a SIGKILLed run's container may take to show OOMKilled, and how often it is asked meanwhile. */
 const OOM_FLAG_GRACE_MS = 500;
@@ -115,6 +118,7 @@ export class SwarmBackend implements SandboxBackend {
     const nonce = frameNonce();
     const configName = `sandrun-${spec.runId}-parameters`;
     let configId: string | undefined;
+    const secrets: RunSecretRef[] = [];
     let serviceId: string | undefined;
     let task: TaskInfo | undefined;
     let result: SandboxResult | undefined;
@@ -125,14 +129,20 @@ export class SwarmBackend implements SandboxBackend {
         Data: Buffer.from(JSON.stringify(spec.parameters)).toString('base64'),
       })) as { id: string };
       configId = config.id;
-      const service = (await this.manager.createService(serviceSpec({ spec, imageId, configId, configName, nonce }, this.settings, features))) as { id: string };
+      for (const [index, [key, value]] of Object.entries(runSecrets(spec) ?? {}).entries()) {
+        const name = secretName(spec.runId, index);
+        const made = (await this.manager.createSecret({ Name: name, Labels: managedLabels(spec.runId, this.settings), Data: Buffer.from(value, 'utf8').toString('base64') })) as { id: string };
+        secrets.push({ key, secretId: made.id, secretName: name });
+      }
+      const service = (await this.manager.createService(serviceSpec({ spec, imageId, configId, configName, nonce, secrets }, this.settings, features))) as { id: string };
       serviceId = service.id;
       result = await this.follow(serviceId, nonce, spec, options, nodes, (t) => (task = t));
-      return result;
+      // Its logs were redacted as they streamed (run-logs.ts); its outputs and messages are, here.
+      return Redactor.of(spec.secrets)?.result(result) ?? result;
     } catch (error) {
       throw engineError(error, `running run ${spec.runId} on the swarm`);
     } finally {
-      await this.removals.afterRun(this.discard(serviceId, configId, task).finally(() => image.release()), result);
+      await this.removals.afterRun(this.discard(serviceId, configId, secrets, task).finally(() => image.release()), result);
     }
   }
 
@@ -144,7 +154,7 @@ export class SwarmBackend implements SandboxBackend {
     nodes: Map<string, { engine: Dockerode }>,
     seen: (task: TaskInfo) => void,
   ): Promise<SandboxResult> {
-    const captured = new RunLogs(this.settings.logCapBytes, options.onLog);
+    const captured = new RunLogs(this.settings.logCapBytes, options.onLog, spec.secrets);
     let stdio: TaskStdio | undefined;
     let usage: SandboxUsage | undefined;
     // At the frame's begin line the run's processes are dead and its container still lives: its usage is read
@@ -245,8 +255,8 @@ export class SwarmBackend implements SandboxBackend {
     }
   }
 
-  /** Removes the service (which stops its task) and the config; waits until the task's container is gone, when its node is known. */
-  private async discard(serviceId: string | undefined, configId: string | undefined, task: TaskInfo | undefined): Promise<void> {
+  /** Removes the service (which stops its task), the config and the secrets; waits until the task's container is gone, when its node is known. */
+  private async discard(serviceId: string | undefined, configId: string | undefined, secrets: RunSecretRef[], task: TaskInfo | undefined): Promise<void> {
     if (serviceId) await this.manager.getService(serviceId).remove().catch(() => undefined);
     const engine = task?.NodeID ? (await this.nodes.ready().catch(() => undefined))?.get(task.NodeID)?.engine : undefined;
     const containerId = task?.Status.ContainerStatus?.ContainerID;
@@ -256,17 +266,20 @@ export class SwarmBackend implements SandboxBackend {
         .wait({ condition: 'removed', abortSignal: AbortSignal.timeout(GONE_TIMEOUT_MS) })
         .catch(() => undefined);
     }
-    if (configId) await this.removeConfig(configId);
+    await Promise.all([
+      ...(configId ? [this.removeInUse(() => this.manager.getConfig(configId).remove())] : []),
+      ...secrets.map((secret) => this.removeInUse(() => this.manager.getSecret(secret.secretId).remove())),
+    ]);
   }
 
   /**
-   * The manager refuses to remove a config while its service is still going away, and answers nothing during an
-   * election (a lost node coming back can cause one): retry for a bounded time instead of leaving it behind.
+   * The manager refuses to remove a config or secret while its service is still going away, and answers nothing
+   * during an election (a lost node coming back can cause one): retry for a bounded time instead of leaving it behind.
    */
-  private async removeConfig(configId: string): Promise<void> {
+  private async removeInUse(remove: () => Promise<unknown>): Promise<void> {
     const deadline = Date.now() + CONFIG_REMOVAL_MS;
     for (;;) {
-      const removed = await this.manager.getConfig(configId).remove().then(
+      const removed = await remove().then(
         () => true,
         (error: { statusCode?: number }) => error.statusCode === 404,
       );
@@ -293,15 +306,18 @@ export class SwarmBackend implements SandboxBackend {
       if (managed.createdAt.getTime() > bornBefore || (managed.runId && isLive(managed.runId))) continue;
       await this.manager.getService(managed.containerId).remove().then(() => (removed += 1), () => undefined);
     }
-    const configs = (await this.manager.listConfigs({ filters: { label: [`${INSTANCE_LABEL}=${this.settings.instanceId}`] } }).catch(() => [])) as {
-      ID: string;
-      CreatedAt: string;
-      Spec: { Labels?: Record<string, string> };
-    }[];
-    for (const config of configs) {
-      const runId = config.Spec.Labels?.[RUN_ID_LABEL] ?? '';
-      if (new Date(config.CreatedAt).getTime() > bornBefore || (runId && isLive(runId))) continue;
-      await this.manager.getConfig(config.ID).remove().catch(() => undefined); // refused while a service still uses it
+    type Listed = { ID: string; CreatedAt: string; Spec: { Labels?: Record<string, string> } }[];
+    const byInstance = { filters: { label: [`${INSTANCE_LABEL}=${this.settings.instanceId}`] } };
+    const leftover = (item: Listed[number]) => {
+      const runId = item.Spec.Labels?.[RUN_ID_LABEL] ?? '';
+      return new Date(item.CreatedAt).getTime() <= bornBefore && !(runId && isLive(runId));
+    };
+    // Either is refused while a service still uses it, and tried again next pass.
+    for (const config of ((await this.manager.listConfigs(byInstance).catch(() => [])) as Listed).filter(leftover)) {
+      await this.manager.getConfig(config.ID).remove().catch(() => undefined);
+    }
+    for (const secret of ((await this.manager.listSecrets(byInstance).catch(() => [])) as Listed).filter(leftover)) {
+      await this.manager.getSecret(secret.ID).remove().catch(() => undefined);
     }
     await this.removeIdleImages(this.settings.imageIdleMs ?? DEFAULT_IMAGE_IDLE_MS);
     return removed;
