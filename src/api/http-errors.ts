@@ -1,6 +1,7 @@
 // The error shape of every failed request: { error: { code, message, details } } with the matching status.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { withoutExcerpt } from '../json-excerpt.ts';
 import { SandrunError, errorMessage } from '../errors.ts';
 
 /** What express's router and body-parser raise (http-errors): a client error carries a 4xx status and `expose`. */
@@ -23,14 +24,6 @@ export function toSandrunError(error: unknown): SandrunError {
     return new SandrunError('invalid_request', `the request is not valid: ${errorMessage(error)}`);
   }
   return new SandrunError('internal', 'internal error', undefined, { cause: error });
-}
-
-/**
- * V8's JSON.parse message quotes the text around the fault (`Unexpected token 'h', ..."value": hunter2"... is not
- * valid JSON`): the body may be a secret's value, so what it quotes is dropped and positions are kept.
- */
-export function withoutExcerpt(message: string): string {
-  return message.replace(/^Unexpected token .*? is not valid JSON$/s, 'unexpected token');
 }
 
 /**

@@ -1,6 +1,7 @@
 // Reads a run's /outputs from a tar stream: top-level NAME.json regular files become outputs.NAME.
 import type { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
+import { withoutExcerpt } from '../json-excerpt.ts';
 
 export interface OutputsLimits {
   maxBytes: number;
@@ -81,7 +82,8 @@ export async function readOutputsTar(tar: Readable, limits: OutputsLimits): Prom
     try {
       outputs.set(key, JSON.parse(Buffer.concat(chunks).toString('utf8')));
     } catch (error) {
-      fail('output_invalid', `/outputs/${name} is not valid JSON: ${(error as Error).message}`);
+      // Not V8's excerpt of the file: it may hold part of a secret, which whole-value redaction cannot recognise.
+      fail('output_invalid', `/outputs/${name} is not valid JSON: ${withoutExcerpt((error as Error).message)}`);
     }
   }
   tar.destroy();

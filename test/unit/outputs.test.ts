@@ -65,6 +65,11 @@ describe('readOutputsTar', () => {
     expect(!result.ok && result.message).toMatch(/^\/outputs\/bad\.json is not valid JSON/);
   });
 
+  it("does not quote the invalid file's text (it may hold part of a secret)", async () => {
+    const result = await readOutputsTar(tarOf([{ name: './leak.json', content: 'token=sk-live-9f8e7d6c5b4a' }]), limits);
+    expect(!result.ok && result.message).toBe('/outputs/leak.json is not valid JSON: unexpected token');
+  });
+
   it('never follows a symbolic link', async () => {
     const result = await readOutputsTar(tarOf([{ name: './passwd.json', type: 'symlink', linkname: '/etc/passwd' }]), limits);
     expect(!result.ok && result.message).toBe('/outputs/passwd.json is a symlink, not a regular file; links are never followed');
