@@ -203,6 +203,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     audit: auditLog,
     logger,
   });
+  const projectSecrets = new ProjectSecrets({ projects: projectService, store: stores.projectSecrets, box: secrets, maxPerProject: config.projectMaxSecrets });
   const runService = new RunService({
     runs: stores.runs,
     projects: projectService,
@@ -215,8 +216,8 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     engine: engineGate,
     disk: diskGuard,
     environments,
+    secretsOf: (projectId) => projectSecrets.valuesFor(projectId),
   });
-  const projectSecrets = new ProjectSecrets({ projects: projectService, store: stores.projectSecrets, box: secrets, maxPerProject: config.projectMaxSecrets });
   const projectEnvironments = new ProjectEnvironments({ projects: projectService, environments, defaultImage: config.defaultImage });
   const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, config.retentionDays, logger, (projectId) =>
     sandbox.releaseWarm({ 'sandrun.project_id': projectId }),

@@ -53,6 +53,8 @@ export interface RunServiceDeps {
   disk: DiskGuard;
   /** Project environments (SPEC §9): a run whose project declares one waits, pending, for its image. */
   environments: EnvironmentService;
+  /** The project's secret values (SPEC §10), read when its run starts: each becomes /run/secrets/KEY. */
+  secretsOf: (projectId: string) => Record<string, string>;
   /** The clock (tests may pin it). */
   now?: () => Date;
 }
@@ -78,11 +80,12 @@ export class RunService {
   private readonly engine: EngineGate;
   private readonly disk: DiskGuard;
   private readonly environments: EnvironmentService;
+  private readonly secretsOf: (projectId: string) => Record<string, string>;
   private readonly now: () => Date;
 
   constructor(deps: RunServiceDeps) {
     ({ runs: this.runs, projects: this.projects, sandbox: this.sandbox, scheduler: this.scheduler, liveLogs: this.liveLogs } = deps);
-    ({ config: this.config, logger: this.logger, metrics: this.metrics, engine: this.engine, disk: this.disk, environments: this.environments } = deps);
+    ({ config: this.config, logger: this.logger, metrics: this.metrics, engine: this.engine, disk: this.disk, environments: this.environments, secretsOf: this.secretsOf } = deps);
     this.now = deps.now ?? (() => new Date());
   }
 
@@ -270,6 +273,7 @@ export class RunService {
           SANDRUN_COMMIT_SHA: run.commitSha,
         },
         limits: run.limits,
+        secrets: this.secretsOf(run.projectId),
         labels: { 'sandrun.tenant': run.tenantId, 'sandrun.project': run.projectName, 'sandrun.project_id': run.projectId },
       },
       {

@@ -93,6 +93,7 @@ describe.skipIf(skipReason !== undefined)('docker-compose deployment', () => {
     const repo = join(dataDir, 'source', 'hello');
     mkdirSync(join(repo, 'models'), { recursive: true });
     writeFileSync(join(repo, 'models', 'hello.py'), 'import json\np = json.load(open("/inputs/parameters.json"))\nprint("hello", p["who"])\njson.dump({"who": p["who"]}, open("/outputs/greeting.json", "w"))\n');
+    writeFileSync(join(repo, 'models', 'secret.py'), 'v = open("/run/secrets/GREETING").read()\nprint(len(v), v)\n');
     const git = (...args: string[]) => execFileSync('git', ['-C', repo, ...args], { stdio: 'ignore' });
     git('init', '-q', '-b', 'main');
     git('add', '.');
@@ -113,6 +114,10 @@ describe.skipIf(skipReason !== undefined)('docker-compose deployment', () => {
     expect(project.status, JSON.stringify(project.body)).toBe(201);
     const run = await call('POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'hello', model_name: 'hello', parameters: { who: 'compose' } });
     expect(run.body, JSON.stringify(run.body)).toMatchObject({ status: 'success', exit_code: 0, stdout: 'hello compose\n', outputs: { greeting: { who: 'compose' } } });
+    // A secret crosses from the containerised server to the run's container through the host's tmpfs.
+    expect((await call('PUT', '/v1/projects/hello/secrets/GREETING', { value: 'bonjour-compose' })).status).toBe(201);
+    const secretRun = await call('POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'hello', model_name: 'secret' });
+    expect(secretRun.body, JSON.stringify(secretRun.body)).toMatchObject({ status: 'success', stdout: '15 ***\n' });
 
     const health = execFileSync('docker', ['inspect', '-f', '{{.State.Health.Status}}', `${PROJECT}_sandrun_1`], { encoding: 'utf8' }).trim();
     expect(['healthy', 'starting']).toContain(health);
