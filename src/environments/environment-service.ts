@@ -1,8 +1,5 @@
 // Project environments (SPEC §9): which image a run of a commit uses, one build per distinct environment however many
 // runs wait for it, its state for the project view, and the removal of images no run has used for a while.
-import { createHash } from 'node:crypto';
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { BuildSettings } from '../config.ts';
 import { SandrunError, errorMessage } from '../errors.ts';
@@ -12,9 +9,9 @@ import type { EnvironmentDeclaration } from '../projects/manifest.ts';
 import type { EnvironmentView } from '../projects/project-view.ts';
 import type { EnvironmentInputs } from '../projects/environment-files.ts';
 import type { BaseImage, EnvironmentImages } from '../sandbox/environment-images.ts';
-import { ENVIRONMENT_LABEL, type EnvironmentBuild } from '../sandbox/environment-build.ts';
 import type { EnvironmentRecord, EnvironmentStore } from '../store/environment-store.ts';
 import { BuildLogs } from './build-logs.ts';
+import { resolveEnvironment, type ResolvedEnvironment as Resolved } from './environment-recipe.ts';
 import { WaitingSlots } from './waiting-slots.ts';
 
 export type { EnvironmentView } from '../projects/project-view.ts';
@@ -45,16 +42,9 @@ export interface EnvironmentServiceDeps {
 
 /** A failed build is the answer for runs of the same environment for this long (a burst of runs does not rebuild it each time). */
 export const FAILED_BUILD_REUSE_MS = 60_000;
-const ENVIRONMENT_TAG = 'sandrun/env';
 const INPUTS_CACHE_SIZE = 512;
 const BASE_ID_TTL_MS = 5_000;
 
-interface Resolved {
-  key: string;
-  tag: string;
-  build: EnvironmentBuild;
-  summary: string;
-}
 
 export class EnvironmentService {
   private readonly inFlight = new Map<string, Promise<string>>();
@@ -264,61 +254,14 @@ export class EnvironmentService {
     });
   }
 
-  /** The environment's key (base image ID + declaration + the files' content + where packages come from) and its build. */
+  /** The environment's key and build (environment-recipe.ts), from the base image's ID and the checked inputs. */
   private async resolve(target: EnvironmentTarget): Promise<Resolved> {
-    const { settings } = this.deps;
     const [base, inputs] = await Promise.all([this.baseOf(target.baseImage), this.inputsOf(target)]);
-    const pip = inputs.pip && inputs.pip.requirements.length > 0 ? inputs.pip : null;
-    const wheels = pip && settings.pipFindLinks ? await wheelListing(settings.pipFindLinks) : null;
-    const key = createHash('sha256')
-      .update(
-        JSON.stringify({
-          version: 1,
-          // Tenants never share an environment image: no build's outcome or timing tells one tenant what another uses.
-          tenant: target.tenantId,
-          base: base.id,
-          apt: inputs.apt,
-          pip: pip && { requirements: pip.requirements, indexUrl: settings.pipIndexUrl ?? null, wheels },
-          npm: inputs.npm && { packageJson: inputs.npm.packageJson, lockfile: inputs.npm.lockfile, registry: settings.npmRegistry },
-        }),
-      )
-      .digest('hex');
-    const tag = `${ENVIRONMENT_TAG}:${key.slice(0, 40)}`;
-    const summary = [
-      inputs.apt.length > 0 ? `apt: ${inputs.apt.join(' ')}` : '',
-      pip ? `pip: ${pip.file}` : '',
-      inputs.npm ? `npm: ${inputs.npm.file}` : '',
-    ].filter(Boolean).join('; ') || 'nothing to install';
-    return {
-      key,
-      tag,
-      summary,
-      build: {
-        recipe: {
-          baseImageId: base.id,
-          baseUser: base.user,
-          apt: inputs.apt,
-          pip: pip && { requirements: pip.requirements, indexUrl: settings.pipIndexUrl, wheels: settings.pipFindLinks !== undefined },
-          npm: inputs.npm && { registry: settings.npmRegistry },
-          caBundle: this.deps.caFile !== undefined,
-          labels: { [ENVIRONMENT_LABEL]: key },
-        },
-        tag,
-        pipRequirements: pip && `${pip.requirements.join('\n')}\n`,
-        npm: inputs.npm && { packageJson: inputs.npm.packageJson, lockfile: inputs.npm.lockfile },
-        wheelDir: settings.pipFindLinks,
-        caFile: this.deps.caFile,
-      },
-    };
+    return resolveEnvironment({ tenantId: target.tenantId, base, inputs, settings: this.deps.settings, caFile: this.deps.caFile });
   }
+
 }
 
-
-/** A wheel directory's names and sizes: a wheel added or replaced is another environment. */
-async function wheelListing(dir: string): Promise<Array<[string, number]>> {
-  const names = (await readdir(dir)).sort();
-  return Promise.all(names.map(async (name): Promise<[string, number]> => [name, (await stat(join(dir, name))).size]));
-}
 
 /** A refusal before any build (a rule a declared file breaks) still answers in the shape of SPEC §9: its reason is its log. */
 function withLog(error: unknown): unknown {
