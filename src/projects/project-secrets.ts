@@ -5,7 +5,7 @@ import type { SecretBox } from '../secrets/secret-box.ts';
 import type { ProjectSecretStore } from '../store/project-secret-store.ts';
 import type { SecretNameView } from './project-view.ts';
 
-import { SECRET_KEY, SECRET_VALUE_MAX_BYTES } from '../secrets/secret-rules.ts';
+import { SECRET_KEY, SECRET_VALUE_MAX_BYTES, SECRET_VALUE_MIN_LENGTH } from '../secrets/secret-rules.ts';
 
 /** No message here may quote what it checks: the value is the secret, and the path's KEY may be one pasted by mistake. */
 const secretKeySchema = z.string().regex(SECRET_KEY, { error: `KEY (the secret's name in the path) must match ${SECRET_KEY.source}: an upper-case letter, then upper-case letters, digits and _, at most 64 in all` });
@@ -15,6 +15,7 @@ export const secretSetSchema = z.strictObject(
     value: z
       .string({ error: 'value is required and must be a string' })
       .min(1, { error: 'value must not be empty' })
+      .min(SECRET_VALUE_MIN_LENGTH, { error: `value must be at least ${SECRET_VALUE_MIN_LENGTH} characters (a shorter one would be replaced by *** wherever it appears in a run's output)` })
       .refine((value) => Buffer.byteLength(value, 'utf8') <= SECRET_VALUE_MAX_BYTES, { error: `value must be at most ${SECRET_VALUE_MAX_BYTES} bytes of UTF-8 (64 KiB)` }),
   },
   {

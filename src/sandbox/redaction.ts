@@ -3,13 +3,6 @@ import type { SandboxResult } from './backend.ts';
 
 export const REDACTED = '***';
 
-/**
- * The shortest value worth setting: every value is redacted whatever its length (a leak is worse than a wrecked
- * log), but a value of one to three characters would turn every occurrence of, say, `a` into `***`. The secrets
- * store refuses shorter values; this is its rule (docs/decisions.md).
- */
-export const MIN_SECRET_LENGTH = 4;
-
 /** A base64 fragment shorter than this is not looked for: four characters match ordinary base64 text by chance too often. */
 const MIN_FRAGMENT_LENGTH = 4;
 /** How much of each form the hold-back looks for (streams): enough to rarely match ordinary output by chance. */

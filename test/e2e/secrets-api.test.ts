@@ -214,6 +214,7 @@ describe('project secrets over REST', () => {
       ['value over 64 KiB', 'BIG', { value: value + 'x'.repeat(64 * 1024) }, /^value must be at most 65536 bytes of UTF-8 \(64 KiB\)$/],
       ['value of 64 KiB + 1 byte in two-byte characters', 'BIG', { value: 'é'.repeat(32 * 1024) + 'x' }, /at most 65536 bytes/],
       ['empty value', 'EMPTY', { value: '' }, /^value must not be empty$/],
+      ['three-character value', 'SHORT', { value: 'abc' }, /^value must be at least 4 characters/],
       ['value not a string', 'NUMBER', { value: 42 }, /^value is required and must be a string$/],
       ['no value', 'NONE', {}, /^value is required and must be a string$/],
       ['unknown field', 'EXTRA', { value, value2: value }, /^unknown field\(s\) value2; the only field is value$/],
@@ -250,9 +251,9 @@ describe('project secrets over REST', () => {
 
   it(`a project holds at most SANDRUN_PROJECT_MAX_SECRETS (${MAX_SECRETS}) secrets: a 409 past it, while replacing one still works`, async () => {
     for (let index = 0; index < MAX_SECRETS; index += 1) {
-      expect((await server.request(token, 'PUT', `/v1/projects/other/secrets/KEY_${index}`, { value: `v${index}` })).status).toBe(201);
+      expect((await server.request(token, 'PUT', `/v1/projects/other/secrets/KEY_${index}`, { value: `value-${index}` })).status).toBe(201);
     }
-    const refused = await server.request(token, 'PUT', '/v1/projects/other/secrets/ONE_MORE', { value: 'v' });
+    const refused = await server.request(token, 'PUT', '/v1/projects/other/secrets/ONE_MORE', { value: 'one-more' });
     expect(refused.status, JSON.stringify(refused.body)).toBe(409);
     expect(refused.body.error.message).toContain(`SANDRUN_PROJECT_MAX_SECRETS=${MAX_SECRETS}`);
     expect(refused.body.error.details).toEqual({ limit: 'project_secrets', max: MAX_SECRETS, count: MAX_SECRETS });
@@ -304,7 +305,7 @@ describe('sandrun secrets', () => {
     const empty = await sandrun(['secrets', 'set', 'demo', 'EMPTY_KEY'], '\n');
     expect(empty.code, describeResult(empty)).toBe(2);
     expect(empty.stderr).toContain('the value on standard input is empty');
-    const badKey = await sandrun(['secrets', 'set', 'demo', 'lower'], 'v');
+    const badKey = await sandrun(['secrets', 'set', 'demo', 'lower'], 'value');
     expect(badKey.code, describeResult(badKey)).toBe(3);
     expect(badKey.stderr).toContain('must match ^[A-Z][A-Z0-9_]{0,63}$');
     expect((await server.request(token, 'GET', '/v1/projects/demo/secrets')).body.secrets).toEqual([]);
