@@ -90,7 +90,7 @@ describe('environments from the public package sources', () => {
       const submit = () => server.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'tab', model_name: 'table' });
       const receipts = await Promise.all([submit(), submit()]);
       for (const receipt of receipts) expect(receipt.status, JSON.stringify(receipt.body)).toBe(202);
-      const pending = await server.request(token, 'GET', `/v1/runs/${receipts[0]!.body.run_id}`);
+      const pending = await server.request(token, 'GET', `/v1/runs/${receipts[0].body.run_id}`);
       if (pending.body.status === 'pending' && pending.body.message !== null) expect(pending.body.message).toMatch(/environment.*python3-tabulate/);
       const [first, twin] = await Promise.all(receipts.map((receipt) => server.waitForRun(token, receipt.body.run_id, { timeoutMs: BUILD_TIMEOUT_MS })));
       expect(first.status, JSON.stringify(first)).toBe('success');
