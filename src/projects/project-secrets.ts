@@ -14,8 +14,12 @@ export const secretSetSchema = z.strictObject(
   {
     value: z
       .string({ error: 'value is required and must be a string' })
-      .min(1, { error: 'value must not be empty' })
-      .min(SECRET_VALUE_MIN_LENGTH, { error: `value must be at least ${SECRET_VALUE_MIN_LENGTH} characters (a shorter one would be replaced by *** wherever it appears in a run's output)` })
+      .min(SECRET_VALUE_MIN_LENGTH, {
+        error: (issue) =>
+          issue.input === ''
+            ? 'value must not be empty'
+            : `value must be at least ${SECRET_VALUE_MIN_LENGTH} characters (a shorter one would be replaced by *** wherever it appears in a run's output)`,
+      })
       .refine((value) => Buffer.byteLength(value, 'utf8') <= SECRET_VALUE_MAX_BYTES, { error: `value must be at most ${SECRET_VALUE_MAX_BYTES} bytes of UTF-8 (64 KiB)` }),
   },
   {

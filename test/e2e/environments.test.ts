@@ -99,6 +99,9 @@ describe('environments from the public package sources', () => {
       expect(first.stdout, 'the run keeps a read-only root and no network').toContain('root read-only\nno network\n');
       expect(first.message).toBeNull();
       expect(await buildsOf(server), 'two runs at once wait for one build').toEqual({ ready: 1, failed: 0 });
+      const { size_bytes: size } = server.sandrun.db.prepare("SELECT size_bytes FROM environments WHERE tenant_id = 'envs'").get() as { size_bytes: number };
+      const baseSize = Number(execFileSync('docker', ['image', 'inspect', '--format', '{{.Size}}', 'sandrun/python:3.11'], { encoding: 'utf8' }));
+      expect(size - baseSize, 'the image adds the package, not apt\'s lists and caches').toBeLessThan(5 * 1024 * 1024);
 
       const second = await runSync('tab', 'table');
       expect(second.body.status, JSON.stringify(second.body)).toBe('success');

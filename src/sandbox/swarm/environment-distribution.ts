@@ -6,10 +6,12 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { SandrunError } from '../../errors.ts';
 import { ENVIRONMENT_LABEL } from '../environment-build.ts';
-import { engineError, isNotFound } from '../engine-errors.ts';
+import { engineError, isEngineUnreachable, isNotFound } from '../engine-errors.ts';
 import { loadArchive } from './image-load.ts';
 import { writeSlimArchive } from './slim-archive.ts';
 import type { SwarmNode } from './swarm-nodes.ts';
+
+const KINDS_CACHE_SIZE = 256;
 
 interface InspectedImage {
   Id: string;
@@ -41,6 +43,8 @@ interface Archive {
 export class EnvironmentDistribution {
   /** By node ID and image: the load under way. */
   private readonly loading = new Map<string, Promise<void>>();
+  /** By image: the source's inspection of an environment image, undefined for any other image. */
+  private readonly kinds = new Map<string, Promise<InspectedImage | undefined>>();
   /** By image and the number of its layers left out. */
   private readonly archives = new Map<string, Archive>();
 
@@ -54,14 +58,48 @@ export class EnvironmentDistribution {
    * (a runner image, which the operator loads on every node) is left as it is. Returns how many nodes lacked it.
    */
   async ensure(image: string, nodes: SwarmNode[]): Promise<number> {
-    const lacking = (await Promise.all(nodes.map(async (node) => ((await inspect(node.engine, image, `swarm node ${node.label}`)) ? undefined : node)))).filter(
+    // A runner image is the operator's to load: no node is asked about it (a run of one costs no call here).
+    const source = await this.environmentImage(image);
+    if (!source) return 0;
+    const lacking = (await Promise.all(nodes.map(async (node) => ((await this.holds(node, image)) ? undefined : node)))).filter(
       (node): node is SwarmNode => node !== undefined,
     );
-    if (lacking.length === 0) return 0;
-    const source = await inspect(this.source, image, 'the engine environments are built on');
-    if (!source?.Config?.Labels?.[ENVIRONMENT_LABEL]) return 0;
     await Promise.all(lacking.map((node) => this.loadOnce(image, source, node)));
     return lacking.length;
+  }
+
+  /** An image removed from the source: a later one of the same tag is another image. */
+  forget(image: string): void {
+    this.kinds.delete(image);
+  }
+
+  /** The source's image when it is an environment image; an image's labels never change, so each is asked once. */
+  private async environmentImage(image: string): Promise<InspectedImage | undefined> {
+    let known = this.kinds.get(image);
+    if (!known) {
+      known = inspect(this.source, image, 'the engine environments are built on').then((found) => (found?.Config?.Labels?.[ENVIRONMENT_LABEL] ? found : undefined));
+      // Only an answer is kept: an image not built yet, or an engine that did not answer, is asked again.
+      known.then(
+        (found) => (found ? undefined : this.kinds.delete(image)),
+        () => this.kinds.delete(image),
+      );
+      if (this.kinds.size >= KINDS_CACHE_SIZE) this.kinds.delete(this.kinds.keys().next().value!);
+      this.kinds.set(image, known);
+    }
+    return known;
+  }
+
+  /**
+   * Whether the node holds the image. A node whose engine does not answer is left out (true): the manager still counts
+   * it ready until its heartbeats stop, and a run placed on the other nodes must not fail for it.
+   */
+  private async holds(node: SwarmNode, image: string): Promise<boolean> {
+    try {
+      return (await inspect(node.engine, image, `swarm node ${node.label}`)) !== undefined;
+    } catch (error) {
+      if (isEngineUnreachable(error)) return true;
+      throw error;
+    }
   }
 
   private loadOnce(image: string, source: InspectedImage, node: SwarmNode): Promise<void> {

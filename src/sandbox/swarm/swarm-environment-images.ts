@@ -41,6 +41,7 @@ export class SwarmEnvironmentImages implements EnvironmentImages {
   /** From the build engine and every ready node; a node down meanwhile keeps its copy (see docs/decisions.md). */
   async remove(tag: string): Promise<void> {
     await this.onSource.remove(tag);
+    this.distribution.forget(tag);
     const nodes = [...(await this.nodes.ready()).values()];
     await Promise.all(nodes.map((node) => new EngineEnvironmentImages(node.engine).remove(tag)));
   }

@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { pack } from 'tar-stream';
-import { engineError, isNotFound } from '../engine-errors.ts';
+import { engineError, isEngineUnreachable, isNotFound } from '../engine-errors.ts';
 import { loadArchive } from './image-load.ts';
 import { writeWorkspaceLayer, type LayerFile } from './layer-tar.ts';
 
@@ -48,6 +48,20 @@ async function writeImageArchive(file: string, config: Buffer, configName: strin
   });
   archive.finalize();
   await written;
+}
+
+/** The base as the first engine that answers holds it (a node whose engine stopped is still listed until the manager sees it down). */
+async function inspectBase(image: string, engines: Dockerode[]): Promise<BaseImage> {
+  let failure: unknown;
+  for (const engine of engines) {
+    try {
+      return await engine.getImage(image).inspect();
+    } catch (error) {
+      if (!isEngineUnreachable(error)) throw error;
+      failure = error;
+    }
+  }
+  throw failure;
 }
 
 async function hasImage(engine: Dockerode, id: string): Promise<boolean> {
@@ -164,7 +178,7 @@ export class WorkspaceImages {
     try {
       // As a node holds it (every node holds the base: runner images by the operator, environment images shipped
       // before), not the manager, which need not run tasks nor hold environment images.
-      const base = (await (nodes[0] ?? this.manager).getImage(baseImage).inspect()) as unknown as BaseImage;
+      const base = await inspectBase(baseImage, [...nodes, this.manager]);
       const layer = await writeWorkspaceLayer(workspaceDir, join(dir, 'layer.tar'));
       const config = imageConfig(base, layer, { ...this.labels, [WORKSPACE_IMAGE_LABEL]: 'true' });
       const id = `sha256:${createHash('sha256').update(config).digest('hex')}`;
