@@ -44,6 +44,8 @@ export interface EnvironmentServiceDeps {
 export const FAILED_BUILD_REUSE_MS = 60_000;
 const INPUTS_CACHE_SIZE = 512;
 const BASE_ID_TTL_MS = 5_000;
+const PRESENT_TTL_MS = 5_000;
+const TOUCH_INTERVAL_MS = 60_000;
 
 
 export class EnvironmentService {
@@ -56,6 +58,8 @@ export class EnvironmentService {
   readonly logs = new BuildLogs();
   private readonly now: () => Date;
   private readonly closing = new AbortController();
+  private readonly seenPresent = new Map<string, number>();
+  private readonly touched = new Map<string, number>();
 
   constructor(private readonly deps: EnvironmentServiceDeps) {
     this.slots = new WaitingSlots(deps.settings.maxConcurrent);
@@ -77,8 +81,8 @@ export class EnvironmentService {
       throw withLog(error);
     });
     const record = this.deps.store.get(resolved.key);
-    if (record?.status === 'ready' && !this.inFlight.has(resolved.key) && (await this.deps.images.has(resolved.tag))) {
-      this.deps.store.touch(resolved.key, this.now().toISOString());
+    if (record?.status === 'ready' && !this.inFlight.has(resolved.key) && (await this.present(resolved.tag))) {
+      this.touch(resolved.key);
       this.deps.metrics.environmentCacheHits.inc();
       return resolved.tag;
     }
@@ -158,6 +162,8 @@ export class EnvironmentService {
   }
 
   private async removeEnvironment(record: EnvironmentRecord, why: string): Promise<void> {
+    this.seenPresent.delete(record.tag);
+    this.touched.delete(record.key);
     await this.deps.images.remove(record.tag);
     this.deps.store.remove(record.key);
     this.deps.logger.info({ environment: record.key, tenantId: record.tenantId, tag: record.tag, lastUsedAt: record.lastUsedAt, why }, 'removed an environment image');
@@ -184,6 +190,25 @@ export class EnvironmentService {
     base.catch(() => this.bases.delete(image));
     this.bases.set(image, { at: performance.now(), base });
     return base;
+  }
+
+  /** Whether the image is on the engine; a yes is believed for a few seconds (a run's hot path asks no engine then). */
+  private async present(tag: string): Promise<boolean> {
+    const seen = this.seenPresent.get(tag);
+    if (seen !== undefined && performance.now() - seen < PRESENT_TTL_MS) return true;
+    const present = await this.deps.images.has(tag);
+    if (present) this.seenPresent.set(tag, performance.now());
+    else this.seenPresent.delete(tag);
+    return present;
+  }
+
+  /** Its last use, written at most once a minute per environment: enough for an idle time counted in days. */
+  private touch(key: string): void {
+    const now = this.now();
+    const last = this.touched.get(key);
+    if (last !== undefined && now.getTime() - last < TOUCH_INTERVAL_MS) return;
+    this.touched.set(key, now.getTime());
+    this.deps.store.touch(key, now.toISOString());
   }
 
   private recentlyFailed(record: EnvironmentRecord): boolean {

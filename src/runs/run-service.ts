@@ -175,13 +175,20 @@ export class RunService {
     this.preparing.set(run.id, controller);
     try {
       const environment = declared ?? (await this.projects.manifestAt(project, run.commitSha)).environment;
+      let waited = false;
       const image = environment
         ? await this.environments.imageFor(
             { tenantId: run.tenantId, projectId: project.id, projectName: project.name, commitSha: run.commitSha, baseImage: run.image, declaration: environment },
-            { signal: controller.signal, onBuilding: (message) => this.runs.setStatusMessage(run.id, message) },
+            {
+              signal: controller.signal,
+              onBuilding: (message) => {
+                waited = true;
+                this.runs.setStatusMessage(run.id, message);
+              },
+            },
           )
         : run.image;
-      this.runs.setStatusMessage(run.id, null);
+      if (waited) this.runs.setStatusMessage(run.id, null);
       release();
       this.schedule(run, project, image);
     } catch (error) {
