@@ -114,10 +114,16 @@ await eachBackend(
         const specs = Array.from({ length: 3 }, () => spec(python('import time\ntime.sleep(20)\nprint("done")'), { limits: { timeoutSeconds: 240, memoryMb: 64, cpus: 0.5, pids: 64 } }));
         const settled = specs.map((s) => sandbox.backend.run(s).then((r): SandboxResult | Error => r, (error: Error) => error));
         let victim: { runId: string; node: number } | undefined;
+        // Not the leader either, when it can be helped: the scheduler may pass over a node just back from a cut for
+        // minutes, and the next test needs runs on the leader's node.
+        const ids = await nodeIds();
+        const leaderId = (await nodesSeenBy(0))?.find((n) => n.ManagerStatus?.Leader)?.ID;
+        const leader = leaderId === undefined ? -1 : ids.indexOf(leaderId);
         for (let attempt = 0; attempt < 100 && !victim; attempt += 1) {
           const where = await nodesOfRuns(specs.map((s) => s.runId));
           // Not the node the backend talks to: its manager must stay reachable.
-          const candidate = specs.find((s) => (where.get(s.runId) ?? 0) > 0);
+          const eligible = (node: number) => node > 0 && (node !== leader || attempt >= 50);
+          const candidate = specs.find((s) => eligible(where.get(s.runId) ?? 0));
           if (candidate) victim = { runId: candidate.runId, node: where.get(candidate.runId)! };
           else await new Promise((resolve) => setTimeout(resolve, 200));
         }
