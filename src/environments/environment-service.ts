@@ -10,6 +10,7 @@ import type { EnvironmentView } from '../projects/project-view.ts';
 import type { EnvironmentInputs } from '../projects/environment-files.ts';
 import type { BaseImage, EnvironmentImages } from '../sandbox/environment-images.ts';
 import type { EnvironmentRecord, EnvironmentStore } from '../store/environment-store.ts';
+import { FAILURE_LOG_TAIL_BYTES } from '../sandbox/environment-build.ts';
 import { BuildLogs } from './build-logs.ts';
 import { resolveEnvironment, type ResolvedEnvironment as Resolved } from './environment-recipe.ts';
 import { WaitingSlots } from './waiting-slots.ts';
@@ -297,13 +298,13 @@ function withLog(error: unknown): unknown {
 }
 
 function failedBuild(record: EnvironmentRecord): SandrunError {
-  return new SandrunError('environment_failed', record.errorMessage ?? 'the environment build failed', { log: record.log.slice(-8 * 1024) });
+  return new SandrunError('environment_failed', record.errorMessage ?? 'the environment build failed', { log: record.log.slice(-FAILURE_LOG_TAIL_BYTES) });
 }
 
 /** Every failure of a build reaches the run as environment_failed with the log's tail, except the engine going away. */
 function asBuildFailure(error: unknown, log: string): SandrunError {
   if (error instanceof SandrunError && (error.code === 'environment_failed' || error.code === 'engine_unavailable')) return error;
-  return new SandrunError('environment_failed', `the environment build failed: ${errorMessage(error)}`, { log: log.slice(-8 * 1024) }, { cause: error });
+  return new SandrunError('environment_failed', `the environment build failed: ${errorMessage(error)}`, { log: log.slice(-FAILURE_LOG_TAIL_BYTES) }, { cause: error });
 }
 
 /** Waits for `promise` unless the signal fires first (the work itself goes on). */

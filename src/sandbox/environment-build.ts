@@ -35,8 +35,10 @@ export interface BuiltImage {
   sizeBytes: number;
 }
 
-/** The build log a failure reports and a project view shows: its last part. */
+/** The build log a project view shows: its last part. */
 export const BUILD_LOG_TAIL_BYTES = 64 * 1024;
+/** The build log a failed run carries in error.details.log: its last part. */
+export const FAILURE_LOG_TAIL_BYTES = 8 * 1024;
 /** The classic builder colours a step's stderr. */
 // eslint-disable-next-line no-control-regex
 const ANSI_COLOUR = /\x1b\[[0-9;]*m/g;
@@ -58,7 +60,7 @@ export class BuildLog {
 }
 
 function failed(message: string, log: BuildLog): SandrunError {
-  return new SandrunError('environment_failed', message, { log: log.tail(8 * 1024) });
+  return new SandrunError('environment_failed', message, { log: log.tail(FAILURE_LOG_TAIL_BYTES) });
 }
 
 async function addFile(archive: Pack, name: string, path: string): Promise<void> {
