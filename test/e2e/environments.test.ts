@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DockerBackend } from '../../src/sandbox/docker/docker-backend.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { makeWheelDir, SDIST_SETUP_MARKER, type WheelDir } from '../helpers/python-wheels.ts';
@@ -111,8 +112,14 @@ describe('environments from the public package sources', () => {
       expect(third.body.status, JSON.stringify(third.body)).toBe('success');
       expect(third.body.stdout).toContain('changed');
       expect(await buildsOf(server), 'one build for four runs of two commits').toEqual({ ready: 1, failed: 0 });
-      const metrics = await (await fetch(`${server.url}/metrics`)).text();
-      expect(Number(/sandrun_pool_hits_total (\d+)/.exec(metrics)?.[1]), 'the warm pool parks containers of the environment image').toBeGreaterThan(0);
+      // The warm pool parks a container of the environment image for the next run (however long it takes to start one).
+      const pool = server.sandrun.sandbox as DockerBackend;
+      const parkedBy = Date.now() + 120_000;
+      while (pool.poolStats.parked === 0 && Date.now() < parkedBy) await new Promise((resolve) => setTimeout(resolve, 200));
+      const hitsBefore = pool.poolStats.hits;
+      const fromPool = await runSync('tab', 'table');
+      expect(fromPool.body.status, JSON.stringify(fromPool.body)).toBe('success');
+      expect(pool.poolStats.hits, 'the run was served by a parked container of the environment image').toBe(hitsBefore + 1);
     },
     BUILD_TIMEOUT_MS,
   );
@@ -194,9 +201,12 @@ describe('environments from the public package sources', () => {
       expect(nolock.body.error.details.log, 'a refusal before any build is its own log').toBe(nolock.body.error.message);
       expect(await buildsOf(server), 'refused before any build').toEqual(before);
 
-      // The server and the other projects are untouched.
-      await addProject('plain', { 'models/hello.py': 'print("still here")\n' });
-      const other = await runSync('plain', 'hello');
+      // The server and the other tenants are untouched.
+      const bystander = server.token('bystander');
+      const plainRepo = new TestRepo({ 'models/hello.py': 'print("still here")\n' });
+      repos.push(plainRepo);
+      expect((await server.request(bystander, 'POST', '/v1/projects', { name: 'plain', repo_url: plainRepo.dir })).status).toBe(201);
+      const other = await server.request(bystander, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'plain', model_name: 'hello' });
       expect(other.body.status, JSON.stringify(other.body)).toBe('success');
       expect(other.body.stdout).toBe('still here\n');
     },
