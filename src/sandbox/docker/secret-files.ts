@@ -2,6 +2,7 @@
 import { chmod, chown, lstat, mkdir, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandrunError, errorMessage } from '../../errors.ts';
+import { SECRET_KEY } from '../../secrets/secret-rules.ts';
 import { RUN_GID, RUN_UID } from '../container-layout.ts';
 
 /** statfs(2) types of the file systems that live in memory only. */
@@ -9,8 +10,6 @@ const IN_MEMORY_TYPES = new Map([
   [0x01021994, 'tmpfs'],
   [0x858458f6, 'ramfs'],
 ]);
-/** The secrets store allows no other name (SPEC §10); checked again here, since a name becomes a path. */
-const SECRET_KEY = /^[A-Z][A-Z0-9_]{0,63}$/;
 
 export class SecretFiles {
   private readonly root: string;
@@ -56,6 +55,7 @@ export class SecretFiles {
    */
   async write(dir: string, secrets: Record<string, string>): Promise<void> {
     for (const [key, value] of Object.entries(secrets)) {
+      // The store allows no other name (SPEC §10); checked again here, since a name becomes a path.
       if (!SECRET_KEY.test(key)) throw new SandrunError('internal', `secret name ${JSON.stringify(key)} does not match ${SECRET_KEY.source}`);
       const file = join(dir, key);
       await writeFile(file, value, { mode: this.canChown ? 0o400 : 0o444, flag: 'wx' });
