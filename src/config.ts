@@ -7,6 +7,7 @@ import { SandrunError, describeZodIssues } from './errors.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, HOST_RULE, PORT_RULE, parseHost, parsePort } from './listen-address.ts';
 import type { RunLimits } from './run-limits.ts';
 import { parseSecretsKey } from './secrets/secret-box.ts';
+import { EGRESS_RULE_FORM, parseEgressRules, type EgressRule } from './egress/egress-rules.ts';
 import { ENGINE_HOST_RULE, isLoopback, parseEngineHost } from './sandbox/swarm/engine-address.ts';
 import type { EngineTls } from './sandbox/swarm/engine-client.ts';
 
@@ -109,6 +110,11 @@ const environmentSchema = z.object({
   SANDRUN_TENANT_MAX_PROJECTS: positiveInt(100),
   SANDRUN_MANIFEST_MAX_BYTES: positiveInt(64 * 1024),
   SANDRUN_ALLOW_PRIVATE_DESTINATIONS: boolean.default(false),
+  SANDRUN_EGRESS_ALLOW: list([]).transform((entries, context): EgressRule[] => {
+    const { rules, problems } = parseEgressRules(entries);
+    for (const problem of problems) context.addIssue({ code: 'custom', message: `${problem}; each entry is ${EGRESS_RULE_FORM}` });
+    return problems.length > 0 ? z.NEVER : rules;
+  }),
   // The value never appears in a message: a typo must not print the key into a log.
   SANDRUN_SECRETS_KEY: z
     .string()
@@ -237,6 +243,8 @@ export interface Config {
   repoLimits: RepoLimitsConfig;
   /** Server-side fetches (git, JWKS) may reach loopback, link-local, private and metadata addresses. */
   allowPrivateDestinations: boolean;
+  /** What runs may reach through the egress proxy (SPEC §11): a project's network.allow is granted only where these cover it. Default: nothing. */
+  egressAllow: EgressRule[];
   /** The key that seals repository credentials and project secrets at rest; undefined: a key file in the data directory. */
   secretsKey: Buffer | undefined;
   /** How many secrets one project may hold (SPEC §10); each is a file in every run of it. */
@@ -389,6 +397,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       manifestMaxBytes: e.SANDRUN_MANIFEST_MAX_BYTES,
     },
     allowPrivateDestinations: e.SANDRUN_ALLOW_PRIVATE_DESTINATIONS,
+    egressAllow: e.SANDRUN_EGRESS_ALLOW,
     secretsKey: e.SANDRUN_SECRETS_KEY,
     projectMaxSecrets: e.SANDRUN_PROJECT_MAX_SECRETS,
     git: {

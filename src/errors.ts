@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'git_failed'
   | 'repo_too_large'
   | 'environment_failed'
+  | 'egress_denied'
   | 'internal';
 
 export const STATUS_OF: Record<ErrorCode, number> = {
@@ -39,6 +40,7 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   git_failed: 422,
   repo_too_large: 422,
   environment_failed: 422,
+  egress_denied: 422,
   internal: 500,
 };
 

@@ -42,6 +42,29 @@ const RULES = REFUSED.map(({ reason, ipv4, ipv6 }) => {
   return { reason, list };
 });
 
+/** Each refused range on its own, to tell whether a whole CIDR lies inside one (the egress rules' private ranges). */
+const RANGES = REFUSED.flatMap(({ reason, ipv4, ipv6 }) => [
+  ...ipv4.map(([network, prefix]) => ({ reason, type: 'ipv4' as const, network, prefix })),
+  ...ipv4.flatMap(([network, prefix]) => IPV4_EMBEDDING_PREFIXES.map((embedding) => ({ reason, type: 'ipv6' as const, network: `${embedding}${network}`, prefix: 96 + prefix }))),
+  ...ipv6.map(([network, prefix]) => ({ reason, type: 'ipv6' as const, network, prefix })),
+]).map((range) => {
+  const list = new BlockList();
+  list.addSubnet(range.network, range.prefix, range.type);
+  return { ...range, list };
+});
+
+/**
+ * Why every address of the CIDR `network/prefix` is refused (it lies inside one refused range: 10.1.0.0/16 is "a
+ * private address"), or null when some of its addresses are not (0.0.0.0/0, 10.0.0.0/7). IPv4-mapped IPv6 networks
+ * (::ffff:0:0/96) are not recognised: callers take IPv4 ranges in IPv4 form.
+ */
+export function cidrRefusalReason(network: string, prefix: number): string | null {
+  const family = isIP(network);
+  if (family === 0) throw new SandrunError('internal', `'${network}' is not an IP address`);
+  const type = family === 4 ? 'ipv4' : 'ipv6';
+  return RANGES.find((range) => range.type === type && range.prefix <= prefix && range.list.check(network, type))?.reason ?? null;
+}
+
 /** Why an IP address is refused ("a loopback address"), or null when fetches may go there. */
 export function refusalReason(address: string): string | null {
   const family = isIP(address);

@@ -4,6 +4,7 @@ import { SandrunError } from '../errors.ts';
 import type { YamlParser } from './yaml-parser.ts';
 import { aptPackageProblem, MAX_APT_PACKAGES } from './apt-packages.ts';
 import { shown } from './environment-input.ts';
+import { DESTINATION_FORM, parseDestination, type Destination } from '../egress/destination.ts';
 
 export const MANIFEST_FILE = 'sandrun.yaml';
 export const MODEL_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
@@ -64,6 +65,28 @@ const environmentSchema = z.preprocess(
   ),
 );
 
+/** A project names few destinations; each becomes a grant the egress proxy checks on every connection. */
+export const MAX_NETWORK_DESTINATIONS = 32;
+const networkSchema = z.preprocess(
+  mapToObject,
+  z.strictObject(
+    {
+      allow: z
+        .array(
+          z.string({ error: expected(`a destination, ${DESTINATION_FORM}`) }).transform((text, context): Destination => {
+            const parsed = parseDestination(text);
+            if (parsed.problem === undefined) return parsed.value;
+            context.addIssue({ code: 'custom', message: `'${shown(text)}' ${parsed.problem}` });
+            return z.NEVER;
+          }),
+          { error: expected(`a list of destinations, ${DESTINATION_FORM}`) },
+        )
+        .max(MAX_NETWORK_DESTINATIONS, { error: `at most ${MAX_NETWORK_DESTINATIONS} destinations` }),
+    },
+    { error: expected('a mapping with the key allow') },
+  ),
+);
+
 const limitsSchema = z.preprocess(mapToObject, z.strictObject(limitFields, { error: expected('a mapping of limits') }));
 const modelSchema = z.preprocess(mapToObject, z.strictObject({ command, image: image.optional(), ...limitFields }, { error: expected('a mapping with a command') }));
 const modelsSchema = z.preprocess(
@@ -75,8 +98,8 @@ const modelsSchema = z.preprocess(
 const manifestSchema = z.preprocess(
   mapToObject,
   z.strictObject(
-    { image: image.optional(), command: command.optional(), models: modelsSchema.optional(), limits: limitsSchema.optional(), environment: environmentSchema.optional() },
-    { error: 'expected a mapping with keys image, command, models, limits, environment' },
+    { image: image.optional(), command: command.optional(), models: modelsSchema.optional(), limits: limitsSchema.optional(), environment: environmentSchema.optional(), network: networkSchema.optional() },
+    { error: 'expected a mapping with keys image, command, models, limits, environment, network' },
   ),
 );
 
@@ -85,12 +108,15 @@ export type ModelSpec = z.infer<typeof modelSchema>;
 export type ManifestLimits = z.infer<typeof limitsSchema>;
 /** What a project needs beyond its image (SPEC §9). */
 export type EnvironmentDeclaration = z.infer<typeof environmentSchema>;
+/** The destinations a project asks to reach (SPEC §11); the operator's rules decide which it gets. */
+export type NetworkDeclaration = z.infer<typeof networkSchema>;
 /** A manifest whose models are known (from sandrun.yaml or the models/NAME.py convention), in order. */
 export type ResolvedManifest = Manifest & { models: Map<string, ModelSpec> };
 
 const ALLOWED_KEYS: Record<string, string> = {
-  '': 'image, command, models, limits, environment',
+  '': 'image, command, models, limits, environment, network',
   environment: 'apt, pip, npm',
+  network: 'allow',
   limits: Object.keys(limitFields).join(', '),
   model: ['command', 'image', ...Object.keys(limitFields)].join(', '),
 };

@@ -70,7 +70,7 @@ describe('parseManifest', () => {
     expect(error.code).toBe('manifest_invalid');
     expect(error.message).toMatch(/^sandrun\.yaml line 5: models\.revenue\.timeout: unknown key \(allowed: command, image, timeout_seconds/);
     expect((await manifestError('image: sandrun/python:3.11\nentrypoint: [x]\n')).message).toBe(
-      'sandrun.yaml line 2: entrypoint: unknown key (allowed: image, command, models, limits, environment)',
+      'sandrun.yaml line 2: entrypoint: unknown key (allowed: image, command, models, limits, environment, network)',
     );
     expect((await manifestError('limits:\n  timeout_seconds: 5\n  disk_mb: 9\n')).message).toMatch(/^sandrun\.yaml line 3: limits\.disk_mb: unknown key/);
   });
