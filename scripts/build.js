@@ -56,3 +56,18 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
+
+/**
+ * The egress proxy is its own program: it runs in a container of sandrun/node:18 (Debian's Node 18), with this one
+ * file mounted read-only, so everything it uses (zod too) is bundled into it and nothing newer than Node 18 is assumed.
+ */
+await build({
+  absWorkingDir: root,
+  entryPoints: ['src/egress/proxy/main.ts'],
+  outfile: `${outdir}/egress-proxy.mjs`,
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node18',
+  logLevel: 'warning',
+});

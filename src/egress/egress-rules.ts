@@ -2,6 +2,7 @@
 import { SandrunError } from '../errors.ts';
 import { cidrRefusalReason, refusalReason } from '../net/destination-policy.ts';
 import { cidrContains, formatCidr, parseCidr, type Cidr } from './cidr.ts';
+import type { EgressGrant } from './egress-files.ts';
 import { formatDestination, parseHostName, parsePort, splitHostPort, type Destination, type Parsed } from './destination.ts';
 
 export type EgressRule = { text: string; port: number } & (
@@ -11,17 +12,6 @@ export type EgressRule = { text: string; port: number } & (
   /** An IP address is a CIDR of one address. `privateReason`: the refused space the whole range lies in, if it does. */
   | { kind: 'cidr'; cidr: Cidr; privateReason: string | null }
 );
-
-/** What one destination of a run may reach through the egress proxy. */
-export interface EgressGrant {
-  host: string;
-  port: number;
-  /**
-   * The CIDRs at this port that the operator wrote inside refused space (private, loopback, link-local, metadata):
-   * the only such addresses the grant may reach. Any other address must be public.
-   */
-  privateRanges: string[];
-}
 
 export const EGRESS_RULE_FORM = 'host:port, *.domain:port or CIDR:port (IPv6 in brackets), e.g. api.example.com:443, *.example.com:443, 10.0.0.0/8:5432, [2001:db8::/32]:443';
 
