@@ -46,7 +46,7 @@ interface Admitted {
 }
 
 export function createEgressProxy(options: EgressProxyOptions): EgressProxy {
-  const counts = new RunCounts(options.dir);
+  const counts = new RunCounts(options.dir, (runId, error) => options.log({ event: 'counts_file_failed', run: runId, message: error.message }));
 
   /** The run a Proxy-Authorization header proves, with its grants; a ClientError(407) otherwise. */
   function authenticate(header: string | undefined): { runId: string; grants: EgressGrant[] } {

@@ -20,7 +20,14 @@ const keyOf = (host: string, port: number) => `${host} ${port}`;
 export class RunCounts {
   private readonly runs = new Map<string, RunState>();
 
-  constructor(private readonly dir: string) {}
+  /**
+   * `onFileError`: a counts file could not be written (a full disk: the connection goes on, the next write catches up)
+   * or an earlier one read (counting starts again from zero).
+   */
+  constructor(
+    private readonly dir: string,
+    private readonly onFileError: (runId: string, error: Error) => void,
+  ) {}
 
   /** Open connections of a run (a limit counts them). */
   liveConnections(runId: string): number {
@@ -97,7 +104,12 @@ export class RunCounts {
     let state = this.runs.get(runId);
     if (!state) {
       // A restarted proxy goes on from what its predecessor wrote.
-      const earlier = readJsonFile(countsPath(this.dir, runId), countsFileSchema);
+      let earlier: CountsFile | undefined;
+      try {
+        earlier = readJsonFile(countsPath(this.dir, runId), countsFileSchema);
+      } catch (error) {
+        this.onFileError(runId, error as Error);
+      }
       state = {
         closed: new Map((earlier?.egress ?? []).map((entry) => [keyOf(entry.host, entry.port), { ...entry }])),
         live: new Map(),
@@ -127,7 +139,11 @@ export class RunCounts {
       entry.bytes_out += upstream.bytesWritten;
       entry.bytes_in += upstream.bytesRead;
     }
-    writeAtomically(countsPath(this.dir, runId), { run: runId, closed, egress: [...egress.values()], refused: state.refused } satisfies CountsFile);
-    state.dirty = false;
+    try {
+      writeAtomically(countsPath(this.dir, runId), { run: runId, closed, egress: [...egress.values()], refused: state.refused } satisfies CountsFile);
+      state.dirty = false;
+    } catch (error) {
+      this.onFileError(runId, error as Error);
+    }
   }
 }
