@@ -62,10 +62,13 @@ export function tokenMatches(file: GrantFile, token: string): boolean {
   return timingSafeEqual(Buffer.from(tokenSha256(token), 'hex'), Buffer.from(file.tokenSha256, 'hex'));
 }
 
-/** Writes a whole file under a temporary name and renames it into place: a reader sees the old file or the new one, never half. */
+/**
+ * Writes a whole file under a temporary name and renames it into place: a reader sees the old file or the new one, never
+ * half. Readable by all: the server and the proxy run as different users, and neither file holds a secret.
+ */
 export function writeAtomically(path: string, value: unknown): void {
   const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  writeFileSync(temporary, JSON.stringify(value), { mode: 0o640 });
+  writeFileSync(temporary, JSON.stringify(value), { mode: 0o644 });
   renameSync(temporary, path);
 }
 

@@ -1,6 +1,6 @@
 // The server's side of the egress directory: a run's grants and proxy credential when it starts, its byte counts when it ends.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, unlinkSync, watch } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmSync, unlinkSync, watch } from 'node:fs';
 import { countsDir, countsFileSchema, countsPath, grantPath, grantsDir, readJsonFile, RUN_ID, tokenSha256, writeAtomically, type CountsFile, type EgressGrant, type GrantFile } from './egress-files.ts';
 import { errorMessage, SandrunError } from '../errors.ts';
 
@@ -23,8 +23,13 @@ export interface EgressLedgerSettings {
 
 export class EgressLedger {
   constructor(private readonly settings: EgressLedgerSettings) {
-    mkdirSync(grantsDir(settings.dir), { recursive: true, mode: 0o750 });
-    mkdirSync(countsDir(settings.dir), { recursive: true, mode: 0o770 });
+    // The proxy runs as the runner images' user (not the server's): it reads grants/ and writes counts/. The modes are
+    // set whatever the umask; the directory's parent (the data directory) keeps other users of the host out.
+    mkdirSync(grantsDir(settings.dir), { recursive: true });
+    mkdirSync(countsDir(settings.dir), { recursive: true });
+    chmodSync(settings.dir, 0o755);
+    chmodSync(grantsDir(settings.dir), 0o755);
+    chmodSync(countsDir(settings.dir), 0o777);
   }
 
   /**
