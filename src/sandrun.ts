@@ -217,6 +217,11 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     disk: diskGuard,
     environments,
     secretsOf: (projectId) => projectSecrets.valuesFor(projectId),
+    // The proxy and its networks exist (sandbox/docker/egress-*.ts) but runs do not join them yet: refused, not run without network.
+    egressUnavailable:
+      config.backend.kind === 'swarm'
+        ? 'runs on a swarm cannot be given network access yet; only the Docker backend will'
+        : 'this server cannot give runs network access yet (egress through the proxy is not wired into runs in this version)',
   });
   const projectEnvironments = new ProjectEnvironments({ projects: projectService, environments, defaultImage: config.defaultImage });
   const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, config.retentionDays, logger, (projectId) =>

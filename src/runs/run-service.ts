@@ -22,6 +22,7 @@ import type { FairScheduler } from './scheduler.ts';
 import { delay } from '../delay.ts';
 import type { EnvironmentService } from '../environments/environment-service.ts';
 import type { EnvironmentDeclaration } from '../projects/manifest.ts';
+import { grantsFor } from '../egress/egress-rules.ts';
 
 /** `replayed`: an earlier submission with the same idempotency key made this run. */
 export type SubmitResult = { mode: 'sync' | 'async'; run: RunRecord; replayed: boolean };
@@ -45,7 +46,9 @@ export interface RunServiceDeps {
   sandbox: SandboxBackend;
   scheduler: FairScheduler;
   liveLogs: LiveLogs;
-  config: Pick<Config, 'defaultImage' | 'defaultLimits' | 'maxLimits' | 'minPids' | 'tenantDailyCpuSeconds' | 'parametersMaxDepth'>;
+  config: Pick<Config, 'defaultImage' | 'defaultLimits' | 'maxLimits' | 'minPids' | 'tenantDailyCpuSeconds' | 'parametersMaxDepth' | 'egressAllow'>;
+  /** Why this server cannot give a run network access yet (SPEC §11): a run granted any is refused with it; null when it can. */
+  egressUnavailable: string | null;
   logger: Logger;
   metrics: Metrics;
   /** Whether the engine answers: runs wait for it, sync requests are refused while it is down. */
@@ -81,11 +84,13 @@ export class RunService {
   private readonly disk: DiskGuard;
   private readonly environments: EnvironmentService;
   private readonly secretsOf: (projectId: string) => Record<string, string>;
+  private readonly egressUnavailable: string | null;
   private readonly now: () => Date;
 
   constructor(deps: RunServiceDeps) {
     ({ runs: this.runs, projects: this.projects, sandbox: this.sandbox, scheduler: this.scheduler, liveLogs: this.liveLogs } = deps);
     ({ config: this.config, logger: this.logger, metrics: this.metrics, engine: this.engine, disk: this.disk, environments: this.environments, secretsOf: this.secretsOf } = deps);
+    this.egressUnavailable = deps.egressUnavailable;
     this.now = deps.now ?? (() => new Date());
   }
 
@@ -102,6 +107,11 @@ export class RunService {
     await this.projects.assertCheckoutFits(project, commitSha);
     const manifest = await this.projects.manifestAt(project, commitSha);
     const plan = planRun(manifest, { scope: request.scope, modelName: request.model_name, projectName: project.name }, this.config);
+    // Refused now, naming each destination the operator's rules do not cover (SPEC §11), before anything is recorded.
+    const grants = grantsFor(this.config.egressAllow, manifest.network?.allow ?? []);
+    if (grants.length > 0 && this.egressUnavailable !== null) {
+      throw new SandrunError('egress_denied', `network.allow: ${this.egressUnavailable}`, { grants: grants.map(({ host, port }) => ({ host, port })) });
+    }
     if (request.mode === 'sync' && !this.engine.available) {
       throw new SandrunError(
         'engine_unavailable',

@@ -1,0 +1,58 @@
+// SPEC §11 at submission: a project's network.allow is granted only where SANDRUN_EGRESS_ALLOW covers it, else a 422 naming what is not; nothing is run or recorded.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestRepo } from '../helpers/git-repo.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+let server: TestServer;
+let token: string;
+const repos: TestRepo[] = [];
+
+async function project(name: string, manifest: string[]): Promise<void> {
+  const repo = new TestRepo({ 'sandrun.yaml': [...manifest, ''].join('\n'), 'main.py': 'print(1)\n' });
+  repos.push(repo);
+  const created = await server.request(token, 'POST', '/v1/projects', { name, repo_url: repo.dir });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+}
+
+const run = (projectName: string) => server.request(token, 'POST', '/v1/runs', { scope: 'project', mode: 'sync', project_name: projectName });
+
+beforeAll(async () => {
+  // No warm pool: every answer here comes before any container.
+  server = await startTestServer({ SANDRUN_EGRESS_ALLOW: 'api.example.com:443,10.0.0.0/8:5432', SANDRUN_POOL_SIZE: '0' });
+  token = server.token(`egress-${process.pid}`);
+  await project('asks-too-much', ['image: sandrun/python:3.11', 'command: [python, main.py]', 'network:', '  allow: ["api.example.com:443", "data.internal:8080", "10.1.2.3:5432"]']);
+  await project('asks-allowed', ['image: sandrun/python:3.11', 'command: [python, main.py]', 'network:', '  allow: ["api.example.com:443"]']);
+  await project('asks-badly', ['image: sandrun/python:3.11', 'command: [python, main.py]', 'network:', '  allow:', '    - api.example.com']);
+});
+
+afterAll(async () => {
+  await server?.close();
+  for (const repo of repos) repo.remove();
+});
+
+describe('network.allow at run time', () => {
+  it('a destination the operator did not allow is a 422 egress_denied naming it and the rule it would need; no run is recorded', async () => {
+    const answer = await run('asks-too-much');
+    expect(answer.status, JSON.stringify(answer.body)).toBe(422);
+    expect(answer.body.error.code).toBe('egress_denied');
+    expect(answer.body.error.message).toContain('data.internal:8080 is not allowed: no rule of SANDRUN_EGRESS_ALLOW covers it (the operator would add data.internal:8080 or *.internal:8080)');
+    expect(answer.body.error.message, 'granted destinations are not named').not.toContain('api.example.com');
+    expect(answer.body.error.message, 'an address inside an allowed private range is granted').not.toContain('10.1.2.3');
+    expect((await server.request(token, 'GET', '/v1/runs?project_name=asks-too-much')).body.runs).toEqual([]);
+  });
+
+  it('a project whose destinations are all allowed is refused while this server cannot give runs network, rather than run without it', async () => {
+    const answer = await run('asks-allowed');
+    expect(answer.status, JSON.stringify(answer.body)).toBe(422);
+    expect(answer.body.error.code).toBe('egress_denied');
+    expect(answer.body.error.message).toContain('cannot give runs network access yet');
+    expect(answer.body.error.details).toEqual({ grants: [{ host: 'api.example.com', port: 443 }] });
+  });
+
+  it('a malformed destination is a 422 manifest_invalid naming the line', async () => {
+    const answer = await run('asks-badly');
+    expect(answer.status, JSON.stringify(answer.body)).toBe(422);
+    expect(answer.body.error.code).toBe('manifest_invalid');
+    expect(answer.body.error.message).toContain("line 5: network.allow[0]: 'api.example.com' is not of the form host:port");
+  });
+});
