@@ -92,7 +92,7 @@ export function openApiDocument(version: string): JsonSchema {
             '200': { description: 'the terminal result (mode=sync)', content: json(ref('RunResult')) },
             '202': { description: 'the receipt (mode=async)', content: json(ref('RunSubmitted')) },
             '413': errorResponse('parameters over 1 MiB of JSON'),
-            '422': errorResponse('the project’s sandrun.yaml is invalid at that commit (manifest_invalid), or its checkout would pass the size or file-count cap (repo_too_large)'),
+            '422': errorResponse('the project’s sandrun.yaml is invalid at that commit (manifest_invalid), its checkout would pass the size or file-count cap (repo_too_large), or its network.allow names a destination the operator does not allow or the server cannot serve (egress_denied)'),
             '429': errorResponse('queue full or per-tenant limit reached'),
           },
           { requestBody: { required: true, content: json(ref('RunRequest')) } },

@@ -2,6 +2,7 @@
 import Dockerode from 'dockerode';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,6 +89,10 @@ describe.skipIf(!existsSync(PROGRAM))('egress through the proxy container', () =
   const addresses: Record<string, string> = {};
   let outboundSubnet = '';
   let outboundGateway = '';
+  /** A service of the engine host, on all its addresses: what a run must not find through any network it is on. */
+  let hostService: Server;
+  let hostPort = 0;
+  const hostConnections: string[] = [];
 
   async function startServer(name: string): Promise<void> {
     const container = await docker.createContainer({
@@ -128,6 +133,12 @@ describe.skipIf(!existsSync(PROGRAM))('egress through the proxy container', () =
   }
 
   beforeAll(async () => {
+    hostService = createServer((socket) => {
+      hostConnections.push(String(socket.remoteAddress));
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => hostService.listen(0, '0.0.0.0', resolve));
+    hostPort = (hostService.address() as AddressInfo).port;
     await supervisor.ensureRunning();
     const outbound = await docker.getNetwork(egressOutboundNetworkName(instanceId)).inspect();
     const ipam = outbound.IPAM?.Config?.[0];
@@ -139,6 +150,7 @@ describe.skipIf(!existsSync(PROGRAM))('egress through the proxy container', () =
   });
 
   afterAll(async () => {
+    hostService?.close();
     const mine = await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${instanceId}`] } });
     await Promise.all(mine.map((container) => docker.getContainer(container.Id).remove({ force: true })));
     await supervisor.sweep(() => false);
@@ -150,6 +162,9 @@ describe.skipIf(!existsSync(PROGRAM))('egress through the proxy container', () =
     const runId = randomUUID();
     const network = await supervisor.attachRun(runId);
     try {
+      const ipam = (await docker.getNetwork(network).inspect()).IPAM?.Config?.[0];
+      const runGateway = ipam?.Gateway ?? '';
+      expect(runGateway, 'the run network\'s gateway address').not.toBe('');
       // The operator's rule for this test: the outbound network's range at 8080 (private space, named).
       const env = ledger.open(runId, [{ host: servers.allowed, port: 8080, privateRanges: [outboundSubnet] }]);
       const results = await probeAs(runId, network, env, {
@@ -160,8 +175,11 @@ describe.skipIf(!existsSync(PROGRAM))('egress through the proxy container', () =
         byAddress: { kind: 'tunnel', target: `${addresses[servers.allowed]}:8080` },
         directByAddress: { kind: 'direct', host: addresses[servers.allowed]!, port: 8080 },
         directOther: { kind: 'direct', host: addresses[servers.other]!, port: 8080 },
-        outboundGateway: { kind: 'direct', host: outboundGateway, port: 8080 },
+        outboundGateway: { kind: 'direct', host: outboundGateway, port: hostPort },
+        runGateway: { kind: 'direct', host: runGateway, port: hostPort },
+        hostThroughProxy: { kind: 'tunnel', target: `${outboundGateway}:${hostPort}` },
       });
+      console.log(JSON.stringify(results));
       expect(results.granted, 'CONNECT to the granted pair').toEqual({ status: 200, body: `${servers.allowed}:8080` });
       expect(results.grantedPlain, 'a plain GET of the granted pair').toEqual({ status: 200, body: `${servers.allowed}:8080` });
       expect(results.otherPort?.status, 'the same server on another port').toBe(403);
@@ -170,6 +188,9 @@ describe.skipIf(!existsSync(PROGRAM))('egress through the proxy container', () =
       expect(results.directByAddress?.connected, `a direct connection to the granted server (${JSON.stringify(results.directByAddress)})`).toBe(false);
       expect(results.directOther?.connected, 'a direct connection to another server').toBe(false);
       expect(results.outboundGateway?.connected, 'the engine host, at the outbound network\'s gateway').toBe(false);
+      expect(results.runGateway?.connected, 'the engine host, at the run network\'s gateway').toBe(false);
+      expect(results.hostThroughProxy?.status, 'the engine host through the proxy').toBe(403);
+      expect(hostConnections, 'connections the engine host\'s service received').toEqual([]);
     } finally {
       const usage = await ledger.close(runId);
       await supervisor.detachRun(runId);
