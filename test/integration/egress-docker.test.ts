@@ -57,6 +57,9 @@ function get(url) {
     req.on('error', (e) => resolve({ error: e.code }));
   });
 }
+function lookup(name) {
+  return new Promise((resolve) => require('dns').lookup(name, (error, address) => resolve(error ? { error: error.code } : { address })));
+}
 function direct(host, port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host, port, timeout: 3000 });
@@ -71,13 +74,19 @@ function direct(host, port) {
   for (const [name, probe] of Object.entries(probes)) {
     if (probe.kind === 'tunnel') results[name] = await tunnel(probe.target);
     else if (probe.kind === 'get') results[name] = await get(probe.url);
+    else if (probe.kind === 'lookup') results[name] = await lookup(probe.name);
     else results[name] = await direct(probe.host, probe.port);
   }
   console.log(JSON.stringify(results));
 })();
 `;
 
-type Probe = { kind: 'tunnel'; target: string } | { kind: 'get'; url: string } | { kind: 'direct'; host: string; port: number };
+type Probe = { kind: 'tunnel'; target: string } | { kind: 'get'; url: string } | { kind: 'direct'; host: string; port: number } | { kind: 'lookup'; name: string };
+
+/** A DNS server that answers nothing and prints each query it receives: where a run's forwarded lookups would arrive. */
+const DNS_SCRIPT = `
+require('dgram').createSocket('udp4').on('message', (msg, from) => console.log('query from ' + from.address)).bind(53);
+`;
 
 describe.skipIf(!existsSync(PROGRAM))('egress through the proxy container', () => {
   const docker = new Dockerode();
@@ -110,7 +119,13 @@ describe.skipIf(!existsSync(PROGRAM))('egress through the proxy container', () =
   }
 
   /** Runs the probes in a container on the run's egress network, as a run would; returns each probe's outcome. */
-  async function probeAs(runId: string, network: string, env: Record<string, string>, probes: Record<string, Probe>): Promise<Record<string, Record<string, unknown>>> {
+  async function probeAs(
+    runId: string,
+    network: string,
+    env: Record<string, string>,
+    probes: Record<string, Probe>,
+    dns: string[] = [],
+  ): Promise<Record<string, Record<string, unknown>>> {
     const container = await docker.createContainer({
       name: `egress-client-${runId}`,
       Image: IMAGE,
@@ -118,7 +133,7 @@ describe.skipIf(!existsSync(PROGRAM))('egress through the proxy container', () =
       Env: [...Object.entries(env).map(([key, value]) => `${key}=${value}`), `PROBES=${JSON.stringify(probes)}`],
       User: '10001:10001',
       Labels: { [TEST_LABEL]: instanceId },
-      HostConfig: { NetworkMode: network, CapDrop: ['ALL'], ReadonlyRootfs: true, SecurityOpt: ['no-new-privileges:true'] },
+      HostConfig: { NetworkMode: network, CapDrop: ['ALL'], ReadonlyRootfs: true, SecurityOpt: ['no-new-privileges:true'], ...(dns.length > 0 ? { Dns: dns } : {}) },
     });
     try {
       await container.start();
@@ -209,6 +224,30 @@ describe.skipIf(!existsSync(PROGRAM))('egress through the proxy container', () =
       expect(info.Internal).toBe(true);
       expect(Object.values(info.Containers ?? {}).map((member: { Name: string }) => member.Name)).toEqual([egressProxyName(instanceId)]);
       expect(info.Options?.['com.docker.network.bridge.inhibit_ipv4']).toBe('true');
+    } finally {
+      await supervisor.detachRun(runId);
+    }
+  });
+
+  it('a run\'s name lookups go no further than its network: a resolver elsewhere receives none of them', async () => {
+    // The resolver a run's engine DNS would forward to: in a test container on the outbound network.
+    const resolver = await docker.createContainer({
+      name: `egress-dns-${instanceId}`,
+      Image: IMAGE,
+      Cmd: ['node', '-e', DNS_SCRIPT],
+      Labels: { [TEST_LABEL]: instanceId },
+      HostConfig: { NetworkMode: egressOutboundNetworkName(instanceId), ReadonlyRootfs: true },
+    });
+    await resolver.start();
+    const resolverAddress = (await resolver.inspect()).NetworkSettings.Networks[egressOutboundNetworkName(instanceId)]!.IPAddress;
+    const runId = randomUUID();
+    const network = await supervisor.attachRun(runId);
+    try {
+      const results = await probeAs(runId, network, { HTTP_PROXY: 'http://x:y@egress-proxy:3128' }, { proxy: { kind: 'lookup', name: EGRESS_PROXY_ALIAS }, outside: { kind: 'lookup', name: `exfiltrate.${instanceId}.example` } }, [resolverAddress]);
+      expect(results.proxy?.address, 'the proxy\'s name resolves on the run\'s network').toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+      expect(results.outside?.address, 'an outside name').toBeUndefined();
+      const logs = (await resolver.logs({ stdout: true, stderr: true })).toString('utf8');
+      expect(logs, 'queries the resolver received').not.toContain('query from');
     } finally {
       await supervisor.detachRun(runId);
     }
