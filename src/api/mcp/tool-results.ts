@@ -16,6 +16,7 @@ const NEXT_STEP: Partial<Record<ErrorCode, string>> = {
   image_unavailable: "Use an image from the server's allow-list in sandrun.yaml, or ask the operator to build it.",
   git_failed: 'Check the branch or commit_sha; the project may need a refresh.',
   repo_too_large: 'This commit of the repository is larger than the server allows; run a smaller commit or ask the operator.',
+  egress_denied: "Remove the named destinations from network.allow in the project's sandrun.yaml, or ask the operator to allow them (SANDRUN_EGRESS_ALLOW).",
   rate_limited: 'Wait and try again.',
   queue_full: 'The run queue is full: wait for runs to finish, then try again.',
   engine_unavailable: 'The container engine is unavailable: try again later.',
