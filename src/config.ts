@@ -126,6 +126,7 @@ const environmentSchema = z.object({
   SANDRUN_IMAGES: list(['sandrun/python:3.11', 'sandrun/node:18']),
   SANDRUN_DEFAULT_IMAGE: z.string().min(1).default('sandrun/python:3.11'),
   SANDRUN_OUTPUTS_HELPER_IMAGE: z.string().min(1).default('sandrun/base:bookworm'),
+  SANDRUN_EGRESS_PROXY_IMAGE: z.string().min(1).default('sandrun/node:18'),
   SANDRUN_BUILD_TIMEOUT_SECONDS: positiveNumber(900),
   SANDRUN_BUILD_MEMORY_MB: positiveInt(2048),
   SANDRUN_BUILD_MAX_IMAGE_MB: positiveInt(4096),
@@ -258,6 +259,8 @@ export interface Config {
   defaultImage: string;
   /** Holds and reads /outputs for runs on images without a shell; needs `sleep` and `tar`. */
   outputsHelperImage: string;
+  /** The image the egress proxy runs on (Node 18 or later); used only when SANDRUN_EGRESS_ALLOW grants anything. */
+  egressProxyImage: string;
   defaultLimits: RunLimits;
   maxLimits: RunLimits;
   /** How project environments are built (SPEC §9) and where their packages come from; see docs/environments.md. */
@@ -408,6 +411,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     images: e.SANDRUN_IMAGES,
     defaultImage: e.SANDRUN_DEFAULT_IMAGE,
     outputsHelperImage: e.SANDRUN_OUTPUTS_HELPER_IMAGE,
+    egressProxyImage: e.SANDRUN_EGRESS_PROXY_IMAGE,
     defaultLimits: {
       timeoutSeconds: e.SANDRUN_DEFAULT_TIMEOUT_SECONDS,
       memoryMb: e.SANDRUN_DEFAULT_MEMORY_MB,

@@ -52,10 +52,20 @@ import { RunStore } from './store/run-store.ts';
 import { TenantStore } from './store/tenant-store.ts';
 import { TokenStore } from './store/token-store.ts';
 import { VERSION } from './version.ts';
+import { PACKAGE_ROOT } from './package-root.ts';
 
 const REAP_INTERVAL_MS = 60_000;
 const RETENTION_INTERVAL_MS = 15 * 60_000;
 const ENVIRONMENT_SWEEP_INTERVAL_MS = 15 * 60_000;
+/** How long a run's end waits for the egress proxy's last count of it (the proxy looks every 250 ms). */
+const EGRESS_CLOSE_WAIT_MS = 3_000;
+
+/** Why this server cannot give a run network access (SPEC §11), said in the run's 422; null when it can. */
+function egressUnavailable(config: Config): string | null {
+  if (config.backend.kind === 'swarm') return 'runs on a swarm cannot be given network access yet; only the Docker backend can';
+  if (config.runtime === 'runsc') return 'the gVisor runtime (SANDRUN_RUNTIME=runsc) is registered here without networking, so its runs cannot be given network access';
+  return null;
+}
 
 /** A data directory's identity on the engine, made once: containers of other servers are never reaped by this one. */
 function instanceIdOf(dataDir: string): string {
@@ -179,7 +189,18 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       ? new SwarmBackend({ ...hardening, ...config.backend, workDir: join(config.dataDir, 'swarm-images'), engineCallTimeoutMs: config.engineCallTimeoutMs })
       : new DockerBackend(
           new Dockerode(),
-          { ...hardening, runsDir: join(config.dataDir, 'runs'), secretsDir: config.runSecretsDir, pool: config.pool, outputsHelperImage: config.outputsHelperImage, engineCallTimeoutMs: config.engineCallTimeoutMs },
+          {
+            ...hardening,
+            runsDir: join(config.dataDir, 'runs'),
+            secretsDir: config.runSecretsDir,
+            pool: config.pool,
+            outputsHelperImage: config.outputsHelperImage,
+            engineCallTimeoutMs: config.engineCallTimeoutMs,
+            // The proxy exists only where the operator grants anything: without rules no run asks it for a thing.
+            ...(config.egressAllow.length > 0
+              ? { egress: { image: config.egressProxyImage, program: join(PACKAGE_ROOT, 'dist', 'egress-proxy.mjs'), dir: join(config.dataDir, 'egress'), closeWaitMs: EGRESS_CLOSE_WAIT_MS } }
+              : {}),
+          },
           (error) => logger.warn({ err: error }, 'an engine call failed; the sandbox worked around it (a warm container dropped, a leftover container left for the next sweep)'),
         );
   const scheduler = new FairScheduler(config.maxConcurrentRuns, config.maxQueuedRuns, {
@@ -217,11 +238,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     disk: diskGuard,
     environments,
     secretsOf: (projectId) => projectSecrets.valuesFor(projectId),
-    // The proxy and its networks exist (sandbox/docker/egress-*.ts) but runs do not join them yet: refused, not run without network.
-    egressUnavailable:
-      config.backend.kind === 'swarm'
-        ? 'runs on a swarm cannot be given network access yet; only the Docker backend will'
-        : 'this server cannot give runs network access yet (egress through the proxy is not wired into runs in this version)',
+    egressUnavailable: egressUnavailable(config),
   });
   const projectEnvironments = new ProjectEnvironments({ projects: projectService, environments, defaultImage: config.defaultImage });
   const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, config.retentionDays, logger, (projectId) =>

@@ -30,6 +30,7 @@ export function completionFromSandbox(result: SandboxResult, limits: RunLimits):
     startedAt: result.startedAt.toISOString(),
     finishedAt: result.finishedAt.toISOString(),
     usage: usageOf(result),
+    egress: result.egress ?? [],
   };
   const { outcome } = result;
   switch (outcome.kind) {
@@ -64,6 +65,7 @@ function endedWithoutRunning(status: 'error' | 'cancelled', error: RunError, fin
     startedAt: null,
     finishedAt: finishedAt.toISOString(),
     usage: NOTHING_USED,
+    egress: [],
   };
 }
 

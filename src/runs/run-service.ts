@@ -21,8 +21,15 @@ import type { EngineGate } from './engine-gate.ts';
 import type { FairScheduler } from './scheduler.ts';
 import { delay } from '../delay.ts';
 import type { EnvironmentService } from '../environments/environment-service.ts';
-import type { EnvironmentDeclaration } from '../projects/manifest.ts';
+import type { EnvironmentDeclaration, ResolvedManifest } from '../projects/manifest.ts';
+import type { EgressGrant } from '../egress/egress-files.ts';
 import { grantsFor } from '../egress/egress-rules.ts';
+
+/** What a run's manifest asks of the platform beyond its command: an environment's image (null: none), network grants. */
+export interface RunNeeds {
+  environment: EnvironmentDeclaration | null;
+  grants: EgressGrant[];
+}
 
 /** `replayed`: an earlier submission with the same idempotency key made this run. */
 export type SubmitResult = { mode: 'sync' | 'async'; run: RunRecord; replayed: boolean };
@@ -108,10 +115,7 @@ export class RunService {
     const manifest = await this.projects.manifestAt(project, commitSha);
     const plan = planRun(manifest, { scope: request.scope, modelName: request.model_name, projectName: project.name }, this.config);
     // Refused now, naming each destination the operator's rules do not cover (SPEC §11), before anything is recorded.
-    const grants = grantsFor(this.config.egressAllow, manifest.network?.allow ?? []);
-    if (grants.length > 0 && this.egressUnavailable !== null) {
-      throw new SandrunError('egress_denied', `network.allow: ${this.egressUnavailable}`, { grants: grants.map(({ host, port }) => ({ host, port })) });
-    }
+    const grants = this.grantsOf(manifest);
     if (request.mode === 'sync' && !this.engine.available) {
       throw new SandrunError(
         'engine_unavailable',
@@ -147,7 +151,7 @@ export class RunService {
       run = this.runs.insert(newRun, createdAt);
     }
     this.logger.info({ runId: run.id, tenantId, project: project.name, runNumber: run.runNumber }, 'run queued');
-    this.enqueue(run, project, manifest.environment ?? null);
+    this.enqueue(run, project, { environment: manifest.environment ?? null, grants });
     if (request.mode === 'async') return { mode: 'async', run, replayed: false };
     return { mode: 'sync', run: await this.waitForTerminal(run.id), replayed: false };
   }
@@ -164,27 +168,41 @@ export class RunService {
   }
 
   /**
-   * Queues a pending run (new, or found pending at start-up), once its environment's image is there: `environment`
-   * is the manifest's declaration (null: none), or undefined when the caller has not read the manifest.
+   * The destinations the project's manifest asks for, as the operator's rules grant them (SPEC §11); egress_denied
+   * naming each one they do not cover, or when this server cannot give runs network access.
    */
-  enqueue(run: RunRecord, project: ProjectRecord, environment?: EnvironmentDeclaration | null): void {
-    this.trackCompletion(run.id);
-    this.liveLogs.open(run.id);
-    if (environment === null) this.schedule(run, project, run.image);
-    else void this.prepare(run, project, environment);
+  private grantsOf(manifest: ResolvedManifest): EgressGrant[] {
+    const grants = grantsFor(this.config.egressAllow, manifest.network?.allow ?? []);
+    if (grants.length > 0 && this.egressUnavailable !== null) {
+      throw new SandrunError('egress_denied', `network.allow: ${this.egressUnavailable}`, { grants: grants.map(({ host, port }) => ({ host, port })) });
+    }
+    return grants;
   }
 
-  private schedule(run: RunRecord, project: ProjectRecord, image: string): void {
-    this.scheduler.enqueue({ runId: run.id, tenantId: run.tenantId, start: () => this.execute(run, project, image) });
+  /**
+   * Queues a pending run (new, or found pending at start-up), once its environment's image is there: `needs` is what
+   * its manifest asks for, or undefined when the caller has not read the manifest (it is read, and the grants
+   * checked against today's rules, before the run is queued).
+   */
+  enqueue(run: RunRecord, project: ProjectRecord, needs?: RunNeeds): void {
+    this.trackCompletion(run.id);
+    this.liveLogs.open(run.id);
+    if (needs?.environment === null) this.schedule(run, project, run.image, needs.grants);
+    else void this.prepare(run, project, needs);
+  }
+
+  private schedule(run: RunRecord, project: ProjectRecord, image: string, grants: EgressGrant[]): void {
+    this.scheduler.enqueue({ runId: run.id, tenantId: run.tenantId, start: () => this.execute(run, project, image, grants) });
   }
 
   /** Waits (holding a place in the queue, not a run slot) for the run's environment image, then queues the run on it. */
-  private async prepare(run: RunRecord, project: ProjectRecord, declared: EnvironmentDeclaration | undefined): Promise<void> {
+  private async prepare(run: RunRecord, project: ProjectRecord, known: RunNeeds | undefined): Promise<void> {
     const release = this.scheduler.reserve(run.tenantId);
     const controller = new AbortController();
     this.preparing.set(run.id, controller);
     try {
-      const environment = declared ?? (await this.projects.manifestAt(project, run.commitSha)).environment;
+      const needs = known ?? this.needsOf(await this.projects.manifestAt(project, run.commitSha));
+      const environment = needs.environment;
       let waited = false;
       const image = environment
         ? await this.environments.imageFor(
@@ -200,7 +218,7 @@ export class RunService {
         : run.image;
       if (waited) this.runs.setStatusMessage(run.id, null);
       release();
-      this.schedule(run, project, image);
+      this.schedule(run, project, image, needs.grants);
     } catch (error) {
       release();
       // At shutdown the run stays pending; the next start prepares it again.
@@ -229,7 +247,11 @@ export class RunService {
     return waiter.promise;
   }
 
-  private async execute(run: RunRecord, project: ProjectRecord, image: string): Promise<void> {
+  private needsOf(manifest: ResolvedManifest): RunNeeds {
+    return { environment: manifest.environment ?? null, grants: this.grantsOf(manifest) };
+  }
+
+  private async execute(run: RunRecord, project: ProjectRecord, image: string, grants: EgressGrant[]): Promise<void> {
     const controller = new AbortController();
     this.active.set(run.id, controller);
     let completion: RunCompletion;
@@ -238,7 +260,7 @@ export class RunService {
       this.disk.assertRoom();
       const workspaceDir = await this.projects.checkout(project, run.commitSha);
       controller.signal.throwIfAborted();
-      const result = await this.runInSandbox({ ...run, image }, workspaceDir, controller.signal);
+      const result = await this.runInSandbox({ ...run, image }, grants, workspaceDir, controller.signal);
       completion = completionFromSandbox(result, run.limits);
     } catch (error) {
       completion = controller.signal.aborted ? cancelledBeforeStart(this.now()) : completionFromFailure(diskFullError(error) ?? error, this.now());
@@ -253,12 +275,12 @@ export class RunService {
    * While the engine is down a run waits, still pending; if the engine fails before the command started, the run
    * waits for it to come back and tries again (nothing ran yet). A failure after the start is the run's end.
    */
-  private async runInSandbox(run: RunRecord, workspaceDir: string, signal: AbortSignal): Promise<SandboxResult> {
+  private async runInSandbox(run: RunRecord, grants: EgressGrant[], workspaceDir: string, signal: AbortSignal): Promise<SandboxResult> {
     for (let attempt = 1; ; attempt += 1) {
       await this.engine.whenAvailable(signal);
       let started = false;
       try {
-        return await this.startInSandbox(run, workspaceDir, signal, () => (started = true));
+        return await this.startInSandbox(run, grants, workspaceDir, signal, () => (started = true));
       } catch (error) {
         const engineDown = error instanceof SandrunError && error.code === 'engine_unavailable';
         if (!engineDown || started || signal.aborted) throw error;
@@ -273,7 +295,7 @@ export class RunService {
     }
   }
 
-  private startInSandbox(run: RunRecord, workspaceDir: string, signal: AbortSignal, onStarted: () => void): Promise<SandboxResult> {
+  private startInSandbox(run: RunRecord, grants: EgressGrant[], workspaceDir: string, signal: AbortSignal, onStarted: () => void): Promise<SandboxResult> {
     const askedAt = performance.now();
     return this.sandbox.run(
       {
@@ -291,6 +313,7 @@ export class RunService {
         },
         limits: run.limits,
         secrets: this.secretsOf(run.projectId),
+        egress: grants,
         labels: { 'sandrun.tenant': run.tenantId, 'sandrun.project': run.projectName, 'sandrun.project_id': run.projectId },
       },
       {

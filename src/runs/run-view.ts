@@ -5,6 +5,14 @@ import type { RunRecord } from '../store/run-store.ts';
 
 const runErrorSchema = z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }).nullable();
 
+/** One destination's traffic through the egress proxy (SPEC §11). */
+const egressUsageSchema = z.object({
+  host: z.string(),
+  port: z.number().int(),
+  bytes_out: z.number().int(),
+  bytes_in: z.number().int(),
+});
+
 const runUsageSchema = z.object({
   cpu_seconds: z.number().nullable(),
   peak_memory_bytes: z.number().int().nullable(),
@@ -38,6 +46,8 @@ export const runResultSchema = z.object({
   started_at: z.string().nullable(),
   finished_at: z.string().nullable(),
   usage: runUsageSchema.nullable(),
+  /** What the run's connections through the egress proxy moved, per destination; empty for a run without grants (SPEC §11). */
+  egress: z.array(egressUsageSchema),
 });
 export type RunResultView = z.infer<typeof runResultSchema>;
 export type RunUsageView = z.infer<typeof runUsageSchema>;
@@ -87,6 +97,7 @@ export function runResultView(run: RunRecord): RunResultView {
           output_bytes: run.usage.outputBytes ?? 0,
         }
       : null,
+    egress: run.egress.map(({ host, port, bytes_out, bytes_in }) => ({ host, port, bytes_out, bytes_in })),
   };
 }
 

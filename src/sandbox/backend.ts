@@ -3,6 +3,8 @@
 import { constants } from 'node:os';
 import type { RunLimits } from '../run-limits.ts';
 import type { EnvironmentImages } from './environment-images.ts';
+import type { EgressGrant } from '../egress/egress-files.ts';
+import type { EgressUsage } from '../egress/egress-ledger.ts';
 
 export interface SandboxSpec {
   runId: string;
@@ -23,6 +25,11 @@ export interface SandboxSpec {
    * (redaction.ts). Absent or empty: no /run/secrets at all.
    */
   secrets?: Record<string, string>;
+  /**
+   * What the run may reach through the egress proxy (SPEC §11), as granted at its start; absent or empty: no network
+   * at all. A backend that cannot give a run these refuses it (egress_denied) rather than run it without them.
+   */
+  egress?: EgressGrant[];
 }
 
 export type LogStream = 'stdout' | 'stderr';
@@ -76,6 +83,8 @@ export interface SandboxResult {
   durationSeconds: number;
   /** Absent when the engine could not say (best effort). */
   usage?: SandboxUsage;
+  /** What the run's connections through the egress proxy moved, per destination; absent for a run without grants. */
+  egress?: EgressUsage[];
 }
 
 export interface ManagedContainer {

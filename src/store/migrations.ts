@@ -145,6 +145,10 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX project_secrets_tenant ON project_secrets(tenant_id, project_id);
   `,
+  // 6: what a run's connections through the egress proxy moved (SPEC §11), a JSON array per destination; NULL: none.
+  `
+  ALTER TABLE runs ADD COLUMN egress TEXT;
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

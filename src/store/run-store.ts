@@ -3,6 +3,7 @@ import type { Db } from './database.ts';
 import type { RunLimits } from '../run-limits.ts';
 import type { RunStatus } from '../run-status.ts';
 import { IdempotencyKeys, type IdempotencyKey, type StoredKey } from './idempotency-keys.ts';
+import type { EgressUsage } from '../egress/egress-ledger.ts';
 
 export type { RunStatus } from '../run-status.ts';
 
@@ -54,6 +55,8 @@ export interface RunRecord {
   startedAt: string | null;
   finishedAt: string | null;
   usage: RunUsage;
+  /** What its connections through the egress proxy moved, per destination (SPEC §11); empty without any. */
+  egress: EgressUsage[];
   /** When retention removed its logs and outputs. */
   purgedAt: string | null;
 }
@@ -66,7 +69,7 @@ export type NewRun = Pick<
 /** What a run's end records: its state and what it produced; `finishedAt` is always known. */
 export type RunCompletion = Pick<
   RunRecord,
-  'status' | 'exitCode' | 'stdout' | 'stderr' | 'stdoutTruncated' | 'stderrTruncated' | 'outputs' | 'error' | 'durationSeconds' | 'startedAt' | 'usage'
+  'status' | 'exitCode' | 'stdout' | 'stderr' | 'stdoutTruncated' | 'stderrTruncated' | 'outputs' | 'error' | 'durationSeconds' | 'startedAt' | 'usage' | 'egress'
 > & { finishedAt: string };
 
 interface RunRow {
@@ -104,6 +107,7 @@ interface RunRow {
   cpu_seconds: number | null;
   peak_memory_bytes: number | null;
   output_bytes: number | null;
+  egress: string | null;
   purged_at: string | null;
 }
 
@@ -141,6 +145,7 @@ function toRecord(row: RunRow): RunRecord {
     startedAt: row.started_at,
     finishedAt: row.finished_at,
     usage: { cpuSeconds: row.cpu_seconds, peakMemoryBytes: row.peak_memory_bytes, outputBytes: row.output_bytes },
+    egress: row.egress ? (JSON.parse(row.egress) as EgressUsage[]) : [],
     purgedAt: row.purged_at,
   };
 }
@@ -175,7 +180,8 @@ export class RunStore {
       complete: db.prepare(`UPDATE runs SET status = @status, exit_code = @exitCode, stdout = @stdout, stderr = @stderr,
         stdout_truncated = @stdoutTruncated, stderr_truncated = @stderrTruncated, outputs = @outputs, error_code = @errorCode,
         error_message = @errorMessage, error_details = @errorDetails, status_message = NULL, duration_seconds = @durationSeconds, started_at = COALESCE(@startedAt, started_at),
-        finished_at = @finishedAt, cpu_seconds = @cpuSeconds, peak_memory_bytes = @peakMemoryBytes, output_bytes = @outputBytes
+        finished_at = @finishedAt, cpu_seconds = @cpuSeconds, peak_memory_bytes = @peakMemoryBytes, output_bytes = @outputBytes,
+        egress = @egress
         WHERE id = @id AND status IN ('pending', 'running')`),
       unfinished: db.prepare<[], RunRow>("SELECT * FROM runs WHERE status IN ('pending', 'running') ORDER BY seq"),
     };
@@ -253,6 +259,7 @@ export class RunStore {
       cpuSeconds: completion.usage.cpuSeconds,
       peakMemoryBytes: completion.usage.peakMemoryBytes,
       outputBytes: completion.usage.outputBytes,
+      egress: completion.egress.length > 0 ? JSON.stringify(completion.egress) : null,
     });
     return result.changes === 1;
   }

@@ -60,7 +60,8 @@ export class DirectRunner {
     private readonly secretFiles: SecretFiles,
   ) {}
 
-  async run(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
+  /** `network`: the run's egress network (its container joins it instead of none). */
+  async run(spec: SandboxSpec & { network?: string }, options: RunOptions): Promise<SandboxResult> {
     const id = spec.runId;
     const dir = join(this.settings.runsDir, id);
     const volumeName = `sandrun-${id}-outputs`;

@@ -22,6 +22,8 @@ import { SecretFiles } from './secret-files.ts';
 import { Redactor } from '../redaction.ts';
 import { runSecrets } from '../container-layout.ts';
 import { EngineEnvironmentImages, type EnvironmentImages } from '../environment-images.ts';
+import { EgressGateway, type EgressGatewaySettings } from './egress-gateway.ts';
+import type { EgressUsage } from '../../egress/egress-ledger.ts';
 
 export interface DockerBackendSettings extends HardeningSettings {
   /** Host directory under which each container gets its own directory (inputs bind-mounted at /inputs). */
@@ -38,6 +40,8 @@ export interface DockerBackendSettings extends HardeningSettings {
   outputsHelperImage?: string;
   /** How long any engine request may wait for the engine's answer (engine-deadline.ts). */
   engineCallTimeoutMs: number;
+  /** The egress proxy (SPEC §11); without it, a run with grants is refused. */
+  egress?: Omit<EgressGatewaySettings, 'instanceId'>;
 }
 
 export const DEFAULT_OUTPUTS_HELPER_IMAGE = 'sandrun/base:bookworm';
@@ -57,6 +61,7 @@ export class DockerBackend implements SandboxBackend {
   /** Containers serving a run right now, and their removals. */
   private readonly running = new RunContainers();
   private readonly secretFiles: SecretFiles;
+  private readonly egress: EgressGateway | undefined;
   private eventsStarted: Promise<void> | undefined;
   private readonly docker: Dockerode;
   readonly environments: EnvironmentImages;
@@ -71,6 +76,7 @@ export class DockerBackend implements SandboxBackend {
     this.environments = new EngineEnvironmentImages(this.docker);
     this.events = new EngineEvents(this.docker);
     this.secretFiles = new SecretFiles(settings.secretsDir, settings.instanceId);
+    this.egress = settings.egress && new EgressGateway(this.docker, { ...settings.egress, instanceId: settings.instanceId });
     const outputs = new OutputsReader(this.events, settings);
     const outputsLimits = { maxBytes: settings.outputsCapBytes, maxEntries: settings.outputsMaxEntries };
     this.commands = new CommandRunner(this.events, new LauncherOutputs(outputsLimits, outputs), settings);
@@ -129,27 +135,53 @@ export class DockerBackend implements SandboxBackend {
    * found unfit on the launcher paths before the command starts, so that run falls back to the direct path once.
    */
   async run(spec: SandboxSpec, options: RunOptions = {}): Promise<SandboxResult> {
-    const result = await this.runOnAnyPath(spec, options);
+    const result = spec.egress?.length ? await this.runWithEgress(spec, spec.egress, options) : await this.runOnAnyPath(spec, options);
     // Its logs were redacted as they streamed (run-logs.ts); its outputs and messages are, here.
     return Redactor.of(spec.secrets)?.result(result) ?? result;
   }
 
-  private async runOnAnyPath(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
+  /**
+   * A run with grants: on its own network to the proxy, with its credential in its environment, in a container made
+   * for it (a parked one has no network). Its grants end with its command; its network goes in the background.
+   */
+  private async runWithEgress(spec: SandboxSpec, grants: NonNullable<SandboxSpec['egress']>, options: RunOptions): Promise<SandboxResult> {
+    const gateway = this.egress;
+    if (!gateway) throw new SandrunError('egress_denied', 'network.allow: this server has no egress proxy, so its runs cannot be given network access');
     await this.ensureEvents();
-    if (this.imageFit.needsDirectPath(spec.image)) return this.direct.run(spec, options);
+    const { network, env } = await gateway.open(spec.runId, grants);
+    let result: SandboxResult | undefined;
+    let egress: EgressUsage[] = [];
     try {
-      return await this.runOnLauncher(spec, options);
+      result = await this.runOnAnyPath({ ...spec, env: { ...spec.env, ...env } }, options, network);
+    } finally {
+      // Counts that cannot be read cost the run its egress figures, never its result.
+      egress = await gateway.close(spec.runId).catch((error: unknown) => (this.logWarning?.(error), []));
+      await this.running.removals.afterRun(
+        gateway.release(spec.runId).catch((error: unknown) => this.logWarning?.(error)),
+        result,
+      );
+    }
+    return { ...result, egress };
+  }
+
+  /** `network`: the run's egress network; such a run never takes a parked container. */
+  private async runOnAnyPath(spec: SandboxSpec, options: RunOptions, network?: string): Promise<SandboxResult> {
+    await this.ensureEvents();
+    if (this.imageFit.needsDirectPath(spec.image)) return this.direct.run({ ...spec, network }, options);
+    try {
+      return await this.runOnLauncher(spec, options, network);
     } catch (error) {
       if (!(error instanceof LauncherUnavailable)) throw error;
       this.imageFit.markUnfit(spec.image);
       await this.pool.evict((entry) => entry.image === spec.image);
-      return this.direct.run(spec, options);
+      return this.direct.run({ ...spec, network }, options);
     }
   }
 
   /** Warm when a parked container is ready for it, else cold; a warm container that failed before the command started is dropped for a cold one. */
-  private async runOnLauncher(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
+  private async runOnLauncher(spec: SandboxSpec, options: RunOptions, network: string | undefined): Promise<SandboxResult> {
     const template: ContainerTemplate = { image: spec.image, workspaceDir: spec.workspaceDir, limits: spec.limits, labels: spec.labels, withSecrets: runSecrets(spec) !== undefined };
+    if (network) return this.runIn(await startParkedContainer(this.docker, { ...template, network }, spec.runId, this.settings, this.secretFiles), spec, options);
     const warm = this.pool.take(template);
     this.pool.replenish(template); // the likely next run is of the same kind: an agent iterating on parameters
     if (warm) {
@@ -244,6 +276,7 @@ export class DockerBackend implements SandboxBackend {
       ),
     );
     await this.removeStaleVolumes(isLive, bornBefore);
+    await this.egress?.sweep(isLive);
     return removed;
   }
 
@@ -280,6 +313,7 @@ export class DockerBackend implements SandboxBackend {
     await this.running.removals.drain();
     // A removal that failed earlier (engine briefly away) must not leave its container behind after a clean stop.
     await this.reap(() => false).catch(() => undefined);
+    await this.egress?.remove().catch((error: unknown) => this.logWarning?.(error));
     this.events.close();
   }
 }

@@ -60,12 +60,22 @@ export class EgressProxySupervisor {
     return name;
   }
 
-  /** Takes the proxy off the run's network and removes it (the run's container must be gone). */
+  /**
+   * Takes the proxy and whatever else is still on it off the run's network and removes it: a finished run's container
+   * may still be on its way out (its removal does not hold up the result).
+   */
   async detachRun(runId: string): Promise<void> {
     const network = this.docker.getNetwork(egressRunNetworkName(runId));
-    await network.disconnect({ Container: egressProxyName(this.settings.instanceId), Force: true }).catch((error: unknown) => {
-      if (!isNotFound(error) && !isConflict(error)) throw engineError(error, `disconnecting the egress proxy from the network of run ${runId}`);
-    });
+    const members = await network.inspect().then(
+      (info: { Containers?: Record<string, unknown> }) => Object.keys(info.Containers ?? {}),
+      (error: unknown) => (isNotFound(error) ? undefined : Promise.reject(engineError(error, `inspecting the egress network of run ${runId}`))),
+    );
+    if (members === undefined) return;
+    for (const container of members) {
+      await network.disconnect({ Container: container, Force: true }).catch((error: unknown) => {
+        if (!isNotFound(error) && !isConflict(error)) throw engineError(error, `disconnecting ${container} from the egress network of run ${runId}`);
+      });
+    }
     await network.remove().catch((error: unknown) => {
       if (!isNotFound(error)) throw engineError(error, `removing the egress network of run ${runId}`);
     });

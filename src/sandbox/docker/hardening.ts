@@ -12,8 +12,10 @@ const OUTPUTS_TMPFS_OPTIONS = 'nosuid,nodev,noexec,uid=10001,gid=10001,mode=0755
 /**
  * What a container is made of, apart from the run that will use it: what a warm container is parked for.
  * `withSecrets`: it mounts a directory for secrets at /run/secrets (filled when its run arrives); without, it has none.
+ * `network`: the run's own egress network (SPEC §11), whose only other member is the egress proxy; without, no
+ * network at all. A container with one is made for its run, never parked.
  */
-export type ContainerTemplate = Pick<SandboxSpec, 'image' | 'workspaceDir' | 'limits' | 'labels'> & { withSecrets?: boolean };
+export type ContainerTemplate = Pick<SandboxSpec, 'image' | 'workspaceDir' | 'limits' | 'labels'> & { withSecrets?: boolean; network?: string };
 
 /** The host directories a container mounts read-only: its inputs, and (for a run with secrets) the tmpfs directory of its secrets. */
 export interface HostDirs {
@@ -55,7 +57,7 @@ export function containerOptions(
     User: RUN_USER,
     WorkingDir: WORKSPACE,
     Labels: { ...spec.labels, [MANAGED_LABEL]: 'true', [INSTANCE_LABEL]: settings.instanceId, [RUN_ID_LABEL]: containerId },
-    NetworkDisabled: true,
+    NetworkDisabled: spec.network === undefined,
     OpenStdin: !direct,
     StdinOnce: !direct,
     AttachStdin: !direct,
@@ -63,7 +65,7 @@ export function containerOptions(
     AttachStderr: true,
     Tty: false,
     HostConfig: {
-      NetworkMode: 'none',
+      NetworkMode: spec.network ?? 'none',
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges:true'],
       Privileged: false,
