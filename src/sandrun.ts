@@ -166,6 +166,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     // Warm containers of a refreshed or removed project must not serve its next runs.
     onProjectChanged: (projectId) => sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
     limits: config.repoLimits,
+    egressAllow: config.egressAllow,
     assertDiskRoom: () => diskGuard.assertRoom(),
   });
   // Read at scrape time, so the scheduler and the sandbox (built below) may come later.

@@ -74,6 +74,12 @@ function neededRule(destination: Destination): string {
   return destination.kind === 'ipv4' ? `${single}:${destination.port}` : `[${single}]:${destination.port}`;
 }
 
+/** Each requested destination (duplicates once) and whether the operator's rules grant it: what a project view shows. */
+export function destinationStatus(rules: readonly EgressRule[], requested: readonly Destination[]): Array<{ destination: string; granted: boolean }> {
+  const unique = [...new Map(requested.map((destination) => [formatDestination(destination), destination])).values()];
+  return unique.map((destination) => ({ destination: formatDestination(destination), granted: rules.some((rule) => covers(rule, destination)) }));
+}
+
 /**
  * The grants of a project's requested destinations (duplicates once), or an egress_denied error naming every
  * destination no rule covers and the rule that would. A name is covered by a host or *.domain rule; an IP address by a

@@ -19,6 +19,7 @@ import { RepoLimits } from './repo-limits.ts';
 import { parseRepoUrl, redactRepoUrl } from './repo-url.ts';
 import { validateBranchName } from './resolve-revision.ts';
 import { YamlParser } from './yaml-parser.ts';
+import { destinationStatus, type EgressRule } from '../egress/egress-rules.ts';
 
 export const PROJECT_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
@@ -45,6 +46,8 @@ export interface ProjectServiceSettings {
   /** The project's secrets, whose names (only) the project view shows. */
   secretStore: ProjectSecretStore;
   onProjectChanged?: (projectId: string) => Promise<void>;
+  /** What runs may reach (SPEC §11): the project view says which of its destinations these grant. */
+  egressAllow: readonly EgressRule[];
   /** What a tenant's repositories may take (SPEC §14). */
   limits: RepoLimitsConfig;
   /** Throws disk_full when the data directory's disk is below its floor; asked before every clone and fetch. */
@@ -148,10 +151,11 @@ export class ProjectService {
     const { commitSha } = await this.resolve(project, {});
     try {
       const manifest = await this.manifestAt(project, commitSha);
-      return { ...this.view(project), commit_sha: commitSha, image: manifest.image ?? null, models: [...manifest.models.keys()], manifest_error: null };
+      const network = destinationStatus(this.settings.egressAllow, manifest.network?.allow ?? []);
+      return { ...this.view(project), commit_sha: commitSha, image: manifest.image ?? null, models: [...manifest.models.keys()], network, manifest_error: null };
     } catch (error) {
       if (!(error instanceof SandrunError) || error.code !== 'manifest_invalid') throw error;
-      return { ...this.view(project), commit_sha: commitSha, image: null, models: [], manifest_error: { code: error.code, message: error.message } };
+      return { ...this.view(project), commit_sha: commitSha, image: null, models: [], network: [], manifest_error: { code: error.code, message: error.message } };
     }
   }
 

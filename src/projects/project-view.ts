@@ -40,6 +40,11 @@ export const projectHeadViewSchema = projectViewSchema.extend({
   commit_sha: z.string(),
   image: z.string().nullable(),
   models: z.array(z.string()),
+  /**
+   * The destinations sandrun.yaml's network.allow asks for there (SPEC §11), each with whether the operator's
+   * SANDRUN_EGRESS_ALLOW grants it; a run of a project with any not granted is refused.
+   */
+  network: z.array(z.object({ destination: z.string(), granted: z.boolean() })),
   manifest_error: z.object({ code: z.string(), message: z.string() }).nullable(),
 });
 export type ProjectHeadView = z.infer<typeof projectHeadViewSchema>;

@@ -50,6 +50,16 @@ describe('network.allow at run time', () => {
     expect(answer.body.error.details).toEqual({ grants: [{ host: 'api.example.com', port: 443 }] });
   });
 
+  it('the project view lists each destination asked for and whether the operator grants it', async () => {
+    const project = await server.request(token, 'GET', '/v1/projects/asks-too-much');
+    expect(project.status, JSON.stringify(project.body)).toBe(200);
+    expect(project.body.network).toEqual([
+      { destination: 'api.example.com:443', granted: true },
+      { destination: 'data.internal:8080', granted: false },
+      { destination: '10.1.2.3:5432', granted: true },
+    ]);
+  });
+
   it('a malformed destination is a 422 manifest_invalid naming the line', async () => {
     const answer = await run('asks-badly');
     expect(answer.status, JSON.stringify(answer.body)).toBe(422);

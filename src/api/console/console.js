@@ -83,7 +83,7 @@ async function projectsPage() {
   const names = await projectNames();
   const details = await Promise.all(names.map((name) => api('GET', `/v1/projects/${encodeURIComponent(name)}`)));
   render(view, 'Projects', details.length === 0 ? h('p', { class: 'empty' }, 'No projects. Register one with sandrun projects add NAME REPO_URL.') : h('table', {},
-    h('thead', {}, h('tr', {}, ['Project', 'Repository', 'Branch', 'Models', 'Environment', 'Secrets', ''].map((label) => h('th', { scope: 'col' }, label)))),
+    h('thead', {}, h('tr', {}, ['Project', 'Repository', 'Branch', 'Models', 'Environment', 'Secrets', 'Network', ''].map((label) => h('th', { scope: 'col' }, label)))),
     h('tbody', {}, details.map((project) => h('tr', {},
       h('td', {}, h('a', { href: `#/runs?project=${encodeURIComponent(project.name)}` }, project.name)),
       h('td', {}, h('code', {}, project.repo_url)),
@@ -93,6 +93,7 @@ async function projectsPage() {
       h('td', { class: 'environment' }, environmentCell(project.environment)),
       // Names only: the API never returns a secret's value.
       h('td', { class: 'secrets' }, project.secrets.length === 0 ? h('span', { class: 'empty' }, 'none') : h('ul', { class: 'models' }, project.secrets.map((secret) => h('li', {}, h('code', { title: `set ${secret.updated_at}` }, secret.key))))),
+      h('td', { class: 'network' }, project.network.length === 0 ? h('span', { class: 'empty' }, 'none') : h('ul', { class: 'models' }, project.network.map((entry) => h('li', {}, h('code', {}, entry.destination), entry.granted ? '' : [' ', h('span', { class: 'error' }, 'not allowed')])))),
       h('td', {}, h('a', { href: `#/new?project=${encodeURIComponent(project.name)}` }, 'Start a run')))))));
 }
 

@@ -19,6 +19,7 @@ function formatProject(project: ProjectDetailView, colours: Colours): string {
     `  models:         ${project.models.length > 0 ? project.models.join(', ') : colours.dim('none')}`,
     `  environment:    ${formatEnvironment(project.environment, colours)}`,
     `  secrets:        ${project.secrets.length > 0 ? project.secrets.map((secret) => secret.key).join(', ') : colours.dim('none')}`,
+    `  network:        ${project.network.length > 0 ? project.network.map((entry) => (entry.granted ? entry.destination : colours.red(`${entry.destination} (not allowed by the operator)`))).join(', ') : colours.dim('none')}`,
     `  registered:     ${project.created_at}`,
     `  refreshed:      ${project.refreshed_at}`,
   ];
