@@ -52,6 +52,8 @@ export const grantsDir = (dir: string) => join(dir, 'grants');
 export const countsDir = (dir: string) => join(dir, 'counts');
 export const grantPath = (dir: string, runId: string) => join(grantsDir(dir), `${runId}.json`);
 export const countsPath = (dir: string, runId: string) => join(countsDir(dir), `${runId}.json`);
+/** Written by the proxy once it listens (in its one writable directory; not a counts file: no `.json`). */
+export const proxyReadyPath = (dir: string) => join(countsDir(dir), 'proxy-ready');
 
 export function tokenSha256(token: string): string {
   return createHash('sha256').update(token).digest('hex');

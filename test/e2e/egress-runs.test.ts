@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { egressOutboundNetworkName, egressOutboundNetworkOptions, egressProxyName, EGRESS_COMPONENT_LABEL } from '../../src/sandbox/docker/egress-spec.ts';
+import type { DockerBackend } from '../../src/sandbox/docker/docker-backend.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -142,10 +143,19 @@ async function logsSoFar(runId: string): Promise<string> {
   return answer.text();
 }
 
-async function runNetworks(runId: string): Promise<string[]> {
-  const networks = await docker.listNetworks({ filters: { label: [`${EGRESS_COMPONENT_LABEL}=run`, `sandrun.run_id=${runId}`] } });
-  return networks.map((network) => network.Name);
+/** Each run network of this server, with the containers on it other than the proxy. */
+async function runNetworkMembers(): Promise<Record<string, string[]>> {
+  const listed = await docker.listNetworks({ filters: { label: [`${EGRESS_COMPONENT_LABEL}=run`, `sandrun.instance=${instanceId}`] } });
+  const members: Record<string, string[]> = {};
+  for (const network of listed) {
+    const info = await docker.getNetwork(network.Id).inspect().catch(() => undefined);
+    if (!info) continue;
+    members[network.Name] = Object.values((info.Containers ?? {}) as Record<string, { Name: string }>).map((member) => member.Name).filter((name) => name !== egressProxyName(instanceId));
+  }
+  return members;
 }
+
+const poolHits = () => (server.sandrun.sandbox as DockerBackend).poolStats.hits;
 
 beforeAll(async () => {
   // The server's identity is fixed ahead, so that its proxy's outbound network (which the destinations join) is known.
@@ -221,12 +231,31 @@ describe('runs with network grants', () => {
     expect(run.egress[0].bytes_in, 'bytes received from it').toBeGreaterThan(0);
     const stored = await server.request(token, 'GET', `/v1/runs/${run.run_id}`);
     expect(stored.body.egress, 'get_run gives the same counts').toEqual(run.egress);
-    // The run's network goes once its container is gone.
+    // The run's network goes with its container; what remains are the networks of containers parked for the next runs,
+    // each with exactly one container on it.
     const deadline = Date.now() + 60_000;
-    while ((await runNetworks(run.run_id)).length > 0) {
-      if (Date.now() > deadline) throw new Error(`the network of run ${run.run_id} is still there: ${(await runNetworks(run.run_id)).join(', ')}`);
+    for (;;) {
+      const members = await runNetworkMembers();
+      if (Object.values(members).every((names) => names.length === 1)) break;
+      if (Date.now() > deadline) throw new Error(`run networks with no container or with more than one: ${JSON.stringify(members)}`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
+  });
+
+  it('a run with grants can start on a container parked ahead with its own network, and still reaches its destination', async () => {
+    // Parked for this project's runs after the first (the pool replenishes what a run takes).
+    const deadline = Date.now() + 60_000;
+    while (!Object.values(await runNetworkMembers()).some((names) => names.some((name) => name.startsWith('sandrun-pool-')))) {
+      if (Date.now() > deadline) throw new Error(`no container parked with a network: ${JSON.stringify(await runNetworkMembers())}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const hits = poolHits();
+    const answer = await server.request(token, 'POST', '/v1/runs', { scope: 'project', mode: 'sync', project_name: 'egress', parameters: probeParameters() });
+    expect(answer.body.status, JSON.stringify(answer.body)).toBe('success');
+    expect(poolHits(), 'pool hits').toBe(hits + 1);
+    expect(answer.body.outputs.probes.granted).toEqual({ status: 200, body: `${servers.allowed}:8080` });
+    expect(answer.body.outputs.probes.other_host?.status).toBe(403);
+    expect(answer.body.egress).toHaveLength(1);
   });
 
   it('a run of a project without grants has no network at all, and an empty egress', async () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EgressLedger } from '../../src/egress/egress-ledger.ts';
 import { EgressProxySupervisor } from '../../src/sandbox/docker/egress-proxy-supervisor.ts';
-import { EGRESS_PROXY_ALIAS, EGRESS_PROXY_PORT, egressOutboundNetworkName, egressProxyName } from '../../src/sandbox/docker/egress-spec.ts';
+import { EGRESS_PROXY_ALIAS, EGRESS_PROXY_PORT, egressOutboundNetworkName, egressProxyName, egressRunNetworkName } from '../../src/sandbox/docker/egress-spec.ts';
 
 const IMAGE = 'sandrun/node:18';
 const PROGRAM = join(import.meta.dirname, '../../dist/egress-proxy.mjs');
@@ -170,14 +170,14 @@ describe('egress through the proxy container', () => {
     hostService?.close();
     const mine = await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${instanceId}`] } });
     await Promise.all(mine.map((container) => docker.getContainer(container.Id).remove({ force: true })));
-    await supervisor.sweep(() => false);
+    await supervisor.sweep(Date.now());
     await supervisor.remove();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('reaches exactly the granted host:port, nothing else, nothing directly, and counts it', async () => {
     const runId = randomUUID();
-    const network = await supervisor.attachRun(runId);
+    const network = await supervisor.attach(runId);
     try {
       const ipam = (await docker.getNetwork(network).inspect()).IPAM?.Config?.[0];
       const runGateway = ipam?.Gateway ?? '';
@@ -210,7 +210,7 @@ describe('egress through the proxy container', () => {
       expect(hostConnections, 'connections the engine host\'s service received').toEqual([]);
     } finally {
       const usage = await ledger.close(runId);
-      await supervisor.detachRun(runId);
+      await supervisor.detach(runId);
       expect(usage).toHaveLength(1);
       expect(usage[0]).toMatchObject({ host: servers.allowed, port: 8080 });
       expect(usage[0]!.bytes_in, 'bytes in from the granted server').toBeGreaterThan(0);
@@ -220,14 +220,36 @@ describe('egress through the proxy container', () => {
 
   it('a run\'s network holds only the run and the proxy; the engine host has no address on it', async () => {
     const runId = randomUUID();
-    const network = await supervisor.attachRun(runId);
+    const network = await supervisor.attach(runId);
     try {
       const info = await docker.getNetwork(network).inspect();
       expect(info.Internal).toBe(true);
       expect(Object.values(info.Containers ?? {}).map((member: { Name: string }) => member.Name)).toEqual([egressProxyName(instanceId)]);
       expect(info.Options?.['com.docker.network.bridge.inhibit_ipv4']).toBe('true');
     } finally {
-      await supervisor.detachRun(runId);
+      await supervisor.detach(runId);
+    }
+  });
+
+  it('the sweep removes a run network no container uses, and leaves one in use and one just made', async () => {
+    const [unused, inUse, fresh] = [randomUUID(), randomUUID(), randomUUID()];
+    await supervisor.attach(unused);
+    const network = await supervisor.attach(inUse);
+    const member = await docker.createContainer({ name: `egress-member-${inUse}`, Image: IMAGE, Cmd: ['sleep', '60'], Labels: { [TEST_LABEL]: instanceId }, User: '10001:10001', HostConfig: { NetworkMode: network } });
+    await member.start();
+    try {
+      const bornBefore = Date.now() + 1_000;
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      await supervisor.attach(fresh);
+      expect(await supervisor.sweep(bornBefore), 'networks removed').toBe(1);
+      const names = (await docker.listNetworks()).map((listed) => listed.Name);
+      expect(names).not.toContain(egressRunNetworkName(unused));
+      expect(names).toContain(egressRunNetworkName(inUse));
+      expect(names).toContain(egressRunNetworkName(fresh));
+    } finally {
+      await member.remove({ force: true });
+      await supervisor.detach(inUse);
+      await supervisor.detach(fresh);
     }
   });
 
@@ -243,7 +265,7 @@ describe('egress through the proxy container', () => {
     await resolver.start();
     const resolverAddress = (await resolver.inspect()).NetworkSettings.Networks[egressOutboundNetworkName(instanceId)]!.IPAddress;
     const runId = randomUUID();
-    const network = await supervisor.attachRun(runId);
+    const network = await supervisor.attach(runId);
     try {
       const results = await probeAs(runId, network, { HTTP_PROXY: 'http://x:y@egress-proxy:3128' }, { proxy: { kind: 'lookup', name: EGRESS_PROXY_ALIAS }, outside: { kind: 'lookup', name: `exfiltrate.${instanceId}.example` } }, [resolverAddress]);
       expect(results.proxy?.address, 'the proxy\'s name resolves on the run\'s network').toMatch(/^\d+\.\d+\.\d+\.\d+$/);
@@ -251,7 +273,7 @@ describe('egress through the proxy container', () => {
       const logs = (await resolver.logs({ stdout: true, stderr: true })).toString('utf8');
       expect(logs, 'queries the resolver received').not.toContain('query from');
     } finally {
-      await supervisor.detachRun(runId);
+      await supervisor.detach(runId);
     }
   });
 
@@ -269,14 +291,14 @@ describe('egress through the proxy container', () => {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     const runId = randomUUID();
-    const network = await supervisor.attachRun(runId);
+    const network = await supervisor.attach(runId);
     try {
       const env = ledger.open(runId, [{ host: servers.allowed, port: 8080, privateRanges: [outboundSubnet] }]);
       const results = await probeAs(runId, network, env, { granted: { kind: 'tunnel', target: `${servers.allowed}:8080` } });
       expect(results.granted).toEqual({ status: 200, body: `${servers.allowed}:8080` });
     } finally {
       await ledger.close(runId);
-      await supervisor.detachRun(runId);
+      await supervisor.detach(runId);
     }
   });
 });

@@ -1,8 +1,8 @@
 // Entry point of the egress proxy process (bundled alone as dist/egress-proxy.js; runs on the Node 18 of sandrun/node:18).
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { describeZodIssues } from '../../errors.ts';
-import { countsDir } from '../egress-files.ts';
+import { countsDir, proxyReadyPath } from '../egress-files.ts';
 import { createEgressProxy } from './egress-proxy.ts';
 
 const number = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -40,6 +40,8 @@ const proxy = createEgressProxy({
 proxy.server.listen(env.EGRESS_PORT, env.EGRESS_HOST, () => {
   const address = proxy.server.address();
   log({ event: 'listening', port: typeof address === 'object' && address ? address.port : env.EGRESS_PORT });
+  // What the server waits for after starting this container: runs must not meet a proxy not yet listening.
+  writeFileSync(proxyReadyPath(env.EGRESS_DIR), `${process.pid}\n`);
 });
 proxy.server.on('error', (error) => {
   log({ event: 'server_error', message: error.message });

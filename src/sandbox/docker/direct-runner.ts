@@ -25,6 +25,7 @@ import type { RunContainers } from './run-containers.ts';
 import type { SecretFiles } from './secret-files.ts';
 import { StreamDemux } from '../stream-demux.ts';
 import { delay } from '../../delay.ts';
+import { noEgressProxy, wantsNetwork, type EgressGateway } from './egress-gateway.ts';
 
 export interface DirectRunSettings extends HardeningSettings {
   runsDir: string;
@@ -46,6 +47,8 @@ interface Made {
   holder?: Dockerode.Container;
   container?: Dockerode.Container;
   secretsDir?: string;
+  /** The container's own egress network (named after the run), for a run with grants. */
+  network?: { owner: string; name: string };
 }
 
 export class DirectRunner {
@@ -58,10 +61,11 @@ export class DirectRunner {
     private readonly running: RunContainers,
     /** Where a run's secrets are written (on a host tmpfs) for its container to mount at /run/secrets. */
     private readonly secretFiles: SecretFiles,
+    /** Gives a run with grants its own network to the egress proxy; absent: such a run is refused. */
+    private readonly egress: EgressGateway | undefined,
   ) {}
 
-  /** `network`: the run's egress network (its container joins it instead of none). */
-  async run(spec: SandboxSpec & { network?: string }, options: RunOptions): Promise<SandboxResult> {
+  async run(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
     const id = spec.runId;
     const dir = join(this.settings.runsDir, id);
     const volumeName = `sandrun-${id}-outputs`;
@@ -76,6 +80,10 @@ export class DirectRunner {
         made.secretsDir = await this.secretFiles.prepare(id);
         await this.secretFiles.write(made.secretsDir, secrets);
       }
+      if (wantsNetwork(spec)) {
+        if (!this.egress) throw noEgressProxy();
+        made.network = { owner: id, name: await this.egress.attach(id) };
+      }
       const attempt = <T>(what: string, step: Promise<T>) => step.catch((error: unknown) => Promise.reject(engineError(error, `${what} for run ${id}`)));
       made.volume = await attempt('creating the outputs volume', this.docker.createVolume(outputsVolumeOptions(volumeName, id, this.settings)));
       const direct = { command: spec.command, env: runEnv(spec), outputsVolume: volumeName };
@@ -88,7 +96,7 @@ export class DirectRunner {
           await attempt('starting the outputs helper', holder.start());
           return holder;
         }),
-        attempt('creating its container', createReplacing(this.docker, containerOptions(spec, id, { inputs: inputsDir, secrets: made.secretsDir }, this.settings, direct))).then((container) => {
+        attempt('creating its container', createReplacing(this.docker, containerOptions(spec, id, { inputs: inputsDir, secrets: made.secretsDir, network: made.network?.name }, this.settings, direct))).then((container) => {
           made.container = container;
           this.running.serve(container.id);
           return container;
@@ -109,6 +117,8 @@ export class DirectRunner {
     await made.volume?.remove().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
     if (made.secretsDir) await this.secretFiles.remove(made.secretsDir);
+    // A network left by a failed release is the reaper's (it sweeps networks no container uses).
+    if (made.network) await this.egress?.release(made.network.owner).catch(() => undefined);
     for (const container of containers) this.running.release(container.id);
   }
 

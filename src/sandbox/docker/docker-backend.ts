@@ -22,7 +22,7 @@ import { SecretFiles } from './secret-files.ts';
 import { Redactor } from '../redaction.ts';
 import { runSecrets } from '../container-layout.ts';
 import { EngineEnvironmentImages, type EnvironmentImages } from '../environment-images.ts';
-import { EgressGateway, type EgressGatewaySettings } from './egress-gateway.ts';
+import { EgressGateway, noEgressProxy, wantsNetwork, type EgressGatewaySettings } from './egress-gateway.ts';
 import type { EgressUsage } from '../../egress/egress-ledger.ts';
 
 export interface DockerBackendSettings extends HardeningSettings {
@@ -87,10 +87,11 @@ export class DockerBackend implements SandboxBackend {
       { ...settings, outputsHelperImage: settings.outputsHelperImage ?? DEFAULT_OUTPUTS_HELPER_IMAGE },
       this.running,
       this.secretFiles,
+      this.egress,
     );
     this.pool = new WarmPool(
       settings.pool ?? NO_POOL,
-      (template) => this.ensureEvents().then(() => startParkedContainer(this.docker, template, `pool-${crypto.randomUUID()}`, settings, this.secretFiles)),
+      (template) => this.ensureEvents().then(() => startParkedContainer(this.docker, template, `pool-${crypto.randomUUID()}`, settings, this.secretFiles, this.egress)),
       discardContainer,
       (error) => this.logWarning?.(error),
     );
@@ -141,47 +142,47 @@ export class DockerBackend implements SandboxBackend {
   }
 
   /**
-   * A run with grants: on its own network to the proxy, with its credential in its environment, in a container made
-   * for it (a parked one has no network). Its grants end with its command; its network goes in the background.
+   * A run with grants: its container (parked ahead or made now) has a network of its own to the proxy, and the run
+   * gets its credential in its environment. Its grants end with its command; its network goes with its container.
    */
   private async runWithEgress(spec: SandboxSpec, grants: NonNullable<SandboxSpec['egress']>, options: RunOptions): Promise<SandboxResult> {
     const gateway = this.egress;
-    if (!gateway) throw new SandrunError('egress_denied', 'network.allow: this server has no egress proxy, so its runs cannot be given network access');
-    await this.ensureEvents();
-    const { network, env } = await gateway.open(spec.runId, grants);
-    let result: SandboxResult | undefined;
+    if (!gateway) throw noEgressProxy();
+    const env = gateway.open(spec.runId, grants);
+    let result: SandboxResult;
     let egress: EgressUsage[] = [];
     try {
-      result = await this.runOnAnyPath({ ...spec, env: { ...spec.env, ...env } }, options, network);
+      result = await this.runOnAnyPath({ ...spec, env: { ...spec.env, ...env } }, options);
     } finally {
       // Counts that cannot be read cost the run its egress figures, never its result.
       egress = await gateway.close(spec.runId).catch((error: unknown) => (this.logWarning?.(error), []));
-      await this.running.removals.afterRun(
-        gateway.release(spec.runId).catch((error: unknown) => this.logWarning?.(error)),
-        result,
-      );
     }
     return { ...result, egress };
   }
 
-  /** `network`: the run's egress network; such a run never takes a parked container. */
-  private async runOnAnyPath(spec: SandboxSpec, options: RunOptions, network?: string): Promise<SandboxResult> {
+  private async runOnAnyPath(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
     await this.ensureEvents();
-    if (this.imageFit.needsDirectPath(spec.image)) return this.direct.run({ ...spec, network }, options);
+    if (this.imageFit.needsDirectPath(spec.image)) return this.direct.run(spec, options);
     try {
-      return await this.runOnLauncher(spec, options, network);
+      return await this.runOnLauncher(spec, options);
     } catch (error) {
       if (!(error instanceof LauncherUnavailable)) throw error;
       this.imageFit.markUnfit(spec.image);
       await this.pool.evict((entry) => entry.image === spec.image);
-      return this.direct.run({ ...spec, network }, options);
+      return this.direct.run(spec, options);
     }
   }
 
   /** Warm when a parked container is ready for it, else cold; a warm container that failed before the command started is dropped for a cold one. */
-  private async runOnLauncher(spec: SandboxSpec, options: RunOptions, network: string | undefined): Promise<SandboxResult> {
-    const template: ContainerTemplate = { image: spec.image, workspaceDir: spec.workspaceDir, limits: spec.limits, labels: spec.labels, withSecrets: runSecrets(spec) !== undefined };
-    if (network) return this.runIn(await startParkedContainer(this.docker, { ...template, network }, spec.runId, this.settings, this.secretFiles), spec, options);
+  private async runOnLauncher(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
+    const template: ContainerTemplate = {
+      image: spec.image,
+      workspaceDir: spec.workspaceDir,
+      limits: spec.limits,
+      labels: spec.labels,
+      withSecrets: runSecrets(spec) !== undefined,
+      withNetwork: wantsNetwork(spec),
+    };
     const warm = this.pool.take(template);
     this.pool.replenish(template); // the likely next run is of the same kind: an agent iterating on parameters
     if (warm) {
@@ -196,7 +197,7 @@ export class DockerBackend implements SandboxBackend {
         this.logWarning?.(error);
       }
     }
-    return this.runIn(await startParkedContainer(this.docker, template, spec.runId, this.settings, this.secretFiles), spec, options);
+    return this.runIn(await startParkedContainer(this.docker, template, spec.runId, this.settings, this.secretFiles, this.egress), spec, options);
   }
 
   private async runIn(parked: ParkedContainer, spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
@@ -207,6 +208,7 @@ export class DockerBackend implements SandboxBackend {
       assertLauncherFit(spec.image, await parked.session.readyWithin(READY_TIMEOUT_MS));
       await deliverParameters(parked, spec.parameters);
       await this.deliverSecrets(parked, spec);
+      await parked.egress?.ready(parked.id);
       result = await this.commands.run(parked, spec, options);
       return result;
     } finally {
@@ -276,7 +278,7 @@ export class DockerBackend implements SandboxBackend {
       ),
     );
     await this.removeStaleVolumes(isLive, bornBefore);
-    await this.egress?.sweep(isLive);
+    await this.egress?.sweep(isLive, bornBefore);
     return removed;
   }
 

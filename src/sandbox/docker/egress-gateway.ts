@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EgressGrant } from '../../egress/egress-files.ts';
+import type { SandboxSpec } from '../backend.ts';
 import { EgressLedger, type EgressUsage } from '../../egress/egress-ledger.ts';
 import { SandrunError } from '../../errors.ts';
 import { EgressProxySupervisor } from './egress-proxy-supervisor.ts';
@@ -21,16 +22,17 @@ export interface EgressGatewaySettings {
   closeWaitMs: number;
 }
 
-export interface RunEgress {
-  /** The network the run's container joins instead of none. */
-  network: string;
-  /** HTTP_PROXY and its kin, with the run's own credential. */
-  env: Record<string, string>;
-}
+/** What a run with grants meets on a server without the proxy (no SANDRUN_EGRESS_ALLOW): refused, never run without. */
+export const noEgressProxy = () => new SandrunError('egress_denied', 'network.allow: this server has no egress proxy, so its runs cannot be given network access');
+
+/** Whether a run gets a network (its project was granted destinations); without, its container has none at all. */
+export const wantsNetwork = (spec: Pick<SandboxSpec, 'egress'>): boolean => (spec.egress?.length ?? 0) > 0;
 
 export class EgressGateway {
   private readonly supervisor: EgressProxySupervisor;
   private readonly ledger: EgressLedger;
+  /** The proxy's generation each container's network was last connected to. */
+  private readonly connected = new Map<string, number>();
 
   constructor(docker: Dockerode, settings: EgressGatewaySettings) {
     if (!existsSync(settings.program)) {
@@ -41,15 +43,25 @@ export class EgressGateway {
     this.supervisor = new EgressProxySupervisor(docker, { instanceId: settings.instanceId, image: settings.image, programPath, dir: settings.dir });
   }
 
-  /** Before the run's container is made: its network (with the proxy on it) and the environment that points it at the proxy. */
-  async open(runId: string, grants: readonly EgressGrant[]): Promise<RunEgress> {
-    const network = await this.supervisor.attachRun(runId);
-    try {
-      return { network, env: this.ledger.open(runId, grants) };
-    } catch (error) {
-      await this.supervisor.detachRun(runId).catch(() => undefined);
-      throw error;
-    }
+  /**
+   * A network of its own for a container about to be made (`owner`: its id, the run's or `pool-<uuid>`), with the proxy
+   * on it; returns the network's name. Made ahead for a parked container, so that a run with grants can start warm.
+   */
+  async attach(owner: string): Promise<string> {
+    const network = await this.supervisor.attach(owner);
+    this.connected.set(owner, this.supervisor.generation);
+    return network;
+  }
+
+  /** At a parked container's hand-over: the proxy is running, and on its network (it may have been made anew meanwhile). */
+  async ready(owner: string): Promise<void> {
+    await this.supervisor.ensureRunning();
+    if (this.connected.get(owner) !== this.supervisor.generation) await this.attach(owner);
+  }
+
+  /** The run's grants from now on, and the environment that points it at the proxy with its own credential. */
+  open(runId: string, grants: readonly EgressGrant[]): Record<string, string> {
+    return this.ledger.open(runId, grants);
   }
 
   /** Once the run's command is over: its grants end (the proxy cuts what it still holds) and what it moved is returned. */
@@ -57,15 +69,16 @@ export class EgressGateway {
     return this.ledger.close(runId);
   }
 
-  /** Removes the run's network (whatever is still on it is disconnected first). */
-  release(runId: string): Promise<void> {
-    return this.supervisor.detachRun(runId);
+  /** Removes a container's network, once the container is gone or going (whatever is still on it is disconnected first). */
+  async release(owner: string): Promise<void> {
+    this.connected.delete(owner);
+    await this.supervisor.detach(owner);
   }
 
-  /** Networks and files of runs that are not live (a crash left them). */
-  async sweep(isLive: (runId: string) => boolean): Promise<void> {
+  /** Grant files of runs that are not live, and networks older than `bornBefore` that no container uses (a crash left them). */
+  async sweep(isLive: (runId: string) => boolean, bornBefore: number): Promise<void> {
     this.ledger.sweep(isLive);
-    await this.supervisor.sweep(isLive);
+    await this.supervisor.sweep(bornBefore);
   }
 
   /** A clean stop: the proxy and its outbound network go (the next start makes them again). */

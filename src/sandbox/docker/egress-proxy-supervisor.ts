@@ -1,5 +1,9 @@
 // Keeps this server's egress proxy container running on a Docker engine, and gives each run with grants its own network to it.
 import type Dockerode from 'dockerode';
+import { existsSync, rmSync } from 'node:fs';
+import { proxyReadyPath } from '../../egress/egress-files.ts';
+import { SandrunError } from '../../errors.ts';
+import { delay } from '../../delay.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
 import { INSTANCE_LABEL } from '../labels.ts';
 import { createReplacing } from './parked-container.ts';
@@ -11,8 +15,12 @@ import {
   egressProxyName,
   egressRunNetworkName,
   egressRunNetworkOptions,
+  EGRESS_OWNER_LABEL,
   type EgressProxySettings,
 } from './egress-spec.ts';
+
+/** How long a started proxy may take to listen (Node's start on a slow, busy machine takes a second or two). */
+const READY_TIMEOUT_MS = 20_000;
 
 /** Engine answers that mean "already there" or "already gone": what a repeated setup or teardown finds. */
 const isConflict = (error: unknown) => (error as { statusCode?: number }).statusCode === 409;
@@ -20,6 +28,8 @@ const isConflict = (error: unknown) => (error as { statusCode?: number }).status
 export class EgressProxySupervisor {
   /** The start under way, shared by the runs that find the proxy missing at once. */
   private starting: Promise<void> | undefined;
+  /** How many times this process made the proxy's container: a new one is on none of the networks made before. */
+  private made = 0;
 
   constructor(
     private readonly docker: Dockerode,
@@ -40,57 +50,74 @@ export class EgressProxySupervisor {
     await this.starting;
   }
 
-  /** Gives the run its own internal network with the proxy on it (as `egress-proxy`); returns the network's name. */
-  async attachRun(runId: string): Promise<string> {
+  /** Changes whenever the proxy's container is made anew (networks made before no longer have it). */
+  get generation(): number {
+    return this.made;
+  }
+
+  /**
+   * Gives a container (`owner`: the run id for one made for its run, `pool-<uuid>` for a parked one) its own internal
+   * network with the proxy on it (as `egress-proxy`); returns the network's name. Repeating it is harmless: it
+   * connects the proxy again when the proxy was made anew meanwhile.
+   */
+  async attach(owner: string): Promise<string> {
     await this.ensureRunning();
-    const name = egressRunNetworkName(runId);
+    const name = egressRunNetworkName(owner);
     try {
-      await this.docker.createNetwork(egressRunNetworkOptions(runId, this.settings.instanceId));
+      await this.docker.createNetwork(egressRunNetworkOptions(owner, this.settings.instanceId));
     } catch (error) {
-      if (!isConflict(error)) throw engineError(error, `creating the egress network of run ${runId}`);
+      if (!isConflict(error)) throw engineError(error, `creating the egress network of container sandrun-${owner}`);
     }
     try {
       await this.docker.getNetwork(name).connect({ Container: egressProxyName(this.settings.instanceId), EndpointConfig: { Aliases: [EGRESS_PROXY_ALIAS] } });
     } catch (error) {
-      // Connected already: a retried run's first attempt did it.
+      // Connected already: a retried run's first attempt, or a parked container handed over, did it.
       if (!(isConflict(error) || /already exists/i.test(String((error as { json?: { message?: string } }).json?.message)))) {
-        throw engineError(error, `connecting the egress proxy to the network of run ${runId}`);
+        throw engineError(error, `connecting the egress proxy to the network of container sandrun-${owner}`);
       }
     }
     return name;
   }
 
-  /**
-   * Takes the proxy and whatever else is still on it off the run's network and removes it: a finished run's container
-   * may still be on its way out (its removal does not hold up the result).
-   */
-  async detachRun(runId: string): Promise<void> {
-    const network = this.docker.getNetwork(egressRunNetworkName(runId));
+  /** Takes the proxy and whatever else is still on it off the container's network and removes the network. */
+  async detach(owner: string): Promise<void> {
+    const network = this.docker.getNetwork(egressRunNetworkName(owner));
     const members = await network.inspect().then(
       (info: { Containers?: Record<string, unknown> }) => Object.keys(info.Containers ?? {}),
-      (error: unknown) => (isNotFound(error) ? undefined : Promise.reject(engineError(error, `inspecting the egress network of run ${runId}`))),
+      (error: unknown) => (isNotFound(error) ? undefined : Promise.reject(engineError(error, `inspecting the egress network of container sandrun-${owner}`))),
     );
     if (members === undefined) return;
     for (const container of members) {
       await network.disconnect({ Container: container, Force: true }).catch((error: unknown) => {
-        if (!isNotFound(error) && !isConflict(error)) throw engineError(error, `disconnecting ${container} from the egress network of run ${runId}`);
+        if (!isNotFound(error) && !isConflict(error)) throw engineError(error, `disconnecting ${container} from the egress network of container sandrun-${owner}`);
       });
     }
     await network.remove().catch((error: unknown) => {
-      if (!isNotFound(error)) throw engineError(error, `removing the egress network of run ${runId}`);
+      if (!isNotFound(error)) throw engineError(error, `removing the egress network of container sandrun-${owner}`);
     });
   }
 
-  /** Removes run networks of this server whose run is not live (a crash left them); returns how many. */
-  async sweep(isLive: (runId: string) => boolean): Promise<number> {
+  /**
+   * Removes this server's run networks made before `bornBefore` on which nothing but the proxy is left (a process
+   * killed before it removed one, or a removal that failed); returns how many. A network in use has its container on it.
+   */
+  async sweep(bornBefore: number): Promise<number> {
     const networks = await this.docker
       .listNetworks({ filters: { label: [`${EGRESS_COMPONENT_LABEL}=run`, `${INSTANCE_LABEL}=${this.settings.instanceId}`] } })
       .catch((error: unknown) => Promise.reject(engineError(error, 'listing egress networks')));
+    const proxy = egressProxyName(this.settings.instanceId);
     let removed = 0;
-    for (const network of networks) {
-      const runId = network.Labels?.['sandrun.run_id'];
-      if (!runId || isLive(runId)) continue;
-      await this.detachRun(runId);
+    for (const listed of networks) {
+      const owner = listed.Labels?.[EGRESS_OWNER_LABEL];
+      if (!owner || !(Date.parse(listed.Created) <= bornBefore)) continue;
+      // The listing does not say who is on a network; its inspection does.
+      const info = await this.docker
+        .getNetwork(listed.Id)
+        .inspect()
+        .catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(engineError(error, `inspecting egress network ${listed.Name}`))));
+      const members = Object.values((info as { Containers?: Record<string, { Name: string }> } | undefined)?.Containers ?? {});
+      if (!info || members.some((member) => member.Name !== proxy)) continue;
+      await this.detach(owner);
       removed += 1;
     }
     return removed;
@@ -126,11 +153,30 @@ export class EgressProxySupervisor {
     }
     const container = state?.current
       ? this.docker.getContainer(wanted.name!)
-      : await createReplacing(this.docker, wanted).catch((error: unknown) => Promise.reject(engineError(error, 'creating the egress proxy')));
+      : await createReplacing(this.docker, wanted).then(
+          (created) => ((this.made += 1), created),
+          (error: unknown) => Promise.reject(engineError(error, 'creating the egress proxy')),
+        );
+    rmSync(proxyReadyPath(this.settings.dir), { force: true });
     await container.start().catch((error: unknown) => {
       // Started meanwhile (by the engine's restart policy): fine.
       if ((error as { statusCode?: number }).statusCode !== 304) throw engineError(error, 'starting the egress proxy');
     });
+    await this.untilListening();
+  }
+
+  /** Waits for the proxy's word that it listens (a run started before would find its connections refused). */
+  private async untilListening(): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (!existsSync(proxyReadyPath(this.settings.dir))) {
+      if (Date.now() > deadline) {
+        throw new SandrunError(
+          'internal',
+          `the egress proxy did not start listening within ${READY_TIMEOUT_MS / 1000} s; its log: docker logs ${egressProxyName(this.settings.instanceId)}`,
+        );
+      }
+      await delay(50);
+    }
   }
 
   /** The proxy's container: whether it runs, and whether it is this server's (same image, same program mounted). */

@@ -25,8 +25,10 @@ export interface EgressProxySettings {
 export const egressProxyName = (instanceId: string) => `sandrun-egress-proxy-${instanceId}`;
 /** The one network the proxy reaches destinations through (an ordinary bridge: the engine host's routes and NAT). */
 export const egressOutboundNetworkName = (instanceId: string) => `sandrun-egress-out-${instanceId}`;
-/** A run's own network: the run and the proxy, nothing else (not another run, not the engine host). */
-export const egressRunNetworkName = (runId: string) => `sandrun-egress-run-${runId}`;
+/** A run's own network: the run and the proxy, nothing else (not another run, not the engine host). Named by its container's id. */
+export const egressRunNetworkName = (owner: string) => `sandrun-egress-run-${owner}`;
+/** The label on a run network naming the container it was made for (`sandrun-<owner>`). */
+export const EGRESS_OWNER_LABEL = 'sandrun.egress_owner';
 
 /**
  * The proxy: Node and the one bundled file, as the runner images' unprivileged user, every capability dropped, a
@@ -79,14 +81,14 @@ export function egressOutboundNetworkOptions(instanceId: string): Dockerode.Netw
  * A run's network: internal (no route out, no NAT) and without an address of the engine host on its bridge
  * (inhibit_ipv4), so the run cannot reach the host's own services through it; its only other member is the proxy.
  */
-export function egressRunNetworkOptions(runId: string, instanceId: string): Dockerode.NetworkCreateOptions {
+export function egressRunNetworkOptions(owner: string, instanceId: string): Dockerode.NetworkCreateOptions {
   return {
-    Name: egressRunNetworkName(runId),
+    Name: egressRunNetworkName(owner),
     Driver: 'bridge',
     CheckDuplicate: true,
     Internal: true,
     EnableIPv6: false,
     Options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' },
-    Labels: { [EGRESS_COMPONENT_LABEL]: 'run', [INSTANCE_LABEL]: instanceId, 'sandrun.run_id': runId },
+    Labels: { [EGRESS_COMPONENT_LABEL]: 'run', [INSTANCE_LABEL]: instanceId, [EGRESS_OWNER_LABEL]: owner },
   };
 }

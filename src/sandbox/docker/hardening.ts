@@ -12,15 +12,19 @@ const OUTPUTS_TMPFS_OPTIONS = 'nosuid,nodev,noexec,uid=10001,gid=10001,mode=0755
 /**
  * What a container is made of, apart from the run that will use it: what a warm container is parked for.
  * `withSecrets`: it mounts a directory for secrets at /run/secrets (filled when its run arrives); without, it has none.
- * `network`: the run's own egress network (SPEC §11), whose only other member is the egress proxy; without, no
- * network at all. A container with one is made for its run, never parked.
+ * `withNetwork`: it gets a network of its own to the egress proxy (SPEC §11), for a run with grants; without, none.
  */
-export type ContainerTemplate = Pick<SandboxSpec, 'image' | 'workspaceDir' | 'limits' | 'labels'> & { withSecrets?: boolean; network?: string };
+export type ContainerTemplate = Pick<SandboxSpec, 'image' | 'workspaceDir' | 'limits' | 'labels'> & { withSecrets?: boolean; withNetwork?: boolean };
 
-/** The host directories a container mounts read-only: its inputs, and (for a run with secrets) the tmpfs directory of its secrets. */
-export interface HostDirs {
+/**
+ * What a container is given beyond its template: the host directories it mounts read-only (its inputs, and for a run
+ * with secrets the tmpfs directory of its secrets), and for one with network its own egress network, whose only
+ * other member is the egress proxy.
+ */
+export interface ContainerAttachments {
   inputs: string;
   secrets?: string;
+  network?: string;
 }
 
 /**
@@ -40,7 +44,7 @@ export interface DirectProcess {
 export function containerOptions(
   spec: ContainerTemplate,
   containerId: string,
-  hostDirs: HostDirs,
+  attached: ContainerAttachments,
   settings: HardeningSettings,
   direct?: DirectProcess,
 ): Dockerode.ContainerCreateOptions {
@@ -57,7 +61,7 @@ export function containerOptions(
     User: RUN_USER,
     WorkingDir: WORKSPACE,
     Labels: { ...spec.labels, [MANAGED_LABEL]: 'true', [INSTANCE_LABEL]: settings.instanceId, [RUN_ID_LABEL]: containerId },
-    NetworkDisabled: spec.network === undefined,
+    NetworkDisabled: attached.network === undefined,
     OpenStdin: !direct,
     StdinOnce: !direct,
     AttachStdin: !direct,
@@ -65,7 +69,7 @@ export function containerOptions(
     AttachStderr: true,
     Tty: false,
     HostConfig: {
-      NetworkMode: spec.network ?? 'none',
+      NetworkMode: attached.network ?? 'none',
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges:true'],
       Privileged: false,
@@ -75,8 +79,8 @@ export function containerOptions(
       ShmSize: 16 * MiB,
       Binds: [
         `${spec.workspaceDir}:${WORKSPACE}:ro`,
-        `${hostDirs.inputs}:${INPUTS}:ro`,
-        ...(hostDirs.secrets ? [`${hostDirs.secrets}:${SECRETS_DIR}:ro`] : []),
+        `${attached.inputs}:${INPUTS}:ro`,
+        ...(attached.secrets ? [`${attached.secrets}:${SECRETS_DIR}:ro`] : []),
       ],
       Tmpfs: {
         // noexec is also the engine's default for a tmpfs; said here so that nothing a run writes can be executed whatever the engine.

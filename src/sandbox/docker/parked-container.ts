@@ -7,6 +7,7 @@ import { type HardeningSettings } from '../container-layout.ts';
 import { containerOptions, type ContainerTemplate } from './hardening.ts';
 import { LauncherSession } from './launcher-session.ts';
 import type { SecretFiles } from './secret-files.ts';
+import { noEgressProxy, type EgressGateway } from './egress-gateway.ts';
 
 export interface ParkedContainer {
   /** `sandrun-<id>`; the run id for a container made for its run, `pool-<uuid>` for a warm one. */
@@ -16,6 +17,8 @@ export interface ParkedContainer {
   dir: string;
   /** Host directory (on a tmpfs) mounted read-only at /run/secrets, for a template with secrets; filled at hand-over. */
   secretsDir?: string;
+  /** Its own egress network, for a template with network; removed with it. */
+  egress?: EgressGateway;
   /** Its stdio: the trigger goes in, the run's output and the launcher's markers come out. */
   session: LauncherSession;
 }
@@ -26,6 +29,7 @@ export async function startParkedContainer(
   id: string,
   settings: HardeningSettings & { runsDir: string },
   secretFiles: SecretFiles,
+  egress?: EgressGateway,
 ): Promise<ParkedContainer> {
   const dir = join(settings.runsDir, id);
   const inputsDir = join(dir, 'inputs');
@@ -33,21 +37,28 @@ export async function startParkedContainer(
   let container: Dockerode.Container | undefined;
   let session: LauncherSession | undefined;
   let secretsDir: string | undefined;
+  let network: string | undefined;
   try {
     if (template.withSecrets) secretsDir = await secretFiles.prepare(id);
-    const created = await createReplacing(docker, containerOptions(template, id, { inputs: inputsDir, secrets: secretsDir }, settings)).catch((error: unknown) =>
+    if (template.withNetwork) {
+      if (!egress) throw noEgressProxy();
+      network = await egress.attach(id);
+    }
+    const created = await createReplacing(docker, containerOptions(template, id, { inputs: inputsDir, secrets: secretsDir, network }, settings)).catch((error: unknown) =>
       Promise.reject(engineError(error, `creating container sandrun-${id} from ${template.image}`)),
     );
     container = created;
     const attached = await LauncherSession.attach(created).catch((error: unknown) => Promise.reject(engineError(error, `attaching to container sandrun-${id}`)));
     session = attached;
     await created.start().catch((error: unknown) => Promise.reject(engineError(error, `starting container sandrun-${id}`)));
-    return { id, container: created, dir, ...(secretsDir ? { secretsDir } : {}), session: attached };
+    return { id, container: created, dir, ...(secretsDir ? { secretsDir } : {}), ...(network ? { egress } : {}), session: attached };
   } catch (error) {
     session?.close();
     await container?.remove({ force: true, v: true }).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
     if (secretsDir) await rm(secretsDir, { recursive: true, force: true });
+    // A network left by a failed release is the reaper's (it sweeps networks no container uses).
+    if (network) await egress?.release(id).catch(() => undefined);
     throw error;
   }
 }
@@ -79,4 +90,5 @@ export async function discardContainer(parked: ParkedContainer): Promise<void> {
   await parked.container.remove({ force: true, v: true }).catch(() => undefined);
   await rm(parked.dir, { recursive: true, force: true });
   if (parked.secretsDir) await rm(parked.secretsDir, { recursive: true, force: true });
+  await parked.egress?.release(parked.id).catch(() => undefined);
 }
