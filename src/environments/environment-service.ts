@@ -78,9 +78,7 @@ export class EnvironmentService {
    * build other runs may share.
    */
   async imageFor(target: EnvironmentTarget, options: { signal?: AbortSignal; onBuilding?: (message: string) => void } = {}): Promise<string> {
-    const resolved = await this.resolve(target).catch((error: unknown) => {
-      throw withLog(error);
-    });
+    const resolved = await this.resolve(target);
     const record = this.deps.store.get(resolved.key);
     if (record?.status === 'ready' && !this.inFlight.has(resolved.key) && (await this.present(resolved.tag))) {
       this.touch(resolved.key);
@@ -288,14 +286,6 @@ export class EnvironmentService {
 
 }
 
-
-/** A refusal before any build (a rule a declared file breaks) still answers in the shape of SPEC §9: its reason is its log. */
-function withLog(error: unknown): unknown {
-  if (!(error instanceof SandrunError) || error.code !== 'environment_failed') return error;
-  const details = typeof error.details === 'object' && error.details !== null ? (error.details as Record<string, unknown>) : {};
-  if (typeof details.log === 'string') return error;
-  return new SandrunError('environment_failed', error.message, { ...details, log: error.message }, { cause: error });
-}
 
 function failedBuild(record: EnvironmentRecord): SandrunError {
   return new SandrunError('environment_failed', record.errorMessage ?? 'the environment build failed', { log: record.log.slice(-FAILURE_LOG_TAIL_BYTES) });
