@@ -80,7 +80,7 @@ export class EnvironmentService {
   async imageFor(target: EnvironmentTarget, options: { signal?: AbortSignal; onBuilding?: (message: string) => void } = {}): Promise<string> {
     const resolved = await this.resolve(target);
     const record = this.deps.store.get(resolved.key);
-    if (record?.status === 'ready' && !this.inFlight.has(resolved.key) && (await this.present(resolved.tag))) {
+    if (await this.ready(resolved, record, 'run')) {
       this.touch(resolved.key);
       this.deps.metrics.environmentCacheHits.inc();
       return resolved.tag;
@@ -116,9 +116,7 @@ export class EnvironmentService {
   /** Builds `target`'s environment now (again, even when it failed a moment ago); resolves once it is under way. */
   async build(target: EnvironmentTarget): Promise<EnvironmentView> {
     const resolved = await this.resolve(target);
-    const record = this.deps.store.get(resolved.key);
-    const ready = record?.status === 'ready' && !this.inFlight.has(resolved.key) && (await this.deps.images.has(resolved.tag));
-    if (!ready) this.buildOnce(target, resolved, 'request').catch(() => undefined);
+    if (!(await this.ready(resolved, this.deps.store.get(resolved.key), 'request'))) this.buildOnce(target, resolved, 'request').catch(() => undefined);
     return this.viewOf(resolved.key);
   }
 
@@ -191,10 +189,18 @@ export class EnvironmentService {
     return base;
   }
 
-  /** Whether the image is on the engine; a yes is believed for a few seconds (a run's hot path asks no engine then). */
-  private async present(tag: string): Promise<boolean> {
+  /**
+   * Whether `resolved` is built and its image is on the engine (an image removed from the engine is built again), for
+   * a run and a build request alike. A run believes a yes for a few seconds (its hot path asks no engine then); a build
+   * request, rare and meant to make sure, asks the engine, and what it hears serves the runs after it.
+   */
+  private async ready(resolved: Resolved, record: EnvironmentRecord | undefined, asker: 'run' | 'request'): Promise<boolean> {
+    return record?.status === 'ready' && !this.inFlight.has(resolved.key) && (await this.present(resolved.tag, asker === 'run'));
+  }
+
+  private async present(tag: string, believeRecentYes: boolean): Promise<boolean> {
     const seen = this.seenPresent.get(tag);
-    if (seen !== undefined && performance.now() - seen < PRESENT_TTL_MS) return true;
+    if (believeRecentYes && seen !== undefined && performance.now() - seen < PRESENT_TTL_MS) return true;
     const present = await this.deps.images.has(tag);
     if (present) this.seenPresent.set(tag, performance.now());
     else this.seenPresent.delete(tag);
