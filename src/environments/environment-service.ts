@@ -12,8 +12,10 @@ import type { BaseImage, EnvironmentImages } from '../sandbox/environment-images
 import type { EnvironmentRecord, EnvironmentStore } from '../store/environment-store.ts';
 import { FAILURE_LOG_TAIL_BYTES } from '../sandbox/environment-build.ts';
 import { BuildLogs } from './build-logs.ts';
-import { resolveEnvironment, type ResolvedEnvironment as Resolved } from './environment-recipe.ts';
+import { CommitEnvironments } from './commit-environments.ts';
+import { pipOf, resolveEnvironment, type ResolvedEnvironment as Resolved } from './environment-recipe.ts';
 import { WaitingSlots } from './waiting-slots.ts';
+import { WheelDirectory } from './wheel-listing.ts';
 
 export type { EnvironmentView } from '../projects/project-view.ts';
 
@@ -43,7 +45,8 @@ export interface EnvironmentServiceDeps {
 
 /** A failed build is the answer for runs of the same environment for this long (a burst of runs does not rebuild it each time). */
 export const FAILED_BUILD_REUSE_MS = 60_000;
-const INPUTS_CACHE_SIZE = 512;
+/** Commits whose environment's inputs and key are kept (docs/decisions.md, "The environment key of a commit seen before"). */
+const COMMITS_KEPT = { maxEntries: 512, maxBytes: 64 * 1024 * 1024 };
 const BASE_ID_TTL_MS = 5_000;
 const PRESENT_TTL_MS = 5_000;
 const TOUCH_INTERVAL_MS = 60_000;
@@ -51,8 +54,9 @@ const TOUCH_INTERVAL_MS = 60_000;
 
 export class EnvironmentService {
   private readonly inFlight = new Map<string, Promise<string>>();
-  /** Commits never change: their checked inputs are read once (a refusal too, which is as final as the commit). */
-  private readonly inputs = new Map<string, Promise<EnvironmentInputs>>();
+  private readonly commits = new CommitEnvironments(COMMITS_KEPT);
+  /** The operator's wheel directory, listed at most once per few seconds; undefined without one. */
+  private readonly wheels: WheelDirectory | undefined;
   /** A base image's ID, briefly: a runner image rebuilt by `npm run images` is seen within seconds. */
   private readonly bases = new Map<string, { at: number; base: Promise<BaseImage> }>();
   private readonly slots: WaitingSlots;
@@ -65,6 +69,7 @@ export class EnvironmentService {
   constructor(private readonly deps: EnvironmentServiceDeps) {
     this.slots = new WaitingSlots(deps.settings.maxConcurrent);
     this.now = deps.now ?? (() => new Date());
+    this.wheels = deps.settings.pipFindLinks === undefined ? undefined : new WheelDirectory(deps.settings.pipFindLinks, () => this.now().getTime());
   }
 
   /** Builds a previous process left unfinished have no outcome: forgotten, so the next run builds again. */
@@ -164,20 +169,6 @@ export class EnvironmentService {
     await this.deps.images.remove(record.tag);
     this.deps.store.remove(record.key);
     this.deps.logger.info({ environment: record.key, tenantId: record.tenantId, tag: record.tag, lastUsedAt: record.lastUsedAt, why }, 'removed an environment image');
-  }
-
-  private inputsOf(target: EnvironmentTarget): Promise<EnvironmentInputs> {
-    const key = `${target.projectId}@${target.commitSha}:${JSON.stringify(target.declaration)}`;
-    let inputs = this.inputs.get(key);
-    if (!inputs) {
-      inputs = this.deps.readInputs(target);
-      inputs.catch((error: unknown) => {
-        if (!(error instanceof SandrunError && error.code === 'environment_failed')) this.inputs.delete(key);
-      });
-      if (this.inputs.size >= INPUTS_CACHE_SIZE) this.inputs.delete(this.inputs.keys().next().value!);
-      this.inputs.set(key, inputs);
-    }
-    return inputs;
   }
 
   private baseOf(image: string): Promise<BaseImage> {
@@ -284,10 +275,21 @@ export class EnvironmentService {
     });
   }
 
-  /** The environment's key and build (environment-recipe.ts), from the base image's ID and the checked inputs. */
+  /**
+   * The environment's key and build (environment-recipe.ts), from the base image's ID, the checked inputs and the wheel
+   * listing; kept per commit, so a run of a commit seen before reads and hashes no declared file again. The other
+   * package sources are the server's settings, the same for its whole life.
+   */
   private async resolve(target: EnvironmentTarget): Promise<Resolved> {
-    const [base, inputs] = await Promise.all([this.baseOf(target.baseImage), this.inputsOf(target)]);
-    return resolveEnvironment({ tenantId: target.tenantId, base, inputs, settings: this.deps.settings, caFile: this.deps.caFile });
+    const commit = this.commits.get(`${target.projectId}@${target.commitSha}:${JSON.stringify(target.declaration)}`, () => this.deps.readInputs(target));
+    const [base, inputs] = await Promise.all([this.baseOf(target.baseImage), commit.inputs]);
+    const wheels = pipOf(inputs) && this.wheels ? await this.wheels.listing() : null;
+    const sources = JSON.stringify([target.tenantId, base.id, wheels?.digest ?? null]);
+    if (commit.resolved?.sources !== sources) {
+      const environment = resolveEnvironment({ tenantId: target.tenantId, base, inputs, wheels: wheels?.files ?? null, settings: this.deps.settings, caFile: this.deps.caFile });
+      commit.resolved = { sources, environment };
+    }
+    return commit.resolved.environment;
   }
 
 }
