@@ -1,7 +1,8 @@
 // The logs of builds under way: a bounded tail per environment and the followers who see each line as it comes.
 import { BUILD_LOG_TAIL_BYTES } from '../sandbox/environment-build.ts';
 
-export type BuildLogListener = (event: { kind: 'log'; text: string } | { kind: 'end' }) => void;
+export type BuildLogEvent = { kind: 'log'; text: string } | { kind: 'end' };
+export type BuildLogListener = (event: BuildLogEvent) => void;
 
 export class BuildLogs {
   private readonly builds = new Map<string, { tail: string; listeners: Set<BuildLogListener> }>();

@@ -1,8 +1,6 @@
 // An environment's identity and build (SPEC §9): its key (the tenant, the base image's ID, the checked inputs and the
 // package sources), its image tag, and the build the engine is given.
 import { createHash } from 'node:crypto';
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { BuildSettings } from '../config.ts';
 import type { EnvironmentInputs } from '../projects/environment-files.ts';
 import { ENVIRONMENT_LABEL, type EnvironmentBuild } from '../sandbox/environment-build.ts';
@@ -18,16 +16,25 @@ export interface ResolvedEnvironment {
   summary: string;
 }
 
-export async function resolveEnvironment(input: {
+/** The pip part of an environment: none when its requirements file lists nothing. */
+export function pipOf(inputs: EnvironmentInputs): EnvironmentInputs['pip'] {
+  return inputs.pip && inputs.pip.requirements.length > 0 ? inputs.pip : null;
+}
+
+/**
+ * `wheels`: the wheel directory's names and sizes (wheel-listing.ts) when the environment has pip and the operator a
+ * wheel directory, else null; a wheel added or replaced is another environment.
+ */
+export function resolveEnvironment(input: {
   tenantId: string;
   base: BaseImage;
   inputs: EnvironmentInputs;
+  wheels: Array<[string, number]> | null;
   settings: BuildSettings;
   caFile: string | undefined;
-}): Promise<ResolvedEnvironment> {
-  const { tenantId, base, inputs, settings, caFile } = input;
-  const pip = inputs.pip && inputs.pip.requirements.length > 0 ? inputs.pip : null;
-  const wheels = pip && settings.pipFindLinks ? await wheelListing(settings.pipFindLinks) : null;
+}): ResolvedEnvironment {
+  const { tenantId, base, inputs, wheels, settings, caFile } = input;
+  const pip = pipOf(inputs);
   const key = createHash('sha256')
     .update(
       JSON.stringify({
@@ -67,10 +74,4 @@ export async function resolveEnvironment(input: {
       caFile,
     },
   };
-}
-
-/** A wheel directory's names and sizes: a wheel added or replaced is another environment. */
-async function wheelListing(dir: string): Promise<Array<[string, number]>> {
-  const names = (await readdir(dir)).sort();
-  return Promise.all(names.map(async (name): Promise<[string, number]> => [name, (await stat(join(dir, name))).size]));
 }

@@ -12,8 +12,10 @@ import type { BaseImage, EnvironmentImages } from '../sandbox/environment-images
 import type { EnvironmentRecord, EnvironmentStore } from '../store/environment-store.ts';
 import { FAILURE_LOG_TAIL_BYTES } from '../sandbox/environment-build.ts';
 import { BuildLogs } from './build-logs.ts';
-import { resolveEnvironment, type ResolvedEnvironment as Resolved } from './environment-recipe.ts';
+import { CommitEnvironments } from './commit-environments.ts';
+import { pipOf, resolveEnvironment, type ResolvedEnvironment as Resolved } from './environment-recipe.ts';
 import { WaitingSlots } from './waiting-slots.ts';
+import { WheelDirectory } from './wheel-listing.ts';
 
 export type { EnvironmentView } from '../projects/project-view.ts';
 
@@ -43,7 +45,8 @@ export interface EnvironmentServiceDeps {
 
 /** A failed build is the answer for runs of the same environment for this long (a burst of runs does not rebuild it each time). */
 export const FAILED_BUILD_REUSE_MS = 60_000;
-const INPUTS_CACHE_SIZE = 512;
+/** Commits whose environment's inputs and key are kept (docs/decisions.md, "The environment key of a commit seen before"). */
+const COMMITS_KEPT = { maxEntries: 512, maxBytes: 64 * 1024 * 1024 };
 const BASE_ID_TTL_MS = 5_000;
 const PRESENT_TTL_MS = 5_000;
 const TOUCH_INTERVAL_MS = 60_000;
@@ -51,8 +54,9 @@ const TOUCH_INTERVAL_MS = 60_000;
 
 export class EnvironmentService {
   private readonly inFlight = new Map<string, Promise<string>>();
-  /** Commits never change: their checked inputs are read once (a refusal too, which is as final as the commit). */
-  private readonly inputs = new Map<string, Promise<EnvironmentInputs>>();
+  private readonly commits = new CommitEnvironments(COMMITS_KEPT);
+  /** The operator's wheel directory, listed at most once per few seconds; undefined without one. */
+  private readonly wheels: WheelDirectory | undefined;
   /** A base image's ID, briefly: a runner image rebuilt by `npm run images` is seen within seconds. */
   private readonly bases = new Map<string, { at: number; base: Promise<BaseImage> }>();
   private readonly slots: WaitingSlots;
@@ -65,6 +69,7 @@ export class EnvironmentService {
   constructor(private readonly deps: EnvironmentServiceDeps) {
     this.slots = new WaitingSlots(deps.settings.maxConcurrent);
     this.now = deps.now ?? (() => new Date());
+    this.wheels = deps.settings.pipFindLinks === undefined ? undefined : new WheelDirectory(deps.settings.pipFindLinks, () => this.now().getTime());
   }
 
   /** Builds a previous process left unfinished have no outcome: forgotten, so the next run builds again. */
@@ -78,11 +83,9 @@ export class EnvironmentService {
    * build other runs may share.
    */
   async imageFor(target: EnvironmentTarget, options: { signal?: AbortSignal; onBuilding?: (message: string) => void } = {}): Promise<string> {
-    const resolved = await this.resolve(target).catch((error: unknown) => {
-      throw withLog(error);
-    });
+    const resolved = await this.resolve(target);
     const record = this.deps.store.get(resolved.key);
-    if (record?.status === 'ready' && !this.inFlight.has(resolved.key) && (await this.present(resolved.tag))) {
+    if (await this.ready(resolved, record, 'run')) {
       this.touch(resolved.key);
       this.deps.metrics.environmentCacheHits.inc();
       return resolved.tag;
@@ -118,9 +121,7 @@ export class EnvironmentService {
   /** Builds `target`'s environment now (again, even when it failed a moment ago); resolves once it is under way. */
   async build(target: EnvironmentTarget): Promise<EnvironmentView> {
     const resolved = await this.resolve(target);
-    const record = this.deps.store.get(resolved.key);
-    const ready = record?.status === 'ready' && !this.inFlight.has(resolved.key) && (await this.deps.images.has(resolved.tag));
-    if (!ready) this.buildOnce(target, resolved, 'request').catch(() => undefined);
+    if (!(await this.ready(resolved, this.deps.store.get(resolved.key), 'request'))) this.buildOnce(target, resolved, 'request').catch(() => undefined);
     return this.viewOf(resolved.key);
   }
 
@@ -170,20 +171,6 @@ export class EnvironmentService {
     this.deps.logger.info({ environment: record.key, tenantId: record.tenantId, tag: record.tag, lastUsedAt: record.lastUsedAt, why }, 'removed an environment image');
   }
 
-  private inputsOf(target: EnvironmentTarget): Promise<EnvironmentInputs> {
-    const key = `${target.projectId}@${target.commitSha}:${JSON.stringify(target.declaration)}`;
-    let inputs = this.inputs.get(key);
-    if (!inputs) {
-      inputs = this.deps.readInputs(target);
-      inputs.catch((error: unknown) => {
-        if (!(error instanceof SandrunError && error.code === 'environment_failed')) this.inputs.delete(key);
-      });
-      if (this.inputs.size >= INPUTS_CACHE_SIZE) this.inputs.delete(this.inputs.keys().next().value!);
-      this.inputs.set(key, inputs);
-    }
-    return inputs;
-  }
-
   private baseOf(image: string): Promise<BaseImage> {
     const cached = this.bases.get(image);
     if (cached && performance.now() - cached.at < BASE_ID_TTL_MS) return cached.base;
@@ -193,10 +180,18 @@ export class EnvironmentService {
     return base;
   }
 
-  /** Whether the image is on the engine; a yes is believed for a few seconds (a run's hot path asks no engine then). */
-  private async present(tag: string): Promise<boolean> {
+  /**
+   * Whether `resolved` is built and its image is on the engine (an image removed from the engine is built again), for
+   * a run and a build request alike. A run believes a yes for a few seconds (its hot path asks no engine then); a build
+   * request, rare and meant to make sure, asks the engine, and what it hears serves the runs after it.
+   */
+  private async ready(resolved: Resolved, record: EnvironmentRecord | undefined, asker: 'run' | 'request'): Promise<boolean> {
+    return record?.status === 'ready' && !this.inFlight.has(resolved.key) && (await this.present(resolved.tag, asker === 'run'));
+  }
+
+  private async present(tag: string, believeRecentYes: boolean): Promise<boolean> {
     const seen = this.seenPresent.get(tag);
-    if (seen !== undefined && performance.now() - seen < PRESENT_TTL_MS) return true;
+    if (believeRecentYes && seen !== undefined && performance.now() - seen < PRESENT_TTL_MS) return true;
     const present = await this.deps.images.has(tag);
     if (present) this.seenPresent.set(tag, performance.now());
     else this.seenPresent.delete(tag);
@@ -280,22 +275,25 @@ export class EnvironmentService {
     });
   }
 
-  /** The environment's key and build (environment-recipe.ts), from the base image's ID and the checked inputs. */
+  /**
+   * The environment's key and build (environment-recipe.ts), from the base image's ID, the checked inputs and the wheel
+   * listing; kept per commit, so a run of a commit seen before reads and hashes no declared file again. The other
+   * package sources are the server's settings, the same for its whole life.
+   */
   private async resolve(target: EnvironmentTarget): Promise<Resolved> {
-    const [base, inputs] = await Promise.all([this.baseOf(target.baseImage), this.inputsOf(target)]);
-    return resolveEnvironment({ tenantId: target.tenantId, base, inputs, settings: this.deps.settings, caFile: this.deps.caFile });
+    const commit = this.commits.get(`${target.projectId}@${target.commitSha}:${JSON.stringify(target.declaration)}`, () => this.deps.readInputs(target));
+    const [base, inputs] = await Promise.all([this.baseOf(target.baseImage), commit.inputs]);
+    const wheels = pipOf(inputs) && this.wheels ? await this.wheels.listing() : null;
+    const sources = JSON.stringify([target.tenantId, base.id, wheels?.digest ?? null]);
+    if (commit.resolved?.sources !== sources) {
+      const environment = resolveEnvironment({ tenantId: target.tenantId, base, inputs, wheels: wheels?.files ?? null, settings: this.deps.settings, caFile: this.deps.caFile });
+      commit.resolved = { sources, environment };
+    }
+    return commit.resolved.environment;
   }
 
 }
 
-
-/** A refusal before any build (a rule a declared file breaks) still answers in the shape of SPEC §9: its reason is its log. */
-function withLog(error: unknown): unknown {
-  if (!(error instanceof SandrunError) || error.code !== 'environment_failed') return error;
-  const details = typeof error.details === 'object' && error.details !== null ? (error.details as Record<string, unknown>) : {};
-  if (typeof details.log === 'string') return error;
-  return new SandrunError('environment_failed', error.message, { ...details, log: error.message }, { cause: error });
-}
 
 function failedBuild(record: EnvironmentRecord): SandrunError {
   return new SandrunError('environment_failed', record.errorMessage ?? 'the environment build failed', { log: record.log.slice(-FAILURE_LOG_TAIL_BYTES) });

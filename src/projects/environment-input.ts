@@ -3,8 +3,12 @@ import { SandrunError } from '../errors.ts';
 
 const SHOWN_CHARS = 100;
 
+/**
+ * A rule a declared file breaks, found before any build. It answers in the shape of a failed build (SPEC §9): its
+ * reason is its log, so a run refused this way carries `error.details.log` like one whose build failed.
+ */
 export function environmentRefused(message: string, details: Record<string, unknown>): SandrunError {
-  return new SandrunError('environment_failed', message, details);
+  return new SandrunError('environment_failed', message, { ...details, log: message });
 }
 
 /** Tenant text as a message shows it: control characters escaped, cut at 100 characters. */

@@ -1,12 +1,14 @@
 // A project's environment as clients see it (SPEC §9): the project view's `environment`, POST .../environment/build, the
 // build log followed as events, `sandrun projects build --follow`, and nothing of it for another tenant. Real builds.
 import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readServerSentEvents } from '../../src/cli/sse-stream.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { ALL_SCOPES, startTestServer, type TestServer } from '../helpers/server.ts';
 
+const execFileAsync = promisify(execFile);
 const BIN = fileURLToPath(new URL('../../bin/sandrun.js', import.meta.url));
 /** A first apt build here takes 6-10 s; a machine 2-3x slower, with other builds queued, gets far more. */
 const BUILD_DEADLINE_MS = 240_000;
@@ -144,6 +146,24 @@ describe('project environments over the API and the CLI', () => {
     const audit = await server.request(server.token(tenant, [...ALL_SCOPES, 'admin']), 'GET', '/v1/audit');
     const actions = audit.body.entries.map((entry: any) => `${entry.action} ${entry.target} ${entry.outcome}`);
     expect(actions, actions.join('\n')).toEqual(expect.arrayContaining(['POST /v1/projects/:id/environment/build project:tab ok', 'environment.build tab ok']));
+  });
+
+  it('an image removed from the engine right after a run used it is built again by POST build (202 building), not reported ready', async () => {
+    const before = await environmentOf('tab');
+    expect(before.status, 'the test before built tab').toBe('ready');
+    const tag = `sandrun/env:${before.key.slice(0, 40)}`;
+    // A run believes a seen image for a few seconds; a build request must not.
+    const run = await server.request(owner, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'tab', model_name: 'hello' });
+    expect(run.body.status, JSON.stringify(run.body)).toBe('success');
+    await execFileAsync('docker', ['image', 'rm', '--force', tag]);
+
+    const build = await server.request(owner, 'POST', '/v1/projects/tab/environment/build');
+    expect(build.status, JSON.stringify(build.body)).toBe(202);
+    expect(build.body.environment, JSON.stringify(build.body)).toMatchObject({ status: 'building', key: before.key });
+    const after = await waitForBuild('tab');
+    expect(after.status, `${after.error}\n${after.log}`).toBe('ready');
+    expect(Date.parse(after.built_at), `built again after ${before.built_at}`).toBeGreaterThan(Date.parse(before.built_at));
+    await expect(execFileAsync('docker', ['image', 'inspect', tag]), `${tag} is on the engine again`).resolves.toBeDefined();
   });
 
   it('following the log of a failing build streams its lines as they come and ends with the environment failed, its log tail kept', async () => {

@@ -60,7 +60,7 @@ describe('checkAptPackages', () => {
     const error = refusal(['python3-tabulate', name]);
     expect(error.code).toBe('environment_failed');
     expect(error.message).toContain(`environment.apt[1]: '${JSON.stringify(name).slice(1, -1)}' ${rule}`);
-    expect(error.details).toEqual({ field: 'environment.apt.1', name });
+    expect(error.details).toEqual({ field: 'environment.apt.1', name, log: error.message });
   });
 
   it(`refuses more than ${MAX_APT_PACKAGES} names`, () => {

@@ -201,7 +201,7 @@ describe('checkNpmProject needs a lockfile npm ci can install from', () => {
       'model/package-lock.json is missing: sandrun installs with `npm ci`, which needs the lockfile; ' +
         'run `npm install` and commit package-lock.json',
     );
-    expect(error.details).toEqual({ file: 'model/package-lock.json' });
+    expect(error.details).toEqual({ file: 'model/package-lock.json', log: error.message });
     expect(refusal(project({ lockfile: null })).message).toMatch(/^package-lock\.json is missing: /);
   });
 
@@ -255,7 +255,7 @@ describe('checkNpmProject refuses lockfile entries that are not registry tarball
   ])('resolved %j', (resolved, rule) => {
     const error = refusal(project({ lockfile: entry({ resolved }) }));
     expect(error.message).toBe(`package-lock.json packages['node_modules/left-pad']: resolved '${resolved.replace(/\\/g, '\\\\')}' ${rule}`);
-    expect(error.details).toEqual({ file: 'package-lock.json', package: 'node_modules/left-pad' });
+    expect(error.details).toEqual({ file: 'package-lock.json', package: 'node_modules/left-pad', log: error.message });
   });
 
   it('a link (a workspace or file: dependency)', () => {

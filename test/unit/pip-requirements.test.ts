@@ -77,7 +77,7 @@ describe('checkRequirements refuses what could pick a source or run code, naming
     expect(error.code).toBe('environment_failed');
     expect(error.status).toBe(422);
     expect(error.message).toBe(`model/requirements.txt line 3: '--index-url' is not allowed: ${SOURCES}`);
-    expect(error.details).toEqual({ file: 'model/requirements.txt', line: 3 });
+    expect(error.details, 'a refusal before any build is its own log').toEqual({ file: 'model/requirements.txt', line: 3, log: error.message });
   });
 
   it.each([

@@ -1,10 +1,10 @@
 // POST /v1/projects/{name}/environment/build and GET .../environment/log: the default branch's environment built now, and its build log (SPEC §9).
 import { Router } from 'express';
+import type { BuildLogEvent } from '../../environments/build-logs.ts';
 import type { EnvironmentService } from '../../environments/environment-service.ts';
 import type { ProjectEnvironments } from '../../runs/project-environments.ts';
 import { principalOf, requireScope } from '../authenticate.ts';
-import { EventStream, HEARTBEAT_MS } from '../event-stream.ts';
-import type { LogStreamLimits } from './run-logs.ts';
+import { openLogStream, tailLive, type LogStreamLimits } from '../sse-tail.ts';
 
 export function projectEnvironmentRoutes(projectEnvironments: ProjectEnvironments, environments: EnvironmentService, limits: LogStreamLimits): Router {
   const router = Router();
@@ -27,40 +27,24 @@ export function projectEnvironmentRoutes(projectEnvironments: ProjectEnvironment
     // The build may have ended while the view was read: then its stored log and outcome are the answer.
     if (!environments.logs.isOpen(key)) return void response.json({ environment: await environments.settled(key) });
 
-    // From here to follow() nothing awaits, so no piece of the log falls between the tail and the first live event.
-    const release = limits.slots.acquire(tenantId); // 429 past the tenant's cap, before any stream starts
-    response.once('close', release);
-    const stream = new EventStream(response, {
-      maxBacklogBytes: limits.maxBacklogBytes,
-      onDrop: (backlogBytes) => request.log?.warn({ backlogBytes }, 'dropped a build-log client that does not read'),
-    });
+    // From here to tailLive() nothing awaits, so no piece of the log falls between the tail and the first live event.
+    const stream = openLogStream(request, response, tenantId, limits, 'build-log');
     const tail = environments.logs.tail(key);
     if (tail) stream.send('log', { text: tail });
-    const heartbeat = setInterval(() => stream.comment('keep-alive'), HEARTBEAT_MS);
-    let ended = false;
-    const stop = environments.logs.follow(key, (event) => {
-      if (event.kind === 'log') return stream.send('log', { text: event.text });
-      ended = true;
-      clearInterval(heartbeat);
-      // Caught as a whole: a throw while sending the last event must end this stream, never the process.
-      void environments
-        .settled(key)
-        .then((final) => stream.send('end', final))
-        .catch((error: unknown) => request.log?.warn({ err: error, environment: key }, 'a build-log stream ended without the final view'))
-        .finally(() => stream.end());
+    const live = tailLive<BuildLogEvent>(request, response, stream, {
+      follow: (listener) => environments.logs.follow(key, listener),
+      isEnd: (event) => event.kind === 'end',
+      send: (event) => {
+        if (event.kind === 'log') stream.send('log', { text: event.text });
+      },
+      final: () => environments.settled(key),
+      unfinished: { message: 'a build-log stream ended without the final view', context: { environment: key } },
     });
-    if (!stop) {
+    if (!live) {
       // Unreachable while isOpen and follow are called in one turn; kept so a change there cannot leave a stream hanging.
-      clearInterval(heartbeat);
       stream.send('end', await environments.settled(key));
-      return stream.end();
+      stream.end();
     }
-    stream.goLive();
-    response.once('close', () => {
-      if (ended) return;
-      clearInterval(heartbeat);
-      stop();
-    });
   });
 
   return router;
