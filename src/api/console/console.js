@@ -1,11 +1,13 @@
 // The console's pages (runs, a run, projects, new run) behind a hash router; each page stops its polling and streams when left.
 import { ApiError, api, followLogs, token } from './api.js';
+import { runsChart } from './charts.js';
 import { TERMINAL, h, render, statusBadge, when } from './dom.js';
 import { runPage } from './run-page.js';
 
 const view = document.getElementById('view');
 const login = document.getElementById('login');
 const nav = document.getElementById('nav');
+const RUNS_PAGE = 50;
 const STATUSES = ['pending', 'running', 'success', 'failed', 'timed_out', 'cancelled', 'error'];
 let leave = new AbortController();
 
@@ -45,16 +47,19 @@ async function runsPage(query, signal) {
   const body = h('tbody');
   const table = h('table', {}, h('caption', { class: 'help' }, 'Newest first; refreshed every 2 s while runs are live, every 10 s otherwise.'),
     h('thead', {}, h('tr', {}, ['Run', 'Project', 'Model', 'Status', 'Created', 'Duration'].map((label) => h('th', { scope: 'col' }, label)))), body);
+  // A project's runs over time, drawn from the same page of runs as the table.
+  const chart = project ? h('div', { class: 'runs-chart-box' }) : null;
   render(view, 'Runs',
     h('div', { class: 'filters' },
       h('div', {}, h('label', { for: 'filter-project' }, 'Project'), projectSelect),
       h('div', {}, h('label', { for: 'filter-status' }, 'Status'), statusSelect)),
-    table);
+    chart, table);
   const refresh = async () => {
-    const params = new URLSearchParams({ limit: '50' });
+    const params = new URLSearchParams({ limit: String(RUNS_PAGE) });
     if (project) params.set('project_name', project);
     if (status) params.set('status', status);
     const { runs } = await api('GET', `/v1/runs?${params}`);
+    chart?.replaceChildren(runsChart(project, runs, RUNS_PAGE, chart.clientWidth));
     body.replaceChildren(...(runs.length === 0 ? [h('tr', {}, h('td', { colspan: '6', class: 'empty' }, 'No runs yet.'))] : runs.map((run) => h('tr', { 'data-run-id': run.run_id },
       h('td', {}, h('a', { href: `#/runs/${run.run_id}` }, `#${run.run_number}`)),
       h('td', {}, run.project),

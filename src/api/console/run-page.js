@@ -1,5 +1,6 @@
-// A run's page: status and timings, live logs over SSE, outputs as formatted JSON, and the request that reproduces it.
+// A run's page: status and timings, live logs over SSE, outputs as charts (numeric series) and formatted JSON, and the request that reproduces it.
 import { ApiError } from './api.js';
+import { outputCharts } from './charts.js';
 import { TERMINAL, h, render, shellQuote, statusBadge, when } from './dom.js';
 
 function timings(run) {
@@ -38,12 +39,15 @@ export async function runPage(view, runId, { api, followLogs, signal }) {
   const stdout = h('pre', { id: 'stdout', 'aria-label': 'stdout', tabindex: '0' });
   const stderr = h('pre', { id: 'stderr', class: 'stderr', 'aria-label': 'stderr', tabindex: '0' });
   const outputs = h('pre', { id: 'outputs', 'aria-label': 'outputs', tabindex: '0' });
+  const charts = h('div', { id: 'output-charts' });
   const summary = h('div', { id: 'run-summary', 'aria-live': 'polite' });
   const cancel = h('button', { type: 'button', class: 'secondary', id: 'cancel-run' }, 'Cancel run');
   const show = (current) => {
     run = current;
     summary.replaceChildren(timings(current));
     outputs.textContent = TERMINAL.has(current.status) ? JSON.stringify(current.outputs, null, 2) : '(when the run ends)';
+    // The charts come with the JSON, not instead of it: the exact numbers stay readable and copyable.
+    charts.replaceChildren(...(TERMINAL.has(current.status) ? outputCharts(current.outputs, charts.clientWidth) : []));
     cancel.hidden = TERMINAL.has(current.status);
   };
   cancel.addEventListener('click', () => {
@@ -53,7 +57,7 @@ export async function runPage(view, runId, { api, followLogs, signal }) {
     summary, cancel,
     h('h2', {}, 'stdout'), stdout,
     h('h2', {}, 'stderr'), stderr,
-    h('h2', {}, 'Outputs'), outputs,
+    h('h2', {}, 'Outputs'), charts, outputs,
     ...reproduce(request));
   show(run);
   // A finished run's stream replays its logs and ends; a live one streams until the run ends.
