@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { backendServerEnv, eachBackend } from '../helpers/backends.ts';
 
 let server: TestServer;
 let token: string;
@@ -67,3 +68,26 @@ describe('network.allow at run time', () => {
     expect(answer.body.error.message).toContain("line 5: network.allow[0]: 'api.example.com' is not of the form host:port");
   });
 });
+
+await eachBackend(
+  'egress on swarm',
+  () => {
+    it('a run asking for an allowed destination is refused with 422 saying swarm runs cannot be given network, before any service', async () => {
+      const swarm = await startTestServer({ ...(await backendServerEnv('swarm')), SANDRUN_EGRESS_ALLOW: 'api.example.com:443' });
+      try {
+        const swarmToken = swarm.token(`egress-swarm-${process.pid}`);
+        const repo = new TestRepo({ 'sandrun.yaml': 'image: sandrun/python:3.11\ncommand: [python, main.py]\nnetwork:\n  allow: ["api.example.com:443"]\n', 'main.py': 'print(1)\n' });
+        repos.push(repo);
+        expect((await swarm.request(swarmToken, 'POST', '/v1/projects', { name: 'asks', repo_url: repo.dir })).status).toBe(201);
+        const answer = await swarm.request(swarmToken, 'POST', '/v1/runs', { scope: 'project', mode: 'sync', project_name: 'asks' });
+        expect(answer.status, JSON.stringify(answer.body)).toBe(422);
+        expect(answer.body.error.code).toBe('egress_denied');
+        expect(answer.body.error.message).toContain('runs on a swarm cannot be given network access yet');
+        expect((await swarm.request(swarmToken, 'GET', '/v1/runs?project_name=asks')).body.runs, 'no run recorded').toEqual([]);
+      } finally {
+        await swarm.close();
+      }
+    });
+  },
+  ['swarm'],
+);
