@@ -32,6 +32,7 @@ import { projectSecretRoutes } from './routes/project-secrets.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { runLogRoutes } from './routes/run-logs.ts';
 import type { LogStreamLimits } from './sse-tail.ts';
+import { runReplayRoutes } from './routes/run-replay.ts';
 import { runReproduceRoutes } from './routes/run-reproduce.ts';
 import { runRoutes } from './routes/runs.ts';
 import { tokenRoutes } from './routes/tokens.ts';
@@ -100,6 +101,7 @@ export function createApp(deps: AppDependencies): SandrunApp {
   app.use(runRoutes(deps.runService));
   app.use(runLogRoutes(deps.runService, deps.liveLogs, deps.logStreams));
   app.use(runReproduceRoutes(deps.runService));
+  app.use(runReplayRoutes(deps.runService));
   app.use(projectRoutes(deps.projectService, deps.projectEnvironments));
   app.use(projectEnvironmentRoutes(deps.projectEnvironments, deps.environments, deps.logStreams));
   app.use(projectSecretRoutes(deps.projectSecrets));

@@ -110,6 +110,14 @@ export function openApiDocument(version: string): JsonSchema {
           '409': errorResponse('the run is already terminal'),
         }, { parameters: [runId] }),
       },
+      '/v1/runs/{run_id}/replay': {
+        post: operation('Run a finished run again with the same inputs (commit, scope, model, parameters); its result then has replay_of and outputs_match', 'runs:write', {
+          '202': { description: 'the receipt of the replay, as for an async run request', content: json(ref('RunSubmitted')) },
+          '409': errorResponse('the run has not finished, never started, or its outputs were removed by retention'),
+          '422': errorResponse('the commit’s sandrun.yaml or network.allow can no longer be served (as for POST /v1/runs)'),
+          '429': errorResponse('queue full or per-tenant limit reached'),
+        }, { parameters: [runId] }),
+      },
       '/v1/runs/{run_id}/logs': {
         get: operation('Logs as Server-Sent Events: stdout/stderr events {text}, then end with the run', 'runs:read', {
           '200': { description: 'an event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },

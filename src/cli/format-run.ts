@@ -18,6 +18,11 @@ function block(title: string, text: string, truncated: boolean, colours: Colours
   return `${colours.bold(title)}${truncated ? colours.yellow(' (truncated)') : ''}\n${body}`;
 }
 
+function replayVerdict(run: RunResultView, colours: Colours): string {
+  if (run.outputs_match === null) return '';
+  return run.outputs_match ? ` (${colours.green('outputs match')})` : ` (${colours.red('outputs differ')})`;
+}
+
 export function formatRun(run: RunResultView, colours: Colours): string {
   const lines = [
     `${colours.bold(`run ${run.run_number}`)} of ${run.project} (${what(run)}) at ${shortSha(run.commit_sha)}${run.branch ? ` on ${run.branch}` : ''}`,
@@ -28,6 +33,8 @@ export function formatRun(run: RunResultView, colours: Colours): string {
     lines.push(`  exit code: ${run.exit_code ?? colours.dim('none (the process never ran)')}`);
     lines.push(`  duration:  ${formatDuration(run.duration_seconds)}`);
   }
+  if (run.replay_of) lines.push(`  replay of: ${run.replay_of}${replayVerdict(run, colours)}`);
+  if (run.data_snapshot_ref) lines.push(`  snapshot:  ${colours.dim(run.data_snapshot_ref)}`);
   if (run.error) lines.push(`  error:     ${colours.red(`${run.error.code}: ${run.error.message}`)}`);
   if (run.warning) lines.push(`  warning:   ${colours.yellow(run.warning)}`);
   let text = lines.join('\n') + '\n';

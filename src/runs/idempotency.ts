@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { SandrunError } from '../errors.ts';
 import type { RunRequest } from './run-request.ts';
+import { canonicalJson } from '../canonical-json.ts';
 
 export const IDEMPOTENCY_WINDOW_MS = 24 * 60 * 60 * 1000;
 
@@ -14,10 +15,12 @@ export const idempotencyKeySchema = z
 
 /**
  * SHA-256 of the request with its defaults filled in (absent and null are the same) and object keys sorted,
- * so a retry that spells the same request differently is still the same request.
+ * so a retry that spells the same request differently is still the same request; a replay's names its original.
  */
-export function requestHash(request: RunRequest): string {
+export function requestHash(request: RunRequest, replayOf: string | null = null): string {
   const canonical = {
+    // Only a replay has it: the hashes of other requests stay what they were before replays existed.
+    replay_of: replayOf ?? undefined,
     scope: request.scope,
     mode: request.mode,
     project_name: request.project_name,
@@ -27,17 +30,6 @@ export function requestHash(request: RunRequest): string {
     parameters: request.parameters ?? {},
   };
   return createHash('sha256').update(canonicalJson(canonical)).digest('hex');
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, item]) => item !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /** The key as given (header or tool argument), or 400 naming the rule. */

@@ -8,14 +8,17 @@ import type { ProjectService } from '../projects/project-service.ts';
 import { planRun } from '../projects/run-plan.ts';
 import type { SandboxBackend, SandboxResult } from '../sandbox/backend.ts';
 import { isTerminal, type RunStatus } from '../run-status.ts';
-import type { RunCompletion, RunRecord, RunStore } from '../store/run-store.ts';
+import type { RunCompletion, RunRecord, RunSnapshot, RunStore } from '../store/run-store.ts';
 import type { IdempotencyKey, StoredKey } from '../store/idempotency-keys.ts';
 import type { ProjectRecord } from '../store/project-store.ts';
 import type { LiveLogs } from './live-logs.ts';
 import { cancelledBeforeStart, completionFromFailure, completionFromSandbox } from './run-outcome.ts';
 import { IDEMPOTENCY_WINDOW_MS, parseIdempotencyKey, requestHash } from './idempotency.ts';
 import { assertWithinDailyCpu } from './quota.ts';
-import { parseRunRequest } from './run-request.ts';
+import { parseRunRequest, type RunRequest } from './run-request.ts';
+import { dataSnapshotRef } from './data-snapshot.ts';
+import { outputsMatch } from './outputs-match.ts';
+import { runResultView } from './run-view.ts';
 import { diskFullError, type DiskGuard } from './disk-guard.ts';
 import type { EngineGate } from './engine-gate.ts';
 import type { FairScheduler } from './scheduler.ts';
@@ -103,8 +106,39 @@ export class RunService {
 
   /** Validates, resolves and records a run, queues it, and (sync) waits for its terminal state. */
   async submit(tenantId: string, input: unknown, options: SubmitOptions = {}): Promise<SubmitResult> {
-    const request = parseRunRequest(input, this.config);
-    const key = options.idempotencyKey === undefined ? undefined : { tenantId, key: parseIdempotencyKey(options.idempotencyKey), requestHash: requestHash(request) };
+    return this.submitRequest(tenantId, parseRunRequest(input, this.config), options, null);
+  }
+
+  /**
+   * POST /v1/runs/{id}/replay (SPEC §12): an async run of the same project, commit, scope, model and parameters as a
+   * finished run (branch null: a branch that moved since must not move the replay), recorded as its replay. The
+   * manifest is read again at that commit, so the plan is the same; refused (409) for a run that has not finished,
+   * never started, or whose outputs retention removed (nothing left to compare with).
+   */
+  async replayRun(tenantId: string, runId: string, options: SubmitOptions = {}): Promise<SubmitResult> {
+    const original = this.get(tenantId, runId);
+    if (!isTerminal(original.status)) throw new SandrunError('conflict', `run ${runId} is ${original.status}; only a finished run can be replayed`);
+    if (original.startedAt === null) {
+      throw new SandrunError('conflict', `run ${runId} never started (${original.status}${original.error ? `: ${original.error.code}` : ''}), so it has no result to reproduce; submit it again instead`);
+    }
+    if (original.purgedAt !== null) throw new SandrunError('conflict', `run ${runId}'s outputs were removed by retention at ${original.purgedAt}; there is nothing to compare a replay with`);
+    const request = parseRunRequest(
+      {
+        scope: original.scope,
+        mode: 'async',
+        project_name: original.projectName,
+        model_name: original.modelName,
+        commit_sha: original.commitSha,
+        parameters: original.parameters,
+      },
+      this.config,
+    );
+    return this.submitRequest(tenantId, request, options, original.id);
+  }
+
+  private async submitRequest(tenantId: string, request: RunRequest, options: SubmitOptions, replayOf: string | null): Promise<SubmitResult> {
+    const key =
+      options.idempotencyKey === undefined ? undefined : { tenantId, key: parseIdempotencyKey(options.idempotencyKey), requestHash: requestHash(request, replayOf) };
     const notBefore = new Date(this.now().getTime() - IDEMPOTENCY_WINDOW_MS).toISOString();
     const earlier = key && this.runs.idempotencyKeys.find(tenantId, key.key, notBefore);
     if (key && earlier) return this.replay(request.mode, key, earlier);
@@ -139,6 +173,7 @@ export class RunService {
         command: plan.command,
         limits: plan.limits,
         warning,
+        replayOf,
     };
     const createdAt = this.now().toISOString();
     let run: RunRecord;
@@ -280,7 +315,13 @@ export class RunService {
       await this.engine.whenAvailable(signal);
       let started = false;
       try {
-        return await this.startInSandbox(run, grants, workspaceDir, signal, () => (started = true));
+        // Asked of the engine each attempt, just before the start: the ID of what the tag names when the run starts.
+        const imageId = await this.sandbox.imageId(run.image);
+        const snapshot: RunSnapshot = {
+          imageId,
+          dataSnapshotRef: dataSnapshotRef({ ...run, imageId, egress: grants }),
+        };
+        return await this.startInSandbox(run, grants, workspaceDir, snapshot, signal, () => (started = true));
       } catch (error) {
         const engineDown = error instanceof SandrunError && error.code === 'engine_unavailable';
         if (!engineDown || started || signal.aborted) throw error;
@@ -295,7 +336,7 @@ export class RunService {
     }
   }
 
-  private startInSandbox(run: RunRecord, grants: EgressGrant[], workspaceDir: string, signal: AbortSignal, onStarted: () => void): Promise<SandboxResult> {
+  private startInSandbox(run: RunRecord, grants: EgressGrant[], workspaceDir: string, snapshot: RunSnapshot, signal: AbortSignal, onStarted: () => void): Promise<SandboxResult> {
     const askedAt = performance.now();
     return this.sandbox.run(
       {
@@ -321,7 +362,7 @@ export class RunService {
         onStart: (startedAt) => {
           onStarted();
           this.metrics.containerStart.observe((performance.now() - askedAt) / 1000);
-          this.runs.markRunning(run.id, startedAt.toISOString());
+          this.runs.markRunning(run.id, startedAt.toISOString(), snapshot);
         },
         onLog: (stream, chunk) => this.liveLogs.push(run.id, stream, chunk),
       },
@@ -330,7 +371,7 @@ export class RunService {
 
   private finish(runId: string, completion: RunCompletion): RunRecord {
     try {
-      this.runs.complete(runId, completion);
+      this.runs.complete(runId, { ...completion, outputsMatch: this.comparedWithOriginal(runId, completion) });
     } catch (error) {
       // The database could not take the write (disk full): the row stays running and the next start reconciles it.
       this.logger.error({ runId, err: error }, 'could not record the end of a run');
@@ -343,6 +384,18 @@ export class RunService {
     if (record.durationSeconds !== null) this.metrics.runDuration.observe({ status: record.status }, record.durationSeconds);
     this.logger.info({ runId, tenantId: record.tenantId, status: record.status, exitCode: record.exitCode, durationSeconds: record.durationSeconds }, 'run finished');
     return record;
+  }
+
+  /**
+   * A replay's outputs_match, recorded with its end (so no reader sees a finished replay without it): null for a run
+   * that is not a replay, or whose original's outputs retention removed meanwhile.
+   */
+  private comparedWithOriginal(runId: string, completion: RunCompletion): boolean | null {
+    const replayOf = this.runs.get(runId)?.replayOf;
+    if (!replayOf) return null;
+    const original = this.runs.get(replayOf);
+    if (!original || original.purgedAt !== null) return null;
+    return outputsMatch(runResultView(original), { outputs: completion.outputs });
   }
 
   get(tenantId: string, runId: string): RunRecord {

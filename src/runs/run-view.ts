@@ -48,6 +48,12 @@ export const runResultSchema = z.object({
   usage: runUsageSchema.nullable(),
   /** What the run's connections through the egress proxy moved, per destination; empty for a run without grants (SPEC §11). */
   egress: z.array(egressUsageSchema),
+  /** The engine's ID (sha256:...) of the image the run started on, one of data_snapshot_ref's inputs; null until it starts. */
+  image_id: z.string().nullable(),
+  /** The run this one replays (POST /v1/runs/{id}/replay); null for a run that is not a replay (SPEC §12). */
+  replay_of: z.string().nullable(),
+  /** For a replay once it ended: whether its outputs equal its original's (canonical JSON); null otherwise (SPEC §12). */
+  outputs_match: z.boolean().nullable(),
 });
 export type RunResultView = z.infer<typeof runResultSchema>;
 export type RunUsageView = z.infer<typeof runUsageSchema>;
@@ -98,6 +104,9 @@ export function runResultView(run: RunRecord): RunResultView {
         }
       : null,
     egress: run.egress.map(({ host, port, bytes_out, bytes_in }) => ({ host, port, bytes_out, bytes_in })),
+    image_id: run.imageId,
+    replay_of: run.replayOf,
+    outputs_match: isTerminal(run.status) ? run.outputsMatch : null,
   };
 }
 

@@ -102,6 +102,11 @@ export interface SandboxBackend {
   /** Throws image_unavailable when the image is not present on the engine. */
   checkImage(image: string): Promise<void>;
   /**
+   * The engine's ID (`sha256:...`) of the image a run of `image` runs on now (a tag moves, an ID does not): what a
+   * run's data_snapshot_ref records. Throws image_unavailable when the image is not there.
+   */
+  imageId(image: string): Promise<string>;
+  /**
    * Runs the command to completion. Resolves with the outcome for everything the code inside does
    * (exit, timeout, OOM, bad outputs, cancel); rejects with a SandrunError only when the platform failed.
    * A stopped or failed run settles once its containers are gone; a finished one does not wait for their removal

@@ -149,6 +149,13 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE runs ADD COLUMN egress TEXT;
   `,
+  // replay slice (#20, SPEC §12): the engine's ID of the image a run started on (data_snapshot_ref, already a column,
+  // is set with it when the run starts); the run a replay repeats, and whether its outputs matched (set when it ends).
+  `
+  ALTER TABLE runs ADD COLUMN image_id TEXT;
+  ALTER TABLE runs ADD COLUMN replay_of TEXT;
+  ALTER TABLE runs ADD COLUMN outputs_match INTEGER;
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

@@ -59,18 +59,30 @@ export interface RunRecord {
   egress: EgressUsage[];
   /** When retention removed its logs and outputs. */
   purgedAt: string | null;
+  /** The engine's ID of the image it started on; null until it starts (and for runs from before it was recorded). */
+  imageId: string | null;
+  /** The run this one replays (POST /v1/runs/{id}/replay); null for any other run. */
+  replayOf: string | null;
+  /** A replay's outputs compared with its original's (outputs-match.ts), once it ended; null for any other run. */
+  outputsMatch: boolean | null;
 }
 
 export type NewRun = Pick<
   RunRecord,
   'id' | 'tenantId' | 'projectId' | 'projectName' | 'scope' | 'modelName' | 'branch' | 'commitSha' | 'parameters' | 'image' | 'command' | 'limits' | 'warning'
->;
+> & { replayOf?: string | null };
+
+/** What a run's start records beyond its time: the image it runs on and the ref of its inputs (data-snapshot.ts). */
+export interface RunSnapshot {
+  imageId: string;
+  dataSnapshotRef: string;
+}
 
 /** What a run's end records: its state and what it produced; `finishedAt` is always known. */
 export type RunCompletion = Pick<
   RunRecord,
   'status' | 'exitCode' | 'stdout' | 'stderr' | 'stdoutTruncated' | 'stderrTruncated' | 'outputs' | 'error' | 'durationSeconds' | 'startedAt' | 'usage' | 'egress'
-> & { finishedAt: string };
+> & { finishedAt: string; outputsMatch?: boolean | null };
 
 interface RunRow {
   seq: number;
@@ -109,6 +121,9 @@ interface RunRow {
   output_bytes: number | null;
   egress: string | null;
   purged_at: string | null;
+  image_id: string | null;
+  replay_of: string | null;
+  outputs_match: number | null;
 }
 
 function toRecord(row: RunRow): RunRecord {
@@ -147,6 +162,9 @@ function toRecord(row: RunRow): RunRecord {
     usage: { cpuSeconds: row.cpu_seconds, peakMemoryBytes: row.peak_memory_bytes, outputBytes: row.output_bytes },
     egress: row.egress ? (JSON.parse(row.egress) as EgressUsage[]) : [],
     purgedAt: row.purged_at,
+    imageId: row.image_id,
+    replayOf: row.replay_of,
+    outputsMatch: row.outputs_match === null ? null : row.outputs_match === 1,
   };
 }
 
@@ -170,18 +188,20 @@ export class RunStore {
         'UPDATE projects SET next_run_number = next_run_number + 1 WHERE id = ? RETURNING next_run_number - 1 AS run_number',
       ),
       insert: db.prepare(`INSERT INTO runs (id, tenant_id, project_id, project_name, run_number, scope, model_name, branch, commit_sha,
-        parameters, image, command, limits, warning, status, created_at)
+        parameters, image, command, limits, warning, status, created_at, replay_of)
         VALUES (@id, @tenantId, @projectId, @projectName, @runNumber, @scope, @modelName, @branch, @commitSha,
-        @parameters, @image, @command, @limits, @warning, 'pending', @createdAt)`),
+        @parameters, @image, @command, @limits, @warning, 'pending', @createdAt, @replayOf)`),
       byId: db.prepare<[string], RunRow>('SELECT * FROM runs WHERE id = ?'),
       byTenantAndId: db.prepare<[string, string], RunRow>('SELECT * FROM runs WHERE tenant_id = ? AND id = ?'),
-      markRunning: db.prepare<[string, string]>("UPDATE runs SET status = 'running', started_at = ?, status_message = NULL WHERE id = ? AND status = 'pending'"),
+      markRunning: db.prepare<[string, string, string, string]>(
+        "UPDATE runs SET status = 'running', started_at = ?, image_id = ?, data_snapshot_ref = ?, status_message = NULL WHERE id = ? AND status = 'pending'",
+      ),
       setStatusMessage: db.prepare<[string | null, string]>("UPDATE runs SET status_message = ? WHERE id = ? AND status = 'pending'"),
       complete: db.prepare(`UPDATE runs SET status = @status, exit_code = @exitCode, stdout = @stdout, stderr = @stderr,
         stdout_truncated = @stdoutTruncated, stderr_truncated = @stderrTruncated, outputs = @outputs, error_code = @errorCode,
         error_message = @errorMessage, error_details = @errorDetails, status_message = NULL, duration_seconds = @durationSeconds, started_at = COALESCE(@startedAt, started_at),
         finished_at = @finishedAt, cpu_seconds = @cpuSeconds, peak_memory_bytes = @peakMemoryBytes, output_bytes = @outputBytes,
-        egress = @egress
+        egress = @egress, outputs_match = @outputsMatch
         WHERE id = @id AND status IN ('pending', 'running')`),
       unfinished: db.prepare<[], RunRow>("SELECT * FROM runs WHERE status IN ('pending', 'running') ORDER BY seq"),
     };
@@ -198,6 +218,7 @@ export class RunStore {
         parameters: JSON.stringify(run.parameters),
         command: JSON.stringify(run.command),
         limits: JSON.stringify(run.limits),
+        replayOf: run.replayOf ?? null,
         createdAt,
       });
       return toRecord(this.statements.byId.get(run.id)!);
@@ -230,8 +251,9 @@ export class RunStore {
     return row && toRecord(row);
   }
 
-  markRunning(id: string, startedAt: string): boolean {
-    return this.statements.markRunning.run(startedAt, id).changes === 1;
+  /** The run's start, with what it starts on: set once, so a run's ref is that of the container it ran in. */
+  markRunning(id: string, startedAt: string, snapshot: RunSnapshot): boolean {
+    return this.statements.markRunning.run(startedAt, snapshot.imageId, snapshot.dataSnapshotRef, id).changes === 1;
   }
 
   /** What a pending run is waiting for (null: just its turn). */
@@ -260,6 +282,7 @@ export class RunStore {
       peakMemoryBytes: completion.usage.peakMemoryBytes,
       outputBytes: completion.usage.outputBytes,
       egress: completion.egress.length > 0 ? JSON.stringify(completion.egress) : null,
+      outputsMatch: completion.outputsMatch === undefined || completion.outputsMatch === null ? null : completion.outputsMatch ? 1 : 0,
     });
     return result.changes === 1;
   }

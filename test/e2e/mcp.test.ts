@@ -95,7 +95,8 @@ describe('MCP tools', () => {
     expect(result.isError, textOf(result)).toBeFalsy();
     const run = result.structuredContent as any;
     for (const field of SEED_SYNC_FIELDS) expect(run, field).toHaveProperty(field);
-    expect(run).toMatchObject({ project: 'forecasts', scope: 'project', model_name: null, branch: null, status: 'success', exit_code: 0, error: null, data_snapshot_ref: null });
+    expect(run).toMatchObject({ project: 'forecasts', scope: 'project', model_name: null, branch: null, status: 'success', exit_code: 0, error: null, replay_of: null, outputs_match: null });
+    expect(run.data_snapshot_ref, 'recorded when the run started (SPEC §12)').toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(run.commit_sha).toBe(repo.head());
     expect(Object.keys(run.outputs).sort()).toEqual(['revenue', 'summary']);
     expect(textOf(result)).toMatch(/succeeded/);

@@ -26,7 +26,7 @@ await eachBackend('runs-api', (kind) => {
     stderr_truncated: 'boolean',
     outputs: 'object',
     duration_seconds: 'number',
-    data_snapshot_ref: 'object',
+    data_snapshot_ref: 'string',
     error: 'object',
     created_at: 'string',
     started_at: 'string',

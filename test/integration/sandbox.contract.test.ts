@@ -1,4 +1,5 @@
 // What a run sees and gets back from the sandbox, on every backend (backends.ts): streams, parameters, read-only mounts, outputs.
+import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackendSandbox, eachBackend, type BackendSandbox } from '../helpers/backends.ts';
 
@@ -169,8 +170,16 @@ await eachBackend('sandbox.contract', (kind) => {
       expect(result.stderr.text).toMatch(/no-such-program.*(not found|No such file)/);
     });
 
+    it("names a run's image by the engine's ID, the same one on every backend (data_snapshot_ref's input)", async () => {
+      const id = await sandbox.backend.imageId('sandrun/python:3.11');
+      expect(id).toMatch(/^sha256:[0-9a-f]{64}$/);
+      const built = ((await new Dockerode().getImage('sandrun/python:3.11').inspect()) as { Id: string }).Id;
+      expect(id, 'the ID of the image as built on this host (swarm nodes load it, keeping its ID)').toBe(built);
+    });
+
     it('reports an image that is not on the engine as image_unavailable', async () => {
       await expect(sandbox.backend.checkImage('sandrun/does-not-exist:1')).rejects.toMatchObject({ code: 'image_unavailable' });
+      await expect(sandbox.backend.imageId('sandrun/does-not-exist:1')).rejects.toMatchObject({ code: 'image_unavailable' });
       await expect(
         sandbox.backend.run(sandbox.spec({ image: 'sandrun/does-not-exist:1', command: ['true'], workspaceDir: workspace })),
       ).rejects.toMatchObject({ code: 'image_unavailable' });

@@ -1,11 +1,18 @@
-// What `sandrun runs get|list|cancel` do: the tenant's runs over the REST API, shown as a person or a script wants them.
+// What `sandrun runs get|list|cancel|replay` do: the tenant's runs over the REST API, shown as a person or a script wants them.
 import { isTerminal } from '../../run-status.ts';
-import type { RunResultView } from '../../runs/run-view.ts';
+import type { AsyncRunView, RunResultView } from '../../runs/run-view.ts';
 import { apiClient } from '../api-client.ts';
+import { EXIT } from '../cli-error.ts';
 import { printJson, segment, type CliContext, type HttpFlags } from '../context.ts';
-import { formatDuration, formatRun } from '../format-run.ts';
+import { formatAsyncReceipt, formatDuration, formatRun } from '../format-run.ts';
+import { waitUntilTerminal } from '../run-wait.ts';
+import { startSpinner } from '../spinner.ts';
 import { parseLimit, parseStatus } from '../inputs.ts';
 import { formatTable } from '../table.ts';
+
+export interface ReplayFlags extends HttpFlags {
+  wait?: boolean;
+}
 
 export interface ListFlags extends HttpFlags {
   project?: string;
@@ -25,6 +32,30 @@ export async function getRun(context: CliContext, runId: string, flags: HttpFlag
 
 export async function cancelRun(context: CliContext, runId: string, flags: HttpFlags): Promise<void> {
   show(context, await apiClient(context, flags).request<RunResultView>('POST', `/v1/runs/${segment(runId)}/cancel`), flags);
+}
+
+/**
+ * `sandrun runs replay RUN [--wait]`: the receipt of the replay, or with --wait its result once it ended; then the exit
+ * code is 0 only when the replay succeeded with the same outputs as the original.
+ */
+export async function replayRun(context: CliContext, runId: string, flags: ReplayFlags): Promise<void> {
+  const { terminal } = context;
+  const client = apiClient(context, flags);
+  const receipt = await client.request<AsyncRunView>('POST', `/v1/runs/${segment(runId)}/replay`);
+  if (!flags.wait) {
+    if (flags.json) printJson(context, receipt);
+    else terminal.stdout.write(formatAsyncReceipt(receipt, terminal.colours));
+    return;
+  }
+  const stopSpinner = startSpinner(terminal.stderr, `run ${receipt.run_number} of ${receipt.project_name}, replaying ${runId}`, terminal.progress === true);
+  let run: RunResultView;
+  try {
+    run = await waitUntilTerminal(client, receipt.run_id);
+  } finally {
+    stopSpinner();
+  }
+  show(context, run, flags);
+  context.exitCode = run.status === 'success' && run.outputs_match === true ? EXIT.success : EXIT.runFailed;
 }
 
 export async function listRuns(context: CliContext, flags: ListFlags): Promise<void> {

@@ -1,8 +1,8 @@
-// `sandrun runs get|list|cancel|logs`: the tenant's runs, over the REST API. Declarations only: each action loads its
+// `sandrun runs get|list|cancel|replay|logs`: the tenant's runs, over the REST API. Declarations only: each action loads its
 // implementation (actions/) when it runs, so --help and the other commands never load it.
 import { Command } from 'commander';
 import type { LogsFlags } from '../actions/run-logs.ts';
-import type { ListFlags } from '../actions/runs.ts';
+import type { ListFlags, ReplayFlags } from '../actions/runs.ts';
 import { addHttpOptions, type CliContext, type HttpFlags } from '../context.ts';
 
 const actions = () => import('../actions/runs.ts');
@@ -28,6 +28,16 @@ export function runsCommand(context: CliContext): Command {
 
   addHttpOptions(runs.command('cancel').description('cancel a pending or running run').argument('<run_id>')).action(async (runId: string, flags: HttpFlags) => {
     await (await actions()).cancelRun(context, runId, flags);
+  });
+
+  addHttpOptions(
+    runs
+      .command('replay')
+      .description('run a finished run again with the same inputs (commit, model, parameters) and compare its outputs')
+      .argument('<run_id>')
+      .option('-w, --wait', 'wait for the replay to end and show its result (exit code 0 only if it succeeded with the same outputs)'),
+  ).action(async (runId: string, flags: ReplayFlags) => {
+    await (await actions()).replayRun(context, runId, flags);
   });
 
   addHttpOptions(

@@ -120,8 +120,12 @@ export class DockerBackend implements SandboxBackend {
   }
 
   async checkImage(image: string): Promise<void> {
+    await this.imageId(image);
+  }
+
+  async imageId(image: string): Promise<string> {
     try {
-      await this.docker.getImage(image).inspect();
+      return ((await this.docker.getImage(image).inspect()) as { Id: string }).Id;
     } catch (error) {
       if (isNotFound(error)) {
         throw new SandrunError('image_unavailable', `image ${image} is not present on the engine (build it with \`npm run images\`)`);

@@ -68,6 +68,11 @@ export class EnvironmentDistribution {
     return lacking.length;
   }
 
+  /** The source's ID of `image` when it is an environment image (the ID it keeps on every node), else undefined. */
+  async environmentImageId(image: string): Promise<string | undefined> {
+    return (await this.environmentImage(image))?.Id;
+  }
+
   /** An image removed from the source: a later one of the same tag is another image. */
   forget(image: string): void {
     this.kinds.delete(image);

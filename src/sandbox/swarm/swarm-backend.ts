@@ -5,7 +5,7 @@ import { readContainerUsage } from '../container-usage.ts';
 import { engineFor, tlsFailure, type EngineTls } from './engine-client.ts';
 import { SandrunError, errorMessage } from '../../errors.ts';
 import { STOP_SIGNAL, signalExitCode, type ManagedContainer, type RunOptions, type SandboxBackend, type SandboxResult, type SandboxSpec, type SandboxUsage } from '../backend.ts';
-import { engineError, isNotFound } from '../engine-errors.ts';
+import { engineError, isEngineUnreachable, isNotFound } from '../engine-errors.ts';
 import type { HardeningSettings } from '../container-layout.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 import { Removals } from '../removals.ts';
@@ -106,6 +106,28 @@ export class SwarmBackend implements SandboxBackend {
         throw engineError(error, `inspecting image ${image} on swarm node ${node.nodeId}`);
       }
     }
+  }
+
+  /**
+   * An environment image keeps the source's ID on every node it is shipped to (environment-distribution.ts); a runner
+   * image is the operator's, on every node: its ID as the first node that answers holds it, the copy a run's workspace
+   * image is built on (workspace-image.ts).
+   */
+  async imageId(image: string): Promise<string> {
+    const environment = await this.distribution.environmentImageId(image);
+    if (environment) return environment;
+    let unreachable: unknown;
+    for (const node of (await this.nodes.ready()).values()) {
+      try {
+        return ((await node.engine.getImage(image).inspect()) as { Id: string }).Id;
+      } catch (error) {
+        if (isNotFound(error)) throw new SandrunError('image_unavailable', `image ${image} is not present on swarm node ${node.nodeId} (load it on every node)`);
+        if (!isEngineUnreachable(error)) throw engineError(error, `inspecting image ${image} on swarm node ${node.nodeId}`);
+        unreachable = error;
+      }
+    }
+    if (unreachable) throw engineError(unreachable, `inspecting image ${image} on the swarm's nodes`);
+    throw new SandrunError('engine_unavailable', `no swarm node is ready to inspect image ${image} on`);
   }
 
   async run(spec: SandboxSpec, options: RunOptions = {}): Promise<SandboxResult> {
