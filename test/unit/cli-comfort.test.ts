@@ -61,7 +61,7 @@ describe('sandrun completion bash', () => {
     expect(await runCli(['completion', 'bash'], { env: {}, terminal })).toBe(0);
     const script = terminal.out.join('');
     expect(script).toContain('complete -o default -F _sandrun sandrun');
-    expect(script).toContain('"runs") words="get list cancel logs');
+    expect(script).toContain('"runs") words="get list cancel replay logs');
     expect(script).toContain('"runs logs") words="--follow');
     expect(await runCli(['completion', 'fish'], { env: {}, terminal })).toBe(2);
   });

@@ -39,7 +39,7 @@ describe('the egress proxy container', () => {
 });
 
 describe('a run\'s egress network', () => {
-  it('is internal, of this run alone, and gives the engine host no address on it', () => {
+  it('is internal, of one container alone (named after it), and gives the engine host no address on it', () => {
     expect(egressRunNetworkOptions('run-1', 'inst1')).toEqual({
       Name: 'sandrun-egress-run-run-1',
       Driver: 'bridge',
@@ -47,7 +47,7 @@ describe('a run\'s egress network', () => {
       Internal: true,
       EnableIPv6: false,
       Options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' },
-      Labels: { 'sandrun.egress': 'run', 'sandrun.instance': 'inst1', 'sandrun.run_id': 'run-1' },
+      Labels: { 'sandrun.egress': 'run', 'sandrun.instance': 'inst1', 'sandrun.egress_owner': 'run-1' },
     });
   });
 });
