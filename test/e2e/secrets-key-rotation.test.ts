@@ -89,7 +89,7 @@ describe('sandrun secrets rotate-key', () => {
     const keyBefore = readFileSync(join(dataDir, 'secrets.key'), 'utf8');
     const rotated = await rotate(dataDir);
     expect(rotated.code, rotated.stderr).toBe(0);
-    expect(JSON.parse(rotated.stdout)).toEqual({ credentials: 1, secrets: 1, key_file: join(dataDir, 'secrets.key') });
+    expect(JSON.parse(rotated.stdout)).toEqual({ credentials: 1, secrets: 1, webhook_secrets: 0, key_file: join(dataDir, 'secrets.key') });
     expect(readFileSync(join(dataDir, 'secrets.key'), 'utf8')).not.toBe(keyBefore);
     expect(existsSync(join(dataDir, 'secrets.key.next'))).toBe(false);
     const text = databaseText(dataDir);
@@ -107,7 +107,7 @@ describe('sandrun secrets rotate-key', () => {
     expect(missing.stderr).toContain('give the new key in SANDRUN_SECRETS_NEW_KEY');
     const rotated = await rotate(dataDir, { SANDRUN_SECRETS_KEY: oldKey, SANDRUN_SECRETS_NEW_KEY: newKey });
     expect(rotated.code, rotated.stderr).toBe(0);
-    expect(JSON.parse(rotated.stdout)).toEqual({ credentials: 1, secrets: 1, key_file: null });
+    expect(JSON.parse(rotated.stdout)).toEqual({ credentials: 1, secrets: 1, webhook_secrets: 0, key_file: null });
     expect(rotated.stdout + rotated.stderr).not.toContain(newKey);
     expect(await opened(dataDir, { SANDRUN_SECRETS_KEY: newKey })).toEqual({ secrets: { DB_PASSWORD: value }, token: TOKEN_VALUE });
     await expect(opened(dataDir, { SANDRUN_SECRETS_KEY: oldKey })).rejects.toThrow(/does not decrypt with the current secrets key/);
