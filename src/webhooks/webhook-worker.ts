@@ -13,7 +13,7 @@ import { signatureHeader } from './webhook-signature.ts';
 const MAX_IN_FLIGHT = 4;
 const ATTEMPT_TIMEOUT_MS = 10_000;
 /** How long a claimed delivery is this worker's: past it (the process died mid-attempt), it is due again. */
-const LEASE_MS = ATTEMPT_TIMEOUT_MS + 30_000;
+const LEASE_MS = ATTEMPT_TIMEOUT_MS + 5_000;
 /** A receiver's answer matters by its status; its body is read this far, no further. */
 const ANSWER_MAX_BYTES = 4096;
 /** Even with nothing due, the queue is looked at this often: another server on the database may have queued some. */
