@@ -1,10 +1,13 @@
 // Webhooks over real HTTP (SPEC §12, §14): signed deliveries of a finished run to a receiver on loopback, retried until a 2xx; who may create, see and remove them; where their URLs may lead.
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { ALL_SCOPES, startTestServer, type TestServer } from '../helpers/server.ts';
 import { signatureValid, startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
 
+const BIN = fileURLToPath(new URL('../../bin/sandrun.js', import.meta.url));
 const ADMIN = [...ALL_SCOPES, 'admin' as const];
 const FILES = { 'models/hello.py': 'import json, os\nprint("hello from the model")\njson.dump({"answer": 42}, open(os.path.join(os.environ["SANDRUN_OUTPUTS"], "result.json"), "w"))\n' };
 
@@ -139,6 +142,42 @@ describe('with private destinations allowed (a receiver on loopback)', () => {
     expect((await server.request(admin, 'GET', `/v1/webhooks/${created.body.id}/deliveries`)).body).toEqual({ deliveries: [] });
     expect((await server.request(admin, 'DELETE', `/v1/webhooks/${created.body.id}`)).status).toBe(204);
     expect((await server.request(admin, 'DELETE', `/v1/webhooks/${created.body.id}`)).status, 'gone').toBe(404);
+  });
+
+  it('the CLI adds (printing the secret once, last), lists, shows deliveries and removes', async () => {
+    // Asynchronous: the server answering the CLI lives in this process's event loop.
+    const sandrun = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        const env = { ...process.env, SANDRUN_URL: server.url, SANDRUN_TOKEN: admin, NO_COLOR: '1' };
+        execFile(process.execPath, [BIN, ...args], { env, encoding: 'utf8', timeout: 60_000 }, (error, stdout, stderr) =>
+          resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }),
+        );
+      });
+    receiver.answer([], 200);
+    const added = await sandrun(['webhooks', 'add', receiver.url, '--event', 'run.finished']);
+    expect(added.code, added.stderr).toBe(0);
+    const secret = added.stdout.trimEnd().split('\n').at(-1)!;
+    expect(secret).toMatch(/^whsec_/);
+    const id = /added webhook (wh_[0-9a-f]+)/.exec(added.stdout)![1]!;
+    const listed = await sandrun(['webhooks', 'list']);
+    expect(listed.stdout).toMatch(new RegExp(`${id} +${receiver.url.replace(/[.?]/g, '\\$&')} +run\\.finished`));
+    expect(listed.stdout, 'the list never shows the secret').not.toContain(secret);
+
+    const before = receiver.received.length;
+    const run = await server.request(admin, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'hooked', model_name: 'hello' });
+    const [delivery] = (await receiver.waitFor(before + 1)).slice(before);
+    expect(signatureValid(secret, delivery!), 'the printed secret verifies the delivery').toBe(true);
+    await waitForDeliveries(server, admin, id, (list) => list[0]?.status === 'delivered');
+    const shown = await sandrun(['webhooks', 'deliveries', id]);
+    expect(shown.stdout).toMatch(new RegExp(`whd_[0-9a-f]+ +${run.body.run_id} +delivered +1 +200 +-`));
+    const json = await sandrun(['webhooks', 'deliveries', id, '--json']);
+    expect(JSON.parse(json.stdout).deliveries[0]).toMatchObject({ run_id: run.body.run_id, status: 'delivered' });
+
+    const wrong = await sandrun(['webhooks', 'add', receiver.url, '--event', 'run.started']);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toMatch(/"run\.started" is not an event/);
+    expect((await sandrun(['webhooks', 'rm', id])).stdout).toBe(`removed webhook ${id}\n`);
+    expect((await sandrun(['webhooks', 'list'])).stdout).toMatch(/^no webhooks/);
   });
 
   it('holds the per-tenant cap (SANDRUN_TENANT_MAX_WEBHOOKS=2): the third is refused with 409', async () => {
