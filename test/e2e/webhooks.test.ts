@@ -124,6 +124,14 @@ describe('with private destinations allowed (a receiver on loopback)', () => {
     expect((await server.request(admin, 'GET', '/v1/webhooks')).body.webhooks).toEqual([]);
   });
 
+  it('the OpenAPI document describes the routes, with the admin scope', async () => {
+    const document: any = await fetch(`${server.url}/openapi.json`).then((response) => response.json());
+    expect(document.paths['/v1/webhooks'].post['x-required-scope']).toBe('admin');
+    expect(document.paths['/v1/webhooks'].post.requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/WebhookCreate' });
+    expect(document.components.schemas.WebhookCreate.required).toEqual(['url', 'events']);
+    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/v1/webhooks/{webhook_id}', '/v1/webhooks/{webhook_id}/deliveries']));
+  });
+
   it('needs the admin scope', async () => {
     const runner = server.token('hooked', ALL_SCOPES);
     const created = await server.request(runner, 'POST', '/v1/webhooks', { url: receiver.url, events: ['run.finished'] });
