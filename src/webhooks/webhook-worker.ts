@@ -21,6 +21,8 @@ const IDLE_LOOK_MS = 60_000;
 /** A delivered or failed delivery's record (its attempts) is kept this long. */
 const HISTORY_MS = 30 * 24 * 60 * 60_000;
 const PRUNE_EVERY_MS = 60 * 60_000;
+/** The shortest sleep: due deliveries that wait for their webhook's attempt under way are looked at this often. */
+const BLOCKED_LOOK_MS = 250;
 
 export interface WebhookWorkerDeps {
   store: WebhookStore;
@@ -91,11 +93,14 @@ export class WebhookWorker {
     }
   }
 
-  /** Sleeps until the next delivery is due (bounded), unless an attempt ending or a run finishing wakes it first. */
+  /**
+   * Sleeps until the next delivery is due (bounded), unless an attempt ending or a run finishing wakes it first. A
+   * delivery already due is one whose webhook has an attempt under way: looked at again shortly, never in a tight loop.
+   */
   private scheduleNext(): void {
     if (this.inFlight.size >= MAX_IN_FLIGHT) return; // an attempt's end wakes the worker
     const next = this.deps.store.nextDue();
-    this.sleep(next === null ? IDLE_LOOK_MS : Math.min(IDLE_LOOK_MS, Math.max(0, Date.parse(next) - this.now().getTime())));
+    this.sleep(next === null ? IDLE_LOOK_MS : Math.min(IDLE_LOOK_MS, Math.max(BLOCKED_LOOK_MS, Date.parse(next) - this.now().getTime())));
   }
 
   private sleep(ms: number): void {

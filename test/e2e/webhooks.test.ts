@@ -105,6 +105,29 @@ describe('with private destinations allowed (a receiver on loopback)', () => {
     expect((await server.request(admin, 'DELETE', `/v1/webhooks/${created.body.id}`)).status).toBe(204);
   });
 
+  it('a receiver that does not answer holds one delivery at a time, and does not hold up another webhook', async () => {
+    const slow = await startWebhookReceiver();
+    try {
+      slow.answer([0, 0, 0], 200); // held: never answered
+      receiver.answer([], 200);
+      const before = receiver.received.length;
+      const stuck = await server.request(admin, 'POST', '/v1/webhooks', { url: slow.url, events: ['run.finished'] });
+      const prompt = await server.request(admin, 'POST', '/v1/webhooks', { url: receiver.url, events: ['run.finished'] });
+      expect([stuck.status, prompt.status]).toEqual([201, 201]);
+      for (let index = 0; index < 2; index += 1) {
+        const run = await server.request(admin, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'hooked', model_name: 'hello' });
+        expect(run.body.status, JSON.stringify(run.body)).toBe('success');
+      }
+      await receiver.waitFor(before + 2);
+      // The held attempt lasts up to its 10 s timeout; both runs' deliveries to the other webhook went out meanwhile.
+      expect(slow.received, 'requests to the receiver that does not answer').toHaveLength(1);
+      const waiting = await server.request(admin, 'GET', `/v1/webhooks/${stuck.body.id}/deliveries`);
+      expect(waiting.body.deliveries.map((delivery: any) => delivery.status)).toEqual(['pending', 'pending']);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('refuses unknown events, other fields and bad URLs, naming the field', async () => {
     const cases: Array<[unknown, RegExp]> = [
       [{ url: receiver.url, events: ['run.started'] }, /^events\.0: "run\.started" is not an event; the events are run\.finished$/],
