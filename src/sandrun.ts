@@ -243,6 +243,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     store: stores.webhooks,
     box: secrets,
     destinations,
+    allowPlainHttp: config.allowPrivateDestinations,
     retry: { baseMs: config.webhooks.retryBaseMs, maxDelayMs: RETRY_MAX_DELAY_MS, giveUpAfterMs: RETRY_FOR_MS },
     userAgent: `sandrun-webhooks/${VERSION}`,
     logger,

@@ -8,6 +8,7 @@ import type { DueDelivery, WebhookStore } from '../store/webhook-store.ts';
 import { nextAttemptAt, type RetryPolicy } from './webhook-backoff.ts';
 import { webhookSealingContext } from './webhook-service.ts';
 import { signatureHeader } from './webhook-signature.ts';
+import { parseWebhookUrl } from './webhook-url.ts';
 
 /** Deliveries in flight at once, in all; one per webhook at a time, so that a slow receiver holds one slot only. */
 const MAX_IN_FLIGHT = 4;
@@ -28,6 +29,8 @@ export interface WebhookWorkerDeps {
   store: WebhookStore;
   box: SecretBox;
   destinations: DestinationPolicy;
+  /** SANDRUN_ALLOW_PRIVATE_DESTINATIONS, as at creation: a stored http:// URL is not called once it is off. */
+  allowPlainHttp: boolean;
   retry: RetryPolicy;
   userAgent: string;
   logger: Logger;
@@ -126,7 +129,7 @@ export class WebhookWorker {
     let failure: string | null = null;
     try {
       const secret = this.deps.box.open(delivery.secretSealed, webhookSealingContext(delivery.webhookId));
-      const url = new URL(delivery.url);
+      const url = parseWebhookUrl(delivery.url, this.deps.allowPlainHttp);
       const answer = await fetchChecked(this.deps.destinations, url, {
         field: 'url',
         attempt: `delivering to ${url.origin}`,

@@ -1,6 +1,9 @@
 // Webhooks over real HTTP (SPEC §12, §14): signed deliveries of a finished run to a receiver on loopback, retried until a 2xx; who may create, see and remove them; where their URLs may lead.
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TestRepo } from '../helpers/git-repo.ts';
@@ -265,5 +268,51 @@ describe('with private destinations refused (the default)', () => {
     expect([plain.status, plain.body.error.message]).toEqual([400, 'url: must start with https:// (plain http:// only when the operator sets SANDRUN_ALLOW_PRIVATE_DESTINATIONS=1)']);
     expect(connections, 'connections to the loopback listener').toBe(0);
     expect((await server.request(admin, 'GET', '/v1/webhooks')).body.webhooks).toEqual([]);
+  });
+});
+
+describe('the destination policy at delivery time', () => {
+  it('a webhook made while private destinations were allowed gets no connection once they are not: each attempt records the refusal (a loopback address, plain http)', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sandrun-webhooks-policy-'));
+    const receiver = await startWebhookReceiver();
+    const repo = new TestRepo(FILES);
+    try {
+      const permissive = await startTestServer({ SANDRUN_ALLOW_PRIVATE_DESTINATIONS: '1' }, { dataDir });
+      const admin = permissive.token('moved', ADMIN);
+      let webhookId: string;
+      let plainId: string;
+      try {
+        expect((await permissive.request(admin, 'POST', '/v1/projects', { name: 'moved', repo_url: repo.dir })).status).toBe(201);
+        // https to the plain receiver: any connection at all would be counted, answered or not.
+        const created = await permissive.request(admin, 'POST', '/v1/webhooks', { url: `https://127.0.0.1:${receiver.port}/hooks`, events: ['run.finished'] });
+        expect(created.status, JSON.stringify(created.body)).toBe(201);
+        webhookId = created.body.id;
+        const plain = await permissive.request(admin, 'POST', '/v1/webhooks', { url: receiver.url, events: ['run.finished'] });
+        expect(plain.status, JSON.stringify(plain.body)).toBe(201);
+        plainId = plain.body.id;
+      } finally {
+        await permissive.close();
+      }
+      const strict = await startTestServer({ SANDRUN_WEBHOOK_RETRY_BASE_SECONDS: '0.2' }, { dataDir });
+      try {
+        const run = await strict.request(admin, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'moved', model_name: 'hello' });
+        expect(run.body.status, JSON.stringify(run.body)).toBe('success');
+        const shown = await waitForDeliveries(strict, admin, webhookId, (list) => (list[0]?.attempts.length ?? 0) >= 2);
+        expect(shown[0]).toMatchObject({ run_id: run.body.run_id, status: 'pending' });
+        for (const attempt of shown[0].attempts) {
+          expect(attempt.status_code).toBeNull();
+          expect(attempt.error).toBe(`delivering to https://127.0.0.1:${receiver.port}: url host 127.0.0.1 resolves to a loopback address; set SANDRUN_ALLOW_PRIVATE_DESTINATIONS=1 to allow it`);
+        }
+        const plainShown = await waitForDeliveries(strict, admin, plainId, (list) => (list[0]?.attempts.length ?? 0) >= 1);
+        expect(plainShown[0].attempts[0].error).toBe('url: must start with https:// (plain http:// only when the operator sets SANDRUN_ALLOW_PRIVATE_DESTINATIONS=1)');
+        expect(receiver.connections(), 'connections to the receiver').toBe(0);
+      } finally {
+        await strict.close();
+      }
+    } finally {
+      await receiver.close();
+      repo.remove();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
