@@ -121,6 +121,8 @@ const environmentSchema = z.object({
     .transform((value, context) => parseSecretsKey(value) ?? (context.addIssue({ code: 'custom', message: 'must be 32 bytes, as 64 hex digits or base64' }), z.NEVER))
     .optional(),
   SANDRUN_PROJECT_MAX_SECRETS: positiveInt(100),
+  SANDRUN_TENANT_MAX_WEBHOOKS: positiveInt(10),
+  SANDRUN_WEBHOOK_RETRY_BASE_SECONDS: positiveNumber(10),
   SANDRUN_GIT_CA_FILE: z.string().min(1).optional(),
   SANDRUN_GIT_KNOWN_HOSTS_FILE: z.string().min(1).optional(),
   SANDRUN_IMAGES: list(['sandrun/python:3.11', 'sandrun/node:18']),
@@ -250,6 +252,8 @@ export interface Config {
   secretsKey: Buffer | undefined;
   /** How many secrets one project may hold (SPEC §10); each is a file in every run of it. */
   projectMaxSecrets: number;
+  /** Webhooks (SPEC §12): how many one tenant may have, and the first wait before a failed delivery is tried again (it doubles, up to 1 h). */
+  webhooks: { tenantMax: number; retryBaseMs: number };
   /**
    * How git runs: with this PATH and nothing else from the server's environment (no HOME, no SSH agent, no proxy);
    * `caFile` replaces the system's CA bundle for https; `knownHostsFile` (strict) replaces accept-new into the data dir.
@@ -403,6 +407,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     egressAllow: e.SANDRUN_EGRESS_ALLOW,
     secretsKey: e.SANDRUN_SECRETS_KEY,
     projectMaxSecrets: e.SANDRUN_PROJECT_MAX_SECRETS,
+    webhooks: { tenantMax: e.SANDRUN_TENANT_MAX_WEBHOOKS, retryBaseMs: e.SANDRUN_WEBHOOK_RETRY_BASE_SECONDS * 1000 },
     git: {
       searchPath: env.PATH || DEFAULT_SEARCH_PATH,
       caFile: e.SANDRUN_GIT_CA_FILE === undefined ? undefined : resolve(e.SANDRUN_GIT_CA_FILE),

@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'repo_too_large'
   | 'environment_failed'
   | 'egress_denied'
+  | 'destination_refused'
   | 'internal';
 
 export const STATUS_OF: Record<ErrorCode, number> = {
@@ -41,6 +42,7 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   repo_too_large: 422,
   environment_failed: 422,
   egress_denied: 422,
+  destination_refused: 422,
   internal: 500,
 };
 

@@ -48,10 +48,14 @@ import { RetentionStore } from './store/retention-store.ts';
 import { UsageStore } from './store/usage-store.ts';
 import { ProjectSecretStore } from './store/project-secret-store.ts';
 import { ProjectStore } from './store/project-store.ts';
-import { RunStore } from './store/run-store.ts';
+import { RunStore, type RunRecord } from './store/run-store.ts';
 import { TenantStore } from './store/tenant-store.ts';
 import { TokenStore } from './store/token-store.ts';
 import { VERSION } from './version.ts';
+import { WebhookStore } from './store/webhook-store.ts';
+import { RETRY_FOR_MS, RETRY_MAX_DELAY_MS } from './webhooks/webhook-backoff.ts';
+import { WebhookService } from './webhooks/webhook-service.ts';
+import { WebhookWorker } from './webhooks/webhook-worker.ts';
 import { PACKAGE_ROOT } from './package-root.ts';
 
 const REAP_INTERVAL_MS = 60_000;
@@ -132,6 +136,7 @@ export function openStores(config: Pick<Config, 'dataDir'>) {
     audit: new AuditStore(db),
     retention: new RetentionStore(db),
     usage: new UsageStore(db),
+    webhooks: new WebhookStore(db),
   };
 }
 
@@ -226,6 +231,31 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     logger,
   });
   const projectSecrets = new ProjectSecrets({ projects: projectService, store: stores.projectSecrets, box: secrets, maxPerProject: config.projectMaxSecrets });
+  const webhooks = new WebhookService({
+    store: stores.webhooks,
+    tenants: stores.tenants,
+    box: secrets,
+    destinations,
+    allowPlainHttp: config.allowPrivateDestinations,
+    maxPerTenant: config.webhooks.tenantMax,
+  });
+  const webhookWorker = new WebhookWorker({
+    store: stores.webhooks,
+    box: secrets,
+    destinations,
+    allowPlainHttp: config.allowPrivateDestinations,
+    retry: { baseMs: config.webhooks.retryBaseMs, maxDelayMs: RETRY_MAX_DELAY_MS, giveUpAfterMs: RETRY_FOR_MS },
+    userAgent: `sandrun-webhooks/${VERSION}`,
+    logger,
+  });
+  /** A finished run's webhook deliveries are queued in the database, then the worker is woken to send them. */
+  const queueDeliveries = (run: RunRecord): void => {
+    try {
+      if (webhooks.runFinished(run) > 0) webhookWorker.wake();
+    } catch (error) {
+      logger.error({ err: error, runId: run.id, tenantId: run.tenantId }, "could not queue the run's webhook deliveries");
+    }
+  };
   const runService = new RunService({
     runs: stores.runs,
     projects: projectService,
@@ -240,6 +270,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     environments,
     secretsOf: (projectId) => projectSecrets.valuesFor(projectId),
     egressUnavailable: egressUnavailable(config),
+    onFinished: queueDeliveries,
   });
   const projectEnvironments = new ProjectEnvironments({ projects: projectService, environments, defaultImage: config.defaultImage });
   const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, config.retentionDays, logger, (projectId) =>
@@ -253,6 +284,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     runService,
     projectService,
     projectSecrets,
+    webhooks,
     liveLogs,
     logStreams: { slots: new LogStreamSlots(config.tenantMaxLogStreams), maxBacklogBytes: config.logStreamBacklogBytes },
     usageReport: new UsageReport(stores.usage, config.tenantDailyCpuSeconds),
@@ -304,6 +336,8 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       }, REAP_INTERVAL_MS);
       reaper.unref();
       retention.start(RETENTION_INTERVAL_MS);
+      // Deliveries left pending by the last process (in flight when it died included) go out again.
+      webhookWorker.start();
       environmentSweep = setInterval(() => {
         environments.sweep().catch((error: unknown) => logger.warn({ err: error }, 'removing idle environment images failed'));
       }, ENVIRONMENT_SWEEP_INTERVAL_MS);
@@ -341,6 +375,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       await closed;
       engineGate.close();
       await retention.stop();
+      await webhookWorker.close();
       await sandbox.close();
       await projectService.close();
       db.close();

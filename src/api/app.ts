@@ -13,6 +13,7 @@ import type { EnvironmentService } from '../environments/environment-service.ts'
 import type { ProjectEnvironments } from '../runs/project-environments.ts';
 import type { RunService } from '../runs/run-service.ts';
 import type { UsageReport } from '../runs/usage-report.ts';
+import type { WebhookService } from '../webhooks/webhook-service.ts';
 import { auditTrail } from './audit-trail.ts';
 import { authenticate } from './authenticate.ts';
 import { consoleRoutes } from './console-routes.ts';
@@ -37,6 +38,7 @@ import { runReproduceRoutes } from './routes/run-reproduce.ts';
 import { runRoutes } from './routes/runs.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { usageRoutes } from './routes/usage.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 
 export interface AppDependencies {
   authenticator: Authenticator;
@@ -50,6 +52,8 @@ export interface AppDependencies {
   projectEnvironments: ProjectEnvironments;
   /** A project's secrets (SPEC §10): set, listed by name, removed. */
   projectSecrets: ProjectSecrets;
+  /** A tenant's webhooks (SPEC §12): created, listed, removed, their deliveries shown. */
+  webhooks: WebhookService;
   liveLogs: LiveLogs;
   /** Per-tenant cap and per-client backlog of live-log streams (SPEC §14). */
   logStreams: LogStreamLimits;
@@ -105,6 +109,7 @@ export function createApp(deps: AppDependencies): SandrunApp {
   app.use(projectRoutes(deps.projectService, deps.projectEnvironments));
   app.use(projectEnvironmentRoutes(deps.projectEnvironments, deps.environments, deps.logStreams));
   app.use(projectSecretRoutes(deps.projectSecrets));
+  app.use(webhookRoutes(deps.webhooks));
   // The MCP SDK is the heaviest import of all: loaded after start-up, not before readiness.
   const mcp = lazyHandler('/mcp', async () =>
     (await import('./mcp/mcp-endpoint.ts')).mcpRoutes({ runService: deps.runService, projectService: deps.projectService, logger: deps.logger, hostAllowed: deps.mcpHostAllowed }),

@@ -9,6 +9,8 @@ import { environmentViewSchema, projectDetailViewSchema, secretNameViewSchema } 
 import { runRequestSchema } from '../runs/run-request.ts';
 import { modelListShape, projectListShape, runListShape, runOutputSchema, runResultShape } from './response-schemas.ts';
 import { listQuerySchema } from './routes/runs.ts';
+import { deliveriesQuerySchema, webhookCreateSchema } from '../webhooks/webhook-service.ts';
+import { createdWebhookViewSchema, deliveryViewSchema, webhookViewSchema } from '../webhooks/webhook-view.ts';
 
 type JsonSchema = Record<string, unknown>;
 
@@ -48,6 +50,7 @@ function operation(summary: string, scope: string | null, responses: Record<stri
 export function openApiDocument(version: string): JsonSchema {
   const runId = pathParameter('run_id', 'the run id');
   const projectName = pathParameter('name', 'the project name');
+  const webhookId = pathParameter('webhook_id', 'the webhook id (wh_...)');
   const secretKey = { ...pathParameter('key', 'the secret’s name'), schema: { type: 'string', pattern: SECRET_KEY.source } };
   const follow = { name: 'follow', in: 'query', required: false, schema: { type: 'string', enum: ['0', '1', 'true', 'false'] } };
   return {
@@ -70,6 +73,10 @@ export function openApiDocument(version: string): JsonSchema {
         Secret: jsonSchema(secretNameViewSchema, 'output'),
         SecretList: jsonSchema(z.object({ secrets: z.array(secretNameViewSchema) }), 'output'),
         TokenCreate: jsonSchema(tokenCreateSchema, 'input'),
+        WebhookCreate: jsonSchema(webhookCreateSchema, 'input'),
+        WebhookCreated: jsonSchema(createdWebhookViewSchema, 'output'),
+        WebhookList: jsonSchema(z.object({ webhooks: z.array(webhookViewSchema) }), 'output'),
+        DeliveryList: jsonSchema(z.object({ deliveries: z.array(deliveryViewSchema) }), 'output'),
         Error: {
           type: 'object',
           required: ['error'],
@@ -185,6 +192,27 @@ export function openApiDocument(version: string): JsonSchema {
           '409': errorResponse('the project has SANDRUN_PROJECT_MAX_SECRETS secrets already (conflict)'),
         }, { parameters: [projectName, secretKey], requestBody: { required: true, content: json(ref('SecretSet')) } }),
         delete: operation('Remove a secret', 'projects:write', { '204': { description: 'removed' } }, { parameters: [projectName, secretKey] }),
+      },
+      '/v1/webhooks': {
+        get: operation('The tenant’s webhooks (never their secrets) (SPEC §12)', 'admin', { '200': { description: 'the webhooks, oldest first', content: json(ref('WebhookList')) } }),
+        post: operation(
+          'Add a webhook: each finished run’s result is POSTed to its URL, signed (Sandrun-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">), retried with backoff for 24 h until a 2xx; the signing secret is in this response only',
+          'admin',
+          {
+            '201': { description: 'the webhook and its signing secret', content: json(ref('WebhookCreated')) },
+            '409': errorResponse('the tenant has SANDRUN_TENANT_MAX_WEBHOOKS webhooks already (conflict)'),
+            '422': errorResponse('the URL leads to a loopback, link-local, private or metadata address, or does not resolve (destination_refused)'),
+          },
+          { requestBody: { required: true, content: json(ref('WebhookCreate')) } },
+        ),
+      },
+      '/v1/webhooks/{webhook_id}': {
+        delete: operation('Remove a webhook and its pending deliveries', 'admin', { '204': { description: 'removed' } }, { parameters: [webhookId] }),
+      },
+      '/v1/webhooks/{webhook_id}/deliveries': {
+        get: operation('A webhook’s deliveries, newest first, each with its attempts (status code or error)', 'admin', {
+          '200': { description: 'the deliveries', content: json(ref('DeliveryList')) },
+        }, { parameters: [webhookId, ...queryParameters(deliveriesQuerySchema)] }),
       },
       '/v1/tokens': {
         get: operation('The tenant’s API tokens', 'admin', { '200': { description: 'tokens (never their secrets)', content: json({ type: 'object' }) } }),

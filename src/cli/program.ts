@@ -16,6 +16,7 @@ import { secretsCommand } from './commands/secrets.ts';
 import { serveCommand } from './commands/serve.ts';
 import { tenantsCommand } from './commands/tenants.ts';
 import { tokensCommand } from './commands/tokens.ts';
+import { webhooksCommand } from './commands/webhooks.ts';
 import type { CliContext } from './context.ts';
 
 function buildProgram(context: CliContext): Command {
@@ -31,7 +32,7 @@ function buildProgram(context: CliContext): Command {
     .hook('preAction', (_program, action) => {
       context.json = action.opts<{ json?: boolean }>().json === true;
     });
-  for (const command of [serveCommand(context), tokensCommand(context), tenantsCommand(context), auditCommand(context), projectsCommand(context), secretsCommand(context), runCommand(context), runsCommand(context), doctorCommand(context), backupCommand(context), completionCommand(context, () => program)]) {
+  for (const command of [serveCommand(context), tokensCommand(context), tenantsCommand(context), auditCommand(context), projectsCommand(context), secretsCommand(context), webhooksCommand(context), runCommand(context), runsCommand(context), doctorCommand(context), backupCommand(context), completionCommand(context, () => program)]) {
     // Settings such as exitOverride reach subcommands made by .command(), not ones built apart and added.
     const inherit = (child: Command) => {
       child.copyInheritedSettings(program);

@@ -1,4 +1,4 @@
-// One HTTP(S) request from the server to a URL it was given (JWKS, later webhooks): destination policy first, pinned addresses, no redirects, bounded.
+// One HTTP(S) request from the server to a URL it was given (JWKS, webhooks): destination policy first, pinned addresses, no redirects, bounded.
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { LookupFunction } from 'node:net';
@@ -18,6 +18,8 @@ export interface CheckedFetchOptions {
   signal?: AbortSignal;
   /** A longer answer is a failure: a remote cannot make the server buffer without bound. */
   maxBytes: number;
+  /** Past maxBytes, keep the first maxBytes and stop reading instead of failing (an answer whose body hardly matters). */
+  truncate?: boolean;
 }
 
 export interface CheckedResponse {
@@ -55,8 +57,13 @@ export async function fetchChecked(policy: DestinationPolicy, url: URL, options:
       response.on('data', (chunk: Buffer) => {
         length += chunk.length;
         if (length > options.maxBytes) {
+          if (options.truncate) {
+            chunks.push(chunk.subarray(0, chunk.length - (length - options.maxBytes)));
+            resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) });
+          } else {
+            reject(fail(`the answer is larger than ${options.maxBytes} bytes`));
+          }
           request.destroy();
-          reject(fail(`the answer is larger than ${options.maxBytes} bytes`));
           return;
         }
         chunks.push(chunk);

@@ -68,6 +68,8 @@ export interface RunServiceDeps {
   environments: EnvironmentService;
   /** The project's secret values (SPEC §10), read when its run starts: each becomes /run/secrets/KEY. */
   secretsOf: (projectId: string) => Record<string, string>;
+  /** Told of each run once it is terminal and recorded (webhooks queue their deliveries); must not throw. */
+  onFinished: (run: RunRecord) => void;
   /** The clock (tests may pin it). */
   now?: () => Date;
 }
@@ -94,6 +96,7 @@ export class RunService {
   private readonly disk: DiskGuard;
   private readonly environments: EnvironmentService;
   private readonly secretsOf: (projectId: string) => Record<string, string>;
+  private readonly onFinished: (run: RunRecord) => void;
   private readonly egressUnavailable: string | null;
   private readonly now: () => Date;
 
@@ -101,6 +104,7 @@ export class RunService {
     ({ runs: this.runs, projects: this.projects, sandbox: this.sandbox, scheduler: this.scheduler, liveLogs: this.liveLogs } = deps);
     ({ config: this.config, logger: this.logger, metrics: this.metrics, engine: this.engine, disk: this.disk, environments: this.environments, secretsOf: this.secretsOf } = deps);
     this.egressUnavailable = deps.egressUnavailable;
+    this.onFinished = deps.onFinished;
     this.now = deps.now ?? (() => new Date());
   }
 
@@ -383,6 +387,7 @@ export class RunService {
     this.metrics.runsTotal.inc({ status: record.status, tenant: record.tenantId });
     if (record.durationSeconds !== null) this.metrics.runDuration.observe({ status: record.status }, record.durationSeconds);
     this.logger.info({ runId, tenantId: record.tenantId, status: record.status, exitCode: record.exitCode, durationSeconds: record.durationSeconds }, 'run finished');
+    if (isTerminal(record.status)) this.onFinished(record);
     return record;
   }
 
@@ -431,6 +436,7 @@ export class RunService {
   /** Marks a run that can no longer be carried out (reconciliation after a restart). */
   abandon(runId: string, message: string): void {
     this.runs.complete(runId, { ...completionFromFailure(new SandrunError('internal', message), this.now()), error: { code: 'server_restarted', message } });
+    this.onFinished(this.runs.get(runId)!);
   }
 
   /**

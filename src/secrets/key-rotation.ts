@@ -4,6 +4,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { SandrunError } from '../errors.ts';
 import { SECRETS_KEY_FILE, SecretBox, parseSecretsKey } from './secret-box.ts';
+import type { ResealCounts } from '../store/sealed-values.ts';
 
 export interface KeyRotationInput {
   dataDir: string;
@@ -12,12 +13,10 @@ export interface KeyRotationInput {
   /** SANDRUN_SECRETS_NEW_KEY, raw; required when the key is configured, else a random key is made. */
   replacement: string | undefined;
   /** Re-seals every value from one key to the other, all or nothing. */
-  reseal: (from: SecretBox, to: SecretBox) => { credentials: number; secrets: number };
+  reseal: (from: SecretBox, to: SecretBox) => ResealCounts;
 }
 
-export interface KeyRotationResult {
-  credentials: number;
-  secrets: number;
+export interface KeyRotationResult extends ResealCounts {
   /** The key file now holding the new key; null when the key comes from SANDRUN_SECRETS_KEY (the operator sets it). */
   keyFile: string | null;
 }

@@ -156,6 +156,46 @@ const MIGRATIONS: string[] = [
   ALTER TABLE runs ADD COLUMN replay_of TEXT;
   ALTER TABLE runs ADD COLUMN outputs_match INTEGER;
   `,
+  // webhooks (issue #20, SPEC §12): a tenant's webhooks (the signing secret sealed), one delivery per webhook and
+  // finished run holding the exact body every attempt sends (the durable queue: due when next_attempt_at has come;
+  // NULL once delivered or failed), and each attempt's answer.
+  `
+  CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    secret_sealed TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX webhooks_tenant ON webhooks(tenant_id, created_at);
+  CREATE TABLE webhook_deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    tenant_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    first_attempt_at TEXT,
+    next_attempt_at TEXT,
+    finished_at TEXT
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
+  CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries(webhook_id, seq DESC);
+  CREATE INDEX webhook_deliveries_finished ON webhook_deliveries(finished_at) WHERE status <> 'pending';
+  CREATE TABLE webhook_attempts (
+    delivery_id TEXT NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    PRIMARY KEY (delivery_id, attempt)
+  );
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

@@ -1,4 +1,4 @@
-// `sandrun secrets rotate-key`: every secret and repository credential re-sealed with a new key, all or nothing, the old ciphertexts gone from the file.
+// `sandrun secrets rotate-key`: every secret, repository credential and webhook secret re-sealed with a new key, all or nothing, the old ciphertexts gone from the file.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCredential, sealCredential } from '../../src/projects/repo-credential.ts';
 import { SecretBox, loadSecretsKey } from '../../src/secrets/secret-box.ts';
 import { ProjectStore } from '../../src/store/project-store.ts';
+import { WebhookStore } from '../../src/store/webhook-store.ts';
+import { webhookSealingContext } from '../../src/webhooks/webhook-service.ts';
 import { startTestServer } from '../helpers/server.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 
@@ -89,7 +91,7 @@ describe('sandrun secrets rotate-key', () => {
     const keyBefore = readFileSync(join(dataDir, 'secrets.key'), 'utf8');
     const rotated = await rotate(dataDir);
     expect(rotated.code, rotated.stderr).toBe(0);
-    expect(JSON.parse(rotated.stdout)).toEqual({ credentials: 1, secrets: 1, key_file: join(dataDir, 'secrets.key') });
+    expect(JSON.parse(rotated.stdout)).toEqual({ credentials: 1, secrets: 1, webhook_secrets: 0, key_file: join(dataDir, 'secrets.key') });
     expect(readFileSync(join(dataDir, 'secrets.key'), 'utf8')).not.toBe(keyBefore);
     expect(existsSync(join(dataDir, 'secrets.key.next'))).toBe(false);
     const text = databaseText(dataDir);
@@ -107,7 +109,7 @@ describe('sandrun secrets rotate-key', () => {
     expect(missing.stderr).toContain('give the new key in SANDRUN_SECRETS_NEW_KEY');
     const rotated = await rotate(dataDir, { SANDRUN_SECRETS_KEY: oldKey, SANDRUN_SECRETS_NEW_KEY: newKey });
     expect(rotated.code, rotated.stderr).toBe(0);
-    expect(JSON.parse(rotated.stdout)).toEqual({ credentials: 1, secrets: 1, key_file: null });
+    expect(JSON.parse(rotated.stdout)).toEqual({ credentials: 1, secrets: 1, webhook_secrets: 0, key_file: null });
     expect(rotated.stdout + rotated.stderr).not.toContain(newKey);
     expect(await opened(dataDir, { SANDRUN_SECRETS_KEY: newKey })).toEqual({ secrets: { DB_PASSWORD: value }, token: TOKEN_VALUE });
     await expect(opened(dataDir, { SANDRUN_SECRETS_KEY: oldKey })).rejects.toThrow(/does not decrypt with the current secrets key/);
@@ -130,5 +132,29 @@ describe('sandrun secrets rotate-key', () => {
     const wrongFile = await rotate(fromFile.dataDir);
     expect(wrongFile.code).not.toBe(0);
     expect(existsSync(`${keyFile}.next`), 'a failed rotation left secrets.key.next behind').toBe(false);
+  });
+
+  it("re-seals webhooks' signing secrets too: after the rotation the new key opens them to the same secret", async () => {
+    const { dataDir } = await seeded({}, `rotate-webhook-${randomBytes(6).toString('hex')}`);
+    const signingSecret = `whsec_${randomBytes(32).toString('base64url')}`;
+    const server = await startTestServer({}, { dataDir });
+    try {
+      // As the server seals one (creating it over HTTP would need a receiver the destination policy allows).
+      const box = new SecretBox(loadSecretsKey(dataDir, undefined));
+      const sealed = box.seal(signingSecret, webhookSealingContext('wh_rotation'));
+      new WebhookStore(server.sandrun.db).insert({ id: 'wh_rotation', tenantId: 'rotation', url: 'https://hooks.example.com/x', events: ['run.finished'], secretSealed: sealed, createdAt: new Date().toISOString() });
+    } finally {
+      await server.close();
+    }
+    const rotated = await rotate(dataDir);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(JSON.parse(rotated.stdout)).toMatchObject({ credentials: 1, secrets: 1, webhook_secrets: 1 });
+    const after = await startTestServer({}, { dataDir });
+    try {
+      const stored = new WebhookStore(after.sandrun.db).get('rotation', 'wh_rotation')!;
+      expect(new SecretBox(loadSecretsKey(dataDir, undefined)).open(stored.secretSealed, webhookSealingContext('wh_rotation'))).toBe(signingSecret);
+    } finally {
+      await after.close();
+    }
   });
 });

@@ -12,8 +12,8 @@ export function rotateKey(context: CliContext, flags: JsonFlag): void {
       replacement: context.env.SANDRUN_SECRETS_NEW_KEY,
       reseal: (from, to) => resealEverything(stores.db, from, to),
     });
-    if (flags.json) return printJson(context, { credentials: result.credentials, secrets: result.secrets, key_file: result.keyFile });
+    if (flags.json) return printJson(context, { credentials: result.credentials, secrets: result.secrets, webhook_secrets: result.webhookSecrets, key_file: result.keyFile });
     const where = result.keyFile ? `the new key is in ${result.keyFile}` : 'now set SANDRUN_SECRETS_KEY to the value of SANDRUN_SECRETS_NEW_KEY before the server starts again';
-    context.terminal.stdout.write(`re-sealed ${result.credentials} repository credential(s) and ${result.secrets} secret(s); ${where}\n`);
+    context.terminal.stdout.write(`re-sealed ${result.credentials} repository credential(s), ${result.secrets} secret(s) and ${result.webhookSecrets} webhook secret(s); ${where}\n`);
   });
 }
