@@ -33,6 +33,19 @@ export function outputsTmpfsBytes(capBytes: number): number {
   return capBytes + Math.max(MiB, Math.ceil(capBytes / 10));
 }
 
+/**
+ * What every container sandrun makes for a run or beside runs (the run's, its outputs helper, the egress proxy) is
+ * denied: no capability, no privilege gained through setuid, a read-only root, an init reaping its processes, its own IPC.
+ */
+export const LOCKED_DOWN = {
+  CapDrop: ['ALL'],
+  SecurityOpt: ['no-new-privileges:true'],
+  Privileged: false,
+  ReadonlyRootfs: true,
+  Init: true,
+  IpcMode: 'private',
+};
+
 /** No core dumps: a crashing run must leave nothing for the host's core handler (it would hold the run's memory). */
 export const NO_CORE_DUMPS = { Name: 'core', Soft: 0, Hard: 0 };
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { egressOutboundNetworkName, egressOutboundNetworkOptions, egressProxyName, EGRESS_COMPONENT_LABEL } from '../../src/sandbox/docker/egress-spec.ts';
 import type { DockerBackend } from '../../src/sandbox/docker/docker-backend.ts';
+import { startDestinationContainer } from '../helpers/egress-destinations.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -18,12 +19,6 @@ const instanceId = randomUUID();
 const TEST_LABEL = 'sandrun.egress-test';
 const servers = { allowed: `egress-allowed-${instanceId.slice(0, 8)}`, other: `egress-other-${instanceId.slice(0, 8)}` };
 const addresses: Record<string, string> = {};
-
-/** A test HTTP server in a container: answers every request with its name and port. */
-const SERVER_SCRIPT = `
-const http = require('http');
-for (const port of [8080, 8081]) http.createServer((req, res) => res.end(process.env.NAME + ':' + port)).listen(port);
-`;
 
 /** The run's probes: through the proxy (as HTTP_PROXY says) and directly; each outcome into outputs. */
 const PROBE_MODEL = `
@@ -116,17 +111,7 @@ const hostConnections: string[] = [];
 const dataDir = mkdtempSync(join(tmpdir(), 'sandrun-egress-runs-'));
 
 async function startDestination(name: string): Promise<void> {
-  const container = await docker.createContainer({
-    name,
-    Image: 'sandrun/node:18',
-    Cmd: ['node', '-e', SERVER_SCRIPT],
-    Env: [`NAME=${name}`],
-    User: '10001:10001',
-    Labels: { [TEST_LABEL]: instanceId },
-    HostConfig: { NetworkMode: egressOutboundNetworkName(instanceId), CapDrop: ['ALL'], ReadonlyRootfs: true },
-  });
-  await container.start();
-  addresses[name] = (await container.inspect()).NetworkSettings.Networks[egressOutboundNetworkName(instanceId)]!.IPAddress;
+  addresses[name] = await startDestinationContainer(docker, name, egressOutboundNetworkName(instanceId), { [TEST_LABEL]: instanceId });
 }
 
 const probeParameters = () => ({

@@ -1,4 +1,5 @@
 // Test servers on 127.0.0.1 and clients of the egress proxy (CONNECT and absolute-URI requests), for the egress tests.
+import type Dockerode from 'dockerode';
 import { request, createServer as createHttpServer, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 
@@ -131,4 +132,28 @@ export function exchange(socket: Socket, bytes: number, expected: number): Promi
     socket.on('error', reject);
     socket.write(Buffer.alloc(bytes, 0x62));
   });
+}
+
+/** A test HTTP server in a container: answers every request on 8080 and 8081 with its name and port. */
+const DESTINATION_SERVER_SCRIPT = `
+const http = require('http');
+for (const port of [8080, 8081]) http.createServer((req, res) => res.end(process.env.NAME + ':' + port)).listen(port);
+`;
+
+/**
+ * Starts a destination for egress tests: a container called `name` on `network` (the proxy's outbound network),
+ * labelled so that the test removes it; returns its address there.
+ */
+export async function startDestinationContainer(docker: Dockerode, name: string, network: string, labels: Record<string, string>): Promise<string> {
+  const container = await docker.createContainer({
+    name,
+    Image: 'sandrun/node:18',
+    Cmd: ['node', '-e', DESTINATION_SERVER_SCRIPT],
+    Env: [`NAME=${name}`],
+    User: '10001:10001',
+    Labels: labels,
+    HostConfig: { NetworkMode: network, CapDrop: ['ALL'], ReadonlyRootfs: true },
+  });
+  await container.start();
+  return (await container.inspect()).NetworkSettings.Networks[network]!.IPAddress;
 }

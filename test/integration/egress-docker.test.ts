@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EgressLedger } from '../../src/egress/egress-ledger.ts';
+import { startDestinationContainer } from '../helpers/egress-destinations.ts';
 import { EgressProxySupervisor } from '../../src/sandbox/docker/egress-proxy-supervisor.ts';
 import { EGRESS_PROXY_ALIAS, EGRESS_PROXY_PORT, egressOutboundNetworkName, egressProxyName, egressRunNetworkName } from '../../src/sandbox/docker/egress-spec.ts';
 
@@ -14,12 +15,6 @@ const IMAGE = 'sandrun/node:18';
 const PROGRAM = join(import.meta.dirname, '../../dist/egress-proxy.mjs');
 /** Labels this test's own containers (never sandrun.managed: they are not a server's). */
 const TEST_LABEL = 'sandrun.egress-test';
-
-/** A test HTTP server in a container: answers every request with its name and port. */
-const SERVER_SCRIPT = `
-const http = require('http');
-for (const port of [8080, 8081]) http.createServer((req, res) => res.end(process.env.NAME + ':' + port)).listen(port);
-`;
 
 /**
  * What a run does, in a container on its egress network: each probe is tried and its outcome printed as JSON. Through the
@@ -104,18 +99,7 @@ describe('egress through the proxy container', () => {
   const hostConnections: string[] = [];
 
   async function startServer(name: string): Promise<void> {
-    const container = await docker.createContainer({
-      name,
-      Image: IMAGE,
-      Cmd: ['node', '-e', SERVER_SCRIPT],
-      Env: [`NAME=${name}`],
-      User: '10001:10001',
-      Labels: { [TEST_LABEL]: instanceId },
-      HostConfig: { NetworkMode: egressOutboundNetworkName(instanceId), CapDrop: ['ALL'], ReadonlyRootfs: true },
-    });
-    await container.start();
-    const info = await container.inspect();
-    addresses[name] = info.NetworkSettings.Networks[egressOutboundNetworkName(instanceId)]!.IPAddress;
+    addresses[name] = await startDestinationContainer(docker, name, egressOutboundNetworkName(instanceId), { [TEST_LABEL]: instanceId });
   }
 
   /** Runs the probes in a container on the run's egress network, as a run would; returns each probe's outcome. */

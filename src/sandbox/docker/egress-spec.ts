@@ -1,7 +1,7 @@
 // The egress proxy's container and the networks around it (SPEC §11), as engine configuration: pure, so each restriction is reviewable and tested.
 import type Dockerode from 'dockerode';
 import { INSTANCE_LABEL } from '../labels.ts';
-import { NO_CORE_DUMPS, RUN_USER } from '../container-layout.ts';
+import { LOCKED_DOWN, NO_CORE_DUMPS, RUN_USER } from '../container-layout.ts';
 
 /** The proxy's name on each run's network: runs reach it as `egress-proxy:3128`. */
 export const EGRESS_PROXY_ALIAS = 'egress-proxy';
@@ -47,12 +47,7 @@ export function egressProxyContainerOptions(settings: EgressProxySettings): Dock
     Labels: { [EGRESS_COMPONENT_LABEL]: 'proxy', [INSTANCE_LABEL]: settings.instanceId },
     HostConfig: {
       NetworkMode: egressOutboundNetworkName(settings.instanceId),
-      CapDrop: ['ALL'],
-      SecurityOpt: ['no-new-privileges:true'],
-      Privileged: false,
-      ReadonlyRootfs: true,
-      Init: true,
-      IpcMode: 'private',
+      ...LOCKED_DOWN,
       Binds: [`${settings.programPath}:${PROGRAM_IN_CONTAINER}:ro`, `${settings.dir}:${DIR_IN_CONTAINER}:rw`],
       Tmpfs: { '/tmp': 'rw,noexec,nosuid,nodev,size=16m,mode=1777' },
       Memory: 256 * MiB,

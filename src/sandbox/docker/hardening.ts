@@ -2,7 +2,7 @@
 import type Dockerode from 'dockerode';
 import type { SandboxSpec } from '../backend.ts';
 import { LAUNCHER_COMMAND } from './launcher-protocol.ts';
-import { INPUTS, NO_CORE_DUMPS, OUTPUTS, RUN_USER, SECRETS_DIR, WORKSPACE, outputsTmpfsBytes, type HardeningSettings } from '../container-layout.ts';
+import { INPUTS, LOCKED_DOWN, NO_CORE_DUMPS, OUTPUTS, RUN_USER, SECRETS_DIR, WORKSPACE, outputsTmpfsBytes, type HardeningSettings } from '../container-layout.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 
 const MiB = 1024 * 1024;
@@ -70,12 +70,7 @@ export function containerOptions(
     Tty: false,
     HostConfig: {
       NetworkMode: attached.network ?? 'none',
-      CapDrop: ['ALL'],
-      SecurityOpt: ['no-new-privileges:true'],
-      Privileged: false,
-      ReadonlyRootfs: true,
-      Init: true,
-      IpcMode: 'private',
+      ...LOCKED_DOWN,
       ShmSize: 16 * MiB,
       Binds: [
         `${spec.workspaceDir}:${WORKSPACE}:ro`,
@@ -131,11 +126,7 @@ export function outputsHolderOptions(runId: string, volume: string, image: strin
     NetworkDisabled: true,
     HostConfig: {
       NetworkMode: 'none',
-      CapDrop: ['ALL'],
-      SecurityOpt: ['no-new-privileges:true'],
-      ReadonlyRootfs: true,
-      Init: true,
-      IpcMode: 'private',
+      ...LOCKED_DOWN,
       Mounts: [{ Type: 'volume', Source: volume, Target: OUTPUTS, ReadOnly: true }],
       Memory: 64 * MiB,
       MemorySwap: 64 * MiB,
