@@ -6,6 +6,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { ArtifactBlobs } from './artifacts/artifact-blobs.ts';
+import { RunArtifacts } from './runs/run-artifacts.ts';
 import { createApp } from './api/app.ts';
 import { LogStreamSlots } from './api/log-stream-slots.ts';
 import { mcpHostAllowed } from './api/mcp/allowed-hosts.ts';
@@ -226,6 +228,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     logger,
   });
   const projectSecrets = new ProjectSecrets({ projects: projectService, store: stores.projectSecrets, box: secrets, maxPerProject: config.projectMaxSecrets });
+  const artifactBlobs = new ArtifactBlobs(join(config.dataDir, 'artifacts'));
   const runService = new RunService({
     runs: stores.runs,
     projects: projectService,
@@ -240,9 +243,10 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     environments,
     secretsOf: (projectId) => projectSecrets.valuesFor(projectId),
     egressUnavailable: egressUnavailable(config),
+    artifacts: artifactBlobs,
   });
   const projectEnvironments = new ProjectEnvironments({ projects: projectService, environments, defaultImage: config.defaultImage });
-  const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, config.retentionDays, logger, (projectId) =>
+  const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, artifactBlobs, config.retentionDays, logger, (projectId) =>
     sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
   );
   const authenticator = new Authenticator(stores.apiTokens, config.jwt ? new JoseJwtVerifier(config.jwt, destinations) : undefined);
@@ -251,6 +255,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     rateLimiter: new RateLimiter(config.rateLimitPerMinute),
     tokenAdmin: new TokenAdmin(stores.apiTokens),
     runService,
+    runArtifacts: new RunArtifacts(stores.runs, artifactBlobs),
     projectService,
     projectSecrets,
     liveLogs,

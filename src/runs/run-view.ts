@@ -13,6 +13,14 @@ const egressUsageSchema = z.object({
   bytes_in: z.number().int(),
 });
 
+/** One file the run left under /outputs (SPEC §12), served at GET /v1/runs/{run_id}/artifacts/{path}. */
+export const artifactSchema = z.object({
+  path: z.string(),
+  size: z.number().int(),
+  sha256: z.string(),
+  content_type: z.string(),
+});
+
 const runUsageSchema = z.object({
   cpu_seconds: z.number().nullable(),
   peak_memory_bytes: z.number().int().nullable(),
@@ -48,6 +56,8 @@ export const runResultSchema = z.object({
   usage: runUsageSchema.nullable(),
   /** What the run's connections through the egress proxy moved, per destination; empty for a run without grants (SPEC §11). */
   egress: z.array(egressUsageSchema),
+  /** Every regular file the run left under /outputs, sorted by path; empty while it runs, when none, or once purged (SPEC §12). */
+  artifacts: z.array(artifactSchema),
 });
 export type RunResultView = z.infer<typeof runResultSchema>;
 export type RunUsageView = z.infer<typeof runUsageSchema>;
@@ -98,6 +108,7 @@ export function runResultView(run: RunRecord): RunResultView {
         }
       : null,
     egress: run.egress.map(({ host, port, bytes_out, bytes_in }) => ({ host, port, bytes_out, bytes_in })),
+    artifacts: run.artifacts.map(({ path, size, sha256, contentType }) => ({ path, size, sha256, content_type: contentType })),
   };
 }
 

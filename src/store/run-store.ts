@@ -4,6 +4,8 @@ import type { RunLimits } from '../run-limits.ts';
 import type { RunStatus } from '../run-status.ts';
 import { IdempotencyKeys, type IdempotencyKey, type StoredKey } from './idempotency-keys.ts';
 import type { EgressUsage } from '../egress/egress-ledger.ts';
+import type { Artifact } from '../artifacts/artifact-types.ts';
+import { ArtifactStore } from './artifact-store.ts';
 
 export type { RunStatus } from '../run-status.ts';
 
@@ -59,6 +61,8 @@ export interface RunRecord {
   egress: EgressUsage[];
   /** When retention removed its logs and outputs. */
   purgedAt: string | null;
+  /** The files it left under /outputs (SPEC §12), sorted by path; empty once purged. */
+  artifacts: Artifact[];
 }
 
 export type NewRun = Pick<
@@ -69,7 +73,7 @@ export type NewRun = Pick<
 /** What a run's end records: its state and what it produced; `finishedAt` is always known. */
 export type RunCompletion = Pick<
   RunRecord,
-  'status' | 'exitCode' | 'stdout' | 'stderr' | 'stdoutTruncated' | 'stderrTruncated' | 'outputs' | 'error' | 'durationSeconds' | 'startedAt' | 'usage' | 'egress'
+  'status' | 'exitCode' | 'stdout' | 'stderr' | 'stdoutTruncated' | 'stderrTruncated' | 'outputs' | 'error' | 'durationSeconds' | 'startedAt' | 'usage' | 'egress' | 'artifacts'
 > & { finishedAt: string };
 
 interface RunRow {
@@ -111,7 +115,7 @@ interface RunRow {
   purged_at: string | null;
 }
 
-function toRecord(row: RunRow): RunRecord {
+function toRecord(row: RunRow, artifacts: Artifact[]): RunRecord {
   return {
     seq: row.seq,
     id: row.id,
@@ -147,6 +151,7 @@ function toRecord(row: RunRow): RunRecord {
     usage: { cpuSeconds: row.cpu_seconds, peakMemoryBytes: row.peak_memory_bytes, outputBytes: row.output_bytes },
     egress: row.egress ? (JSON.parse(row.egress) as EgressUsage[]) : [],
     purgedAt: row.purged_at,
+    artifacts,
   };
 }
 
@@ -162,9 +167,11 @@ export interface RunListQuery {
 export class RunStore {
   private readonly statements;
   readonly idempotencyKeys: IdempotencyKeys;
+  readonly artifacts: ArtifactStore;
 
   constructor(private readonly db: Db) {
     this.idempotencyKeys = new IdempotencyKeys(db);
+    this.artifacts = new ArtifactStore(db);
     this.statements = {
       nextNumber: db.prepare<[string], { run_number: number }>(
         'UPDATE projects SET next_run_number = next_run_number + 1 WHERE id = ? RETURNING next_run_number - 1 AS run_number',
@@ -200,7 +207,7 @@ export class RunStore {
         limits: JSON.stringify(run.limits),
         createdAt,
       });
-      return toRecord(this.statements.byId.get(run.id)!);
+      return this.toRecord(this.statements.byId.get(run.id)!);
     })();
   }
 
@@ -221,13 +228,13 @@ export class RunStore {
 
   get(id: string): RunRecord | undefined {
     const row = this.statements.byId.get(id);
-    return row && toRecord(row);
+    return row && this.toRecord(row);
   }
 
   /** A run of this tenant; another tenant's run is indistinguishable from none. */
   getForTenant(tenantId: string, id: string): RunRecord | undefined {
     const row = this.statements.byTenantAndId.get(tenantId, id);
-    return row && toRecord(row);
+    return row && this.toRecord(row);
   }
 
   markRunning(id: string, startedAt: string): boolean {
@@ -239,8 +246,22 @@ export class RunStore {
     this.statements.setStatusMessage.run(message, id);
   }
 
-  /** Records the terminal state once; a run already terminal is left as it is (returns false). */
+  /** A row with its artifacts; a run that is not terminal has none yet. */
+  private toRecord(row: RunRow): RunRecord {
+    return toRecord(row, row.finished_at === null ? [] : this.artifacts.ofRun(row.id));
+  }
+
+  /** Records the terminal state once, with its artifacts; a run already terminal is left as it is (returns false). */
   complete(id: string, completion: RunCompletion): boolean {
+    return this.db.transaction(() => {
+      const completed = this.recordEnd(id, completion);
+      const tenantId = completed && completion.artifacts.length > 0 ? this.statements.byId.get(id)?.tenant_id : undefined;
+      if (tenantId) this.artifacts.insert(tenantId, id, completion.artifacts);
+      return completed;
+    })();
+  }
+
+  private recordEnd(id: string, completion: RunCompletion): boolean {
     const result = this.statements.complete.run({
       id,
       status: completion.status,
@@ -265,7 +286,7 @@ export class RunStore {
   }
 
   unfinished(): RunRecord[] {
-    return this.statements.unfinished.all().map(toRecord);
+    return this.statements.unfinished.all().map((row) => this.toRecord(row));
   }
 
   list(query: RunListQuery): RunRecord[] {
@@ -277,7 +298,7 @@ export class RunStore {
     return this.db
       .prepare<Record<string, unknown>, RunRow>(sql)
       .all({ tenantId: query.tenantId, projectName: query.projectName, status: query.status, beforeSeq: query.beforeSeq, limit: query.limit })
-      .map(toRecord);
+      .map((row) => this.toRecord(row));
   }
 
   /** CPU seconds of the tenant's runs that finished in [from, to) (ISO 8601 instants). */
