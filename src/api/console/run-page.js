@@ -1,6 +1,7 @@
 // A run's page: status and timings, live logs over SSE, outputs as formatted JSON, and the request that reproduces it.
 import { ApiError } from './api.js';
 import { TERMINAL, h, render, shellQuote, statusBadge, when } from './dom.js';
+import { artifactsSection } from './artifacts-view.js';
 
 function timings(run) {
   const rows = [
@@ -40,8 +41,10 @@ export async function runPage(view, runId, { api, followLogs, signal }) {
   const outputs = h('pre', { id: 'outputs', 'aria-label': 'outputs', tabindex: '0' });
   const summary = h('div', { id: 'run-summary', 'aria-live': 'polite' });
   const cancel = h('button', { type: 'button', class: 'secondary', id: 'cancel-run' }, 'Cancel run');
+  const artifacts = artifactsSection(runId);
   const show = (current) => {
     run = current;
+    artifacts.update(current, TERMINAL.has(current.status));
     summary.replaceChildren(timings(current));
     outputs.textContent = TERMINAL.has(current.status) ? JSON.stringify(current.outputs, null, 2) : '(when the run ends)';
     cancel.hidden = TERMINAL.has(current.status);
@@ -54,6 +57,7 @@ export async function runPage(view, runId, { api, followLogs, signal }) {
     h('h2', {}, 'stdout'), stdout,
     h('h2', {}, 'stderr'), stderr,
     h('h2', {}, 'Outputs'), outputs,
+    artifacts.element,
     ...reproduce(request));
   show(run);
   // A finished run's stream replays its logs and ends; a live one streams until the run ends.
