@@ -63,9 +63,20 @@ export async function readOutputsTar(tar: Readable, limits: OutputsLimits, captu
   let notKept: SandrunError | undefined;
   const keep = async (name: string, content: AsyncIterable<Buffer>) => {
     if (notKept) return;
+    // A tar that breaks off mid-file is the read's failure (thrown on, as without a capture); only the sink's is the server's.
+    let cutOff = false;
+    const read = async function* () {
+      try {
+        for await (const chunk of content) yield chunk;
+      } catch (error) {
+        cutOff = true;
+        throw error;
+      }
+    };
     try {
-      artifacts.push(await capture!.keep(name, content));
+      artifacts.push(await capture!.keep(name, read()));
     } catch (error) {
+      if (cutOff) throw error;
       notKept = new SandrunError('internal', `keeping /outputs/${name} as an artifact: ${errorMessage(error)}`, undefined, { cause: error });
     }
   };
