@@ -27,7 +27,7 @@ function inside(root: string, path: string): boolean {
  */
 const refusal = (root: string, artifactPath: string) => new CliError(`refusing to write artifact '${artifactPath}': its path leads outside ${root}`, EXIT.usage);
 
-async function targetOf(root: string, artifactPath: string): Promise<string> {
+export async function artifactTarget(root: string, artifactPath: string): Promise<string> {
   const target = resolve(root, artifactPath);
   const refuse = () => refusal(root, artifactPath);
   if (!inside(root, target)) throw refuse();
@@ -69,7 +69,7 @@ export async function downloadArtifacts(context: CliContext, runId: string, path
   if (escaping) throw refusal(root, escaping.path);
   const written: { path: string; file: string; size: number; sha256: string }[] = [];
   for (const artifact of wanted) {
-    const target = await targetOf(root, artifact.path);
+    const target = await artifactTarget(root, artifact.path);
     await fetchOne(client, runId, artifact, target);
     written.push({ path: artifact.path, file: target, size: artifact.size, sha256: artifact.sha256 });
   }
