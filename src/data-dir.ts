@@ -8,8 +8,8 @@ import { errorMessage } from './errors.ts';
  * container the mount is entered at its own root, never through these directories. */
 export const DATA_DIR_MODE = 0o700;
 
-/** What lives under the data directory and holds tenants' data (checkouts, mirrors, per-run inputs). */
-export const PRIVATE_SUBDIRS = ['runs', 'checkouts', 'mirrors'] as const;
+/** What lives under the data directory and holds tenants' data (checkouts, mirrors, per-run inputs, artifacts). */
+export const PRIVATE_SUBDIRS = ['runs', 'checkouts', 'mirrors', 'artifacts'] as const;
 
 /**
  * Makes the data directory and its tenant-data directories (creating them when absent) mode 0700, also when an

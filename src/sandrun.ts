@@ -6,6 +6,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { ArtifactBlobs } from './artifacts/artifact-blobs.ts';
+import { RunArtifacts } from './runs/run-artifacts.ts';
 import { createApp } from './api/app.ts';
 import { LogStreamSlots } from './api/log-stream-slots.ts';
 import { mcpHostAllowed } from './api/mcp/allowed-hosts.ts';
@@ -256,6 +258,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       logger.error({ err: error, runId: run.id, tenantId: run.tenantId }, "could not queue the run's webhook deliveries");
     }
   };
+  const artifactBlobs = new ArtifactBlobs(join(config.dataDir, 'artifacts'));
   const runService = new RunService({
     runs: stores.runs,
     projects: projectService,
@@ -271,9 +274,10 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     secretsOf: (projectId) => projectSecrets.valuesFor(projectId),
     egressUnavailable: egressUnavailable(config),
     onFinished: queueDeliveries,
+    artifacts: artifactBlobs,
   });
   const projectEnvironments = new ProjectEnvironments({ projects: projectService, environments, defaultImage: config.defaultImage });
-  const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, config.retentionDays, logger, (projectId) =>
+  const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, artifactBlobs, config.retentionDays, logger, (projectId) =>
     sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
   );
   const authenticator = new Authenticator(stores.apiTokens, config.jwt ? new JoseJwtVerifier(config.jwt, destinations) : undefined);
@@ -282,6 +286,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     rateLimiter: new RateLimiter(config.rateLimitPerMinute),
     tokenAdmin: new TokenAdmin(stores.apiTokens),
     runService,
+    runArtifacts: new RunArtifacts(stores.runs, artifactBlobs),
     projectService,
     projectSecrets,
     webhooks,

@@ -12,6 +12,7 @@ import type { LiveLogs } from '../runs/live-logs.ts';
 import type { EnvironmentService } from '../environments/environment-service.ts';
 import type { ProjectEnvironments } from '../runs/project-environments.ts';
 import type { RunService } from '../runs/run-service.ts';
+import type { RunArtifacts } from '../runs/run-artifacts.ts';
 import type { UsageReport } from '../runs/usage-report.ts';
 import type { WebhookService } from '../webhooks/webhook-service.ts';
 import { auditTrail } from './audit-trail.ts';
@@ -36,6 +37,7 @@ import type { LogStreamLimits } from './sse-tail.ts';
 import { runReplayRoutes } from './routes/run-replay.ts';
 import { runReproduceRoutes } from './routes/run-reproduce.ts';
 import { runRoutes } from './routes/runs.ts';
+import { runArtifactRoutes } from './routes/run-artifacts.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
@@ -45,6 +47,8 @@ export interface AppDependencies {
   rateLimiter: RateLimiter;
   tokenAdmin: TokenAdmin;
   runService: RunService;
+  /** Runs' artifacts (SPEC §12): served by REST and as MCP resources. */
+  runArtifacts: RunArtifacts;
   projectService: ProjectService;
   /** Project environments (SPEC §9): the project view's `environment`, builds on request, their logs. */
   environments: EnvironmentService;
@@ -106,13 +110,14 @@ export function createApp(deps: AppDependencies): SandrunApp {
   app.use(runLogRoutes(deps.runService, deps.liveLogs, deps.logStreams));
   app.use(runReproduceRoutes(deps.runService));
   app.use(runReplayRoutes(deps.runService));
+  app.use(runArtifactRoutes(deps.runArtifacts));
   app.use(projectRoutes(deps.projectService, deps.projectEnvironments));
   app.use(projectEnvironmentRoutes(deps.projectEnvironments, deps.environments, deps.logStreams));
   app.use(projectSecretRoutes(deps.projectSecrets));
   app.use(webhookRoutes(deps.webhooks));
   // The MCP SDK is the heaviest import of all: loaded after start-up, not before readiness.
   const mcp = lazyHandler('/mcp', async () =>
-    (await import('./mcp/mcp-endpoint.ts')).mcpRoutes({ runService: deps.runService, projectService: deps.projectService, logger: deps.logger, hostAllowed: deps.mcpHostAllowed }),
+    (await import('./mcp/mcp-endpoint.ts')).mcpRoutes({ runService: deps.runService, runArtifacts: deps.runArtifacts, projectService: deps.projectService, logger: deps.logger, hostAllowed: deps.mcpHostAllowed }),
   );
   app.use(mcp.handler);
   app.use(tokenRoutes(deps.tokenAdmin));

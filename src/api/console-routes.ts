@@ -6,8 +6,11 @@ import { PACKAGE_ROOT } from '../package-root.ts';
 // Static files, served from the source tree also when the server runs from the dist/ bundle.
 const CONSOLE_DIR = join(PACKAGE_ROOT, 'src', 'api', 'console');
 
-/** A strict policy: the console loads only its own files and talks only to this origin. */
-const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
+/**
+ * A strict policy: the console loads only its own files and talks only to this origin. Images may also be blob: (a
+ * run's raster artifacts, fetched with the token) and data: (its SVGs: see artifacts-view.js).
+ */
+const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 function secureHeaders(response: express.Response): void {
   response.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY);

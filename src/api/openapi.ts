@@ -125,6 +125,18 @@ export function openApiDocument(version: string): JsonSchema {
           '429': errorResponse('queue full or per-tenant limit reached'),
         }, { parameters: [runId] }),
       },
+      '/v1/runs/{run_id}/artifacts/{path}': {
+        get: operation(
+          'One file the run left under /outputs (SPEC §12; the run lists them as artifacts), streamed with its Content-Type, Content-Length and ETag (its sha256, quoted); If-None-Match with that ETag answers 304',
+          'runs:read',
+          {
+            '200': { description: 'the file’s bytes', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+            '304': { description: 'not modified: the client’s copy (If-None-Match) is current' },
+            '404': errorResponse('no such run for this tenant, or no artifact at that path (not_found)'),
+          },
+          { parameters: [runId, pathParameter('path', 'the artifact’s path under /outputs, slashes included (each segment percent-encoded)')] },
+        ),
+      },
       '/v1/runs/{run_id}/logs': {
         get: operation('Logs as Server-Sent Events: stdout/stderr events {text}, then end with the run', 'runs:read', {
           '200': { description: 'an event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },

@@ -42,6 +42,13 @@ export class ApiClient {
     return parsed as T;
   }
 
+  /** The body of a file endpoint as it arrives (an artifact): the caller reads it to its end. */
+  async download(path: string): Promise<IncomingMessage> {
+    const response = await this.send('GET', path, undefined, '*/*');
+    if ((response.statusCode ?? 500) >= 400) throw this.apiError(response.statusCode ?? 500, parseJson(await readText(response)));
+    return response;
+  }
+
   /** The events of an SSE endpoint as they arrive. */
   async *events(path: string): AsyncGenerator<ServerSentEvent> {
     const response = await this.send('GET', path, undefined, 'text/event-stream');

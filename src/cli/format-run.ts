@@ -40,6 +40,10 @@ export function formatRun(run: RunResultView, colours: Colours): string {
   let text = lines.join('\n') + '\n';
   if (isTerminal(run.status)) {
     text += Object.keys(run.outputs).length > 0 ? block('outputs:', JSON.stringify(run.outputs, null, 2), false, colours) : `${colours.bold('outputs:')} ${colours.dim('none')}\n`;
+    if (run.artifacts.length > 0) {
+      const listed = run.artifacts.map((artifact) => `${artifact.path}  ${artifact.size} bytes  ${artifact.content_type}`).join('\n');
+      text += block('artifacts (sandrun runs download RUN [PATH]):', listed, false, colours);
+    }
   }
   if (run.stdout) text += block('stdout:', run.stdout, run.stdout_truncated, colours);
   if (run.stderr) text += block('stderr:', run.stderr, run.stderr_truncated, colours);

@@ -1,7 +1,8 @@
-// The retention job: past a tenant's retention, finished runs lose their logs and outputs (not their rows), unused checkouts go, and the database file shrinks.
+// The retention job: past a tenant's retention, finished runs lose their logs, outputs and artifacts (not their rows), unused checkouts and artifacts' bytes go, and the database file shrinks.
 import { setImmediate as yieldToRequests } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { CheckoutCache } from '../projects/checkouts.ts';
+import type { ArtifactBlobs } from '../artifacts/artifact-blobs.ts';
 import type { RetentionStore } from '../store/retention-store.ts';
 import type { IdempotencyKeys } from '../store/idempotency-keys.ts';
 import { IDEMPOTENCY_WINDOW_MS } from './idempotency.ts';
@@ -15,6 +16,8 @@ export interface RetentionReport {
   runsPurged: number;
   checkoutsRemoved: number;
   keysExpired: number;
+  /** Stored artifact files no run references any more. */
+  artifactFilesRemoved: number;
 }
 
 export class RetentionJob {
@@ -25,6 +28,7 @@ export class RetentionJob {
     private readonly store: RetentionStore,
     private readonly idempotencyKeys: IdempotencyKeys,
     private readonly checkouts: CheckoutCache,
+    private readonly artifacts: ArtifactBlobs,
     private readonly defaultDays: number,
     private readonly logger: Logger,
     /** Called before a project's unused checkout is removed (the sandbox drops warm containers that mount it). */
@@ -54,7 +58,7 @@ export class RetentionJob {
 
   private async pass(): Promise<RetentionReport> {
     const at = this.now();
-    const report: RetentionReport = { runsPurged: 0, checkoutsRemoved: 0, keysExpired: 0 };
+    const report: RetentionReport = { runsPurged: 0, checkoutsRemoved: 0, keysExpired: 0, artifactFilesRemoved: 0 };
     for (const tenant of this.store.tenants()) {
       const before = new Date(at.getTime() - (tenant.retentionDays ?? this.defaultDays) * DAY_MS).toISOString();
       for (;;) {
@@ -65,12 +69,13 @@ export class RetentionJob {
       }
     }
     report.keysExpired = this.idempotencyKeys.expire(new Date(at.getTime() - IDEMPOTENCY_WINDOW_MS).toISOString());
+    report.artifactFilesRemoved = await this.artifacts.sweep((sha256) => this.store.isArtifactReferenced(sha256));
     report.checkoutsRemoved = await this.checkouts.prune((projectId, commitSha) => this.store.isCheckoutReferenced(projectId, commitSha), this.beforeCheckoutRemoved);
     if (report.runsPurged > 0 || report.keysExpired > 0) {
       while (this.store.vacuumStep(VACUUM_PAGES_PER_STEP) > 0) await yieldToRequests();
       this.store.checkpoint();
     }
-    if (report.runsPurged || report.checkoutsRemoved) this.logger.info(report, 'retention pass');
+    if (report.runsPurged || report.checkoutsRemoved || report.artifactFilesRemoved) this.logger.info(report, 'retention pass');
     return report;
   }
 }

@@ -31,6 +31,7 @@ export function completionFromSandbox(result: SandboxResult, limits: RunLimits):
     finishedAt: result.finishedAt.toISOString(),
     usage: usageOf(result),
     egress: result.egress ?? [],
+    artifacts: result.artifacts ?? [],
   };
   const { outcome } = result;
   switch (outcome.kind) {
@@ -66,6 +67,7 @@ function endedWithoutRunning(status: 'error' | 'cancelled', error: RunError, fin
     finishedAt: finishedAt.toISOString(),
     usage: NOTHING_USED,
     egress: [],
+    artifacts: [],
   };
 }
 

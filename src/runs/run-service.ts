@@ -6,7 +6,8 @@ import type { Metrics } from '../metrics.ts';
 import { SandrunError } from '../errors.ts';
 import type { ProjectService } from '../projects/project-service.ts';
 import { planRun } from '../projects/run-plan.ts';
-import type { SandboxBackend, SandboxResult } from '../sandbox/backend.ts';
+import type { ArtifactSink, SandboxBackend, SandboxResult } from '../sandbox/backend.ts';
+import type { ArtifactBlobs } from '../artifacts/artifact-blobs.ts';
 import { isTerminal, type RunStatus } from '../run-status.ts';
 import type { RunCompletion, RunRecord, RunSnapshot, RunStore } from '../store/run-store.ts';
 import type { IdempotencyKey, StoredKey } from '../store/idempotency-keys.ts';
@@ -18,7 +19,6 @@ import { assertWithinDailyCpu } from './quota.ts';
 import { parseRunRequest, type RunRequest } from './run-request.ts';
 import { dataSnapshotRef } from './data-snapshot.ts';
 import { outputsMatch } from './outputs-match.ts';
-import { runResultView } from './run-view.ts';
 import { diskFullError, type DiskGuard } from './disk-guard.ts';
 import type { EngineGate } from './engine-gate.ts';
 import type { FairScheduler } from './scheduler.ts';
@@ -70,6 +70,8 @@ export interface RunServiceDeps {
   secretsOf: (projectId: string) => Record<string, string>;
   /** Told of each run once it is terminal and recorded (webhooks queue their deliveries); must not throw. */
   onFinished: (run: RunRecord) => void;
+  /** Where runs' files under /outputs are kept (SPEC §12). */
+  artifacts: ArtifactBlobs;
   /** The clock (tests may pin it). */
   now?: () => Date;
 }
@@ -97,6 +99,7 @@ export class RunService {
   private readonly environments: EnvironmentService;
   private readonly secretsOf: (projectId: string) => Record<string, string>;
   private readonly onFinished: (run: RunRecord) => void;
+  private readonly artifacts: ArtifactBlobs;
   private readonly egressUnavailable: string | null;
   private readonly now: () => Date;
 
@@ -105,6 +108,7 @@ export class RunService {
     ({ config: this.config, logger: this.logger, metrics: this.metrics, engine: this.engine, disk: this.disk, environments: this.environments, secretsOf: this.secretsOf } = deps);
     this.egressUnavailable = deps.egressUnavailable;
     this.onFinished = deps.onFinished;
+    this.artifacts = deps.artifacts;
     this.now = deps.now ?? (() => new Date());
   }
 
@@ -295,11 +299,13 @@ export class RunService {
     this.active.set(run.id, controller);
     let completion: RunCompletion;
     this.metrics.queueWait.observe(Math.max(0, (this.now().getTime() - Date.parse(run.createdAt)) / 1000));
+    // What the run stores stays held until its end (with its artifacts' rows) is recorded: no sweep takes it before.
+    const artifacts = this.artifacts.forRun();
     try {
       this.disk.assertRoom();
       const workspaceDir = await this.projects.checkout(project, run.commitSha);
       controller.signal.throwIfAborted();
-      const result = await this.runInSandbox({ ...run, image }, grants, workspaceDir, controller.signal);
+      const result = await this.runInSandbox({ ...run, image }, grants, workspaceDir, controller.signal, artifacts);
       completion = completionFromSandbox(result, run.limits);
     } catch (error) {
       completion = controller.signal.aborted ? cancelledBeforeStart(this.now()) : completionFromFailure(diskFullError(error) ?? error, this.now());
@@ -307,14 +313,18 @@ export class RunService {
     } finally {
       this.active.delete(run.id);
     }
-    this.finish(run.id, completion);
+    try {
+      this.finish(run.id, completion);
+    } finally {
+      artifacts.release();
+    }
   }
 
   /**
    * While the engine is down a run waits, still pending; if the engine fails before the command started, the run
    * waits for it to come back and tries again (nothing ran yet). A failure after the start is the run's end.
    */
-  private async runInSandbox(run: RunRecord, grants: EgressGrant[], workspaceDir: string, signal: AbortSignal): Promise<SandboxResult> {
+  private async runInSandbox(run: RunRecord, grants: EgressGrant[], workspaceDir: string, signal: AbortSignal, artifacts: ArtifactSink): Promise<SandboxResult> {
     for (let attempt = 1; ; attempt += 1) {
       await this.engine.whenAvailable(signal);
       let started = false;
@@ -325,7 +335,7 @@ export class RunService {
           imageId,
           dataSnapshotRef: dataSnapshotRef({ ...run, imageId, egress: grants }),
         };
-        return await this.startInSandbox(run, grants, workspaceDir, snapshot, signal, () => (started = true));
+        return await this.startInSandbox(run, grants, workspaceDir, snapshot, signal, artifacts, () => (started = true));
       } catch (error) {
         const engineDown = error instanceof SandrunError && error.code === 'engine_unavailable';
         if (!engineDown || started || signal.aborted) throw error;
@@ -340,7 +350,15 @@ export class RunService {
     }
   }
 
-  private startInSandbox(run: RunRecord, grants: EgressGrant[], workspaceDir: string, snapshot: RunSnapshot, signal: AbortSignal, onStarted: () => void): Promise<SandboxResult> {
+  private startInSandbox(
+    run: RunRecord,
+    grants: EgressGrant[],
+    workspaceDir: string,
+    snapshot: RunSnapshot,
+    signal: AbortSignal,
+    artifacts: ArtifactSink,
+    onStarted: () => void,
+  ): Promise<SandboxResult> {
     const askedAt = performance.now();
     return this.sandbox.run(
       {
@@ -369,6 +387,7 @@ export class RunService {
           this.runs.markRunning(run.id, startedAt.toISOString(), snapshot);
         },
         onLog: (stream, chunk) => this.liveLogs.push(run.id, stream, chunk),
+        artifacts,
       },
     );
   }
@@ -400,7 +419,7 @@ export class RunService {
     if (!replayOf) return null;
     const original = this.runs.get(replayOf);
     if (!original || original.purgedAt !== null) return null;
-    return outputsMatch(runResultView(original), { outputs: completion.outputs });
+    return outputsMatch(original, completion);
   }
 
   get(tenantId: string, runId: string): RunRecord {

@@ -13,6 +13,14 @@ const egressUsageSchema = z.object({
   bytes_in: z.number().int(),
 });
 
+/** One file the run left under /outputs (SPEC §12), served at GET /v1/runs/{run_id}/artifacts/{path}. */
+export const artifactSchema = z.object({
+  path: z.string(),
+  size: z.number().int(),
+  sha256: z.string(),
+  content_type: z.string(),
+});
+
 const runUsageSchema = z.object({
   cpu_seconds: z.number().nullable(),
   peak_memory_bytes: z.number().int().nullable(),
@@ -54,6 +62,8 @@ export const runResultSchema = z.object({
   replay_of: z.string().nullable(),
   /** For a replay once it ended: whether its outputs equal its original's (canonical JSON); null otherwise (SPEC §12). */
   outputs_match: z.boolean().nullable(),
+  /** Every regular file the run left under /outputs, sorted by path; empty while it runs, when none, or once purged (SPEC §12). */
+  artifacts: z.array(artifactSchema),
 });
 export type RunResultView = z.infer<typeof runResultSchema>;
 export type RunUsageView = z.infer<typeof runUsageSchema>;
@@ -107,6 +117,7 @@ export function runResultView(run: RunRecord): RunResultView {
     image_id: run.imageId,
     replay_of: run.replayOf,
     outputs_match: isTerminal(run.status) ? run.outputsMatch : null,
+    artifacts: run.artifacts.map(({ path, size, sha256, contentType }) => ({ path, size, sha256, content_type: contentType })),
   };
 }
 

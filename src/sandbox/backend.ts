@@ -5,6 +5,7 @@ import type { RunLimits } from '../run-limits.ts';
 import type { EnvironmentImages } from './environment-images.ts';
 import type { EgressGrant } from '../egress/egress-files.ts';
 import type { EgressUsage } from '../egress/egress-ledger.ts';
+import type { Artifact } from '../artifacts/artifact-types.ts';
 
 export interface SandboxSpec {
   runId: string;
@@ -40,6 +41,13 @@ export interface RunOptions {
   onLog?: LogListener;
   /** Called once the command is running (the run's started_at). */
   onStart?: (startedAt: Date) => void;
+  /** Where the run's files under /outputs are kept as they are read (SPEC §12); absent: none is kept. */
+  artifacts?: ArtifactSink;
+}
+
+/** Keeps a file's bytes (content-addressed): resolves with their size and SHA-256 once all are written. */
+export interface ArtifactSink {
+  store(content: AsyncIterable<Buffer>): Promise<{ size: number; sha256: string }>;
 }
 
 export type SandboxOutcome =
@@ -85,6 +93,8 @@ export interface SandboxResult {
   usage?: SandboxUsage;
   /** What the run's connections through the egress proxy moved, per destination; absent for a run without grants. */
   egress?: EgressUsage[];
+  /** The regular files under /outputs that were kept, sorted by path; absent or empty: none. */
+  artifacts?: Artifact[];
 }
 
 export interface ManagedContainer {

@@ -1,6 +1,7 @@
 // The tar of /outputs read while it arrives in pieces: parsed under the caps as it comes, never piled up on the host.
 import { PassThrough } from 'node:stream';
-import { readOutputsTar, tooLarge, type OutputsLimits, type OutputsReadResult } from './outputs.ts';
+import { SandrunError } from '../errors.ts';
+import { readOutputsTar, tooLarge, type ArtifactCapture, type OutputsLimits, type OutputsReadResult } from './outputs.ts';
 
 /** What the source of the bytes lets the reader do: hold it back while the parser catches up. */
 export interface FlowControl {
@@ -36,18 +37,23 @@ export class OutputsTarStream {
     private readonly limits: OutputsLimits,
     private readonly flow: FlowControl,
     private readonly onOverCap: () => void,
+    capture?: ArtifactCapture,
   ) {
     // A write after the parser stopped (it destroys the stream once past the cap) is dropped, not an error event.
     this.tar.on('error', () => undefined);
     this.tar.on('close', () => this.resume());
-    this.result = readOutputsTar(this.tar, limits).then(
+    this.result = readOutputsTar(this.tar, limits, capture).then(
       (read) => {
         if (this.overCap) return tooLarge(limits);
         if (!read.ok && read.code === 'output_too_large') this.stop();
         return read;
       },
-      (error: unknown) =>
-        this.overCap ? tooLarge(limits) : { ok: false as const, code: 'output_invalid' as const, message: `could not read /outputs: ${(error as Error).message}`, outputs: {} },
+      (error: unknown) => {
+        if (this.overCap) return tooLarge(limits);
+        // A file the server could not keep is its own failure, not the run's outputs'.
+        if (error instanceof SandrunError) throw error;
+        return { ok: false as const, code: 'output_invalid' as const, message: `could not read /outputs: ${(error as Error).message}`, outputs: {} };
+      },
     );
   }
 

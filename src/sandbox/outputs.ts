@@ -1,16 +1,27 @@
-// Reads a run's /outputs from a tar stream: top-level NAME.json regular files become outputs.NAME.
-import type { Readable } from 'node:stream';
+// Reads a run's /outputs from a tar stream: top-level NAME.json regular files become outputs.NAME; every regular file is kept as an artifact.
+import { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
+import { SandrunError, errorMessage } from '../errors.ts';
 import { withoutExcerpt } from '../json-excerpt.ts';
+import { isArtifactPath, type Artifact } from '../artifacts/artifact-types.ts';
 
 export interface OutputsLimits {
   maxBytes: number;
   maxEntries: number;
 }
 
+/** Keeps one file's bytes as the tar streams them (artifact-capture.ts): consumes `content` whole. */
+export interface ArtifactCapture {
+  keep(path: string, content: AsyncIterable<Buffer>): Promise<Artifact>;
+}
+
+/**
+ * `artifacts`: the files kept, sorted by path; absent when none was (no capture, or the archive was past the cap or
+ * not read whole: then none of it counts).
+ */
 export type OutputsReadResult =
-  | { ok: true; outputs: Record<string, unknown>; totalBytes: number; /** the archive held /outputs itself */ sawRoot: boolean }
-  | { ok: false; code: 'output_invalid' | 'output_too_large'; message: string; outputs: Record<string, unknown> };
+  | { ok: true; outputs: Record<string, unknown>; totalBytes: number; /** the archive held /outputs itself */ sawRoot: boolean; artifacts?: Artifact[] }
+  | { ok: false; code: 'output_invalid' | 'output_too_large'; message: string; outputs: Record<string, unknown>; artifacts?: Artifact[] };
 
 /** The outcome of outputs past the cap, wherever that was found. */
 export function tooLarge(limits: OutputsLimits): OutputsReadResult {
@@ -32,8 +43,12 @@ export function withTarStatus(read: OutputsReadResult, tar: { status: number | u
 
 const OUTPUT_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
-/** Parses the tar of /outputs (as `tar -c -C /outputs .` writes it) under the given caps. */
-export async function readOutputsTar(tar: Readable, limits: OutputsLimits): Promise<OutputsReadResult> {
+/**
+ * Parses the tar of /outputs (as `tar -c -C /outputs .` writes it) under the given caps; with a capture, each regular
+ * file (links and devices never) is kept as it streams. A file that cannot be kept (the server's disk) rejects with a
+ * SandrunError: that is the platform's failure, not the run's.
+ */
+export async function readOutputsTar(tar: Readable, limits: OutputsLimits, capture?: ArtifactCapture): Promise<OutputsReadResult> {
   // Collected in a Map and turned into an object by defining properties, never assigning them: an output named
   // __proto__, constructor or toString is an ordinary key, not a write to the object's prototype.
   const outputs = new Map<string, unknown>();
@@ -44,6 +59,28 @@ export async function readOutputsTar(tar: Readable, limits: OutputsLimits): Prom
   const fail = (code: 'output_invalid' | 'output_too_large', message: string) => {
     failure ??= { code, message };
   };
+  const artifacts: Artifact[] = [];
+  let notKept: SandrunError | undefined;
+  const keep = async (name: string, content: AsyncIterable<Buffer>) => {
+    if (notKept) return;
+    // A tar that breaks off mid-file is the read's failure (thrown on, as without a capture); only the sink's is the server's.
+    let cutOff = false;
+    const read = async function* () {
+      try {
+        for await (const chunk of content) yield chunk;
+      } catch (error) {
+        cutOff = true;
+        throw error;
+      }
+    };
+    try {
+      artifacts.push(await capture!.keep(name, read()));
+    } catch (error) {
+      if (cutOff) throw error;
+      notKept = new SandrunError('internal', `keeping /outputs/${name} as an artifact: ${errorMessage(error)}`, undefined, { cause: error });
+    }
+  };
+  const keepable = (name: string, type: string | null | undefined) => capture !== undefined && type === 'file' && isArtifactPath(name);
 
   const extractor = extract();
   tar.pipe(extractor);
@@ -63,7 +100,9 @@ export async function readOutputsTar(tar: Readable, limits: OutputsLimits): Prom
     }
     const isTopLevelJson = name !== '' && name !== '.' && !name.includes('/') && name.endsWith('.json');
     if (!isTopLevelJson) {
-      entry.resume(); // the root, nested and non-JSON files are the run's own business
+      // Kept as it streams (the cap above bounds it); the root, directories and links are not files to keep.
+      if (keepable(name, entry.header.type)) await keep(name, entry);
+      entry.resume();
       continue;
     }
     const key = name.slice(0, -'.json'.length);
@@ -79,14 +118,18 @@ export async function readOutputsTar(tar: Readable, limits: OutputsLimits): Prom
     }
     const chunks: Buffer[] = [];
     for await (const chunk of entry) chunks.push(chunk);
+    const bytes = Buffer.concat(chunks);
+    if (keepable(name, entry.header.type)) await keep(name, Readable.from([bytes]));
     try {
-      outputs.set(key, JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      outputs.set(key, JSON.parse(bytes.toString('utf8')));
     } catch (error) {
       // Not V8's excerpt of the file: it may hold part of a secret, which whole-value redaction cannot recognise.
       fail('output_invalid', `/outputs/${name} is not valid JSON: ${withoutExcerpt((error as Error).message)}`);
     }
   }
   tar.destroy();
-  if (failure) return { ok: false, ...failure, outputs: Object.fromEntries(outputs) };
-  return { ok: true, outputs: Object.fromEntries(outputs), totalBytes, sawRoot };
+  if (notKept && failure?.code !== 'output_too_large') throw notKept;
+  const kept = capture && failure?.code !== 'output_too_large' ? { artifacts: artifacts.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path))) } : {};
+  if (failure) return { ok: false, ...failure, outputs: Object.fromEntries(outputs), ...kept };
+  return { ok: true, outputs: Object.fromEntries(outputs), totalBytes, sawRoot, ...kept };
 }

@@ -196,6 +196,20 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (delivery_id, attempt)
   );
   `,
+  // artifacts slice (issue 20, SPEC §12): the files a run left under /outputs, one row each; the bytes are stored once
+  // per SHA-256 in the data directory (artifacts/ab/cdef...), and go when no row names them (retention).
+  `
+  CREATE TABLE run_artifacts (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    PRIMARY KEY (run_id, path)
+  );
+  CREATE INDEX run_artifacts_sha256 ON run_artifacts(sha256);
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

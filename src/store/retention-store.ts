@@ -16,8 +16,11 @@ export class RetentionStore {
       tenants: db.prepare<[], { id: string; retention_days: number | null }>('SELECT id, retention_days FROM tenants ORDER BY id'),
       setRetention: db.prepare<[number | null, string]>('UPDATE tenants SET retention_days = ? WHERE id = ?'),
       // Terminal runs only (finished_at is set exactly then); the row keeps status, numbers and usage.
-      purge: db.prepare<[string, string, string, number]>(`UPDATE runs SET stdout = '', stderr = '', outputs = '{}', purged_at = ?
-        WHERE seq IN (SELECT seq FROM runs WHERE tenant_id = ? AND purged_at IS NULL AND finished_at < ? LIMIT ?)`),
+      toPurge: db.prepare<[string, string, number], { id: string }>('SELECT id FROM runs WHERE tenant_id = ? AND purged_at IS NULL AND finished_at < ? LIMIT ?'),
+      purge: db.prepare<[string, string]>(`UPDATE runs SET stdout = '', stderr = '', outputs = '{}', purged_at = ? WHERE id = ?`),
+      // Its artifacts' rows go with its data; their bytes, once no run names them, with the next sweep (artifact-blobs.ts).
+      dropArtifacts: db.prepare<[string]>('DELETE FROM run_artifacts WHERE run_id = ?'),
+      artifactReferenced: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM run_artifacts WHERE sha256 = ? LIMIT 1'),
       referenced: db.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM runs WHERE project_id = ? AND commit_sha = ? AND purged_at IS NULL LIMIT 1'),
     };
   }
@@ -31,9 +34,21 @@ export class RetentionStore {
     if (this.statements.setRetention.run(days, tenantId).changes === 0) throw new SandrunError('not_found', `tenant ${tenantId} not found`);
   }
 
-  /** Empties logs and outputs of up to `limit` of the tenant's runs finished before `before`; returns how many. */
+  /** Empties logs, outputs and artifacts of up to `limit` of the tenant's runs finished before `before`; returns how many. */
   purgeBatch(tenantId: string, before: string, at: string, limit: number): number {
-    return this.statements.purge.run(at, tenantId, before, limit).changes;
+    return this.db.transaction(() => {
+      const runs = this.statements.toPurge.all(tenantId, before, limit);
+      for (const { id } of runs) {
+        this.statements.purge.run(at, id);
+        this.statements.dropArtifacts.run(id);
+      }
+      return runs.length;
+    })();
+  }
+
+  /** Whether any run still keeps an artifact with these bytes. */
+  isArtifactReferenced(sha256: string): boolean {
+    return this.statements.artifactReferenced.get(sha256) !== undefined;
   }
 
   /** Whether a run that still has its data (or has not finished) uses this checkout. */

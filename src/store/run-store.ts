@@ -4,6 +4,8 @@ import type { RunLimits } from '../run-limits.ts';
 import type { RunStatus } from '../run-status.ts';
 import { IdempotencyKeys, type IdempotencyKey, type StoredKey } from './idempotency-keys.ts';
 import type { EgressUsage } from '../egress/egress-ledger.ts';
+import type { Artifact } from '../artifacts/artifact-types.ts';
+import { ArtifactStore } from './artifact-store.ts';
 
 export type { RunStatus } from '../run-status.ts';
 
@@ -65,6 +67,8 @@ export interface RunRecord {
   replayOf: string | null;
   /** A replay's outputs compared with its original's (outputs-match.ts), once it ended; null for any other run. */
   outputsMatch: boolean | null;
+  /** The files it left under /outputs (SPEC §12), sorted by path; empty once purged. */
+  artifacts: Artifact[];
 }
 
 export type NewRun = Pick<
@@ -81,7 +85,7 @@ export interface RunSnapshot {
 /** What a run's end records: its state and what it produced; `finishedAt` is always known. */
 export type RunCompletion = Pick<
   RunRecord,
-  'status' | 'exitCode' | 'stdout' | 'stderr' | 'stdoutTruncated' | 'stderrTruncated' | 'outputs' | 'error' | 'durationSeconds' | 'startedAt' | 'usage' | 'egress'
+  'status' | 'exitCode' | 'stdout' | 'stderr' | 'stdoutTruncated' | 'stderrTruncated' | 'outputs' | 'error' | 'durationSeconds' | 'startedAt' | 'usage' | 'egress' | 'artifacts'
 > & { finishedAt: string; outputsMatch?: boolean | null };
 
 interface RunRow {
@@ -126,7 +130,7 @@ interface RunRow {
   outputs_match: number | null;
 }
 
-function toRecord(row: RunRow): RunRecord {
+function toRecord(row: RunRow, artifacts: Artifact[]): RunRecord {
   return {
     seq: row.seq,
     id: row.id,
@@ -165,6 +169,7 @@ function toRecord(row: RunRow): RunRecord {
     imageId: row.image_id,
     replayOf: row.replay_of,
     outputsMatch: row.outputs_match === null ? null : row.outputs_match === 1,
+    artifacts,
   };
 }
 
@@ -180,9 +185,11 @@ export interface RunListQuery {
 export class RunStore {
   private readonly statements;
   readonly idempotencyKeys: IdempotencyKeys;
+  readonly artifacts: ArtifactStore;
 
   constructor(private readonly db: Db) {
     this.idempotencyKeys = new IdempotencyKeys(db);
+    this.artifacts = new ArtifactStore(db);
     this.statements = {
       nextNumber: db.prepare<[string], { run_number: number }>(
         'UPDATE projects SET next_run_number = next_run_number + 1 WHERE id = ? RETURNING next_run_number - 1 AS run_number',
@@ -221,7 +228,7 @@ export class RunStore {
         replayOf: run.replayOf ?? null,
         createdAt,
       });
-      return toRecord(this.statements.byId.get(run.id)!);
+      return this.toRecord(this.statements.byId.get(run.id)!);
     })();
   }
 
@@ -242,13 +249,13 @@ export class RunStore {
 
   get(id: string): RunRecord | undefined {
     const row = this.statements.byId.get(id);
-    return row && toRecord(row);
+    return row && this.toRecord(row);
   }
 
   /** A run of this tenant; another tenant's run is indistinguishable from none. */
   getForTenant(tenantId: string, id: string): RunRecord | undefined {
     const row = this.statements.byTenantAndId.get(tenantId, id);
-    return row && toRecord(row);
+    return row && this.toRecord(row);
   }
 
   /** The run's start, with what it starts on: set once, so a run's ref is that of the container it ran in. */
@@ -261,8 +268,22 @@ export class RunStore {
     this.statements.setStatusMessage.run(message, id);
   }
 
-  /** Records the terminal state once; a run already terminal is left as it is (returns false). */
+  /** A row with its artifacts; a run that is not terminal has none yet. */
+  private toRecord(row: RunRow): RunRecord {
+    return toRecord(row, row.finished_at === null ? [] : this.artifacts.ofRun(row.id));
+  }
+
+  /** Records the terminal state once, with its artifacts; a run already terminal is left as it is (returns false). */
   complete(id: string, completion: RunCompletion): boolean {
+    return this.db.transaction(() => {
+      const completed = this.recordEnd(id, completion);
+      const tenantId = completed && completion.artifacts.length > 0 ? this.statements.byId.get(id)?.tenant_id : undefined;
+      if (tenantId) this.artifacts.insert(tenantId, id, completion.artifacts);
+      return completed;
+    })();
+  }
+
+  private recordEnd(id: string, completion: RunCompletion): boolean {
     const result = this.statements.complete.run({
       id,
       status: completion.status,
@@ -288,7 +309,7 @@ export class RunStore {
   }
 
   unfinished(): RunRecord[] {
-    return this.statements.unfinished.all().map(toRecord);
+    return this.statements.unfinished.all().map((row) => this.toRecord(row));
   }
 
   list(query: RunListQuery): RunRecord[] {
@@ -300,7 +321,7 @@ export class RunStore {
     return this.db
       .prepare<Record<string, unknown>, RunRow>(sql)
       .all({ tenantId: query.tenantId, projectName: query.projectName, status: query.status, beforeSeq: query.beforeSeq, limit: query.limit })
-      .map(toRecord);
+      .map((row) => this.toRecord(row));
   }
 
   /** CPU seconds of the tenant's runs that finished in [from, to) (ISO 8601 instants). */

@@ -1,5 +1,6 @@
 // A project on an allowed image without a shell runs through the API like any other: same result, same contract.
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ARTIFACT_PROJECT_FILES, EXPECTED_ARTIFACTS, sha256 } from '../helpers/artifact-files.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { buildNoShellImage, removeImage } from '../helpers/no-shell-image.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -14,7 +15,8 @@ beforeAll(async () => {
   server = await startTestServer({ SANDRUN_IMAGES: `sandrun/python:3.11,${image}` });
   token = server.token('shell-free-tenant');
   repo = new TestRepo({
-    'sandrun.yaml': `image: ${image}\nmodels:\n  square:\n    command: ["python3", "square.py"]\n`,
+    'sandrun.yaml': `image: ${image}\nmodels:\n  square:\n    command: ["python3", "square.py"]\n  charts:\n    command: ["python3", "models/charts.py"]\n`,
+    ...ARTIFACT_PROJECT_FILES,
     'square.py': [
       'import json, os, shutil',
       'n = json.load(open(os.environ["SANDRUN_PARAMETERS"]))["n"]',
@@ -42,4 +44,14 @@ it('runs a model on it, twice, with its parameters, identity, stdout and outputs
     expect(body.stdout).toBe(`squared ${n} in run ${body.run_id}\n`);
     expect(body.outputs).toEqual({ result: { square: n * n, shell: null } });
   }
+}, 60_000);
+
+it('keeps its files under /outputs as artifacts too (the direct path reads them with its helper)', async () => {
+  const { body } = await server.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'shell-free', model_name: 'charts' });
+  expect(body.status, JSON.stringify(body.error ?? body.stderr)).toBe('success');
+  expect(body.artifacts.map((artifact: { path: string; sha256: string }) => [artifact.path, artifact.sha256])).toEqual(
+    Object.entries(EXPECTED_ARTIFACTS).map(([path, bytes]) => [path, sha256(bytes)]),
+  );
+  const png = await fetch(`${server.url}/v1/runs/${body.run_id}/artifacts/chart.png`, { headers: { authorization: `Bearer ${token}` } });
+  expect(Buffer.from(await png.arrayBuffer()).equals(EXPECTED_ARTIFACTS['chart.png']!)).toBe(true);
 }, 60_000);

@@ -72,13 +72,26 @@ describe('dataSnapshotRef', () => {
 });
 
 describe('outputsMatch', () => {
+  const run = (outputs: Record<string, unknown>, artifacts: Array<{ path: string; sha256: string }> = []) => ({ outputs, artifacts });
+
   it('is true for the same outputs written with other key order', () => {
-    expect(outputsMatch({ outputs: { a: { x: 1, y: [1, 2] }, b: 2 } }, { outputs: { b: 2, a: { y: [1, 2], x: 1 } } })).toBe(true);
+    expect(outputsMatch(run({ a: { x: 1, y: [1, 2] }, b: 2 }), run({ b: 2, a: { y: [1, 2], x: 1 } }))).toBe(true);
   });
 
   it('is false when one value differs, one output is missing, or an array is reordered', () => {
-    expect(outputsMatch({ outputs: { now: 1 } }, { outputs: { now: 2 } })).toBe(false);
-    expect(outputsMatch({ outputs: { a: 1, b: 2 } }, { outputs: { a: 1 } })).toBe(false);
-    expect(outputsMatch({ outputs: { a: [1, 2] } }, { outputs: { a: [2, 1] } })).toBe(false);
+    expect(outputsMatch(run({ now: 1 }), run({ now: 2 }))).toBe(false);
+    expect(outputsMatch(run({ a: 1, b: 2 }), run({ a: 1 }))).toBe(false);
+    expect(outputsMatch(run({ a: [1, 2] }), run({ a: [2, 1] }))).toBe(false);
+  });
+
+  it('compares the other files by path and SHA-256, and top-level NAME.json files only as outputs', () => {
+    const chart = { path: 'chart.png', sha256: 'a'.repeat(64) };
+    // The same JSON written with other spacing is another file, but the same output.
+    const spaced = [{ path: 'result.json', sha256: 'b'.repeat(64) }];
+    const compact = [{ path: 'result.json', sha256: 'c'.repeat(64) }];
+    expect(outputsMatch(run({ result: 1 }, [chart, ...spaced]), run({ result: 1 }, [...compact, chart]))).toBe(true);
+    expect(outputsMatch(run({}, [chart]), run({}, [{ ...chart, sha256: 'd'.repeat(64) }])), 'another chart').toBe(false);
+    expect(outputsMatch(run({}, [chart]), run({}, [])), 'a missing file').toBe(false);
+    expect(outputsMatch(run({}, [{ path: 'nested/x.json', sha256: 'e'.repeat(64) }]), run({}, [{ path: 'nested/x.json', sha256: 'f'.repeat(64) }])), 'a nested .json is a file').toBe(false);
   });
 });

@@ -2,6 +2,7 @@
 import { ApiError } from './api.js';
 import { outputCharts } from './charts.js';
 import { TERMINAL, h, render, shellQuote, statusBadge, when } from './dom.js';
+import { artifactsSection } from './artifacts-view.js';
 
 function timings(run) {
   const rows = [
@@ -42,8 +43,10 @@ export async function runPage(view, runId, { api, followLogs, signal }) {
   const charts = h('div', { id: 'output-charts' });
   const summary = h('div', { id: 'run-summary', 'aria-live': 'polite' });
   const cancel = h('button', { type: 'button', class: 'secondary', id: 'cancel-run' }, 'Cancel run');
+  const artifacts = artifactsSection(runId);
   const show = (current) => {
     run = current;
+    artifacts.update(current, TERMINAL.has(current.status));
     summary.replaceChildren(timings(current));
     outputs.textContent = TERMINAL.has(current.status) ? JSON.stringify(current.outputs, null, 2) : '(when the run ends)';
     // The charts come with the JSON, not instead of it: the exact numbers stay readable and copyable.
@@ -58,6 +61,7 @@ export async function runPage(view, runId, { api, followLogs, signal }) {
     h('h2', {}, 'stdout'), stdout,
     h('h2', {}, 'stderr'), stderr,
     h('h2', {}, 'Outputs'), charts, outputs,
+    artifacts.element,
     ...reproduce(request));
   show(run);
   // A finished run's stream replays its logs and ends; a live one streams until the run ends.

@@ -6,6 +6,8 @@ import type { Logger } from 'pino';
 import { SandrunError } from '../../errors.ts';
 import type { ProjectService } from '../../projects/project-service.ts';
 import type { RunService } from '../../runs/run-service.ts';
+import type { RunArtifacts } from '../../runs/run-artifacts.ts';
+import { registerArtifactResources } from './artifact-resources.ts';
 import { principalOf } from '../authenticate.ts';
 import { contained } from '../contained.ts';
 import { callKey } from '../express-types.ts';
@@ -13,6 +15,7 @@ import { registerTools } from './tools.ts';
 
 export interface McpEndpointDependencies {
   runService: RunService;
+  runArtifacts: RunArtifacts;
   projectService: ProjectService;
   logger: Logger;
   /** Whether a Host header names this server (DNS-rebinding protection; see allowed-hosts.ts). */
@@ -33,7 +36,7 @@ export function mcpRoutes(deps: McpEndpointDependencies): Router {
         `the Host header '${String(request.headers.host ?? '').slice(0, 100)}' does not name this server (DNS-rebinding protection): use a loopback name, or have the operator set SANDRUN_PUBLIC_URL or SANDRUN_MCP_ALLOWED_HOSTS`,
       );
     }
-    const server = new McpServer(SERVER_INFO, { capabilities: { tools: {} } });
+    const server = new McpServer(SERVER_INFO, { capabilities: { tools: {}, resources: {} } });
     registerTools(server, {
       principal: principalOf(request),
       runService: deps.runService,
@@ -45,6 +48,7 @@ export function mcpRoutes(deps: McpEndpointDependencies): Router {
         request.audit = { ...request.audit, calls };
       },
     });
+    registerArtifactResources(server, principalOf(request), deps.runArtifacts);
     // Stateless: no session id, JSON responses rather than SSE, so each POST is answered and closed on its own.
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     response.on(

@@ -56,7 +56,7 @@ export function registerRunTools(server: McpServer, context: ToolContext): void 
     {
       title: 'Get a run',
       description:
-        "The run with this run_id as it is now: status (pending, running, success, failed, timed_out, cancelled, error), exit_code, stdout, stderr, outputs, duration_seconds and error. Poll it after run(mode='async') until status is terminal. A run that ended other than success comes back as an error result that still carries the whole run.",
+        "The run with this run_id as it is now: status (pending, running, success, failed, timed_out, cancelled, error), exit_code, stdout, stderr, outputs, duration_seconds, error, and artifacts (every file the run wrote under /outputs: path, size, sha256, content_type; read one as the resource sandrun://runs/{run_id}/artifacts/{path}). Poll it after run(mode='async') until status is terminal. A run that ended other than success comes back as an error result that still carries the whole run.",
       inputSchema: z.strictObject(runIdShape),
       outputSchema: z.object(runResultShape),
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },

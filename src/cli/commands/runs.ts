@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import type { LogsFlags } from '../actions/run-logs.ts';
 import type { ListFlags, ReplayFlags } from '../actions/runs.ts';
+import type { DownloadFlags } from '../actions/run-download.ts';
 import { addHttpOptions, type CliContext, type HttpFlags } from '../context.ts';
 
 const actions = () => import('../actions/runs.ts');
@@ -48,6 +49,17 @@ export function runsCommand(context: CliContext): Command {
       .option('-f, --follow', 'keep streaming until the run ends'),
   ).action(async (runId: string, flags: LogsFlags) => {
     await (await import('../actions/run-logs.ts')).followLogs(context, runId, flags);
+  });
+
+  addHttpOptions(
+    runs
+      .command('download')
+      .description("a run's artifacts (the files it left under /outputs): all of them, or the one at PATH, into DIR keeping their paths")
+      .argument('<run_id>')
+      .argument('[path]', 'one artifact, by its path under /outputs')
+      .option('-o, --output <dir>', 'where to write them (default: the current directory)'),
+  ).action(async (runId: string, path: string | undefined, flags: DownloadFlags) => {
+    await (await import('../actions/run-download.ts')).downloadArtifacts(context, runId, path, flags);
   });
 
   return runs;

@@ -4,7 +4,8 @@ import { SandrunError } from '../../errors.ts';
 import { STOP_SIGNAL, signalExitCode, type RunOptions, type SandboxResult, type SandboxSpec } from '../backend.ts';
 import { RunClock } from '../run-clock.ts';
 import { RunLogs, type ResultBase } from '../run-logs.ts';
-import type { OutputsReadResult } from '../outputs.ts';
+import type { ArtifactCapture, OutputsReadResult } from '../outputs.ts';
+import { artifactCapture } from '../artifact-capture.ts';
 import type { EngineEvents } from './engine-events.ts';
 import { readContainerUsage } from '../container-usage.ts';
 import { runEnv } from '../container-layout.ts';
@@ -64,7 +65,8 @@ export class CommandRunner {
       if (ending.kind === 'timed_out' || ending.kind === 'cancelled') await container.kill({ signal: STOP_SIGNAL }).catch(() => undefined);
       launcherStdout.end();
       launcherStderr.flush();
-      return await this.finish(parked, ending, { base: logs.resultBase(startedAt, finishedAt, usage), started: launcherStdout.acknowledged, launcherStdout, nonce });
+      const capture = artifactCapture(options.artifacts, spec.secrets);
+      return await this.finish(parked, ending, { base: logs.resultBase(startedAt, finishedAt, usage), started: launcherStdout.acknowledged, launcherStdout, nonce, capture });
     } finally {
       clock.dispose();
     }
@@ -92,7 +94,7 @@ export class CommandRunner {
   private async finish(
     parked: ParkedContainer,
     ending: Ending,
-    captured: { base: ResultBase; started: boolean; launcherStdout: LauncherStdout; nonce: string },
+    captured: { base: ResultBase; started: boolean; launcherStdout: LauncherStdout; nonce: string; capture: ArtifactCapture | undefined },
   ): Promise<SandboxResult> {
     const { container, session } = parked;
     const { base } = captured;
@@ -107,8 +109,10 @@ export class CommandRunner {
     }
     const { exitCode, hasOutputs } = ending.exit;
     const oomKilled = await this.events.exitedByOom(container.id, exitCode);
-    const read: OutputsReadResult = hasOutputs ? await this.outputs.read(parked, captured.launcherStdout, captured.nonce) : { ok: true, outputs: {}, totalBytes: 0, sawRoot: true };
-    return { ...base, outcome: exitedOutcome(exitCode, oomKilled, read), exitCode, outputs: read.outputs };
+    const read: OutputsReadResult = hasOutputs
+      ? await this.outputs.read(parked, captured.launcherStdout, captured.nonce, captured.capture)
+      : { ok: true, outputs: {}, totalBytes: 0, sawRoot: true };
+    return { ...base, outcome: exitedOutcome(exitCode, oomKilled, read), exitCode, outputs: read.outputs, artifacts: read.artifacts };
   }
 
   /**

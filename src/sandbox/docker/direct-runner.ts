@@ -19,6 +19,7 @@ import type { EngineEvents } from './engine-events.ts';
 import { runEnv, runSecrets, type HardeningSettings } from '../container-layout.ts';
 import { containerOptions, outputsHolderOptions, outputsVolumeOptions } from './hardening.ts';
 import { exitedOutcome } from '../exit-outcome.ts';
+import { artifactCapture } from '../artifact-capture.ts';
 import type { OutputsReader } from './outputs-reader.ts';
 import { createReplacing, writeParameters } from './parked-container.ts';
 import type { RunContainers } from './run-containers.ts';
@@ -182,8 +183,8 @@ export class DirectRunner {
     if (clock.reason) return { ...base, outcome: { kind: clock.reason }, exitCode: exitStatus, outputs: {} };
     // The engine's oom event tells (State.OOMKilled is set from the same event, only after the exit is seen).
     const oomKilled = await this.events.exitedByOom(container.id, exitStatus);
-    const read = await this.outputs.read(holder);
-    return { ...base, outcome: exitedOutcome(exitStatus, oomKilled, read), exitCode: exitStatus, outputs: read.outputs };
+    const read = await this.outputs.read(holder, artifactCapture(options.artifacts, spec.secrets));
+    return { ...base, outcome: exitedOutcome(exitStatus, oomKilled, read), exitCode: exitStatus, outputs: read.outputs, artifacts: read.artifacts };
   }
 }
 

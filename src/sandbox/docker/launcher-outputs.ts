@@ -1,7 +1,7 @@
 // Reads a run's /outputs from its launcher's own stream: asked for after the command's exit, framed on stdout, parsed as it arrives.
 import { STOP_SIGNAL } from '../backend.ts';
 import { OutputsTarStream } from '../outputs-stream.ts';
-import { withTarStatus, type OutputsLimits, type OutputsReadResult } from '../outputs.ts';
+import { withTarStatus, type ArtifactCapture, type OutputsLimits, type OutputsReadResult } from '../outputs.ts';
 import { FRAME_REQUEST, LauncherFrame, type FrameEnd, type LauncherStdout } from './launcher-protocol.ts';
 import type { OutputsReader } from './outputs-reader.ts';
 import type { ParkedContainer } from './parked-container.ts';
@@ -19,11 +19,11 @@ export class LauncherOutputs {
   ) {}
 
   /** Asks the launcher (whose trailer said /outputs has something) for the frame, and reads it under the caps. */
-  async read(parked: ParkedContainer, stdout: LauncherStdout, nonce: string): Promise<OutputsReadResult> {
+  async read(parked: ParkedContainer, stdout: LauncherStdout, nonce: string, capture?: ArtifactCapture): Promise<OutputsReadResult> {
     const { container, session } = parked;
     // Past the cap the writer is stopped at once: the rest of a large /outputs is never read.
     const stopWriter = () => void container.kill({ signal: STOP_SIGNAL }).catch(() => undefined);
-    const tar = new OutputsTarStream(this.limits, session, stopWriter);
+    const tar = new OutputsTarStream(this.limits, session, stopWriter, capture);
     let settle!: (outcome: FrameOutcome) => void;
     const outcome = new Promise<FrameOutcome>((resolve) => (settle = resolve));
     stdout.readFrame(
@@ -42,7 +42,7 @@ export class LauncherOutputs {
     if (!read.ok && read.code === 'output_too_large') return read;
     // The connection to the engine ended first (a proxy dropping it, say): the launcher lingers, so an exec can
     // still read /outputs; a container that stopped meanwhile is a platform failure, which the exec reports.
-    if ('lost' in end) return this.fallback.read(container);
+    if ('lost' in end) return this.fallback.read(container, capture);
     if ('invalid' in end) return { ok: false, code: 'output_invalid', message: `could not read /outputs: ${end.invalid}`, outputs: {} };
     return withTarStatus(read, { status: end.tarStatus, message: end.message });
   }

@@ -3,7 +3,7 @@
 import type Dockerode from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { SandrunError, errorMessage } from '../../errors.ts';
-import { readOutputsTar, withTarStatus, type OutputsReadResult } from '../outputs.ts';
+import { readOutputsTar, withTarStatus, type ArtifactCapture, type OutputsReadResult } from '../outputs.ts';
 import type { EngineEvents } from './engine-events.ts';
 import { engineError, isContainerNotRunning, isEngineUnreachable } from '../engine-errors.ts';
 import { createExec, exitByInspection, startExec } from './exec-process.ts';
@@ -20,14 +20,14 @@ export class OutputsReader {
   ) {}
 
   /** Reads /outputs with tar inside the still-running container: the archive API cannot see a tmpfs. */
-  async read(container: Dockerode.Container): Promise<OutputsReadResult> {
-    const first = await this.readOnce(container);
+  async read(container: Dockerode.Container, capture?: ArtifactCapture): Promise<OutputsReadResult> {
+    const first = await this.readOnce(container, capture);
     // A failed exec (not a failed parse) is retried once: under load the engine can refuse an exec transiently.
     if (first.ok || first.code !== 'output_invalid' || !first.message.startsWith(COULD_NOT_READ)) return first;
-    return this.readOnce(container);
+    return this.readOnce(container, capture);
   }
 
-  private async readOnce(container: Dockerode.Container): Promise<OutputsReadResult> {
+  private async readOnce(container: Dockerode.Container, capture: ArtifactCapture | undefined): Promise<OutputsReadResult> {
     const tarBytes = new PassThrough();
     const errors: Buffer[] = [];
     const failed = (detail: string): OutputsReadResult => ({ ok: false, code: 'output_invalid', message: `${COULD_NOT_READ}${detail}`, outputs: {} });
@@ -44,7 +44,7 @@ export class OutputsReader {
       }, OUTPUTS_READ_TIMEOUT_MS);
       let read: OutputsReadResult;
       try {
-        read = await readOutputsTar(tarBytes, limits);
+        read = await readOutputsTar(tarBytes, limits, capture);
       } finally {
         clearTimeout(timer);
         started.stream.destroy();
@@ -55,6 +55,8 @@ export class OutputsReader {
       const status = await Promise.race([exit.promise, delay(OUTPUTS_READ_TIMEOUT_MS).then(() => undefined)]);
       return withTarStatus(read, { status, message: Buffer.concat(errors).toString('utf8') });
     } catch (error) {
+      // A file the server could not keep (its disk) is the platform's failure, not the run's outputs'.
+      if (error instanceof SandrunError) throw error;
       // The engine going away is a platform failure, not a fault of the run's outputs.
       if (isEngineUnreachable(error)) throw engineError(error, 'reading /outputs');
       // Only the platform stops a container between the command's exit and this read (the launcher outlives the run).

@@ -13,6 +13,7 @@ import { RunClock } from '../run-clock.ts';
 import { RunLogs } from '../run-logs.ts';
 import { StdoutFrameSplitter, frameNonce } from './output-frame.ts';
 import { managedLabels, secretName, serviceSpec, type RunSecretRef } from './service-spec.ts';
+import { artifactCapture } from '../artifact-capture.ts';
 import { Redactor } from '../redaction.ts';
 import { runSecrets } from '../container-layout.ts';
 import { failoverClient } from './manager-failover.ts';
@@ -246,7 +247,7 @@ export class SwarmBackend implements SandboxBackend {
       const signalled = !frame && !oomKilled ? unknownOutcomeOfSignalledExit(exitCode) : undefined;
       if (signalled) throw signalled;
       const limits = { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries };
-      return { ...base(), exitCode, ...(await outcomeOf(exitCode, oomKilled, frame, limits)) };
+      return { ...base(), exitCode, ...(await outcomeOf(exitCode, oomKilled, frame, limits, artifactCapture(options.artifacts, spec.secrets))) };
     } finally {
       clock.dispose();
       stdio?.close();

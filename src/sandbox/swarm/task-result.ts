@@ -3,7 +3,8 @@ import { Readable } from 'node:stream';
 import { SandrunError } from '../../errors.ts';
 import type { SandboxOutcome } from '../backend.ts';
 import { exitedOutcome } from '../exit-outcome.ts';
-import { readOutputsTar, type OutputsLimits, type OutputsReadResult } from '../outputs.ts';
+import { readOutputsTar, type ArtifactCapture, type OutputsLimits, type OutputsReadResult } from '../outputs.ts';
+import type { Artifact } from '../../artifacts/artifact-types.ts';
 import type { OutputsFrame } from './output-frame.ts';
 import type { TaskInfo } from './task-watch.ts';
 
@@ -22,19 +23,20 @@ export async function outcomeOf(
   oomKilled: boolean,
   frame: OutputsFrame | undefined,
   limits: OutputsLimits,
-): Promise<{ outcome: SandboxOutcome; outputs: Record<string, unknown> }> {
-  const read = oomKilled ? NOT_READ : await readFrame(exitCode, frame, limits);
-  return { outcome: exitedOutcome(exitCode, oomKilled, read), outputs: read.outputs };
+  capture?: ArtifactCapture,
+): Promise<{ outcome: SandboxOutcome; outputs: Record<string, unknown>; artifacts?: Artifact[] }> {
+  const read = oomKilled ? NOT_READ : await readFrame(exitCode, frame, limits, capture);
+  return { outcome: exitedOutcome(exitCode, oomKilled, read), outputs: read.outputs, artifacts: read.artifacts };
 }
 
 const NOT_READ: OutputsReadResult = { ok: true, outputs: {}, totalBytes: 0, sawRoot: false };
 
 /** The outputs a task returned in its frame, read under the same caps as on the Docker backend. */
-async function readFrame(exitCode: number, frame: OutputsFrame | undefined, limits: OutputsLimits): Promise<OutputsReadResult> {
+async function readFrame(exitCode: number, frame: OutputsFrame | undefined, limits: OutputsLimits, capture: ArtifactCapture | undefined): Promise<OutputsReadResult> {
   if (frame?.tooLarge) return { ok: false, code: 'output_too_large', message: `/outputs holds more than the ${limits.maxBytes} bytes allowed`, outputs: {} };
   if (!frame || frame.exitCode !== exitCode || frame.tarStatus !== 0) {
     const why = !frame ? 'the task ended without returning it' : frame.tarStatus !== 0 ? `tar exited with ${frame.tarStatus}` : 'its frame does not match the exit';
     return { ok: false, code: 'output_invalid', message: `could not read /outputs: ${why}`, outputs: {} };
   }
-  return readOutputsTar(Readable.from([Buffer.from(frame.base64, 'base64')]), limits);
+  return readOutputsTar(Readable.from([Buffer.from(frame.base64, 'base64')]), limits, capture);
 }
