@@ -16,6 +16,8 @@ const FILES: Record<string, string> = {
     '    command: ["python", "models/revenue.py"]',
     '  clock:',
     '    command: ["python", "models/clock.py"]',
+    '  report:',
+    '    command: ["python", "models/report.py"]',
     '  wait:',
     '    command: ["python", "-c", "import time; time.sleep(120)"]',
     '',
@@ -31,6 +33,15 @@ const FILES: Record<string, string> = {
   'models/clock.py': [
     'import json, os, time',
     'json.dump({"ns": time.time_ns()}, open(os.path.join(os.environ["SANDRUN_OUTPUTS"], "now.json"), "w"))',
+    '',
+  ].join('\n'),
+  // Its one output is the same every time; the report file beside it holds the time.
+  'models/report.py': [
+    'import json, os, time',
+    'out = os.environ["SANDRUN_OUTPUTS"]',
+    'json.dump({"rows": 3}, open(os.path.join(out, "result.json"), "w"))',
+    'os.makedirs(os.path.join(out, "reports"))',
+    'open(os.path.join(out, "reports", "report.txt"), "w").write("made at %d\\n" % time.time_ns())',
     '',
   ].join('\n'),
 };
@@ -96,6 +107,17 @@ describe('replay and data_snapshot_ref', () => {
     expect(replayed.outputs.now.ns, 'the clock moved').not.toBe(original.outputs.now.ns);
     expect(replayed).toMatchObject({ replay_of: original.run_id, outputs_match: false });
     expect(replayed.data_snapshot_ref, 'the same inputs: the time is not one the ref can cover').toBe(original.data_snapshot_ref);
+  });
+
+  it('a replay whose outputs match but whose other file differs: outputs_match: false', async () => {
+    const original = await runModel('report');
+    expect(original.status, original.stderr).toBe('success');
+    expect(original.artifacts.map((artifact: { path: string }) => artifact.path)).toEqual(['reports/report.txt', 'result.json']);
+    const answer = await replay(original.run_id);
+    const replayed = await server.waitForRun(token, answer.body.run_id);
+    expect(replayed.outputs, 'the same outputs').toEqual(original.outputs);
+    expect(replayed.artifacts[0].sha256, 'the report differs').not.toBe(original.artifacts[0].sha256);
+    expect(replayed).toMatchObject({ replay_of: original.run_id, outputs_match: false });
   });
 
   it('a run with other parameters, or of another model, has another ref', async () => {
