@@ -1,7 +1,7 @@
 // Artifacts' bytes in the data directory, content-addressed by SHA-256 (artifacts/ab/cdef...): written as they stream in, stored once however many runs keep them.
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -12,6 +12,10 @@ const SHA256 = /^[0-9a-f]{64}$/;
 const INCOMING = 'incoming';
 /** A half-written file older than this belongs to a process that died: no write takes that long. */
 const INCOMING_GRACE_MS = 60 * 60 * 1000;
+/** A file this small is read whole before it is written: when its bytes are stored already, nothing is written. */
+const SMALL_FILE_BYTES = 64 * 1024;
+/** How many hashes this process remembers having stored (the common run writes the same small outputs each time). */
+const KNOWN_HASHES = 10_000;
 
 /** A run's sink: what it stored stays held (no sweep removes it) until release(), once the run's rows are recorded. */
 export interface RunArtifactSink extends ArtifactSink {
@@ -23,6 +27,9 @@ export class ArtifactBlobs {
   private readonly held = new Map<string, number>();
   /** Removals under way: a store of the same bytes waits for them, then puts its file back. */
   private readonly removing = new Map<string, Promise<void>>();
+  /** Hashes whose file this process stored or found, oldest first; a sweep's removal forgets one. */
+  private readonly known = new Set<string>();
+  private incomingReady: Promise<unknown> | undefined;
 
   constructor(private readonly dir: string) {}
 
@@ -48,8 +55,42 @@ export class ArtifactBlobs {
   }
 
   private async store(content: AsyncIterable<Buffer>, hold: (sha256: string) => void): Promise<{ size: number; sha256: string }> {
-    await mkdir(join(this.dir, INCOMING), { recursive: true, mode: 0o700 });
-    const incoming = join(this.dir, INCOMING, randomUUID());
+    const iterator = content[Symbol.asyncIterator]();
+    const head: Buffer[] = [];
+    let headBytes = 0;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) return this.storeSmall(Buffer.concat(head, headBytes), hold);
+      head.push(next.value);
+      headBytes += next.value.length;
+      if (headBytes > SMALL_FILE_BYTES) break;
+    }
+    const rest = async function* () {
+      yield* head;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    };
+    return this.storeStreamed(rest(), hold);
+  }
+
+  /** A small file, whole: hashed first, written only when its bytes are not stored yet. */
+  private async storeSmall(bytes: Buffer, hold: (sha256: string) => void): Promise<{ size: number; sha256: string }> {
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    hold(sha256);
+    await this.removing.get(sha256);
+    if (!this.known.has(sha256)) {
+      const incoming = await this.incomingPath();
+      try {
+        await writeFile(incoming, bytes, { mode: 0o600 });
+        await this.placeFile(incoming, sha256);
+      } finally {
+        await rm(incoming, { force: true });
+      }
+    }
+    return { size: bytes.length, sha256 };
+  }
+
+  private async storeStreamed(content: AsyncIterable<Buffer>, hold: (sha256: string) => void): Promise<{ size: number; sha256: string }> {
+    const incoming = await this.incomingPath();
     const hash = createHash('sha256');
     let size = 0;
     try {
@@ -66,14 +107,30 @@ export class ArtifactBlobs {
       // already (awaited here, then it is put back) or sees it held and leaves it.
       hold(sha256);
       await this.removing.get(sha256);
-      const path = this.pathOf(sha256);
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      // Replaces the same bytes when they were stored already: one rename, never a moment without the file.
-      await rename(incoming, path);
+      await this.placeFile(incoming, sha256);
       return { size, sha256 };
     } finally {
       await rm(incoming, { force: true });
     }
+  }
+
+  private async incomingPath(): Promise<string> {
+    this.incomingReady ??= mkdir(join(this.dir, INCOMING), { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+      this.incomingReady = undefined;
+      throw error;
+    });
+    await this.incomingReady;
+    return join(this.dir, INCOMING, randomUUID());
+  }
+
+  /** Moves a written file to its hash's place: one rename, never a moment without the file when it was there already. */
+  private async placeFile(incoming: string, sha256: string): Promise<void> {
+    const path = this.pathOf(sha256);
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await rename(incoming, path);
+    this.known.delete(sha256);
+    this.known.add(sha256);
+    if (this.known.size > KNOWN_HASHES) this.known.delete(this.known.values().next().value!);
   }
 
   /** The stored bytes of a hash; undefined when they are gone (a sweep, an operator). */
@@ -103,6 +160,7 @@ export class ArtifactBlobs {
         }
         const sha256 = prefix + name;
         if (!SHA256.test(sha256) || this.held.has(sha256) || this.removing.has(sha256) || isReferenced(sha256)) continue;
+        this.known.delete(sha256);
         const removal = rm(path, { force: true }).finally(() => this.removing.delete(sha256));
         this.removing.set(sha256, removal);
         await removal;

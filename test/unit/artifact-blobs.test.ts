@@ -56,4 +56,19 @@ describe('ArtifactBlobs', () => {
     expect(removed).toBeLessThanOrEqual(1);
     expect(readFileSync(fileOf(dir, sha256)).toString(), 'the file a run was told is stored').toBe('table');
   });
+
+  it('stores a large file streamed, and writes small bytes again once a sweep removed them', async () => {
+    const { store, dir } = blobs();
+    const large = 'x'.repeat(200 * 1024);
+    const run = store.forRun();
+    const chunks = Readable.from(Array.from({ length: 200 }, () => Buffer.from('x'.repeat(1024))));
+    expect(await run.store(chunks)).toEqual({ size: large.length, sha256: sha(large) });
+    expect(readFileSync(fileOf(dir, sha(large))).toString()).toBe(large);
+    const small = await run.store(bytes('remembered'));
+    run.release();
+    expect(await store.sweep(() => false)).toBe(2);
+    const next = store.forRun();
+    await next.store(bytes('remembered'));
+    expect(readFileSync(fileOf(dir, small.sha256)).toString(), 'written again, not taken for stored').toBe('remembered');
+  });
 });
