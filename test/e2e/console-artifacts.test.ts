@@ -3,7 +3,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARTIFACT_PROJECT_FILES, EXPECTED_ARTIFACTS } from '../helpers/artifact-files.ts';
-import { launchChromium } from '../helpers/chromium.ts';
+import { launchChromium, pageRecordingErrors } from '../helpers/chromium.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -26,11 +26,8 @@ beforeAll(async () => {
   const created = await server.request(token, 'POST', '/v1/projects', { name: 'charts', repo_url: repo.dir });
   expect(created.status, JSON.stringify(created.body)).toBe(201);
   ({ context, userDataDir } = await launchChromium());
-  page = await context.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push(message.text());
-  });
-  page.on('pageerror', (error) => consoleErrors.push(error.message));
+  // A CSP refusal of anything the page does shows up here as a console error.
+  page = await pageRecordingErrors(context, consoleErrors);
 });
 
 afterAll(async () => {

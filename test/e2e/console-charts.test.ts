@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../helpers/chromium.ts';
+import { launchChromium, pageRecordingErrors } from '../helpers/chromium.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -56,12 +56,8 @@ beforeAll(async () => {
   expect(ended[0].outputs.revenue).toEqual([100, 110, 121]);
 
   ({ context, userDataDir } = await launchChromium());
-  page = await context.newPage();
-  // A CSP refusal of anything the charts do shows up here as a console error.
-  page.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push(message.text());
-  });
-  page.on('pageerror', (error) => consoleErrors.push(error.message));
+  // A CSP refusal of anything the page does shows up here as a console error.
+  page = await pageRecordingErrors(context, consoleErrors);
   await page.goto(server.url + '/');
   await page.getByLabel('API token').fill(token);
   await page.keyboard.press('Enter');

@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../helpers/chromium.ts';
+import { launchChromium, pageRecordingErrors } from '../helpers/chromium.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -47,11 +47,8 @@ beforeAll(async () => {
   const secret = await server.request(token, 'PUT', '/v1/projects/forecasts/secrets/WAREHOUSE_TOKEN', { value: CONSOLE_SECRET });
   expect(secret.status, JSON.stringify(secret.body)).toBe(201);
   ({ context, userDataDir } = await launchChromium());
-  page = await context.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push(message.text());
-  });
-  page.on('pageerror', (error) => consoleErrors.push(error.message));
+  // A CSP refusal of anything the page does shows up here as a console error.
+  page = await pageRecordingErrors(context, consoleErrors);
 });
 
 afterAll(async () => {
