@@ -21,7 +21,8 @@ import { containerOptions, outputsHolderOptions, outputsVolumeOptions } from './
 import { exitedOutcome } from '../exit-outcome.ts';
 import { artifactCapture } from '../artifact-capture.ts';
 import type { OutputsReader } from './outputs-reader.ts';
-import { createReplacing, writeParameters } from './parked-container.ts';
+import { createReplacing } from './create-replacing.ts';
+import { writeParameters } from './parked-container.ts';
 import type { RunContainers } from './run-containers.ts';
 import type { SecretFiles } from './secret-files.ts';
 import { StreamDemux } from '../stream-demux.ts';

@@ -6,7 +6,7 @@ import { SandrunError } from '../../errors.ts';
 import { delay } from '../../delay.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
 import { INSTANCE_LABEL } from '../labels.ts';
-import { createReplacing } from './parked-container.ts';
+import { createReplacing } from './create-replacing.ts';
 import {
   EGRESS_COMPONENT_LABEL,
   EGRESS_PROXY_ALIAS,

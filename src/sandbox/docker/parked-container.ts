@@ -6,6 +6,7 @@ import { engineError } from '../engine-errors.ts';
 import { type HardeningSettings } from '../container-layout.ts';
 import { containerOptions, type ContainerTemplate } from './hardening.ts';
 import { LauncherSession } from './launcher-session.ts';
+import { createReplacing } from './create-replacing.ts';
 import type { SecretFiles } from './secret-files.ts';
 import { noEgressProxy, type EgressGateway } from './egress-gateway.ts';
 
@@ -61,18 +62,6 @@ export async function startParkedContainer(
     if (network) await egress?.release(id).catch(() => undefined);
     throw error;
   }
-}
-
-/**
- * Creates a container under its name; a run retried after an engine outage may find its first attempt's container
- * still there, which never started the command, and it is replaced.
- */
-export async function createReplacing(docker: Dockerode, options: Dockerode.ContainerCreateOptions): Promise<Dockerode.Container> {
-  return docker.createContainer(options).catch(async (error: unknown) => {
-    if ((error as { statusCode?: number }).statusCode !== 409) throw error;
-    await docker.getContainer(options.name!).remove({ force: true, v: true });
-    return docker.createContainer(options);
-  });
 }
 
 /** Writes a run's parameters into a container's inputs directory, which it sees at once through its read-only bind mount. */
