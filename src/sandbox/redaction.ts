@@ -76,6 +76,9 @@ class FormSearch {
   }
 }
 
+/** The redactor made for a run's secrets (the spec's own object), while that object lives. */
+const madeFor = new WeakMap<Record<string, string>, Redactor | undefined>();
+
 export class Redactor {
   /** Every form's UTF-8 bytes. */
   private readonly forms: Buffer[];
@@ -93,8 +96,13 @@ export class Redactor {
 
   /** A redactor for these secrets; undefined when there are none (then nothing is rewritten, at no cost). */
   static of(secrets: Record<string, string> | undefined): Redactor | undefined {
-    const values = Object.values(secrets ?? {}).filter((value) => value.length > 0);
-    return values.length > 0 ? new Redactor(values) : undefined;
+    if (!secrets) return undefined;
+    // A run's logs, files and result each ask for the redactor of the same secrets: their forms are built once.
+    if (madeFor.has(secrets)) return madeFor.get(secrets);
+    const values = Object.values(secrets).filter((value) => value.length > 0);
+    const redactor = values.length > 0 ? new Redactor(values) : undefined;
+    madeFor.set(secrets, redactor);
+    return redactor;
   }
 
   /** Text with every form replaced; the very same string when it holds none. */
