@@ -43,12 +43,14 @@ const KNOWN_PATHS = [
   '/v1/runs', '/v1/runs/00000000-0000-4000-8000-000000000000', '/v1/runs/x/cancel', '/v1/runs/x/logs?follow=1', '/v1/runs/x/logs',
   '/v1/runs/x/request', '/v1/projects', '/v1/projects/no-such-project', '/v1/projects/x/refresh', '/v1/tokens', '/v1/tokens/x',
   '/v1/audit', '/v1/usage', '/mcp', '/healthz', '/readyz', '/metrics', '/openapi.json', '/', '/console/console.js', '/console/../../package.json',
+  '/v1/runs/x/replay', '/v1/runs/x/artifacts/a/b.csv', '/v1/runs/x/artifacts/..%2F..%2Fsandrun.db', '/v1/webhooks', '/v1/webhooks/x', '/v1/webhooks/x/deliveries',
+  '/v1/projects/x/secrets', '/v1/projects/x/secrets/KEY', '/v1/projects/x/environment/build', '/v1/projects/x/environment/log',
 ];
 const ESCAPES = ['%ZZ', '%', '%E0%A4%A', '%00', '%2F', '%2e%2e', '%C0%AE', '%FF', '%u0041', '%%', '%7', '..', '.', '', '%F0%9F%98', '%EF%BF%BF', 'é'];
 const SEGMENT_CHARS = [...'abcXYZ019-._~!$&\'()*+,;=:@%'];
 
 const segment = fc.oneof(
-  fc.constantFrom('v1', 'V1', 'runs', 'RUNS', 'Runs', 'projects', 'tokens', 'audit', 'usage', 'mcp', 'MCP', 'cancel', 'logs', 'refresh', 'request', 'healthz', 'metrics'),
+  fc.constantFrom('v1', 'V1', 'runs', 'RUNS', 'Runs', 'projects', 'tokens', 'audit', 'usage', 'mcp', 'MCP', 'cancel', 'logs', 'refresh', 'request', 'healthz', 'metrics', 'replay', 'artifacts', 'webhooks', 'deliveries', 'secrets'),
   fc.constantFrom(...ESCAPES),
   fc.string({ unit: fc.constantFrom(...SEGMENT_CHARS), maxLength: 24 }),
   fc.integer({ min: 100, max: 1_500 }).map((length) => 'a%'.repeat(length / 2)),
