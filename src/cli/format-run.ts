@@ -33,6 +33,7 @@ export function formatRun(run: RunResultView, colours: Colours): string {
     lines.push(`  exit code: ${run.exit_code ?? colours.dim('none (the process never ran)')}`);
     lines.push(`  duration:  ${formatDuration(run.duration_seconds)}`);
   }
+  for (const moved of run.egress) lines.push(`  network:   ${moved.host}:${moved.port}  ${moved.bytes_out} bytes out, ${moved.bytes_in} bytes in`);
   if (run.replay_of) lines.push(`  replay of: ${run.replay_of}${replayVerdict(run, colours)}`);
   if (run.data_snapshot_ref) lines.push(`  snapshot:  ${colours.dim(run.data_snapshot_ref)}`);
   if (run.error) lines.push(`  error:     ${colours.red(`${run.error.code}: ${run.error.message}`)}`);

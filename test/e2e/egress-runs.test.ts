@@ -2,6 +2,8 @@
 // proxy and counted; nothing else is; a run without grants has no network; the proxy dying mid-run costs the run
 // its connection, not the server, and comes back. Every destination is a container on a network this test makes.
 import Dockerode from 'dockerode';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
@@ -122,6 +124,17 @@ const probeParameters = () => ({
   host_port: hostPort,
 });
 
+const BIN = fileURLToPath(new URL('../../bin/sandrun.js', import.meta.url));
+
+/** The CLI against the test server, as its user; its stdout. */
+function cli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, SANDRUN_URL: server.url, SANDRUN_TOKEN: token, NO_COLOR: '1' }, encoding: 'utf8', timeout: 60_000 }, (error, stdout, stderr) =>
+      error ? reject(new Error(`sandrun ${args.join(' ')}: ${error.message}\n${stderr}`)) : resolve(stdout),
+    );
+  });
+}
+
 /** The live logs of a running run so far (SSE without follow). */
 async function logsSoFar(runId: string): Promise<string> {
   const answer = await fetch(`${server.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } });
@@ -216,6 +229,8 @@ describe('runs with network grants', () => {
     expect(run.egress[0].bytes_in, 'bytes received from it').toBeGreaterThan(0);
     const stored = await server.request(token, 'GET', `/v1/runs/${run.run_id}`);
     expect(stored.body.egress, 'get_run gives the same counts').toEqual(run.egress);
+    const shown = await cli(['runs', 'get', run.run_id]);
+    expect(shown, '`sandrun runs get` shows what the run moved').toContain(`network:   ${servers.allowed}:8080  ${run.egress[0].bytes_out} bytes out, ${run.egress[0].bytes_in} bytes in`);
     // The run's network goes with its container; what remains are the networks of containers parked for the next runs,
     // each with exactly one container on it.
     const deadline = Date.now() + 60_000;
