@@ -1,9 +1,9 @@
 // A run's artifacts in the web console (headless Chromium): a PNG and an SVG shown inline as images, a CSV as a table (cut at 200 rows, said so), every file downloadable.
-import { readFileSync, rmSync } from 'node:fs';
-import type { BrowserContext, Page } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARTIFACT_PROJECT_FILES, EXPECTED_ARTIFACTS } from '../helpers/artifact-files.ts';
-import { launchChromium, pageRecordingErrors } from '../helpers/chromium.ts';
+import { openBrowser, type BrowserSession } from '../helpers/chromium.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -13,10 +13,9 @@ const SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><scr
 let server: TestServer;
 let token: string;
 let repo: TestRepo;
-let context: BrowserContext;
-let userDataDir: string;
+let browser: BrowserSession | undefined;
 let page: Page;
-const consoleErrors: string[] = [];
+let consoleErrors: string[] = [];
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -25,14 +24,12 @@ beforeAll(async () => {
   repo = new TestRepo({ 'models/charts.py': charts });
   const created = await server.request(token, 'POST', '/v1/projects', { name: 'charts', repo_url: repo.dir });
   expect(created.status, JSON.stringify(created.body)).toBe(201);
-  ({ context, userDataDir } = await launchChromium());
-  // A CSP refusal of anything the page does shows up here as a console error.
-  page = await pageRecordingErrors(context, consoleErrors);
+  browser = await openBrowser();
+  ({ page, consoleErrors } = browser);
 });
 
 afterAll(async () => {
-  await context?.close();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  await browser?.close();
   await server?.close();
   repo?.remove();
 });

@@ -1,9 +1,8 @@
 // The console's charts in headless Chromium: a run's numeric outputs drawn as line charts, a project's runs over time by status; no CSP or script errors.
-import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, pageRecordingErrors } from '../helpers/chromium.ts';
+import { openBrowser, type BrowserSession } from '../helpers/chromium.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -27,11 +26,10 @@ const FILES = {
 let server: TestServer;
 let token: string;
 let repo: TestRepo;
-let context: BrowserContext;
-let userDataDir: string;
+let browser: BrowserSession | undefined;
 let page: Page;
 const runIds: Record<string, string> = {};
-const consoleErrors: string[] = [];
+let consoleErrors: string[] = [];
 
 async function startRun(model: string): Promise<string> {
   const started = await server.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'charts', model_name: model });
@@ -55,9 +53,8 @@ beforeAll(async () => {
   expect(ended.map((run) => run.status), JSON.stringify(ended.map((run) => run.error))).toEqual(['success', 'success', 'failed']);
   expect(ended[0].outputs.revenue).toEqual([100, 110, 121]);
 
-  ({ context, userDataDir } = await launchChromium());
-  // A CSP refusal of anything the page does shows up here as a console error.
-  page = await pageRecordingErrors(context, consoleErrors);
+  browser = await openBrowser();
+  ({ page, consoleErrors } = browser);
   await page.goto(server.url + '/');
   await page.getByLabel('API token').fill(token);
   await page.keyboard.press('Enter');
@@ -65,8 +62,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await context?.close();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  await browser?.close();
   await server?.close();
   repo?.remove();
 });

@@ -1,9 +1,8 @@
 // The web console in headless Chromium: sign in, start a run with parameters, watch its logs arrive live and its outputs, without console errors.
-import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, pageRecordingErrors } from '../helpers/chromium.ts';
+import { openBrowser, type BrowserSession } from '../helpers/chromium.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -33,10 +32,9 @@ const CONSOLE_SECRET = 'console-secret-value-5f1c';
 let server: TestServer;
 let token: string;
 let repo: TestRepo;
-let context: BrowserContext;
-let userDataDir: string;
+let browser: BrowserSession | undefined;
 let page: Page;
-const consoleErrors: string[] = [];
+let consoleErrors: string[] = [];
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -46,14 +44,12 @@ beforeAll(async () => {
   expect(created.status, JSON.stringify(created.body)).toBe(201);
   const secret = await server.request(token, 'PUT', '/v1/projects/forecasts/secrets/WAREHOUSE_TOKEN', { value: CONSOLE_SECRET });
   expect(secret.status, JSON.stringify(secret.body)).toBe(201);
-  ({ context, userDataDir } = await launchChromium());
-  // A CSP refusal of anything the page does shows up here as a console error.
-  page = await pageRecordingErrors(context, consoleErrors);
+  browser = await openBrowser();
+  ({ page, consoleErrors } = browser);
 });
 
 afterAll(async () => {
-  await context?.close();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  await browser?.close();
   await server?.close();
   repo?.remove();
 });

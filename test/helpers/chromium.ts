@@ -1,6 +1,6 @@
 // Headless Debian Chromium for browser tests: installed when absent, started with the flags this machine's closed network needs.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -45,4 +45,26 @@ export async function pageRecordingErrors(context: BrowserContext, errors: strin
   });
   page.on('pageerror', (error) => errors.push(error.message));
   return page;
+}
+
+/** A browser for one test file: a page recording console errors into `consoleErrors`, and its removal. */
+export interface BrowserSession {
+  page: Page;
+  consoleErrors: string[];
+  close(): Promise<void>;
+}
+
+export async function openBrowser(viewport?: { width: number; height: number }): Promise<BrowserSession> {
+  const { context, userDataDir } = await launchChromium(viewport);
+  const consoleErrors: string[] = [];
+  // A CSP refusal of anything the page does shows up here as a console error.
+  const page = await pageRecordingErrors(context, consoleErrors);
+  return {
+    page,
+    consoleErrors,
+    close: async () => {
+      await context.close();
+      rmSync(userDataDir, { recursive: true, force: true });
+    },
+  };
 }
