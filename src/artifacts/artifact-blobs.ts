@@ -22,6 +22,11 @@ export interface RunArtifactSink extends ArtifactSink {
   release(): void;
 }
 
+/** Where the bytes of a hash live under a directory of blobs (this store's, or a backup's): ab/cdef... */
+export function blobPath(dir: string, sha256: string): string {
+  return join(dir, sha256.slice(0, 2), sha256.slice(2));
+}
+
 export class ArtifactBlobs {
   /** Hashes stored by runs whose rows are not recorded yet, with how many runs hold each. */
   private readonly held = new Map<string, number>();
@@ -171,6 +176,6 @@ export class ArtifactBlobs {
   }
 
   private pathOf(sha256: string): string {
-    return join(this.dir, sha256.slice(0, 2), sha256.slice(2));
+    return blobPath(this.dir, sha256);
   }
 }
