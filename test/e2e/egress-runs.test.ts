@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { egressOutboundNetworkName, egressOutboundNetworkOptions, egressProxyName, EGRESS_COMPONENT_LABEL } from '../../src/sandbox/docker/egress-spec.ts';
 import type { DockerBackend } from '../../src/sandbox/docker/docker-backend.ts';
+import { openBrowser } from '../helpers/chromium.ts';
 import { startDestinationContainer } from '../helpers/egress-destinations.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -231,6 +232,20 @@ describe('runs with network grants', () => {
     expect(stored.body.egress, 'get_run gives the same counts').toEqual(run.egress);
     const shown = await cli(['runs', 'get', run.run_id]);
     expect(shown, '`sandrun runs get` shows what the run moved').toContain(`network:   ${servers.allowed}:8080  ${run.egress[0].bytes_out} bytes out, ${run.egress[0].bytes_in} bytes in`);
+    const browser = await openBrowser();
+    try {
+      await browser.page.goto(server.url + '/');
+      await browser.page.getByLabel('API token').fill(token);
+      await browser.page.keyboard.press('Enter');
+      await browser.page.getByRole('heading', { name: 'Runs' }).waitFor();
+      await browser.page.goto(`${server.url}/#/runs/${run.run_id}`);
+      const line = browser.page.locator('#run-egress li');
+      await line.first().waitFor();
+      expect(await line.allTextContents(), 'the console\'s run page').toEqual([`${servers.allowed}:8080 ${run.egress[0].bytes_out} bytes out, ${run.egress[0].bytes_in} bytes in`]);
+      expect(browser.consoleErrors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
     // The run's network goes with its container; what remains are the networks of containers parked for the next runs,
     // each with exactly one container on it.
     const deadline = Date.now() + 60_000;

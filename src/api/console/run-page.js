@@ -16,6 +16,8 @@ function timings(run) {
     ['Finished', when(run.finished_at)],
     ['Duration', TERMINAL.has(run.status) ? `${run.duration_seconds.toFixed(3)} s` : '…'],
   ];
+  // What its connections through the egress proxy moved (SPEC §11), one destination a line.
+  if (run.egress?.length) rows.push(['Network', h('ul', { class: 'models', id: 'run-egress' }, run.egress.map((moved) => h('li', {}, h('code', {}, `${moved.host}:${moved.port}`), ` ${moved.bytes_out} bytes out, ${moved.bytes_in} bytes in`)))]);
   if (run.error) rows.push(['Error', h('span', { class: 'error' }, `${run.error.code}: ${run.error.message}`)]);
   if (run.warning) rows.push(['Warning', run.warning]);
   return h('dl', { class: 'timings', id: 'run-timings' }, rows.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
