@@ -364,6 +364,7 @@ export class RunService {
       {
         runId: run.id,
         image: run.image,
+        imageId: snapshot.imageId,
         command: run.command,
         workspaceDir,
         parameters: run.parameters,

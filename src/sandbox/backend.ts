@@ -31,6 +31,12 @@ export interface SandboxSpec {
    * at all. A backend that cannot give a run these refuses it (egress_denied) rather than run it without them.
    */
   egress?: EgressGrant[];
+  /**
+   * The engine's ID of `image` as the run's data_snapshot_ref names it (asked just before the start). On Docker the
+   * run's container is made from this ID, and one parked ahead serves the run only if it was made from it too (the
+   * tag may have been rebuilt meanwhile).
+   */
+  imageId?: string;
 }
 
 export type LogStream = 'stdout' | 'stderr';

@@ -181,6 +181,7 @@ export class DockerBackend implements SandboxBackend {
   private async runOnLauncher(spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
     const template: ContainerTemplate = {
       image: spec.image,
+      imageId: spec.imageId,
       workspaceDir: spec.workspaceDir,
       limits: spec.limits,
       labels: spec.labels,

@@ -14,7 +14,7 @@ const OUTPUTS_TMPFS_OPTIONS = 'nosuid,nodev,noexec,uid=10001,gid=10001,mode=0755
  * `withSecrets`: it mounts a directory for secrets at /run/secrets (filled when its run arrives); without, it has none.
  * `withNetwork`: it gets a network of its own to the egress proxy (SPEC §11), for a run with grants; without, none.
  */
-export type ContainerTemplate = Pick<SandboxSpec, 'image' | 'workspaceDir' | 'limits' | 'labels'> & { withSecrets?: boolean; withNetwork?: boolean };
+export type ContainerTemplate = Pick<SandboxSpec, 'image' | 'imageId' | 'workspaceDir' | 'limits' | 'labels'> & { withSecrets?: boolean; withNetwork?: boolean };
 
 /**
  * What a container is given beyond its template: the host directories it mounts read-only (its inputs, and for a run
@@ -52,7 +52,8 @@ export function containerOptions(
   const fileSizeBytes = settings.fileSizeMb * MiB;
   return {
     name: `sandrun-${containerId}`,
-    Image: spec.image,
+    // By ID when the run names one: a container parked ahead must not run what its tag names by the time it is made.
+    Image: spec.imageId ?? spec.image,
     Entrypoint: [],
     // Parked on the launcher until the run's trigger arrives on stdin; the container outlives the command so
     // that /outputs (a size-capped tmpfs, invisible to the archive API) can still be read: docs/decisions.md.

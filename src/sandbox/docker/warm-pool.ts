@@ -46,8 +46,8 @@ export interface PoolMember {
 const TENANT_LABEL = 'sandrun.tenant';
 
 export function templateKey(template: ContainerTemplate): string {
-  const { image, workspaceDir, limits, labels, withSecrets, withNetwork } = template;
-  return JSON.stringify([image, workspaceDir, limits.memoryMb, limits.cpus, limits.pids, labels ?? {}, withSecrets === true, withNetwork === true]);
+  const { image, imageId, workspaceDir, limits, labels, withSecrets, withNetwork } = template;
+  return JSON.stringify([image, imageId ?? null, workspaceDir, limits.memoryMb, limits.cpus, limits.pids, labels ?? {}, withSecrets === true, withNetwork === true]);
 }
 
 export class WarmPool {
