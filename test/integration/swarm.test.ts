@@ -148,10 +148,11 @@ await eachBackend(
           await setSharedNodeLink(cluster, victim!.node, true);
         }
         // Once back, the node learns its service was removed and stops the task.
-        // The managers may hold an election when the node returns: their API refuses calls meanwhile.
+        // The managers may hold an election when the node returns: their API refuses calls meanwhile (for over a minute
+        // once in a loaded test run: "The swarm does not have a leader").
         const look = () => leftovers(specs.map((s) => s.runId)).catch((error: Error) => [`(manager not answering: ${error.message})`]);
         let left = await look();
-        for (let attempt = 0; attempt < 120 && left.length > 0; attempt += 1) {
+        for (const deadline = Date.now() + 150_000; left.length > 0 && Date.now() < deadline; ) {
           await new Promise((resolve) => setTimeout(resolve, 500));
           left = await look();
         }
@@ -175,8 +176,10 @@ await eachBackend(
         let where = new Map<string, number>();
         let stoppedAt = 0;
         try {
-          // The scheduler may pass a node over for a while (e.g. one just back from the cut): more runs until one is there.
-          for (let batch = 0; batch < 4 && !specs.some((s) => where.get(s.runId) === leader); batch += 1) {
+          // The scheduler may pass a node over for a while (e.g. one just back from the cut): more runs until some are on
+          // the leader's node and some elsewhere (once, in a loaded run, the first 6 all went to the leader's).
+          const placedBothWays = () => specs.some((s) => where.get(s.runId) === leader) && specs.some((s) => where.get(s.runId) !== leader);
+          for (let batch = 0; batch < 4 && !placedBothWays(); batch += 1) {
             // The timeout stays far beyond how long the managers may take to report the leader down (45 s in a loaded test run).
             const more = Array.from({ length: 6 }, () => spec(python('import time\ntime.sleep(25)\nprint("done")'), { limits: { timeoutSeconds: 300, memoryMb: 64, cpus: 0.25, pids: 64 } }));
             specs.push(...more);
