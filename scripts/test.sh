@@ -15,6 +15,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+step "PostgreSQL (the store's tests run against both dialects)"
+bash scripts/postgres.sh
+
 step "typecheck and lint"
 npx tsc -p tsconfig.json --noEmit
 npx eslint .
