@@ -1,7 +1,7 @@
 // The server's and the CLI's configuration: read once from the environment, validated, passed down.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { SandrunError, describeZodIssues } from './errors.ts';
 import { DEFAULT_HOST, DEFAULT_PORT, HOST_RULE, PORT_RULE, parseHost, parsePort } from './listen-address.ts';
@@ -64,6 +64,7 @@ const environmentSchema = z.object({
   SANDRUN_HOST: byRule(parseHost, HOST_RULE, DEFAULT_HOST),
   SANDRUN_PORT: byRule(parsePort, PORT_RULE, DEFAULT_PORT),
   SANDRUN_DATA_DIR: z.string().min(1).default('./data'),
+  SANDRUN_ARTIFACTS_DIR: z.preprocess((value) => (value === '' ? undefined : value), z.string().min(1).optional()),
   SANDRUN_RUN_SECRETS_DIR: z.string().min(1).default('/dev/shm/sandrun-secrets'),
   SANDRUN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SANDRUN_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),
@@ -193,6 +194,8 @@ export interface Config {
   host: string;
   port: number;
   dataDir: string;
+  /** Where runs' files under /outputs are kept (content-addressed); several servers of one service share it. Default DATA_DIR/artifacts. */
+  artifactsDir: string;
   /** On a host tmpfs: where runs' secrets are written for their containers to mount (Docker backend; secret-files.ts). */
   runSecretsDir: string;
   logLevel: z.infer<typeof environmentSchema>['SANDRUN_LOG_LEVEL'];
@@ -362,6 +365,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.SANDRUN_HOST,
     port: e.SANDRUN_PORT,
     dataDir: resolve(e.SANDRUN_DATA_DIR),
+    artifactsDir: resolve(e.SANDRUN_ARTIFACTS_DIR ?? join(e.SANDRUN_DATA_DIR, 'artifacts')),
     runSecretsDir: resolve(e.SANDRUN_RUN_SECRETS_DIR),
     logLevel: e.SANDRUN_LOG_LEVEL,
     runtime: e.SANDRUN_RUNTIME,

@@ -258,7 +258,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       logger.error({ err: error, runId: run.id, tenantId: run.tenantId }, "could not queue the run's webhook deliveries");
     }
   };
-  const artifactBlobs = new ArtifactBlobs(join(config.dataDir, 'artifacts'));
+  const artifactBlobs = new ArtifactBlobs(config.artifactsDir);
   const runService = new RunService({
     runs: stores.runs,
     projects: projectService,

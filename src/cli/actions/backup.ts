@@ -1,5 +1,4 @@
 // What `sandrun backup PATH` does: an online copy of the server's SQLite database (works while the server runs).
-import { join } from 'node:path';
 import { backupArtifacts, backupDatabase } from '../../store/backup.ts';
 import { printJson, type CliContext, type JsonFlag } from '../context.ts';
 import { withStores } from '../stores.ts';
@@ -13,7 +12,7 @@ export async function backup(context: CliContext, path: string, flags: BackupFla
   await withStores(context, async (stores, config) => {
     const started = performance.now();
     const result = await backupDatabase(stores.db, path);
-    const files = flags.artifacts === undefined ? undefined : await backupArtifacts(result.path, join(config.dataDir, 'artifacts'), flags.artifacts);
+    const files = flags.artifacts === undefined ? undefined : await backupArtifacts(result.path, config.artifactsDir, flags.artifacts);
     const seconds = (performance.now() - started) / 1000;
     if (flags.json) return printJson(context, { path: result.path, pages: result.totalPages, seconds, ...(files ? { artifacts: files } : {}) });
     context.terminal.stdout.write(`backed up ${config.dataDir}/sandrun.db to ${result.path} (${result.totalPages} pages, ${seconds.toFixed(2)}s)\n`);
