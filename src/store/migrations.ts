@@ -16,7 +16,7 @@ import { POSTGRES_BASELINE } from './postgres-baseline.ts';
 export type Migration = string | { sqlite: string; postgres: string };
 
 // Every table carries its tenant: isolation is enforced by the queries, never by the caller remembering.
-const MIGRATIONS: Migration[] = [
+export const MIGRATIONS: Migration[] = [
   `
   CREATE TABLE tenants (
     id TEXT PRIMARY KEY,
