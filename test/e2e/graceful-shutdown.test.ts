@@ -53,7 +53,7 @@ describe('SIGTERM', () => {
     const body = await (await response).json();
     expect(body).toMatchObject({ status: 'success', stdout: 'done\n' });
     expect(server.child.exitCode).toBe(0);
-    expect(runsAfterExit()).toEqual([{ status: 'success', error_code: null }]);
+    expect(await runsAfterExit()).toEqual([{ status: 'success', error_code: null }]);
   });
 
   it('cancels and records what outlasts the grace period; queued runs stay pending for the next start', async () => {
