@@ -269,15 +269,15 @@ export class EnvironmentService {
   private async audit(target: EnvironmentTarget, outcome: 'ok' | 'failed', errorCode: string | null): Promise<void> {
     await this.deps.audit
       .record({
-      tenantId: target.tenantId,
-      credentialId: null,
-      action: 'environment.build',
-      target: target.projectName,
-      status: outcome === 'ok' ? 200 : 422,
-      outcome,
-      errorCode,
-      sourceAddress: null,
-      requestId: null,
+        tenantId: target.tenantId,
+        credentialId: null,
+        action: 'environment.build',
+        target: target.projectName,
+        status: outcome === 'ok' ? 200 : 422,
+        outcome,
+        errorCode,
+        sourceAddress: null,
+        requestId: null,
       })
       .catch((error: unknown) => this.deps.logger.error({ err: error, environment: target.projectName }, 'could not append the build to the audit log'));
   }
