@@ -29,11 +29,11 @@ export interface BenchServer {
 
 export async function startBenchServer(env: Record<string, string> = {}, options: { dataDir?: string; repo?: TestRepo; tenants?: string[] } = {}): Promise<BenchServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'sandrun-bench-'));
-  const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  const tokenFor = (tenantId: string) => stores.apiTokens.create({ tenantId, scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] }).token;
-  const token = tokenFor('bench');
-  const tokens = new Map([['bench', token], ...(options.tenants ?? []).map((tenant) => [tenant, tokenFor(tenant)] as const)]);
-  stores.db.close();
+  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  const tokenFor = async (tenantId: string) => (await stores.apiTokens.create({ tenantId, scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] })).token;
+  const token = await tokenFor('bench');
+  const tokens = new Map([['bench', token], ...(await Promise.all((options.tenants ?? []).map(async (tenant) => [tenant, await tokenFor(tenant)] as const)))]);
+  await stores.database.close();
   const serverProcess = await startServerProcess(
     { SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn', SANDRUN_RATE_LIMIT_PER_MINUTE: '1000000', SANDRUN_MAX_QUEUED_RUNS: '1000', SANDRUN_TENANT_MAX_QUEUED_RUNS: '1000', ...env },
     await freePort(),

@@ -227,7 +227,7 @@ export async function footprint(repo: TestRepo) {
   const server = await startBenchServer({}, { repo, dataDir });
   try {
     const first = await server.call('POST', '/v1/runs', trivial);
-    insertRecordedRuns(dataDir, first.run_id, 10_000);
+    await insertRecordedRuns(dataDir, first.run_id, 10_000);
     for (let cursor: string | null = null, pages = 0; pages < 100; pages += 1) {
       const page: any = await server.call('GET', `/v1/runs?limit=100${cursor ? `&cursor=${cursor}` : ''}`);
       cursor = page.next_cursor;
@@ -253,7 +253,7 @@ export async function startup(repo: TestRepo) {
   const run = await first.call('POST', '/v1/runs', trivial);
   await first.stop();
   try {
-    insertRecordedRuns(dataDir, run.run_id, 100_000);
+    await insertRecordedRuns(dataDir, run.run_id, 100_000);
     const started = performance.now();
     const server = await startServerProcess({ SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn' }, await freePort());
     const ms = performance.now() - started;
@@ -266,8 +266,9 @@ export async function startup(repo: TestRepo) {
 }
 
 /** Copies a finished run `count` times, with fresh ids and numbers, straight into the database. */
-function insertRecordedRuns(dataDir: string, templateRunId: string, count: number): void {
-  const { db } = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+async function insertRecordedRuns(dataDir: string, templateRunId: string, count: number): Promise<void> {
+  const { database } = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  const db = database.sqlite!;
   const template = db.prepare('SELECT * FROM runs WHERE id = ?').get(templateRunId) as Record<string, unknown>;
   const columns = Object.keys(template).filter((column) => column !== 'seq');
   const insert = db.prepare(`INSERT INTO runs (${columns.join(', ')}) VALUES (${columns.map((column) => `@${column}`).join(', ')})`);
@@ -276,7 +277,7 @@ function insertRecordedRuns(dataDir: string, templateRunId: string, count: numbe
     for (let i = 0; i < count; i += 1) insert.run({ ...template, id: crypto.randomUUID(), run_number: next.n + i });
     db.prepare('UPDATE projects SET next_run_number = ? WHERE id = ?').run(next.n + count, template.project_id);
   })();
-  db.close();
+  await database.close();
 }
 
 export function benchRepo(): TestRepo {

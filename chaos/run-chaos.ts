@@ -51,10 +51,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const started = performance.now();
   const dataDir = mkdtempSync(join(tmpdir(), 'sandrun-chaos-'));
   const repo = new TestRepo(CHAOS_FILES);
-  const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
   const scopes = ['runs:read', 'runs:write', 'projects:read', 'projects:write'] as const;
-  const tokens = { a: stores.apiTokens.create({ tenantId: 'chaos-a', scopes: [...scopes] }).token, b: stores.apiTokens.create({ tenantId: 'chaos-b', scopes: [...scopes] }).token };
-  stores.db.close();
+  const tokens = { a: (await stores.apiTokens.create({ tenantId: 'chaos-a', scopes: [...scopes] })).token, b: (await stores.apiTokens.create({ tenantId: 'chaos-b', scopes: [...scopes] })).token };
+  await stores.database.close();
   const proxy = options.engine === 'proxy' ? new EngineProxy(join(dataDir, 'engine.sock')) : undefined;
   await proxy?.up();
   const env = {
@@ -151,9 +151,9 @@ async function engineOutage(kind: 'proxy' | 'restart', proxy: EngineProxy | unde
 async function waitForAllTerminal(dataDir: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-    const open = (stores.db.prepare("SELECT COUNT(*) AS n FROM runs WHERE status IN ('pending', 'running')").get() as { n: number }).n;
-    stores.db.close();
+    const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+    const open = (stores.database.sqlite!.prepare("SELECT COUNT(*) AS n FROM runs WHERE status IN ('pending', 'running')").get() as { n: number }).n;
+    await stores.database.close();
     if (open === 0 || Date.now() > deadline) return;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
@@ -171,10 +171,10 @@ async function finish(
   const checkoutTemps = existsSync(join(dataDir, 'checkouts'))
     ? readdirSync(join(dataDir, 'checkouts'), { recursive: true }).map(String).filter((name) => /\.tmp|\.partial|\.lock/.test(name))
     : [];
-  const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  const rows = stores.db.prepare('SELECT id, tenant_id, project_id, run_number, model_name, status, error_code, exit_code, COALESCE(error_message, substr(stderr, 1, 300)) AS stderr, stdout_truncated FROM runs').all() as RunRow[];
-  const integrity = stores.db.pragma('integrity_check', { simple: true }) as string;
-  stores.db.close();
+  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  const rows = stores.database.sqlite!.prepare('SELECT id, tenant_id, project_id, run_number, model_name, status, error_code, exit_code, COALESCE(error_message, substr(stderr, 1, 300)) AS stderr, stdout_truncated FROM runs').all() as RunRow[];
+  const integrity = stores.database.sqlite!.pragma('integrity_check', { simple: true }) as string;
+  await stores.database.close();
   const byStatus: Record<string, number> = {};
   for (const row of rows) byStatus[row.status] = (byStatus[row.status] ?? 0) + 1;
   const invariants = checkInvariants({ rows, accepted, expected: EXPECTED, containers: containers.map((c) => c.Names.join(',')), leftoverDirs, checkoutTemps, integrity });

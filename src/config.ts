@@ -65,6 +65,11 @@ const environmentSchema = z.object({
   SANDRUN_PORT: byRule(parsePort, PORT_RULE, DEFAULT_PORT),
   SANDRUN_DATA_DIR: z.string().min(1).default('./data'),
   SANDRUN_ARTIFACTS_DIR: z.preprocess((value) => (value === '' ? undefined : value), z.string().min(1).optional()),
+  // Its password never appears in a message: only the rule is named.
+  SANDRUN_DATABASE_URL: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z.string().regex(/^postgres(ql)?:\/\/[^\s]+$/i, 'must be a postgres:// or postgresql:// URL').optional(),
+  ),
   SANDRUN_RUN_SECRETS_DIR: z.string().min(1).default('/dev/shm/sandrun-secrets'),
   SANDRUN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SANDRUN_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),
@@ -196,6 +201,8 @@ export interface Config {
   dataDir: string;
   /** Where runs' files under /outputs are kept (content-addressed); several servers of one service share it. Default DATA_DIR/artifacts. */
   artifactsDir: string;
+  /** PostgreSQL holds the database (SPEC §13) when set; else SQLite in dataDir (sandrun.db). */
+  databaseUrl: string | undefined;
   /** On a host tmpfs: where runs' secrets are written for their containers to mount (Docker backend; secret-files.ts). */
   runSecretsDir: string;
   logLevel: z.infer<typeof environmentSchema>['SANDRUN_LOG_LEVEL'];
@@ -366,6 +373,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.SANDRUN_PORT,
     dataDir: resolve(e.SANDRUN_DATA_DIR),
     artifactsDir: resolve(e.SANDRUN_ARTIFACTS_DIR ?? join(e.SANDRUN_DATA_DIR, 'artifacts')),
+    databaseUrl: e.SANDRUN_DATABASE_URL,
     runSecretsDir: resolve(e.SANDRUN_RUN_SECRETS_DIR),
     logLevel: e.SANDRUN_LOG_LEVEL,
     runtime: e.SANDRUN_RUNTIME,

@@ -45,7 +45,8 @@ import { readEnvironmentInputs } from './projects/environment-files.ts';
 import { EnvironmentStore } from './store/environment-store.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { AuditStore } from './store/audit-store.ts';
-import { openDatabase, type Db } from './store/database.ts';
+import { openDatabase, type DatabaseLocation, type StoreDatabase } from './store/database.ts';
+import { sql } from 'kysely';
 import { RetentionStore } from './store/retention-store.ts';
 import { UsageStore } from './store/usage-store.ts';
 import { ProjectSecretStore } from './store/project-secret-store.ts';
@@ -89,7 +90,8 @@ function instanceIdOf(dataDir: string): string {
 
 export interface Sandrun {
   config: Config;
-  db: Db;
+  /** The store's database (SQLite or PostgreSQL); tests reach it for what no API shows. */
+  database: StoreDatabase;
   logger: Logger;
   apiTokens: ApiTokens;
   runService: RunService;
@@ -121,31 +123,39 @@ export function createLogger(config: Pick<Config, 'logLevel'>, destination?: Des
   return destination ? pino(options, destination) : pino(options);
 }
 
+/** Where the database is: PostgreSQL at SANDRUN_DATABASE_URL, else SQLite in the data directory. */
+export function databaseLocation(config: Pick<Config, 'dataDir' | 'databaseUrl'>): DatabaseLocation {
+  return config.databaseUrl ? { kind: 'postgres', url: config.databaseUrl } : { kind: 'sqlite', file: join(config.dataDir, 'sandrun.db') };
+}
+
 /** The stores alone (for CLI commands that work on the database directly, such as `tokens`). */
-export function openStores(config: Pick<Config, 'dataDir'>) {
-  const db = openDatabase(join(config.dataDir, 'sandrun.db'));
+export async function openStores(config: Pick<Config, 'dataDir' | 'databaseUrl'>, onIdleError?: (error: Error) => void) {
+  const database = await openDatabase(databaseLocation(config), onIdleError);
+  const { db } = database;
   const tenants = new TenantStore(db);
   const tokens = new TokenStore(db);
   return {
-    db,
+    database,
     tenants,
     tokens,
-    projects: new ProjectStore(db),
-    projectSecrets: new ProjectSecretStore(db),
-    runs: new RunStore(db),
+    projects: new ProjectStore(database),
+    projectSecrets: new ProjectSecretStore(db, database.kind),
+    runs: new RunStore(db, database.kind),
     environments: new EnvironmentStore(db),
     apiTokens: new ApiTokens(tokens, tenants),
     audit: new AuditStore(db),
-    retention: new RetentionStore(db),
+    retention: new RetentionStore(database),
     usage: new UsageStore(db),
-    webhooks: new WebhookStore(db),
+    webhooks: new WebhookStore(db, database.kind),
   };
 }
 
-export function createSandrun(config: Config, logger: Logger = createLogger(config)): Sandrun {
+export type Stores = Awaited<ReturnType<typeof openStores>>;
+
+export async function createSandrun(config: Config, logger: Logger = createLogger(config)): Promise<Sandrun> {
   secureDataDir(config.dataDir, logger);
-  const stores = openStores(config);
-  const { db } = stores;
+  const stores = await openStores(config, (error) => logger.warn({ err: error }, 'an idle database connection failed; the pool opens another'));
+  const { database } = stores;
   const destinations = new DestinationPolicy(config.allowPrivateDestinations);
   const secrets = new SecretBox(loadSecretsKey(config.dataDir, config.secretsKey));
   const gitRemotes = new GitRemotes({
@@ -251,9 +261,9 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     logger,
   });
   /** A finished run's webhook deliveries are queued in the database, then the worker is woken to send them. */
-  const queueDeliveries = (run: RunRecord): void => {
+  const queueDeliveries = async (run: RunRecord): Promise<void> => {
     try {
-      if (webhooks.runFinished(run) > 0) webhookWorker.wake();
+      if ((await webhooks.runFinished(run)) > 0) webhookWorker.wake();
     } catch (error) {
       logger.error({ err: error, runId: run.id, tenantId: run.tenantId }, "could not queue the run's webhook deliveries");
     }
@@ -302,7 +312,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
     mcpHostAllowed: mcpHostAllowed({ bindHost: config.host, publicUrl: config.publicUrl, extraHosts: config.mcpAllowedHosts }),
     parametersMaxDepth: config.parametersMaxDepth,
     readiness: {
-      database: () => db.prepare('SELECT 1').get(),
+      database: () => sql`SELECT 1`.execute(database.db),
       engine: () =>
         sandbox.ping().catch((error: unknown) => {
           engineGate.markDown(error);
@@ -317,7 +327,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
 
   return {
     config,
-    db,
+    database,
     logger,
     apiTokens: stores.apiTokens,
     runService,
@@ -334,7 +344,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       const sealed = await sealCredentialsInUrls({ projects: stores.projects, mirrors, secrets, logger });
       if (sealed > 0) logger.info({ projects: sealed }, "moved credentials out of projects' repository URLs into sealed credentials");
       // Before pending runs are queued again: a build the last process left unfinished must not answer them as failed.
-      environments.recover();
+      await environments.recover();
       await reconcile({ runs: stores.runs, projects: stores.projects, runService, sandbox, logger });
       reaper = setInterval(() => {
         sandbox.reap((runId) => runService.isActive(runId), { minAgeMs: REAP_INTERVAL_MS }).catch((error: unknown) => logger.warn({ err: error }, 'reaper failed'));
@@ -383,7 +393,7 @@ export function createSandrun(config: Config, logger: Logger = createLogger(conf
       await webhookWorker.close();
       await sandbox.close();
       await projectService.close();
-      db.close();
+      await database.close();
     },
     removeContainers() {
       return sandbox.removeAll();

@@ -20,7 +20,7 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     process.exit(2);
   }
   const logger = createLogger(config);
-  const sandrun = createSandrun(config, logger);
+  const sandrun = await createSandrun(config, logger);
   await sandrun.listen();
 
   // A process group's stop signal often arrives twice (npm forwards its own; so do shells and supervisors): only a

@@ -35,11 +35,7 @@ export function auditTrail(audit: AuditLog, logger: Logger): RequestHandler {
       if (recorded) return;
       recorded = true;
       for (const entry of describe(request, response)) {
-        try {
-          audit.record(entry);
-        } catch (error) {
-          (request.log ?? logger).error({ err: error, requestId: request.id }, 'could not append to the audit log');
-        }
+        audit.record(entry).catch((error: unknown) => (request.log ?? logger).error({ err: error, requestId: request.id }, 'could not append to the audit log'));
       }
     });
     response.on('finish', record);

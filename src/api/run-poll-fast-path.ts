@@ -48,7 +48,7 @@ export function runPollFastPath(deps: RunPollDependencies): FastPath {
     if (!hasScope(principal, 'runs:read')) return false;
     let body: string;
     try {
-      body = JSON.stringify(runResultView(deps.runService.get(principal.tenantId, runId)));
+      body = JSON.stringify(runResultView(await deps.runService.get(principal.tenantId, runId)));
     } catch {
       return false;
     }

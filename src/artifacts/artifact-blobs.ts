@@ -35,6 +35,8 @@ export class ArtifactBlobs {
   /** Hashes whose file this process stored or found, oldest first; a sweep's removal forgets one. */
   private readonly known = new Set<string>();
   private incomingReady: Promise<unknown> | undefined;
+  /** While a sweep runs: hashes held meanwhile, which it keeps (its database check may predate their runs' rows). */
+  private heldDuringSweep: Set<string> | undefined;
 
   constructor(private readonly dir: string) {}
 
@@ -45,6 +47,7 @@ export class ArtifactBlobs {
       store: async (content) => {
         const stored = await this.store(content, (sha256) => {
           this.held.set(sha256, (this.held.get(sha256) ?? 0) + 1);
+          this.heldDuringSweep?.add(sha256);
           mine.push(sha256);
         });
         return stored;
@@ -152,7 +155,17 @@ export class ArtifactBlobs {
    * Removes every stored file that no run references and no run in progress holds, and half-written files of a
    * process that died; returns how many it removed.
    */
-  async sweep(isReferenced: (sha256: string) => boolean, now = Date.now()): Promise<number> {
+  async sweep(isReferenced: (sha256: string) => boolean | Promise<boolean>, now = Date.now()): Promise<number> {
+    const heldMeanwhile = new Set<string>();
+    this.heldDuringSweep = heldMeanwhile;
+    try {
+      return await this.sweepUnreferenced(heldMeanwhile, isReferenced, now);
+    } finally {
+      this.heldDuringSweep = undefined;
+    }
+  }
+
+  private async sweepUnreferenced(heldMeanwhile: Set<string>, isReferenced: (sha256: string) => boolean | Promise<boolean>, now: number): Promise<number> {
     let removed = 0;
     for (const prefix of await readdir(this.dir).catch(() => [] as string[])) {
       const sub = join(this.dir, prefix);
@@ -164,7 +177,12 @@ export class ArtifactBlobs {
           continue;
         }
         const sha256 = prefix + name;
-        if (!SHA256.test(sha256) || this.held.has(sha256) || this.removing.has(sha256) || isReferenced(sha256)) continue;
+        if (!SHA256.test(sha256) || this.held.has(sha256) || this.removing.has(sha256)) continue;
+        heldMeanwhile.delete(sha256);
+        if (await isReferenced(sha256)) continue;
+        // The last look and the start of the removal in one synchronous step: a store of these bytes either came
+        // before it (and is seen here) or waits for the removal and puts its file back.
+        if (this.held.has(sha256) || this.removing.has(sha256) || heldMeanwhile.has(sha256)) continue;
         this.known.delete(sha256);
         const removal = rm(path, { force: true }).finally(() => this.removing.delete(sha256));
         this.removing.set(sha256, removal);

@@ -36,14 +36,14 @@ export class AuditLog {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  record(entry: Omit<NewAuditEntry, 'at'>): void {
-    this.store.append({ ...entry, at: this.now().toISOString() });
+  record(entry: Omit<NewAuditEntry, 'at'>): Promise<void> {
+    return this.store.append({ ...entry, at: this.now().toISOString() });
   }
 
   /** One page of entries; `tenantId` undefined reads every tenant's (the operator's CLI). */
-  list(tenantId: string | undefined, options: { limit: number; cursor?: string }): { entries: AuditEntry[]; nextCursor: string | null } {
+  async list(tenantId: string | undefined, options: { limit: number; cursor?: string }): Promise<{ entries: AuditEntry[]; nextCursor: string | null }> {
     const beforeSeq = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
-    const rows = this.store.list({ tenantId, limit: options.limit + 1, beforeSeq });
+    const rows = await this.store.list({ tenantId, limit: options.limit + 1, beforeSeq });
     const entries = rows.slice(0, options.limit);
     const nextCursor = rows.length > options.limit ? Buffer.from(`audit:${entries[entries.length - 1]!.seq}`).toString('base64url') : null;
     return { entries, nextCursor };

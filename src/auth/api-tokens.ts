@@ -25,14 +25,14 @@ export class ApiTokens {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  create(options: { tenantId: string; scopes: Scope[]; name?: string | null; expiresAt?: Date | null }): CreatedToken {
+  async create(options: { tenantId: string; scopes: Scope[]; name?: string | null; expiresAt?: Date | null }): Promise<CreatedToken> {
     if (!TENANT_NAME.test(options.tenantId)) {
       throw new SandrunError('invalid_request', `tenant must match ${TENANT_NAME.source}`);
     }
     if (options.scopes.length === 0) throw new SandrunError('invalid_request', 'scopes: at least one scope is required');
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const at = this.now().toISOString();
-    this.tenants.ensure(options.tenantId, at);
+    await this.tenants.ensure(options.tenantId, at);
     const record = {
       id: randomUUID(),
       tenantId: options.tenantId,
@@ -41,33 +41,33 @@ export class ApiTokens {
       createdAt: at,
       expiresAt: options.expiresAt?.toISOString() ?? null,
     };
-    this.tokens.insert({ ...record, secretHash: hashSecret(token) });
-    return { token, record: this.tokens.byId(record.id)! };
+    await this.tokens.insert({ ...record, secretHash: hashSecret(token) });
+    return { token, record: (await this.tokens.byId(record.id))! };
   }
 
   /** The principal of a valid token; throws unauthorized with the reason otherwise. */
-  verify(token: string): Principal {
+  async verify(token: string): Promise<Principal> {
     if (!TOKEN_PATTERN.test(token)) throw new SandrunError('unauthorized', 'the API token is malformed');
     // Looked up by SHA-256 of the secret: an index lookup's timing tells an attacker about hash prefixes
     // of guesses, which says nothing about any stored secret, so no byte-wise compare of secrets happens.
-    const record = this.tokens.byHash(hashSecret(token));
+    const record = await this.tokens.byHash(hashSecret(token));
     if (!record) {
       throw new SandrunError('unauthorized', 'the API token is not valid');
     }
     if (record.revokedAt) throw new SandrunError('unauthorized', 'the API token has been revoked');
     const now = this.now();
     if (record.expiresAt && new Date(record.expiresAt) <= now) throw new SandrunError('unauthorized', 'the API token has expired');
-    if (record.lastUsedAt === null || now.getTime() - Date.parse(record.lastUsedAt) >= LAST_USED_RESOLUTION_MS) this.tokens.markUsed(record.id, now.toISOString());
+    if (record.lastUsedAt === null || now.getTime() - Date.parse(record.lastUsedAt) >= LAST_USED_RESOLUTION_MS) await this.tokens.markUsed(record.id, now.toISOString());
     return { tenantId: record.tenantId, scopes: new Set(record.scopes), credentialId: `token:${record.id}` };
   }
 
-  list(tenantId?: string): TokenRecord[] {
+  list(tenantId?: string): Promise<TokenRecord[]> {
     return this.tokens.list(tenantId);
   }
 
-  revoke(id: string, tenantId?: string): void {
-    const record = this.tokens.byId(id);
+  async revoke(id: string, tenantId?: string): Promise<void> {
+    const record = await this.tokens.byId(id);
     if (!record || (tenantId !== undefined && record.tenantId !== tenantId)) throw new SandrunError('not_found', `token ${id} not found`);
-    this.tokens.revoke(id, this.now().toISOString());
+    await this.tokens.revoke(id, this.now().toISOString());
   }
 }

@@ -59,12 +59,12 @@ export class TokenAdmin {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  list(admin: Principal): TokenView[] {
-    return this.apiTokens.list(admin.tenantId).map(tokenView);
+  async list(admin: Principal): Promise<TokenView[]> {
+    return (await this.apiTokens.list(admin.tenantId)).map(tokenView);
   }
 
   /** Returns the new token's record and its secret, which is never shown again. */
-  create(admin: Principal, input: unknown): TokenView & { token: string } {
+  async create(admin: Principal, input: unknown): Promise<TokenView & { token: string }> {
     const parsed = tokenCreateSchema.safeParse(input);
     if (!parsed.success) throw invalidRequest(parsed.error.issues);
     const { tenant, scopes, name, expires_in_days: days } = parsed.data;
@@ -72,12 +72,12 @@ export class TokenAdmin {
       throw new SandrunError('forbidden', `an admin credential manages only its own tenant (${admin.tenantId}); tokens for other tenants are created by the operator with 'sandrun tokens create'`);
     }
     const expiresAt = days ? new Date(this.now().getTime() + days * 86_400_000) : null;
-    const created = this.apiTokens.create({ tenantId: admin.tenantId, scopes, name: name ?? null, expiresAt });
+    const created = await this.apiTokens.create({ tenantId: admin.tenantId, scopes, name: name ?? null, expiresAt });
     return { ...tokenView(created.record), token: created.token };
   }
 
   /** Another tenant's token is reported exactly like a missing one. */
-  revoke(admin: Principal, id: string): void {
-    this.apiTokens.revoke(id, admin.tenantId);
+  revoke(admin: Principal, id: string): Promise<void> {
+    return this.apiTokens.revoke(id, admin.tenantId);
   }
 }

@@ -73,8 +73,8 @@ export class EnvironmentService {
   }
 
   /** Builds a previous process left unfinished have no outcome: forgotten, so the next run builds again. */
-  recover(): void {
-    for (const record of this.deps.store.building()) this.deps.store.remove(record.key);
+  async recover(): Promise<void> {
+    for (const record of await this.deps.store.building()) await this.deps.store.remove(record.key);
   }
 
   /**
@@ -84,7 +84,7 @@ export class EnvironmentService {
    */
   async imageFor(target: EnvironmentTarget, options: { signal?: AbortSignal; onBuilding?: (message: string) => void } = {}): Promise<string> {
     const resolved = await this.resolve(target);
-    const record = this.deps.store.get(resolved.key);
+    const record = await this.deps.store.get(resolved.key);
     if (await this.ready(resolved, record, 'run')) {
       this.touch(resolved.key);
       this.deps.metrics.environmentCacheHits.inc();
@@ -108,7 +108,7 @@ export class EnvironmentService {
       if (error instanceof SandrunError && error.code === 'environment_failed') return { status: 'failed', log: '', built_at: null, key: null, error: error.message };
       throw error;
     }
-    if (!this.deps.store.get(resolved.key) && !this.inFlight.has(resolved.key)) return { status: 'none', log: '', built_at: null, key: resolved.key, error: null };
+    if (!(await this.deps.store.get(resolved.key)) && !this.inFlight.has(resolved.key)) return { status: 'none', log: '', built_at: null, key: resolved.key, error: null };
     return this.viewOf(resolved.key);
   }
 
@@ -121,12 +121,12 @@ export class EnvironmentService {
   /** Builds `target`'s environment now (again, even when it failed a moment ago); resolves once it is under way. */
   async build(target: EnvironmentTarget): Promise<EnvironmentView> {
     const resolved = await this.resolve(target);
-    if (!(await this.ready(resolved, this.deps.store.get(resolved.key), 'request'))) this.buildOnce(target, resolved, 'request').catch(() => undefined);
+    if (!(await this.ready(resolved, await this.deps.store.get(resolved.key), 'request'))) this.buildOnce(target, resolved, 'request').catch(() => undefined);
     return this.viewOf(resolved.key);
   }
 
-  viewOf(key: string): EnvironmentView {
-    const record = this.deps.store.get(key);
+  async viewOf(key: string): Promise<EnvironmentView> {
+    const record = await this.deps.store.get(key);
     if (!record) return { status: 'building', log: '', built_at: null, key, error: null };
     const building = record.status === 'building' || this.inFlight.has(key);
     return {
@@ -148,7 +148,7 @@ export class EnvironmentService {
   async sweep(): Promise<number> {
     const before = new Date(this.now().getTime() - this.deps.settings.idleMs).toISOString();
     let removed = 0;
-    for (const record of this.deps.store.idleSince(before)) {
+    for (const record of await this.deps.store.idleSince(before)) {
       if (this.inFlight.has(record.key)) continue;
       await this.removeEnvironment(record, 'idle');
       removed += 1;
@@ -158,7 +158,7 @@ export class EnvironmentService {
 
   /** A tenant keeps at most SANDRUN_TENANT_MAX_ENVIRONMENTS: a new one replaces its least recently used. */
   private async makeRoom(tenantId: string, key: string): Promise<void> {
-    const others = this.deps.store.ofTenant(tenantId).filter((record) => record.key !== key && !this.inFlight.has(record.key));
+    const others = (await this.deps.store.ofTenant(tenantId)).filter((record) => record.key !== key && !this.inFlight.has(record.key));
     const excess = others.length - (this.deps.settings.tenantMaxEnvironments - 1);
     for (const record of others.slice(0, Math.max(0, excess))) await this.removeEnvironment(record, 'the tenant reached its most environments');
   }
@@ -167,7 +167,7 @@ export class EnvironmentService {
     this.seenPresent.delete(record.tag);
     this.touched.delete(record.key);
     await this.deps.images.remove(record.tag);
-    this.deps.store.remove(record.key);
+    await this.deps.store.remove(record.key);
     this.deps.logger.info({ environment: record.key, tenantId: record.tenantId, tag: record.tag, lastUsedAt: record.lastUsedAt, why }, 'removed an environment image');
   }
 
@@ -204,7 +204,11 @@ export class EnvironmentService {
     const last = this.touched.get(key);
     if (last !== undefined && now.getTime() - last < TOUCH_INTERVAL_MS) return;
     this.touched.set(key, now.getTime());
-    this.deps.store.touch(key, now.toISOString());
+    // Not awaited: the run need not wait for a bookkeeping write; a failed one is logged, and the next use writes again.
+    this.deps.store.touch(key, now.toISOString()).catch((error: unknown) => {
+      this.touched.delete(key);
+      this.deps.logger.warn({ err: error, environment: key }, "recording an environment's last use failed");
+    });
   }
 
   private recentlyFailed(record: EnvironmentRecord): boolean {
@@ -225,7 +229,7 @@ export class EnvironmentService {
     const { store, images, settings, metrics, logger } = this.deps;
     this.closing.signal.throwIfAborted();
     await this.makeRoom(target.tenantId, resolved.key);
-    store.start(resolved.key, target.tenantId, resolved.tag, target.baseImage, this.now().toISOString());
+    await store.start(resolved.key, target.tenantId, resolved.tag, target.baseImage, this.now().toISOString());
     this.logs.open(resolved.key);
     const started = performance.now();
     logger.info({ environment: resolved.key, project: target.projectName, tenantId: target.tenantId, cause }, 'environment build started');
@@ -237,23 +241,23 @@ export class EnvironmentService {
         }),
       );
       const seconds = (performance.now() - started) / 1000;
-      store.finish(resolved.key, { status: 'ready', log: this.logs.tail(resolved.key), errorMessage: null, imageId: built.imageId, sizeBytes: built.sizeBytes, buildSeconds: seconds }, this.now().toISOString());
+      await store.finish(resolved.key, { status: 'ready', log: this.logs.tail(resolved.key), errorMessage: null, imageId: built.imageId, sizeBytes: built.sizeBytes, buildSeconds: seconds }, this.now().toISOString());
       metrics.environmentBuilds.inc({ result: 'ready' });
       metrics.environmentBuildSeconds.observe({ result: 'ready' }, seconds);
-      this.audit(target, 'ok', null);
+      await this.audit(target, 'ok', null);
       logger.info({ environment: resolved.key, project: target.projectName, seconds, sizeBytes: built.sizeBytes }, 'environment built');
       return resolved.tag;
     } catch (error) {
       if (this.closing.signal.aborted) {
-        store.remove(resolved.key);
+        await store.remove(resolved.key);
         throw error;
       }
       const seconds = (performance.now() - started) / 1000;
       const failure = asBuildFailure(error, this.logs.tail(resolved.key));
-      store.finish(resolved.key, { status: 'failed', log: this.logs.tail(resolved.key), errorMessage: failure.message, imageId: null, sizeBytes: null, buildSeconds: seconds }, this.now().toISOString());
+      await store.finish(resolved.key, { status: 'failed', log: this.logs.tail(resolved.key), errorMessage: failure.message, imageId: null, sizeBytes: null, buildSeconds: seconds }, this.now().toISOString());
       metrics.environmentBuilds.inc({ result: 'failed' });
       metrics.environmentBuildSeconds.observe({ result: 'failed' }, seconds);
-      this.audit(target, 'failed', failure.code);
+      await this.audit(target, 'failed', failure.code);
       logger.warn({ environment: resolved.key, project: target.projectName, err: failure.message }, 'environment build failed');
       throw failure;
     } finally {
@@ -261,18 +265,21 @@ export class EnvironmentService {
     }
   }
 
-  private audit(target: EnvironmentTarget, outcome: 'ok' | 'failed', errorCode: string | null): void {
-    this.deps.audit.record({
-      tenantId: target.tenantId,
-      credentialId: null,
-      action: 'environment.build',
-      target: target.projectName,
-      status: outcome === 'ok' ? 200 : 422,
-      outcome,
-      errorCode,
-      sourceAddress: null,
-      requestId: null,
-    });
+  /** An audit entry the build's outcome does not depend on: a failure to write it is logged. */
+  private async audit(target: EnvironmentTarget, outcome: 'ok' | 'failed', errorCode: string | null): Promise<void> {
+    await this.deps.audit
+      .record({
+        tenantId: target.tenantId,
+        credentialId: null,
+        action: 'environment.build',
+        target: target.projectName,
+        status: outcome === 'ok' ? 200 : 422,
+        outcome,
+        errorCode,
+        sourceAddress: null,
+        requestId: null,
+      })
+      .catch((error: unknown) => this.deps.logger.error({ err: error, environment: target.projectName }, 'could not append the build to the audit log'));
   }
 
   /**

@@ -14,6 +14,8 @@ const FULL_SHA = /^[0-9a-f]{40}$/;
 export class CheckoutCache {
   private readonly inFlight = new Map<string, Promise<string>>();
   private builds = 0;
+  /** While a prune runs: the checkouts asked for meanwhile, which it keeps (its database check may predate their runs). */
+  private askedDuringPrune: Set<string> | undefined;
 
   constructor(
     private readonly rootDir: string,
@@ -51,6 +53,7 @@ export class CheckoutCache {
       return Promise.reject(new SandrunError('invalid_request', `checkout needs a full 40-character commit sha, got '${commitSha}'`));
     }
     const key = `${projectId}/${commitSha}`;
+    this.askedDuringPrune?.add(key);
     const pending = this.inFlight.get(key);
     if (pending) return pending;
     const building = this.getOrBuild(projectId, commitSha).finally(() => this.inFlight.delete(key));
@@ -64,19 +67,37 @@ export class CheckoutCache {
   }
 
   /**
-   * Removes every checkout that `isReferenced` says no run needs. The check and a rename out of the way happen
-   * in one synchronous step, so a run recorded a moment later builds the checkout again rather than losing it.
+   * Removes every checkout that `isReferenced` says no run needs. A checkout asked for while the check was awaited is
+   * kept; the last look and a rename out of the way happen in one synchronous step, so a run recorded a moment later
+   * builds the checkout again rather than losing it.
    * `beforeRemove` lets whatever else holds the directory (warm containers mount it) let go first.
    */
-  async prune(isReferenced: (projectId: string, commitSha: string) => boolean, beforeRemove?: (projectId: string) => Promise<void>): Promise<number> {
+  async prune(isReferenced: (projectId: string, commitSha: string) => boolean | Promise<boolean>, beforeRemove?: (projectId: string) => Promise<void>): Promise<number> {
+    const asked = new Set<string>();
+    this.askedDuringPrune = asked;
+    try {
+      return await this.pruneUnreferenced(asked, isReferenced, beforeRemove);
+    } finally {
+      this.askedDuringPrune = undefined;
+    }
+  }
+
+  private async pruneUnreferenced(
+    asked: Set<string>,
+    isReferenced: (projectId: string, commitSha: string) => boolean | Promise<boolean>,
+    beforeRemove?: (projectId: string) => Promise<void>,
+  ): Promise<number> {
     let removed = 0;
     for (const project of await listDirectories(this.rootDir)) {
       const projectDir = join(this.rootDir, project);
       for (const commitSha of (await listDirectories(projectDir)).filter((name) => FULL_SHA.test(name))) {
-        const needed = () => this.inFlight.has(`${project}/${commitSha}`) || isReferenced(project, commitSha);
-        if (needed()) continue;
+        const key = `${project}/${commitSha}`;
+        asked.delete(key);
+        const needed = async () => this.inFlight.has(key) || (await isReferenced(project, commitSha));
+        if (await needed()) continue;
         await beforeRemove?.(project);
-        if (needed()) continue;
+        if (await needed()) continue;
+        if (this.inFlight.has(key) || asked.has(key)) continue;
         const doomed = join(projectDir, `.${commitSha}.pruned-${randomUUID()}`);
         renameSync(join(projectDir, commitSha), doomed);
         await rm(doomed, { recursive: true, force: true });

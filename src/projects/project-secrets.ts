@@ -33,7 +33,7 @@ export const secretSealingContext = (projectId: string, key: string): string => 
 
 /** What the service needs of a project: the tenant's own, or not_found (another tenant's is reported the same way). */
 export interface ProjectLookup {
-  require(tenantId: string, name: string): { id: string; tenantId: string; name: string };
+  require(tenantId: string, name: string): Promise<{ id: string; tenantId: string; name: string }>;
 }
 
 export interface ProjectSecretsDeps {
@@ -53,48 +53,44 @@ export class ProjectSecrets {
   }
 
   /** Sets or replaces one secret; `created` tells which. The project is looked up after the input is checked. */
-  set(tenantId: string, projectName: string, key: string, body: unknown): { secret: SecretNameView; created: boolean } {
+  async set(tenantId: string, projectName: string, key: string, body: unknown): Promise<{ secret: SecretNameView; created: boolean }> {
     const validKey = parseKey(key);
     const parsed = secretSetSchema.safeParse(body);
     if (!parsed.success) throw invalidRequest(parsed.error.issues);
-    const project = this.deps.projects.require(tenantId, projectName);
+    const project = await this.deps.projects.require(tenantId, projectName);
     const { store, maxPerProject } = this.deps;
-    // No await from here to the write: the count and the insert see the same table.
-    if (!store.has(tenantId, project.id, validKey)) {
-      const count = store.count(tenantId, project.id);
-      if (count >= maxPerProject) {
-        throw new SandrunError(
-          'conflict',
-          `project '${project.name}' already has ${count} secrets, the most a project may have (SANDRUN_PROJECT_MAX_SECRETS=${maxPerProject}); remove one to add another`,
-          { limit: 'project_secrets', max: maxPerProject, count },
-        );
-      }
-    }
     const at = this.now().toISOString();
     const sealed = this.deps.box.seal(parsed.data.value, secretSealingContext(project.id, validKey));
-    const { created } = store.set({ tenantId, projectId: project.id, key: validKey, sealed, at });
-    return { secret: { key: validKey, updated_at: at }, created };
+    const result = await store.set({ tenantId, projectId: project.id, key: validKey, sealed, at }, maxPerProject);
+    if ('full' in result) {
+      throw new SandrunError(
+        'conflict',
+        `project '${project.name}' already has ${result.full} secrets, the most a project may have (SANDRUN_PROJECT_MAX_SECRETS=${maxPerProject}); remove one to add another`,
+        { limit: 'project_secrets', max: maxPerProject, count: result.full },
+      );
+    }
+    return { secret: { key: validKey, updated_at: at }, created: result.created };
   }
 
   /** The project's secrets by name, with when each was set; never a value. */
-  list(tenantId: string, projectName: string): SecretNameView[] {
-    const project = this.deps.projects.require(tenantId, projectName);
-    return this.deps.store.names(tenantId, project.id).map((secret) => ({ key: secret.key, updated_at: secret.updatedAt }));
+  async list(tenantId: string, projectName: string): Promise<SecretNameView[]> {
+    const project = await this.deps.projects.require(tenantId, projectName);
+    return (await this.deps.store.names(tenantId, project.id)).map((secret) => ({ key: secret.key, updated_at: secret.updatedAt }));
   }
 
-  remove(tenantId: string, projectName: string, key: string): void {
+  async remove(tenantId: string, projectName: string, key: string): Promise<void> {
     const validKey = parseKey(key);
-    const project = this.deps.projects.require(tenantId, projectName);
-    if (!this.deps.store.remove(tenantId, project.id, validKey)) throw new SandrunError('not_found', `project '${project.name}' has no secret ${validKey}`);
+    const project = await this.deps.projects.require(tenantId, projectName);
+    if (!(await this.deps.store.remove(tenantId, project.id, validKey))) throw new SandrunError('not_found', `project '${project.name}' has no secret ${validKey}`);
   }
 
   /**
    * The project's secrets opened, KEY → value, for a run of it. `projectId` is a project the caller has already
    * resolved within its tenant (ProjectService.require). A value that does not open (the key changed) throws internal.
    */
-  valuesFor(projectId: string): Record<string, string> {
+  async valuesFor(projectId: string): Promise<Record<string, string>> {
     const values: Record<string, string> = {};
-    for (const secret of this.deps.store.sealed(projectId)) values[secret.key] = this.deps.box.open(secret.sealed, secretSealingContext(projectId, secret.key));
+    for (const secret of await this.deps.store.sealed(projectId)) values[secret.key] = this.deps.box.open(secret.sealed, secretSealingContext(projectId, secret.key));
     return values;
   }
 }

@@ -75,7 +75,7 @@ export class ProjectService {
     this.cloneSlots = new CloneSlots(settings.limits.maxConcurrentClones, settings.limits.tenantMaxConcurrentClones);
   }
 
-  view(project: ProjectRecord): ProjectView {
+  async view(project: ProjectRecord): Promise<ProjectView> {
     return {
       name: project.name,
       repo_url: redactRepoUrl(project.repoUrl),
@@ -83,7 +83,7 @@ export class ProjectService {
       created_at: project.createdAt,
       refreshed_at: project.refreshedAt,
       credential: project.credential && { type: project.credential.type },
-      secrets: this.settings.secretStore.names(project.tenantId, project.id).map((secret) => ({ key: secret.key, updated_at: secret.updatedAt })),
+      secrets: (await this.settings.secretStore.names(project.tenantId, project.id)).map((secret) => ({ key: secret.key, updated_at: secret.updatedAt })),
     };
   }
 
@@ -95,8 +95,8 @@ export class ProjectService {
     const credential = projectCredential(repo, parsed.data.credential);
     const repoUrl = repo.location.url;
     if (requestedBranch) validateBranchName(requestedBranch);
-    if (this.projects.byName(tenantId, name)) throw new SandrunError('conflict', `project '${name}' already exists`);
-    this.assertRoomForAnotherProject(tenantId);
+    if (await this.projects.byName(tenantId, name)) throw new SandrunError('conflict', `project '${name}' already exists`);
+    await this.assertRoomForAnotherProject(tenantId);
     this.settings.assertDiskRoom();
     const id = randomUUID();
     return this.cloneSlots.run(tenantId, async () => {
@@ -107,13 +107,12 @@ export class ProjectService {
         const { commitSha } = await this.mirrors.resolve(id, { defaultBranch, projectName: name });
         await this.repoLimits.assertCheckoutFits(id, commitSha, name);
         // Again: registrations of the same tenant may have run side by side since the first check.
-        this.assertRoomForAnotherProject(tenantId);
+        await this.assertRoomForAnotherProject(tenantId);
         const at = this.now().toISOString();
-        this.tenants.ensure(tenantId, at);
-        return this.projects.insert({ id, tenantId, name, repoUrl, defaultBranch, createdAt: at, credential: sealCredential(this.settings.secrets, id, credential) });
+        await this.tenants.ensure(tenantId, at);
+        return await this.projects.insert({ id, tenantId, name, repoUrl, defaultBranch, createdAt: at, credential: sealCredential(this.settings.secrets, id, credential) });
       } catch (error) {
         await this.mirrors.remove(id);
-        if (error instanceof Error && /UNIQUE/.test(error.message)) throw new SandrunError('conflict', `project '${name}' already exists`);
         throw error;
       }
     });
@@ -123,9 +122,9 @@ export class ProjectService {
    * 409, not 429: a count of projects does not go down by waiting, only by removing one (and a 429 invites clients to
    * retry after Retry-After).
    */
-  private assertRoomForAnotherProject(tenantId: string): void {
+  private async assertRoomForAnotherProject(tenantId: string): Promise<void> {
     const max = this.settings.limits.tenantMaxProjects;
-    const count = this.projects.list(tenantId).length;
+    const count = (await this.projects.list(tenantId)).length;
     if (count >= max) {
       throw new SandrunError('conflict', `this tenant already has ${count} projects, the most it may have (SANDRUN_TENANT_MAX_PROJECTS=${max}); remove one to register another`, {
         limit: 'tenant_projects',
@@ -135,27 +134,27 @@ export class ProjectService {
     }
   }
 
-  list(tenantId: string): ProjectRecord[] {
+  list(tenantId: string): Promise<ProjectRecord[]> {
     return this.projects.list(tenantId);
   }
 
   /** The tenant's project; another tenant's project is reported exactly like a missing one. */
-  require(tenantId: string, name: string): ProjectRecord {
-    const project = this.projects.byName(tenantId, name);
+  async require(tenantId: string, name: string): Promise<ProjectRecord> {
+    const project = await this.projects.byName(tenantId, name);
     if (!project) throw new SandrunError('not_found', `project '${name}' not found`);
     return project;
   }
 
   async detail(tenantId: string, name: string): Promise<ProjectHeadView> {
-    const project = this.require(tenantId, name);
+    const project = await this.require(tenantId, name);
     const { commitSha } = await this.resolve(project, {});
     try {
       const manifest = await this.manifestAt(project, commitSha);
       const network = destinationStatus(this.settings.egressAllow, manifest.network?.allow ?? []);
-      return { ...this.view(project), commit_sha: commitSha, image: manifest.image ?? null, models: [...manifest.models.keys()], network, manifest_error: null };
+      return { ...(await this.view(project)), commit_sha: commitSha, image: manifest.image ?? null, models: [...manifest.models.keys()], network, manifest_error: null };
     } catch (error) {
       if (!(error instanceof SandrunError) || error.code !== 'manifest_invalid') throw error;
-      return { ...this.view(project), commit_sha: commitSha, image: null, models: [], network: [], manifest_error: { code: error.code, message: error.message } };
+      return { ...(await this.view(project)), commit_sha: commitSha, image: null, models: [], network: [], manifest_error: { code: error.code, message: error.message } };
     }
   }
 
@@ -194,7 +193,7 @@ export class ProjectService {
    * (refs put back, the new objects dropped) and refused with repo_too_large: the project stays at its old commits.
    */
   async refresh(tenantId: string, name: string): Promise<ProjectRecord> {
-    const project = this.require(tenantId, name);
+    const project = await this.require(tenantId, name);
     this.settings.assertDiskRoom();
     await this.cloneSlots.run(tenantId, async () => {
       const before = await this.mirrors.snapshotRefs(project.id);
@@ -215,7 +214,7 @@ export class ProjectService {
         throw error;
       }
     });
-    this.projects.markRefreshed(project.id, this.now().toISOString(), project.defaultBranch);
+    await this.projects.markRefreshed(project.id, this.now().toISOString(), project.defaultBranch);
     await this.settings.onProjectChanged?.(project.id);
     return this.require(tenantId, name);
   }
@@ -226,10 +225,10 @@ export class ProjectService {
   }
 
   async remove(tenantId: string, name: string): Promise<void> {
-    const project = this.require(tenantId, name);
-    const active = this.runs.countActiveForProject(project.id);
+    const project = await this.require(tenantId, name);
+    const active = await this.runs.countActiveForProject(project.id);
     if (active > 0) throw new SandrunError('conflict', `project '${name}' has ${active} pending or running run(s); cancel them or wait`);
-    this.projects.delete(project.id, this.now().toISOString());
+    await this.projects.delete(project.id, this.now().toISOString());
     await this.settings.onProjectChanged?.(project.id);
     await this.mirrors.remove(project.id);
     await this.checkouts.remove(project.id);

@@ -11,12 +11,12 @@ const HTTPS_WITH_USERINFO = /^https:\/\/[^/]*@/i;
 /** Rewrites each such project's URL (in the database and in its mirror's config) without the user info; returns how many. */
 export async function sealCredentialsInUrls(deps: { projects: ProjectStore; mirrors: GitMirrors; secrets: SecretBox; logger: Logger }): Promise<number> {
   let moved = 0;
-  for (const project of deps.projects.listAll().filter((record) => HTTPS_WITH_USERINFO.test(record.repoUrl))) {
+  for (const project of (await deps.projects.listAll()).filter((record) => HTTPS_WITH_USERINFO.test(record.repoUrl))) {
     try {
       const repo = parseRepoUrl(project.repoUrl, false);
       // A URL with a user name only held nothing secret and never worked without a helper; it is only cleaned.
       const credential = project.credential ?? (repo.userinfo?.password ? sealCredential(deps.secrets, project.id, projectCredential(repo, null)) : null);
-      deps.projects.setRepository(project.id, repo.location.url, credential);
+      await deps.projects.setRepository(project.id, repo.location.url, credential);
       moved += 1;
       await deps.mirrors.setOriginUrl(project.id, repo.location.url);
     } catch (error) {

@@ -51,7 +51,7 @@ export class ProjectEnvironments {
 
   private async head(tenantId: string, name: string): Promise<Head> {
     const detail = await this.deps.projects.detail(tenantId, name);
-    const project = this.deps.projects.require(tenantId, name);
+    const project = await this.deps.projects.require(tenantId, name);
     return {
       project,
       detail,

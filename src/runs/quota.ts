@@ -8,10 +8,10 @@ export function utcDayBounds(at: Date): { from: string; to: string } {
 }
 
 /** 429 quota_exceeded once the tenant's runs finished today have used the day's CPU seconds; no limit when undefined. */
-export function assertWithinDailyCpu(runs: RunStore, tenantId: string, limit: number | undefined, now: Date): void {
+export async function assertWithinDailyCpu(runs: RunStore, tenantId: string, limit: number | undefined, now: Date): Promise<void> {
   if (limit === undefined) return;
   const { from, to } = utcDayBounds(now);
-  const used = runs.cpuSecondsBetween(tenantId, from, to);
+  const used = await runs.cpuSecondsBetween(tenantId, from, to);
   if (used < limit) return;
   throw new SandrunError(
     'quota_exceeded',

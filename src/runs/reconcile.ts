@@ -30,14 +30,14 @@ export async function reconcile(deps: {
   } catch (error) {
     deps.logger.warn({ err: errorMessage(error) }, 'could not reach the engine to remove leftover containers; the reaper will retry');
   }
-  const projectsById = new Map(deps.projects.listAll().map((project) => [project.id, project]));
-  for (const run of deps.runs.unfinished()) {
+  const projectsById = new Map((await deps.projects.listAll()).map((project) => [project.id, project]));
+  for (const run of await deps.runs.unfinished()) {
     const project = projectsById.get(run.projectId);
     if (run.status === 'running' || !project) {
       const reason = project
         ? 'the server stopped while this run was running; its container was removed and the run was not retried'
         : 'the project of this run was removed before it could start';
-      deps.runService.abandon(run.id, reason);
+      await deps.runService.abandon(run.id, reason);
       report.abandoned += 1;
     } else {
       deps.runService.enqueue(run, project);

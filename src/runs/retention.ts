@@ -59,21 +59,21 @@ export class RetentionJob {
   private async pass(): Promise<RetentionReport> {
     const at = this.now();
     const report: RetentionReport = { runsPurged: 0, checkoutsRemoved: 0, keysExpired: 0, artifactFilesRemoved: 0 };
-    for (const tenant of this.store.tenants()) {
+    for (const tenant of await this.store.tenants()) {
       const before = new Date(at.getTime() - (tenant.retentionDays ?? this.defaultDays) * DAY_MS).toISOString();
       for (;;) {
-        const purged = this.store.purgeBatch(tenant.tenantId, before, at.toISOString(), PURGE_BATCH);
+        const purged = await this.store.purgeBatch(tenant.tenantId, before, at.toISOString(), PURGE_BATCH);
         report.runsPurged += purged;
         await yieldToRequests();
         if (purged < PURGE_BATCH) break;
       }
     }
-    report.keysExpired = this.idempotencyKeys.expire(new Date(at.getTime() - IDEMPOTENCY_WINDOW_MS).toISOString());
+    report.keysExpired = await this.idempotencyKeys.expire(new Date(at.getTime() - IDEMPOTENCY_WINDOW_MS).toISOString());
     report.artifactFilesRemoved = await this.artifacts.sweep((sha256) => this.store.isArtifactReferenced(sha256));
     report.checkoutsRemoved = await this.checkouts.prune((projectId, commitSha) => this.store.isCheckoutReferenced(projectId, commitSha), this.beforeCheckoutRemoved);
     if (report.runsPurged > 0 || report.keysExpired > 0) {
-      while (this.store.vacuumStep(VACUUM_PAGES_PER_STEP) > 0) await yieldToRequests();
-      this.store.checkpoint();
+      while ((await this.store.vacuumStep(VACUUM_PAGES_PER_STEP)) > 0) await yieldToRequests();
+      await this.store.checkpoint();
     }
     if (report.runsPurged || report.checkoutsRemoved || report.artifactFilesRemoved) this.logger.info(report, 'retention pass');
     return report;

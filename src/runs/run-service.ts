@@ -9,7 +9,7 @@ import { planRun } from '../projects/run-plan.ts';
 import type { ArtifactSink, SandboxBackend, SandboxResult } from '../sandbox/backend.ts';
 import type { ArtifactBlobs } from '../artifacts/artifact-blobs.ts';
 import { isTerminal, type RunStatus } from '../run-status.ts';
-import type { RunCompletion, RunRecord, RunSnapshot, RunStore } from '../store/run-store.ts';
+import type { NewRun, RunCompletion, RunRecord, RunSnapshot, RunStore } from '../store/run-store.ts';
 import type { IdempotencyKey, StoredKey } from '../store/idempotency-keys.ts';
 import type { ProjectRecord } from '../store/project-store.ts';
 import type { LiveLogs } from './live-logs.ts';
@@ -67,9 +67,10 @@ export interface RunServiceDeps {
   /** Project environments (SPEC §9): a run whose project declares one waits, pending, for its image. */
   environments: EnvironmentService;
   /** The project's secret values (SPEC §10), read when its run starts: each becomes /run/secrets/KEY. */
-  secretsOf: (projectId: string) => Record<string, string>;
+  secretsOf: (projectId: string) => Promise<Record<string, string>>;
   /** Told of each run once it is terminal and recorded (webhooks queue their deliveries); must not throw. */
-  onFinished: (run: RunRecord) => void;
+  /** Told of each run's end before its waiters are; whatever it writes (webhook deliveries) is there when they read. */
+  onFinished: (run: RunRecord) => Promise<void>;
   /** Where runs' files under /outputs are kept (SPEC §12). */
   artifacts: ArtifactBlobs;
   /** The clock (tests may pin it). */
@@ -84,6 +85,8 @@ export class RunService {
   private readonly finished = new Map<string, { promise: Promise<RunRecord>; resolve: (run: RunRecord) => void }>();
   /** Runs waiting for their environment before they queue; aborting one gives its wait up (cancel, shutdown). */
   private readonly preparing = new Map<string, AbortController>();
+  /** The write of each started run's start, awaited before its end is written. */
+  private readonly markings = new Map<string, Promise<unknown>>();
   private stopping = false;
 
   private readonly runs: RunStore;
@@ -97,8 +100,8 @@ export class RunService {
   private readonly engine: EngineGate;
   private readonly disk: DiskGuard;
   private readonly environments: EnvironmentService;
-  private readonly secretsOf: (projectId: string) => Record<string, string>;
-  private readonly onFinished: (run: RunRecord) => void;
+  private readonly secretsOf: (projectId: string) => Promise<Record<string, string>>;
+  private readonly onFinished: (run: RunRecord) => Promise<void>;
   private readonly artifacts: ArtifactBlobs;
   private readonly egressUnavailable: string | null;
   private readonly now: () => Date;
@@ -124,7 +127,7 @@ export class RunService {
    * never started, or whose outputs retention removed (nothing left to compare with).
    */
   async replayRun(tenantId: string, runId: string, options: SubmitOptions = {}): Promise<SubmitResult> {
-    const original = this.get(tenantId, runId);
+    const original = await this.get(tenantId, runId);
     if (!isTerminal(original.status)) throw new SandrunError('conflict', `run ${runId} is ${original.status}; only a finished run can be replayed`);
     if (original.startedAt === null) {
       throw new SandrunError('conflict', `run ${runId} never started (${original.status}${original.error ? `: ${original.error.code}` : ''}), so it has no result to reproduce; submit it again instead`);
@@ -148,9 +151,9 @@ export class RunService {
     const key =
       options.idempotencyKey === undefined ? undefined : { tenantId, key: parseIdempotencyKey(options.idempotencyKey), requestHash: requestHash(request, replayOf) };
     const notBefore = new Date(this.now().getTime() - IDEMPOTENCY_WINDOW_MS).toISOString();
-    const earlier = key && this.runs.idempotencyKeys.find(tenantId, key.key, notBefore);
+    const earlier = key && (await this.runs.idempotencyKeys.find(tenantId, key.key, notBefore));
     if (key && earlier) return this.replay(request.mode, key, earlier);
-    const project = this.projects.require(tenantId, request.project_name);
+    const project = await this.projects.require(tenantId, request.project_name);
     const { commitSha, warning } = await this.projects.resolve(project, { branch: request.branch, commitSha: request.commit_sha });
     // Refused now (422) rather than accepted and ended as an error when its checkout is built; and before its tree is read.
     await this.projects.assertCheckoutFits(project, commitSha);
@@ -164,10 +167,14 @@ export class RunService {
         `the Docker engine is not answering (${this.engine.reason}); sync runs are refused until it is back, async runs are queued and start then`,
       );
     }
+    await assertWithinDailyCpu(this.runs, tenantId, this.config.tenantDailyCpuSeconds, this.now());
     this.scheduler.assertCapacity(tenantId);
     this.disk.assertRoom();
-    assertWithinDailyCpu(this.runs, tenantId, this.config.tenantDailyCpuSeconds, this.now());
-    const newRun = {
+    // The run's place in the queue is held from the capacity check, through the insert's await, to its enqueue: runs
+    // submitted side by side cannot all pass the check and then all be queued past the limit.
+    const releasePlace = this.scheduler.reserve(tenantId);
+    try {
+      return await this.recordAndQueue(request, project, manifest, grants, key, notBefore, {
         id: randomUUID(),
         tenantId,
         projectId: project.id,
@@ -182,18 +189,37 @@ export class RunService {
         limits: plan.limits,
         warning,
         replayOf,
-    };
+      }, releasePlace);
+    } finally {
+      releasePlace();
+    }
+  }
+
+  private async recordAndQueue(
+    request: RunRequest,
+    project: ProjectRecord,
+    manifest: ResolvedManifest,
+    grants: EgressGrant[],
+    key: IdempotencyKey | undefined,
+    notBefore: string,
+    newRun: NewRun,
+    releasePlace: () => void,
+  ): Promise<SubmitResult> {
     const createdAt = this.now().toISOString();
     let run: RunRecord;
     if (key) {
       // Another submission with this key may have been recorded while this one resolved the commit.
-      const inserted = this.runs.insertOnce(newRun, createdAt, key, notBefore);
-      if (inserted.existing) return this.replay(request.mode, key, inserted.existing);
+      const inserted = await this.runs.insertOnce(newRun, createdAt, key, notBefore);
+      if (inserted.existing) {
+        releasePlace();
+        return this.replay(request.mode, key, inserted.existing);
+      }
       run = inserted.run;
     } else {
-      run = this.runs.insert(newRun, createdAt);
+      run = await this.runs.insert(newRun, createdAt);
     }
-    this.logger.info({ runId: run.id, tenantId, project: project.name, runNumber: run.runNumber }, 'run queued');
+    this.logger.info({ runId: run.id, tenantId: run.tenantId, project: project.name, runNumber: run.runNumber }, 'run queued');
+    releasePlace();
     this.enqueue(run, project, { environment: manifest.environment ?? null, grants });
     if (request.mode === 'async') return { mode: 'async', run, replayed: false };
     return { mode: 'sync', run: await this.waitForTerminal(run.id), replayed: false };
@@ -206,7 +232,7 @@ export class RunService {
         run_id: earlier.runId,
       });
     }
-    const run = mode === 'async' ? this.runs.get(earlier.runId)! : await this.waitForTerminal(earlier.runId);
+    const run = mode === 'async' ? (await this.runs.get(earlier.runId))! : await this.waitForTerminal(earlier.runId);
     return { mode, run, replayed: true };
   }
 
@@ -254,12 +280,12 @@ export class RunService {
               signal: controller.signal,
               onBuilding: (message) => {
                 waited = true;
-                this.runs.setStatusMessage(run.id, message);
+                this.runs.setStatusMessage(run.id, message).catch((error: unknown) => this.logger.warn({ runId: run.id, err: error }, "could not record what the run waits for"));
               },
             },
           )
         : run.image;
-      if (waited) this.runs.setStatusMessage(run.id, null);
+      if (waited) await this.runs.setStatusMessage(run.id, null);
       release();
       this.schedule(run, project, image, needs.grants);
     } catch (error) {
@@ -267,7 +293,7 @@ export class RunService {
       // At shutdown the run stays pending; the next start prepares it again.
       if (this.stopping) return;
       if (!controller.signal.aborted) this.logger.warn({ runId: run.id, tenantId: run.tenantId, err: error }, 'the run\'s environment could not be made ready');
-      this.finish(run.id, controller.signal.aborted ? cancelledBeforeStart(this.now()) : completionFromFailure(error, this.now()));
+      await this.finish(run.id, controller.signal.aborted ? cancelledBeforeStart(this.now()) : completionFromFailure(error, this.now()));
     } finally {
       this.preparing.delete(run.id);
     }
@@ -282,10 +308,11 @@ export class RunService {
 
   /** Resolves with the run once it is terminal. */
   async waitForTerminal(runId: string): Promise<RunRecord> {
-    const current = this.runs.get(runId);
+    // Taken before the read: a run that ends while it is read has resolved its waiter by then, not lost it.
+    const waiter = this.finished.get(runId);
+    const current = await this.runs.get(runId);
     if (!current) throw new SandrunError('not_found', `run ${runId} not found`);
     if (isTerminal(current.status)) return current;
-    const waiter = this.finished.get(runId);
     if (!waiter) throw new SandrunError('internal', `run ${runId} is ${current.status} but not tracked by this server`);
     return waiter.promise;
   }
@@ -310,12 +337,12 @@ export class RunService {
     } catch (error) {
       completion = controller.signal.aborted ? cancelledBeforeStart(this.now()) : completionFromFailure(diskFullError(error) ?? error, this.now());
       if (!controller.signal.aborted) this.logger.warn({ runId: run.id, tenantId: run.tenantId, err: error }, 'run failed on the platform side');
-    } finally {
-      this.active.delete(run.id);
     }
     try {
-      this.finish(run.id, completion);
+      await this.finish(run.id, completion);
     } finally {
+      // Active until its end is recorded: a shutdown waits for that write before the database closes.
+      this.active.delete(run.id);
       artifacts.release();
     }
   }
@@ -350,7 +377,7 @@ export class RunService {
     }
   }
 
-  private startInSandbox(
+  private async startInSandbox(
     run: RunRecord,
     grants: EgressGrant[],
     workspaceDir: string,
@@ -376,7 +403,7 @@ export class RunService {
           SANDRUN_COMMIT_SHA: run.commitSha,
         },
         limits: run.limits,
-        secrets: this.secretsOf(run.projectId),
+        secrets: await this.secretsOf(run.projectId),
         egress: grants,
         labels: { 'sandrun.tenant': run.tenantId, 'sandrun.project': run.projectName, 'sandrun.project_id': run.projectId },
       },
@@ -385,7 +412,10 @@ export class RunService {
         onStart: (startedAt) => {
           onStarted();
           this.metrics.containerStart.observe((performance.now() - askedAt) / 1000);
-          this.runs.markRunning(run.id, startedAt.toISOString(), snapshot);
+          this.markings.set(
+            run.id,
+            this.runs.markRunning(run.id, startedAt.toISOString(), snapshot).catch((error: unknown) => this.logger.error({ runId: run.id, err: error }, 'could not record the start of a run')),
+          );
         },
         onLog: (stream, chunk) => this.liveLogs.push(run.id, stream, chunk),
         artifacts,
@@ -393,21 +423,24 @@ export class RunService {
     );
   }
 
-  private finish(runId: string, completion: RunCompletion): RunRecord {
+  private async finish(runId: string, completion: RunCompletion): Promise<RunRecord> {
+    // Its start is recorded before its end, never after it.
+    await this.markings.get(runId);
+    this.markings.delete(runId);
     try {
-      this.runs.complete(runId, { ...completion, outputsMatch: this.comparedWithOriginal(runId, completion) });
+      await this.runs.complete(runId, { ...completion, outputsMatch: await this.comparedWithOriginal(runId, completion) });
     } catch (error) {
       // The database could not take the write (disk full): the row stays running and the next start reconciles it.
       this.logger.error({ runId, err: error }, 'could not record the end of a run');
     }
-    const record = this.runs.get(runId)!;
+    const record = (await this.runs.get(runId))!;
+    if (isTerminal(record.status)) await this.onFinished(record);
     this.liveLogs.close(runId);
     this.finished.get(runId)?.resolve(record);
     this.finished.delete(runId);
     this.metrics.runsTotal.inc({ status: record.status, tenant: record.tenantId });
     if (record.durationSeconds !== null) this.metrics.runDuration.observe({ status: record.status }, record.durationSeconds);
     this.logger.info({ runId, tenantId: record.tenantId, status: record.status, exitCode: record.exitCode, durationSeconds: record.durationSeconds }, 'run finished');
-    if (isTerminal(record.status)) this.onFinished(record);
     return record;
   }
 
@@ -415,23 +448,23 @@ export class RunService {
    * A replay's outputs_match, recorded with its end (so no reader sees a finished replay without it): null for a run
    * that is not a replay, or whose original's outputs retention removed meanwhile.
    */
-  private comparedWithOriginal(runId: string, completion: RunCompletion): boolean | null {
-    const replayOf = this.runs.get(runId)?.replayOf;
+  private async comparedWithOriginal(runId: string, completion: RunCompletion): Promise<boolean | null> {
+    const replayOf = (await this.runs.get(runId))?.replayOf;
     if (!replayOf) return null;
-    const original = this.runs.get(replayOf);
+    const original = await this.runs.get(replayOf);
     if (!original || original.purgedAt !== null) return null;
     return outputsMatch(original, completion);
   }
 
-  get(tenantId: string, runId: string): RunRecord {
-    const run = this.runs.getForTenant(tenantId, runId);
+  async get(tenantId: string, runId: string): Promise<RunRecord> {
+    const run = await this.runs.getForTenant(tenantId, runId);
     if (!run) throw new SandrunError('not_found', `run ${runId} not found`);
     return run;
   }
 
-  list(tenantId: string, options: RunListOptions): { runs: RunRecord[]; nextCursor: string | null } {
+  async list(tenantId: string, options: RunListOptions): Promise<{ runs: RunRecord[]; nextCursor: string | null }> {
     const beforeSeq = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
-    const runs = this.runs.list({ tenantId, projectName: options.projectName, status: options.status, limit: options.limit + 1, beforeSeq });
+    const runs = await this.runs.list({ tenantId, projectName: options.projectName, status: options.status, limit: options.limit + 1, beforeSeq });
     const page = runs.slice(0, options.limit);
     const nextCursor = runs.length > options.limit ? encodeCursor(page[page.length - 1]!.seq) : null;
     return { runs: page, nextCursor };
@@ -439,7 +472,7 @@ export class RunService {
 
   /** Cancels a pending or running run; 409 when it is already terminal. */
   async cancel(tenantId: string, runId: string): Promise<RunRecord> {
-    const run = this.get(tenantId, runId);
+    const run = await this.get(tenantId, runId);
     if (isTerminal(run.status)) throw new SandrunError('conflict', `run ${runId} is already ${run.status}`);
     if (this.scheduler.remove(runId)) return this.finish(runId, cancelledBeforeStart(this.now()));
     const preparing = this.preparing.get(runId);
@@ -454,9 +487,9 @@ export class RunService {
   }
 
   /** Marks a run that can no longer be carried out (reconciliation after a restart). */
-  abandon(runId: string, message: string): void {
-    this.runs.complete(runId, { ...completionFromFailure(new SandrunError('internal', message), this.now()), error: { code: 'server_restarted', message } });
-    this.onFinished(this.runs.get(runId)!);
+  async abandon(runId: string, message: string): Promise<void> {
+    await this.runs.complete(runId, { ...completionFromFailure(new SandrunError('internal', message), this.now()), error: { code: 'server_restarted', message } });
+    await this.onFinished((await this.runs.get(runId))!);
   }
 
   /**

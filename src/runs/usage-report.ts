@@ -44,7 +44,7 @@ export class UsageReport {
   ) {}
 
   /** Every day of [from, to] (both inclusive; default: today, UTC), zeros on days without runs. */
-  daily(tenantId: string, query: unknown): UsageReportView {
+  async daily(tenantId: string, query: unknown): Promise<UsageReportView> {
     const parsed = usageQuerySchema.safeParse(query);
     if (!parsed.success) throw invalidRequest(parsed.error.issues);
     const today = this.now().toISOString().slice(0, 10);
@@ -54,7 +54,7 @@ export class UsageReport {
     const end = Date.parse(`${to}T00:00:00Z`) + DAY_MS;
     if (end <= start) throw new SandrunError('invalid_request', `from (${from}) must not be after to (${to})`);
     if ((end - start) / DAY_MS > MAX_DAYS) throw new SandrunError('invalid_request', `the range may span at most ${MAX_DAYS} days`);
-    const byDate = new Map(this.store.daily(tenantId, new Date(start).toISOString(), new Date(end).toISOString()).map((day) => [day.date, day]));
+    const byDate = new Map((await this.store.daily(tenantId, new Date(start).toISOString(), new Date(end).toISOString())).map((day) => [day.date, day]));
     const days: UsageDayView[] = [];
     for (let at = start; at < end; at += DAY_MS) {
       const key = new Date(at).toISOString().slice(0, 10);

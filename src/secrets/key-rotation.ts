@@ -13,7 +13,7 @@ export interface KeyRotationInput {
   /** SANDRUN_SECRETS_NEW_KEY, raw; required when the key is configured, else a random key is made. */
   replacement: string | undefined;
   /** Re-seals every value from one key to the other, all or nothing. */
-  reseal: (from: SecretBox, to: SecretBox) => ResealCounts;
+  reseal: (from: SecretBox, to: SecretBox) => Promise<ResealCounts>;
 }
 
 export interface KeyRotationResult extends ResealCounts {
@@ -26,14 +26,14 @@ export interface KeyRotationResult extends ResealCounts {
  * transaction, then the file is renamed over the old one. A crash after the commit leaves the new key in
  * `secrets.key.next`, never nowhere; a later rotation refuses to start until an operator has moved it into place.
  */
-export function rotateSecretsKey(input: KeyRotationInput): KeyRotationResult {
+export async function rotateSecretsKey(input: KeyRotationInput): Promise<KeyRotationResult> {
   const replacement = input.replacement === undefined ? undefined : parseSecretsKey(input.replacement);
   // The value never appears in a message, like SANDRUN_SECRETS_KEY's.
   if (replacement === null) throw new SandrunError('invalid_request', 'SANDRUN_SECRETS_NEW_KEY must be 32 bytes, as 64 hex digits or base64');
   if (input.configured) {
     if (!replacement) throw new SandrunError('invalid_request', 'SANDRUN_SECRETS_KEY is set: give the new key in SANDRUN_SECRETS_NEW_KEY (32 bytes, 64 hex digits or base64)');
     if (replacement.equals(input.configured)) throw new SandrunError('invalid_request', 'SANDRUN_SECRETS_NEW_KEY is the same key as SANDRUN_SECRETS_KEY');
-    return { ...input.reseal(new SecretBox(input.configured), new SecretBox(replacement)), keyFile: null };
+    return { ...(await input.reseal(new SecretBox(input.configured), new SecretBox(replacement))), keyFile: null };
   }
   const keyFile = join(input.dataDir, SECRETS_KEY_FILE);
   const nextFile = `${keyFile}.next`;
@@ -48,7 +48,7 @@ export function rotateSecretsKey(input: KeyRotationInput): KeyRotationResult {
   writeFileSync(nextFile, `${next.toString('base64')}\n`, { flag: 'wx', mode: 0o600 });
   let counts;
   try {
-    counts = input.reseal(new SecretBox(current), new SecretBox(next));
+    counts = await input.reseal(new SecretBox(current), new SecretBox(next));
   } catch (error) {
     rmSync(nextFile, { force: true }); // rolled back: the old key still opens everything
     throw error;

@@ -11,32 +11,52 @@ interface ArtifactRow {
 
 const toArtifact = (row: ArtifactRow): Artifact => ({ path: row.path, size: row.size, sha256: row.sha256, contentType: row.content_type });
 
-export class ArtifactStore {
-  private readonly statements;
+const INSERT_CHUNK = 1000;
 
-  constructor(db: Db) {
-    this.statements = {
-      insert: db.prepare<[string, string, string, number, string, string]>(
-        'INSERT OR REPLACE INTO run_artifacts (tenant_id, run_id, path, size, sha256, content_type) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
-      // Sorted by byte order of the UTF-8 path (SQLite's BINARY collation), as the sandbox sorts them.
-      ofRun: db.prepare<[string], ArtifactRow>('SELECT path, size, sha256, content_type FROM run_artifacts WHERE run_id = ? ORDER BY path'),
-      one: db.prepare<[string, string, string], ArtifactRow>('SELECT path, size, sha256, content_type FROM run_artifacts WHERE tenant_id = ? AND run_id = ? AND path = ?'),
-    };
-  }
+export class ArtifactStore {
+  constructor(private readonly db: Db) {}
 
   /** Records a run's artifacts; called inside the transaction that records its end. */
-  insert(tenantId: string, runId: string, artifacts: readonly Artifact[]): void {
-    for (const artifact of artifacts) this.statements.insert.run(tenantId, runId, artifact.path, artifact.size, artifact.sha256, artifact.contentType);
+  async insert(tenantId: string, runId: string, artifacts: readonly Artifact[], trx: Db = this.db): Promise<void> {
+    // In chunks: one statement may carry only so many parameters (SQLite 32,766, PostgreSQL 65,535).
+    for (let from = 0; from < artifacts.length; from += INSERT_CHUNK) await this.insertChunk(trx, tenantId, runId, artifacts.slice(from, from + INSERT_CHUNK));
   }
 
-  ofRun(runId: string): Artifact[] {
-    return this.statements.ofRun.all(runId).map(toArtifact);
+  private async insertChunk(trx: Db, tenantId: string, runId: string, artifacts: readonly Artifact[]): Promise<void> {
+    await trx
+      .insertInto('run_artifacts')
+      .values(artifacts.map((artifact) => ({ tenant_id: tenantId, run_id: runId, path: artifact.path, size: artifact.size, sha256: artifact.sha256, content_type: artifact.contentType })))
+      .onConflict((conflict) =>
+        conflict.columns(['run_id', 'path']).doUpdateSet((eb) => ({
+          tenant_id: eb.ref('excluded.tenant_id'),
+          size: eb.ref('excluded.size'),
+          sha256: eb.ref('excluded.sha256'),
+          content_type: eb.ref('excluded.content_type'),
+        })),
+      )
+      .execute();
+  }
+
+  /** Sorted by byte order of the UTF-8 path (SQLite's BINARY collation; PostgreSQL's column is COLLATE "C"), as the sandbox sorts them. */
+  ofRun(runId: string): Promise<Artifact[]> {
+    return this.db
+      .selectFrom('run_artifacts')
+      .select(['path', 'size', 'sha256', 'content_type'])
+      .where('run_id', '=', runId)
+      .orderBy('path')
+      .execute()
+      .then((rows) => rows.map(toArtifact));
   }
 
   /** One artifact of the tenant's run; another tenant's is indistinguishable from none. */
-  find(tenantId: string, runId: string, path: string): Artifact | undefined {
-    const row = this.statements.one.get(tenantId, runId, path);
+  async find(tenantId: string, runId: string, path: string): Promise<Artifact | undefined> {
+    const row = await this.db
+      .selectFrom('run_artifacts')
+      .select(['path', 'size', 'sha256', 'content_type'])
+      .where('tenant_id', '=', tenantId)
+      .where('run_id', '=', runId)
+      .where('path', '=', path)
+      .executeTakeFirst();
     return row && toArtifact(row);
   }
 }

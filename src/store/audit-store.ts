@@ -1,5 +1,7 @@
 // The audit log's rows: appended, never updated or deleted (triggers refuse both), read newest first.
+import type { Selectable } from 'kysely';
 import type { Db } from './database.ts';
+import type { AuditLogTable } from './schema.ts';
 
 export interface AuditEntry {
   seq: number;
@@ -18,19 +20,7 @@ export interface AuditEntry {
 
 export type NewAuditEntry = Omit<AuditEntry, 'seq'>;
 
-interface AuditRow {
-  seq: number;
-  at: string;
-  tenant_id: string | null;
-  credential_id: string | null;
-  action: string;
-  target: string | null;
-  status: number;
-  outcome: AuditEntry['outcome'];
-  error_code: string | null;
-  source_address: string | null;
-  request_id: string | null;
-}
+type AuditRow = Selectable<AuditLogTable>;
 
 const toEntry = (row: AuditRow): AuditEntry => ({
   seq: row.seq,
@@ -54,25 +44,31 @@ export interface AuditQuery {
 }
 
 export class AuditStore {
-  private readonly insertStatement;
+  constructor(private readonly db: Db) {}
 
-  constructor(private readonly db: Db) {
-    this.insertStatement = db.prepare(`INSERT INTO audit_log (at, tenant_id, credential_id, action, target, status, outcome, error_code, source_address, request_id)
-      VALUES (@at, @tenantId, @credentialId, @action, @target, @status, @outcome, @errorCode, @sourceAddress, @requestId)`);
+  async append(entry: NewAuditEntry): Promise<void> {
+    await this.db
+      .insertInto('audit_log')
+      .values({
+        at: entry.at,
+        tenant_id: entry.tenantId,
+        credential_id: entry.credentialId,
+        action: entry.action,
+        target: entry.target,
+        status: entry.status,
+        outcome: entry.outcome,
+        error_code: entry.errorCode,
+        source_address: entry.sourceAddress,
+        request_id: entry.requestId,
+      })
+      .execute();
   }
 
-  append(entry: NewAuditEntry): void {
-    this.insertStatement.run(entry);
-  }
-
-  list(query: AuditQuery): AuditEntry[] {
-    const where: string[] = [];
-    if (query.tenantId !== undefined) where.push('tenant_id = @tenantId');
-    if (query.beforeSeq !== undefined) where.push('seq < @beforeSeq');
-    const sql = `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT @limit`;
-    return this.db
-      .prepare<Record<string, unknown>, AuditRow>(sql)
-      .all({ tenantId: query.tenantId, beforeSeq: query.beforeSeq, limit: query.limit })
-      .map(toEntry);
+  async list(query: AuditQuery): Promise<AuditEntry[]> {
+    let select = this.db.selectFrom('audit_log').selectAll();
+    if (query.tenantId !== undefined) select = select.where('tenant_id', '=', query.tenantId);
+    if (query.beforeSeq !== undefined) select = select.where('seq', '<', query.beforeSeq);
+    const rows = await select.orderBy('seq', 'desc').limit(query.limit).execute();
+    return rows.map(toEntry);
   }
 }

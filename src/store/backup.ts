@@ -1,19 +1,29 @@
-// An online, consistent copy of the SQLite database (better-sqlite3's backup API), safe while the server is serving.
+// An online, consistent copy of the SQLite database (better-sqlite3's backup API), safe while the server is serving; PostgreSQL's is pg_dump's.
 import Database from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
 import { copyFile, rename } from 'node:fs/promises';
 import { blobPath } from '../artifacts/artifact-blobs.ts';
 import { dirname, resolve } from 'node:path';
 import { SandrunError } from '../errors.ts';
-import type { Db } from './database.ts';
+import type { StoreDatabase } from './database.ts';
 
 export interface BackupResult {
   path: string;
   totalPages: number;
 }
 
-/** Copies the database to `path` (which must not exist yet), page by page, without blocking writers for long. */
-export async function backupDatabase(db: Db, path: string): Promise<BackupResult> {
+/**
+ * Copies the database to `path` (which must not exist yet), page by page, without blocking writers for long.
+ * A PostgreSQL database is refused: pg_dump, of the server's own version, is the tool for it (docs/decisions.md).
+ */
+export async function backupDatabase(database: StoreDatabase, path: string): Promise<BackupResult> {
+  const db = database.sqlite;
+  if (database.kind === 'postgres' || !db) {
+    throw new SandrunError(
+      'invalid_request',
+      'SANDRUN_DATABASE_URL names a PostgreSQL database: back it up with pg_dump (pg_dump --format=custom --file=PATH "$SANDRUN_DATABASE_URL"); `sandrun backup` copies SQLite databases only',
+    );
+  }
   const target = resolve(path);
   if (existsSync(target)) throw new SandrunError('conflict', `${target} exists; choose a new file for the backup`);
   mkdirSync(dirname(target), { recursive: true });

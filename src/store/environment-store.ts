@@ -1,5 +1,7 @@
 // Environment records (SPEC §9): one per distinct environment key, its build's state, log tail and use.
+import type { Selectable } from 'kysely';
 import type { Db } from './database.ts';
+import type { EnvironmentTable } from './schema.ts';
 
 export type EnvironmentStatus = 'building' | 'ready' | 'failed';
 
@@ -19,21 +21,7 @@ export interface EnvironmentRecord {
   lastUsedAt: string;
 }
 
-interface EnvironmentRow {
-  key: string;
-  tenant_id: string;
-  tag: string;
-  base_image: string;
-  status: EnvironmentStatus;
-  log: string;
-  error_message: string | null;
-  image_id: string | null;
-  size_bytes: number | null;
-  build_seconds: number | null;
-  started_at: string;
-  finished_at: string | null;
-  last_used_at: string;
-}
+type EnvironmentRow = Selectable<EnvironmentTable>;
 
 function toRecord(row: EnvironmentRow): EnvironmentRecord {
   return {
@@ -54,63 +42,83 @@ function toRecord(row: EnvironmentRow): EnvironmentRecord {
 }
 
 export class EnvironmentStore {
-  private readonly statements;
+  constructor(private readonly db: Db) {}
 
-  constructor(db: Db) {
-    this.statements = {
-      get: db.prepare<[string], EnvironmentRow>('SELECT * FROM environments WHERE key = ?'),
-      start: db.prepare(`INSERT INTO environments (key, tenant_id, tag, base_image, status, log, started_at, last_used_at)
-        VALUES (@key, @tenantId, @tag, @baseImage, 'building', '', @at, @at)
-        ON CONFLICT (key) DO UPDATE SET status = 'building', log = '', error_message = NULL, image_id = NULL, size_bytes = NULL,
-        build_seconds = NULL, started_at = @at, finished_at = NULL, last_used_at = @at`),
-      finish: db.prepare(`UPDATE environments SET status = @status, log = @log, error_message = @errorMessage, image_id = @imageId,
-        size_bytes = @sizeBytes, build_seconds = @buildSeconds, finished_at = @at WHERE key = @key`),
-      touch: db.prepare<[string, string]>('UPDATE environments SET last_used_at = ? WHERE key = ?'),
-      idle: db.prepare<[string], EnvironmentRow>("SELECT * FROM environments WHERE last_used_at < ? AND status != 'building'"),
-      building: db.prepare<[], EnvironmentRow>("SELECT * FROM environments WHERE status = 'building'"),
-      remove: db.prepare<[string]>('DELETE FROM environments WHERE key = ?'),
-      ofTenant: db.prepare<[string], EnvironmentRow>("SELECT * FROM environments WHERE tenant_id = ? AND status != 'building' ORDER BY last_used_at"),
-    };
-  }
-
-  get(key: string): EnvironmentRecord | undefined {
-    const row = this.statements.get.get(key);
+  async get(key: string): Promise<EnvironmentRecord | undefined> {
+    const row = await this.db.selectFrom('environments').selectAll().where('key', '=', key).executeTakeFirst();
     return row && toRecord(row);
   }
 
   /** A build of `key` begins (again): its earlier outcome is forgotten. */
-  start(key: string, tenantId: string, tag: string, baseImage: string, at: string): void {
-    this.statements.start.run({ key, tenantId, tag, baseImage, at });
+  async start(key: string, tenantId: string, tag: string, baseImage: string, at: string): Promise<void> {
+    await this.db
+      .insertInto('environments')
+      .values({ key, tenant_id: tenantId, tag, base_image: baseImage, status: 'building', log: '', started_at: at, last_used_at: at })
+      .onConflict((conflict) =>
+        conflict.column('key').doUpdateSet({
+          status: 'building',
+          log: '',
+          error_message: null,
+          image_id: null,
+          size_bytes: null,
+          build_seconds: null,
+          started_at: at,
+          finished_at: null,
+          last_used_at: at,
+        }),
+      )
+      .execute();
   }
 
-  finish(
+  async finish(
     key: string,
     outcome: { status: 'ready' | 'failed'; log: string; errorMessage: string | null; imageId: string | null; sizeBytes: number | null; buildSeconds: number },
     at: string,
-  ): void {
-    this.statements.finish.run({ key, ...outcome, at });
+  ): Promise<void> {
+    await this.db
+      .updateTable('environments')
+      .set({
+        status: outcome.status,
+        log: outcome.log,
+        error_message: outcome.errorMessage,
+        image_id: outcome.imageId,
+        size_bytes: outcome.sizeBytes,
+        build_seconds: outcome.buildSeconds,
+        finished_at: at,
+      })
+      .where('key', '=', key)
+      .execute();
   }
 
-  touch(key: string, at: string): void {
-    this.statements.touch.run(at, key);
+  async touch(key: string, at: string): Promise<void> {
+    await this.db.updateTable('environments').set({ last_used_at: at }).where('key', '=', key).execute();
   }
 
   /** Environments no run has used since `before` (not being built). */
-  idleSince(before: string): EnvironmentRecord[] {
-    return this.statements.idle.all(before).map(toRecord);
+  async idleSince(before: string): Promise<EnvironmentRecord[]> {
+    const rows = await this.db.selectFrom('environments').selectAll().where('last_used_at', '<', before).where('status', '!=', 'building').execute();
+    return rows.map(toRecord);
   }
 
   /** The tenant's environments that are not being built, least recently used first. */
-  ofTenant(tenantId: string): EnvironmentRecord[] {
-    return this.statements.ofTenant.all(tenantId).map(toRecord);
+  async ofTenant(tenantId: string): Promise<EnvironmentRecord[]> {
+    const rows = await this.db
+      .selectFrom('environments')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('status', '!=', 'building')
+      .orderBy('last_used_at')
+      .execute();
+    return rows.map(toRecord);
   }
 
   /** Builds a previous process left unfinished. */
-  building(): EnvironmentRecord[] {
-    return this.statements.building.all().map(toRecord);
+  async building(): Promise<EnvironmentRecord[]> {
+    const rows = await this.db.selectFrom('environments').selectAll().where('status', '=', 'building').execute();
+    return rows.map(toRecord);
   }
 
-  remove(key: string): void {
-    this.statements.remove.run(key);
+  async remove(key: string): Promise<void> {
+    await this.db.deleteFrom('environments').where('key', '=', key).execute();
   }
 }

@@ -13,41 +13,39 @@ export interface StoredKey extends IdempotencyKey {
   createdAt: string;
 }
 
-interface KeyRow {
-  tenant_id: string;
-  key: string;
-  request_hash: string;
-  run_id: string;
-  created_at: string;
-}
-
 export class IdempotencyKeys {
-  private readonly statements;
+  constructor(private readonly db: Db) {}
 
-  constructor(db: Db) {
-    this.statements = {
-      find: db.prepare<[string, string, string], KeyRow>('SELECT * FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND created_at >= ?'),
-      // An expired key is replaced: the 24 h window is over, so the key is free again.
-      upsert: db.prepare(`INSERT INTO idempotency_keys (tenant_id, key, request_hash, run_id, created_at)
-        VALUES (@tenantId, @key, @requestHash, @runId, @createdAt)
-        ON CONFLICT(tenant_id, key) DO UPDATE SET request_hash = excluded.request_hash, run_id = excluded.run_id, created_at = excluded.created_at`),
-      expire: db.prepare<[string]>('DELETE FROM idempotency_keys WHERE created_at < ?'),
-    };
-  }
-
-  /** The key's record if it was used at or after `notBefore`. */
-  find(tenantId: string, key: string, notBefore: string): StoredKey | undefined {
-    const row = this.statements.find.get(tenantId, key, notBefore);
+  /** The key's record if it was used at or after `notBefore` (`trx`: inside the transaction that may insert the run). */
+  async find(tenantId: string, key: string, notBefore: string, trx: Db = this.db): Promise<StoredKey | undefined> {
+    const row = await trx
+      .selectFrom('idempotency_keys')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('key', '=', key)
+      .where('created_at', '>=', notBefore)
+      .executeTakeFirst();
     return row && { tenantId: row.tenant_id, key: row.key, requestHash: row.request_hash, runId: row.run_id, createdAt: row.created_at };
   }
 
-  /** Records the key; call inside the transaction that inserted the run. */
-  record(key: IdempotencyKey, runId: string, createdAt: string): void {
-    this.statements.upsert.run({ ...key, runId, createdAt });
+  /** Records the key; call inside the transaction that inserted the run. An expired key is replaced: its 24 h window is over. */
+  async record(key: IdempotencyKey, runId: string, createdAt: string, trx: Db = this.db): Promise<void> {
+    await trx
+      .insertInto('idempotency_keys')
+      .values({ tenant_id: key.tenantId, key: key.key, request_hash: key.requestHash, run_id: runId, created_at: createdAt })
+      .onConflict((conflict) =>
+        conflict.columns(['tenant_id', 'key']).doUpdateSet((eb) => ({
+          request_hash: eb.ref('excluded.request_hash'),
+          run_id: eb.ref('excluded.run_id'),
+          created_at: eb.ref('excluded.created_at'),
+        })),
+      )
+      .execute();
   }
 
   /** Forgets keys used before `before`; returns how many. */
-  expire(before: string): number {
-    return this.statements.expire.run(before).changes;
+  async expire(before: string): Promise<number> {
+    const result = await this.db.deleteFrom('idempotency_keys').where('created_at', '<', before).executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 }

@@ -1,8 +1,22 @@
-// Versioned schema migrations, applied in order at start inside one transaction each.
+// Versioned schema migrations for SQLite and PostgreSQL, applied in order at start inside one transaction each.
 import type Database from 'better-sqlite3';
+import type pg from 'pg';
+import { POSTGRES_BASELINE } from './postgres-baseline.ts';
+
+/*
+ * How to add a migration (one entry at the END of MIGRATIONS, for both databases at once):
+ * - A string is run as it is on SQLite AND on PostgreSQL. Write it in the SQL both read the same way: TEXT, BIGINT
+ *   (integers; SQLite's INTEGER affinity), DOUBLE PRECISION (never REAL: PostgreSQL's REAL is 4 bytes), booleans as
+ *   0/1 BIGINT, JSON as TEXT; ALTER TABLE ... ADD COLUMN, CREATE [UNIQUE] INDEX ... [WHERE ...], CREATE TABLE with
+ *   REFERENCES. No AUTOINCREMENT, triggers, PRAGMA or ON CONFLICT REPLACE.
+ * - Where the two cannot share one text (an identity column, a trigger), give `{ sqlite, postgres }`.
+ * SQLite counts its version in PRAGMA user_version (1..MIGRATIONS.length). PostgreSQL started later: its version 1 is
+ * POSTGRES_BASELINE (the schema of SQLite version 9, the first nine entries), then one version per entry after those.
+ */
+export type Migration = string | { sqlite: string; postgres: string };
 
 // Every table carries its tenant: isolation is enforced by the queries, never by the caller remembering.
-const MIGRATIONS: string[] = [
+export const MIGRATIONS: Migration[] = [
   `
   CREATE TABLE tenants (
     id TEXT PRIMARY KEY,
@@ -212,13 +226,58 @@ const MIGRATIONS: string[] = [
   `,
 ];
 
-export function migrate(db: Database.Database): number {
+/** The SQLite migrations folded into POSTGRES_BASELINE. */
+const BASELINE_VERSION = 9;
+
+const sqlOf = (migration: Migration, kind: 'sqlite' | 'postgres'): string => (typeof migration === 'string' ? migration : migration[kind]);
+
+/** Brings a SQLite database up to date; its version is PRAGMA user_version. */
+export function migrateSqlite(db: Database.Database): number {
   const current = db.pragma('user_version', { simple: true }) as number;
   for (let version = current; version < MIGRATIONS.length; version += 1) {
     db.transaction(() => {
-      db.exec(MIGRATIONS[version]!);
+      db.exec(sqlOf(MIGRATIONS[version]!, 'sqlite'));
       db.pragma(`user_version = ${version + 1}`);
     })();
   }
   return MIGRATIONS.length;
+}
+
+/** PostgreSQL's versions in order: the baseline, then every migration after the ones it holds. */
+export const POSTGRES_MIGRATIONS: string[] = [POSTGRES_BASELINE, ...MIGRATIONS.slice(BASELINE_VERSION).map((migration) => sqlOf(migration, 'postgres'))];
+
+/** Any fixed number, the same in every server: the session lock that lets one of several starting servers migrate. */
+const MIGRATION_LOCK = 7_365_021_113;
+
+/**
+ * Brings a PostgreSQL database up to date; its version is the one row of sandrun_schema. Servers starting at once
+ * wait for each other on an advisory lock, so the first migrates and the others find the work done.
+ */
+export async function migratePostgres(pool: pg.Pool): Promise<number> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await client.query('CREATE TABLE IF NOT EXISTS sandrun_schema (version INTEGER NOT NULL)');
+      const { rows } = await client.query<{ version: number }>('SELECT version FROM sandrun_schema');
+      if (rows.length === 0) await client.query('INSERT INTO sandrun_schema (version) VALUES (0)');
+      const current = rows[0]?.version ?? 0;
+      for (let version = current; version < POSTGRES_MIGRATIONS.length; version += 1) {
+        await client.query('BEGIN');
+        try {
+          await client.query(POSTGRES_MIGRATIONS[version]!);
+          await client.query('UPDATE sandrun_schema SET version = $1', [version + 1]);
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK');
+          throw error;
+        }
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } finally {
+    client.release();
+  }
+  return POSTGRES_MIGRATIONS.length;
 }

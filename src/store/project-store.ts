@@ -1,5 +1,8 @@
 // Project records, always read and written within one tenant.
-import type { Db } from './database.ts';
+import type { Selectable } from 'kysely';
+import { SandrunError } from '../errors.ts';
+import { isUniqueViolation, withSqliteConnection, type Db, type StoreDatabase } from './database.ts';
+import type { ProjectTable } from './schema.ts';
 
 export interface ProjectRecord {
   id: string;
@@ -13,17 +16,7 @@ export interface ProjectRecord {
   credential: { type: 'https_token' | 'ssh_key'; sealed: string } | null;
 }
 
-interface ProjectRow {
-  id: string;
-  tenant_id: string;
-  name: string;
-  repo_url: string;
-  default_branch: string;
-  created_at: string;
-  refreshed_at: string;
-  credential_type: 'https_token' | 'ssh_key' | null;
-  credential_sealed: string | null;
-}
+type ProjectRow = Selectable<ProjectTable>;
 
 const toRecord = (row: ProjectRow): ProjectRecord => ({
   id: row.id,
@@ -37,65 +30,83 @@ const toRecord = (row: ProjectRow): ProjectRecord => ({
 });
 
 export class ProjectStore {
-  private readonly statements;
+  private readonly db: Db;
 
-  constructor(private readonly db: Db) {
-    this.statements = {
-      insert: db.prepare(`INSERT INTO projects (id, tenant_id, name, repo_url, default_branch, created_at, refreshed_at, credential_type, credential_sealed)
-        VALUES (@id, @tenantId, @name, @repoUrl, @defaultBranch, @createdAt, @createdAt, @credentialType, @credentialSealed)`),
-      repository: db.prepare<[string, string | null, string | null, string]>('UPDATE projects SET repo_url = ?, credential_type = ?, credential_sealed = ? WHERE id = ?'),
-      byName: db.prepare<[string, string], ProjectRow>('SELECT * FROM projects WHERE tenant_id = ? AND name = ? AND deleted_at IS NULL'),
-      list: db.prepare<[string], ProjectRow>('SELECT * FROM projects WHERE tenant_id = ? AND deleted_at IS NULL ORDER BY name'),
-      refreshed: db.prepare<[string, string, string]>('UPDATE projects SET refreshed_at = ?, default_branch = ? WHERE id = ?'),
-      softDelete: db.prepare<[string, string]>('UPDATE projects SET deleted_at = ? WHERE id = ?'),
-      deleteSecrets: db.prepare<[string]>('DELETE FROM project_secrets WHERE project_id = ?'),
-      listAll: db.prepare<[], ProjectRow>('SELECT * FROM projects WHERE deleted_at IS NULL'),
-    };
+  constructor(private readonly database: StoreDatabase) {
+    this.db = database.db;
   }
 
-  insert(project: Omit<ProjectRecord, 'refreshedAt'>): ProjectRecord {
-    const { credential, ...fields } = project;
-    this.statements.insert.run({ ...fields, credentialType: credential?.type ?? null, credentialSealed: credential?.sealed ?? null });
-    return this.byName(project.tenantId, project.name)!;
+  /** A second live project of the same name in the tenant is refused by the database (index projects_live_name). */
+  async insert(project: Omit<ProjectRecord, 'refreshedAt'>): Promise<ProjectRecord> {
+    const row = await this.db
+      .insertInto('projects')
+      .values({
+        id: project.id,
+        tenant_id: project.tenantId,
+        name: project.name,
+        repo_url: project.repoUrl,
+        default_branch: project.defaultBranch,
+        created_at: project.createdAt,
+        refreshed_at: project.createdAt,
+        credential_type: project.credential?.type ?? null,
+        credential_sealed: project.credential?.sealed ?? null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow()
+      .catch((error: unknown) => {
+        throw isUniqueViolation(error) ? new SandrunError('conflict', `project '${project.name}' already exists`, undefined, { cause: error }) : error;
+      });
+    return toRecord(row);
   }
 
   /**
    * Sets where the project's repository is and the credential it is fetched with. The old URL may have held a
-   * token: its bytes are zeroed in the file (secure_delete) and the WAL that still holds them is emptied.
+   * token: on SQLite its bytes are zeroed in the file (secure_delete) and the WAL that still holds them is emptied
+   * (PostgreSQL keeps the old row version until its vacuum; docs/operations.md says so).
    */
-  setRepository(id: string, repoUrl: string, credential: ProjectRecord['credential']): void {
-    const previous = this.db.pragma('secure_delete', { simple: true }) as number;
-    this.db.pragma('secure_delete = ON');
-    try {
-      this.statements.repository.run(repoUrl, credential?.type ?? null, credential?.sealed ?? null, id);
-    } finally {
-      this.db.pragma(`secure_delete = ${previous}`);
+  async setRepository(id: string, repoUrl: string, credential: ProjectRecord['credential']): Promise<void> {
+    const update = (db: Db) =>
+      db.updateTable('projects').set({ repo_url: repoUrl, credential_type: credential?.type ?? null, credential_sealed: credential?.sealed ?? null }).where('id', '=', id).execute();
+    if (this.database.kind === 'postgres') {
+      await update(this.db);
+      return;
     }
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    await withSqliteConnection(this.database, async (raw, connection) => {
+      const previous = raw.pragma('secure_delete', { simple: true }) as number;
+      raw.pragma('secure_delete = ON');
+      try {
+        await update(connection);
+      } finally {
+        raw.pragma(`secure_delete = ${previous}`);
+      }
+      raw.pragma('wal_checkpoint(TRUNCATE)');
+    });
   }
 
-  byName(tenantId: string, name: string): ProjectRecord | undefined {
-    const row = this.statements.byName.get(tenantId, name);
+  async byName(tenantId: string, name: string): Promise<ProjectRecord | undefined> {
+    const row = await this.db.selectFrom('projects').selectAll().where('tenant_id', '=', tenantId).where('name', '=', name).where('deleted_at', 'is', null).executeTakeFirst();
     return row && toRecord(row);
   }
 
-  list(tenantId: string): ProjectRecord[] {
-    return this.statements.list.all(tenantId).map(toRecord);
+  async list(tenantId: string): Promise<ProjectRecord[]> {
+    const rows = await this.db.selectFrom('projects').selectAll().where('tenant_id', '=', tenantId).where('deleted_at', 'is', null).orderBy('name').execute();
+    return rows.map(toRecord);
   }
 
-  listAll(): ProjectRecord[] {
-    return this.statements.listAll.all().map(toRecord);
+  async listAll(): Promise<ProjectRecord[]> {
+    const rows = await this.db.selectFrom('projects').selectAll().where('deleted_at', 'is', null).execute();
+    return rows.map(toRecord);
   }
 
-  markRefreshed(id: string, at: string, defaultBranch: string): void {
-    this.statements.refreshed.run(at, defaultBranch, id);
+  async markRefreshed(id: string, at: string, defaultBranch: string): Promise<void> {
+    await this.db.updateTable('projects').set({ refreshed_at: at, default_branch: defaultBranch }).where('id', '=', id).execute();
   }
 
   /** Runs keep pointing at a deleted project (their history stays); the name becomes free again; its secrets go with it. */
-  delete(id: string, at: string): void {
-    this.db.transaction(() => {
-      this.statements.softDelete.run(at, id);
-      this.statements.deleteSecrets.run(id);
-    })();
+  async delete(id: string, at: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.updateTable('projects').set({ deleted_at: at }).where('id', '=', id).execute();
+      await trx.deleteFrom('project_secrets').where('project_id', '=', id).execute();
+    });
   }
 }

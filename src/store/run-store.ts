@@ -1,5 +1,7 @@
 // Run records: insert with a gapless per-project number, state transitions, tenant-scoped reads.
-import type { Db } from './database.ts';
+import { sql, type Selectable } from 'kysely';
+import type { Db, DialectKind } from './database.ts';
+import type { RunTable } from './schema.ts';
 import type { RunLimits } from '../run-limits.ts';
 import type { RunStatus } from '../run-status.ts';
 import { IdempotencyKeys, type IdempotencyKey, type StoredKey } from './idempotency-keys.ts';
@@ -88,47 +90,7 @@ export type RunCompletion = Pick<
   'status' | 'exitCode' | 'stdout' | 'stderr' | 'stdoutTruncated' | 'stderrTruncated' | 'outputs' | 'error' | 'durationSeconds' | 'startedAt' | 'usage' | 'egress' | 'artifacts'
 > & { finishedAt: string; outputsMatch?: boolean | null };
 
-interface RunRow {
-  seq: number;
-  id: string;
-  tenant_id: string;
-  project_id: string;
-  project_name: string;
-  run_number: number;
-  scope: 'project' | 'model';
-  model_name: string | null;
-  branch: string | null;
-  commit_sha: string;
-  parameters: string;
-  image: string;
-  command: string;
-  limits: string;
-  warning: string | null;
-  status: RunStatus;
-  exit_code: number | null;
-  stdout: string;
-  stderr: string;
-  stdout_truncated: number;
-  stderr_truncated: number;
-  outputs: string;
-  error_code: string | null;
-  error_message: string | null;
-  error_details: string | null;
-  status_message: string | null;
-  duration_seconds: number | null;
-  data_snapshot_ref: string | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  cpu_seconds: number | null;
-  peak_memory_bytes: number | null;
-  output_bytes: number | null;
-  egress: string | null;
-  purged_at: string | null;
-  image_id: string | null;
-  replay_of: string | null;
-  outputs_match: number | null;
-}
+type RunRow = Selectable<RunTable>;
 
 function toRecord(row: RunRow, artifacts: Artifact[]): RunRecord {
   return {
@@ -183,159 +145,183 @@ export interface RunListQuery {
 }
 
 export class RunStore {
-  private readonly statements;
   readonly idempotencyKeys: IdempotencyKeys;
   readonly artifacts: ArtifactStore;
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    private readonly kind: DialectKind,
+  ) {
     this.idempotencyKeys = new IdempotencyKeys(db);
     this.artifacts = new ArtifactStore(db);
-    this.statements = {
-      nextNumber: db.prepare<[string], { run_number: number }>(
-        'UPDATE projects SET next_run_number = next_run_number + 1 WHERE id = ? RETURNING next_run_number - 1 AS run_number',
-      ),
-      insert: db.prepare(`INSERT INTO runs (id, tenant_id, project_id, project_name, run_number, scope, model_name, branch, commit_sha,
-        parameters, image, command, limits, warning, status, created_at, replay_of)
-        VALUES (@id, @tenantId, @projectId, @projectName, @runNumber, @scope, @modelName, @branch, @commitSha,
-        @parameters, @image, @command, @limits, @warning, 'pending', @createdAt, @replayOf)`),
-      byId: db.prepare<[string], RunRow>('SELECT * FROM runs WHERE id = ?'),
-      byTenantAndId: db.prepare<[string, string], RunRow>('SELECT * FROM runs WHERE tenant_id = ? AND id = ?'),
-      markRunning: db.prepare<[string, string, string, string]>(
-        "UPDATE runs SET status = 'running', started_at = ?, image_id = ?, data_snapshot_ref = ?, status_message = NULL WHERE id = ? AND status = 'pending'",
-      ),
-      setStatusMessage: db.prepare<[string | null, string]>("UPDATE runs SET status_message = ? WHERE id = ? AND status = 'pending'"),
-      complete: db.prepare(`UPDATE runs SET status = @status, exit_code = @exitCode, stdout = @stdout, stderr = @stderr,
-        stdout_truncated = @stdoutTruncated, stderr_truncated = @stderrTruncated, outputs = @outputs, error_code = @errorCode,
-        error_message = @errorMessage, error_details = @errorDetails, status_message = NULL, duration_seconds = @durationSeconds, started_at = COALESCE(@startedAt, started_at),
-        finished_at = @finishedAt, cpu_seconds = @cpuSeconds, peak_memory_bytes = @peakMemoryBytes, output_bytes = @outputBytes,
-        egress = @egress, outputs_match = @outputsMatch
-        WHERE id = @id AND status IN ('pending', 'running')`),
-      unfinished: db.prepare<[], RunRow>("SELECT * FROM runs WHERE status IN ('pending', 'running') ORDER BY seq"),
-    };
   }
 
   /** Inserts a pending run with the project's next number, atomically: no gap, no repeat. */
-  insert(run: NewRun, createdAt: string): RunRecord {
-    return this.db.transaction(() => {
-      const numbered = this.statements.nextNumber.get(run.projectId);
-      if (!numbered) throw new Error(`project ${run.projectId} does not exist`);
-      this.statements.insert.run({
-        ...run,
-        runNumber: numbered.run_number,
-        parameters: JSON.stringify(run.parameters),
-        command: JSON.stringify(run.command),
-        limits: JSON.stringify(run.limits),
-        replayOf: run.replayOf ?? null,
-        createdAt,
-      });
-      return this.toRecord(this.statements.byId.get(run.id)!);
-    })();
+  insert(run: NewRun, createdAt: string): Promise<RunRecord> {
+    return this.db.transaction().execute((trx) => this.insertIn(trx, run, createdAt));
   }
 
   /**
-   * Inserts the run unless the key was used at or after `notBefore`: the check and the insert are one
-   * (immediate) transaction, so concurrent submissions with one key make one run. Returns the key's record
-   * when it was already used (the caller compares the request hash), else the new run.
+   * The project's counter is taken with an UPDATE, whose row lock holds every other insert for the project (in this
+   * process or another server) until this transaction ends: numbers come out in commit order, and a rollback gives its
+   * number back with it.
    */
-  insertOnce(run: NewRun, createdAt: string, key: IdempotencyKey, notBefore: string): { run: RunRecord; existing?: undefined } | { existing: StoredKey } {
-    return this.db.transaction(() => {
-      const existing = this.idempotencyKeys.find(key.tenantId, key.key, notBefore);
-      if (existing) return { existing };
-      const inserted = this.insert(run, createdAt);
-      this.idempotencyKeys.record(key, inserted.id, createdAt);
-      return { run: inserted };
-    }).immediate();
+  private async insertIn(trx: Db, run: NewRun, createdAt: string): Promise<RunRecord> {
+    const numbered = await trx
+      .updateTable('projects')
+      .set((eb) => ({ next_run_number: eb('next_run_number', '+', 1) }))
+      .where('id', '=', run.projectId)
+      .returning(sql<number>`next_run_number - 1`.as('run_number'))
+      .executeTakeFirst();
+    if (!numbered) throw new Error(`project ${run.projectId} does not exist`);
+    const row = await trx
+      .insertInto('runs')
+      .values({
+        id: run.id,
+        tenant_id: run.tenantId,
+        project_id: run.projectId,
+        project_name: run.projectName,
+        run_number: numbered.run_number,
+        scope: run.scope,
+        model_name: run.modelName,
+        branch: run.branch,
+        commit_sha: run.commitSha,
+        parameters: JSON.stringify(run.parameters),
+        image: run.image,
+        command: JSON.stringify(run.command),
+        limits: JSON.stringify(run.limits),
+        warning: run.warning,
+        status: 'pending',
+        created_at: createdAt,
+        replay_of: run.replayOf ?? null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toRecord(row, []);
   }
 
-  get(id: string): RunRecord | undefined {
-    const row = this.statements.byId.get(id);
+  /**
+   * Inserts the run unless the key was used at or after `notBefore`: the check and the insert are one transaction,
+   * serialised per key (SQLite: the one connection; PostgreSQL: a transaction-scoped advisory lock on the key, which
+   * servers sharing the database all take), so concurrent submissions with one key make one run. Returns the key's
+   * record when it was already used (the caller compares the request hash), else the new run.
+   */
+  insertOnce(run: NewRun, createdAt: string, key: IdempotencyKey, notBefore: string): Promise<{ run: RunRecord; existing?: undefined } | { existing: StoredKey }> {
+    return this.db.transaction().execute(async (trx) => {
+      if (this.kind === 'postgres') await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`${key.tenantId}\n${key.key}`}, 0))`.execute(trx);
+      const existing = await this.idempotencyKeys.find(key.tenantId, key.key, notBefore, trx);
+      if (existing) return { existing };
+      const inserted = await this.insertIn(trx, run, createdAt);
+      await this.idempotencyKeys.record(key, inserted.id, createdAt, trx);
+      return { run: inserted };
+    });
+  }
+
+  async get(id: string): Promise<RunRecord | undefined> {
+    const row = await this.db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
     return row && this.toRecord(row);
   }
 
   /** A run of this tenant; another tenant's run is indistinguishable from none. */
-  getForTenant(tenantId: string, id: string): RunRecord | undefined {
-    const row = this.statements.byTenantAndId.get(tenantId, id);
+  async getForTenant(tenantId: string, id: string): Promise<RunRecord | undefined> {
+    const row = await this.db.selectFrom('runs').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
     return row && this.toRecord(row);
   }
 
   /** The run's start, with what it starts on: set once, so a run's ref is that of the container it ran in. */
-  markRunning(id: string, startedAt: string, snapshot: RunSnapshot): boolean {
-    return this.statements.markRunning.run(startedAt, snapshot.imageId, snapshot.dataSnapshotRef, id).changes === 1;
+  async markRunning(id: string, startedAt: string, snapshot: RunSnapshot): Promise<boolean> {
+    const result = await this.db
+      .updateTable('runs')
+      .set({ status: 'running', started_at: startedAt, image_id: snapshot.imageId, data_snapshot_ref: snapshot.dataSnapshotRef, status_message: null })
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return result.numUpdatedRows === 1n;
   }
 
   /** What a pending run is waiting for (null: just its turn). */
-  setStatusMessage(id: string, message: string | null): void {
-    this.statements.setStatusMessage.run(message, id);
+  async setStatusMessage(id: string, message: string | null): Promise<void> {
+    await this.db.updateTable('runs').set({ status_message: message }).where('id', '=', id).where('status', '=', 'pending').execute();
   }
 
   /** A row with its artifacts; a run that is not terminal has none yet. */
-  private toRecord(row: RunRow): RunRecord {
-    return toRecord(row, row.finished_at === null ? [] : this.artifacts.ofRun(row.id));
+  private async toRecord(row: RunRow): Promise<RunRecord> {
+    return toRecord(row, row.finished_at === null ? [] : await this.artifacts.ofRun(row.id));
   }
 
   /** Records the terminal state once, with its artifacts; a run already terminal is left as it is (returns false). */
-  complete(id: string, completion: RunCompletion): boolean {
-    return this.db.transaction(() => {
-      const completed = this.recordEnd(id, completion);
-      const tenantId = completed && completion.artifacts.length > 0 ? this.statements.byId.get(id)?.tenant_id : undefined;
-      if (tenantId) this.artifacts.insert(tenantId, id, completion.artifacts);
-      return completed;
-    })();
-  }
-
-  private recordEnd(id: string, completion: RunCompletion): boolean {
-    const result = this.statements.complete.run({
-      id,
-      status: completion.status,
-      exitCode: completion.exitCode,
-      stdout: completion.stdout,
-      stderr: completion.stderr,
-      stdoutTruncated: completion.stdoutTruncated ? 1 : 0,
-      stderrTruncated: completion.stderrTruncated ? 1 : 0,
-      outputs: JSON.stringify(completion.outputs),
-      errorCode: completion.error?.code ?? null,
-      errorMessage: completion.error?.message ?? null,
-      errorDetails: completion.error?.details ? JSON.stringify(completion.error.details) : null,
-      durationSeconds: completion.durationSeconds,
-      startedAt: completion.startedAt,
-      finishedAt: completion.finishedAt,
-      cpuSeconds: completion.usage.cpuSeconds,
-      peakMemoryBytes: completion.usage.peakMemoryBytes,
-      outputBytes: completion.usage.outputBytes,
-      egress: completion.egress.length > 0 ? JSON.stringify(completion.egress) : null,
-      outputsMatch: completion.outputsMatch === undefined || completion.outputsMatch === null ? null : completion.outputsMatch ? 1 : 0,
+  complete(id: string, completion: RunCompletion): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const ended = await this.recordEnd(trx, id, completion);
+      if (ended && completion.artifacts.length > 0) await this.artifacts.insert(ended.tenant_id, id, completion.artifacts, trx);
+      return ended !== undefined;
     });
-    return result.changes === 1;
   }
 
-  unfinished(): RunRecord[] {
-    return this.statements.unfinished.all().map((row) => this.toRecord(row));
+  /** The terminal state, written only over a pending or running run (another writer's end wins: it is not written again). */
+  private recordEnd(trx: Db, id: string, completion: RunCompletion): Promise<{ tenant_id: string } | undefined> {
+    return trx
+      .updateTable('runs')
+      .set((eb) => ({
+        status: completion.status,
+        exit_code: completion.exitCode,
+        stdout: completion.stdout,
+        stderr: completion.stderr,
+        stdout_truncated: completion.stdoutTruncated ? 1 : 0,
+        stderr_truncated: completion.stderrTruncated ? 1 : 0,
+        outputs: JSON.stringify(completion.outputs),
+        error_code: completion.error?.code ?? null,
+        error_message: completion.error?.message ?? null,
+        error_details: completion.error?.details ? JSON.stringify(completion.error.details) : null,
+        status_message: null,
+        duration_seconds: completion.durationSeconds,
+        started_at: completion.startedAt === null ? eb.ref('started_at') : completion.startedAt,
+        finished_at: completion.finishedAt,
+        cpu_seconds: completion.usage.cpuSeconds,
+        peak_memory_bytes: completion.usage.peakMemoryBytes,
+        output_bytes: completion.usage.outputBytes,
+        egress: completion.egress.length > 0 ? JSON.stringify(completion.egress) : null,
+        outputs_match: completion.outputsMatch === undefined || completion.outputsMatch === null ? null : completion.outputsMatch ? 1 : 0,
+      }))
+      .where('id', '=', id)
+      .where('status', 'in', ['pending', 'running'])
+      .returning('tenant_id')
+      .executeTakeFirst();
   }
 
-  list(query: RunListQuery): RunRecord[] {
-    const where = ['tenant_id = @tenantId'];
-    if (query.projectName !== undefined) where.push('project_name = @projectName');
-    if (query.status !== undefined) where.push('status = @status');
-    if (query.beforeSeq !== undefined) where.push('seq < @beforeSeq');
-    const sql = `SELECT * FROM runs WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT @limit`;
-    return this.db
-      .prepare<Record<string, unknown>, RunRow>(sql)
-      .all({ tenantId: query.tenantId, projectName: query.projectName, status: query.status, beforeSeq: query.beforeSeq, limit: query.limit })
-      .map((row) => this.toRecord(row));
+  async unfinished(): Promise<RunRecord[]> {
+    const rows = await this.db.selectFrom('runs').selectAll().where('status', 'in', ['pending', 'running']).orderBy('seq').execute();
+    return Promise.all(rows.map((row) => this.toRecord(row)));
+  }
+
+  async list(query: RunListQuery): Promise<RunRecord[]> {
+    let select = this.db.selectFrom('runs').selectAll().where('tenant_id', '=', query.tenantId);
+    if (query.projectName !== undefined) select = select.where('project_name', '=', query.projectName);
+    if (query.status !== undefined) select = select.where('status', '=', query.status);
+    if (query.beforeSeq !== undefined) select = select.where('seq', '<', query.beforeSeq);
+    const rows = await select.orderBy('seq', 'desc').limit(query.limit).execute();
+    return Promise.all(rows.map((row) => this.toRecord(row)));
   }
 
   /** CPU seconds of the tenant's runs that finished in [from, to) (ISO 8601 instants). */
-  cpuSecondsBetween(tenantId: string, from: string, to: string): number {
-    const row = this.db
-      .prepare<[string, string, string], { total: number | null }>('SELECT SUM(cpu_seconds) AS total FROM runs WHERE tenant_id = ? AND finished_at >= ? AND finished_at < ?')
-      .get(tenantId, from, to);
+  async cpuSecondsBetween(tenantId: string, from: string, to: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('runs')
+      .select((eb) => eb.fn.sum<number | null>('cpu_seconds').as('total'))
+      .where('tenant_id', '=', tenantId)
+      .where('finished_at', '>=', from)
+      .where('finished_at', '<', to)
+      .executeTakeFirst();
     return row?.total ?? 0;
   }
 
-  countActiveForProject(projectId: string): number {
-    const row = this.db
-      .prepare<[string], { n: number }>("SELECT COUNT(*) AS n FROM runs WHERE project_id = ? AND status IN ('pending', 'running')")
-      .get(projectId);
+  async countActiveForProject(projectId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('runs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('project_id', '=', projectId)
+      .where('status', 'in', ['pending', 'running'])
+      .executeTakeFirst();
     return row?.n ?? 0;
   }
 }

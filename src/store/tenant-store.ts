@@ -2,13 +2,13 @@
 import type { Db } from './database.ts';
 
 export class TenantStore {
-  private readonly ensureStatement;
+  constructor(private readonly db: Db) {}
 
-  constructor(db: Db) {
-    this.ensureStatement = db.prepare<[string, string]>('INSERT INTO tenants (id, created_at) VALUES (?, ?) ON CONFLICT(id) DO NOTHING');
-  }
-
-  ensure(tenantId: string, at: string): void {
-    this.ensureStatement.run(tenantId, at);
+  async ensure(tenantId: string, at: string): Promise<void> {
+    await this.db
+      .insertInto('tenants')
+      .values({ id: tenantId, created_at: at })
+      .onConflict((conflict) => conflict.column('id').doNothing())
+      .execute();
   }
 }

@@ -1,5 +1,7 @@
 // API token records: only a hash of each secret is ever stored.
+import type { Selectable } from 'kysely';
 import type { Db } from './database.ts';
+import type { TokenTable } from './schema.ts';
 
 export interface TokenRecord {
   id: string;
@@ -12,16 +14,7 @@ export interface TokenRecord {
   lastUsedAt: string | null;
 }
 
-interface TokenRow {
-  id: string;
-  tenant_id: string;
-  name: string | null;
-  scopes: string;
-  created_at: string;
-  expires_at: string | null;
-  revoked_at: string | null;
-  last_used_at: string | null;
-}
+type TokenRow = Omit<Selectable<TokenTable>, 'secret_hash'>;
 
 const toRecord = (row: TokenRow): TokenRecord => ({
   id: row.id,
@@ -34,46 +27,50 @@ const toRecord = (row: TokenRow): TokenRecord => ({
   lastUsedAt: row.last_used_at,
 });
 
+// Never the hash: what a token record shows.
+const COLUMNS = ['id', 'tenant_id', 'name', 'scopes', 'created_at', 'expires_at', 'revoked_at', 'last_used_at'] as const;
+
 export class TokenStore {
-  private readonly statements;
+  constructor(private readonly db: Db) {}
 
-  constructor(db: Db) {
-    const columns = 'id, tenant_id, name, scopes, created_at, expires_at, revoked_at, last_used_at';
-    this.statements = {
-      insert: db.prepare(`INSERT INTO tokens (id, tenant_id, name, secret_hash, scopes, created_at, expires_at)
-        VALUES (@id, @tenantId, @name, @secretHash, @scopes, @createdAt, @expiresAt)`),
-      byHash: db.prepare<[string], TokenRow>(`SELECT ${columns} FROM tokens WHERE secret_hash = ?`),
-      byId: db.prepare<[string], TokenRow>(`SELECT ${columns} FROM tokens WHERE id = ?`),
-      list: db.prepare<[], TokenRow>(`SELECT ${columns} FROM tokens ORDER BY created_at`),
-      listForTenant: db.prepare<[string], TokenRow>(`SELECT ${columns} FROM tokens WHERE tenant_id = ? ORDER BY created_at`),
-      revoke: db.prepare<[string, string]>('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
-      used: db.prepare<[string, string]>('UPDATE tokens SET last_used_at = ? WHERE id = ?'),
-    };
+  async insert(token: Omit<TokenRecord, 'revokedAt' | 'lastUsedAt'> & { secretHash: string }): Promise<void> {
+    await this.db
+      .insertInto('tokens')
+      .values({
+        id: token.id,
+        tenant_id: token.tenantId,
+        name: token.name,
+        secret_hash: token.secretHash,
+        scopes: JSON.stringify(token.scopes),
+        created_at: token.createdAt,
+        expires_at: token.expiresAt,
+      })
+      .execute();
   }
 
-  insert(token: Omit<TokenRecord, 'revokedAt' | 'lastUsedAt'> & { secretHash: string }): void {
-    this.statements.insert.run({ ...token, scopes: JSON.stringify(token.scopes) });
-  }
-
-  byHash(secretHash: string): TokenRecord | undefined {
-    const row = this.statements.byHash.get(secretHash);
+  async byHash(secretHash: string): Promise<TokenRecord | undefined> {
+    const row = await this.db.selectFrom('tokens').select(COLUMNS).where('secret_hash', '=', secretHash).executeTakeFirst();
     return row && toRecord(row);
   }
 
-  byId(id: string): TokenRecord | undefined {
-    const row = this.statements.byId.get(id);
+  async byId(id: string): Promise<TokenRecord | undefined> {
+    const row = await this.db.selectFrom('tokens').select(COLUMNS).where('id', '=', id).executeTakeFirst();
     return row && toRecord(row);
   }
 
-  list(tenantId?: string): TokenRecord[] {
-    return (tenantId ? this.statements.listForTenant.all(tenantId) : this.statements.list.all()).map(toRecord);
+  async list(tenantId?: string): Promise<TokenRecord[]> {
+    let select = this.db.selectFrom('tokens').select(COLUMNS);
+    if (tenantId) select = select.where('tenant_id', '=', tenantId);
+    const rows = await select.orderBy('created_at').execute();
+    return rows.map(toRecord);
   }
 
-  revoke(id: string, at: string): boolean {
-    return this.statements.revoke.run(at, id).changes === 1;
+  async revoke(id: string, at: string): Promise<boolean> {
+    const result = await this.db.updateTable('tokens').set({ revoked_at: at }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+    return result.numUpdatedRows === 1n;
   }
 
-  markUsed(id: string, at: string): void {
-    this.statements.used.run(at, id);
+  async markUsed(id: string, at: string): Promise<void> {
+    await this.db.updateTable('tokens').set({ last_used_at: at }).where('id', '=', id).execute();
   }
 }

@@ -1,4 +1,5 @@
 // Resource usage of a tenant's finished runs, summed per UTC day (the day a run finished).
+import { sql } from 'kysely';
 import type { Db } from './database.ts';
 
 export interface DailyUsage {
@@ -12,28 +13,29 @@ export interface DailyUsage {
   outputBytes: number;
 }
 
-interface DailyRow {
-  date: string;
-  runs: number;
-  cpu_seconds: number | null;
-  peak_memory_bytes: number | null;
-  wall_seconds: number | null;
-  output_bytes: number | null;
-}
-
 export class UsageStore {
-  private readonly dailyStatement;
-
-  constructor(db: Db) {
-    this.dailyStatement = db.prepare<[string, string, string], DailyRow>(`SELECT substr(finished_at, 1, 10) AS date, COUNT(*) AS runs,
-      SUM(cpu_seconds) AS cpu_seconds, MAX(peak_memory_bytes) AS peak_memory_bytes, SUM(duration_seconds) AS wall_seconds,
-      SUM(output_bytes) AS output_bytes
-      FROM runs WHERE tenant_id = ? AND finished_at >= ? AND finished_at < ? GROUP BY date ORDER BY date`);
-  }
+  constructor(private readonly db: Db) {}
 
   /** Days with finished runs in [from, to) (ISO 8601 instants). */
-  daily(tenantId: string, from: string, to: string): DailyUsage[] {
-    return this.dailyStatement.all(tenantId, from, to).map((row) => ({
+  async daily(tenantId: string, from: string, to: string): Promise<DailyUsage[]> {
+    const date = sql<string>`substr(finished_at, 1, 10)`;
+    const rows = await this.db
+      .selectFrom('runs')
+      .select((eb) => [
+        date.as('date'),
+        eb.fn.countAll<number>().as('runs'),
+        eb.fn.sum<number | null>('cpu_seconds').as('cpu_seconds'),
+        eb.fn.max<number | null>('peak_memory_bytes').as('peak_memory_bytes'),
+        eb.fn.sum<number | null>('duration_seconds').as('wall_seconds'),
+        eb.fn.sum<number | null>('output_bytes').as('output_bytes'),
+      ])
+      .where('tenant_id', '=', tenantId)
+      .where('finished_at', '>=', from)
+      .where('finished_at', '<', to)
+      .groupBy(date)
+      .orderBy(date)
+      .execute();
+    return rows.map((row) => ({
       date: row.date,
       runs: row.runs,
       cpuSeconds: row.cpu_seconds ?? 0,

@@ -1,5 +1,7 @@
 // A tenant's webhooks and their delivery queue (SPEC §12) as the database holds them: secrets sealed, bodies as sent.
-import type { Db } from './database.ts';
+import type { Selectable } from 'kysely';
+import type { Db, DialectKind } from './database.ts';
+import type { WebhookAttemptTable, WebhookDeliveryTable, WebhookTable } from './schema.ts';
 
 export interface WebhookRecord {
   id: string;
@@ -41,30 +43,22 @@ export interface AttemptRecord {
   error: string | null;
 }
 
-interface WebhookRow {
-  id: string;
-  tenant_id: string;
-  url: string;
-  events: string;
-  secret_sealed: string;
-  created_at: string;
-}
+type WebhookRow = Selectable<WebhookTable>;
+type DeliveryRow = Omit<Selectable<WebhookDeliveryTable>, 'seq' | 'body'>;
 
-interface DeliveryRow {
-  id: string;
-  webhook_id: string;
-  tenant_id: string;
-  event: string;
-  run_id: string;
-  status: DeliveryStatus;
-  attempts: number;
-  created_at: string;
-  first_attempt_at: string | null;
-  next_attempt_at: string | null;
-  finished_at: string | null;
-}
-
-const DELIVERY_COLUMNS = 'd.id, d.webhook_id, d.tenant_id, d.event, d.run_id, d.status, d.attempts, d.created_at, d.first_attempt_at, d.next_attempt_at, d.finished_at';
+const DELIVERY_COLUMNS = [
+  'd.id',
+  'd.webhook_id',
+  'd.tenant_id',
+  'd.event',
+  'd.run_id',
+  'd.status',
+  'd.attempts',
+  'd.created_at',
+  'd.first_attempt_at',
+  'd.next_attempt_at',
+  'd.finished_at',
+] as const;
 
 const webhookOf = (row: WebhookRow): WebhookRecord => ({
   id: row.id,
@@ -90,92 +84,130 @@ const deliveryOf = (row: DeliveryRow): DeliveryRecord => ({
 });
 
 export class WebhookStore {
-  private readonly statements;
+  constructor(
+    private readonly db: Db,
+    private readonly kind: DialectKind,
+  ) {}
 
-  constructor(private readonly db: Db) {
-    this.statements = {
-      insert: db.prepare('INSERT INTO webhooks (id, tenant_id, url, events, secret_sealed, created_at) VALUES (@id, @tenantId, @url, @events, @secretSealed, @createdAt)'),
-      count: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM webhooks WHERE tenant_id = ?'),
-      list: db.prepare<[string], WebhookRow>('SELECT * FROM webhooks WHERE tenant_id = ? ORDER BY created_at, id'),
-      get: db.prepare<[string, string], WebhookRow>('SELECT * FROM webhooks WHERE tenant_id = ? AND id = ?'),
-      all: db.prepare<[], WebhookRow>('SELECT * FROM webhooks'),
-      remove: db.prepare<[string, string]>('DELETE FROM webhooks WHERE tenant_id = ? AND id = ?'),
-      reseal: db.prepare<[string, string]>('UPDATE webhooks SET secret_sealed = ? WHERE id = ?'),
-      enqueue: db.prepare(`INSERT INTO webhook_deliveries (id, webhook_id, tenant_id, event, run_id, body, status, created_at, next_attempt_at)
-        VALUES (@id, @webhookId, @tenantId, @event, @runId, @body, 'pending', @at, @at)`),
-      deliveries: db.prepare<[string, string, number], DeliveryRow>(
-        `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.tenant_id = ? AND d.webhook_id = ? ORDER BY d.seq DESC LIMIT ?`,
-      ),
-      attempts: db.prepare<[string], AttemptRow>('SELECT * FROM webhook_attempts WHERE delivery_id = ? ORDER BY attempt'),
-      due: db.prepare<[string, number], DeliveryRow & { body: string; url: string; secret_sealed: string }>(
-        `SELECT ${DELIVERY_COLUMNS}, d.body, w.url, w.secret_sealed FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-         WHERE d.status = 'pending' AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at, d.seq LIMIT ?`,
-      ),
-      nextDue: db.prepare<[], { at: string | null }>("SELECT MIN(next_attempt_at) AS at FROM webhook_deliveries WHERE status = 'pending'"),
-      claim: db.prepare<[string, string, string]>("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending' AND next_attempt_at = ?"),
-      release: db.prepare<[string, string]>("UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending'"),
-      record: db.prepare('INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error) VALUES (@deliveryId, @attempt, @at, @statusCode, @error)'),
-      settle: db.prepare(`UPDATE webhook_deliveries SET attempts = @attempt, first_attempt_at = COALESCE(first_attempt_at, @at), status = @status,
-        next_attempt_at = @nextAttemptAt, finished_at = @finishedAt, body = CASE WHEN @status = 'pending' THEN body ELSE '' END
-        WHERE id = @deliveryId AND status = 'pending'`),
-      prune: db.prepare<[string]>("DELETE FROM webhook_deliveries WHERE status <> 'pending' AND finished_at < ?"),
-    };
+  /**
+   * Adds a webhook unless the tenant has `maxPerTenant` already (then `full` says how many). The count and the insert
+   * are one transaction, serialised per tenant (SQLite: the one connection; PostgreSQL: the tenant's row locked), so
+   * creations side by side, on one server or several, never pass the limit together.
+   */
+  insert(webhook: WebhookRecord, maxPerTenant: number): Promise<{ full: number } | { full?: undefined }> {
+    return this.db.transaction().execute(async (trx) => {
+      if (this.kind === 'postgres') await trx.selectFrom('tenants').select('id').where('id', '=', webhook.tenantId).forUpdate().execute();
+      const count = await this.count(webhook.tenantId, trx);
+      if (count >= maxPerTenant) return { full: count };
+      await this.insertIn(trx, webhook);
+      return {};
+    });
   }
 
-  insert(webhook: WebhookRecord): void {
-    this.statements.insert.run({ ...webhook, events: JSON.stringify(webhook.events) });
+  private async insertIn(trx: Db, webhook: WebhookRecord): Promise<void> {
+    await trx
+      .insertInto('webhooks')
+      .values({ id: webhook.id, tenant_id: webhook.tenantId, url: webhook.url, events: JSON.stringify(webhook.events), secret_sealed: webhook.secretSealed, created_at: webhook.createdAt })
+      .execute();
   }
 
-  count(tenantId: string): number {
-    return this.statements.count.get(tenantId)!.n;
+  async count(tenantId: string, trx: Db = this.db): Promise<number> {
+    const row = await trx
+      .selectFrom('webhooks')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('tenant_id', '=', tenantId)
+      .executeTakeFirstOrThrow();
+    return row.n;
   }
 
-  list(tenantId: string): WebhookRecord[] {
-    return this.statements.list.all(tenantId).map(webhookOf);
+  async list(tenantId: string): Promise<WebhookRecord[]> {
+    const rows = await this.db.selectFrom('webhooks').selectAll().where('tenant_id', '=', tenantId).orderBy('created_at').orderBy('id').execute();
+    return rows.map(webhookOf);
   }
 
-  get(tenantId: string, id: string): WebhookRecord | undefined {
-    const row = this.statements.get.get(tenantId, id);
+  async get(tenantId: string, id: string): Promise<WebhookRecord | undefined> {
+    const row = await this.db.selectFrom('webhooks').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
     return row && webhookOf(row);
   }
 
   /** Every tenant's webhooks (the secrets key's rotation). */
-  all(): WebhookRecord[] {
-    return this.statements.all.all().map(webhookOf);
+  async all(): Promise<WebhookRecord[]> {
+    const rows = await this.db.selectFrom('webhooks').selectAll().execute();
+    return rows.map(webhookOf);
   }
 
   /** Removes a webhook with its deliveries; whether there was one. */
-  remove(tenantId: string, id: string): boolean {
-    return this.statements.remove.run(tenantId, id).changes > 0;
+  async remove(tenantId: string, id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('webhooks').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    return result.numDeletedRows > 0n;
   }
 
-  reseal(id: string, sealed: string): void {
-    this.statements.reseal.run(sealed, id);
+  async reseal(id: string, sealed: string): Promise<void> {
+    await this.db.updateTable('webhooks').set({ secret_sealed: sealed }).where('id', '=', id).execute();
   }
 
-  /** One pending delivery per webhook, due at once, in one transaction (all or none). */
-  enqueue(deliveries: Array<{ id: string; webhookId: string; tenantId: string; event: string; runId: string; body: string; at: string }>): void {
-    this.db.transaction(() => {
-      for (const delivery of deliveries) this.statements.enqueue.run(delivery);
-    })();
+  /** One pending delivery per webhook, due at once, in one statement (all or none). */
+  async enqueue(deliveries: Array<{ id: string; webhookId: string; tenantId: string; event: string; runId: string; body: string; at: string }>): Promise<void> {
+    if (deliveries.length === 0) return;
+    await this.db
+      .insertInto('webhook_deliveries')
+      .values(
+        deliveries.map((delivery) => ({
+          id: delivery.id,
+          webhook_id: delivery.webhookId,
+          tenant_id: delivery.tenantId,
+          event: delivery.event,
+          run_id: delivery.runId,
+          body: delivery.body,
+          status: 'pending' as const,
+          created_at: delivery.at,
+          next_attempt_at: delivery.at,
+        })),
+      )
+      .execute();
   }
 
   /** The webhook's deliveries, newest first, each with its attempts. */
-  deliveries(tenantId: string, webhookId: string, limit: number): Array<DeliveryRecord & { attemptList: AttemptRecord[] }> {
-    return this.statements.deliveries.all(tenantId, webhookId, limit).map((row) => ({
-      ...deliveryOf(row),
-      attemptList: this.statements.attempts.all(row.id).map(attemptOf),
-    }));
+  async deliveries(tenantId: string, webhookId: string, limit: number): Promise<Array<DeliveryRecord & { attemptList: AttemptRecord[] }>> {
+    const rows = await this.db
+      .selectFrom('webhook_deliveries as d')
+      .select(DELIVERY_COLUMNS)
+      .where('d.tenant_id', '=', tenantId)
+      .where('d.webhook_id', '=', webhookId)
+      .orderBy('d.seq', 'desc')
+      .limit(limit)
+      .execute();
+    return Promise.all(
+      rows.map(async (row) => ({
+        ...deliveryOf(row),
+        attemptList: (await this.db.selectFrom('webhook_attempts').selectAll().where('delivery_id', '=', row.id).orderBy('attempt').execute()).map(attemptOf),
+      })),
+    );
   }
 
   /** Pending deliveries whose time has come, oldest due first. */
-  due(now: string, limit: number): DueDelivery[] {
-    return this.statements.due.all(now, limit).map((row) => ({ ...deliveryOf(row), body: row.body, url: row.url, secretSealed: row.secret_sealed }));
+  async due(now: string, limit: number): Promise<DueDelivery[]> {
+    const rows = await this.db
+      .selectFrom('webhook_deliveries as d')
+      .innerJoin('webhooks as w', 'w.id', 'd.webhook_id')
+      .select([...DELIVERY_COLUMNS, 'd.body', 'w.url', 'w.secret_sealed'])
+      .where('d.status', '=', 'pending')
+      .where('d.next_attempt_at', '<=', now)
+      .orderBy('d.next_attempt_at')
+      .orderBy('d.seq')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => ({ ...deliveryOf(row), body: row.body, url: row.url, secretSealed: row.secret_sealed }));
   }
 
   /** When the next pending delivery is due; null when none is pending. */
-  nextDue(): string | null {
-    return this.statements.nextDue.get()!.at;
+  async nextDue(): Promise<string | null> {
+    const row = await this.db
+      .selectFrom('webhook_deliveries')
+      .select((eb) => eb.fn.min<string | null>('next_attempt_at').as('at'))
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return row?.at ?? null;
   }
 
   /**
@@ -183,38 +215,55 @@ export class WebhookStore {
    * read with): another worker on the same database does not take it too, and if this process dies during the
    * attempt, the delivery is due again once the lease has passed. Whether it was taken.
    */
-  claim(id: string, seenDueAt: string, leaseUntil: string): boolean {
-    return this.statements.claim.run(leaseUntil, id, seenDueAt).changes > 0;
+  async claim(id: string, seenDueAt: string, leaseUntil: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('webhook_deliveries')
+      .set({ next_attempt_at: leaseUntil })
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .where('next_attempt_at', '=', seenDueAt)
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
   }
 
   /** Gives a claimed delivery back, due at `at` (a worker stopping before its attempt ended). */
-  release(id: string, at: string): void {
-    this.statements.release.run(at, id);
+  async release(id: string, at: string): Promise<void> {
+    await this.db.updateTable('webhook_deliveries').set({ next_attempt_at: at }).where('id', '=', id).where('status', '=', 'pending').execute();
   }
 
   /**
    * Records one attempt and what follows: still pending (due at nextAttemptAt), delivered or failed (its body is no
    * longer needed and is dropped; the run itself keeps the result).
    */
-  settle(outcome: AttemptRecord & { status: DeliveryStatus; nextAttemptAt: string | null }): void {
-    this.db.transaction(() => {
-      this.statements.record.run(outcome);
-      this.statements.settle.run({ ...outcome, finishedAt: outcome.status === 'pending' ? null : outcome.at });
-    })();
+  async settle(outcome: AttemptRecord & { status: DeliveryStatus; nextAttemptAt: string | null }): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('webhook_attempts')
+        .values({ delivery_id: outcome.deliveryId, attempt: outcome.attempt, at: outcome.at, status_code: outcome.statusCode, error: outcome.error })
+        .execute();
+      await trx
+        .updateTable('webhook_deliveries')
+        .set((eb) => ({
+          attempts: outcome.attempt,
+          first_attempt_at: eb.fn.coalesce('first_attempt_at', eb.val(outcome.at)),
+          status: outcome.status,
+          next_attempt_at: outcome.nextAttemptAt,
+          finished_at: outcome.status === 'pending' ? null : outcome.at,
+          ...(outcome.status === 'pending' ? {} : { body: '' }),
+        }))
+        .where('id', '=', outcome.deliveryId)
+        .where('status', '=', 'pending')
+        .execute();
+    });
   }
 
   /** Removes deliveries that ended before `before`; how many. */
-  prune(before: string): number {
-    return this.statements.prune.run(before).changes;
+  async prune(before: string): Promise<number> {
+    const result = await this.db.deleteFrom('webhook_deliveries').where('status', '<>', 'pending').where('finished_at', '<', before).executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 }
 
-interface AttemptRow {
-  delivery_id: string;
-  attempt: number;
-  at: string;
-  status_code: number | null;
-  error: string | null;
-}
+type AttemptRow = Selectable<WebhookAttemptTable>;
 
 const attemptOf = (row: AttemptRow): AttemptRecord => ({ deliveryId: row.delivery_id, attempt: row.attempt, at: row.at, statusCode: row.status_code, error: row.error });

@@ -58,53 +58,53 @@ export class WebhookService {
     const parsed = webhookCreateSchema.safeParse(body);
     if (!parsed.success) throw invalidRequest(parsed.error.issues);
     const url = parseWebhookUrl(parsed.data.url, this.deps.allowPlainHttp);
-    this.assertRoom(tenantId);
+    this.assertRoom(tenantId, await this.deps.store.count(tenantId));
     await assertWebhookDestination(this.deps.destinations, url);
-    // Checked again after the lookup's await: two creations at once must not both take the last place.
-    this.assertRoom(tenantId);
     const id = `wh_${randomUUID().replaceAll('-', '')}`;
     const secret = newWebhookSecret();
     const createdAt = this.now().toISOString();
-    this.deps.tenants.ensure(tenantId, createdAt);
+    await this.deps.tenants.ensure(tenantId, createdAt);
     const record = { id, tenantId, url: url.href, events: [...new Set(parsed.data.events)], secretSealed: this.deps.box.seal(secret, webhookSealingContext(id)), createdAt };
-    this.deps.store.insert(record);
+    // Checked again with the insert, in one transaction: two creations at once must not both take the last place.
+    const { full } = await this.deps.store.insert(record, this.deps.maxPerTenant);
+    if (full !== undefined) this.assertRoom(tenantId, full);
     return { ...webhookView(record), secret };
   }
 
-  list(tenantId: string): WebhookView[] {
-    return this.deps.store.list(tenantId).map(webhookView);
+  async list(tenantId: string): Promise<WebhookView[]> {
+    return (await this.deps.store.list(tenantId)).map(webhookView);
   }
 
   /** Removes the webhook and its deliveries, pending ones included; another tenant's is not_found. */
-  remove(tenantId: string, id: string): void {
-    if (!this.deps.store.remove(tenantId, id)) throw notFound(id);
+  async remove(tenantId: string, id: string): Promise<void> {
+    if (!(await this.deps.store.remove(tenantId, id))) throw notFound(id);
   }
 
   /** The webhook's deliveries, newest first, each with its attempts. */
-  deliveries(tenantId: string, id: string, query: unknown): DeliveryView[] {
+  async deliveries(tenantId: string, id: string, query: unknown): Promise<DeliveryView[]> {
     const parsed = deliveriesQuerySchema.safeParse(query);
     if (!parsed.success) throw invalidRequest(parsed.error.issues);
-    if (!this.deps.store.get(tenantId, id)) throw notFound(id);
-    return this.deps.store.deliveries(tenantId, id, parsed.data.limit).map(deliveryView);
+    if (!(await this.deps.store.get(tenantId, id))) throw notFound(id);
+    return (await this.deps.store.deliveries(tenantId, id, parsed.data.limit)).map(deliveryView);
   }
 
   /**
    * Queues one delivery of run.finished per webhook of the run's tenant that asks for it, due at once; the body is the
    * run's result as GET /v1/runs/{id} shows it now, stored so that every attempt sends the same bytes. How many.
    */
-  runFinished(run: RunRecord): number {
-    const webhooks = this.deps.store.list(run.tenantId).filter((webhook) => webhook.events.includes('run.finished'));
+  async runFinished(run: RunRecord): Promise<number> {
+    const webhooks = (await this.deps.store.list(run.tenantId)).filter((webhook) => webhook.events.includes('run.finished'));
     if (webhooks.length === 0) return 0;
     const body = JSON.stringify(runResultView(run));
     const at = this.now().toISOString();
-    this.deps.store.enqueue(
+    await this.deps.store.enqueue(
       webhooks.map((webhook) => ({ id: `whd_${randomUUID().replaceAll('-', '')}`, webhookId: webhook.id, tenantId: run.tenantId, event: 'run.finished', runId: run.id, body, at })),
     );
     return webhooks.length;
   }
 
-  private assertRoom(tenantId: string): void {
-    const count = this.deps.store.count(tenantId);
+  /** Throws conflict when the tenant's `count` webhooks are the most it may have. */
+  private assertRoom(tenantId: string, count: number): void {
     const max = this.deps.maxPerTenant;
     if (count >= max) {
       throw new SandrunError('conflict', `this tenant already has ${count} webhooks, the most it may have (SANDRUN_TENANT_MAX_WEBHOOKS=${max}); remove one to add another`, {

@@ -44,6 +44,9 @@ export class WebhookWorker {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private lastPrune = 0;
+  /** The look at the queue under way: one at a time; a wake during it asks for another right after. */
+  private pumping: Promise<void> | undefined;
+  private pumpAgain = false;
 
   constructor(private readonly deps: WebhookWorkerDeps) {
     this.now = deps.now ?? (() => new Date());
@@ -67,19 +70,35 @@ export class WebhookWorker {
     this.running = false;
     clearTimeout(this.timer);
     for (const entry of this.inFlight.values()) entry.controller.abort();
+    await this.pumping;
+    for (const entry of this.inFlight.values()) entry.controller.abort();
     await Promise.all([...this.inFlight.values()].map((entry) => entry.done));
   }
 
   private pump(): void {
     if (!this.running) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = this.look().finally(() => {
+      this.pumping = undefined;
+      if (this.pumpAgain) {
+        this.pumpAgain = false;
+        this.pump();
+      }
+    });
+  }
+
+  private async look(): Promise<void> {
     try {
-      this.prune();
+      await this.prune();
       const busy = new Set([...this.inFlight.values()].map((entry) => entry.webhookId));
       const now = this.now();
-      for (const delivery of this.deps.store.due(now.toISOString(), MAX_IN_FLIGHT * 4)) {
-        if (this.inFlight.size >= MAX_IN_FLIGHT) break;
+      for (const delivery of await this.deps.store.due(now.toISOString(), MAX_IN_FLIGHT * 4)) {
+        if (!this.running || this.inFlight.size >= MAX_IN_FLIGHT) break;
         if (busy.has(delivery.webhookId) || this.inFlight.has(delivery.id)) continue;
-        if (!this.deps.store.claim(delivery.id, delivery.nextAttemptAt!, new Date(now.getTime() + LEASE_MS).toISOString())) continue;
+        if (!(await this.deps.store.claim(delivery.id, delivery.nextAttemptAt!, new Date(now.getTime() + LEASE_MS).toISOString()))) continue;
         busy.add(delivery.webhookId);
         const controller = new AbortController();
         const done = this.attempt(delivery, controller.signal).finally(() => {
@@ -88,7 +107,7 @@ export class WebhookWorker {
         });
         this.inFlight.set(delivery.id, { webhookId: delivery.webhookId, controller, done });
       }
-      this.scheduleNext();
+      await this.scheduleNext();
     } catch (error) {
       // The database failed (disk full, locked): look again later rather than never.
       this.deps.logger.error({ err: error }, 'reading the webhook delivery queue failed; trying again in a minute');
@@ -100,9 +119,9 @@ export class WebhookWorker {
    * Sleeps until the next delivery is due (bounded), unless an attempt ending or a run finishing wakes it first. A
    * delivery already due is one whose webhook has an attempt under way: looked at again shortly, never in a tight loop.
    */
-  private scheduleNext(): void {
+  private async scheduleNext(): Promise<void> {
     if (this.inFlight.size >= MAX_IN_FLIGHT) return; // an attempt's end wakes the worker
-    const next = this.deps.store.nextDue();
+    const next = await this.deps.store.nextDue();
     this.sleep(next === null ? IDLE_LOOK_MS : Math.min(IDLE_LOOK_MS, Math.max(BLOCKED_LOOK_MS, Date.parse(next) - this.now().getTime())));
   }
 
@@ -113,11 +132,11 @@ export class WebhookWorker {
     this.timer.unref();
   }
 
-  private prune(): void {
+  private async prune(): Promise<void> {
     const now = this.now().getTime();
     if (now - this.lastPrune < PRUNE_EVERY_MS) return;
     this.lastPrune = now;
-    const removed = this.deps.store.prune(new Date(now - HISTORY_MS).toISOString());
+    const removed = await this.deps.store.prune(new Date(now - HISTORY_MS).toISOString());
     if (removed > 0) this.deps.logger.info({ removed }, 'removed the records of old webhook deliveries');
   }
 
@@ -155,7 +174,9 @@ export class WebhookWorker {
     }
     if (stop.aborted) {
       // Cut short by a stop: whatever the receiver saw, it will see this delivery again (at least once).
-      this.deps.store.release(delivery.id, this.now().toISOString());
+      await this.deps.store
+        .release(delivery.id, this.now().toISOString())
+        .catch((error: unknown) => this.deps.logger.warn({ err: error, deliveryId: delivery.id }, 'could not give a webhook delivery back; its lease runs out instead'));
       return;
     }
     const delivered = statusCode !== null && statusCode >= 200 && statusCode < 300;
@@ -163,7 +184,7 @@ export class WebhookWorker {
     const next = delivered ? null : nextAttemptAt(this.deps.retry, attempt, firstAttemptAt, this.now());
     const status = delivered ? 'delivered' : next === null ? 'failed' : 'pending';
     try {
-      this.deps.store.settle({ deliveryId: delivery.id, attempt, at: at.toISOString(), statusCode, error: failure, status, nextAttemptAt: next?.toISOString() ?? null });
+      await this.deps.store.settle({ deliveryId: delivery.id, attempt, at: at.toISOString(), statusCode, error: failure, status, nextAttemptAt: next?.toISOString() ?? null });
     } catch (error) {
       // Not recorded: the lease runs out and the delivery is sent again (at least once).
       this.deps.logger.error({ err: error, deliveryId: delivery.id }, 'could not record a webhook delivery attempt');

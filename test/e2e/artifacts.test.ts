@@ -36,7 +36,7 @@ await eachBackend('artifacts', (kind) => {
 
   beforeAll(async () => {
     server = await startTestServer(await backendServerEnv(kind));
-    token = server.token(`artifacts-${kind}-${process.pid}`);
+    token = await server.token(`artifacts-${kind}-${process.pid}`);
     repo = new TestRepo(ARTIFACT_PROJECT_FILES);
     const created = await server.request(token, 'POST', '/v1/projects', { name: 'charts', repo_url: repo.dir });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -96,7 +96,7 @@ describe('artifacts on one server', () => {
 
   beforeAll(async () => {
     server = await startTestServer({ SANDRUN_OUTPUTS_CAP_BYTES: String(2 * 1024 * 1024) });
-    token = server.token(`artifacts-one-${process.pid}`);
+    token = await server.token(`artifacts-one-${process.pid}`);
     repo = new TestRepo({
       ...ARTIFACT_PROJECT_FILES,
       'models/huge.py': 'with open("/outputs/huge.bin", "wb") as f:\n    try:\n        f.write(b"x" * (50 * 1024 * 1024))\n    except OSError as error:\n        print("stopped:", error)\n',
@@ -120,13 +120,13 @@ describe('artifacts on one server', () => {
   });
 
   it("another tenant gets 404 for a run's artifact, as for an unknown path or run", async () => {
-    const other = server.token(`artifacts-other-${process.pid}`);
+    const other = await server.token(`artifacts-other-${process.pid}`);
     const foreign = await download(server, other, runId, 'chart.png');
     expect(foreign.status, foreign.bytes.toString()).toBe(404);
     expect(JSON.parse(foreign.bytes.toString()).error.code).toBe('not_found');
     expect((await download(server, token, runId, 'missing.txt')).status).toBe(404);
     expect((await download(server, token, 'no-such-run', 'chart.png')).status).toBe(404);
-    const noScope = server.token(`artifacts-one-${process.pid}`, ['projects:read']);
+    const noScope = await server.token(`artifacts-one-${process.pid}`, ['projects:read']);
     expect((await download(server, noScope, runId, 'chart.png')).status).toBe(403);
   });
 
@@ -166,7 +166,7 @@ describe('artifacts on one server', () => {
     const report = await client.readResource({ uri: `sandrun://runs/${runId}/artifacts/nested/dir/report.txt` });
     expect((report.contents[0] as { text: string }).text).toBe(EXPECTED_ARTIFACTS['nested/dir/report.txt']!.toString());
 
-    const stranger = await mcp(server.token(`artifacts-stranger-${process.pid}`));
+    const stranger = await mcp(await server.token(`artifacts-stranger-${process.pid}`));
     expect((await stranger.listResources()).resources).toEqual([]);
     await expect(stranger.readResource({ uri: `sandrun://runs/${runId}/artifacts/chart.png` })).rejects.toThrow(/not found/);
   });
@@ -196,7 +196,7 @@ describe('artifacts on one server', () => {
         .filter((prefix) => prefix.length === 2)
         .flatMap((prefix) => readdirSync(join(server.dataDir, 'artifacts', prefix)).map((name) => prefix + name));
     for (const bytes of Object.values(EXPECTED_ARTIFACTS)) expect(blobFiles()).toContain(sha256(bytes));
-    server.sandrun.db.prepare('UPDATE tenants SET retention_days = 0 WHERE id = ?').run(`artifacts-one-${process.pid}`);
+    server.sandrun.database.sqlite!.prepare('UPDATE tenants SET retention_days = 0 WHERE id = ?').run(`artifacts-one-${process.pid}`);
     const report = await server.sandrun.retention.runOnce();
     expect(report.runsPurged).toBeGreaterThan(0);
     const got = await server.request(token, 'GET', `/v1/runs/${runId}`);

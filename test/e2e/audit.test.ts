@@ -32,7 +32,7 @@ beforeAll(async () => {
   server = await startTestServer();
   repo = new TestRepo(DEMO_FILES);
   tenant = `audit-${process.pid}`;
-  admin = server.token(tenant, [...ALL_SCOPES, 'admin']);
+  admin = await server.token(tenant, [...ALL_SCOPES, 'admin']);
 });
 
 afterAll(async () => {
@@ -42,7 +42,7 @@ afterAll(async () => {
 
 describe('audit log', () => {
   it('every mutating route leaves one entry naming the credential, action, target and source', async () => {
-    const tokenId = admin ? server.sandrun.apiTokens.list(tenant)[0]!.id : '';
+    const tokenId = admin ? (await server.sandrun.apiTokens.list(tenant))[0]!.id : '';
     const calls: [string, () => Promise<{ status: number; body: any }>, string, string | RegExp][] = [
       ['register', () => server.request(admin, 'POST', '/v1/projects', { name: 'demo', repo_url: repo.dir }), 'POST /v1/projects', /^/],
       ['refresh', () => server.request(admin, 'POST', '/v1/projects/demo/refresh'), 'POST /v1/projects/:id/refresh', 'project:demo'],
@@ -80,16 +80,16 @@ describe('audit log', () => {
     // No tenant could be named for a 401, so the tenant's own audit cannot show it; the operator's CLI does (below).
     expect(unauthenticated).toHaveLength(0);
 
-    const reader = server.token(tenant, ['runs:read']);
+    const reader = await server.token(tenant, ['runs:read']);
     const forbidden = await added(() => server.request(reader, 'POST', '/v1/runs', { scope: 'project', mode: 'async', project_name: 'demo' }));
     expect(forbidden).toHaveLength(1);
     expect(forbidden[0]).toMatchObject({ action: 'POST /v1/runs', status: 403, outcome: 'denied', error_code: 'forbidden' });
 
-    const intruder = server.token(`audit-intruder-${process.pid}`);
+    const intruder = await server.token(`audit-intruder-${process.pid}`);
     const runId = (await server.request(admin, 'GET', '/v1/runs')).body.runs[0].run_id;
     const probe = await server.request(intruder, 'GET', `/v1/runs/${runId}`);
     expect(probe.status).toBe(404);
-    const intruderAdmin = server.token(`audit-intruder-${process.pid}`, ['admin']);
+    const intruderAdmin = await server.token(`audit-intruder-${process.pid}`, ['admin']);
     const theirs = (await server.request(intruderAdmin, 'GET', '/v1/audit')).body.entries;
     expect(theirs.filter((entry: any) => entry.action === 'GET /v1/runs/:id')).toEqual([
       expect.objectContaining({ status: 404, outcome: 'denied', target: `run:${runId}`, error_code: 'not_found' }),
@@ -130,7 +130,7 @@ describe('audit log', () => {
     const doubled = await fetch(`${server.url}//v1//runs`, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'x-request-id': requestId } });
     expect(doubled.status).toBe(404);
     await doubled.text();
-    const select = server.sandrun.db.prepare('SELECT action, status, outcome FROM audit_log WHERE request_id = ?');
+    const select = server.sandrun.database.sqlite!.prepare('SELECT action, status, outcome FROM audit_log WHERE request_id = ?');
     // Written once the response is done, which the client may see first.
     for (const deadline = Date.now() + 5_000; select.all(requestId).length === 0 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(select.all(requestId)).toEqual([{ action: 'POST /v1/runs', status: 404, outcome: 'denied' }]);
@@ -177,7 +177,7 @@ describe('audit log', () => {
   });
 
   it('the log is append-only', () => {
-    expect(() => server.sandrun.db.prepare('DELETE FROM audit_log').run()).toThrow(/append-only/);
-    expect(() => server.sandrun.db.prepare("UPDATE audit_log SET action = 'x'").run()).toThrow(/append-only/);
+    expect(() => server.sandrun.database.sqlite!.prepare('DELETE FROM audit_log').run()).toThrow(/append-only/);
+    expect(() => server.sandrun.database.sqlite!.prepare("UPDATE audit_log SET action = 'x'").run()).toThrow(/append-only/);
   });
 });

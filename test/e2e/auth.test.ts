@@ -105,7 +105,7 @@ describe('OIDC JWTs', () => {
     expect(run.body.status, run.body.stderr).toBe('success');
     expect(run.body.outputs.revenue).toEqual([100, 110, 121]);
     // An API token of the same tenant sees what the JWT made.
-    const viaApiToken = await server.request(server.token('jwt-org'), 'GET', '/v1/projects');
+    const viaApiToken = await server.request(await server.token('jwt-org'), 'GET', '/v1/projects');
     expect(viaApiToken.body.projects.map((p: any) => p.name)).toEqual(['jwt-demo']);
   });
 
@@ -237,12 +237,12 @@ describe('API tokens', () => {
   });
 
   it('rejects an expired API token', async () => {
-    const { token } = server.sandrun.apiTokens.create({ tenantId: 'tok-tenant', scopes: ['projects:read'], expiresAt: new Date(Date.now() - 1_000) });
+    const { token } = await server.sandrun.apiTokens.create({ tenantId: 'tok-tenant', scopes: ['projects:read'], expiresAt: new Date(Date.now() - 1_000) });
     await expectUnauthorized(token, /expired/);
   });
 
   it('an admin creates a token (shown once), lists it without its secret, and revokes it: then it gets 401', async () => {
-    const admin = server.token('tok-tenant', ['admin']);
+    const admin = await server.token('tok-tenant', ['admin']);
     const created = await server.request(admin, 'POST', '/v1/tokens', { tenant: 'tok-tenant', scopes: ['projects:read'], name: 'ci', expires_in_days: 30 });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect(created.body).toMatchObject({ tenant: 'tok-tenant', name: 'ci', scopes: ['projects:read'], revoked_at: null });
@@ -261,8 +261,8 @@ describe('API tokens', () => {
   });
 
   it('a token shows when it was last used, in GET /v1/tokens and in `sandrun tokens list`', async () => {
-    const admin = server.token('used-tenant', ['admin']);
-    const { token, record } = server.sandrun.apiTokens.create({ tenantId: 'used-tenant', scopes: ['projects:read'], name: 'poller' });
+    const admin = await server.token('used-tenant', ['admin']);
+    const { token, record } = await server.sandrun.apiTokens.create({ tenantId: 'used-tenant', scopes: ['projects:read'], name: 'poller' });
     const lastUsed = async () => (await server.request(admin, 'GET', '/v1/tokens')).body.tokens.find((t: any) => t.id === record.id).last_used_at;
     expect(await lastUsed(), 'never used').toBeNull();
     const before = Date.now();
@@ -279,8 +279,8 @@ describe('API tokens', () => {
   });
 
   it("an admin acts within its own tenant only: another tenant's token is 404, creating for another tenant is 403", async () => {
-    const admin = server.token('tok-tenant', ['admin']);
-    const other = server.sandrun.apiTokens.create({ tenantId: 'other-tenant', scopes: ['runs:read'] });
+    const admin = await server.token('tok-tenant', ['admin']);
+    const other = await server.sandrun.apiTokens.create({ tenantId: 'other-tenant', scopes: ['runs:read'] });
     expect((await server.request(admin, 'DELETE', `/v1/tokens/${other.record.id}`)).status).toBe(404);
     expect((await server.request(other.token, 'GET', '/v1/runs')).status).toBe(200);
     const listed = await server.request(admin, 'GET', '/v1/tokens');
@@ -320,7 +320,7 @@ describe('scopes', () => {
     it(`${route.method} ${route.path} without ${route.scope} is 403`, async () => {
       // Every scope but the needed one; admin grants everything, so it is left out too.
       const scopes = SCOPES.filter((scope) => scope !== route.scope && scope !== 'admin');
-      const response = await server.request(server.token('scope-tenant', scopes), route.method, route.path, route.body);
+      const response = await server.request(await server.token('scope-tenant', scopes), route.method, route.path, route.body);
       expect(response.status, JSON.stringify(response.body)).toBe(403);
       expect(response.body.error).toMatchObject({ code: 'forbidden' });
       expect(response.body.error.message).toContain(route.scope);
@@ -333,13 +333,13 @@ describe('rate limit', () => {
   it('past SANDRUN_RATE_LIMIT_PER_MINUTE a tenant gets 429 rate_limited with Retry-After; another tenant is unaffected', async () => {
     const limited = await startTestServer({ SANDRUN_RATE_LIMIT_PER_MINUTE: '3' });
     try {
-      const token = limited.token('busy', ['projects:read']);
+      const token = await limited.token('busy', ['projects:read']);
       for (let i = 0; i < 3; i += 1) expect((await limited.request(token, 'GET', '/v1/projects')).status).toBe(200);
       const refused = await limited.request(token, 'GET', '/v1/projects');
       expect(refused.status).toBe(429);
       expect(refused.body.error.code).toBe('rate_limited');
       expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-      expect((await limited.request(limited.token('quiet', ['projects:read']), 'GET', '/v1/projects')).status).toBe(200);
+      expect((await limited.request(await limited.token('quiet', ['projects:read']), 'GET', '/v1/projects')).status).toBe(200);
     } finally {
       await limited.close();
     }
@@ -348,15 +348,15 @@ describe('rate limit', () => {
   it("a tenant's four tokens share its limit: together they get 429 past it, and another tenant is unaffected", async () => {
     const limited = await startTestServer({ SANDRUN_RATE_LIMIT_PER_MINUTE: '8' });
     try {
-      const tokens = Array.from({ length: 4 }, () => limited.token('minting', ['projects:read']));
+      const tokens = await Promise.all(Array.from({ length: 4 }, () => limited.token('minting', ['projects:read'])));
       const statuses: number[] = [];
       // Round-robin over the four: two requests each use up the tenant's eight.
       for (let i = 0; i < 12; i += 1) statuses.push((await limited.request(tokens[i % 4]!, 'GET', '/v1/projects')).status);
       expect(statuses, 'eight answered, then 429 whichever token is used').toEqual([...Array(8).fill(200), ...Array(4).fill(429)]);
-      const refused = await limited.request(limited.token('minting', ['projects:read']), 'GET', '/v1/projects');
+      const refused = await limited.request(await limited.token('minting', ['projects:read']), 'GET', '/v1/projects');
       expect(refused.status, 'a fifth token minted now is limited too').toBe(429);
       expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-      expect((await limited.request(limited.token('bystander', ['projects:read']), 'GET', '/v1/projects')).status, 'another tenant').toBe(200);
+      expect((await limited.request(await limited.token('bystander', ['projects:read']), 'GET', '/v1/projects')).status, 'another tenant').toBe(200);
     } finally {
       await limited.close();
     }
@@ -365,7 +365,7 @@ describe('rate limit', () => {
   it('each call of an MCP batch counts against the limit', async () => {
     const limited = await startTestServer({ SANDRUN_RATE_LIMIT_PER_MINUTE: '6' });
     try {
-      const token = limited.token('batcher', ['projects:read']);
+      const token = await limited.token('batcher', ['projects:read']);
       const mcp = (messages: unknown) =>
         fetch(`${limited.url}/mcp`, {
           method: 'POST',
@@ -381,7 +381,7 @@ describe('rate limit', () => {
       expect(refused.headers.get('retry-after')).not.toBeNull();
       const tooBig = await fetch(`${limited.url}/mcp`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${limited.token('batcher-2', ['projects:read'])}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        headers: { authorization: `Bearer ${await limited.token('batcher-2', ['projects:read'])}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
         body: JSON.stringify([1, 2, 3, 4, 5, 6, 7].map(listProjects)),
       });
       expect(tooBig.status, 'a batch larger than a minute of requests can never pass').toBe(429);

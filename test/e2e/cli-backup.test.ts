@@ -25,8 +25,8 @@ afterAll(async () => {
 
 describe('sandrun backup', () => {
   it('copies the database while the server runs', async () => {
-    server.token('backup-a');
-    server.token('backup-b');
+    await server.token('backup-a');
+    await server.token('backup-b');
     const target = join(out, 'copy.db');
     const { stdout } = await execFileAsync(process.execPath, ['bin/sandrun.js', 'backup', target, '--json'], { env: { ...process.env, SANDRUN_DATA_DIR: server.dataDir } });
     expect(JSON.parse(stdout)).toMatchObject({ path: target });
@@ -40,7 +40,7 @@ describe('sandrun backup', () => {
   });
 
   it('with --artifacts, copies the runs\' files the copy names into a directory, and only new ones on the next backup', async () => {
-    const token = server.token('backup-files');
+    const token = await server.token('backup-files');
     const repo = new TestRepo({ 'models/report.py': 'import os\nopen(os.path.join(os.environ["SANDRUN_OUTPUTS"], "report.txt"), "w").write("quarterly\\n")\n' });
     try {
       expect((await server.request(token, 'POST', '/v1/projects', { name: 'reports', repo_url: repo.dir })).status).toBe(201);

@@ -26,7 +26,7 @@ describe('what the CLI loads', () => {
   beforeAll(async () => {
     server = await startTestServer();
     repo = new TestRepo({ 'models/hello.py': 'print("hello")\n' });
-    token = server.token(`graph-${process.pid}`);
+    token = await server.token(`graph-${process.pid}`);
     const added = await server.request(token, 'POST', '/v1/projects', { name: 'graph', repo_url: repo.dir });
     expect(added.status, JSON.stringify(added.body)).toBe(201);
     const run = await server.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'graph', model_name: 'hello' });

@@ -44,7 +44,7 @@ describe('sandrun CLI', () => {
   beforeAll(async () => {
     server = await startTestServer();
     repo = new TestRepo(FILES);
-    token = server.token(tenant);
+    token = await server.token(tenant);
     const added = await sandrun(['projects', 'add', 'demo', repo.dir]);
     expect(added.code, describeResult(added)).toBe(0);
   });

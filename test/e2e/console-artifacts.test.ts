@@ -19,7 +19,7 @@ let consoleErrors: string[] = [];
 
 beforeAll(async () => {
   server = await startTestServer();
-  token = server.token(`console-artifacts-${process.pid}`);
+  token = await server.token(`console-artifacts-${process.pid}`);
   const charts = ARTIFACT_PROJECT_FILES['models/charts.py']!.replace('print("charts written")', `open("/outputs/diagram.svg", "w").write(${JSON.stringify(SVG)})`);
   repo = new TestRepo({ 'models/charts.py': charts });
   const created = await server.request(token, 'POST', '/v1/projects', { name: 'charts', repo_url: repo.dir });

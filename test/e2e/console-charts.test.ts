@@ -42,7 +42,7 @@ const pointCount = (points: string | null) => (points ?? '').trim().split(/\s+/)
 
 beforeAll(async () => {
   server = await startTestServer();
-  token = server.token('charts-tenant');
+  token = await server.token('charts-tenant');
   repo = new TestRepo(FILES);
   const created = await server.request(token, 'POST', '/v1/projects', { name: 'charts', repo_url: repo.dir });
   expect(created.status, JSON.stringify(created.body)).toBe(201);

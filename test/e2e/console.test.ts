@@ -38,7 +38,7 @@ let consoleErrors: string[] = [];
 
 beforeAll(async () => {
   server = await startTestServer();
-  token = server.token('console-tenant');
+  token = await server.token('console-tenant');
   repo = new TestRepo(FILES);
   const created = await server.request(token, 'POST', '/v1/projects', { name: 'forecasts', repo_url: repo.dir });
   expect(created.status, JSON.stringify(created.body)).toBe(201);

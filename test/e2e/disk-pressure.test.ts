@@ -25,7 +25,7 @@ describe.runIf(canMount)('disk pressure', () => {
     mkdirSync(dataDir);
     repo = new TestRepo({ 'models/hello.py': 'print("hello")\n' });
     server = await startTestServer({ SANDRUN_MIN_FREE_MB: '16' }, { dataDir });
-    token = server.token('disk');
+    token = await server.token('disk');
     expect((await server.request(token, 'POST', '/v1/projects', { name: 'disk', repo_url: repo.dir })).status).toBe(201);
   });
   afterAll(async () => {

@@ -21,7 +21,7 @@ beforeAll(async () => {
   // No warm pool: every answer here comes before any container. Under gVisor (registered without networking) no run
   // can be given network: what a server that cannot serve a grant answers.
   server = await startTestServer({ SANDRUN_EGRESS_ALLOW: 'api.example.com:443,10.0.0.0/8:5432', SANDRUN_POOL_SIZE: '0', SANDRUN_RUNTIME: 'runsc' });
-  token = server.token(`egress-${process.pid}`);
+  token = await server.token(`egress-${process.pid}`);
   await project('asks-too-much', ['image: sandrun/python:3.11', 'command: [python, main.py]', 'network:', '  allow: ["api.example.com:443", "data.internal:8080", "10.1.2.3:5432"]']);
   await project('asks-allowed', ['image: sandrun/python:3.11', 'command: [python, main.py]', 'network:', '  allow: ["api.example.com:443"]']);
   await project('asks-badly', ['image: sandrun/python:3.11', 'command: [python, main.py]', 'network:', '  allow:', '    - api.example.com']);
@@ -75,7 +75,7 @@ await eachBackend(
     it('a run asking for an allowed destination is refused with 422 saying swarm runs cannot be given network, before any service', async () => {
       const swarm = await startTestServer({ ...(await backendServerEnv('swarm')), SANDRUN_EGRESS_ALLOW: 'api.example.com:443' });
       try {
-        const swarmToken = swarm.token(`egress-swarm-${process.pid}`);
+        const swarmToken = await swarm.token(`egress-swarm-${process.pid}`);
         const repo = new TestRepo({ 'sandrun.yaml': 'image: sandrun/python:3.11\ncommand: [python, main.py]\nnetwork:\n  allow: ["api.example.com:443"]\n', 'main.py': 'print(1)\n' });
         repos.push(repo);
         expect((await swarm.request(swarmToken, 'POST', '/v1/projects', { name: 'asks', repo_url: repo.dir })).status).toBe(201);

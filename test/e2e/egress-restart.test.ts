@@ -20,14 +20,14 @@ let repo: TestRepo;
 let token: string;
 let server: ServerProcess | undefined;
 
-beforeAll(() => {
+beforeAll(async () => {
   repo = new TestRepo({
     'sandrun.yaml': 'image: sandrun/python:3.11\nnetwork:\n  allow: ["api.example.com:443"]\nmodels:\n  sleepy:\n    command: [python, sleepy.py]\n',
     'sleepy.py': 'import time\nprint("sleeping", flush=True)\ntime.sleep(300)\n',
   });
-  const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  token = stores.apiTokens.create({ tenantId: 'egress-restart', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] }).token;
-  stores.db.close();
+  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  token = (await stores.apiTokens.create({ tenantId: 'egress-restart', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] })).token;
+  await stores.database.close();
 });
 afterAll(async () => {
   if (server) await stopGracefully(server);

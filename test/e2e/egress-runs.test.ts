@@ -174,7 +174,7 @@ beforeAll(async () => {
 
   // The operator's rules: the allowed server by name, at 8080, and the destinations' private range at that port only.
   server = await startTestServer({ SANDRUN_EGRESS_ALLOW: `${servers.allowed}:8080,${ipam.Subnet}:8080` }, { dataDir });
-  token = server.token(`egress-runs-${process.pid}`);
+  token = await server.token(`egress-runs-${process.pid}`);
   repo = new TestRepo({
     'sandrun.yaml': [
       'image: sandrun/python:3.11',

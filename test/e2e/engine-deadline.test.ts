@@ -55,9 +55,9 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'sandrun-engine-deadline-'));
   repo = new TestRepo({ 'sandrun.yaml': MANIFEST });
-  const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  token = stores.apiTokens.create({ tenantId: 'deadline', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] }).token;
-  stores.db.close();
+  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  token = (await stores.apiTokens.create({ tenantId: 'deadline', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] })).token;
+  await stores.database.close();
   proxy = new EngineProxy(join(dataDir, 'engine.sock'));
   await proxy.up();
   server = await startServerProcess(serverEnv(), await freePort());

@@ -28,9 +28,9 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'sandrun-outage-'));
   repo = new TestRepo({ 'models/hello.py': 'print("hello")\n' });
-  const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  token = stores.apiTokens.create({ tenantId: 'outage', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] }).token;
-  stores.db.close();
+  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  token = (await stores.apiTokens.create({ tenantId: 'outage', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] })).token;
+  await stores.database.close();
   proxy = new EngineProxy(join(dataDir, 'engine.sock'));
   await proxy.up();
   server = await startServerProcess({ SANDRUN_DATA_DIR: dataDir, DOCKER_HOST: proxy.dockerHost, SANDRUN_LOG_LEVEL: 'warn' }, await freePort());

@@ -80,8 +80,8 @@ describe('project environments over the API and the CLI', () => {
 
   beforeAll(async () => {
     server = await startTestServer();
-    owner = server.token(tenant);
-    stranger = server.token(`${tenant}-other`);
+    owner = await server.token(tenant);
+    stranger = await server.token(`${tenant}-other`);
     for (const [name, files] of Object.entries(PROJECTS)) {
       const repo = new TestRepo(files);
       repos.push(repo);
@@ -143,7 +143,7 @@ describe('project environments over the API and the CLI', () => {
     expect(log.body.environment).toMatchObject({ status: 'ready', built_at: after.built_at });
     expect(log.body.environment.log).toContain('python3-tabulate');
 
-    const audit = await server.request(server.token(tenant, [...ALL_SCOPES, 'admin']), 'GET', '/v1/audit');
+    const audit = await server.request(await server.token(tenant, [...ALL_SCOPES, 'admin']), 'GET', '/v1/audit');
     const actions = audit.body.entries.map((entry: any) => `${entry.action} ${entry.target} ${entry.outcome}`);
     expect(actions, actions.join('\n')).toEqual(expect.arrayContaining(['POST /v1/projects/:id/environment/build project:tab ok', 'environment.build tab ok']));
   });
@@ -221,7 +221,7 @@ describe('project environments over the API and the CLI', () => {
       expect(response.status, `${method} ${path}: ${JSON.stringify(response.body)}`).toBe(404);
       expect(response.body.error.message).toMatch(/project '(tab|typo)' not found/);
     }
-    const readOnly = await server.request(server.token(tenant, ['projects:read']), 'POST', '/v1/projects/tab/environment/build');
+    const readOnly = await server.request(await server.token(tenant, ['projects:read']), 'POST', '/v1/projects/tab/environment/build');
     expect(readOnly.status, JSON.stringify(readOnly.body)).toBe(403);
   });
 });

@@ -73,7 +73,7 @@ describe('environments from the public package sources', () => {
   beforeAll(async () => {
     wheels = await makeWheelDir(mkdtempSync(join(tmpdir(), 'sandrun-wheels-')));
     server = await startTestServer({ SANDRUN_PIP_FIND_LINKS: wheels.dir });
-    token = server.token('envs');
+    token = await server.token('envs');
   });
   afterAll(async () => {
     await server?.close();
@@ -100,7 +100,7 @@ describe('environments from the public package sources', () => {
       expect(first.stdout, 'the run keeps a read-only root and no network').toContain('root read-only\nno network\n');
       expect(first.message).toBeNull();
       expect(await buildsOf(server), 'two runs at once wait for one build').toEqual({ ready: 1, failed: 0 });
-      const { size_bytes: size } = server.sandrun.db.prepare("SELECT size_bytes FROM environments WHERE tenant_id = 'envs'").get() as { size_bytes: number };
+      const { size_bytes: size } = server.sandrun.database.sqlite!.prepare("SELECT size_bytes FROM environments WHERE tenant_id = 'envs'").get() as { size_bytes: number };
       const baseSize = Number(execFileSync('docker', ['image', 'inspect', '--format', '{{.Size}}', 'sandrun/python:3.11'], { encoding: 'utf8' }));
       expect(size - baseSize, 'the image adds the package, not apt\'s lists and caches').toBeLessThan(5 * 1024 * 1024);
 
@@ -202,7 +202,7 @@ describe('environments from the public package sources', () => {
       expect(await buildsOf(server), 'refused before any build').toEqual(before);
 
       // The server and the other tenants are untouched.
-      const bystander = server.token('bystander');
+      const bystander = await server.token('bystander');
       const plainRepo = new TestRepo({ 'models/hello.py': 'print("still here")\n' });
       repos.push(plainRepo);
       expect((await server.request(bystander, 'POST', '/v1/projects', { name: 'plain', repo_url: plainRepo.dir })).status).toBe(201);
@@ -253,7 +253,7 @@ describe("environments from the operator's own registry", () => {
     const scripted = await installScriptPackage();
     registry = await startNpmRegistry([plain, scripted, npmItself(packDir)]);
     server = await startTestServer({ SANDRUN_NPM_REGISTRY: registry.url, SANDRUN_BUILD_NETWORK: registry.network });
-    token = server.token('scripts');
+    token = await server.token('scripts');
     const project = lockfileFor([plain, scripted], registry.url);
     repo = new TestRepo({
       'sandrun.yaml': [
@@ -303,7 +303,7 @@ describe('environment images no run uses', () => {
   beforeAll(async () => {
     // An idle time of about a second, so the test can see the sweep.
     server = await startTestServer({ SANDRUN_ENVIRONMENT_IDLE_DAYS: String(1 / 86_400) });
-    token = server.token('idle');
+    token = await server.token('idle');
     repo = new TestRepo({
       'sandrun.yaml': 'environment:\n  apt: [python3-tabulate]\nmodels:\n  m:\n    command: ["python3", "-c", "import tabulate; print(\'ok\')"]\n',
     });
@@ -356,9 +356,9 @@ describe("a tenant's number of environments", () => {
         expect(run.body.status, JSON.stringify(run.body)).toBe('success');
       };
       const environments = () =>
-        server.sandrun.db.prepare('SELECT tenant_id AS tenant, tag FROM environments ORDER BY tenant_id').all() as Array<{ tenant: string; tag: string }>;
-      const one = server.token('one');
-      const other = server.token('other');
+        server.sandrun.database.sqlite!.prepare('SELECT tenant_id AS tenant, tag FROM environments ORDER BY tenant_id').all() as Array<{ tenant: string; tag: string }>;
+      const one = await server.token('one');
+      const other = await server.token('other');
       await add(other, 'theirs', 'python3-tabulate');
       await add(one, 'first', 'python3-tabulate');
       const [firstOfOne, ofOther] = environments();
@@ -394,7 +394,7 @@ describe('the build caps', () => {
   const runWith = async (env: Record<string, string>) => {
     const server = await startTestServer(env);
     servers.push(server);
-    const token = server.token('caps');
+    const token = await server.token('caps');
     expect((await server.request(token, 'POST', '/v1/projects', { name: 'caps', repo_url: repo.dir })).status).toBe(201);
     return server.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'caps', model_name: 'm' });
   };
@@ -468,7 +468,7 @@ describe('a restart while an environment builds', () => {
         { dataDir },
       );
       servers.push(first);
-      const token = first.token('restart');
+      const token = await first.token('restart');
       expect((await first.request(token, 'POST', '/v1/projects', { name: 'again', repo_url: repo.dir })).status).toBe(201);
       const receipt = await first.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'again', model_name: 'hello' });
       expect(receipt.status).toBe(202);

@@ -31,18 +31,18 @@ interface Tally {
 /** A server on a fresh data directory, with tokens of two tenants that have no projects (so no request can start a run). */
 async function startFuzzTarget(env: Record<string, string>): Promise<{ server: ServerProcess; credentials: Credentials; instanceId: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sandrun-fuzz-'));
-  const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
   // No projects:write and no admin (which implies it): a random body must never register a repository URL to fetch.
   const scopes = ['runs:read', 'runs:write', 'projects:read'] as const;
-  const token = (tenant: string, tokenScopes: readonly (typeof scopes)[number][] = scopes, expiresAt?: Date) =>
-    stores.apiTokens.create({ tenantId: tenant, scopes: [...tokenScopes], expiresAt }).token;
-  const revoked = stores.apiTokens.create({ tenantId: 'fuzz-a', scopes: ['runs:read'] });
-  stores.apiTokens.revoke(revoked.record.id);
+  const token = async (tenant: string, tokenScopes: readonly (typeof scopes)[number][] = scopes, expiresAt?: Date) =>
+    (await stores.apiTokens.create({ tenantId: tenant, scopes: [...tokenScopes], expiresAt })).token;
+  const revoked = await stores.apiTokens.create({ tenantId: 'fuzz-a', scopes: ['runs:read'] });
+  await stores.apiTokens.revoke(revoked.record.id);
   const credentials = {
-    valid: [token('fuzz-a'), token('fuzz-a'), token('fuzz-a', ['runs:read']), token('fuzz-b')].map((value) => `Bearer ${value}`),
-    dead: [`Bearer ${revoked.token}`, `Bearer ${token('fuzz-a', scopes, new Date(Date.now() - 1_000))}`],
+    valid: [await token('fuzz-a'), await token('fuzz-a'), await token('fuzz-a', ['runs:read']), await token('fuzz-b')].map((value) => `Bearer ${value}`),
+    dead: [`Bearer ${revoked.token}`, `Bearer ${await token('fuzz-a', scopes, new Date(Date.now() - 1_000))}`],
   };
-  stores.db.close();
+  await stores.database.close();
   const server = await startServerProcess(
     { SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn', SANDRUN_ALLOW_LOCAL_REPOS: '0', SANDRUN_MAX_CONCURRENT_RUNS: '1', SANDRUN_POOL_SIZE: '0', ...env },
     await freePort(),

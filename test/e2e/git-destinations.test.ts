@@ -75,7 +75,7 @@ describe('repository URLs that lead into the server’s own network', () => {
   });
 
   it('are refused, naming the host and the reason, before any connection is made', async () => {
-    const token = server.token('acme');
+    const token = await server.token('acme');
     // Loopback first: they are the ones a listener can watch (nothing here ever connects anywhere else).
     const cases: Array<[string, RegExp]> = [
       [`https://127.0.0.1:${v4.port}/x.git`, /^repo_url host 127\.0\.0\.1 resolves to a loopback address; set SANDRUN_ALLOW_PRIVATE_DESTINATIONS=1 to allow it$/],
@@ -124,7 +124,7 @@ describe('with SANDRUN_ALLOW_PRIVATE_DESTINATIONS=1', () => {
   });
 
   it('a loopback repository is fetched, and its failure reaches the client in sandrun’s words, not the remote’s', async () => {
-    const token = server.token('acme');
+    const token = await server.token('acme');
     const tls = await server.request(token, 'POST', '/v1/projects', { name: 'probe', repo_url: `https://127.0.0.1:${listener.port}/x.git` });
     expect(listener.connections(), 'the listener was connected to').toBeGreaterThan(0);
     expect(tls.status, JSON.stringify(tls.body)).toBe(422);
@@ -140,7 +140,7 @@ describe('with SANDRUN_ALLOW_PRIVATE_DESTINATIONS=1', () => {
   });
 
   it('a redirect is not followed', async () => {
-    const token = server.token('acme');
+    const token = await server.token('acme');
     const target = new TestRepo(DEMO_FILES);
     const bare = bareCopy(target.dir);
     host.serve('moved', bare);
@@ -226,7 +226,7 @@ describe('the operator’s own git identity', () => {
   });
 
   it('neither the operator’s git configuration nor its credential helper is used', async () => {
-    const token = server.token('acme');
+    const token = await server.token('acme');
     const rewritten = await server.request(token, 'POST', '/v1/projects', { name: 'rewritten', repo_url: `https://localhost:${host.port}/rewritten.git` });
     expect(rewritten.status, `the operator's url.insteadOf would have cloned ${local.dir}: ${JSON.stringify(rewritten.body)}`).toBe(422);
 
@@ -267,7 +267,7 @@ describe('repository credentials', () => {
   });
 
   it('a project registered with an https token clones and refreshes a repository that needs it', async () => {
-    const token = server.token('acme');
+    const token = await server.token('acme');
     const repoUrl = `https://localhost:${host.port}/needs-token.git`;
     const created = await server.request(token, 'POST', '/v1/projects', { name: 'private', repo_url: repoUrl, credential: { type: 'https_token', token: secretToken } });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -285,7 +285,7 @@ describe('repository credentials', () => {
   });
 
   it('a URL with user:token in it is registered with the token moved into the sealed credential', async () => {
-    const token = server.token('acme');
+    const token = await server.token('acme');
     const created = await server.request(token, 'POST', '/v1/projects', { name: 'from-url', repo_url: `https://deploy:${otherToken}@localhost:${host.port}/needs-user.git` });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect(created.body.repo_url, 'the stored URL').toBe(`https://localhost:${host.port}/needs-user.git`);
@@ -295,7 +295,7 @@ describe('repository credentials', () => {
   });
 
   it('no API answer, log line, database or mirror file holds a token in plain text', async () => {
-    const token = server.token('acme');
+    const token = await server.token('acme');
     // A remote that echoes the credentials it got into its refusal, which git prints and the server logs.
     const echoed = await server.request(token, 'POST', '/v1/projects', {
       name: 'echoed',
@@ -324,7 +324,7 @@ describe('repository credentials', () => {
   });
 
   it('a malformed credential is refused naming the field', async () => {
-    const token = server.token('acme');
+    const token = await server.token('acme');
     const repoUrl = `https://localhost:${host.port}/needs-token.git`;
     const cases: Array<[unknown, RegExp]> = [
       [{ type: 'password', token: 'x' }, /credential.*type is 'https_token' or 'ssh_key'/],
@@ -371,7 +371,7 @@ describe('ssh repositories', () => {
   const publicPart = (key: string): string => key.split(' ').slice(0, 2).join(' ');
 
   it('a project registered with an SSH deploy key clones with that key only; the key file is gone after and the key is not stored in plain text', async () => {
-    const token = server.token('acme');
+    const token = await server.token('acme');
     const repoUrl = `ssh://git@127.0.0.1:${sshHost.port}/acme/models.git`;
     const created = await server.request(token, 'POST', '/v1/projects', { name: 'over-ssh', repo_url: repoUrl, credential: { type: 'ssh_key', private_key: deployKey.privateKey } });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -387,7 +387,7 @@ describe('ssh repositories', () => {
   });
 
   it('without a key, or when the host key has changed, the clone fails in sandrun’s words', async () => {
-    const token = server.token('acme');
+    const token = await server.token('acme');
     const offeredBefore = sshHost.offeredKeys.length;
     const keyless = await server.request(token, 'POST', '/v1/projects', { name: 'keyless', repo_url: `ssh://git@127.0.0.1:${sshHost.port}/acme/models.git` });
     expect(keyless.status, JSON.stringify(keyless.body)).toBe(422);
@@ -437,12 +437,12 @@ describe('projects stored before credentials were sealed', () => {
     const cleanUrl = `https://localhost:${host.port}/legacy.git`;
     const legacyUrl = `https://deploy:${urlToken}@localhost:${host.port}/legacy.git`;
     const first = await startTestServer(env, { dataDir });
-    const token = first.token('acme');
+    const token = await first.token('acme');
     try {
       const created = await first.request(token, 'POST', '/v1/projects', { name: 'legacy', repo_url: legacyUrl });
       expect(created.status, JSON.stringify(created.body)).toBe(201);
       // Put the project back as an older server stored it: the token in the URL, in the row and in the mirror's config.
-      first.sandrun.db.prepare('UPDATE projects SET repo_url = ?, credential_type = NULL, credential_sealed = NULL').run(legacyUrl);
+      first.sandrun.database.sqlite!.prepare('UPDATE projects SET repo_url = ?, credential_type = NULL, credential_sealed = NULL').run(legacyUrl);
       const mirror = readdirSync(join(dataDir, 'mirrors')).find((name) => name.endsWith('.git'))!;
       execFileSync('git', ['--git-dir', join(dataDir, 'mirrors', mirror), 'config', 'remote.origin.url', legacyUrl]);
     } finally {

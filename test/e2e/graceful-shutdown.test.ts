@@ -16,17 +16,17 @@ afterAll(() => repo.remove());
 
 async function serverWithProject(graceSeconds: string) {
   const dataDir = mkdtempSync(join(tmpdir(), 'sandrun-shutdown-'));
-  const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  const token = stores.apiTokens.create({ tenantId: 'shutdown', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] }).token;
-  stores.db.close();
+  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  const token = (await stores.apiTokens.create({ tenantId: 'shutdown', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] })).token;
+  await stores.database.close();
   const server = await startServerProcess({ SANDRUN_DATA_DIR: dataDir, SANDRUN_SHUTDOWN_GRACE_SECONDS: graceSeconds, SANDRUN_LOG_LEVEL: 'warn' }, await freePort());
   const call = (method: string, path: string, body?: unknown) =>
     fetch(server.url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
   await call('POST', '/v1/projects', { name: 'shutdown', repo_url: repo.dir });
-  const runsAfterExit = () => {
-    const after = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-    const rows = after.db.prepare('SELECT status, error_code FROM runs ORDER BY seq').all() as { status: string; error_code: string | null }[];
-    after.db.close();
+  const runsAfterExit = async () => {
+    const after = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+    const rows = after.database.sqlite!.prepare('SELECT status, error_code FROM runs ORDER BY seq').all() as { status: string; error_code: string | null }[];
+    await after.database.close();
     rmSync(dataDir, { recursive: true, force: true });
     return rows;
   };
@@ -53,7 +53,7 @@ describe('SIGTERM', () => {
     const body = await (await response).json();
     expect(body).toMatchObject({ status: 'success', stdout: 'done\n' });
     expect(server.child.exitCode).toBe(0);
-    expect(runsAfterExit()).toEqual([{ status: 'success', error_code: null }]);
+    expect(await runsAfterExit()).toEqual([{ status: 'success', error_code: null }]);
   });
 
   it('cancels and records what outlasts the grace period; queued runs stay pending for the next start', async () => {
@@ -65,7 +65,7 @@ describe('SIGTERM', () => {
     await stopGracefully(server, 30_000);
     // The 1 s grace, then a cancel: seconds on a slow machine, never the run's 120 s.
     expect((Date.now() - started) / 1000).toBeLessThan(25);
-    const rows = runsAfterExit();
+    const rows = await runsAfterExit();
     expect(rows.filter((row) => row.status === 'running')).toEqual([]);
     expect(rows.filter((row) => row.status === 'cancelled').length).toBeGreaterThanOrEqual(1);
     expect(rows.every((row) => row.status === 'cancelled' || row.status === 'pending')).toBe(true);

@@ -12,7 +12,7 @@ beforeAll(async () => {
   // The test command registers runsc (scripts/engine.sh): its absence is a broken machine, not a reason to skip.
   expect(await runtimeAvailable('runsc'), 'the engine has the runsc runtime').toBe(true);
   server = await startTestServer({ SANDRUN_RUNTIME: 'runsc' });
-  token = server.token(`gvisor-${process.pid}`);
+  token = await server.token(`gvisor-${process.pid}`);
   repo = new TestRepo({
     'sandrun.yaml': [
       'image: sandrun/python:3.11',

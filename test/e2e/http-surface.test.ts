@@ -39,9 +39,9 @@ function deepRunRequest(depth: number): string {
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'sandrun-surface-'));
-  const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  token = stores.apiTokens.create({ tenantId: 'surface', scopes: ['runs:read', 'runs:write', 'projects:read'] }).token;
-  stores.db.close();
+  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  token = (await stores.apiTokens.create({ tenantId: 'surface', scopes: ['runs:read', 'runs:write', 'projects:read'] })).token;
+  await stores.database.close();
   proxy = new EngineProxy(join(dataDir, 'engine.sock'));
   await proxy.up();
   server = await startServerProcess({ SANDRUN_DATA_DIR: dataDir, DOCKER_HOST: proxy.dockerHost, SANDRUN_LOG_LEVEL: 'warn' }, await freePort());
@@ -149,9 +149,9 @@ describe('a client that never finishes sending', () => {
   it('gets 408 and its socket closed after SANDRUN_REQUEST_RECEIVE_TIMEOUT_SECONDS, and the server keeps serving', async () => {
     // A server of its own (its own data directory): one data directory is one server's.
     const slowDataDir = mkdtempSync(join(tmpdir(), 'sandrun-surface-slow-'));
-    const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: slowDataDir }));
-    const slowToken = stores.apiTokens.create({ tenantId: 'surface', scopes: ['runs:write'] }).token;
-    stores.db.close();
+    const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: slowDataDir }));
+    const slowToken = (await stores.apiTokens.create({ tenantId: 'surface', scopes: ['runs:write'] })).token;
+    await stores.database.close();
     const slow = await startServerProcess(
       { SANDRUN_DATA_DIR: slowDataDir, DOCKER_HOST: proxy.dockerHost, SANDRUN_LOG_LEVEL: 'warn', SANDRUN_REQUEST_RECEIVE_TIMEOUT_SECONDS: '1' },
       await freePort(),

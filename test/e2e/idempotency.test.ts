@@ -29,7 +29,7 @@ async function runCount(): Promise<number> {
 beforeAll(async () => {
   server = await startTestServer();
   repo = new TestRepo(DEMO_FILES);
-  token = server.token(`idem-${process.pid}`);
+  token = await server.token(`idem-${process.pid}`);
   const created = await server.request(token, 'POST', '/v1/projects', { name: 'demo', repo_url: repo.dir });
   expect(created.status, JSON.stringify(created.body)).toBe(201);
   client = new Client({ name: 'sandrun-idempotency', version: '1.0.0' });

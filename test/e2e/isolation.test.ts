@@ -27,8 +27,8 @@ const FILES_WITH_SLOW_MODEL = {
 };
 
 async function setUpTenant(tenant: string, project: string): Promise<TenantFixture> {
-  const token = server.token(tenant, ALL_SCOPES);
-  const admin = server.sandrun.apiTokens.create({ tenantId: tenant, scopes: ['admin'], name: 'admin' });
+  const token = await server.token(tenant, ALL_SCOPES);
+  const admin = await server.sandrun.apiTokens.create({ tenantId: tenant, scopes: ['admin'], name: 'admin' });
   const repo = new TestRepo(FILES_WITH_SLOW_MODEL);
   const created = await server.request(token, 'POST', '/v1/projects', { name: project, repo_url: repo.dir });
   expect(created.status, JSON.stringify(created.body)).toBe(201);

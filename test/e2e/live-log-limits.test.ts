@@ -68,11 +68,11 @@ function followWithoutReading(tenant: string, runId: string): Promise<string> {
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'sandrun-live-logs-'));
   repo = new TestRepo({ 'models/flood.py': FLOOD, 'models/wait.py': 'import time\nprint("waiting", flush=True)\ntime.sleep(120)\n', 'models/hello.py': 'print("hello")\n' });
-  const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
   for (const tenant of ['flooder', 'other']) {
-    tokens[tenant] = stores.apiTokens.create({ tenantId: tenant, scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] }).token;
+    tokens[tenant] = (await stores.apiTokens.create({ tenantId: tenant, scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] })).token;
   }
-  stores.db.close();
+  await stores.database.close();
   server = await startServerProcess({ SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn', SANDRUN_TENANT_MAX_LOG_STREAMS: String(MAX_STREAMS) }, await freePort());
   for (const tenant of ['flooder', 'other']) {
     const registered = await call(tenant, 'POST', '/v1/projects', { name: 'logs', repo_url: repo.dir });

@@ -50,7 +50,7 @@ beforeAll(async () => {
   server = await startTestServer();
   repo = new TestRepo(DEMO_FILES);
   brokenRepo = new TestRepo({ 'models/crash.py': 'import sys\nprint("the data file is missing", file=sys.stderr)\nsys.exit(3)\n' });
-  const token = server.token('mcp-alice');
+  const token = await server.token('mcp-alice');
   for (const [name, dir] of [['forecasts', repo.dir], ['broken', brokenRepo.dir]]) {
     const created = await server.request(token, 'POST', '/v1/projects', { name, repo_url: dir });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -146,7 +146,7 @@ describe('MCP tools', () => {
     expect(runs.isError, textOf(runs)).toBeFalsy();
     expect((runs.structuredContent as any).runs).toHaveLength(2);
     expect(typeof (runs.structuredContent as any).next_cursor).toBe('string');
-    const rest = await server.request(server.token('mcp-alice'), 'GET', '/v1/runs?project_name=forecasts&limit=2');
+    const rest = await server.request(await server.token('mcp-alice'), 'GET', '/v1/runs?project_name=forecasts&limit=2');
     expect(runs.structuredContent).toEqual(rest.body);
 
     const projects = await call(alice, 'list_projects');
@@ -188,7 +188,7 @@ describe('MCP errors are tool results, not transport errors', () => {
   it("another tenant's run id is an isError 'not found'", async () => {
     const queued = await call(alice, 'run', { scope: 'model', mode: 'async', project_name: 'forecasts', model_name: 'summary' });
     const runId = (queued.structuredContent as any).run_id;
-    const bob = await connect(server.token('mcp-bob'));
+    const bob = await connect(await server.token('mcp-bob'));
     for (const tool of ['get_run', 'cancel_run']) {
       const result = await call(bob, tool, { run_id: runId });
       expect(result.isError, tool).toBe(true);
@@ -198,7 +198,7 @@ describe('MCP errors are tool results, not transport errors', () => {
   });
 
   it('a missing scope is an isError naming the scope', async () => {
-    const reader = await connect(server.token('mcp-alice', ['runs:read']));
+    const reader = await connect(await server.token('mcp-alice', ['runs:read']));
     const result = await call(reader, 'run', { scope: 'project', mode: 'async', project_name: 'forecasts' });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toContain('runs:write');
@@ -221,7 +221,7 @@ describe('the /mcp endpoint over HTTP', () => {
   });
 
   it('GET and DELETE are 405 with a JSON error', async () => {
-    const token = server.token('mcp-alice');
+    const token = await server.token('mcp-alice');
     for (const method of ['GET', 'DELETE']) {
       const response = await fetch(`${server.url}/mcp`, { method, headers: { authorization: `Bearer ${token}` } });
       expect(response.status, method).toBe(405);
@@ -243,7 +243,7 @@ describe('the /mcp endpoint over HTTP', () => {
     });
 
   it('a Host header outside the allowed hosts is refused (DNS-rebinding protection); loopback names pass at any port', async () => {
-    const token = server.token('mcp-alice');
+    const token = await server.token('mcp-alice');
     const { port } = new URL(server.url);
     expect(await postWithHost(server, token, 'evil.example:80')).toBe(403);
     expect(await postWithHost(server, token, 'evil.example')).toBe(403);
@@ -255,7 +255,7 @@ describe('the /mcp endpoint over HTTP', () => {
   it('behind a proxy: the host of SANDRUN_PUBLIC_URL and of SANDRUN_MCP_ALLOWED_HOSTS is accepted, nothing else', async () => {
     const proxied = await startTestServer({ SANDRUN_PUBLIC_URL: 'https://sandrun.example.test/', SANDRUN_MCP_ALLOWED_HOSTS: 'mcp.internal:8443, other.internal' });
     try {
-      const token = proxied.token('mcp-proxied');
+      const token = await proxied.token('mcp-proxied');
       for (const [host, status] of [
         ['sandrun.example.test', 200],
         ['Sandrun.Example.Test:443', 200],

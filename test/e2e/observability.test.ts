@@ -38,9 +38,9 @@ beforeAll(async () => {
       done();
     },
   });
-  sandrun = createSandrun(config, createLogger(config, sink));
+  sandrun = await createSandrun(config, createLogger(config, sink));
   url = `http://127.0.0.1:${(await sandrun.listen()).port}`;
-  token = sandrun.apiTokens.create({ tenantId: 'obs-tenant', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] }).token;
+  token = (await sandrun.apiTokens.create({ tenantId: 'obs-tenant', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] })).token;
   repo = new TestRepo(DEMO_FILES);
   expect((await call('POST', '/v1/projects', { name: 'demo', repo_url: repo.dir })).status).toBe(201);
   const run = await call('POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'demo', model_name: 'revenue', parameters: { growth_rate: 0.08, api_key: SECRET } }, { 'x-request-id': 'obs-request-1' });
@@ -91,7 +91,7 @@ describe('metrics and tenants', () => {
   });
 
   it('with an admin token, runs are counted per tenant', async () => {
-    const admin = sandrun.apiTokens.create({ tenantId: 'obs-ops', scopes: ['admin'] }).token;
+    const admin = (await sandrun.apiTokens.create({ tenantId: 'obs-ops', scopes: ['admin'] })).token;
     const answer = await scrape(`Bearer ${admin}`);
     expect(answer.status).toBe(200);
     expect(answer.text).toMatch(/sandrun_runs_total\{status="success",tenant="obs-tenant"\} 1/);

@@ -57,7 +57,7 @@ describe('replay and data_snapshot_ref', () => {
   beforeAll(async () => {
     // An allowed image that is not on the engine: a run of it never starts (image_unavailable).
     server = await startTestServer({ SANDRUN_MAX_CONCURRENT_RUNS: '4', SANDRUN_IMAGES: 'sandrun/python:3.11,sandrun/not-built-here:0' });
-    token = server.token(tenant);
+    token = await server.token(tenant);
     repo = new TestRepo(FILES);
     const created = await server.request(token, 'POST', '/v1/projects', { name: 'repro', repo_url: repo.dir });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -148,7 +148,7 @@ describe('replay and data_snapshot_ref', () => {
 
   it("another tenant's run is 404 to replay, as if it did not exist", async () => {
     const original = await runModel('revenue');
-    const stranger = server.token(`${tenant}-other`);
+    const stranger = await server.token(`${tenant}-other`);
     const answer = await replay(original.run_id, stranger);
     expect(answer.status, JSON.stringify(answer.body)).toBe(404);
     expect(answer.body.error.code).toBe('not_found');
@@ -157,7 +157,7 @@ describe('replay and data_snapshot_ref', () => {
 
   it('a replay needs runs:write', async () => {
     const original = await runModel('revenue');
-    const reader = server.token(tenant, ['runs:read']);
+    const reader = await server.token(tenant, ['runs:read']);
     const answer = await replay(original.run_id, reader);
     expect(answer.status, JSON.stringify(answer.body)).toBe(403);
   });

@@ -112,7 +112,7 @@ describe('repository size and file count (repo_too_large)', () => {
     const source = repo();
     // 100 files sharing one 10 MiB blob of zeros: ~10 KB to clone, 1000 MiB to check out.
     commitTree(source, expandingBytes(source, 100, 10 * MiB));
-    const token = s.token('big-bytes');
+    const token = await s.token('big-bytes');
     const refused = await s.request(token, 'POST', '/v1/projects', { name: 'big', repo_url: source.dir });
     expect(refused.status, JSON.stringify(refused.body)).toBe(422);
     expect(refused.body.error.code).toBe('repo_too_large');
@@ -126,7 +126,7 @@ describe('repository size and file count (repo_too_large)', () => {
     const source = repo();
     // 200 directories sharing one subtree of 500 empty files: 100,000 files from a few KB.
     commitTree(source, expandingFiles(source, 200, 500));
-    const token = s.token('big-files');
+    const token = await s.token('big-files');
     const refused = await s.request(token, 'POST', '/v1/projects', { name: 'many', repo_url: source.dir });
     expect(refused.status, JSON.stringify(refused.body)).toBe(422);
     expect(refused.body.error.code).toBe('repo_too_large');
@@ -137,7 +137,7 @@ describe('repository size and file count (repo_too_large)', () => {
   it('undoes a refresh that brings in a commit past the cap: the project stays at its old commit and still runs', async () => {
     const s = await server({ SANDRUN_REPO_MAX_MB: '5' });
     const source = repo();
-    const token = s.token('refresh-big');
+    const token = await s.token('refresh-big');
     const created = await s.request(token, 'POST', '/v1/projects', { name: 'grows', repo_url: source.dir });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const oldCommit = created.body.commit_sha;
@@ -161,7 +161,7 @@ describe('repository size and file count (repo_too_large)', () => {
     const source = repo();
     source.git('branch', 'huge');
     const hugeCommit = commitTree(source, expandingFiles(source, 200, 500), 'huge');
-    const token = s.token('branch-big');
+    const token = await s.token('branch-big');
     expect((await s.request(token, 'POST', '/v1/projects', { name: 'mixed', repo_url: source.dir })).status).toBe(201);
     for (const mode of ['sync', 'async']) {
       const refused = await s.request(token, 'POST', '/v1/runs', { scope: 'model', mode, project_name: 'mixed', model_name: 'hello', branch: 'huge' });
@@ -177,7 +177,7 @@ describe('sandrun.yaml size and shape', () => {
     const s = await server();
     const padding = Array.from({ length: 2 * 1024 }, (_, i) => `# ${String(i).padStart(6, '0')} ${'x'.repeat(1013)}`).join('\n');
     const source = repo({ 'sandrun.yaml': `command: [python, main.py]\n${padding}\n`, 'main.py': 'print(1)\n' });
-    const token = s.token('manifest-size');
+    const token = await s.token('manifest-size');
     const created = await s.request(token, 'POST', '/v1/projects', { name: 'fat', repo_url: source.dir });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect(created.body.manifest_error?.message).toMatch(/^sandrun\.yaml is 209\d{4} bytes, more than the 65536 bytes a manifest may have \(SANDRUN_MANIFEST_MAX_BYTES\)/);
@@ -196,7 +196,7 @@ describe('sandrun.yaml size and shape', () => {
     }
     const bomb = repo({ 'sandrun.yaml': `${laughs.join('\n')}\n` });
     const deep = repo({ 'sandrun.yaml': `command:\n${'- '.repeat(5000)}x\n` });
-    const token = s.token('manifest-bombs');
+    const token = await s.token('manifest-bombs');
     for (const [name, source, reason] of [
       ['bomb', bomb, /expands aliases more than 100 times/],
       ['deep', deep, /nests too deeply|took longer than/],
@@ -216,7 +216,7 @@ describe('projects per tenant', () => {
   it('refuses the registration past the cap with 409, leaves other tenants alone, and allows one again after a removal', async () => {
     const s = await server({ SANDRUN_TENANT_MAX_PROJECTS: '2' });
     const source = repo();
-    const [full, other] = [s.token('projects-full'), s.token('projects-other')];
+    const [full, other] = [await s.token('projects-full'), await s.token('projects-other')];
     for (const name of ['one', 'two']) expect((await s.request(full, 'POST', '/v1/projects', { name, repo_url: source.dir })).status).toBe(201);
     const refused = await s.request(full, 'POST', '/v1/projects', { name: 'three', repo_url: source.dir });
     expect(refused.status, JSON.stringify(refused.body)).toBe(409);
@@ -235,7 +235,7 @@ describe('clones at once', () => {
     const [first, second] = [new BlockingRepo(), new BlockingRepo()];
     repos.push(first, second);
     const plain = repo();
-    const [a, b, c] = [s.token('clones-a'), s.token('clones-b'), s.token('clones-c')];
+    const [a, b, c] = [await s.token('clones-a'), await s.token('clones-b'), await s.token('clones-c')];
     const slowA = s.request(a, 'POST', '/v1/projects', { name: 'slow', repo_url: first.repo.dir });
     try {
       await first.waitUntilCloning();
@@ -271,13 +271,13 @@ describe('disk guard', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'sandrun-data-'));
     repos.push({ remove: () => rmSync(dataDir, { recursive: true, force: true }) });
     const registered = await server({}, { dataDir });
-    const tokenThere = registered.token('disk-floor');
+    const tokenThere = await registered.token('disk-floor');
     expect((await registered.request(tokenThere, 'POST', '/v1/projects', { name: 'kept', repo_url: source.dir })).status).toBe(201);
     await registered.close();
     servers.splice(servers.indexOf(registered), 1);
 
     const full = await server({ SANDRUN_MIN_FREE_MB: String(1024 * 1024 * 1024) }, { dataDir });
-    const fullToken = full.token('disk-floor');
+    const fullToken = await full.token('disk-floor');
     const mirrorsBefore = readdirSync(join(dataDir, 'mirrors'));
     const refused = await full.request(fullToken, 'POST', '/v1/projects', { name: 'new', repo_url: source.dir });
     expect(refused.status, JSON.stringify(refused.body)).toBe(503);

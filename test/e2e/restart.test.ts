@@ -16,12 +16,12 @@ let repo: TestRepo;
 let token: string;
 let server: ServerProcess | undefined;
 
-beforeAll(() => {
+beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'sandrun-restart-'));
   repo = new TestRepo({ 'models/sleepy.py': 'import time\nprint("sleeping", flush=True)\ntime.sleep(300)\n', 'models/quick.py': 'print("quick")\n' });
-  const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  token = stores.apiTokens.create({ tenantId: 'restart', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] }).token;
-  stores.db.close();
+  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  token = (await stores.apiTokens.create({ tenantId: 'restart', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] })).token;
+  await stores.database.close();
 });
 afterAll(async () => {
   if (server) await stopGracefully(server);

@@ -37,7 +37,7 @@ const databaseBytes = () => ['sandrun.db', 'sandrun.db-wal'].reduce((sum, name) 
 beforeAll(async () => {
   server = await startTestServer();
   repo = new TestRepo(FILES);
-  token = server.token(tenant);
+  token = await server.token(tenant);
   const created = await server.request(token, 'POST', '/v1/projects', { name: 'chatty', repo_url: repo.dir });
   expect(created.status, JSON.stringify(created.body)).toBe(201);
 });
@@ -56,7 +56,7 @@ describe('retention', () => {
       runs.push(run.body);
     }
     expect(runs[0].stdout.length).toBeGreaterThan(400_000);
-    server.sandrun.db.pragma('wal_checkpoint(TRUNCATE)');
+    server.sandrun.database.sqlite!.pragma('wal_checkpoint(TRUNCATE)');
     const databaseBefore = databaseBytes();
     const checkoutsBefore = sizeOf(join(server.dataDir, 'checkouts'));
     expect(checkoutsBefore).toBeGreaterThan(0);
@@ -93,7 +93,7 @@ describe('retention', () => {
   });
 
   it("another tenant's runs within its retention are left alone", async () => {
-    const other = server.token(`retention-other-${process.pid}`);
+    const other = await server.token(`retention-other-${process.pid}`);
     await server.request(other, 'POST', '/v1/projects', { name: 'chatty', repo_url: repo.dir });
     const run = await server.request(other, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'chatty', model_name: 'chatty' });
     await server.sandrun.retention.runOnce();

@@ -67,7 +67,7 @@ await eachBackend('run-contract', (kind) => {
 
   beforeAll(async () => {
     server = await startTestServer({ ...(await backendServerEnv(kind)), SANDRUN_TMP_MB: String(TMP_MB) });
-    token = server.token(`contract-${kind}`);
+    token = await server.token(`contract-${kind}`);
     repo = new TestRepo(FILES);
     const created = await server.request(token, 'POST', '/v1/projects', { name: 'contract', repo_url: repo.dir });
     expect(created.status, JSON.stringify(created.body)).toBe(201);

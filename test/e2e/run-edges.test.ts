@@ -37,7 +37,7 @@ await eachBackend('run-edges', (kind) => {
     dataDir = join(root, 'data');
     spawnSync('mkdir', ['-m', '0755', dataDir]);
     server = await startTestServer(await backendServerEnv(kind), { dataDir });
-    token = server.token('edges');
+    token = await server.token('edges');
     repo = new TestRepo({ 'sandrun.yaml': MANIFEST, 'proto.py': PROTO });
     const created = await server.request(token, 'POST', '/v1/projects', { name: 'edges', repo_url: repo.dir });
     expect(created.status, JSON.stringify(created.body)).toBe(201);

@@ -36,7 +36,7 @@ await eachBackend('runs-api', (kind) => {
 
   beforeAll(async () => {
     server = await startTestServer({ ...(await backendServerEnv(kind)), SANDRUN_MAX_CONCURRENT_RUNS: '4' });
-    token = server.token('acme-tenant');
+    token = await server.token('acme-tenant');
     repo = new TestRepo(DEMO_FILES);
     const created = await server.request(token, 'POST', '/v1/projects', { name: 'acme', repo_url: repo.dir });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -225,7 +225,7 @@ await eachBackend('runs-api', (kind) => {
     if (kind === 'docker') it('a project refresh removes the containers parked ahead for it', async () => {
       const warmed = new TestRepo({ 'models/hello.py': 'print("hello")\n' });
       // A tenant of its own: the pool's share of the tenant the other tests use may be taken by their parked containers.
-      const own = server.token('warm-tenant');
+      const own = await server.token('warm-tenant');
       const docker = new Dockerode();
       const parked = () => docker.listContainers({ all: true, filters: { label: ['sandrun.project=warmed', 'sandrun.tenant=warm-tenant'], name: ['sandrun-pool-'] } });
       try {

@@ -26,7 +26,7 @@ const logLines: string[] = [];
 /** A value no other byte sequence of the test's data holds by chance, and holding a multi-byte character. */
 const secretValue = (label: string) => `sk-${label}-${process.pid}-${Math.random().toString(36).slice(2)}-ünïcode`;
 
-const projectId = (tenantId: string, name: string) => server.sandrun.projectService.require(tenantId, name).id;
+const projectId = async (tenantId: string, name: string) => (await server.sandrun.projectService.require(tenantId, name)).id;
 
 /** Every place on disk the server's database is: the file and its WAL (and the journal, should there be one). */
 function databaseBytes(dataDir: string): Buffer {
@@ -64,8 +64,8 @@ beforeAll(async () => {
     { logs: { write: (line: string) => void logLines.push(line) } },
   );
   repo = new TestRepo({ 'models/hello.py': 'print("hello")\n' });
-  token = server.token(tenant);
-  admin = server.token(tenant, [...ALL_SCOPES, 'admin']);
+  token = await server.token(tenant);
+  admin = await server.token(tenant, [...ALL_SCOPES, 'admin']);
   for (const name of ['demo', 'other']) {
     const added = await server.request(token, 'POST', '/v1/projects', { name, repo_url: repo.dir });
     expect(added.status, JSON.stringify(added.body)).toBe(201);
@@ -104,7 +104,7 @@ describe('project secrets over REST', () => {
       expect(text.includes(first) || text.includes(second), text).toBe(false);
     }
     // What the run flow gets: the value set last.
-    expect(server.sandrun.projectSecrets.valuesFor(projectId(tenant, 'demo'))).toEqual({ API_TOKEN: second });
+    expect(await server.sandrun.projectSecrets.valuesFor(await projectId(tenant, 'demo'))).toEqual({ API_TOKEN: second });
 
     const removed = await server.request(token, 'DELETE', '/v1/projects/demo/secrets/API_TOKEN');
     expect(removed.status, JSON.stringify(removed.body)).toBe(204);
@@ -112,7 +112,7 @@ describe('project secrets over REST', () => {
     expect(again.status).toBe(404);
     expect(again.body.error.message).toBe("project 'demo' has no secret API_TOKEN");
     expect((await server.request(token, 'GET', '/v1/projects/demo/secrets')).body).toEqual({ secrets: [] });
-    expect(server.sandrun.projectSecrets.valuesFor(projectId(tenant, 'demo'))).toEqual({});
+    expect(await server.sandrun.projectSecrets.valuesFor(await projectId(tenant, 'demo'))).toEqual({});
   });
 
   it('MCP shows the names in list_projects and has no way to read a value', async () => {
@@ -154,7 +154,7 @@ describe('project secrets over REST', () => {
       expect(row.sealed).toMatch(/^v1\./);
       // Sealed, not lost: the server's key (the 0600 file in the data directory, which the backup does not hold) opens it.
       const box = new SecretBox(loadSecretsKey(server.dataDir, undefined));
-      expect(box.open(row.sealed, `project-secret:${projectId(tenant, 'demo')}:WAREHOUSE_PASSWORD`)).toBe(value);
+      expect(box.open(row.sealed, `project-secret:${await projectId(tenant, 'demo')}:WAREHOUSE_PASSWORD`)).toBe(value);
     } finally {
       copy.close();
     }
@@ -166,7 +166,7 @@ describe('project secrets over REST', () => {
     await server.request(token, 'PUT', '/v1/projects/demo/secrets/AUDITED_KEY', { value });
     await server.request(token, 'PUT', '/v1/projects/demo/secrets/AUDITED_KEY', { value, note: 'x' }); // refused: 400
     await server.request(token, 'DELETE', '/v1/projects/demo/secrets/AUDITED_KEY');
-    const reader = server.token(tenant, ['projects:read']);
+    const reader = await server.token(tenant, ['projects:read']);
     await server.request(reader, 'PUT', '/v1/projects/demo/secrets/AUDITED_KEY', { value }); // denied: 403
     // The middleware writes once the response is done.
     await expect
@@ -188,7 +188,7 @@ describe('project secrets over REST', () => {
   it("another tenant's token gets 404 on every secret route of a project it does not own, and its own project of that name is separate", async () => {
     const value = secretValue('tenant-a');
     expect((await server.request(token, 'PUT', '/v1/projects/demo/secrets/SHARED_NAME', { value })).status).toBe(201);
-    const stranger = server.token(`${tenant}-b`);
+    const stranger = await server.token(`${tenant}-b`);
     const calls = [
       await server.request(stranger, 'GET', '/v1/projects/demo/secrets'),
       await server.request(stranger, 'PUT', '/v1/projects/demo/secrets/SHARED_NAME', { value: 'overwritten' }),
@@ -200,8 +200,8 @@ describe('project secrets over REST', () => {
     }
     expect((await server.request(stranger, 'POST', '/v1/projects', { name: 'demo', repo_url: repo.dir })).status).toBe(201);
     expect((await server.request(stranger, 'PUT', '/v1/projects/demo/secrets/SHARED_NAME', { value: 'theirs' })).status).toBe(201);
-    expect(server.sandrun.projectSecrets.valuesFor(projectId(tenant, 'demo'))).toEqual({ SHARED_NAME: value });
-    expect(server.sandrun.projectSecrets.valuesFor(projectId(`${tenant}-b`, 'demo'))).toEqual({ SHARED_NAME: 'theirs' });
+    expect(await server.sandrun.projectSecrets.valuesFor(await projectId(tenant, 'demo'))).toEqual({ SHARED_NAME: value });
+    expect(await server.sandrun.projectSecrets.valuesFor(await projectId(`${tenant}-b`, 'demo'))).toEqual({ SHARED_NAME: 'theirs' });
     await server.request(token, 'DELETE', '/v1/projects/demo/secrets/SHARED_NAME');
   });
 
@@ -238,13 +238,13 @@ describe('project secrets over REST', () => {
   });
 
   it('projects:read lists secrets but cannot set or remove one; runs scopes cannot list them', async () => {
-    const reader = server.token(tenant, ['projects:read']);
+    const reader = await server.token(tenant, ['projects:read']);
     expect((await server.request(reader, 'GET', '/v1/projects/demo/secrets')).status).toBe(200);
     const put = await server.request(reader, 'PUT', '/v1/projects/demo/secrets/READER_KEY', { value: 'v' });
     expect(put.status, JSON.stringify(put.body)).toBe(403);
     expect(put.body.error.message).toContain('projects:write');
     expect((await server.request(reader, 'DELETE', '/v1/projects/demo/secrets/READER_KEY')).status).toBe(403);
-    const runner = server.token(tenant, ['runs:read', 'runs:write']);
+    const runner = await server.token(tenant, ['runs:read', 'runs:write']);
     expect((await server.request(runner, 'GET', '/v1/projects/demo/secrets')).status).toBe(403);
     expect((await server.request(token, 'GET', '/v1/projects/demo/secrets')).body.secrets).toEqual([]);
   });
@@ -263,10 +263,10 @@ describe('project secrets over REST', () => {
 
   it('removing a project removes its secrets: registered again under the name, it has none', async () => {
     expect((await server.request(token, 'POST', '/v1/projects', { name: 'gone', repo_url: repo.dir })).status).toBe(201);
-    const oldId = projectId(tenant, 'gone');
+    const oldId = await projectId(tenant, 'gone');
     expect((await server.request(token, 'PUT', '/v1/projects/gone/secrets/LEFT_BEHIND', { value: secretValue('gone') })).status).toBe(201);
     expect((await server.request(token, 'DELETE', '/v1/projects/gone')).status).toBe(204);
-    expect(server.sandrun.projectSecrets.valuesFor(oldId)).toEqual({});
+    expect(await server.sandrun.projectSecrets.valuesFor(oldId)).toEqual({});
     expect((await server.request(token, 'POST', '/v1/projects', { name: 'gone', repo_url: repo.dir })).body.secrets).toEqual([]);
     expect((await server.request(token, 'GET', '/v1/projects/gone/secrets')).body).toEqual({ secrets: [] });
   });
@@ -278,11 +278,11 @@ describe('sandrun secrets', () => {
     const set = await sandrun(['secrets', 'set', 'demo', 'CLI_KEY'], `${value}\n`);
     expect(set.code, describeResult(set)).toBe(0);
     expect(set.stdout).toContain('set secret CLI_KEY of project demo');
-    expect(server.sandrun.projectSecrets.valuesFor(projectId(tenant, 'demo'))).toEqual({ CLI_KEY: value });
+    expect(await server.sandrun.projectSecrets.valuesFor(await projectId(tenant, 'demo'))).toEqual({ CLI_KEY: value });
 
     // Only one newline goes: a value that ends in one keeps it when it is piped with another (and \r\n counts as one).
     expect((await sandrun(['secrets', 'set', 'demo', 'CLI_KEY'], 'line\n\r\n')).code).toBe(0);
-    expect(server.sandrun.projectSecrets.valuesFor(projectId(tenant, 'demo'))).toEqual({ CLI_KEY: 'line\n' });
+    expect(await server.sandrun.projectSecrets.valuesFor(await projectId(tenant, 'demo'))).toEqual({ CLI_KEY: 'line\n' });
 
     const list = await sandrun(['secrets', 'list', 'demo']);
     expect(list.code, describeResult(list)).toBe(0);

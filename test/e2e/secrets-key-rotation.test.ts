@@ -40,16 +40,16 @@ async function seeded(env: Record<string, string>, value: string): Promise<{ dat
   dirs.push(dataDir);
   const server = await startTestServer(env, { dataDir });
   try {
-    const token = server.token('rotation');
+    const token = await server.token('rotation');
     expect((await server.request(token, 'POST', '/v1/projects', { name: 'demo', repo_url: repo.dir })).status).toBe(201);
     expect((await server.request(token, 'PUT', '/v1/projects/demo/secrets/DB_PASSWORD', { value })).status).toBe(201);
-    const project = server.sandrun.projectService.require('rotation', 'demo');
+    const project = await server.sandrun.projectService.require('rotation', 'demo');
     // A credential as the server seals one (registering an https repository with a token needs a server to fetch from).
     const box = new SecretBox(loadSecretsKey(dataDir, server.sandrun.config.secretsKey));
-    const projects = new ProjectStore(server.sandrun.db);
-    projects.setRepository(project.id, project.repoUrl, sealCredential(box, project.id, { type: 'https_token', username: 'x-access-token', token: TOKEN_VALUE }));
-    const secretRow = server.sandrun.db.prepare('SELECT sealed FROM project_secrets').get() as { sealed: string };
-    return { dataDir, projectId: project.id, sealed: [secretRow.sealed, projects.byName('rotation', 'demo')!.credential!.sealed] };
+    const projects = new ProjectStore(server.sandrun.database);
+    await projects.setRepository(project.id, project.repoUrl, sealCredential(box, project.id, { type: 'https_token', username: 'x-access-token', token: TOKEN_VALUE }));
+    const secretRow = server.sandrun.database.sqlite!.prepare('SELECT sealed FROM project_secrets').get() as { sealed: string };
+    return { dataDir, projectId: project.id, sealed: [secretRow.sealed, (await projects.byName('rotation', 'demo'))!.credential!.sealed] };
   } finally {
     await server.close();
   }
@@ -59,10 +59,10 @@ async function seeded(env: Record<string, string>, value: string): Promise<{ dat
 async function opened(dataDir: string, env: Record<string, string>): Promise<{ secrets: Record<string, string>; token: string | undefined }> {
   const server = await startTestServer(env, { dataDir });
   try {
-    const project = server.sandrun.projectService.require('rotation', 'demo');
+    const project = await server.sandrun.projectService.require('rotation', 'demo');
     const box = new SecretBox(loadSecretsKey(dataDir, server.sandrun.config.secretsKey));
     const credential = openCredential(box, project.id, project.credential);
-    return { secrets: server.sandrun.projectSecrets.valuesFor(project.id), token: credential?.type === 'https_token' ? credential.token : undefined };
+    return { secrets: await server.sandrun.projectSecrets.valuesFor(project.id), token: credential?.type === 'https_token' ? credential.token : undefined };
   } finally {
     await server.close();
   }
@@ -142,7 +142,10 @@ describe('sandrun secrets rotate-key', () => {
       // As the server seals one (creating it over HTTP would need a receiver the destination policy allows).
       const box = new SecretBox(loadSecretsKey(dataDir, undefined));
       const sealed = box.seal(signingSecret, webhookSealingContext('wh_rotation'));
-      new WebhookStore(server.sandrun.db).insert({ id: 'wh_rotation', tenantId: 'rotation', url: 'https://hooks.example.com/x', events: ['run.finished'], secretSealed: sealed, createdAt: new Date().toISOString() });
+      await new WebhookStore(server.sandrun.database.db, server.sandrun.database.kind).insert(
+        { id: 'wh_rotation', tenantId: 'rotation', url: 'https://hooks.example.com/x', events: ['run.finished'], secretSealed: sealed, createdAt: new Date().toISOString() },
+        10,
+      );
     } finally {
       await server.close();
     }
@@ -151,7 +154,7 @@ describe('sandrun secrets rotate-key', () => {
     expect(JSON.parse(rotated.stdout)).toMatchObject({ credentials: 1, secrets: 1, webhook_secrets: 1 });
     const after = await startTestServer({}, { dataDir });
     try {
-      const stored = new WebhookStore(after.sandrun.db).get('rotation', 'wh_rotation')!;
+      const stored = (await new WebhookStore(after.sandrun.database.db, after.sandrun.database.kind).get('rotation', 'wh_rotation'))!;
       expect(new SecretBox(loadSecretsKey(dataDir, undefined)).open(stored.secretSealed, webhookSealingContext('wh_rotation'))).toBe(signingSecret);
     } finally {
       await after.close();

@@ -36,8 +36,8 @@ describe('secrets in runs', () => {
 
   beforeAll(async () => {
     server = await startTestServer();
-    token = server.token('holder');
-    other = server.token('neighbour');
+    token = await server.token('holder');
+    other = await server.token('neighbour');
     await register(token);
     await register(other);
     const set = await server.request(token, 'PUT', '/v1/projects/vault/secrets/API_TOKEN', { value: VALUE });
@@ -77,7 +77,7 @@ describe('secrets in runs', () => {
     const theirs = await server.request(other, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'vault', model_name: 'look' });
     expect(theirs.body.status, JSON.stringify(theirs.body)).toBe('success');
     expect(theirs.body.stdout).toBe('False\n');
-    server.sandrun.db.pragma('wal_checkpoint(FULL)');
+    server.sandrun.database.sqlite!.pragma('wal_checkpoint(FULL)');
     for (const file of ['sandrun.db', 'sandrun.db-wal']) {
       const path = join(server.dataDir, file);
       if (existsSync(path)) expect(readFileSync(path).includes(VALUE), `${file} holds the value`).toBe(false);

@@ -13,7 +13,7 @@ let token: string;
 beforeAll(async () => {
   image = buildNoShellImage('distroless-like');
   server = await startTestServer({ SANDRUN_IMAGES: `sandrun/python:3.11,${image}` });
-  token = server.token('shell-free-tenant');
+  token = await server.token('shell-free-tenant');
   repo = new TestRepo({
     'sandrun.yaml': `image: ${image}\nmodels:\n  square:\n    command: ["python3", "square.py"]\n  charts:\n    command: ["python3", "models/charts.py"]\n`,
     ...ARTIFACT_PROJECT_FILES,

@@ -21,7 +21,7 @@ let token: string;
 beforeAll(async () => {
   execFileSync('docker', ['build', '-q', '--force-rm', '-t', IMAGE, '-'], { input: DOCKERFILE, env: { ...process.env, DOCKER_BUILDKIT: '0' }, stdio: ['pipe', 'ignore', 'inherit'] });
   server = await startTestServer({ SANDRUN_IMAGES: `sandrun/python:3.11,${IMAGE}` });
-  token = server.token('attempts-tenant');
+  token = await server.token('attempts-tenant');
   repo = new TestRepo({ 'sandrun.yaml': `image: ${IMAGE}\ncommand: ["python3", "-c", "print(1)"]\n` });
   const created = await server.request(token, 'POST', '/v1/projects', { name: 'dies', repo_url: repo.dir });
   expect(created.status, JSON.stringify(created.body)).toBe(201);

@@ -61,9 +61,9 @@ const until = async (what: string, check: () => boolean | Promise<boolean>, time
 /** Starts the server as operators do (`npm start` or `node bin/sandrun.js serve`), as the leader of its own process group. */
 async function start(command: string[], env: Record<string, string> = {}, cwd = root): Promise<Started> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sandrun-signals-'));
-  const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  const token = stores.apiTokens.create({ tenantId: 'signals', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] }).token;
-  stores.db.close();
+  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  const token = (await stores.apiTokens.create({ tenantId: 'signals', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] })).token;
+  await stores.database.close();
   const port = await freePort();
   const child = spawn(command[0]!, command.slice(1), {
     cwd,

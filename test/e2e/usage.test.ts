@@ -31,7 +31,7 @@ await eachBackend('usage', (kind) => {
   beforeAll(async () => {
     server = await startTestServer({ ...(await backendServerEnv(kind)), SANDRUN_TENANT_DAILY_CPU_SECONDS: '2.5' });
     repo = new TestRepo(FILES);
-    token = server.token(`usage-${process.pid}`);
+    token = await server.token(`usage-${process.pid}`);
     const created = await server.request(token, 'POST', '/v1/projects', { name: 'usage', repo_url: repo.dir });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
   });
@@ -85,7 +85,7 @@ await eachBackend('usage', (kind) => {
       const bad = await server.request(token, 'GET', '/v1/usage?from=2024-02-30');
       expect(bad.status).toBe(400);
       expect(bad.body.error.message).toMatch(/from/);
-      const other = await server.request(server.token(`usage-other-${process.pid}`), 'GET', '/v1/usage');
+      const other = await server.request(await server.token(`usage-other-${process.pid}`), 'GET', '/v1/usage');
       expect(other.body.days[0].runs).toBe(0);
     });
 

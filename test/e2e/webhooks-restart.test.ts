@@ -19,9 +19,9 @@ let receiver: WebhookReceiver;
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'sandrun-webhooks-restart-'));
   repo = new TestRepo({ 'models/hello.py': 'print("hello")\n' });
-  const stores = openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  token = stores.apiTokens.create({ tenantId: 'hooks', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write', 'admin'] }).token;
-  stores.db.close();
+  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
+  token = (await stores.apiTokens.create({ tenantId: 'hooks', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write', 'admin'] })).token;
+  await stores.database.close();
   port = await freePort();
   receiver = await startWebhookReceiver();
 });

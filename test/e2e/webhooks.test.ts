@@ -35,7 +35,7 @@ describe('with private destinations allowed (a receiver on loopback)', () => {
   beforeAll(async () => {
     receiver = await startWebhookReceiver();
     server = await startTestServer({ SANDRUN_ALLOW_PRIVATE_DESTINATIONS: '1', SANDRUN_WEBHOOK_RETRY_BASE_SECONDS: '0.2', SANDRUN_TENANT_MAX_WEBHOOKS: '2' });
-    admin = server.token('hooked', ADMIN);
+    admin = await server.token('hooked', ADMIN);
     repo = new TestRepo(FILES);
     const created = await server.request(admin, 'POST', '/v1/projects', { name: 'hooked', repo_url: repo.dir });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -159,7 +159,7 @@ describe('with private destinations allowed (a receiver on loopback)', () => {
   });
 
   it('needs the admin scope', async () => {
-    const runner = server.token('hooked', ALL_SCOPES);
+    const runner = await server.token('hooked', ALL_SCOPES);
     const created = await server.request(runner, 'POST', '/v1/webhooks', { url: receiver.url, events: ['run.finished'] });
     expect(created.status, JSON.stringify(created.body)).toBe(403);
     expect((await server.request(runner, 'GET', '/v1/webhooks')).status).toBe(403);
@@ -168,7 +168,7 @@ describe('with private destinations allowed (a receiver on loopback)', () => {
   it('another tenant can neither see, remove nor read the deliveries of a webhook (404), and its runs send nothing there', async () => {
     const created = await server.request(admin, 'POST', '/v1/webhooks', { url: receiver.url, events: ['run.finished'] });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const other = server.token('other-tenant', ADMIN);
+    const other = await server.token('other-tenant', ADMIN);
     expect((await server.request(other, 'GET', '/v1/webhooks')).body).toEqual({ webhooks: [] });
     const removed = await server.request(other, 'DELETE', `/v1/webhooks/${created.body.id}`);
     expect([removed.status, removed.body.error.message]).toEqual([404, `webhook ${created.body.id} not found`]);
@@ -250,7 +250,7 @@ describe('with private destinations refused (the default)', () => {
   });
 
   it('refuses URLs that lead to loopback, link-local, private or metadata addresses with 422, before any connection', async () => {
-    const admin = server.token('careful', ADMIN);
+    const admin = await server.token('careful', ADMIN);
     const cases: Array<[string, RegExp]> = [
       [`https://127.0.0.1:${port}/hook`, /^url host 127\.0\.0\.1 resolves to a loopback address; set SANDRUN_ALLOW_PRIVATE_DESTINATIONS=1 to allow it$/],
       [`https://localhost:${port}/hook`, /^url host localhost resolves to a loopback address/],
@@ -278,7 +278,7 @@ describe('the destination policy at delivery time', () => {
     const repo = new TestRepo(FILES);
     try {
       const permissive = await startTestServer({ SANDRUN_ALLOW_PRIVATE_DESTINATIONS: '1' }, { dataDir });
-      const admin = permissive.token('moved', ADMIN);
+      const admin = await permissive.token('moved', ADMIN);
       let webhookId: string;
       let plainId: string;
       try {

@@ -15,7 +15,7 @@ export interface TestServer {
   url: string;
   dataDir: string;
   /** Creates an API token for a tenant (all non-admin scopes unless given). */
-  token(tenant: string, scopes?: Scope[]): string;
+  token(tenant: string, scopes?: Scope[]): Promise<string>;
   /** fetch + JSON with a bearer token. */
   request(token: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>;
   /** Polls GET /v1/runs/{id} until the run is terminal (or in `options.until`); see poll-run.ts. */
@@ -35,15 +35,15 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     SANDRUN_MIN_FREE_MB: '16',
     ...env,
   });
-  const sandrun = createSandrun(config, createLogger(config, options.logs));
+  const sandrun = await createSandrun(config, createLogger(config, options.logs));
   const address = await sandrun.listen();
   const url = `http://127.0.0.1:${address.port}`;
   const server: TestServer = {
     sandrun,
     url,
     dataDir,
-    token(tenant, scopes = ALL_SCOPES) {
-      return sandrun.apiTokens.create({ tenantId: tenant, scopes }).token;
+    async token(tenant, scopes = ALL_SCOPES) {
+      return (await sandrun.apiTokens.create({ tenantId: tenant, scopes })).token;
     },
     waitForRun(token, runId, options) {
       return pollRun(() => server.request(token, 'GET', `/v1/runs/${runId}`), runId, options);

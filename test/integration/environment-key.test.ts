@@ -15,7 +15,7 @@ import { createMetrics } from '../../src/metrics.ts';
 import type { EnvironmentInputs } from '../../src/projects/environment-files.ts';
 import { EngineEnvironmentImages } from '../../src/sandbox/environment-images.ts';
 import { AuditStore } from '../../src/store/audit-store.ts';
-import { openDatabase, type Db } from '../../src/store/database.ts';
+import { openDatabase, type StoreDatabase } from '../../src/store/database.ts';
 import { EnvironmentStore } from '../../src/store/environment-store.ts';
 import { makeWheel, makeWheelDir, type WheelDir } from '../helpers/python-wheels.ts';
 
@@ -31,7 +31,7 @@ const INPUTS: EnvironmentInputs = { apt: [], pip: { file: 'requirements.txt', re
 
 describe('the environment key of a commit seen before', () => {
   let dataDir: string;
-  let db: Db;
+  let database: StoreDatabase | undefined;
   let wheels: WheelDir;
   let clock = Date.parse('2026-01-01T00:00:00Z');
   let reads = 0;
@@ -40,7 +40,8 @@ describe('the environment key of a commit seen before', () => {
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'sandrun-envkey-'));
     wheels = await makeWheelDir(mkdtempSync(join(tmpdir(), 'sandrun-wheels-')));
-    db = openDatabase(join(dataDir, 'sandrun.db'));
+    database = await openDatabase({ kind: 'sqlite', file: join(dataDir, 'sandrun.db') });
+    const { db } = database;
     // Nothing here builds: the settings only have to be what a server's are.
     const settings: BuildSettings = {
       timeoutMs: 600_000,
@@ -72,7 +73,7 @@ describe('the environment key of a commit seen before', () => {
   });
   afterAll(async () => {
     await service?.close();
-    db?.close();
+    await database?.close();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     if (wheels) rmSync(wheels.dir, { recursive: true, force: true });
   });

@@ -62,7 +62,7 @@ await eachBackend(
       const hosts = cluster.sockets.map((socket) => `unix://${socket}`).join(',');
       server = await startTestServer({ SANDRUN_BACKEND: 'swarm', SANDRUN_SWARM_HOST: hosts, SANDRUN_SWARM_NODE_HOSTS: hosts, SANDRUN_SWARM_BUILD_HOST: BUILD_HOST });
       repo = new TestRepo({ 'sandrun.yaml': MANIFEST, 'models/table.py': MODEL });
-      token = server.token('swarm-environments');
+      token = await server.token('swarm-environments');
       const project = await server.request(token, 'POST', '/v1/projects', { name: 'tables', repo_url: repo.dir });
       expect(project.status, JSON.stringify(project.body)).toBe(201);
     });
@@ -78,7 +78,7 @@ await eachBackend(
         const run = await runModel();
         expect(run, JSON.stringify(run)).toMatchObject({ status: 'success', stdout: 'swarm  3\n' });
         // The environments table: one environment, built.
-        const records = new EnvironmentStore(server.sandrun.db).idleSince('9999');
+        const records = await new EnvironmentStore(server.sandrun.database.db).idleSince('9999');
         expect(records.map((r) => r.status), 'the environments of the server').toEqual(['ready']);
         tag = records[0]!.tag;
         const built = (await new Dockerode().getImage(tag).inspect()) as { Id: string; Size: number };

@@ -98,7 +98,7 @@ await eachBackend(
         const repo = new TestRepo({ 'models/hello.py': 'print("through the next manager")\n' });
         try {
           expect((await fetch(`${server.url}/readyz`)).status, 'ready: the engine gate pings through the failover').toBe(200);
-          const token = server.token('failover-tenant');
+          const token = await server.token('failover-tenant');
           expect((await server.request(token, 'POST', '/v1/projects', { name: 'failover', repo_url: repo.dir })).status).toBe(201);
           const run = await server.request(token, 'POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'failover', model_name: 'hello' });
           expect(run.body, JSON.stringify(run.body)).toMatchObject({ status: 'success', stdout: 'through the next manager\n' });

@@ -37,9 +37,9 @@ export function registerArtifactResources(server: McpServer, principal: Principa
   server.registerResource(
     'run-artifact',
     new ResourceTemplate('sandrun://runs/{run_id}/artifacts/{+path}', {
-      list: () => {
+      list: async () => {
         requireScope();
-        const recent = artifacts.recent(principal.tenantId, LISTED_ARTIFACTS, LISTED_RUNS);
+        const recent = await artifacts.recent(principal.tenantId, LISTED_ARTIFACTS, LISTED_RUNS);
         return {
           resources: recent.map(({ runId, artifact }) => ({
             uri: artifactUri(runId, artifact.path),

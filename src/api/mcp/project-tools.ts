@@ -16,8 +16,9 @@ export function registerProjectTools(server: McpServer, context: ToolContext): v
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
     (_arguments, call) =>
-      guarded(context, call, 'list_projects', 'projects:read', () => {
-        const projects = context.projectService.list(context.principal.tenantId).map((project) => context.projectService.view(project));
+      guarded(context, call, 'list_projects', 'projects:read', async () => {
+        const records = await context.projectService.list(context.principal.tenantId);
+        const projects = await Promise.all(records.map((project) => context.projectService.view(project)));
         const names = projects.map((project) => project.name).join(', ');
         return structuredResult(projects.length ? `${projects.length} project(s): ${names}.` : 'No projects are registered for this tenant.', { projects });
       }),

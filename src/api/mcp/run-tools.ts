@@ -61,7 +61,7 @@ export function registerRunTools(server: McpServer, context: ToolContext): void 
       outputSchema: z.object(runResultShape),
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    ({ run_id: runId }, call) => guarded(context, call, 'get_run', 'runs:read', () => runResult(runResultView(context.runService.get(context.principal.tenantId, runId)))),
+    ({ run_id: runId }, call) => guarded(context, call, 'get_run', 'runs:read', async () => runResult(runResultView(await context.runService.get(context.principal.tenantId, runId)))),
   );
 
   server.registerTool(
@@ -74,8 +74,8 @@ export function registerRunTools(server: McpServer, context: ToolContext): void 
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
     ({ project_name: projectName, status, limit = DEFAULT_LIST_LIMIT, cursor }, call) =>
-      guarded(context, call, 'list_runs', 'runs:read', () => {
-        const page = context.runService.list(context.principal.tenantId, { projectName, status, limit, cursor });
+      guarded(context, call, 'list_runs', 'runs:read', async () => {
+        const page = await context.runService.list(context.principal.tenantId, { projectName, status, limit, cursor });
         const more = page.nextCursor ? ` More: call list_runs again with cursor '${page.nextCursor}'.` : '';
         return structuredResult(`${page.runs.length} run(s).${more}`, { runs: page.runs.map(runResultView), next_cursor: page.nextCursor });
       }),

@@ -15,10 +15,10 @@ const auditQuerySchema = z.strictObject(
 
 export function auditRoutes(audit: AuditLog): Router {
   const router = Router();
-  router.get('/v1/audit', requireScope('admin'), (request, response) => {
+  router.get('/v1/audit', requireScope('admin'), async (request, response) => {
     const parsed = auditQuerySchema.safeParse(request.query);
     if (!parsed.success) throw invalidRequest(parsed.error.issues);
-    const page = audit.list(principalOf(request).tenantId, parsed.data);
+    const page = await audit.list(principalOf(request).tenantId, parsed.data);
     response.json({ entries: page.entries.map(auditEntryView), next_cursor: page.nextCursor });
   });
   return router;

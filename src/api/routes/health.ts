@@ -5,7 +5,7 @@ import type { Authenticator } from '../../auth/authenticator.ts';
 import type { Metrics } from '../../metrics.ts';
 
 export interface ReadinessChecks {
-  database: () => void;
+  database: () => Promise<unknown>;
   engine: () => Promise<void>;
 }
 
@@ -28,7 +28,7 @@ export function healthRoutes(deps: HealthDependencies): Router {
   router.get('/readyz', async (request, response) => {
     const results: Record<string, 'ok' | 'unavailable'> = {};
     try {
-      deps.checks.database();
+      await deps.checks.database();
       results.database = 'ok';
     } catch (error) {
       (request.log ?? deps.logger).warn({ err: error }, 'readiness: the database does not answer');

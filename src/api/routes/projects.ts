@@ -13,8 +13,9 @@ export function projectRoutes(projects: ProjectService, details: ProjectEnvironm
     response.status(201).json(await details.detail(project.tenantId, project.name));
   });
 
-  router.get('/v1/projects', requireScope('projects:read'), (request, response) => {
-    response.json({ projects: projects.list(principalOf(request).tenantId).map((project) => projects.view(project)) });
+  router.get('/v1/projects', requireScope('projects:read'), async (request, response) => {
+    const records = await projects.list(principalOf(request).tenantId);
+    response.json({ projects: await Promise.all(records.map((project) => projects.view(project))) });
   });
 
   router.get('/v1/projects/:name', requireScope('projects:read'), async (request, response) => {

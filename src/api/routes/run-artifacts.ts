@@ -50,7 +50,7 @@ export function runArtifactRoutes(artifacts: RunArtifacts): Router {
     const tenantId = principalOf(request).tenantId;
     const runId = request.params.runId as string;
     const path = (request.params as unknown as { path: string[] }).path.join('/');
-    const artifact = artifacts.find(tenantId, runId, path);
+    const artifact = await artifacts.find(tenantId, runId, path);
     setArtifactHeaders(response, artifact);
     if (matchesEtag(request.get('If-None-Match'), artifactEtag(artifact))) {
       response.status(304).end();

@@ -19,10 +19,10 @@ function sendFinished(stream: EventStream, run: RunRecord): void {
 export function runLogRoutes(runService: RunService, liveLogs: LiveLogs, limits: LogStreamLimits): Router {
   const router = Router();
 
-  router.get('/v1/runs/:runId/logs', requireScope('runs:read'), (request, response) => {
+  router.get('/v1/runs/:runId/logs', requireScope('runs:read'), async (request, response) => {
     const tenantId = principalOf(request).tenantId;
     const runId = request.params.runId as string;
-    const run = runService.get(tenantId, runId); // 404 for another tenant's run, before any stream starts
+    const run = await runService.get(tenantId, runId); // 404 for another tenant's run, before any stream starts
     const follow = request.query.follow === '1' || request.query.follow === 'true';
     const stream = openLogStream(request, response, tenantId, limits, 'live-log');
     if (isTerminal(run.status)) return sendFinished(stream, run);
@@ -33,9 +33,9 @@ export function runLogRoutes(runService: RunService, liveLogs: LiveLogs, limits:
     if (!follow) {
       // Without follow: what was printed so far, then the run as it is now.
       const stop = liveLogs.follow(runId, send);
-      if (!stop) return sendFinished(stream, runService.get(tenantId, runId));
+      if (!stop) return sendFinished(stream, await runService.get(tenantId, runId));
       stop();
-      stream.send('status', runResultView(runService.get(tenantId, runId)));
+      stream.send('status', runResultView(await runService.get(tenantId, runId)));
       stream.end();
       return;
     }
@@ -47,7 +47,7 @@ export function runLogRoutes(runService: RunService, liveLogs: LiveLogs, limits:
       unfinished: { message: 'a live-log stream ended without its final status', context: { runId } },
     });
     // Not live in this process (it finished in between): what the database holds is the whole story.
-    if (!live) sendFinished(stream, runService.get(tenantId, runId));
+    if (!live) sendFinished(stream, await runService.get(tenantId, runId));
   });
 
   return router;

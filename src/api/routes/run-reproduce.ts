@@ -6,8 +6,8 @@ import { principalOf, requireScope } from '../authenticate.ts';
 
 export function runReproduceRoutes(runService: RunService): Router {
   const router = Router();
-  router.get('/v1/runs/:runId/request', requireScope('runs:read'), (request, response) => {
-    const run = runService.get(principalOf(request).tenantId, request.params.runId as string);
+  router.get('/v1/runs/:runId/request', requireScope('runs:read'), async (request, response) => {
+    const run = await runService.get(principalOf(request).tenantId, request.params.runId as string);
     const body: RunRequest = {
       scope: run.scope,
       mode: 'sync',

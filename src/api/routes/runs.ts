@@ -30,16 +30,16 @@ export function runRoutes(runService: RunService): Router {
     else response.status(200).json(runResultView(result.run));
   });
 
-  router.get('/v1/runs', requireScope('runs:read'), (request, response) => {
+  router.get('/v1/runs', requireScope('runs:read'), async (request, response) => {
     const parsed = listQuerySchema.safeParse(request.query);
     if (!parsed.success) throw invalidRequest(parsed.error.issues);
     const { project_name: projectName, status, limit, cursor } = parsed.data;
-    const page = runService.list(principalOf(request).tenantId, { projectName, status, limit, cursor });
+    const page = await runService.list(principalOf(request).tenantId, { projectName, status, limit, cursor });
     response.json({ runs: page.runs.map(runResultView), next_cursor: page.nextCursor });
   });
 
-  router.get('/v1/runs/:runId', requireScope('runs:read'), (request, response) => {
-    response.json(runResultView(runService.get(principalOf(request).tenantId, request.params.runId as string)));
+  router.get('/v1/runs/:runId', requireScope('runs:read'), async (request, response) => {
+    response.json(runResultView(await runService.get(principalOf(request).tenantId, request.params.runId as string)));
   });
 
   router.post('/v1/runs/:runId/cancel', requireScope('runs:write'), async (request, response) => {

@@ -5,8 +5,8 @@ import { principalOf, requireScope } from '../authenticate.ts';
 
 export function usageRoutes(usage: UsageReport): Router {
   const router = Router();
-  router.get('/v1/usage', requireScope('runs:read'), (request, response) => {
-    response.json(usage.daily(principalOf(request).tenantId, request.query));
+  router.get('/v1/usage', requireScope('runs:read'), async (request, response) => {
+    response.json(await usage.daily(principalOf(request).tenantId, request.query));
   });
   return router;
 }

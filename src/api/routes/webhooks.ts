@@ -13,19 +13,19 @@ export function webhookRoutes(webhooks: WebhookService): Router {
     response.status(201).json(created);
   });
 
-  router.get('/v1/webhooks', requireScope('admin'), (request, response) => {
-    response.json({ webhooks: webhooks.list(principalOf(request).tenantId) });
+  router.get('/v1/webhooks', requireScope('admin'), async (request, response) => {
+    response.json({ webhooks: await webhooks.list(principalOf(request).tenantId) });
   });
 
-  router.delete('/v1/webhooks/:id', requireScope('admin'), (request, response) => {
+  router.delete('/v1/webhooks/:id', requireScope('admin'), async (request, response) => {
     const id = request.params.id as string;
     request.audit = { ...request.audit, target: `webhook:${id}` };
-    webhooks.remove(principalOf(request).tenantId, id);
+    await webhooks.remove(principalOf(request).tenantId, id);
     response.status(204).end();
   });
 
-  router.get('/v1/webhooks/:id/deliveries', requireScope('admin'), (request, response) => {
-    response.json({ deliveries: webhooks.deliveries(principalOf(request).tenantId, request.params.id as string, request.query) });
+  router.get('/v1/webhooks/:id/deliveries', requireScope('admin'), async (request, response) => {
+    response.json({ deliveries: await webhooks.deliveries(principalOf(request).tenantId, request.params.id as string, request.query) });
   });
 
   return router;

@@ -13,10 +13,10 @@ export interface AuditFlags extends JsonFlag {
 
 const limitSchema = z.coerce.number().int().min(1).max(10_000);
 
-export function showAudit(context: CliContext, options: AuditFlags): void {
+export async function showAudit(context: CliContext, options: AuditFlags): Promise<void> {
   const limit = limitSchema.safeParse(options.limit);
   if (!limit.success) throw usageError(`--limit must be a whole number from 1 to 10000 (got '${options.limit}')`);
-  const entries = withStores(context, (stores) => new AuditLog(stores.audit).list(options.tenant, { limit: limit.data }).entries.map(auditEntryView));
+  const entries = await withStores(context, async (stores) => (await new AuditLog(stores.audit).list(options.tenant, { limit: limit.data })).entries.map(auditEntryView));
   if (options.json) return printJson(context, { entries });
   if (entries.length === 0) return void context.terminal.stdout.write('no audit entries\n');
   context.terminal.stdout.write(

@@ -11,7 +11,7 @@ export interface BackupFlags extends JsonFlag {
 export async function backup(context: CliContext, path: string, flags: BackupFlags): Promise<void> {
   await withStores(context, async (stores, config) => {
     const started = performance.now();
-    const result = await backupDatabase(stores.db, path);
+    const result = await backupDatabase(stores.database, path);
     const files = flags.artifacts === undefined ? undefined : await backupArtifacts(result.path, config.artifactsDir, flags.artifacts);
     const seconds = (performance.now() - started) / 1000;
     if (flags.json) return printJson(context, { path: result.path, pages: result.totalPages, seconds, ...(files ? { artifacts: files } : {}) });

@@ -4,13 +4,13 @@ import { rotateSecretsKey } from '../../secrets/key-rotation.ts';
 import { printJson, type CliContext, type JsonFlag } from '../context.ts';
 import { withStores } from '../stores.ts';
 
-export function rotateKey(context: CliContext, flags: JsonFlag): void {
-  withStores(context, (stores, config) => {
-    const result = rotateSecretsKey({
+export async function rotateKey(context: CliContext, flags: JsonFlag): Promise<void> {
+  await withStores(context, async (stores, config) => {
+    const result = await rotateSecretsKey({
       dataDir: config.dataDir,
       configured: config.secretsKey,
       replacement: context.env.SANDRUN_SECRETS_NEW_KEY,
-      reseal: (from, to) => resealEverything(stores.db, from, to),
+      reseal: (from, to) => resealEverything(stores.database, from, to),
     });
     if (flags.json) return printJson(context, { credentials: result.credentials, secrets: result.secrets, webhook_secrets: result.webhookSecrets, key_file: result.keyFile });
     const where = result.keyFile ? `the new key is in ${result.keyFile}` : 'now set SANDRUN_SECRETS_KEY to the value of SANDRUN_SECRETS_NEW_KEY before the server starts again';

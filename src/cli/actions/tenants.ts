@@ -7,8 +7,8 @@ import { formatTable } from '../table.ts';
 
 const daysSchema = z.union([z.literal('default').transform(() => null), z.coerce.number().int().min(0).max(36_500)]);
 
-export function listTenants(context: CliContext, options: JsonFlag): void {
-  const rows = withStores(context, (stores, config) => stores.retention.tenants().map((tenant) => ({ tenant: tenant.tenantId, retention_days: tenant.retentionDays, effective_retention_days: tenant.retentionDays ?? config.retentionDays })));
+export async function listTenants(context: CliContext, options: JsonFlag): Promise<void> {
+  const rows = await withStores(context, async (stores, config) => (await stores.retention.tenants()).map((tenant) => ({ tenant: tenant.tenantId, retention_days: tenant.retentionDays, effective_retention_days: tenant.retentionDays ?? config.retentionDays })));
   if (options.json) return printJson(context, { tenants: rows });
   context.terminal.stdout.write(rows.length ? formatTable(rows, [
     { header: 'TENANT', value: (r) => r.tenant },
@@ -16,12 +16,12 @@ export function listTenants(context: CliContext, options: JsonFlag): void {
   ]) : 'no tenants\n');
 }
 
-export function setRetention(context: CliContext, tenant: string, daysText: string, options: JsonFlag): void {
+export async function setRetention(context: CliContext, tenant: string, daysText: string, options: JsonFlag): Promise<void> {
   const parsed = daysSchema.safeParse(daysText);
   if (!parsed.success) throw usageError(`days must be a whole number from 0 to 36500, or 'default' (got '${daysText}')`);
   const days = parsed.data;
-  const effective = withStores(context, (stores, config) => {
-    stores.retention.setRetention(tenant, days);
+  const effective = await withStores(context, async (stores, config) => {
+    await stores.retention.setRetention(tenant, days);
     return days ?? config.retentionDays;
   });
   if (options.json) printJson(context, { tenant, retention_days: days, effective_retention_days: effective });

@@ -18,12 +18,12 @@ export interface ListFlags extends JsonFlag {
   tenant?: string;
 }
 
-export function createToken(context: CliContext, options: CreateFlags): void {
+export async function createToken(context: CliContext, options: CreateFlags): Promise<void> {
   const scopes = parseScopes(options.scopes);
   const expiresAt = options.expires === undefined ? null : parseExpiry(options.expires);
-  const created = withStores(context, (stores) => {
+  const created = await withStores(context, async (stores) => {
     try {
-      return stores.apiTokens.create({ tenantId: options.tenant, scopes, name: options.name ?? null, expiresAt });
+      return await stores.apiTokens.create({ tenantId: options.tenant, scopes, name: options.name ?? null, expiresAt });
     } catch (error) {
       if (error instanceof SandrunError && error.code === 'invalid_request') throw usageError(error.message);
       throw error;
@@ -46,8 +46,8 @@ export function createToken(context: CliContext, options: CreateFlags): void {
   );
 }
 
-export function listTokens(context: CliContext, options: ListFlags): void {
-  const records = withStores(context, (stores) => stores.apiTokens.list(options.tenant));
+export async function listTokens(context: CliContext, options: ListFlags): Promise<void> {
+  const records = await withStores(context, (stores) => stores.apiTokens.list(options.tenant));
   if (options.json) {
     printJson(context, { tokens: records.map(tokenView) });
     return;
@@ -70,10 +70,10 @@ export function listTokens(context: CliContext, options: ListFlags): void {
   );
 }
 
-export function revokeToken(context: CliContext, id: string, options: JsonFlag): void {
-  const record = withStores(context, (stores) => {
-    stores.apiTokens.revoke(id);
-    return stores.apiTokens.list().find((token) => token.id === id);
+export async function revokeToken(context: CliContext, id: string, options: JsonFlag): Promise<void> {
+  const record = await withStores(context, async (stores) => {
+    await stores.apiTokens.revoke(id);
+    return (await stores.apiTokens.list()).find((token) => token.id === id);
   });
   if (options.json) printJson(context, record ? tokenView(record) : { id });
   else context.terminal.stdout.write(`revoked token ${id}\n`);

@@ -10,6 +10,6 @@ export function auditCommand(context: CliContext): Command {
       .option('--tenant <tenant>', "only this tenant's entries (default: all, including calls no tenant could be named for)")
       .option('--limit <n>', 'at most this many entries', '50'),
   ).action(async (options: AuditFlags) => {
-    (await import('../actions/audit.ts')).showAudit(context, options);
+    await (await import('../actions/audit.ts')).showAudit(context, options);
   });
 }

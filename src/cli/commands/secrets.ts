@@ -33,7 +33,7 @@ export function secretsCommand(context: CliContext): Command {
           'With SANDRUN_SECRETS_KEY set, the new key comes from SANDRUN_SECRETS_NEW_KEY; with the key file, a new random key (or SANDRUN_SECRETS_NEW_KEY) replaces it',
       ),
   ).action(async (flags: JsonFlag) => {
-    (await import('../actions/secrets-rotate.ts')).rotateKey(context, flags);
+    await (await import('../actions/secrets-rotate.ts')).rotateKey(context, flags);
   });
 
   return secrets;

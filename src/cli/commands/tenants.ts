@@ -8,7 +8,7 @@ export function tenantsCommand(context: CliContext): Command {
   const tenants = new Command('tenants').description("tenants' settings (works on the server's database: SANDRUN_DATA_DIR)");
 
   addJsonOption(tenants.command('list').description('list tenants and their retention')).action(async (options: JsonFlag) => {
-    (await actions()).listTenants(context, options);
+    await (await actions()).listTenants(context, options);
   });
 
   addJsonOption(
@@ -18,7 +18,7 @@ export function tenantsCommand(context: CliContext): Command {
       .argument('<tenant>', 'the tenant')
       .argument('<days>', "a whole number of days (0 purges at the next pass), or 'default'"),
   ).action(async (tenant: string, daysText: string, options: JsonFlag) => {
-    (await actions()).setRetention(context, tenant, daysText, options);
+    await (await actions()).setRetention(context, tenant, daysText, options);
   });
 
   return tenants;

@@ -17,15 +17,15 @@ export function tokensCommand(context: CliContext): Command {
       .option('--name <name>', 'a label to recognise the token by')
       .option('--expires <duration>', 'lifetime, e.g. 30d, 12h, 45m (default: never expires)'),
   ).action(async (options: CreateFlags) => {
-    (await actions()).createToken(context, options);
+    await (await actions()).createToken(context, options);
   });
 
   addJsonOption(tokens.command('list').description('list tokens (never their secrets)').option('--tenant <tenant>', "only this tenant's tokens")).action(async (options: ListFlags) => {
-    (await actions()).listTokens(context, options);
+    await (await actions()).listTokens(context, options);
   });
 
   addJsonOption(tokens.command('revoke').description('revoke a token by its id').argument('<id>', 'the token id (from tokens list)')).action(async (id: string, options: JsonFlag) => {
-    (await actions()).revokeToken(context, id, options);
+    await (await actions()).revokeToken(context, id, options);
   });
 
   return tokens;
