@@ -64,6 +64,10 @@ const environmentSchema = z.object({
   SANDRUN_HOST: byRule(parseHost, HOST_RULE, DEFAULT_HOST),
   SANDRUN_PORT: byRule(parsePort, PORT_RULE, DEFAULT_PORT),
   SANDRUN_DATA_DIR: z.string().min(1).default('./data'),
+  SANDRUN_DATABASE_URL: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z.string().regex(/^postgres(ql)?:\/\//i, 'must be a postgres:// or postgresql:// URL').optional(),
+  ),
   SANDRUN_RUN_SECRETS_DIR: z.string().min(1).default('/dev/shm/sandrun-secrets'),
   SANDRUN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SANDRUN_RUNTIME: z.enum(['runc', 'runsc']).default('runc'),
@@ -193,6 +197,8 @@ export interface Config {
   host: string;
   port: number;
   dataDir: string;
+  /** PostgreSQL instead of SQLite (SPEC §13): servers sharing it are one service; undefined: SQLite in dataDir. */
+  databaseUrl: string | undefined;
   /** On a host tmpfs: where runs' secrets are written for their containers to mount (Docker backend; secret-files.ts). */
   runSecretsDir: string;
   logLevel: z.infer<typeof environmentSchema>['SANDRUN_LOG_LEVEL'];
@@ -362,6 +368,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.SANDRUN_HOST,
     port: e.SANDRUN_PORT,
     dataDir: resolve(e.SANDRUN_DATA_DIR),
+    databaseUrl: e.SANDRUN_DATABASE_URL,
     runSecretsDir: resolve(e.SANDRUN_RUN_SECRETS_DIR),
     logLevel: e.SANDRUN_LOG_LEVEL,
     runtime: e.SANDRUN_RUNTIME,
