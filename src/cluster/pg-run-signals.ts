@@ -51,6 +51,7 @@ export class PgRunSignals extends LocalRunSignals implements RunSignals {
   private readonly publisher: pg.Pool;
   private publishing: Promise<unknown> = Promise.resolve();
   private listener: pg.Client | undefined;
+  private listenerPid: number | undefined;
   /** Per sender, the message being put together: a sender's parts arrive contiguous and in order. */
   private readonly partial = new Map<string, { messageId: number; parts: Buffer[] }>();
   private closed = false;
@@ -71,7 +72,7 @@ export class PgRunSignals extends LocalRunSignals implements RunSignals {
 
   /** The database's process ID of the LISTEN connection (pg_stat_activity.pid), while it is up. */
   get listenerProcessId(): number | undefined {
-    return this.connected ? (this.listener as (pg.Client & { processID?: number }) | undefined)?.processID : undefined;
+    return this.connected ? this.listenerPid : undefined;
   }
 
   /** Whether the LISTEN connection is up now. */
@@ -133,8 +134,10 @@ export class PgRunSignals extends LocalRunSignals implements RunSignals {
     client.on('end', () => onLost());
     await client.connect();
     await client.query(`LISTEN ${RUN_SIGNALS_CHANNEL}`);
+    const backend = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
     if (this.closed) return void (await client.end());
     this.listener = client;
+    this.listenerPid = backend.rows[0]?.pid;
     this.connected = true;
   }
 

@@ -88,8 +88,8 @@ describe('run signals over PostgreSQL LISTEN/NOTIFY', () => {
 
   it('live output larger than a NOTIFY payload reaches a follower on another server whole and in order, then the end', async () => {
     const liveLogs = new LiveLogs(1024 * 1024);
-    const executor = new LiveLogRelay({ signals: serverA, liveLogs, reload: async () => undefined });
-    const follower = new LiveLogRelay({ signals: serverB, liveLogs: new LiveLogs(1024), reload: async () => undefined });
+    const executor = new LiveLogRelay({ signals: serverA, liveLogs, reload: () => Promise.resolve(undefined) });
+    const follower = new LiveLogRelay({ signals: serverB, liveLogs: new LiveLogs(1024), reload: () => Promise.resolve(undefined) });
     try {
       liveLogs.open('run-logs');
       const before = `${'é'.repeat(MAX_PART_BYTES)}|before the follower came\n`; // 2 bytes a character: several parts
