@@ -9,9 +9,7 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 import { ArtifactBlobs } from './artifacts/artifact-blobs.ts';
 import { RunArtifacts } from './runs/run-artifacts.ts';
 import { createApp } from './api/app.ts';
-import { LogStreamSlots } from './api/log-stream-slots.ts';
 import { mcpHostAllowed } from './api/mcp/allowed-hosts.ts';
-import { RateLimiter } from './api/rate-limit.ts';
 import { ApiTokens } from './auth/api-tokens.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { JoseJwtVerifier } from './auth/jwt-verifier.ts';
@@ -28,6 +26,8 @@ import { ProjectSecrets } from './projects/project-secrets.ts';
 import { ProjectService } from './projects/project-service.ts';
 import { sealCredentialsInUrls } from './projects/url-credentials.ts';
 import { LiveLogs } from './runs/live-logs.ts';
+import { LiveLogRelay } from './cluster/live-log-relay.ts';
+import { clusterParts } from './cluster/cluster-parts.ts';
 import { reconcile } from './runs/reconcile.ts';
 import { RetentionJob } from './runs/retention.ts';
 import { DiskGuard } from './runs/disk-guard.ts';
@@ -226,6 +226,7 @@ export async function createSandrun(config: Config, logger: Logger = createLogge
     maxQueued: config.tenantMaxQueuedRuns,
   });
   const liveLogs = new LiveLogs(config.logCapBytes);
+  const cluster = clusterParts(config, logger);
   const engineGate = new EngineGate({
     ping: () => sandbox.ping(),
     onChange: (available, reason) =>
@@ -275,6 +276,7 @@ export async function createSandrun(config: Config, logger: Logger = createLogge
     sandbox,
     scheduler,
     liveLogs,
+    signals: cluster.signals,
     config,
     logger,
     metrics,
@@ -286,6 +288,8 @@ export async function createSandrun(config: Config, logger: Logger = createLogge
     onFinished: queueDeliveries,
     artifacts: artifactBlobs,
   });
+  // The async store's seam: how a server reads an end another one recorded.
+  const liveLogRelay = new LiveLogRelay({ signals: cluster.signals, liveLogs, reload: (runId) => runService.finishedRun(runId) });
   const projectEnvironments = new ProjectEnvironments({ projects: projectService, environments, defaultImage: config.defaultImage });
   const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, artifactBlobs, config.retentionDays, logger, (projectId) =>
     sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
@@ -293,15 +297,15 @@ export async function createSandrun(config: Config, logger: Logger = createLogge
   const authenticator = new Authenticator(stores.apiTokens, config.jwt ? new JoseJwtVerifier(config.jwt, destinations) : undefined);
   const { handler, warmUp } = createApp({
     authenticator,
-    rateLimiter: new RateLimiter(config.rateLimitPerMinute),
+    rateLimiter: cluster.rateLimiter,
     tokenAdmin: new TokenAdmin(stores.apiTokens),
     runService,
     runArtifacts: new RunArtifacts(stores.runs, artifactBlobs),
     projectService,
     projectSecrets,
     webhooks,
-    liveLogs,
-    logStreams: { slots: new LogStreamSlots(config.tenantMaxLogStreams), maxBacklogBytes: config.logStreamBacklogBytes },
+    liveLogs: liveLogRelay,
+    logStreams: { slots: cluster.logStreamSlots, maxBacklogBytes: config.logStreamBacklogBytes },
     usageReport: new UsageReport(stores.usage, config.tenantDailyCpuSeconds),
     auditLog,
     environments,
@@ -345,6 +349,8 @@ export async function createSandrun(config: Config, logger: Logger = createLogge
       if (sealed > 0) logger.info({ projects: sealed }, "moved credentials out of projects' repository URLs into sealed credentials");
       // Before pending runs are queued again: a build the last process left unfinished must not answer them as failed.
       await environments.recover();
+      // Before runs are queued: cancels and follows from other servers must reach the ones this server takes.
+      await cluster.start();
       await reconcile({ runs: stores.runs, projects: stores.projects, runService, sandbox, logger });
       reaper = setInterval(() => {
         sandbox.reap((runId) => runService.isActive(runId), { minAgeMs: REAP_INTERVAL_MS }).catch((error: unknown) => logger.warn({ err: error }, 'reaper failed'));
@@ -383,6 +389,8 @@ export async function createSandrun(config: Config, logger: Logger = createLogge
       // No run starts from here on: parked containers go now, not after the grace period (which a forced stop may cut short).
       const released = sandbox.releaseWarm({}).catch((error: unknown) => logger.warn({ err: error }, 'removing parked containers failed'));
       await runService.shutdown(config.shutdownGraceMs);
+      liveLogRelay.close();
+      await cluster.close();
       // Builds under way are stopped (their runs stay pending and the next start builds again).
       await environments.close();
       await released;

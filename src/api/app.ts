@@ -8,7 +8,7 @@ import type { TokenAdmin } from '../auth/token-admin.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ProjectSecrets } from '../projects/project-secrets.ts';
 import type { ProjectService } from '../projects/project-service.ts';
-import type { LiveLogs } from '../runs/live-logs.ts';
+import type { LiveLogRelay } from '../cluster/live-log-relay.ts';
 import type { EnvironmentService } from '../environments/environment-service.ts';
 import type { ProjectEnvironments } from '../runs/project-environments.ts';
 import type { RunService } from '../runs/run-service.ts';
@@ -23,7 +23,7 @@ import { errorHandler, notFoundHandler } from './http-errors.ts';
 import { jsonBody } from './json-body.ts';
 import { lazyHandler } from './lazy-handler.ts';
 import { openApiRoutes } from './openapi.ts';
-import { rateLimit, rateLimitBatchCalls, type RateLimiter } from './rate-limit.ts';
+import { rateLimit, rateLimitBatchCalls, type RequestBudget } from './rate-limit.ts';
 import { assignRequestId } from './request-id.ts';
 import { requestLog } from './request-log.ts';
 import { runPollFastPath } from './run-poll-fast-path.ts';
@@ -44,7 +44,7 @@ import { webhookRoutes } from './routes/webhooks.ts';
 
 export interface AppDependencies {
   authenticator: Authenticator;
-  rateLimiter: RateLimiter;
+  rateLimiter: RequestBudget;
   tokenAdmin: TokenAdmin;
   runService: RunService;
   /** Runs' artifacts (SPEC §12): served by REST and as MCP resources. */
@@ -58,7 +58,8 @@ export interface AppDependencies {
   projectSecrets: ProjectSecrets;
   /** A tenant's webhooks (SPEC §12): created, listed, removed, their deliveries shown. */
   webhooks: WebhookService;
-  liveLogs: LiveLogs;
+  /** Followers of runs' output, wherever the runs execute. */
+  liveLogs: LiveLogRelay;
   /** Per-tenant cap and per-client backlog of live-log streams (SPEC §14). */
   logStreams: LogStreamLimits;
   usageReport: UsageReport;

@@ -1,8 +1,24 @@
-// Per-tenant request rate limit (SPEC §14: per tenant, not per token): an in-memory token bucket per tenant, 429 rate_limited with Retry-After past it.
+// Per-tenant request rate limit (SPEC §14: per tenant, not per token): a token bucket per tenant (in memory, or shared by servers in PostgreSQL), 429 rate_limited with Retry-After past it.
 import type { Request, RequestHandler } from 'express';
 import type { Principal } from '../auth/principal.ts';
 import { SandrunError } from '../errors.ts';
+import type { SharedTenantLimits } from '../store/shared-tenant-limits.ts';
 import { principalOf } from './authenticate.ts';
+
+/** A budget of requests per key: `perMinute` a minute, bursts of up to `perMinute` after a quiet spell. */
+export interface RequestBudget {
+  readonly capacity: number;
+  /**
+   * Takes `count` requests from the key's bucket, all or none: 0 when allowed, else the seconds until they are
+   * available. `count` must not exceed the capacity. The in-memory budget answers at once; a shared one, a promise.
+   */
+  take(key: string, count?: number): number | Promise<number>;
+}
+
+/** Seconds until `missing` requests have refilled (at least 1: a refusal never says "now"). */
+function secondsUntil(missing: number, refillPerMs: number): number {
+  return Math.max(1, Math.ceil(missing / refillPerMs / 1000));
+}
 
 interface Bucket {
   tokens: number;
@@ -12,7 +28,7 @@ interface Bucket {
 /** Past this many buckets, full ones (idle tenants) are dropped: they hold no state a fresh bucket lacks. */
 const SWEEP_THRESHOLD = 10_000;
 
-export class RateLimiter {
+export class RateLimiter implements RequestBudget {
   private readonly buckets = new Map<string, Bucket>();
   readonly capacity: number;
   private readonly refillPerMs: number;
@@ -43,7 +59,7 @@ export class RateLimiter {
       bucket.tokens -= count;
       return 0;
     }
-    return Math.max(1, Math.ceil((count - bucket.tokens) / this.refillPerMs / 1000));
+    return secondsUntil(count - bucket.tokens, this.refillPerMs);
   }
 
   get size(): number {
@@ -57,28 +73,50 @@ export class RateLimiter {
   }
 }
 
+/** The same buckets in PostgreSQL, shared by every server of the service (SPEC §13: limits are global). */
+export class SharedRateLimiter implements RequestBudget {
+  private readonly refillPerMs: number;
+
+  constructor(
+    readonly capacity: number,
+    private readonly limits: SharedTenantLimits,
+  ) {
+    this.refillPerMs = capacity / 60_000;
+  }
+
+  async take(key: string, count = 1): Promise<number> {
+    const { granted, tokens } = await this.limits.take(key, count, this.capacity, this.refillPerMs);
+    return granted ? 0 : secondsUntil(count - tokens, this.refillPerMs);
+  }
+}
+
 /** The bucket of a request: its tenant's, whichever credential it came with (minting tokens must not multiply a rate). */
 export function rateLimitKey(principal: Principal): string {
   return principal.tenantId;
 }
 
-/** Takes `count` requests from the caller's tenant's bucket; the error to pass on when it may not. */
-function takeFor(limiter: RateLimiter, request: Request, count: number): SandrunError | undefined {
-  const retryAfter = limiter.take(rateLimitKey(principalOf(request)), count);
+function refusal(retryAfter: number): SandrunError | undefined {
   if (retryAfter === 0) return undefined;
   return new SandrunError('rate_limited', `too many requests from this tenant; try again in ${retryAfter} s`, { retry_after_seconds: retryAfter });
 }
 
+/** Takes `count` requests from the caller's tenant's bucket, then calls next (with the 429 when it may not); at once when the budget answers at once. */
+function takeFor(limiter: RequestBudget, request: Request, count: number, next: (error?: unknown) => void): void {
+  const retryAfter = limiter.take(rateLimitKey(principalOf(request)), count);
+  if (typeof retryAfter === 'number') return next(refusal(retryAfter));
+  retryAfter.then((seconds) => next(refusal(seconds)), next);
+}
+
 /** After authenticate: one request from the tenant's bucket. */
-export function rateLimit(limiter: RateLimiter): RequestHandler {
-  return (request, _response, next) => next(takeFor(limiter, request, 1));
+export function rateLimit(limiter: RequestBudget): RequestHandler {
+  return (request, _response, next) => takeFor(limiter, request, 1, next);
 }
 
 /**
  * After the body of an MCP request is parsed: each call of a batch beyond the first (which the request paid for
  * before its body was read) costs one more. A batch larger than a minute's worth could never pass, and says so.
  */
-export function rateLimitBatchCalls(limiter: RateLimiter): RequestHandler {
+export function rateLimitBatchCalls(limiter: RequestBudget): RequestHandler {
   return (request, _response, next) => {
     const calls = Array.isArray(request.body) ? request.body.length : 1;
     if (calls > limiter.capacity) {
@@ -88,6 +126,7 @@ export function rateLimitBatchCalls(limiter: RateLimiter): RequestHandler {
         }),
       );
     }
-    next(calls > 1 ? takeFor(limiter, request, calls - 1) : undefined);
+    if (calls > 1) takeFor(limiter, request, calls - 1, next);
+    else next();
   };
 }

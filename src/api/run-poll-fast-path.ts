@@ -13,7 +13,7 @@ import { hasScope, type Principal } from '../auth/principal.ts';
 import type { Metrics } from '../metrics.ts';
 import type { RunService } from '../runs/run-service.ts';
 import { runResultView } from '../runs/run-view.ts';
-import { rateLimitKey, type RateLimiter } from './rate-limit.ts';
+import { rateLimitKey, type RequestBudget } from './rate-limit.ts';
 import { requestIdOf } from './request-id.ts';
 
 const RUN_URL = /^\/v1\/runs\/([A-Za-z0-9-]{1,128})$/;
@@ -21,7 +21,7 @@ const ROUTE = '/v1/runs/:runId';
 
 export interface RunPollDependencies {
   authenticator: Authenticator;
-  rateLimiter: RateLimiter;
+  rateLimiter: RequestBudget;
   runService: RunService;
   metrics: Metrics | undefined;
   logger: Logger;
@@ -53,7 +53,7 @@ export function runPollFastPath(deps: RunPollDependencies): FastPath {
       return false;
     }
     // Last, as in express (where it comes first): a declined request must not have used up a token.
-    if (deps.rateLimiter.take(rateLimitKey(principal)) !== 0) return false;
+    if ((await deps.rateLimiter.take(rateLimitKey(principal))) !== 0) return false;
     const requestId = requestIdOf(request.headers['x-request-id']);
     response.writeHead(200, {
       'X-Request-Id': requestId,

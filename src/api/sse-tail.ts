@@ -2,11 +2,11 @@
 // stream slots, a bounded backlog, a heartbeat while quiet, each piece as it comes, then `end` with the final view.
 import type { Request, Response } from 'express';
 import { EventStream, HEARTBEAT_MS } from './event-stream.ts';
-import type { LogStreamSlots } from './log-stream-slots.ts';
+import type { StreamSlots } from './log-stream-slots.ts';
 
 export interface LogStreamLimits {
   /** Open streams per tenant. */
-  slots: LogStreamSlots;
+  slots: StreamSlots;
   /** Live output that may wait unsent for one client before it is dropped. */
   maxBacklogBytes: number;
 }
@@ -15,9 +15,11 @@ export interface LogStreamLimits {
  * Starts the event stream of a log: takes one of the tenant's slots first (429 past its cap, before anything is sent),
  * given back when the client goes. `name` ('live-log', 'build-log') names it in the server's log.
  */
-export function openLogStream(request: Request, response: Response, tenantId: string, limits: LogStreamLimits, name: string): EventStream {
-  const release = limits.slots.acquire(tenantId);
-  response.once('close', release);
+export async function openLogStream(request: Request, response: Response, tenantId: string, limits: LogStreamLimits, name: string): Promise<EventStream> {
+  const release = await limits.slots.acquire(tenantId);
+  // A shared slot is taken asynchronously: the client may have gone meanwhile, and its 'close' with it.
+  if (response.destroyed) release();
+  else response.once('close', release);
   return new EventStream(response, {
     maxBacklogBytes: limits.maxBacklogBytes,
     onDrop: (backlogBytes) => request.log?.warn({ backlogBytes }, `dropped a ${name} client that does not read`),

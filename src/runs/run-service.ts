@@ -13,6 +13,8 @@ import type { NewRun, RunCompletion, RunRecord, RunSnapshot, RunStore } from '..
 import type { IdempotencyKey, StoredKey } from '../store/idempotency-keys.ts';
 import type { ProjectRecord } from '../store/project-store.ts';
 import type { LiveLogs } from './live-logs.ts';
+import type { RunSignals } from '../cluster/run-signals.ts';
+import { waitForFinish } from '../cluster/finish-wait.ts';
 import { cancelledBeforeStart, completionFromFailure, completionFromSandbox } from './run-outcome.ts';
 import { IDEMPOTENCY_WINDOW_MS, parseIdempotencyKey, requestHash } from './idempotency.ts';
 import { assertWithinDailyCpu } from './quota.ts';
@@ -56,6 +58,8 @@ export interface RunServiceDeps {
   sandbox: SandboxBackend;
   scheduler: FairScheduler;
   liveLogs: LiveLogs;
+  /** Runs' ends and cancels between the servers of one service (in-process when this process is the whole service). */
+  signals: RunSignals;
   config: Pick<Config, 'defaultImage' | 'defaultLimits' | 'maxLimits' | 'minPids' | 'tenantDailyCpuSeconds' | 'parametersMaxDepth' | 'egressAllow'>;
   /** Why this server cannot give a run network access yet (SPEC §11): a run granted any is refused with it; null when it can. */
   egressUnavailable: string | null;
@@ -94,6 +98,7 @@ export class RunService {
   private readonly sandbox: SandboxBackend;
   private readonly scheduler: FairScheduler;
   private readonly liveLogs: LiveLogs;
+  private readonly signals: RunSignals;
   private readonly config: RunServiceDeps['config'];
   private readonly logger: Logger;
   private readonly metrics: Metrics;
@@ -113,6 +118,12 @@ export class RunService {
     this.onFinished = deps.onFinished;
     this.artifacts = deps.artifacts;
     this.now = deps.now ?? (() => new Date());
+    this.signals = deps.signals;
+    // A cancel asked of another server, for a run this one holds (queued, preparing or running).
+    this.signals.subscribeAll((signal) => {
+      if (signal.type !== 'cancel') return;
+      this.cancelHere(signal.runId)?.catch((error: unknown) => this.logger.warn({ runId: signal.runId, err: error }, 'cancelling a run for another server failed'));
+    });
   }
 
   /** Validates, resolves and records a run, queues it, and (sync) waits for its terminal state. */
@@ -313,8 +324,18 @@ export class RunService {
     const current = await this.runs.get(runId);
     if (!current) throw new SandrunError('not_found', `run ${runId} not found`);
     if (isTerminal(current.status)) return current;
-    if (!waiter) throw new SandrunError('internal', `run ${runId} is ${current.status} but not tracked by this server`);
-    return waiter.promise;
+    if (waiter) return waiter.promise;
+    if (!this.signals.spansServers) throw new SandrunError('internal', `run ${runId} is ${current.status} but not tracked by this server`);
+    return waitForFinish(this.signals, runId, () => this.finishedRun(runId));
+  }
+
+  /**
+   * The run once it is terminal, undefined while it is not: how a server learns of an end another one recorded (the
+   * store is the source of truth; signals only say when to look).
+   */
+  async finishedRun(runId: string): Promise<RunRecord | undefined> {
+    const run = await this.runs.get(runId);
+    return run && isTerminal(run.status) ? run : undefined;
   }
 
   private needsOf(manifest: ResolvedManifest): RunNeeds {
@@ -438,6 +459,7 @@ export class RunService {
     this.liveLogs.close(runId);
     this.finished.get(runId)?.resolve(record);
     this.finished.delete(runId);
+    this.signals.publish({ type: 'finished', runId });
     this.metrics.runsTotal.inc({ status: record.status, tenant: record.tenantId });
     if (record.durationSeconds !== null) this.metrics.runDuration.observe({ status: record.status }, record.durationSeconds);
     this.logger.info({ runId, tenantId: record.tenantId, status: record.status, exitCode: record.exitCode, durationSeconds: record.durationSeconds }, 'run finished');
@@ -474,14 +496,19 @@ export class RunService {
   async cancel(tenantId: string, runId: string): Promise<RunRecord> {
     const run = await this.get(tenantId, runId);
     if (isTerminal(run.status)) throw new SandrunError('conflict', `run ${runId} is already ${run.status}`);
-    if (this.scheduler.remove(runId)) return this.finish(runId, cancelledBeforeStart(this.now()));
-    const preparing = this.preparing.get(runId);
-    if (preparing) {
-      preparing.abort();
-      return this.waitForTerminal(runId);
-    }
-    const controller = this.active.get(runId);
-    if (!controller) throw new SandrunError('conflict', `run ${runId} is ${run.status} but not handled by this server`);
+    const here = this.cancelHere(runId);
+    if (here) return here;
+    if (!this.signals.spansServers) throw new SandrunError('conflict', `run ${runId} is ${run.status} but not handled by this server`);
+    // Another server holds it: that one cancels it, and its end reaches this one's wait.
+    this.signals.publish({ type: 'cancel', runId });
+    return this.waitForTerminal(runId);
+  }
+
+  /** Cancels the run if this server holds it (queued, preparing or running): its end once recorded; undefined if not. */
+  private cancelHere(runId: string): Promise<RunRecord> | undefined {
+    if (this.scheduler.remove(runId)) return Promise.resolve(this.finish(runId, cancelledBeforeStart(this.now())));
+    const controller = this.preparing.get(runId) ?? this.active.get(runId);
+    if (!controller) return undefined;
     controller.abort();
     return this.waitForTerminal(runId);
   }
@@ -490,6 +517,7 @@ export class RunService {
   async abandon(runId: string, message: string): Promise<void> {
     await this.runs.complete(runId, { ...completionFromFailure(new SandrunError('internal', message), this.now()), error: { code: 'server_restarted', message } });
     await this.onFinished((await this.runs.get(runId))!);
+    this.signals.publish({ type: 'finished', runId });
   }
 
   /**

@@ -27,8 +27,9 @@ export function projectEnvironmentRoutes(projectEnvironments: ProjectEnvironment
     // The build may have ended while the view was read: then its stored log and outcome are the answer.
     if (!environments.logs.isOpen(key)) return void response.json({ environment: await environments.settled(key) });
 
-    // From here to tailLive() nothing awaits, so no piece of the log falls between the tail and the first live event.
-    const stream = openLogStream(request, response, tenantId, limits, 'build-log');
+    // Only the slot is awaited (shared slots are in the database); from the tail to tailLive() nothing awaits, so no
+    // piece of the log falls between the tail and the first live event.
+    const stream = await openLogStream(request, response, tenantId, limits, 'build-log');
     const tail = environments.logs.tail(key);
     if (tail) stream.send('log', { text: tail });
     const live = tailLive<BuildLogEvent>(request, response, stream, {
@@ -41,7 +42,7 @@ export function projectEnvironmentRoutes(projectEnvironments: ProjectEnvironment
       unfinished: { message: 'a build-log stream ended without the final view', context: { environment: key } },
     });
     if (!live) {
-      // Unreachable while isOpen and follow are called in one turn; kept so a change there cannot leave a stream hanging.
+      // The build ended while the slot was taken: its view holds the whole log.
       stream.send('end', await environments.settled(key));
       stream.end();
     }

@@ -1,6 +1,7 @@
 // GET /v1/runs/{id}/logs: a run's output as Server-Sent Events, live while it runs, ending with its terminal status.
 import { Router } from 'express';
-import type { LiveLogEvent, LiveLogs } from '../../runs/live-logs.ts';
+import type { LiveLogEvent } from '../../runs/live-logs.ts';
+import type { LiveLogRelay } from '../../cluster/live-log-relay.ts';
 import type { RunService } from '../../runs/run-service.ts';
 import { runResultView } from '../../runs/run-view.ts';
 import type { RunRecord } from '../../store/run-store.ts';
@@ -16,7 +17,7 @@ function sendFinished(stream: EventStream, run: RunRecord): void {
   stream.end();
 }
 
-export function runLogRoutes(runService: RunService, liveLogs: LiveLogs, limits: LogStreamLimits): Router {
+export function runLogRoutes(runService: RunService, liveLogs: LiveLogRelay, limits: LogStreamLimits): Router {
   const router = Router();
 
   router.get('/v1/runs/:runId/logs', requireScope('runs:read'), async (request, response) => {
@@ -24,17 +25,17 @@ export function runLogRoutes(runService: RunService, liveLogs: LiveLogs, limits:
     const runId = request.params.runId as string;
     const run = await runService.get(tenantId, runId); // 404 for another tenant's run, before any stream starts
     const follow = request.query.follow === '1' || request.query.follow === 'true';
-    const stream = openLogStream(request, response, tenantId, limits, 'live-log');
+    const stream = await openLogStream(request, response, tenantId, limits, 'live-log');
     if (isTerminal(run.status)) return sendFinished(stream, run);
 
     const send = (event: LiveLogEvent) => {
       if (event.type === 'log') stream.send(event.stream, { text: event.text });
     };
     if (!follow) {
-      // Without follow: what was printed so far, then the run as it is now.
-      const stop = liveLogs.follow(runId, send);
-      if (!stop) return sendFinished(stream, await runService.get(tenantId, runId));
-      stop();
+      // Without follow: what was printed so far (here, or from the server running it), then the run as it is now.
+      const snapshot = await liveLogs.snapshot(runId);
+      if (!snapshot) return sendFinished(stream, await runService.get(tenantId, runId));
+      snapshot.forEach(send);
       stream.send('status', runResultView(await runService.get(tenantId, runId)));
       stream.end();
       return;
