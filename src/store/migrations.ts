@@ -210,6 +210,11 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX run_artifacts_sha256 ON run_artifacts(sha256);
   `,
+  // adopt slice (issue 21, SPEC §13): where a running run's container is (the sandbox's own JSON note, written with
+  // started_at), so that a server that did not start the run can adopt it and finish it from its container.
+  `
+  ALTER TABLE runs ADD COLUMN sandbox_ref TEXT;
+  `,
 ];
 
 export function migrate(db: Database.Database): number {

@@ -67,6 +67,8 @@ export interface RunRecord {
   replayOf: string | null;
   /** A replay's outputs compared with its original's (outputs-match.ts), once it ended; null for any other run. */
   outputsMatch: boolean | null;
+  /** The sandbox's note of where it runs (its container), set with its start: how another server adopts it; null: none. */
+  sandboxRef: string | null;
   /** The files it left under /outputs (SPEC §12), sorted by path; empty once purged. */
   artifacts: Artifact[];
 }
@@ -128,6 +130,7 @@ interface RunRow {
   image_id: string | null;
   replay_of: string | null;
   outputs_match: number | null;
+  sandbox_ref: string | null;
 }
 
 function toRecord(row: RunRow, artifacts: Artifact[]): RunRecord {
@@ -169,6 +172,7 @@ function toRecord(row: RunRow, artifacts: Artifact[]): RunRecord {
     imageId: row.image_id,
     replayOf: row.replay_of,
     outputsMatch: row.outputs_match === null ? null : row.outputs_match === 1,
+    sandboxRef: row.sandbox_ref,
     artifacts,
   };
 }
@@ -200,8 +204,8 @@ export class RunStore {
         @parameters, @image, @command, @limits, @warning, 'pending', @createdAt, @replayOf)`),
       byId: db.prepare<[string], RunRow>('SELECT * FROM runs WHERE id = ?'),
       byTenantAndId: db.prepare<[string, string], RunRow>('SELECT * FROM runs WHERE tenant_id = ? AND id = ?'),
-      markRunning: db.prepare<[string, string, string, string]>(
-        "UPDATE runs SET status = 'running', started_at = ?, image_id = ?, data_snapshot_ref = ?, status_message = NULL WHERE id = ? AND status = 'pending'",
+      markRunning: db.prepare<[string, string, string, string | null, string]>(
+        "UPDATE runs SET status = 'running', started_at = ?, image_id = ?, data_snapshot_ref = ?, sandbox_ref = ?, status_message = NULL WHERE id = ? AND status = 'pending'",
       ),
       setStatusMessage: db.prepare<[string | null, string]>("UPDATE runs SET status_message = ? WHERE id = ? AND status = 'pending'"),
       complete: db.prepare(`UPDATE runs SET status = @status, exit_code = @exitCode, stdout = @stdout, stderr = @stderr,
@@ -258,9 +262,12 @@ export class RunStore {
     return row && this.toRecord(row);
   }
 
-  /** The run's start, with what it starts on: set once, so a run's ref is that of the container it ran in. */
-  markRunning(id: string, startedAt: string, snapshot: RunSnapshot): boolean {
-    return this.statements.markRunning.run(startedAt, snapshot.imageId, snapshot.dataSnapshotRef, id).changes === 1;
+  /**
+   * The run's start, with what it starts on: set once, so a run's ref is that of the container it ran in.
+   * `sandboxRef`: the sandbox's own note of where the run is running (null: none), what another server adopts it by.
+   */
+  markRunning(id: string, startedAt: string, snapshot: RunSnapshot, sandboxRef: string | null = null): boolean {
+    return this.statements.markRunning.run(startedAt, snapshot.imageId, snapshot.dataSnapshotRef, sandboxRef, id).changes === 1;
   }
 
   /** What a pending run is waiting for (null: just its turn). */
