@@ -382,10 +382,10 @@ export class RunService {
       },
       {
         signal,
-        onStart: (startedAt) => {
+        onStart: (startedAt, sandboxRef) => {
           onStarted();
           this.metrics.containerStart.observe((performance.now() - askedAt) / 1000);
-          this.runs.markRunning(run.id, startedAt.toISOString(), snapshot);
+          this.runs.markRunning(run.id, startedAt.toISOString(), snapshot, sandboxRef ?? null);
         },
         onLog: (stream, chunk) => this.liveLogs.push(run.id, stream, chunk),
         artifacts,
@@ -453,10 +453,49 @@ export class RunService {
     return this.waitForTerminal(runId);
   }
 
+  /**
+   * Takes over a running run whose server is gone (adoption.ts): its container is followed to its end by the sandbox,
+   * with live logs, cancel and its timeout (from its real start) as for a run started here. A run whose container is
+   * gone ends error (server_restarted), saying so. The sandbox holds the container from this call on.
+   */
+  adopt(run: RunRecord): void {
+    this.trackCompletion(run.id);
+    this.liveLogs.open(run.id);
+    const controller = new AbortController();
+    this.active.set(run.id, controller);
+    const artifacts = this.artifacts.forRun();
+    const following = this.sandbox.adopt(
+      { runId: run.id, sandboxRef: run.sandboxRef, startedAt: new Date(run.startedAt ?? run.createdAt), limits: run.limits, secrets: this.secretsOf(run.projectId) },
+      { signal: controller.signal, onLog: (stream, chunk) => this.liveLogs.push(run.id, stream, chunk), artifacts },
+    );
+    void following
+      .then(
+        (result) => completionFromSandbox(result, run.limits),
+        (error: unknown) => {
+          if (error instanceof SandrunError && error.code === 'not_found') return this.lost(error.message);
+          this.logger.warn({ runId: run.id, tenantId: run.tenantId, err: error }, 'an adopted run failed on the platform side');
+          return completionFromFailure(error, this.now());
+        },
+      )
+      .then((completion) => {
+        this.active.delete(run.id);
+        try {
+          this.finish(run.id, completion);
+        } finally {
+          artifacts.release();
+        }
+      });
+  }
+
   /** Marks a run that can no longer be carried out (reconciliation after a restart). */
   abandon(runId: string, message: string): void {
-    this.runs.complete(runId, { ...completionFromFailure(new SandrunError('internal', message), this.now()), error: { code: 'server_restarted', message } });
+    this.runs.complete(runId, this.lost(message));
     this.onFinished(this.runs.get(runId)!);
+  }
+
+  /** The end of a run its server lost (it stopped while the run was running, and no container is left to adopt). */
+  private lost(message: string): RunCompletion {
+    return { ...completionFromFailure(new SandrunError('internal', message), this.now()), error: { code: 'server_restarted', message } };
   }
 
   /**
