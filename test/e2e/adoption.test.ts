@@ -108,9 +108,10 @@ describe('a lone server killed with SIGKILL while runs run, restarted on the sam
     const doomed = await submit('doomed');
     expect([survivor, finisher, overdue, doomed].map((run) => run.run_number)).toEqual([1, 2, 3, 4]);
     for (const run of [survivor, finisher, overdue, doomed]) await waitFor(run.run_id, ['running']);
-    // Each has printed its first line before the kill.
+    // Each has printed its first line before the kill (what the server has streamed so far, without follow).
+    const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
     await until('every run to print its first line', async () => {
-      const logs = (await containersOf(instance)).map((c) => c.log).join('');
+      const logs = (await Promise.all([survivor, finisher, overdue, doomed].map((run) => printed(run.run_id)))).join('');
       return ['survivor before', 'finisher early', 'overdue ticking', 'doomed waiting'].every((text) => logs.includes(text)) || undefined;
     });
     const overdueStart = Date.parse((await call('GET', `/v1/runs/${overdue.run_id}`)).body.started_at);
