@@ -7,12 +7,14 @@ const LauncherRefSchema = z.object({
   container: z.string().regex(/^[0-9a-f]{64}$/),
   /** The nonce of the run's launcher markers: its output can be read from any point of the kept log. */
   nonce: z.string().regex(/^[0-9a-f]{32}$/),
+  /** False for a container whose stream the engine does not keep (a run with secrets: hardening.ts): it cannot be adopted. */
+  kept: z.boolean(),
 });
 
 export type LauncherRef = z.infer<typeof LauncherRefSchema>;
 
-export function launcherRef(container: string, nonce: string): string {
-  return JSON.stringify({ path: 'launcher', container, nonce } satisfies LauncherRef);
+export function launcherRef(container: string, nonce: string, kept: boolean): string {
+  return JSON.stringify({ path: 'launcher', container, nonce, kept } satisfies LauncherRef);
 }
 
 /** The note, or undefined when there is none or it is not one this backend wrote (another backend's, a damaged row). */

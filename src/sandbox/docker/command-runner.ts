@@ -57,7 +57,7 @@ export class CommandRunner {
     try {
       await this.trigger(parked, spec, nonce, { launcherStdout, logs, progress, stopped: clock.signal });
       const startedAt = new Date();
-      if (!clock.signal.aborted) options.onStart?.(startedAt, launcherRef(container.id, nonce));
+      if (!clock.signal.aborted) options.onStart?.(startedAt, launcherRef(container.id, nonce, parked.secretsDir === undefined));
       clock.start();
       const ending = await awaitEnding({ session, launcherStdout, launcherStderr, progress, clock, runId: spec.runId });
       const finishedAt = new Date();

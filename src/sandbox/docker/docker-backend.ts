@@ -233,6 +233,9 @@ export class DockerBackend implements SandboxBackend {
   adopt(spec: AdoptionSpec, options: RunOptions = {}): Promise<SandboxResult> {
     const ref = parseLauncherRef(spec.sandboxRef);
     if (!ref) return Promise.reject(containerGone(spec.runId, 'it left no note of a container that can be adopted (an image without a shell runs on the direct path)'));
+    if (!ref.kept) {
+      return Promise.reject(containerGone(spec.runId, 'its container kept no log to finish it from (a run with secrets: their values are never written to the engine’s disk)'));
+    }
     // Before anything else: the reaper must not take it for a leftover meanwhile.
     this.running.serve(ref.container);
     return this.finishAdopted(ref.container, spec, () =>

@@ -93,8 +93,9 @@ export function containerOptions(
         { Name: 'fsize', Soft: fileSizeBytes, Hard: fileSizeBytes },
         NO_CORE_DUMPS,
       ],
-      // The launcher's stream is kept, bounded, for a server that adopts the run (docs/decisions.md); the direct path's is not.
-      LogConfig: direct ? { Type: 'none', Config: {} } : keptLog(settings),
+      // The launcher's stream is kept, bounded, for a server that adopts the run (docs/decisions.md, "Runs outlive their
+      // server"); not the direct path's, nor one with secrets: what the run prints would be on the engine's disk, values and all.
+      LogConfig: direct || attached.secrets ? { Type: 'none', Config: {} } : keptLog(settings),
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
       AutoRemove: false,
       ...(settings.runtime === 'runsc' ? { Runtime: 'runsc' } : {}),
