@@ -18,7 +18,7 @@ export async function rawDockerodeCycle(docker: Dockerode, image: string, worksp
     { image, workspaceDir, limits: { timeoutSeconds: 30, memoryMb: 256, cpus: 1, pids: 128 }, labels: { 'sandrun.bench': 'true' } },
     id,
     { inputs },
-    { instanceId: 'bench', runtime: 'runc', tmpMb: 64, outputsCapBytes: 10 << 20, fileSizeMb: 64, openFiles: 1024 },
+    { instanceId: 'bench', runtime: 'runc', tmpMb: 64, outputsCapBytes: 10 << 20, fileSizeMb: 64, openFiles: 1024, logCapBytes: 1 << 20 },
   );
   const container = await docker.createContainer({ ...options, Cmd: TRIVIAL_COMMAND, OpenStdin: false, StdinOnce: false, AttachStdin: false, AttachStdout: true, AttachStderr: true });
   const stream = await container.attach({ stream: true, stdout: true, stderr: true });

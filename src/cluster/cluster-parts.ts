@@ -42,7 +42,6 @@ export function clusterParts(config: Pick<Config, 'databaseUrl' | 'rateLimitPerM
     rateLimiter: new SharedRateLimiter(config.rateLimitPerMinute, limits),
     logStreamSlots: slots,
     async start() {
-      await limits.createTables();
       await signals.start();
       slots.start();
     },

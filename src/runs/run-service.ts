@@ -430,12 +430,14 @@ export class RunService {
       },
       {
         signal,
-        onStart: (startedAt) => {
+        onStart: (startedAt, sandboxRef) => {
           onStarted();
           this.metrics.containerStart.observe((performance.now() - askedAt) / 1000);
           this.markings.set(
             run.id,
-            this.runs.markRunning(run.id, startedAt.toISOString(), snapshot).catch((error: unknown) => this.logger.error({ runId: run.id, err: error }, 'could not record the start of a run')),
+            this.runs
+              .markRunning(run.id, startedAt.toISOString(), snapshot, sandboxRef ?? null)
+              .catch((error: unknown) => this.logger.error({ runId: run.id, err: error }, 'could not record the start of a run')),
           );
         },
         onLog: (stream, chunk) => this.liveLogs.push(run.id, stream, chunk),
@@ -513,11 +515,53 @@ export class RunService {
     return this.waitForTerminal(runId);
   }
 
+  /**
+   * Takes over a running run whose server is gone (adoption.ts): its container is followed to its end by the sandbox,
+   * with live logs, cancel and its timeout (from its real start) as for a run started here. A run whose container is
+   * gone ends error (server_restarted), saying so. The sandbox holds the container from this call on.
+   */
+  adopt(run: RunRecord): void {
+    this.trackCompletion(run.id);
+    this.liveLogs.open(run.id);
+    const controller = new AbortController();
+    this.active.set(run.id, controller);
+    const artifacts = this.artifacts.forRun();
+    void this.followAdopted(run, controller.signal, artifacts);
+  }
+
+  private async followAdopted(run: RunRecord, signal: AbortSignal, artifacts: ReturnType<ArtifactBlobs['forRun']>): Promise<void> {
+    let completion: RunCompletion;
+    try {
+      const result = await this.sandbox.adopt(
+        { runId: run.id, sandboxRef: run.sandboxRef, startedAt: new Date(run.startedAt ?? run.createdAt), limits: run.limits, secrets: await this.secretsOf(run.projectId) },
+        { signal, onLog: (stream, chunk) => this.liveLogs.push(run.id, stream, chunk), artifacts },
+      );
+      completion = completionFromSandbox(result, run.limits);
+    } catch (error) {
+      if (error instanceof SandrunError && error.code === 'not_found') completion = this.lost(error.message);
+      else {
+        this.logger.warn({ runId: run.id, tenantId: run.tenantId, err: error }, 'an adopted run failed on the platform side');
+        completion = completionFromFailure(error, this.now());
+      }
+    }
+    try {
+      await this.finish(run.id, completion);
+    } finally {
+      this.active.delete(run.id);
+      artifacts.release();
+    }
+  }
+
   /** Marks a run that can no longer be carried out (reconciliation after a restart). */
   async abandon(runId: string, message: string): Promise<void> {
-    await this.runs.complete(runId, { ...completionFromFailure(new SandrunError('internal', message), this.now()), error: { code: 'server_restarted', message } });
+    await this.runs.complete(runId, this.lost(message));
     await this.onFinished((await this.runs.get(runId))!);
     this.signals.publish({ type: 'finished', runId });
+  }
+
+  /** The end of a run its server lost (it stopped while the run was running, and no container is left to adopt). */
+  private lost(message: string): RunCompletion {
+    return { ...completionFromFailure(new SandrunError('internal', message), this.now()), error: { code: 'server_restarted', message } };
   }
 
   /**

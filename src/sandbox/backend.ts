@@ -45,8 +45,11 @@ export type LogListener = (stream: LogStream, chunk: Buffer) => void;
 export interface RunOptions {
   signal?: AbortSignal;
   onLog?: LogListener;
-  /** Called once the command is running (the run's started_at). */
-  onStart?: (startedAt: Date) => void;
+  /**
+   * Called once the command is running (the run's started_at), with the backend's note of where it runs
+   * (`sandboxRef`, recorded with the start): what adopt() finds it by after this server is gone.
+   */
+  onStart?: (startedAt: Date, sandboxRef?: string) => void;
   /** Where the run's files under /outputs are kept as they are read (SPEC §12); absent: none is kept. */
   artifacts?: ArtifactSink;
 }
@@ -103,6 +106,18 @@ export interface SandboxResult {
   artifacts?: Artifact[];
 }
 
+/** A run another process started and can no longer finish (it stopped, or died): what adopt() needs of its record. */
+export interface AdoptionSpec {
+  runId: string;
+  /** What the run's onStart said of where it runs (runs.sandbox_ref); null when it said nothing (that run cannot be adopted). */
+  sandboxRef: string | null;
+  /** The run's started_at: its timeout counts from there, not from the adoption. */
+  startedAt: Date;
+  limits: RunLimits;
+  /** The project's secrets, whose values are redacted from what is read, as for run(). */
+  secrets?: Record<string, string>;
+}
+
 export interface ManagedContainer {
   containerId: string;
   runId: string;
@@ -129,6 +144,13 @@ export interface SandboxBackend {
    * (removals.ts), which close() waits for.
    */
   run(spec: SandboxSpec, options?: RunOptions): Promise<SandboxResult>;
+  /**
+   * Finishes a run another process started (SPEC §13): follows its container to its end from what the container kept
+   * (logs, exit, outputs), stopping it at its deadline (from `startedAt`) or on options.signal (cancel), with live
+   * chunks to options.onLog, as run() would have. Rejects with not_found when the run's container is gone (or it
+   * left no note of one): the run is lost. From the call on (synchronously), the reaper leaves that container alone.
+   */
+  adopt(spec: AdoptionSpec, options?: RunOptions): Promise<SandboxResult>;
   /** Containers this backend created that still exist (for reconciliation after a restart). */
   listManaged(): Promise<ManagedContainer[]>;
   /**

@@ -21,6 +21,8 @@ export interface HardeningSettings {
   outputsCapBytes: number;
   fileSizeMb: number;
   openFiles: number;
+  /** Each output stream's cap in a result (SANDRUN_LOG_CAP_BYTES): what a container's kept log is sized by. */
+  logCapBytes: number;
 }
 
 const MiB = 1024 * 1024;

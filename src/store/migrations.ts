@@ -224,6 +224,32 @@ export const MIGRATIONS: Migration[] = [
   );
   CREATE INDEX run_artifacts_sha256 ON run_artifacts(sha256);
   `,
+  // adopt slice (issue 21, SPEC §13): where a running run's container is (the sandbox's own JSON note, written with
+  // started_at), so that a server that did not start the run can adopt it and finish it from its container.
+  `
+  ALTER TABLE runs ADD COLUMN sandbox_ref TEXT;
+  `,
+  // bus slice (issue 21): per-tenant limits shared by the servers of one PostgreSQL database (shared-tenant-limits.ts).
+  // SQLite has one server, whose request budgets and stream slots stay in its memory.
+  {
+    sqlite: '-- PostgreSQL only',
+    postgres: `
+    CREATE TABLE rate_buckets (
+      bucket TEXT PRIMARY KEY,
+      tokens DOUBLE PRECISION NOT NULL,
+      updated_at_ms DOUBLE PRECISION NOT NULL,
+      granted BOOLEAN NOT NULL
+    );
+    CREATE TABLE log_stream_leases (
+      id UUID PRIMARY KEY,
+      tenant_id TEXT NOT NULL,
+      server_id TEXT NOT NULL,
+      expires_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX log_stream_leases_tenant ON log_stream_leases (tenant_id);
+    CREATE INDEX log_stream_leases_server ON log_stream_leases (server_id);
+    `,
+  },
 ];
 
 /** The SQLite migrations folded into POSTGRES_BASELINE. */

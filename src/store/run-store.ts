@@ -69,6 +69,8 @@ export interface RunRecord {
   replayOf: string | null;
   /** A replay's outputs compared with its original's (outputs-match.ts), once it ended; null for any other run. */
   outputsMatch: boolean | null;
+  /** The sandbox's note of where it runs (its container), set with its start: how another server adopts it; null: none. */
+  sandboxRef: string | null;
   /** The files it left under /outputs (SPEC §12), sorted by path; empty once purged. */
   artifacts: Artifact[];
 }
@@ -131,6 +133,7 @@ function toRecord(row: RunRow, artifacts: Artifact[]): RunRecord {
     imageId: row.image_id,
     replayOf: row.replay_of,
     outputsMatch: row.outputs_match === null ? null : row.outputs_match === 1,
+    sandboxRef: row.sandbox_ref,
     artifacts,
   };
 }
@@ -228,11 +231,14 @@ export class RunStore {
     return row && this.toRecord(row);
   }
 
-  /** The run's start, with what it starts on: set once, so a run's ref is that of the container it ran in. */
-  async markRunning(id: string, startedAt: string, snapshot: RunSnapshot): Promise<boolean> {
+  /**
+   * The run's start, with what it starts on: set once, so a run's ref is that of the container it ran in.
+   * `sandboxRef`: the sandbox's own note of where the run is running (null: none), what another server adopts it by.
+   */
+  async markRunning(id: string, startedAt: string, snapshot: RunSnapshot, sandboxRef: string | null = null): Promise<boolean> {
     const result = await this.db
       .updateTable('runs')
-      .set({ status: 'running', started_at: startedAt, image_id: snapshot.imageId, data_snapshot_ref: snapshot.dataSnapshotRef, status_message: null })
+      .set({ status: 'running', started_at: startedAt, image_id: snapshot.imageId, data_snapshot_ref: snapshot.dataSnapshotRef, sandbox_ref: sandboxRef, status_message: null })
       .where('id', '=', id)
       .where('status', '=', 'pending')
       .executeTakeFirst();

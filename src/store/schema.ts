@@ -63,6 +63,7 @@ export interface RunTable {
   image_id: string | null;
   replay_of: string | null;
   outputs_match: number | null;
+  sandbox_ref: string | null;
 }
 
 export interface TokenTable {

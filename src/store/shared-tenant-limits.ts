@@ -2,26 +2,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 
-/**
- * The tables, made if absent. For the `store` slice's PostgreSQL migrations to take over (then this goes); until then
- * each server runs it at start (IF NOT EXISTS: harmless when another made them).
- */
-export const SHARED_TENANT_LIMITS_DDL = `
-CREATE TABLE IF NOT EXISTS rate_buckets (
-  bucket text PRIMARY KEY,
-  tokens double precision NOT NULL,
-  updated_at_ms double precision NOT NULL,
-  granted boolean NOT NULL
-);
-CREATE TABLE IF NOT EXISTS log_stream_leases (
-  id uuid PRIMARY KEY,
-  tenant_id text NOT NULL,
-  server_id text NOT NULL,
-  expires_at timestamptz NOT NULL
-);
-CREATE INDEX IF NOT EXISTS log_stream_leases_tenant ON log_stream_leases (tenant_id);
-CREATE INDEX IF NOT EXISTS log_stream_leases_server ON log_stream_leases (server_id);
-`;
 
 /** How long a stream's lease lives without its server renewing it: a dead server's streams are free again after it. */
 export const STREAM_LEASE_SECONDS = 60;
@@ -46,10 +26,6 @@ export class SharedTenantLimits {
   readonly serverId = randomUUID();
 
   constructor(private readonly pool: pg.Pool) {}
-
-  async createTables(): Promise<void> {
-    await this.pool.query(SHARED_TENANT_LIMITS_DDL);
-  }
 
   /** Takes `count` from the bucket (capacity <= count is the caller's rule): whether it was granted, and what is left. */
   async take(bucket: string, count: number, capacity: number, refillPerMs: number): Promise<{ granted: boolean; tokens: number }> {

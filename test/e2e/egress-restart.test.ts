@@ -1,18 +1,16 @@
-// kill -9 of the server while a run with network grants runs: the next start leaves no run network, grant file or
-// container behind, and a clean stop then removes the egress proxy and its network too.
+// kill -9 of the server while a run with network grants runs: the next start adopts the run (cancelled from it, it
+// ends like any run) and leaves no run network, grant file or container behind; a clean stop then removes the egress proxy too.
 import Dockerode from 'dockerode';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
 import { grantPath } from '../../src/egress/egress-files.ts';
 import { EGRESS_COMPONENT_LABEL } from '../../src/sandbox/docker/egress-spec.ts';
 import { INSTANCE_LABEL } from '../../src/sandbox/labels.ts';
-import { openStores } from '../../src/sandrun.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { pollRun } from '../helpers/poll-run.ts';
-import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess } from '../helpers/server-process.ts';
+import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess, tokenForServer } from '../helpers/server-process.ts';
 
 const docker = new Dockerode();
 const dataDir = mkdtempSync(join(tmpdir(), 'sandrun-egress-restart-'));
@@ -25,9 +23,7 @@ beforeAll(async () => {
     'sandrun.yaml': 'image: sandrun/python:3.11\nnetwork:\n  allow: ["api.example.com:443"]\nmodels:\n  sleepy:\n    command: [python, sleepy.py]\n',
     'sleepy.py': 'import time\nprint("sleeping", flush=True)\ntime.sleep(300)\n',
   });
-  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  token = (await stores.apiTokens.create({ tenantId: 'egress-restart', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] })).token;
-  await stores.database.close();
+  token = await tokenForServer({ SANDRUN_DATA_DIR: dataDir }, 'egress-restart');
 });
 afterAll(async () => {
   if (server) await stopGracefully(server);
@@ -80,8 +76,12 @@ describe('a server killed with SIGKILL during a run with network grants', () => 
 
     await killHard(server);
     server = await startServerProcess(env, port);
+    // Adopted by the new process (its container outlived the old one): cancelled from it, it ends like any run.
+    const cancel = await call('POST', `/v1/runs/${run.run_id}/cancel`);
+    expect(cancel.status, JSON.stringify(cancel.body)).toBe(200);
     const ended = await pollRun(() => call('GET', `/v1/runs/${run.run_id}`), run.run_id);
-    expect(ended.status, 'a run whose server died ends').toBe('error');
+    expect(ended.status, 'the adopted run, cancelled').toBe('cancelled');
+    expect(ended.stdout).toBe('sleeping\n');
     await until('egress left by the killed server', () => egressOnEngine(instanceId), (state) => state.runNetworks.length === 0 && state.runContainers === 0);
     expect(readdirSync(join(dataDir, 'egress', 'grants')), 'grant files').toEqual([]);
 

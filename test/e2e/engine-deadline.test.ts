@@ -5,11 +5,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
-import { openStores } from '../../src/sandrun.ts';
 import { EngineProxy } from '../helpers/engine-proxy.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
-import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess } from '../helpers/server-process.ts';
+import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess, tokenForServer } from '../helpers/server-process.ts';
 
 const DEADLINE_SECONDS = 2;
 /** On top of the deadline, for a machine 2-3x slower than this one. */
@@ -55,9 +53,7 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'sandrun-engine-deadline-'));
   repo = new TestRepo({ 'sandrun.yaml': MANIFEST });
-  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  token = (await stores.apiTokens.create({ tenantId: 'deadline', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] })).token;
-  await stores.database.close();
+  token = await tokenForServer({ SANDRUN_DATA_DIR: dataDir }, 'deadline');
   proxy = new EngineProxy(join(dataDir, 'engine.sock'));
   await proxy.up();
   server = await startServerProcess(serverEnv(), await freePort());

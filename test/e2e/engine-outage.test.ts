@@ -3,12 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
-import { openStores } from '../../src/sandrun.ts';
 import { EngineProxy } from '../helpers/engine-proxy.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { pollRun } from '../helpers/poll-run.ts';
-import { freePort, startServerProcess, stopGracefully, type ServerProcess } from '../helpers/server-process.ts';
+import { freePort, startServerProcess, stopGracefully, type ServerProcess, tokenForServer } from '../helpers/server-process.ts';
 
 let dataDir: string;
 let repo: TestRepo;
@@ -28,9 +26,7 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'sandrun-outage-'));
   repo = new TestRepo({ 'models/hello.py': 'print("hello")\n' });
-  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  token = (await stores.apiTokens.create({ tenantId: 'outage', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] })).token;
-  await stores.database.close();
+  token = await tokenForServer({ SANDRUN_DATA_DIR: dataDir }, 'outage');
   proxy = new EngineProxy(join(dataDir, 'engine.sock'));
   await proxy.up();
   server = await startServerProcess({ SANDRUN_DATA_DIR: dataDir, DOCKER_HOST: proxy.dockerHost, SANDRUN_LOG_LEVEL: 'warn' }, await freePort());

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { openStores } from '../../src/sandrun.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
-import { freePort, startServerProcess, stopGracefully } from '../helpers/server-process.ts';
+import { freePort, startServerProcess, stopGracefully, tokenForServer } from '../helpers/server-process.ts';
 
 let repo: TestRepo;
 beforeAll(() => {
@@ -16,9 +16,7 @@ afterAll(() => repo.remove());
 
 async function serverWithProject(graceSeconds: string) {
   const dataDir = mkdtempSync(join(tmpdir(), 'sandrun-shutdown-'));
-  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  const token = (await stores.apiTokens.create({ tenantId: 'shutdown', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] })).token;
-  await stores.database.close();
+  const token = await tokenForServer({ SANDRUN_DATA_DIR: dataDir }, 'shutdown');
   const server = await startServerProcess({ SANDRUN_DATA_DIR: dataDir, SANDRUN_SHUTDOWN_GRACE_SECONDS: graceSeconds, SANDRUN_LOG_LEVEL: 'warn' }, await freePort());
   const call = (method: string, path: string, body?: unknown) =>
     fetch(server.url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { openStores } from '../../src/sandrun.ts';
 import { EngineProxy } from '../helpers/engine-proxy.ts';
-import { freePort, startServerProcess, stopGracefully, type ServerProcess } from '../helpers/server-process.ts';
+import { freePort, startServerProcess, stopGracefully, type ServerProcess, tokenForServer } from '../helpers/server-process.ts';
 
 let dataDir: string;
 let proxy: EngineProxy;
@@ -39,9 +39,7 @@ function deepRunRequest(depth: number): string {
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'sandrun-surface-'));
-  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  token = (await stores.apiTokens.create({ tenantId: 'surface', scopes: ['runs:read', 'runs:write', 'projects:read'] })).token;
-  await stores.database.close();
+  token = await tokenForServer({ SANDRUN_DATA_DIR: dataDir }, 'surface', ['runs:read', 'runs:write', 'projects:read']);
   proxy = new EngineProxy(join(dataDir, 'engine.sock'));
   await proxy.up();
   server = await startServerProcess({ SANDRUN_DATA_DIR: dataDir, DOCKER_HOST: proxy.dockerHost, SANDRUN_LOG_LEVEL: 'warn' }, await freePort());

@@ -7,11 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
-import { openStores } from '../../src/sandrun.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { pollRun } from '../helpers/poll-run.ts';
-import { freePort } from '../helpers/server-process.ts';
+import { freePort, tokenForServer } from '../helpers/server-process.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -61,9 +59,7 @@ const until = async (what: string, check: () => boolean | Promise<boolean>, time
 /** Starts the server as operators do (`npm start` or `node bin/sandrun.js serve`), as the leader of its own process group. */
 async function start(command: string[], env: Record<string, string> = {}, cwd = root): Promise<Started> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sandrun-signals-'));
-  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  const token = (await stores.apiTokens.create({ tenantId: 'signals', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write'] })).token;
-  await stores.database.close();
+  const token = await tokenForServer({ SANDRUN_DATA_DIR: dataDir }, 'signals');
   const port = await freePort();
   const child = spawn(command[0]!, command.slice(1), {
     cwd,

@@ -3,10 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
-import { openStores } from '../../src/sandrun.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
-import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess } from '../helpers/server-process.ts';
+import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess, tokenForServer } from '../helpers/server-process.ts';
 import { signatureValid, startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.ts';
 
 let dataDir: string;
@@ -19,9 +17,7 @@ let receiver: WebhookReceiver;
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'sandrun-webhooks-restart-'));
   repo = new TestRepo({ 'models/hello.py': 'print("hello")\n' });
-  const stores = await openStores(loadConfig({ SANDRUN_DATA_DIR: dataDir }));
-  token = (await stores.apiTokens.create({ tenantId: 'hooks', scopes: ['runs:read', 'runs:write', 'projects:read', 'projects:write', 'admin'] })).token;
-  await stores.database.close();
+  token = await tokenForServer({ SANDRUN_DATA_DIR: dataDir }, 'hooks', ['runs:read', 'runs:write', 'projects:read', 'projects:write', 'admin']);
   port = await freePort();
   receiver = await startWebhookReceiver();
 });

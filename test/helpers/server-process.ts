@@ -3,6 +3,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createWriteStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { Scope } from '../../src/auth/principal.ts';
+import { loadConfig } from '../../src/config.ts';
+import { openStores } from '../../src/sandrun.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -70,4 +73,20 @@ export async function stopGracefully(server: ServerProcess, graceMs = 20_000): P
   const timer = setTimeout(() => server.child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
+}
+
+/** What most tests' tokens may do. */
+export const RUN_AND_PROJECT_SCOPES = ['runs:read', 'runs:write', 'projects:read', 'projects:write'] as const;
+
+/**
+ * A token made straight in the database a server process will use (as `sandrun tokens create` does), before or
+ * between its starts. `settings`: the server's SANDRUN_* variables that name its database (data dir, database URL).
+ */
+export async function tokenForServer(settings: Record<string, string>, tenantId: string, scopes: readonly Scope[] = RUN_AND_PROJECT_SCOPES): Promise<string> {
+  const stores = await openStores(loadConfig(settings));
+  try {
+    return (await stores.apiTokens.create({ tenantId, scopes: [...scopes] })).token;
+  } finally {
+    await stores.database.close();
+  }
 }

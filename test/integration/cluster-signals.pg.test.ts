@@ -8,6 +8,7 @@ import { LiveLogRelay } from '../../src/cluster/live-log-relay.ts';
 import type { RunSignal } from '../../src/cluster/run-signals.ts';
 import { LiveLogs, type LiveLogEvent } from '../../src/runs/live-logs.ts';
 import { SharedTenantLimits } from '../../src/store/shared-tenant-limits.ts';
+import { migratePostgres } from '../../src/store/migrations.ts';
 import { SharedRateLimiter } from '../../src/api/rate-limit.ts';
 import { SharedLogStreamSlots } from '../../src/api/log-stream-slots.ts';
 import { SandrunError } from '../../src/errors.ts';
@@ -152,8 +153,8 @@ describe('per-tenant limits shared by servers on one database', () => {
     poolB = new pg.Pool({ connectionString: database.url, max: 2 });
     limitsA = new SharedTenantLimits(pool);
     limitsB = new SharedTenantLimits(poolB);
-    await limitsA.createTables();
-    await limitsB.createTables(); // a second server at start: the tables are there already
+    await migratePostgres(pool);
+    await migratePostgres(poolB); // a second server at start: the tables are there already
   });
 
   afterAll(async () => {

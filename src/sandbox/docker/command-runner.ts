@@ -15,6 +15,7 @@ import type { LauncherOutputs } from './launcher-outputs.ts';
 import { LauncherUnavailable, isNoShell } from './image-fit.ts';
 import type { ParkedContainer } from './parked-container.ts';
 import { delay } from '../../delay.ts';
+import { launcherRef } from './adoption-ref.ts';
 
 export interface CommandSettings {
   logCapBytes: number;
@@ -28,7 +29,7 @@ const STDERR_GRACE_MS = 1_000;
 const STOP_GRACE_MS = 2_000;
 
 /** How a run's command ended; `lost`: the output ended without the launcher's trailer (the container stopped first). */
-type Ending = { kind: 'exited'; exit: LauncherExit } | { kind: 'lost' } | { kind: 'timed_out' } | { kind: 'cancelled' };
+export type Ending = { kind: 'exited'; exit: LauncherExit } | { kind: 'lost' } | { kind: 'timed_out' } | { kind: 'cancelled' };
 
 export class CommandRunner {
   constructor(
@@ -56,7 +57,7 @@ export class CommandRunner {
     try {
       await this.trigger(parked, spec, nonce, { launcherStdout, logs, progress, stopped: clock.signal });
       const startedAt = new Date();
-      if (!clock.signal.aborted) options.onStart?.(startedAt);
+      if (!clock.signal.aborted) options.onStart?.(startedAt, launcherRef(container.id, nonce, parked.secretsDir === undefined));
       clock.start();
       const ending = await awaitEnding({ session, launcherStdout, launcherStderr, progress, clock, runId: spec.runId });
       const finishedAt = new Date();
@@ -153,8 +154,8 @@ export class CommandRunner {
 }
 
 /** Waits for the trailer (and stderr's end marker), the stream's end without one, or a stop (timeout, cancel). */
-async function awaitEnding(watch: {
-  session: ParkedContainer['session'];
+export async function awaitEnding(watch: {
+  session: { readonly hasEnded: boolean };
   launcherStdout: LauncherStdout;
   launcherStderr: MarkerSplitter;
   progress: Progress;
@@ -175,7 +176,7 @@ async function awaitEnding(watch: {
 }
 
 /** Resolves on the next notify(), or after timeoutMs; lets one loop wait on several sources of progress. */
-class Progress {
+export class Progress {
   private wake: (() => void) | undefined;
 
   notify(): void {
@@ -196,7 +197,7 @@ class Progress {
 }
 
 /** The container's state, or undefined when the engine cannot say (the container is gone, or the engine is). */
-function containerState(container: Dockerode.Container): Promise<Dockerode.ContainerInspectInfo['State'] | undefined> {
+export function containerState(container: Dockerode.Container): Promise<Dockerode.ContainerInspectInfo['State'] | undefined> {
   return container.inspect().then(
     (info) => info.State,
     () => undefined,

@@ -3,7 +3,7 @@ import type Dockerode from 'dockerode';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandrunError, errorMessage } from '../../errors.ts';
-import type { ManagedContainer, RunOptions, SandboxBackend, SandboxResult, SandboxSpec } from '../backend.ts';
+import type { AdoptionSpec, ManagedContainer, RunOptions, SandboxBackend, SandboxResult, SandboxSpec } from '../backend.ts';
 import { CommandRunner } from './command-runner.ts';
 import { DirectRunner } from './direct-runner.ts';
 import { EngineEvents } from './engine-events.ts';
@@ -24,6 +24,8 @@ import { runSecrets } from '../container-layout.ts';
 import { EngineEnvironmentImages, type EnvironmentImages } from '../environment-images.ts';
 import { EgressGateway, noEgressProxy, wantsNetwork, type EgressGatewaySettings } from './egress-gateway.ts';
 import type { EgressUsage } from '../../egress/egress-ledger.ts';
+import { parseLauncherRef } from './adoption-ref.ts';
+import { containerGone, followAdoptedRun } from './adopted-run.ts';
 
 export interface DockerBackendSettings extends HardeningSettings {
   /** Host directory under which each container gets its own directory (inputs bind-mounted at /inputs). */
@@ -62,6 +64,7 @@ export class DockerBackend implements SandboxBackend {
   private readonly running = new RunContainers();
   private readonly secretFiles: SecretFiles;
   private readonly egress: EgressGateway | undefined;
+  private readonly outputs: OutputsReader;
   private eventsStarted: Promise<void> | undefined;
   private readonly docker: Dockerode;
   readonly environments: EnvironmentImages;
@@ -78,6 +81,7 @@ export class DockerBackend implements SandboxBackend {
     this.secretFiles = new SecretFiles(settings.secretsDir, settings.instanceId);
     this.egress = settings.egress && new EgressGateway(this.docker, { ...settings.egress, instanceId: settings.instanceId });
     const outputs = new OutputsReader(this.events, settings);
+    this.outputs = outputs;
     const outputsLimits = { maxBytes: settings.outputsCapBytes, maxEntries: settings.outputsMaxEntries };
     this.commands = new CommandRunner(this.events, new LauncherOutputs(outputsLimits, outputs), settings);
     this.direct = new DirectRunner(
@@ -219,6 +223,53 @@ export class DockerBackend implements SandboxBackend {
     } finally {
       this.events.forgetContainer(parked.container.id);
       await this.running.removals.afterRun(discardContainer(parked).finally(() => this.running.release(parked.container.id)), result);
+    }
+  }
+
+  /**
+   * A run another process started on this engine: its launcher container is followed from its kept log
+   * (adopted-run.ts), then removed with its directory and network, as runIn would have.
+   */
+  adopt(spec: AdoptionSpec, options: RunOptions = {}): Promise<SandboxResult> {
+    const ref = parseLauncherRef(spec.sandboxRef);
+    if (!ref) return Promise.reject(containerGone(spec.runId, 'it left no note of a container that can be adopted (an image without a shell runs on the direct path)'));
+    if (!ref.kept) {
+      return Promise.reject(containerGone(spec.runId, 'its container kept no log to finish it from (a run with secrets: their values are never written to the engine’s disk)'));
+    }
+    // Before anything else: the reaper must not take it for a leftover meanwhile.
+    this.running.serve(ref.container);
+    return this.finishAdopted(ref.container, spec, () =>
+      followAdoptedRun(this.docker, ref, spec, options, {
+        settings: { logCapBytes: this.settings.logCapBytes, outputs: { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries } },
+        fallback: this.outputs,
+      }),
+    );
+  }
+
+  private async finishAdopted(containerId: string, spec: AdoptionSpec, follow: () => Promise<SandboxResult>): Promise<SandboxResult> {
+    const container = this.docker.getContainer(containerId);
+    const owner = await container.inspect().then(
+      (info) => info.Config.Labels[RUN_ID_LABEL],
+      () => undefined,
+    );
+    let result: SandboxResult | undefined;
+    try {
+      result = await follow();
+      // A run with grants still has them open in the ledger (its server never closed them): their end gives its counts.
+      const egress = this.egress && owner ? await this.egress.close(spec.runId).catch(() => [] as EgressUsage[]) : [];
+      result = egress.length > 0 ? { ...result, egress } : result;
+      return Redactor.of(spec.secrets)?.result(result) ?? result;
+    } finally {
+      const removed = container
+        .remove({ force: true, v: true })
+        .catch(() => undefined)
+        .then(async () => {
+          if (!owner) return;
+          await rm(join(this.settings.runsDir, owner), { recursive: true, force: true });
+          await this.egress?.release(owner).catch(() => undefined);
+        })
+        .finally(() => this.running.release(containerId));
+      await this.running.removals.afterRun(removed, result);
     }
   }
 

@@ -93,12 +93,31 @@ export function containerOptions(
         { Name: 'fsize', Soft: fileSizeBytes, Hard: fileSizeBytes },
         NO_CORE_DUMPS,
       ],
-      LogConfig: { Type: 'none', Config: {} },
+      // The launcher's stream is kept, bounded, for a server that adopts the run (docs/decisions.md, "Runs outlive their
+      // server"); not the direct path's, nor one with secrets: what the run prints would be on the engine's disk, values and all.
+      LogConfig: direct || attached.secrets ? { Type: 'none', Config: {} } : keptLog(settings),
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
       AutoRemove: false,
       ...(settings.runtime === 'runsc' ? { Runtime: 'runsc' } : {}),
     },
   };
+}
+
+/** Files of a launcher container's kept log: it rotates, so at least (KEPT_LOG_FILES - 1) files' worth is always there. */
+const KEPT_LOG_FILES = 4;
+
+/**
+ * The engine keeps a launcher container's stdio (the launcher's whole stream: the run's output, its markers, the
+ * outputs frame) in its `local` log, rotated past this many bytes: both capped logs, the largest frame, and a margin.
+ * A run that writes more keeps its latest bytes; what the server attached reads is unchanged (the stream).
+ */
+export function keptLogBytes(settings: Pick<HardeningSettings, 'outputsCapBytes' | 'logCapBytes'>): number {
+  return 2 * settings.logCapBytes + outputsTmpfsBytes(settings.outputsCapBytes) + MiB;
+}
+
+function keptLog(settings: HardeningSettings): { Type: string; Config: Record<string, string> } {
+  const fileBytes = Math.ceil(keptLogBytes(settings) / (KEPT_LOG_FILES - 1));
+  return { Type: 'local', Config: { 'max-size': String(fileBytes), 'max-file': String(KEPT_LOG_FILES), compress: 'false' } };
 }
 
 /** A size-capped tmpfs as an engine volume: unlike a container's own tmpfs, it lasts while any container mounts it. */

@@ -11,7 +11,9 @@
 // the frame on stdout: the raw tar of /outputs (`tar -c -C /outputs .`, as the run's user), then
 // `RS nonce SP tar SP tar's-exit-code SP the first line of tar's complaints LF`. The launcher then waits on stdin
 // until the host removes the container. Should the host's connection end first (a proxy in front of the engine
-// dropping it), it lingers a bounded while, so that /outputs (a tmpfs) can still be read with an exec.
+// dropping it, the server dying), stdin ends: the launcher writes the frame unasked (into the container's kept log,
+// where a server adopting the run reads it: adopted-run.ts), then lingers a bounded while, so that the usage and
+// /outputs (a tmpfs, for an exec) can still be read.
 //
 // The launcher runs as the run's user, so a run could forge its own markers; it can gain nothing by it (its exit
 // code and outputs are its own to choose), and the nonce keeps output that merely looks alike from matching. Nothing
@@ -21,6 +23,12 @@
 import { randomBytes } from 'node:crypto';
 import { shellQuote } from '../../shell-quote.ts';
 import { KILL_LEFT_PROCESSES, RUN_COMMAND } from '../command-shell.ts';
+
+/**
+ * How long a launcher whose host connection is gone stays after its command (and the frame): the cgroup (usage) and
+ * /outputs (the exec fallback) stay readable meanwhile, by this server or by the one that adopts the run (adopted-run.ts).
+ */
+export const LAUNCHER_LINGER_SECONDS = 3600;
 
 export const LAUNCHER_SCRIPT = `if command -v tar >/dev/null; then printf '\\036ready tar\\n'; else printf '\\036ready -\\n'; fi
 IFS= read -r nonce || exit 125
@@ -42,7 +50,7 @@ for f in /outputs/* /outputs/.[!.]* /outputs/..?*; do
 done
 printf '\\036%s\\n' "$nonce" >&2
 printf '\\036%s %s %s\\n' "$nonce" "$code" "$has"
-IFS= read -r go || { sleep 30; exit 0; }
+IFS= read -r go || { [ "$has" = 1 ] && go=tar; }
 if [ "$go" = tar ]; then
   { err=$(tar -c -f - -C /outputs . 2>&1 >&3); } 3>&1
   tarcode=$?
@@ -50,7 +58,7 @@ if [ "$go" = tar ]; then
 "*}
   printf '\\036%s tar %s %.200s\\n' "$nonce" "$tarcode" "$err"
 fi
-read -r _ || sleep 30
+read -r _ || sleep ${LAUNCHER_LINGER_SECONDS}
 `;
 
 export const LAUNCHER_COMMAND = ['sh', '-c', LAUNCHER_SCRIPT, 'sandrun-launcher'];

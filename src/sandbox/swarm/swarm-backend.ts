@@ -4,7 +4,7 @@ import type { ChunkSink } from '../stream-demux.ts';
 import { readContainerUsage } from '../container-usage.ts';
 import { engineFor, tlsFailure, type EngineTls } from './engine-client.ts';
 import { SandrunError, errorMessage } from '../../errors.ts';
-import { STOP_SIGNAL, signalExitCode, type ManagedContainer, type RunOptions, type SandboxBackend, type SandboxResult, type SandboxSpec, type SandboxUsage } from '../backend.ts';
+import { STOP_SIGNAL, signalExitCode, type AdoptionSpec, type ManagedContainer, type RunOptions, type SandboxBackend, type SandboxResult, type SandboxSpec, type SandboxUsage } from '../backend.ts';
 import { engineError, isEngineUnreachable, isNotFound } from '../engine-errors.ts';
 import type { HardeningSettings } from '../container-layout.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
@@ -309,6 +309,13 @@ export class SwarmBackend implements SandboxBackend {
       if (removed || Date.now() > deadline) return;
       await delay(500);
     }
+  }
+
+  /** Not yet on the swarm: a run whose server stopped is lost here, as before (docs/decisions.md, "Runs outlive their server"). */
+  adopt(spec: AdoptionSpec): Promise<SandboxResult> {
+    return Promise.reject(
+      new SandrunError('not_found', `the server that ran run ${spec.runId} stopped while it was running; the swarm backend cannot adopt a run yet, so its service was removed and the run was not retried`),
+    );
   }
 
   async listManaged(): Promise<ManagedContainer[]> {

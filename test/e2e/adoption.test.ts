@@ -1,0 +1,156 @@
+// kill -9 of a lone server while runs run: restarted on the same data directory, it adopts them and finishes each from its container (SPEC §13).
+import Dockerode from 'dockerode';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestRepo } from '../helpers/git-repo.ts';
+import { pollRun } from '../helpers/poll-run.ts';
+import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess, tokenForServer } from '../helpers/server-process.ts';
+
+const docker = new Dockerode();
+const FINISHED = ['success', 'failed', 'timed_out', 'cancelled', 'error'];
+const model = (name: string, script: string, limits = '') => `  ${name}:\n    command: ["python3", "models/${script}"]\n${limits}`;
+const FILES: Record<string, string> = {
+  'sandrun.yaml': [
+    'image: sandrun/python:3.11',
+    'limits:',
+    '  timeout_seconds: 120',
+    'models:',
+    model('survivor', 'survivor.py'),
+    model('finisher', 'finisher.py'),
+    model('overdue', 'overdue.py', '    timeout_seconds: 4\n'),
+    model('doomed', 'doomed.py'),
+    model('quick', 'quick.py'),
+    '',
+  ].join('\n'),
+  // Printed before the kill, and after it (while no server was there, or once the next one adopted it).
+  'models/survivor.py':
+    'import json, time\nprint("survivor before", flush=True)\ntime.sleep(20)\nprint("survivor after", flush=True)\njson.dump({"answer": 42}, open("/outputs/result.json", "w"))\nopen("/outputs/notes.txt", "w").write("kept")\n',
+  // Ends while no server runs: exit 3, both streams, outputs.
+  'models/finisher.py':
+    'import json, sys, time\nprint("finisher early", flush=True)\ntime.sleep(8)\nprint("finisher late", file=sys.stderr, flush=True)\njson.dump({"ok": True}, open("/outputs/done.json", "w"))\nprint("finisher-done", flush=True)\nsys.exit(3)\n',
+  'models/overdue.py': 'import time\nprint("overdue ticking", flush=True)\ntime.sleep(300)\n',
+  'models/doomed.py': 'import time\nprint("doomed waiting", flush=True)\ntime.sleep(300)\n',
+  'models/quick.py': 'print("quick")\n',
+};
+
+let dataDir: string;
+let repo: TestRepo;
+let token: string;
+let server: ServerProcess | undefined;
+let instance: string | undefined;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'sandrun-adopt-'));
+  repo = new TestRepo(FILES);
+  token = await tokenForServer({ SANDRUN_DATA_DIR: dataDir }, 'adopt');
+});
+afterAll(async () => {
+  if (server) await stopGracefully(server);
+  // A failed test may leave runs' containers: not another test's problem.
+  const left = instance ? await docker.listContainers({ all: true, filters: { label: [`sandrun.instance=${instance}`] } }) : [];
+  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  rmSync(dataDir, { recursive: true, force: true });
+  repo.remove();
+});
+
+async function call(method: string, path: string, body?: unknown): Promise<any> {
+  const response = await fetch(server!.url + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+const waitFor = (runId: string, statuses: string[]) => pollRun(() => call('GET', `/v1/runs/${runId}`), runId, { until: statuses, timeoutMs: 120_000 });
+
+/** The server's containers (of its instance), by what their kept log says so far. */
+async function containersOf(instance: string | undefined): Promise<{ id: string; log: string }[]> {
+  const listed = await docker.listContainers({ all: true, filters: { label: [`sandrun.instance=${instance}`] } });
+  // One removed meanwhile (a run the live server finished) has no log to read.
+  const logOf = (id: string) => docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false }).then((log) => log.toString('latin1'), () => '');
+  return Promise.all(listed.map(async (c) => ({ id: c.Id, log: await logOf(c.Id) })));
+}
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await probe();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** The whole SSE stream of a run's live logs (follow), until its end event. */
+async function followLogs(runId: string): Promise<string> {
+  const response = await fetch(`${server!.url}/v1/runs/${runId}/logs?follow=1`, { headers: { authorization: `Bearer ${token}` } });
+  return response.text();
+}
+
+describe('a lone server killed with SIGKILL while runs run, restarted on the same data directory', () => {
+  it('adopts every run: full logs and outputs, the timeout from the real start, a removed container ends error, numbering unchanged, nothing left', async () => {
+    const port = await freePort();
+    const env = { SANDRUN_DATA_DIR: dataDir, SANDRUN_MAX_CONCURRENT_RUNS: '5', SANDRUN_TENANT_MAX_CONCURRENT_RUNS: '4', SANDRUN_LOG_LEVEL: 'warn' };
+    server = await startServerProcess(env, port);
+    instance = readFileSync(join(dataDir, 'instance-id'), 'utf8').trim();
+    expect((await call('POST', '/v1/projects', { name: 'adopt', repo_url: repo.dir })).status).toBe(201);
+    const submit = async (name: string) => (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'adopt', model_name: name })).body;
+    const survivor = await submit('survivor');
+    const finisher = await submit('finisher');
+    const overdue = await submit('overdue');
+    const doomed = await submit('doomed');
+    expect([survivor, finisher, overdue, doomed].map((run) => run.run_number)).toEqual([1, 2, 3, 4]);
+    for (const run of [survivor, finisher, overdue, doomed]) await waitFor(run.run_id, ['running']);
+    // Each has printed its first line before the kill (what the server has streamed so far, without follow).
+    const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
+    await until('every run to print its first line', async () => {
+      const logs = (await Promise.all([survivor, finisher, overdue, doomed].map((run) => printed(run.run_id)))).join('');
+      return ['survivor before', 'finisher early', 'overdue ticking', 'doomed waiting'].every((text) => logs.includes(text)) || undefined;
+    });
+    const overdueStart = Date.parse((await call('GET', `/v1/runs/${overdue.run_id}`)).body.started_at);
+
+    await killHard(server);
+    // While no server runs: the finisher ends, the overdue run passes its deadline, an operator removes the doomed run's container.
+    await until('the finisher to end with no server', async () => ((await containersOf(instance)).some((c) => c.log.includes('finisher-done')) ? true : undefined));
+    await until('the overdue run to pass its deadline', () => (Date.now() > overdueStart + 5_000 ? true : undefined));
+    const doomedContainer = (await containersOf(instance)).find((c) => c.log.includes('doomed waiting'));
+    expect(doomedContainer, 'the doomed run’s container outlived its server').toBeDefined();
+    await docker.getContainer(doomedContainer!.id).remove({ force: true });
+
+    server = await startServerProcess(env, port);
+    const live = followLogs(survivor.run_id);
+
+    const survived = await waitFor(survivor.run_id, FINISHED);
+    expect(survived, JSON.stringify(survived)).toMatchObject({ status: 'success', exit_code: 0, stdout: 'survivor before\nsurvivor after\n', outputs: { result: { answer: 42 } }, run_number: 1 });
+    expect(survived.artifacts.map((a: { path: string }) => a.path)).toEqual(['notes.txt', 'result.json']);
+    expect(await live, 'live logs after the restart carry the rest of the run').toContain('survivor after');
+
+    const finished = await waitFor(finisher.run_id, FINISHED);
+    expect(finished, JSON.stringify(finished)).toMatchObject({
+      status: 'failed',
+      exit_code: 3,
+      stdout: 'finisher early\nfinisher-done\n',
+      stderr: 'finisher late\n',
+      outputs: { done: { ok: true } },
+      run_number: 2,
+    });
+
+    const timedOut = await waitFor(overdue.run_id, FINISHED);
+    expect(timedOut, JSON.stringify(timedOut)).toMatchObject({ status: 'timed_out', exit_code: 137, stdout: 'overdue ticking\n', run_number: 3 });
+
+    const lost = await waitFor(doomed.run_id, FINISHED);
+    expect(lost, JSON.stringify(lost)).toMatchObject({ status: 'error', exit_code: null, error: { code: 'server_restarted' }, run_number: 4 });
+    expect(lost.error.message).toContain('is gone');
+
+    const next = await call('POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'adopt', model_name: 'quick' });
+    expect(next.body).toMatchObject({ status: 'success', run_number: 5 });
+    await until('the adopted runs’ containers to go', async () => {
+      const left = await docker.listContainers({ all: true, filters: { label: [`sandrun.instance=${instance}`] } });
+      // Containers parked ahead for the next run are the pool's; no container of a run is left.
+      return left.every((c) => c.Labels['sandrun.run_id']?.startsWith('pool-') && c.State === 'running') ? true : undefined;
+    });
+  });
+});
