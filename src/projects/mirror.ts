@@ -1,5 +1,5 @@
 // One bare mirror per project under a root directory: clone, refresh, resolve branches and commits, read files.
-import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandrunError } from '../errors.ts';
 import type { GitRunner, RemoteAccess } from './git.ts';
@@ -15,6 +15,8 @@ const PROJECT_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 const FULL_SHA = /^[0-9a-f]{40}$/;
 /** Resolutions kept per project; a mirror only changes through this class, which forgets them when it does. */
 const RESOLUTIONS_PER_PROJECT = 256;
+/** In a mirror: the project's refreshed_at it was last brought up to (several servers each keep their own mirror). */
+const SYNCED_FILE = 'sandrun-synced-at';
 
 export class GitMirrors {
   /** Successful resolutions per project id, so that a run does not spawn git to read a branch head. */
@@ -101,6 +103,23 @@ export class GitMirrors {
   async setOriginUrl(projectId: string, repoUrl: string): Promise<void> {
     const gitDir = await this.existingMirror(projectId);
     await this.git.run(['--git-dir', gitDir, 'config', 'remote.origin.url', repoUrl], `updating the remote of project '${projectId}'`);
+  }
+
+  /**
+   * The project's refreshed_at this server's mirror was last brought up to (written after each clone and fetch):
+   * undefined without a mirror, null for a mirror from before this was kept.
+   */
+  async syncedTo(projectId: string): Promise<string | null | undefined> {
+    try {
+      return (await readFile(join(this.mirrorDir(projectId), SYNCED_FILE), 'utf8')).trim();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    return (await this.exists(projectId)) ? null : undefined;
+  }
+
+  async markSynced(projectId: string, refreshedAt: string): Promise<void> {
+    await writeFile(join(this.mirrorDir(projectId), SYNCED_FILE), `${refreshedAt}\n`);
   }
 
   async remove(projectId: string): Promise<void> {
@@ -222,17 +241,19 @@ export class GitMirrors {
       });
   }
 
-  private async existingMirror(projectId: string): Promise<string> {
-    const gitDir = this.mirrorDir(projectId);
-    const exists = await stat(gitDir).then(
+  private exists(projectId: string): Promise<boolean> {
+    return stat(this.mirrorDir(projectId)).then(
       (stats) => stats.isDirectory(),
       (error: NodeJS.ErrnoException) => {
         if (error.code === 'ENOENT') return false;
         throw error;
       },
     );
-    if (!exists) throw new SandrunError('not_found', `project '${projectId}' has no git mirror; register it again`);
-    return gitDir;
+  }
+
+  private async existingMirror(projectId: string): Promise<string> {
+    if (!(await this.exists(projectId))) throw new SandrunError('not_found', `project '${projectId}' has no git mirror; register it again`);
+    return this.mirrorDir(projectId);
   }
 }
 

@@ -61,6 +61,9 @@ export class ProjectService {
   private readonly repoLimits: RepoLimits;
   private readonly cloneSlots: CloneSlots;
   private readonly yaml = new YamlParser();
+  /** Per project: the refreshed_at this server's mirror is known to be at, and a sync under way. */
+  private readonly mirrorsSynced = new Map<string, string>();
+  private readonly mirrorSyncs = new Map<string, Promise<void>>();
 
   constructor(
     private readonly projects: ProjectStore,
@@ -110,7 +113,9 @@ export class ProjectService {
         await this.assertRoomForAnotherProject(tenantId);
         const at = this.now().toISOString();
         await this.tenants.ensure(tenantId, at);
-        return await this.projects.insert({ id, tenantId, name, repoUrl, defaultBranch, createdAt: at, credential: sealCredential(this.settings.secrets, id, credential) });
+        const project = await this.projects.insert({ id, tenantId, name, repoUrl, defaultBranch, createdAt: at, credential: sealCredential(this.settings.secrets, id, credential) });
+        await this.markMirrorSynced(id, project.refreshedAt);
+        return project;
       } catch (error) {
         await this.mirrors.remove(id);
         throw error;
@@ -158,8 +163,44 @@ export class ProjectService {
     }
   }
 
-  resolve(project: ProjectRecord, request: { branch?: string | null; commitSha?: string | null }): Promise<Resolution> {
+  async resolve(project: ProjectRecord, request: { branch?: string | null; commitSha?: string | null }): Promise<Resolution> {
+    await this.syncMirror(project);
     return this.mirrors.resolve(project.id, { ...request, defaultBranch: project.defaultBranch, projectName: project.name });
+  }
+
+  /**
+   * This server's mirror as of the project's last registration or refresh, wherever that happened (SPEC §13: servers
+   * sharing a database each keep their own mirrors): cloned when absent, fetched when the project was refreshed since.
+   * One server alone finds it current every time, at the cost of a map lookup.
+   */
+  private async syncMirror(project: ProjectRecord): Promise<void> {
+    if (this.mirrorsSynced.get(project.id) === project.refreshedAt) return;
+    let sync = this.mirrorSyncs.get(project.id);
+    if (!sync) {
+      sync = this.bringMirrorUp(project).finally(() => this.mirrorSyncs.delete(project.id));
+      this.mirrorSyncs.set(project.id, sync);
+    }
+    await sync;
+  }
+
+  private async bringMirrorUp(project: ProjectRecord): Promise<void> {
+    const synced = await this.mirrors.syncedTo(project.id);
+    // A mirror from before servers kept this note was made or fetched by this (then only) server: it is current.
+    if (synced === undefined || (synced !== null && synced < project.refreshedAt)) {
+      this.settings.assertDiskRoom();
+      const credential = openCredential(this.settings.secrets, project.id, project.credential);
+      await this.cloneSlots.run(project.tenantId, async () => {
+        if (synced === undefined) await this.mirrors.create(project.id, project.repoUrl, credential);
+        else await this.mirrors.fetch(project.id, project.repoUrl, credential);
+      });
+      if (synced !== undefined) await this.settings.onProjectChanged?.(project.id);
+    }
+    await this.markMirrorSynced(project.id, project.refreshedAt);
+  }
+
+  private async markMirrorSynced(projectId: string, refreshedAt: string): Promise<void> {
+    await this.mirrors.markSynced(projectId, refreshedAt);
+    this.mirrorsSynced.set(projectId, refreshedAt);
   }
 
   /** The manifest at a commit; commits never change, so each is read once. */
@@ -214,7 +255,9 @@ export class ProjectService {
         throw error;
       }
     });
-    await this.projects.markRefreshed(project.id, this.now().toISOString(), project.defaultBranch);
+    const refreshedAt = this.now().toISOString();
+    await this.projects.markRefreshed(project.id, refreshedAt, project.defaultBranch);
+    await this.markMirrorSynced(project.id, refreshedAt);
     await this.settings.onProjectChanged?.(project.id);
     return this.require(tenantId, name);
   }
@@ -231,6 +274,7 @@ export class ProjectService {
     await this.projects.delete(project.id, this.now().toISOString());
     await this.settings.onProjectChanged?.(project.id);
     await this.mirrors.remove(project.id);
+    this.mirrorsSynced.delete(project.id);
     await this.checkouts.remove(project.id);
   }
 }
