@@ -7,13 +7,14 @@ import { cliLatency } from './cli-latency.ts';
 import { environment } from './environment.ts';
 import { egress } from './egress.ts';
 import { gvisor } from './gvisor.ts';
+import { cluster } from './cluster.ts';
 import { batch, benchRepo, footprint, getRunUnderLoad, latency, sandboxAlone, shellFree, startup } from './sections.ts';
 import { throughput } from './throughput.ts';
 
 const N = Number(process.env.BENCH_N ?? 30);
 /** Summaries kept in bench/results (the newest); older ones are removed, so the directory stays bounded. */
 const KEEP_SUMMARIES = 50;
-const sections = { sandbox: () => sandboxAlone(N), 'shell-free': () => shellFree(N), latency: () => latency(repo, N), gvisor: () => gvisor(repo, N), throughput: () => throughput(repo), batch: () => batch(repo), 'get-run': () => getRunUnderLoad(repo), footprint: () => footprint(repo), startup: () => startup(repo), cli: () => cliLatency(repo, N), environment: () => environment(repo, N), egress: () => egress(repo, N) };
+const sections = { sandbox: () => sandboxAlone(N), 'shell-free': () => shellFree(N), latency: () => latency(repo, N), gvisor: () => gvisor(repo, N), throughput: () => throughput(repo), batch: () => batch(repo), 'get-run': () => getRunUnderLoad(repo), footprint: () => footprint(repo), startup: () => startup(repo), cli: () => cliLatency(repo, N), environment: () => environment(repo, N), egress: () => egress(repo, N), cluster: () => cluster(repo) };
 
 await new Dockerode().ping();
 const repo = benchRepo();
