@@ -222,6 +222,17 @@ export class GitMirrors {
       });
   }
 
+  /** Whether this server has the project's mirror (a project registered through another server has none here until it is made). */
+  async exists(projectId: string): Promise<boolean> {
+    return stat(this.mirrorDir(projectId)).then(
+      (stats) => stats.isDirectory(),
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return false;
+        throw error;
+      },
+    );
+  }
+
   private async existingMirror(projectId: string): Promise<string> {
     const gitDir = this.mirrorDir(projectId);
     const exists = await stat(gitDir).then(

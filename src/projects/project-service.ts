@@ -58,6 +58,8 @@ const MANIFEST_CACHE_SIZE = 256;
 
 export class ProjectService {
   private readonly manifests = new Map<string, Promise<ResolvedManifest>>();
+  /** Mirrors being made on this server for projects registered through another one (SPEC §13), by project. */
+  private readonly mirroring = new Map<string, Promise<void>>();
   private readonly repoLimits: RepoLimits;
   private readonly cloneSlots: CloneSlots;
   private readonly yaml = new YamlParser();
@@ -158,7 +160,25 @@ export class ProjectService {
     }
   }
 
-  resolve(project: ProjectRecord, request: { branch?: string | null; commitSha?: string | null }): Promise<Resolution> {
+  /**
+   * Servers sharing one database (SPEC §13) each keep their own mirrors: a project registered through another server is
+   * cloned here on first use (once, however many runs ask at the same time), from its URL with its credential.
+   */
+  private ensureMirror(project: ProjectRecord): Promise<void> {
+    let making = this.mirroring.get(project.id);
+    if (!making) {
+      making = (async () => {
+        if (await this.mirrors.exists(project.id)) return;
+        // Not under the clone slots: this happens once per project and server, on a run's path, where a 429 would be wrong.
+        await this.mirrors.create(project.id, project.repoUrl, openCredential(this.settings.secrets, project.id, project.credential));
+      })().finally(() => this.mirroring.delete(project.id));
+      this.mirroring.set(project.id, making);
+    }
+    return making;
+  }
+
+  async resolve(project: ProjectRecord, request: { branch?: string | null; commitSha?: string | null }): Promise<Resolution> {
+    await this.ensureMirror(project);
     return this.mirrors.resolve(project.id, { ...request, defaultBranch: project.defaultBranch, projectName: project.name });
   }
 
@@ -167,7 +187,7 @@ export class ProjectService {
     const key = `${project.id}@${commitSha}`;
     let manifest = this.manifests.get(key);
     if (!manifest) {
-      manifest = loadProjectManifest(this.mirrors, project.id, commitSha, { images: this.settings.images, maxBytes: this.settings.limits.manifestMaxBytes, yaml: this.yaml });
+      manifest = this.ensureMirror(project).then(() => loadProjectManifest(this.mirrors, project.id, commitSha, { images: this.settings.images, maxBytes: this.settings.limits.manifestMaxBytes, yaml: this.yaml }));
       // A failed read (git down) is retried next time; a broken manifest stays broken at this commit, and is not parsed again.
       manifest.catch((error: unknown) => {
         if (!(error instanceof SandrunError && error.code === 'manifest_invalid')) this.manifests.delete(key);
@@ -184,6 +204,7 @@ export class ProjectService {
   }
 
   async checkout(project: ProjectRecord, commitSha: string): Promise<string> {
+    await this.ensureMirror(project);
     await this.assertCheckoutFits(project, commitSha);
     return this.checkouts.get(project.id, commitSha);
   }
