@@ -35,6 +35,7 @@ import { EngineGate } from './runs/engine-gate.ts';
 import { RunService } from './runs/run-service.ts';
 import { UsageReport } from './runs/usage-report.ts';
 import { FairScheduler } from './runs/scheduler.ts';
+import { ServiceScheduler } from './runs/service-scheduler.ts';
 import { DockerBackend } from './sandbox/docker/docker-backend.ts';
 import { SecretBox, loadSecretsKey } from './secrets/secret-box.ts';
 import type { SandboxBackend } from './sandbox/backend.ts';
@@ -221,12 +222,20 @@ export async function createSandrun(config: Config, logger: Logger = createLogge
           },
           (error) => logger.warn({ err: error }, 'an engine call failed; the sandbox worked around it (a warm container dropped, a leftover container left for the next sweep)'),
         );
-  const scheduler = new FairScheduler(config.maxConcurrentRuns, config.maxQueuedRuns, {
-    maxConcurrent: config.tenantMaxConcurrentRuns,
-    maxQueued: config.tenantMaxQueuedRuns,
-  });
-  const liveLogs = new LiveLogs(config.logCapBytes);
   const cluster = clusterParts(config, logger);
+  const tenantRunLimits = { maxConcurrent: config.tenantMaxConcurrentRuns, maxQueued: config.tenantMaxQueuedRuns };
+  // Servers sharing a database hold the run limits together (slots and queue places in it); one alone, in memory.
+  const scheduler = cluster.signals.spansServers
+    ? new ServiceScheduler({
+        maxConcurrent: config.maxConcurrentRuns,
+        maxQueued: config.maxQueuedRuns,
+        tenantLimits: tenantRunLimits,
+        slots: stores.runs.slots,
+        signals: cluster.signals,
+        logger,
+      })
+    : new FairScheduler(config.maxConcurrentRuns, config.maxQueuedRuns, tenantRunLimits);
+  const liveLogs = new LiveLogs(config.logCapBytes);
   const engineGate = new EngineGate({
     ping: () => sandbox.ping(),
     onChange: (available, reason) =>

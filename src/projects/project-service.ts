@@ -189,10 +189,9 @@ export class ProjectService {
     if (synced === undefined || (synced !== null && synced < project.refreshedAt)) {
       this.settings.assertDiskRoom();
       const credential = openCredential(this.settings.secrets, project.id, project.credential);
-      await this.cloneSlots.run(project.tenantId, async () => {
-        if (synced === undefined) await this.mirrors.create(project.id, project.repoUrl, credential);
-        else await this.mirrors.fetch(project.id, project.repoUrl, credential);
-      });
+      // Not under the clone slots: once per project, server and refresh, on a run's path, where a 429 would be wrong.
+      if (synced === undefined) await this.mirrors.create(project.id, project.repoUrl, credential);
+      else await this.mirrors.fetch(project.id, project.repoUrl, credential);
       if (synced !== undefined) await this.settings.onProjectChanged?.(project.id);
     }
     await this.markMirrorSynced(project.id, project.refreshedAt);
@@ -208,7 +207,7 @@ export class ProjectService {
     const key = `${project.id}@${commitSha}`;
     let manifest = this.manifests.get(key);
     if (!manifest) {
-      manifest = loadProjectManifest(this.mirrors, project.id, commitSha, { images: this.settings.images, maxBytes: this.settings.limits.manifestMaxBytes, yaml: this.yaml });
+      manifest = this.syncMirror(project).then(() => loadProjectManifest(this.mirrors, project.id, commitSha, { images: this.settings.images, maxBytes: this.settings.limits.manifestMaxBytes, yaml: this.yaml }));
       // A failed read (git down) is retried next time; a broken manifest stays broken at this commit, and is not parsed again.
       manifest.catch((error: unknown) => {
         if (!(error instanceof SandrunError && error.code === 'manifest_invalid')) this.manifests.delete(key);
@@ -225,6 +224,7 @@ export class ProjectService {
   }
 
   async checkout(project: ProjectRecord, commitSha: string): Promise<string> {
+    await this.syncMirror(project);
     await this.assertCheckoutFits(project, commitSha);
     return this.checkouts.get(project.id, commitSha);
   }

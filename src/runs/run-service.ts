@@ -220,14 +220,15 @@ export class RunService {
     let run: RunRecord;
     if (key) {
       // Another submission with this key may have been recorded while this one resolved the commit.
-      const inserted = await this.runs.insertOnce(newRun, createdAt, key, notBefore);
+      const inserted = await this.runs.insertOnce(newRun, createdAt, key, notBefore, this.scheduler.admission);
       if (inserted.existing) {
         releasePlace();
         return this.replay(request.mode, key, inserted.existing);
       }
       run = inserted.run;
     } else {
-      run = await this.runs.insert(newRun, createdAt);
+      // Several servers: the service's queue limits are decided in the insert (scheduler.admission); one: above, in memory.
+      run = await this.runs.insert(newRun, createdAt, this.scheduler.admission);
     }
     this.logger.info({ runId: run.id, tenantId: run.tenantId, project: project.name, runNumber: run.runNumber }, 'run queued');
     releasePlace();

@@ -1,6 +1,7 @@
 // Starts queued runs under a global concurrency limit and per-tenant limits, in order within a tenant and round-robin between tenants.
 import { SandrunError } from '../errors.ts';
 import { TenantCounter } from '../tenant-counter.ts';
+import type { Admission } from '../store/run-slots.ts';
 
 export interface QueuedJob {
   runId: string;
@@ -15,6 +16,20 @@ export interface TenantLimits {
   maxQueued: number;
 }
 
+/** queue_full for a tenant whose runs fill its share of the queue: `waiting` runs now, `limit` allowed. */
+export function tenantQueueFull(waiting: number, limit: number, details: Record<string, unknown>): SandrunError {
+  return new SandrunError(
+    'queue_full',
+    `this tenant already has ${waiting} runs waiting (the limit per tenant is ${limit}); wait for some to finish or cancel them`,
+    details,
+  );
+}
+
+/** queue_full for the whole queue. */
+export function serviceQueueFull(limit: number, details: Record<string, unknown>): SandrunError {
+  return new SandrunError('queue_full', `the run queue is full (${limit} runs waiting); try again later`, details);
+}
+
 export class FairScheduler {
   private readonly queues = new Map<string, QueuedJob[]>();
   /** Tenants with queued jobs, in the order they get their next turn. */
@@ -25,11 +40,16 @@ export class FairScheduler {
   private readonly reserved = new TenantCounter();
   private running = 0;
   private stopped = false;
-  private readonly tenantLimits: TenantLimits;
+  protected readonly tenantLimits: TenantLimits;
+  /**
+   * The queue limits decided in the run's insert, on the database's counts (several servers); undefined: this
+   * process is the whole service and assertCapacity decides, in memory.
+   */
+  readonly admission: Admission | undefined = undefined;
 
   constructor(
-    private readonly maxConcurrent: number,
-    private readonly maxQueued: number,
+    protected readonly maxConcurrent: number,
+    protected readonly maxQueued: number,
     tenantLimits: Partial<TenantLimits> = {},
   ) {
     this.tenantLimits = { maxConcurrent: tenantLimits.maxConcurrent ?? maxConcurrent, maxQueued: tenantLimits.maxQueued ?? maxQueued };
@@ -54,15 +74,9 @@ export class FairScheduler {
     // A job that can start at once never waits, so it does not count against the queue limits.
     if (this.running < this.maxConcurrent && (this.runningByTenant.get(tenantId) ?? 0) < this.tenantLimits.maxConcurrent) return;
     if (waiting >= this.tenantLimits.maxQueued) {
-      throw new SandrunError(
-        'queue_full',
-        `this tenant already has ${waiting} runs waiting (the limit per tenant is ${this.tenantLimits.maxQueued}); wait for some to finish or cancel them`,
-        { tenant_queued: waiting, tenant_max_queued: this.tenantLimits.maxQueued },
-      );
+      throw tenantQueueFull(waiting, this.tenantLimits.maxQueued, { tenant_queued: waiting, tenant_max_queued: this.tenantLimits.maxQueued });
     }
-    if (this.queued >= this.maxQueued) {
-      throw new SandrunError('queue_full', `the run queue is full (${this.maxQueued} runs waiting); try again later`, { queued: this.queued, max_queued: this.maxQueued });
-    }
+    if (this.queued >= this.maxQueued) throw serviceQueueFull(this.maxQueued, { queued: this.queued, max_queued: this.maxQueued });
   }
 
   private waitingOf(tenantId: string): number {
@@ -115,17 +129,25 @@ export class FairScheduler {
     if (turn !== -1) this.turns.splice(turn, 1);
   }
 
-  /** The next job of the first tenant in turn that is under its concurrency limit; tenants at it keep their place. */
-  private next(): QueuedJob | undefined {
-    const turn = this.turns.findIndex((tenantId) => (this.runningByTenant.get(tenantId) ?? 0) < this.tenantLimits.maxConcurrent);
-    if (turn === -1) return undefined;
-    const [tenantId] = this.turns.splice(turn, 1) as [string];
-    const queue = this.queues.get(tenantId)!;
-    const job = queue.shift()!;
-    if (queue.length === 0) this.queues.delete(tenantId);
-    else this.turns.push(tenantId);
+  /**
+   * The next job of the first tenant in turn that is under its concurrency limit (and not in `skip`), left queued;
+   * tenants at their limit keep their place.
+   */
+  protected peek(skip?: ReadonlySet<string>): QueuedJob | undefined {
+    const tenantId = this.turns.find((tenant) => !skip?.has(tenant) && (this.runningByTenant.get(tenant) ?? 0) < this.tenantLimits.maxConcurrent);
+    return tenantId === undefined ? undefined : this.queues.get(tenantId)![0];
+  }
+
+  /** Takes a tenant's head job out of the queue, the tenant to the end of the turns; false when it is no longer queued. */
+  protected take(job: QueuedJob): boolean {
+    const queue = this.queues.get(job.tenantId);
+    if (queue?.[0] !== job) return false;
+    this.turns.splice(this.turns.indexOf(job.tenantId), 1);
+    queue.shift();
+    if (queue.length === 0) this.queues.delete(job.tenantId);
+    else this.turns.push(job.tenantId);
     this.queued -= 1;
-    return job;
+    return true;
   }
 
   /** Starts nothing more; queued jobs stay queued (their runs stay pending for the next start). */
@@ -133,20 +155,36 @@ export class FairScheduler {
     this.stopped = true;
   }
 
-  private pump(): void {
-    while (!this.stopped && this.running < this.maxConcurrent) {
-      const job = this.next();
+  /** Whether another job may start in this process now. */
+  protected get canStartMore(): boolean {
+    return !this.stopped && this.running < this.maxConcurrent;
+  }
+
+  /** Whether any job is queued (reserved places aside). */
+  protected get hasQueuedJobs(): boolean {
+    return this.turns.length > 0;
+  }
+
+  protected pump(): void {
+    while (this.canStartMore) {
+      const job = this.peek();
       if (!job) return;
-      this.running += 1;
-      this.runningByTenant.set(job.tenantId, (this.runningByTenant.get(job.tenantId) ?? 0) + 1);
-      // start() records every failure as the run's own outcome; it never rejects.
-      void job.start().finally(() => {
-        this.running -= 1;
-        const left = (this.runningByTenant.get(job.tenantId) ?? 1) - 1;
-        if (left === 0) this.runningByTenant.delete(job.tenantId);
-        else this.runningByTenant.set(job.tenantId, left);
-        this.pump();
-      });
+      this.take(job);
+      this.startJob(job);
     }
+  }
+
+  /** Runs a job taken from the queue; when it ends, its slot goes to the next one. */
+  protected startJob(job: QueuedJob): void {
+    this.running += 1;
+    this.runningByTenant.set(job.tenantId, (this.runningByTenant.get(job.tenantId) ?? 0) + 1);
+    // start() records every failure as the run's own outcome; it never rejects.
+    void job.start().finally(() => {
+      this.running -= 1;
+      const left = (this.runningByTenant.get(job.tenantId) ?? 1) - 1;
+      if (left === 0) this.runningByTenant.delete(job.tenantId);
+      else this.runningByTenant.set(job.tenantId, left);
+      this.pump();
+    });
   }
 }

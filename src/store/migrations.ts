@@ -250,6 +250,13 @@ export const MIGRATIONS: Migration[] = [
     CREATE INDEX log_stream_leases_server ON log_stream_leases (server_id);
     `,
   },
+  // limits slice (issue 21, SPEC §13): when the run got one of the service's run slots (run-slots.ts); null: it holds
+  // none. A run holds its slot while it is pending or running, so its end frees it. Only PostgreSQL's servers write it
+  // (SQLite's one server counts slots in memory); runs running already hold theirs.
+  `
+  ALTER TABLE runs ADD COLUMN slot_claimed_at TEXT;
+  UPDATE runs SET slot_claimed_at = started_at WHERE status = 'running';
+  `,
 ];
 
 /** The SQLite migrations folded into POSTGRES_BASELINE. */

@@ -8,6 +8,7 @@ import { IdempotencyKeys, type IdempotencyKey, type StoredKey } from './idempote
 import type { EgressUsage } from '../egress/egress-ledger.ts';
 import type { Artifact } from '../artifacts/artifact-types.ts';
 import { ArtifactStore } from './artifact-store.ts';
+import { countQueue, RunSlotStore, type Admission } from './run-slots.ts';
 
 export type { RunStatus } from '../run-status.ts';
 
@@ -150,6 +151,7 @@ export interface RunListQuery {
 export class RunStore {
   readonly idempotencyKeys: IdempotencyKeys;
   readonly artifacts: ArtifactStore;
+  readonly slots: RunSlotStore;
 
   constructor(
     private readonly db: Db,
@@ -157,11 +159,18 @@ export class RunStore {
   ) {
     this.idempotencyKeys = new IdempotencyKeys(db);
     this.artifacts = new ArtifactStore(db);
+    this.slots = new RunSlotStore(db, kind);
   }
 
-  /** Inserts a pending run with the project's next number, atomically: no gap, no repeat. */
-  insert(run: NewRun, createdAt: string): Promise<RunRecord> {
-    return this.db.transaction().execute((trx) => this.insertIn(trx, run, createdAt));
+  /**
+   * Inserts a pending run with the project's next number, atomically: no gap, no repeat. `admit` (several servers):
+   * decides on the service's queue counts, taken under the queue lock in the same transaction (run-slots.ts).
+   */
+  insert(run: NewRun, createdAt: string, admit?: Admission): Promise<RunRecord> {
+    return this.db.transaction().execute(async (trx) => {
+      if (admit) admit(await countQueue(trx, this.kind, run.tenantId));
+      return this.insertIn(trx, run, createdAt);
+    });
   }
 
   /**
@@ -209,11 +218,18 @@ export class RunStore {
    * servers sharing the database all take), so concurrent submissions with one key make one run. Returns the key's
    * record when it was already used (the caller compares the request hash), else the new run.
    */
-  insertOnce(run: NewRun, createdAt: string, key: IdempotencyKey, notBefore: string): Promise<{ run: RunRecord; existing?: undefined } | { existing: StoredKey }> {
+  insertOnce(
+    run: NewRun,
+    createdAt: string,
+    key: IdempotencyKey,
+    notBefore: string,
+    admit?: Admission,
+  ): Promise<{ run: RunRecord; existing?: undefined } | { existing: StoredKey }> {
     return this.db.transaction().execute(async (trx) => {
       if (this.kind === 'postgres') await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`${key.tenantId}\n${key.key}`}, 0))`.execute(trx);
       const existing = await this.idempotencyKeys.find(key.tenantId, key.key, notBefore, trx);
       if (existing) return { existing };
+      if (admit) admit(await countQueue(trx, this.kind, run.tenantId));
       const inserted = await this.insertIn(trx, run, createdAt);
       await this.idempotencyKeys.record(key, inserted.id, createdAt, trx);
       return { run: inserted };

@@ -64,6 +64,7 @@ export interface RunTable {
   replay_of: string | null;
   outputs_match: number | null;
   sandbox_ref: string | null;
+  slot_claimed_at: string | null;
 }
 
 export interface TokenTable {
