@@ -10,7 +10,7 @@ import { EGRESS_COMPONENT_LABEL } from '../../src/sandbox/docker/egress-spec.ts'
 import { INSTANCE_LABEL } from '../../src/sandbox/labels.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { pollRun } from '../helpers/poll-run.ts';
-import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess, tokenForServer } from '../helpers/server-process.ts';
+import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess, tokenForServer, apiCaller } from '../helpers/server-process.ts';
 
 const docker = new Dockerode();
 const dataDir = mkdtempSync(join(tmpdir(), 'sandrun-egress-restart-'));
@@ -31,14 +31,7 @@ afterAll(async () => {
   repo.remove();
 });
 
-async function call(method: string, path: string, body?: unknown): Promise<any> {
-  const response = await fetch(server!.url + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: await response.json(), headers: response.headers };
-}
+const call = apiCaller(() => server!.url, () => token);
 
 /** What of egress this server's instance has on the engine: its run networks, all its networks, its proxy. */
 async function egressOnEngine(instanceId: string) {

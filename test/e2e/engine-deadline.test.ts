@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineProxy } from '../helpers/engine-proxy.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
-import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess, tokenForServer } from '../helpers/server-process.ts';
+import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess, tokenForServer, apiCaller } from '../helpers/server-process.ts';
 
 const DEADLINE_SECONDS = 2;
 /** On top of the deadline, for a machine 2-3x slower than this one. */
@@ -40,15 +40,7 @@ const containersOfServer = () => {
   return engine.listContainers({ all: true, filters: { label: [`sandrun.instance=${instanceId}`] } });
 };
 
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(server!.url + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(1_000 + DEADLINE_SECONDS * 1000 + MARGIN_MS),
-  });
-  return { status: response.status, body: await response.json() };
-}
+const call = apiCaller(() => server!.url, () => token, { timeoutMs: 1_000 + DEADLINE_SECONDS * 1000 + MARGIN_MS });
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'sandrun-engine-deadline-'));

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineProxy } from '../helpers/engine-proxy.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { pollRun } from '../helpers/poll-run.ts';
-import { freePort, startServerProcess, stopGracefully, type ServerProcess, tokenForServer } from '../helpers/server-process.ts';
+import { freePort, startServerProcess, stopGracefully, type ServerProcess, tokenForServer, apiCaller } from '../helpers/server-process.ts';
 
 let dataDir: string;
 let repo: TestRepo;
@@ -14,14 +14,7 @@ let token: string;
 let proxy: EngineProxy;
 let server: ServerProcess;
 
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }> {
-  const response = await fetch(server.url + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: await response.json(), headers: response.headers };
-}
+const call = apiCaller(() => server.url, () => token);
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'sandrun-outage-'));

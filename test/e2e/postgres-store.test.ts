@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { pollRun } from '../helpers/poll-run.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
-import { freePort, startServerProcess, stopGracefully, type ServerProcess } from '../helpers/server-process.ts';
+import { freePort, startServerProcess, stopGracefully, type ServerProcess, apiCaller } from '../helpers/server-process.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/sandrun.js', import.meta.url));
 let database: TestDatabase;
@@ -26,14 +26,7 @@ function sandrun(args: string[]): Promise<{ code: number; stdout: string; stderr
   );
 }
 
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(server!.url + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: await response.json() };
-}
+const call = apiCaller(() => server!.url, () => token);
 
 beforeAll(async () => {
   database = await createTestDatabase();

@@ -90,3 +90,27 @@ export async function tokenForServer(settings: Record<string, string>, tenantId:
     await stores.database.close();
   }
 }
+
+export interface ApiAnswer {
+  status: number;
+  /** The JSON body; null for an empty one. */
+  body: any;
+  headers: Headers;
+}
+
+/**
+ * A JSON call to a server process as one token's tenant. Both are read at each call: a server restarted on the same
+ * port keeps its URL, and a token made in beforeAll is there by the time the tests call.
+ */
+export function apiCaller(url: () => string, token: () => string, options: { timeoutMs?: number } = {}) {
+  return async (method: string, path: string, body?: unknown): Promise<ApiAnswer> => {
+    const response = await fetch(url() + path, {
+      method,
+      headers: { authorization: `Bearer ${token()}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : null, headers: response.headers };
+  };
+}
