@@ -474,7 +474,7 @@ export class RunService {
    * that is not a replay, or whose original's outputs retention removed meanwhile.
    */
   private async comparedWithOriginal(runId: string, completion: RunCompletion): Promise<boolean | null> {
-    const replayOf = (await this.runs.get(runId))?.replayOf;
+    const replayOf = await this.runs.replayOf(runId);
     if (!replayOf) return null;
     const original = await this.runs.get(replayOf);
     if (!original || original.purgedAt !== null) return null;

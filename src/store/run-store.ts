@@ -241,6 +241,12 @@ export class RunStore {
     return row && this.toRecord(row);
   }
 
+  /** The run a run replays (null for any other run), without reading its logs and outputs. */
+  async replayOf(id: string): Promise<string | null> {
+    const row = await this.db.selectFrom('runs').select('replay_of').where('id', '=', id).executeTakeFirst();
+    return row?.replay_of ?? null;
+  }
+
   /** A run of this tenant; another tenant's run is indistinguishable from none. */
   async getForTenant(tenantId: string, id: string): Promise<RunRecord | undefined> {
     const row = await this.db.selectFrom('runs').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
