@@ -1,6 +1,19 @@
 // The books after chaos: every run terminal and plausibly ended, numbers gapless, nothing left behind, database intact.
 import type { ChaosModel } from './chaos-project.ts';
-import type { RunRow } from './run-chaos.ts';
+
+/** A run as the chaos batch reads it back from the database. */
+export interface RunRow {
+  id: string;
+  tenant_id: string;
+  project_id: string;
+  run_number: number;
+  model_name: ChaosModel;
+  status: string;
+  error_code: string | null;
+  exit_code: number | null;
+  stderr: string;
+  stdout_truncated: number;
+}
 
 export interface Invariant {
   name: string;

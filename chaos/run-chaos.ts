@@ -11,7 +11,7 @@ import { EngineProxy } from '../test/helpers/engine-proxy.ts';
 import { TestRepo } from '../test/helpers/git-repo.ts';
 import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess } from '../test/helpers/server-process.ts';
 import { CHAOS_FILES, CHAOS_MODELS, EXPECTED, type ChaosModel } from './chaos-project.ts';
-import { checkInvariants, type Invariant } from './invariants.ts';
+import { checkInvariants, type Invariant, type RunRow } from './invariants.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -179,17 +179,4 @@ async function finish(
   for (const row of rows) byStatus[row.status] = (byStatus[row.status] ?? 0) + 1;
   const invariants = checkInvariants({ rows, accepted, expected: EXPECTED, containers: containers.map((c) => c.Names.join(',')), leftoverDirs, checkoutTemps, integrity });
   return { submitted: counts.submitted, accepted: accepted.size, kills: counts.kills, engineOutages: counts.engineOutages, byStatus, invariants, seconds: Math.round((performance.now() - counts.started) / 100) / 10 };
-}
-
-export interface RunRow {
-  id: string;
-  tenant_id: string;
-  project_id: string;
-  run_number: number;
-  model_name: ChaosModel;
-  status: string;
-  error_code: string | null;
-  exit_code: number | null;
-  stderr: string;
-  stdout_truncated: number;
 }
