@@ -12,14 +12,17 @@ import { freePort, killHard, startServerProcess, stopGracefully, type ServerProc
 const FINISHED = ['success', 'failed', 'timed_out', 'cancelled', 'error'];
 const model = (name: string, script: string) => `  ${name}:\n    command: ["python3", "models/${script}"]\n`;
 const FILES: Record<string, string> = {
-  'sandrun.yaml': ['image: sandrun/python:3.11', 'limits:', '  timeout_seconds: 120', 'models:', model('survivor', 'survivor.py'), model('finisher', 'finisher.py'), model('doomed', 'doomed.py'), ''].join('\n'),
+  'sandrun.yaml': ['image: sandrun/python:3.11', 'limits:', '  timeout_seconds: 120', 'models:', model('survivor', 'survivor.py'), model('finisher', 'finisher.py'), model('doomed', 'doomed.py'), model('chatty', 'chatty.py'), ''].join('\n'),
   // Printed before the kill, and after it (while no server was there, or once the next one adopted it).
   'models/survivor.py':
-    'import json, time\nprint("survivor before", flush=True)\ntime.sleep(20)\nprint("survivor after", flush=True)\njson.dump({"answer": 42}, open("/outputs/result.json", "w"))\nopen("/outputs/notes.txt", "w").write("kept")\n',
+    'import json, time\nprint("survivor before", flush=True)\ntime.sleep(25)\nprint("survivor after", flush=True)\njson.dump({"answer": 42}, open("/outputs/result.json", "w"))\nopen("/outputs/notes.txt", "w").write("kept")\n',
   // Its command ends while no server runs: both streams, outputs.
   'models/finisher.py':
-    'import json, sys, time\nprint("finisher early", flush=True)\ntime.sleep(6)\nprint("finisher late", file=sys.stderr, flush=True)\njson.dump({"ok": True}, open("/outputs/done.json", "w"))\nprint("finisher-done", flush=True)\n',
+    'import json, sys, time\nprint("finisher early", flush=True)\ntime.sleep(10)\nprint("finisher late", file=sys.stderr, flush=True)\njson.dump({"ok": True}, open("/outputs/done.json", "w"))\nprint("finisher-done", flush=True)\n',
   'models/doomed.py': 'import time\nprint("doomed waiting", flush=True)\ntime.sleep(300)\n',
+  // Prints far more than its task's log keeps (the caps below), mostly while no server runs: adopted, its tail.
+  'models/chatty.py':
+    'import json, sys, time\nprint("chatty before", flush=True)\ntime.sleep(12)\nfor i in range(120000): sys.stdout.write(f"{i:06d} " + "y" * 92 + "\\n")\nprint("chatty-end", flush=True)\njson.dump({"lines": 120000}, open("/outputs/chatty.json", "w"))\n',
 };
 
 let dataDir: string;
@@ -34,15 +37,15 @@ async function manager(): Promise<Dockerode> {
   return new Dockerode({ socketPath: cluster.sockets[0]! });
 }
 
-/** What a run's task kept on its node so far (its container's log), across the cluster's nodes. */
-async function taskLog(runId: string): Promise<string> {
+/** What a run's task kept on its node so far (its container's log, or its last `tail` lines), across the cluster's nodes. */
+async function taskLog(runId: string, tail?: number): Promise<string> {
   const cluster = await swarmCluster();
   if ('unavailable' in cluster) throw new Error(cluster.unavailable);
   const logs = await Promise.all(
     cluster.sockets.map(async (socketPath) => {
       const engine = new Dockerode({ socketPath });
       const containers = await engine.listContainers({ all: true, filters: { label: [`sandrun.run_id=${runId}`] } });
-      return Promise.all(containers.map((c) => engine.getContainer(c.Id).logs({ stdout: true, stderr: true, follow: false }).then((log) => log.toString('latin1'), () => '')));
+      return Promise.all(containers.map((c) => engine.getContainer(c.Id).logs({ stdout: true, stderr: true, follow: false, ...(tail ? { tail } : {}) }).then((log) => log.toString('latin1'), () => '')));
     }),
   );
   return logs.flat().join('');
@@ -91,24 +94,30 @@ await eachBackend(
 
     it('a server killed with SIGKILL and restarted adopts its swarm runs: full logs and outputs, a removed service ends error, no service left', async () => {
       const port = await freePort();
-      const env = { ...(await backendServerEnv('swarm')), SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn' };
+      // Small caps, so that a task's kept log (two capped logs, the largest frame, 1 MiB: ~5 MiB here) is outprinted quickly.
+      const caps = { SANDRUN_LOG_CAP_BYTES: '65536', SANDRUN_OUTPUTS_CAP_BYTES: '1048576' };
+      const limits = { SANDRUN_MAX_CONCURRENT_RUNS: '6', SANDRUN_TENANT_MAX_CONCURRENT_RUNS: '5' };
+      const env = { ...(await backendServerEnv('swarm')), ...caps, ...limits, SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn' };
       server = await startServerProcess(env, port);
       expect((await call('POST', '/v1/projects', { name: 'swarmadopt', repo_url: repo.dir })).status).toBe(201);
       const submit = async (name: string) => (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'swarmadopt', model_name: name })).body;
       const survivor = await submit('survivor');
       const finisher = await submit('finisher');
       const doomed = await submit('doomed');
-      runIds.push(survivor.run_id, finisher.run_id, doomed.run_id);
-      for (const run of [survivor, finisher, doomed]) await waitFor(run.run_id, ['running']);
+      const chatty = await submit('chatty');
+      runIds.push(survivor.run_id, finisher.run_id, doomed.run_id, chatty.run_id);
+      for (const run of [survivor, finisher, doomed, chatty]) await waitFor(run.run_id, ['running']);
       const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
       await until('every run to print its first line', async () => {
-        const logs = (await Promise.all([survivor, finisher, doomed].map((run) => printed(run.run_id)))).join('');
-        return ['survivor before', 'finisher early', 'doomed waiting'].every((text) => logs.includes(text)) || undefined;
+        const logs = (await Promise.all([survivor, finisher, doomed, chatty].map((run) => printed(run.run_id)))).join('');
+        return ['survivor before', 'finisher early', 'doomed waiting', 'chatty before'].every((text) => logs.includes(text)) || undefined;
       });
 
       await killHard(server);
+      server = undefined;
       // While no server runs: the finisher's command ends (its task keeps what it printed), an operator removes the doomed run's service.
       await until('the finisher’s command to end with no server', async () => ((await taskLog(finisher.run_id)).includes('finisher-done') ? true : undefined));
+      await until('the chatty run to print its last line', async () => ((await taskLog(chatty.run_id, 5)).includes('chatty-end') ? true : undefined));
       const swarm = await manager();
       const doomedServices = await swarm.listServices({ filters: { label: [`sandrun.run_id=${doomed.run_id}`] } });
       expect(doomedServices.length, 'the doomed run’s service outlived its server').toBe(1);
@@ -142,6 +151,12 @@ await eachBackend(
       const lost = await waitFor(doomed.run_id, FINISHED);
       expect(lost, JSON.stringify(lost)).toMatchObject({ status: 'error', exit_code: null, error: { code: 'server_restarted' }, run_number: 3 });
       expect(lost.error.message).toContain('is gone');
+
+      const chatted = await waitFor(chatty.run_id, FINISHED);
+      expect(chatted.status, JSON.stringify({ ...chatted, stdout: chatted.stdout?.slice(-300) })).toBe('success');
+      expect(chatted, 'the kept log lost its head: the result says so').toMatchObject({ stdout_truncated: true, outputs: { chatty: { lines: 120000 } }, run_number: 4 });
+      expect(chatted.stdout.endsWith('119999 ' + 'y'.repeat(92) + '\nchatty-end\n'), chatted.stdout.slice(-300)).toBe(true);
+      expect(chatted.stdout).not.toContain('chatty before');
 
       for (const runId of runIds) await until(`run ${runId}'s service, config and containers to go`, async () => ((await runLeftovers('swarm', runId)).length === 0 ? true : undefined));
     });
