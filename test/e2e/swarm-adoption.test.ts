@@ -10,9 +10,13 @@ import { pollRun } from '../helpers/poll-run.ts';
 import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess, tokenForServer } from '../helpers/server-process.ts';
 
 const FINISHED = ['success', 'failed', 'timed_out', 'cancelled', 'error'];
-const model = (name: string, script: string) => `  ${name}:\n    command: ["python3", "models/${script}"]\n`;
+const model = (name: string, script: string, limits = '') => `  ${name}:\n    command: ["python3", "models/${script}"]\n${limits}`;
 const FILES: Record<string, string> = {
-  'sandrun.yaml': ['image: sandrun/python:3.11', 'limits:', '  timeout_seconds: 120', 'models:', model('survivor', 'survivor.py'), model('finisher', 'finisher.py'), model('doomed', 'doomed.py'), model('chatty', 'chatty.py'), ''].join('\n'),
+  'sandrun.yaml': ['image: sandrun/python:3.11', 'limits:', '  timeout_seconds: 120', 'models:', model('survivor', 'survivor.py'), model('finisher', 'finisher.py'), model('doomed', 'doomed.py'), model('chatty', 'chatty.py'),
+    model('overdue', 'overdue.py', '    timeout_seconds: 4\n'),
+    model('halted', 'halted.py'),
+    '',
+  ].join('\n'),
   // Printed before the kill, and after it (while no server was there, or once the next one adopted it).
   'models/survivor.py':
     'import json, time\nprint("survivor before", flush=True)\ntime.sleep(25)\nprint("survivor after", flush=True)\njson.dump({"answer": 42}, open("/outputs/result.json", "w"))\nopen("/outputs/notes.txt", "w").write("kept")\n',
@@ -20,6 +24,9 @@ const FILES: Record<string, string> = {
   'models/finisher.py':
     'import json, sys, time\nprint("finisher early", flush=True)\ntime.sleep(10)\nprint("finisher late", file=sys.stderr, flush=True)\njson.dump({"ok": True}, open("/outputs/done.json", "w"))\nprint("finisher-done", flush=True)\n',
   'models/doomed.py': 'import time\nprint("doomed waiting", flush=True)\ntime.sleep(300)\n',
+  'models/overdue.py': 'import time\nprint("overdue ticking", flush=True)\ntime.sleep(300)\n',
+  // Cancelled once adopted.
+  'models/halted.py': 'import time\nprint("halted waiting", flush=True)\ntime.sleep(300)\n',
   // Prints far more than its task's log keeps (the caps below), mostly while no server runs: adopted, its tail.
   'models/chatty.py':
     'import json, sys, time\nprint("chatty before", flush=True)\ntime.sleep(12)\nfor i in range(120000): sys.stdout.write(f"{i:06d} " + "y" * 92 + "\\n")\nprint("chatty-end", flush=True)\njson.dump({"lines": 120000}, open("/outputs/chatty.json", "w"))\n',
@@ -92,11 +99,11 @@ await eachBackend(
       repo.remove();
     });
 
-    it('a server killed with SIGKILL and restarted adopts its swarm runs: full logs and outputs, a removed service ends error, no service left', async () => {
+    it('a server killed with SIGKILL and restarted adopts its swarm runs: full logs and outputs, the timeout from the real start, cancel, a removed service ends error, no service left', async () => {
       const port = await freePort();
       // Small caps, so that a task's kept log (two capped logs, the largest frame, 1 MiB: ~5 MiB here) is outprinted quickly.
       const caps = { SANDRUN_LOG_CAP_BYTES: '65536', SANDRUN_OUTPUTS_CAP_BYTES: '1048576' };
-      const limits = { SANDRUN_MAX_CONCURRENT_RUNS: '6', SANDRUN_TENANT_MAX_CONCURRENT_RUNS: '5' };
+      const limits = { SANDRUN_MAX_CONCURRENT_RUNS: '8', SANDRUN_TENANT_MAX_CONCURRENT_RUNS: '7' };
       const env = { ...(await backendServerEnv('swarm')), ...caps, ...limits, SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn' };
       server = await startServerProcess(env, port);
       expect((await call('POST', '/v1/projects', { name: 'swarmadopt', repo_url: repo.dir })).status).toBe(201);
@@ -105,14 +112,18 @@ await eachBackend(
       const finisher = await submit('finisher');
       const doomed = await submit('doomed');
       const chatty = await submit('chatty');
-      runIds.push(survivor.run_id, finisher.run_id, doomed.run_id, chatty.run_id);
-      for (const run of [survivor, finisher, doomed, chatty]) await waitFor(run.run_id, ['running']);
+      const overdue = await submit('overdue');
+      const halted = await submit('halted');
+      const all = [survivor, finisher, doomed, chatty, overdue, halted];
+      runIds.push(...all.map((run) => run.run_id));
+      for (const run of all) await waitFor(run.run_id, ['running']);
       const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
       await until('every run to print its first line', async () => {
-        const logs = (await Promise.all([survivor, finisher, doomed, chatty].map((run) => printed(run.run_id)))).join('');
-        return ['survivor before', 'finisher early', 'doomed waiting', 'chatty before'].every((text) => logs.includes(text)) || undefined;
+        const logs = (await Promise.all(all.map((run) => printed(run.run_id)))).join('');
+        return ['survivor before', 'finisher early', 'doomed waiting', 'chatty before', 'overdue ticking', 'halted waiting'].every((text) => logs.includes(text)) || undefined;
       });
 
+      const overdueStart = Date.parse((await call('GET', `/v1/runs/${overdue.run_id}`)).body.started_at);
       await killHard(server);
       server = undefined;
       // While no server runs: the finisher's command ends (its task keeps what it printed), an operator removes the doomed run's service.
@@ -122,8 +133,10 @@ await eachBackend(
       const doomedServices = await swarm.listServices({ filters: { label: [`sandrun.run_id=${doomed.run_id}`] } });
       expect(doomedServices.length, 'the doomed run’s service outlived its server').toBe(1);
       await swarm.getService(doomedServices[0]!.ID).remove();
+      await until('the overdue run to pass its deadline', () => (Date.now() > overdueStart + 5_000 ? true : undefined));
 
       server = await startServerProcess(env, port);
+      expect((await call('POST', `/v1/runs/${halted.run_id}/cancel`)).status).toBeLessThan(300);
 
       const survived = await waitFor(survivor.run_id, FINISHED);
       expect(survived, JSON.stringify(survived)).toMatchObject({
@@ -157,6 +170,11 @@ await eachBackend(
       expect(chatted, 'the kept log lost its head: the result says so').toMatchObject({ stdout_truncated: true, outputs: { chatty: { lines: 120000 } }, run_number: 4 });
       expect(chatted.stdout.endsWith('119999 ' + 'y'.repeat(92) + '\nchatty-end\n'), chatted.stdout.slice(-300)).toBe(true);
       expect(chatted.stdout).not.toContain('chatty before');
+
+      const timedOut = await waitFor(overdue.run_id, FINISHED);
+      expect(timedOut, 'its timeout counts from its real start').toMatchObject({ status: 'timed_out', exit_code: 137, stdout: 'overdue ticking\n', run_number: 5 });
+      const cancelled = await waitFor(halted.run_id, FINISHED);
+      expect(cancelled).toMatchObject({ status: 'cancelled', exit_code: 137, stdout: 'halted waiting\n', run_number: 6 });
 
       for (const runId of runIds) await until(`run ${runId}'s service, config and containers to go`, async () => ((await runLeftovers('swarm', runId)).length === 0 ? true : undefined));
     });
