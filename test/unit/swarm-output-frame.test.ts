@@ -19,6 +19,19 @@ describe('the outputs frame on a swarm task stdout', () => {
     expect(frame).toEqual({ base64: 'QUJDREVG', exitCode: 3, tarStatus: 0, tooLarge: false });
   });
 
+  it('drops the wrapper\'s start line and says whether the stream began with it (a kept log not cut at its head)', () => {
+    const whole = new StdoutFrameSplitter(NONCE, () => {}, 1 << 20, () => {});
+    const seen: string[] = [];
+    const fromStart = new StdoutFrameSplitter(NONCE, (chunk) => seen.push(chunk.toString('latin1')), 1 << 20, () => {});
+    fromStart.push(Buffer.from(`${NONCE} st`));
+    fromStart.push(Buffer.from(`art\nhello\n\n${NONCE} begin\n${NONCE} end 0 0\n`));
+    fromStart.finish();
+    expect(seen.join('')).toBe('hello\n');
+    expect(fromStart.sawStart).toBe(true);
+    whole.push(Buffer.from(`lo (the head rotated away)\n${NONCE} start\n`));
+    expect(whole.sawStart, 'a start line after other output is not the head').toBe(false);
+  });
+
   it('keeps a final newline of the output', () => {
     const { output } = split([`a\n\n${NONCE} begin\n${NONCE} end 0 0\n`]);
     expect(output).toBe('a\n');

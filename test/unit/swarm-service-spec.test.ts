@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SandboxSpec } from '../../src/sandbox/backend.ts';
 import { parseProbe, serviceFeatures } from '../../src/sandbox/swarm/node-hardening.ts';
-import { serviceSpec } from '../../src/sandbox/swarm/service-spec.ts';
+import { serviceSpec, taskLogBytes } from '../../src/sandbox/swarm/service-spec.ts';
 
 const run: SandboxSpec = {
   runId: 'r1',
@@ -41,6 +41,19 @@ describe('the service spec by API version', () => {
   it("reads the probe's no-new-privileges, seccomp and swap", () => {
     expect(parseProbe('Name:\tcat\nNoNewPrivs:\t1\nSeccomp:\t2\nMemTotal: 1 kB\nSwapTotal:        1024 kB\n')).toEqual({ noNewPrivs: true, seccompMode: 2, swapTotalKb: 1024 });
     expect(() => parseProbe('nothing')).toThrow(/lacks NoNewPrivs, Seccomp or SwapTotal/);
+  });
+
+  it('keeps a bounded, rotated log of a run without secrets that holds both capped logs and the largest outputs frame', () => {
+    const spec = serviceSpec({ spec: run, imageId: 'sha256:x', configId: 'c', configName: 'n', nonce: 'z', secrets: [] }, settings, serviceFeatures(['1.41', '1.47']));
+    const driver = (spec.TaskTemplate as { LogDriver: { Name: string; Options: Record<string, string> } }).LogDriver;
+    expect(driver.Name).toBe('local');
+    const files = Number(driver.Options['max-file']);
+    const fileBytes = Number(driver.Options['max-size']);
+    // Rotation drops the oldest file: (files - 1) full files are always there.
+    expect((files - 1) * fileBytes, JSON.stringify(driver.Options)).toBeGreaterThanOrEqual(taskLogBytes(settings));
+    // The frame of a full /outputs: base64 in 76-character lines, each an entry of the local driver (×1.35 on disk, measured).
+    expect(taskLogBytes(settings)).toBeGreaterThanOrEqual(2 * settings.logCapBytes + Math.ceil(settings.outputsCapBytes * (4 / 3) * 1.35));
+    expect(files * fileBytes, 'what the node may hold at most').toBeLessThan(2 * taskLogBytes(settings));
   });
 
   it('a run with secrets mounts each as /run/secrets/KEY of the run user, 0400, and keeps no engine log on the node', () => {

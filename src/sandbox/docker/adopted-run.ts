@@ -22,6 +22,7 @@ import { LauncherFrame, LauncherStdout, MarkerSplitter, parseReadyLine, type Fra
 import { Progress, awaitEnding, type Ending } from './command-runner.ts';
 import type { OutputsReader } from './outputs-reader.ts';
 import type { LauncherRef } from './adoption-ref.ts';
+import { containerGone } from '../run-lost.ts';
 
 /** How long the outputs frame may take once the trailer has been read (the launcher writes it unasked, at once). */
 const FRAME_TIMEOUT_MS = 30_000;
@@ -29,11 +30,6 @@ const FRAME_TIMEOUT_MS = 30_000;
 export interface AdoptedRunSettings {
   logCapBytes: number;
   outputs: OutputsLimits;
-}
-
-/** Why a run cannot be adopted: the run is lost (SPEC §13: only then does it end error). */
-export function containerGone(runId: string, why: string): SandrunError {
-  return new SandrunError('not_found', `the server that ran run ${runId} stopped while it was running, and ${why}; the run was not retried`);
 }
 
 export async function followAdoptedRun(

@@ -25,7 +25,8 @@ import { EngineEnvironmentImages, type EnvironmentImages } from '../environment-
 import { EgressGateway, noEgressProxy, wantsNetwork, type EgressGatewaySettings } from './egress-gateway.ts';
 import type { EgressUsage } from '../../egress/egress-ledger.ts';
 import { parseLauncherRef } from './adoption-ref.ts';
-import { containerGone, followAdoptedRun } from './adopted-run.ts';
+import { followAdoptedRun } from './adopted-run.ts';
+import { containerGone } from '../run-lost.ts';
 
 export interface DockerBackendSettings extends HardeningSettings {
   /** Host directory under which each container gets its own directory (inputs bind-mounted at /inputs). */

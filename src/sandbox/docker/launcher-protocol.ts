@@ -22,13 +22,13 @@
 // holds it (which needs the nonce) can only cut the run's own outputs short.
 import { randomBytes } from 'node:crypto';
 import { shellQuote } from '../../shell-quote.ts';
-import { KILL_LEFT_PROCESSES, RUN_COMMAND } from '../command-shell.ts';
+import { KILL_LEFT_PROCESSES, RUN_COMMAND, SUPERVISOR_LINGER_SECONDS } from '../command-shell.ts';
 
 /**
  * How long a launcher whose host connection is gone stays after its command (and the frame): the cgroup (usage) and
  * /outputs (the exec fallback) stay readable meanwhile, by this server or by the one that adopts the run (adopted-run.ts).
  */
-export const LAUNCHER_LINGER_SECONDS = 3600;
+export const LAUNCHER_LINGER_SECONDS = SUPERVISOR_LINGER_SECONDS;
 
 export const LAUNCHER_SCRIPT = `if command -v tar >/dev/null; then printf '\\036ready tar\\n'; else printf '\\036ready -\\n'; fi
 IFS= read -r nonce || exit 125

@@ -19,7 +19,8 @@ export function frameNonce(): string {
 }
 
 /**
- * Line by line, as the wrapper prints it (service-spec.ts). The wrapper prints "\n<nonce> begin\n", waits
+ * Line by line, as the wrapper prints it (service-spec.ts). The wrapper prints "<nonce> start\n" before the command
+ * (dropped: a reader of the kept log learns from it that the log was not cut at its head), then, after it, prints "\n<nonce> begin\n", waits
  * for the server (onBegin), then base64 lines, then "<nonce> end <exit> <tar status>\n"; the newline it adds
  * before the frame is held back from the run's output until the next line shows it was the frame's.
  * A frame begun again restarts it: the last one wins, and the wrapper's is last (every other process
@@ -34,6 +35,8 @@ export class StdoutFrameSplitter {
   private frameBytes = 0;
   private tooLarge = false;
   private ended: { exitCode: number; tarStatus: number } | undefined;
+  private seenLine = false;
+  private startFirst = false;
   private markCompleted!: () => void;
   /** Settles once the wrapper's end line has been seen. */
   readonly completed = new Promise<void>((resolve) => (this.markCompleted = resolve));
@@ -56,6 +59,7 @@ export class StdoutFrameSplitter {
 
   /** A line longer than any marker cannot be one: pass it on (or count it against the frame) without waiting for its end. */
   private flushLongPartial(): void {
+    this.seenLine = true;
     if (this.inFrame) {
       this.frameBytes += this.partial.length;
       this.tooLarge = true;
@@ -65,7 +69,19 @@ export class StdoutFrameSplitter {
     this.partial = '';
   }
 
+  /** Whether the first line was the wrapper's start line: nothing of the run's output came before it was read. */
+  get sawStart(): boolean {
+    return this.startFirst;
+  }
+
   private line(line: string): void {
+    const first = !this.seenLine;
+    this.seenLine = true;
+    // The wrapper's first line, said before the command runs; not the run's output.
+    if (first && line === `${this.nonce} start`) {
+      this.startFirst = true;
+      return;
+    }
     if (line === `${this.nonce} begin`) {
       this.heldNewline = false;
       this.inFrame = true;

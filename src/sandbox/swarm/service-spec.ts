@@ -1,7 +1,7 @@
 // The swarm service a run gets: SPEC §3's restrictions as a service spec (API 1.41), plus the wrapper that returns /outputs.
 import { STOP_SIGNAL, type SandboxSpec } from '../backend.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
-import { KILL_LEFT_PROCESSES, RUN_COMMAND } from '../command-shell.ts';
+import { KILL_LEFT_PROCESSES, RUN_COMMAND, SUPERVISOR_LINGER_SECONDS } from '../command-shell.ts';
 import type { ServiceFeatures } from './node-hardening.ts';
 import { NO_CORE_DUMPS, OUTPUTS, PARAMETERS_FILE, RUN_GID, RUN_UID, RUN_USER, WORKSPACE, outputsTmpfsBytes, runEnv, type HardeningSettings } from '../container-layout.ts';
 
@@ -10,25 +10,51 @@ const MiB = 1024 * 1024;
 /**
  * Waits for the server to attach to the container's stdio (it writes the nonce on stdin), so that every byte of the
  * run's output reaches the server through the attach, which holds the writer back rather than dropping anything.
- * Runs the command with stdin from /dev/null, in its own session; then kills every other process of the run user (so nothing the run
- * started can write after it), prints the frame's begin line, waits for the server to have read the run's usage
- * (a line on stdin), and prints /outputs as a base64 tar and the end line on stdout. Nothing touches /tmp, which
- * the run may have filled: tar's exit status comes back through a pipe. The container's exit code is the command's.
+ * Prints the start line (so a reader of the kept log knows it begins at the run's start, not after a rotation), runs
+ * the command with stdin from /dev/null, in its own session; then kills every other process of the run user (so
+ * nothing the run started can write after it), prints the frame's begin line, waits for the server to have read the
+ * run's usage (a line on stdin), and prints /outputs as a base64 tar and the end line on stdout. Nothing touches /tmp,
+ * which the run may have filled: tar's exit status comes back through a pipe. The container's exit code is the
+ * command's.
+ *
+ * Each wait on stdin is bounded (where the image has `timeout`): a server that died leaves no attach, and swarm keeps
+ * the container's stdin open (no StdinOnce), so the wrapper would wait forever. Past the linger it prints the frame
+ * into the kept log unasked; the server that adopts the run meanwhile (adopted-task.ts) answers the begin line itself.
  */
 const WRAPPER = [
   'n="$1"; shift',
-  'IFS= read -r go || exit 125',
+  `line() { if command -v timeout >/dev/null; then timeout ${SUPERVISOR_LINGER_SECONDS} sh -c 'IFS= read -r l; r=$?; printf "%s" "$l"; exit $r'; else IFS= read -r l; r=$?; printf "%s" "$l"; return $r; fi; }`,
+  'go=$(line) || exit 125',
   '[ "$go" = "$n" ] || exit 125',
+  'printf "%s start\\n" "$n"',
   RUN_COMMAND,
   'code=$?',
   KILL_LEFT_PROCESSES,
   'printf "\\n%s begin\\n" "$n"',
-  'IFS= read -r _',
+  'line >/dev/null',
   'exec 3>&1',
   's=$( { { tar -c -f - -C /outputs . 2>/dev/null; echo $? >&4; } | base64 >&3; } 4>&1 )',
   'printf "%s end %s %s\\n" "$n" "$code" "${s:-255}"',
   'exit $code',
 ].join('\n');
+
+/** Files of a task's kept log: it rotates, so at least (TASK_LOG_FILES - 1) files' worth is always there. */
+const TASK_LOG_FILES = 4;
+
+/**
+ * The `local` driver's disk bytes per byte of the frame: base64 (4/3) in 76-character lines, each line an entry of
+ * its own with ~27 bytes of framing (measured: 4.05 MB of such lines take 5.47 MB, ×1.35); rounded up.
+ */
+const FRAME_DISK_FACTOR = 2;
+
+/**
+ * What a task's kept log must hold for a server that adopts the run (its own attach gone) to finish it: both capped
+ * logs, the outputs frame of the fullest /outputs and a margin. A run that writes more keeps its latest bytes. The
+ * server that started a run reads the attach, never this log.
+ */
+export function taskLogBytes(settings: Pick<HardeningSettings, 'outputsCapBytes'> & { logCapBytes: number }): number {
+  return 2 * settings.logCapBytes + FRAME_DISK_FACTOR * outputsTmpfsBytes(settings.outputsCapBytes) + MiB;
+}
 
 export interface ServiceSettings extends HardeningSettings {
   logCapBytes: number;
@@ -56,6 +82,11 @@ export function secretName(runId: string, index: number): string {
   return `sandrun-${runId}-secret-${index}`;
 }
 
+/** The Docker config holding a run's parameters. */
+export function parametersConfigName(runId: string): string {
+  return `sandrun-${runId}-parameters`;
+}
+
 export function serviceName(runId: string): string {
   return `sandrun-${runId}`;
 }
@@ -76,8 +107,8 @@ export function serviceSpec(parts: ServiceParts, settings: ServiceSettings, feat
   const tmpfs = (sizeBytes: number) => ({ SizeBytes: sizeBytes, Mode: 0o1777, ...(features.tmpfsOptions ? { Options: TMPFS_FLAGS } : {}) });
   const memoryBytes = Math.round(spec.limits.memoryMb * MiB);
   const fileSizeBytes = settings.fileSizeMb * MiB;
-  // For operators' `docker service logs` only: the server reads the run through its attach (swarm-backend.ts).
-  const logFileBytes = 2 * settings.logCapBytes + MiB;
+  // Read by a server that adopts the run (and by operators' `docker service logs`); the live server reads its attach.
+  const logFileBytes = Math.ceil(taskLogBytes(settings) / (TASK_LOG_FILES - 1));
   return {
     Name: serviceName(spec.runId),
     Labels: managedLabels(spec.runId, settings, spec.labels),
@@ -131,7 +162,7 @@ export function serviceSpec(parts: ServiceParts, settings: ServiceSettings, feat
       RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
       // A run with secrets keeps no engine log: the node would write what the run printed, values and all, to its disk.
       LogDriver:
-        parts.secrets.length > 0 ? { Name: 'none' } : { Name: 'local', Options: { 'max-size': String(logFileBytes), 'max-file': '1', compress: 'false' } },
+        parts.secrets.length > 0 ? { Name: 'none' } : { Name: 'local', Options: { 'max-size': String(logFileBytes), 'max-file': String(TASK_LOG_FILES), compress: 'false' } },
     },
     Mode: { Replicated: { Replicas: 1 } },
   };

@@ -12,14 +12,17 @@ import { Removals } from '../removals.ts';
 import { RunClock } from '../run-clock.ts';
 import { RunLogs } from '../run-logs.ts';
 import { StdoutFrameSplitter, frameNonce } from './output-frame.ts';
-import { managedLabels, secretName, serviceSpec, type RunSecretRef } from './service-spec.ts';
+import { managedLabels, parametersConfigName, secretName, serviceSpec, type RunSecretRef } from './service-spec.ts';
 import { artifactCapture } from '../artifact-capture.ts';
 import { Redactor } from '../redaction.ts';
 import { runSecrets } from '../container-layout.ts';
 import { failoverClient } from './manager-failover.ts';
 import { SwarmNodes } from './swarm-nodes.ts';
 import { TaskStdio } from './task-stdio.ts';
-import { outcomeOf, taskFailure } from './task-result.ts';
+import { parseTaskRef, taskRef } from './task-ref.ts';
+import { followAdoptedTask } from './adopted-task.ts';
+import { containerGone } from '../run-lost.ts';
+import { outcomeOf, taskFailure, taskOomKilled } from './task-result.ts';
 import { unknownOutcomeOfSignalledExit } from '../exit-outcome.ts';
 import { watchTask, type TaskInfo } from './task-watch.ts';
 import type { EnvironmentImages } from '../environment-images.ts';
@@ -59,9 +62,6 @@ const STDIO_DRAIN_MS = 15_000;
 const GONE_TIMEOUT_MS = 15_000;
 /** How long the removal of a run's config and secrets is retried (refused while its service is still going away). */
 const CONFIG_REMOVAL_MS = 45_000;
-/** How long a SIGKILLed run's container may take to show OOMKilled, and how often it is asked meanwhile. */
-const OOM_FLAG_GRACE_MS = 500;
-const OOM_FLAG_POLL_MS = 50;
 /** The manager's deadline at most: with too few managers its API hangs ~21 s rather than failing. */
 const MANAGER_TIMEOUT_MS = 10_000;
 
@@ -139,7 +139,7 @@ export class SwarmBackend implements SandboxBackend {
     const image = await this.images.use(spec.image, spec.workspaceDir, [...nodes.values()].map((n) => n.engine));
     const imageId = image.id;
     const nonce = frameNonce();
-    const configName = `sandrun-${spec.runId}-parameters`;
+    const configName = parametersConfigName(spec.runId);
     let configId: string | undefined;
     const secrets: RunSecretRef[] = [];
     let serviceId: string | undefined;
@@ -159,7 +159,8 @@ export class SwarmBackend implements SandboxBackend {
       }
       const service = (await this.manager.createService(serviceSpec({ spec, imageId, configId, configName, nonce, secrets }, this.settings, features))) as { id: string };
       serviceId = service.id;
-      result = await this.follow(serviceId, nonce, spec, options, nodes, (t) => (task = t));
+      const kept = secrets.length === 0;
+      result = await this.follow(serviceId, nonce, kept, spec, options, nodes, (t) => (task = t));
       // Its logs were redacted as they streamed (run-logs.ts); its outputs and messages are, here.
       return Redactor.of(spec.secrets)?.result(result) ?? result;
     } catch (error) {
@@ -172,6 +173,7 @@ export class SwarmBackend implements SandboxBackend {
   private async follow(
     serviceId: string,
     nonce: string,
+    kept: boolean,
     spec: SandboxSpec,
     options: RunOptions,
     nodes: Map<string, { engine: Dockerode }>,
@@ -213,7 +215,8 @@ export class SwarmBackend implements SandboxBackend {
             attached.writeLine(nonce);
             started = true;
             startedAt = new Date();
-            options.onStart?.(startedAt);
+            // What a server that adopts the run finds it by (adopted-task.ts); it rides on the start's own write.
+            options.onStart?.(startedAt, taskRef({ service: serviceId, node: running.NodeID!, container: attached.container.id, nonce, kept }));
             clock.start();
           },
           (error: unknown) => {
@@ -242,7 +245,7 @@ export class SwarmBackend implements SandboxBackend {
       await Promise.race([stdio.ended, delay(STDIO_DRAIN_MS)]);
       if (stdio.broken) throw new SandrunError('engine_unavailable', `the connection to swarm node ${nodeId} broke while reading the run's output: ${stdio.broken.message}; its result is unknown`);
       const frame = splitter.finish();
-      const oomKilled = exitCode !== 0 && (await this.oomKilled(task, nodes, exitCode === 137 ? OOM_FLAG_GRACE_MS : 0));
+      const oomKilled = await taskOomKilled(task.NodeID ? nodes.get(task.NodeID)?.engine : undefined, task.Status.ContainerStatus?.ContainerID, exitCode);
       // No frame: the wrapper died before the command's end was reported (the same rule as the Docker launcher's).
       const signalled = !frame && !oomKilled ? unknownOutcomeOfSignalledExit(exitCode) : undefined;
       if (signalled) throw signalled;
@@ -261,21 +264,6 @@ export class SwarmBackend implements SandboxBackend {
     const containerId = task.Status.ContainerStatus?.ContainerID;
     if (!engine || !containerId) throw new SandrunError('engine_unavailable', `the swarm task of this run runs on node ${nodeId}, whose engine or container the server cannot reach`);
     return TaskStdio.attach(engine, containerId, nodeId, stdout, stderr);
-  }
-
-  /**
-   * Swarm's task status does not say OOM; the node's engine does, while the task's container exists. The engine
-   * learns of the OOM kill from its own event, which can come after the exit: a SIGKILLed run is asked again for graceMs.
-   */
-  private async oomKilled(task: TaskInfo, nodes: Map<string, { engine: Dockerode }>, graceMs: number): Promise<boolean> {
-    const engine = task.NodeID ? nodes.get(task.NodeID)?.engine : undefined;
-    const containerId = task.Status.ContainerStatus?.ContainerID;
-    if (!engine || !containerId) return false;
-    for (const deadline = Date.now() + graceMs; ; await delay(OOM_FLAG_POLL_MS)) {
-      const info = await engine.getContainer(containerId).inspect().catch(() => undefined);
-      if (info?.State.OOMKilled === true) return true;
-      if (!info || Date.now() >= deadline) return false;
-    }
   }
 
   /** Removes the service (which stops its task), the config and the secrets; waits until the task's container is gone, when its node is known. */
@@ -311,11 +299,41 @@ export class SwarmBackend implements SandboxBackend {
     }
   }
 
-  /** Not yet on the swarm: a run whose server stopped is lost here, as before (docs/decisions.md, "Runs outlive their server"). */
-  adopt(spec: AdoptionSpec): Promise<SandboxResult> {
-    return Promise.reject(
-      new SandrunError('not_found', `the server that ran run ${spec.runId} stopped while it was running; the swarm backend cannot adopt a run yet, so its service was removed and the run was not retried`),
-    );
+  /**
+   * A run another process started on this swarm: its task is followed from its kept log on its node (adopted-task.ts),
+   * then its service, config and secrets are removed as run() would have. A run that cannot be adopted (no note, no
+   * kept log, its service or container gone) ends error, and its service goes all the same.
+   */
+  async adopt(spec: AdoptionSpec, options: RunOptions = {}): Promise<SandboxResult> {
+    const ref = parseTaskRef(spec.sandboxRef);
+    if (!ref) throw containerGone(spec.runId, 'it left no note of a swarm service that can be adopted');
+    let task: TaskInfo | undefined;
+    let result: SandboxResult | undefined;
+    try {
+      if (!ref.kept) throw containerGone(spec.runId, 'its task kept no log to finish it from (a run with secrets: their values are never written to the node’s disk)');
+      result = await followAdoptedTask(ref, spec, options, {
+        manager: this.manager,
+        nodes: this.nodes,
+        settings: { logCapBytes: this.settings.logCapBytes, outputs: { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries } },
+        seen: (t) => (task = t),
+      });
+      return Redactor.of(spec.secrets)?.result(result) ?? result;
+    } catch (error) {
+      throw engineError(error, `adopting run ${spec.runId} on the swarm`);
+    } finally {
+      task ??= { ID: '', NodeID: ref.node, Status: { State: 'unknown', ContainerStatus: { ContainerID: ref.container } } };
+      await this.removals.afterRun(this.discardAdopted(ref.service, spec.runId, task), result);
+    }
+  }
+
+  /** As discard, with the config and secrets named by the service's spec (or, the service gone, the config by its name). */
+  private async discardAdopted(serviceId: string, runId: string, task: TaskInfo): Promise<void> {
+    type Spec = { Spec?: { TaskTemplate?: { ContainerSpec?: { Configs?: { ConfigID: string }[]; Secrets?: { File?: { Name?: string }; SecretID: string; SecretName: string }[] } } } };
+    const service = (await this.manager.getService(serviceId).inspect().catch(() => undefined)) as Spec | undefined;
+    const containerSpec = service?.Spec?.TaskTemplate?.ContainerSpec;
+    const configId = containerSpec?.Configs?.[0]?.ConfigID ?? parametersConfigName(runId);
+    const secrets = (containerSpec?.Secrets ?? []).map((s) => ({ key: s.File?.Name ?? '', secretId: s.SecretID, secretName: s.SecretName }));
+    await this.discard(service ? serviceId : undefined, configId, secrets, task);
   }
 
   async listManaged(): Promise<ManagedContainer[]> {

@@ -1,4 +1,5 @@
 // Turns a finished task (exit code, OOM flag, outputs frame) into the sandbox's outcome and outputs.
+import type Dockerode from 'dockerode';
 import { Readable } from 'node:stream';
 import { SandrunError } from '../../errors.ts';
 import type { SandboxOutcome } from '../backend.ts';
@@ -7,6 +8,11 @@ import { readOutputsTar, type ArtifactCapture, type OutputsLimits, type OutputsR
 import type { Artifact } from '../../artifacts/artifact-types.ts';
 import type { OutputsFrame } from './output-frame.ts';
 import type { TaskInfo } from './task-watch.ts';
+import { delay } from '../../delay.ts';
+
+/** How long a SIGKILLed run's container may take to show OOMKilled, and how often it is asked meanwhile. */
+const OOM_FLAG_GRACE_MS = 500;
+const OOM_FLAG_POLL_MS = 50;
 
 /** A task that ended without its command having run to an exit: the platform failed (image, node, engine). */
 export function taskFailure(task: TaskInfo): SandrunError | undefined {
@@ -39,4 +45,18 @@ async function readFrame(exitCode: number, frame: OutputsFrame | undefined, limi
     return { ok: false, code: 'output_invalid', message: `could not read /outputs: ${why}`, outputs: {} };
   }
   return readOutputsTar(Readable.from([Buffer.from(frame.base64, 'base64')]), limits, capture);
+}
+
+/**
+ * Swarm's task status does not say OOM; the node's engine does, while the task's container exists. The engine
+ * learns of the OOM kill from its own event, which can come after the exit: a SIGKILLed run (137) is asked again for a while.
+ */
+export async function taskOomKilled(engine: Dockerode | undefined, containerId: string | undefined, exitCode: number): Promise<boolean> {
+  if (exitCode === 0 || !engine || !containerId) return false;
+  const graceMs = exitCode === 137 ? OOM_FLAG_GRACE_MS : 0;
+  for (const deadline = Date.now() + graceMs; ; await delay(OOM_FLAG_POLL_MS)) {
+    const info = await engine.getContainer(containerId).inspect().catch(() => undefined);
+    if (info?.State.OOMKilled === true) return true;
+    if (!info || Date.now() >= deadline) return false;
+  }
 }

@@ -1,0 +1,19 @@
+// A swarm run's note of where it runs (runs.sandbox_ref): written at its start, read back by the server that adopts it.
+import { describe, expect, it } from 'vitest';
+import { launcherRef } from '../../src/sandbox/docker/adoption-ref.ts';
+import { parseTaskRef, taskRef } from '../../src/sandbox/swarm/task-ref.ts';
+
+const ref = { service: 'kq3x7b2m9p0c1d4e5f6g7h8j9', node: 'n0d3id000000000000000000a', container: 'a'.repeat(64), nonce: `sandrun-frame-${'b'.repeat(32)}`, kept: true };
+
+describe('the swarm task note', () => {
+  it('reads back what was written', () => {
+    expect(parseTaskRef(taskRef(ref))).toEqual({ path: 'swarm', ...ref });
+  });
+
+  it('is not read from another backend’s note, a damaged row or none', () => {
+    expect(parseTaskRef(launcherRef('c'.repeat(64), 'd'.repeat(32), true))).toBeUndefined();
+    expect(parseTaskRef('{"path":"swarm"')).toBeUndefined();
+    expect(parseTaskRef(JSON.stringify({ path: 'swarm', ...ref, container: 'short' }))).toBeUndefined();
+    expect(parseTaskRef(null)).toBeUndefined();
+  });
+});
