@@ -105,6 +105,8 @@ const environmentSchema = z.object({
   SANDRUN_TENANT_DAILY_CPU_SECONDS: z.coerce.number().positive().optional(),
   SANDRUN_RETENTION_DAYS: z.coerce.number().int().min(0).default(30),
   SANDRUN_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).default(30),
+  SANDRUN_HEARTBEAT_SECONDS: positiveNumber(5),
+  SANDRUN_SERVER_DEAD_SECONDS: positiveNumber(30),
   SANDRUN_REQUEST_RECEIVE_TIMEOUT_SECONDS: positiveNumber(60),
   SANDRUN_ENGINE_CALL_TIMEOUT_SECONDS: positiveNumber(30),
   SANDRUN_MIN_FREE_MB: z.coerce.number().int().min(0).default(256),
@@ -245,6 +247,8 @@ export interface Config {
   retentionDays: number;
   /** On SIGTERM, how long running runs may go on before they are cancelled. */
   shutdownGraceMs: number;
+  /** PostgreSQL: how often a server says it is alive, and after how long without a word it is dead (its runs are taken over). */
+  membership: { heartbeatMs: number; deadMs: number };
   /** How long a client may take to send a request's headers and body (408 past it); the answer itself is not bounded. */
   requestReceiveTimeoutMs: number;
   /** How long any engine request may wait for the engine's answer (a stream: its start); a container's wait and uploads excepted. */
@@ -363,6 +367,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.SANDRUN_BACKEND === 'swarm' && e.SANDRUN_SWARM_HOST.length === 0) {
     throw new SandrunError('invalid_request', 'invalid configuration: SANDRUN_SWARM_HOST (the managers\' engines, comma-separated: unix://, tcp+tls:// or tcp://) is required when SANDRUN_BACKEND=swarm');
   }
+  if (e.SANDRUN_SERVER_DEAD_SECONDS < 3 * e.SANDRUN_HEARTBEAT_SECONDS) {
+    // Fewer than three missed heartbeats would take a slow but live server's runs from it.
+    throw new SandrunError(
+      'invalid_request',
+      `invalid configuration: SANDRUN_SERVER_DEAD_SECONDS ${e.SANDRUN_SERVER_DEAD_SECONDS} must be at least three times SANDRUN_HEARTBEAT_SECONDS (${e.SANDRUN_HEARTBEAT_SECONDS})`,
+    );
+  }
   const minPids = e.SANDRUN_RUNTIME === 'runsc' ? GVISOR_MIN_PIDS : 1;
   if (e.SANDRUN_DEFAULT_PIDS < minPids) {
     throw new SandrunError('invalid_request', `invalid configuration: SANDRUN_DEFAULT_PIDS ${e.SANDRUN_DEFAULT_PIDS} is below ${minPids}, the fewest a run can start with under gVisor (SANDRUN_RUNTIME=runsc)`);
@@ -403,6 +414,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tenantDailyCpuSeconds: e.SANDRUN_TENANT_DAILY_CPU_SECONDS,
     retentionDays: e.SANDRUN_RETENTION_DAYS,
     shutdownGraceMs: e.SANDRUN_SHUTDOWN_GRACE_SECONDS * 1000,
+    membership: { heartbeatMs: e.SANDRUN_HEARTBEAT_SECONDS * 1000, deadMs: e.SANDRUN_SERVER_DEAD_SECONDS * 1000 },
     requestReceiveTimeoutMs: e.SANDRUN_REQUEST_RECEIVE_TIMEOUT_SECONDS * 1000,
     engineCallTimeoutMs: e.SANDRUN_ENGINE_CALL_TIMEOUT_SECONDS * 1000,
     minFreeBytes: e.SANDRUN_MIN_FREE_MB * 1024 * 1024,

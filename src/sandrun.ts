@@ -29,6 +29,9 @@ import { LiveLogs } from './runs/live-logs.ts';
 import { LiveLogRelay } from './cluster/live-log-relay.ts';
 import { clusterParts } from './cluster/cluster-parts.ts';
 import { reconcile } from './runs/reconcile.ts';
+import { liveRuns, sweepInstances, takeOver } from './runs/takeover.ts';
+import { Membership, SingleServer, type RunOwnership } from './cluster/membership.ts';
+import { ServerStore } from './store/server-store.ts';
 import { RetentionJob } from './runs/retention.ts';
 import { DiskGuard } from './runs/disk-guard.ts';
 import { EngineGate } from './runs/engine-gate.ts';
@@ -67,6 +70,8 @@ const RETENTION_INTERVAL_MS = 15 * 60_000;
 const ENVIRONMENT_SWEEP_INTERVAL_MS = 15 * 60_000;
 /** How long a run's end waits for the egress proxy's last count of it (the proxy looks every 250 ms). */
 const EGRESS_CLOSE_WAIT_MS = 3_000;
+/** The exit code of a server that found itself declared dead by the others (a supervisor starts it again, afresh). */
+const MEMBERSHIP_LOST_EXIT_CODE = 75;
 
 /** Why this server cannot give a run network access (SPEC §11), said in the run's 422; null when it can. */
 function egressUnavailable(config: Config): string | null {
@@ -193,8 +198,27 @@ export async function createSandrun(config: Config, logger: Logger = createLogge
     runningRuns: () => scheduler.runningCount,
     poolCounts: () => (sandbox instanceof DockerBackend ? sandbox.poolStats : undefined),
   });
+  const instanceId = instanceIdOf(config.dataDir);
+  // PostgreSQL: servers that know each other (who is alive, who answers for which run); SQLite: this one answers for all.
+  const membership =
+    database.kind === 'postgres'
+      ? new Membership({
+          servers: new ServerStore(database.db),
+          runs: stores.runs,
+          instanceId,
+          heartbeatMs: config.membership.heartbeatMs,
+          deadMs: config.membership.deadMs,
+          logger,
+          // Its runs may be another server's by now: carrying on would run them twice. Like a kill -9, containers stay for the takers.
+          onLost: (reason) => {
+            logger.fatal({ reason }, 'this server was taken for dead by the others; exiting so that it starts again afresh');
+            process.exit(MEMBERSHIP_LOST_EXIT_CODE);
+          },
+        })
+      : undefined;
+  const ownership: RunOwnership = membership ?? new SingleServer(stores.runs);
   const hardening = {
-    instanceId: instanceIdOf(config.dataDir),
+    instanceId,
     runtime: config.runtime,
     tmpMb: config.tmpMb,
     outputsCapBytes: config.outputsCapBytes,
@@ -286,6 +310,7 @@ export async function createSandrun(config: Config, logger: Logger = createLogge
     scheduler,
     liveLogs,
     signals: cluster.signals,
+    ownership,
     config,
     logger,
     metrics,
@@ -360,9 +385,17 @@ export async function createSandrun(config: Config, logger: Logger = createLogge
       await environments.recover();
       // Before runs are queued: cancels and follows from other servers must reach the ones this server takes.
       await cluster.start();
-      await reconcile({ runs: stores.runs, projects: stores.projects, runService, sandbox, logger });
+      const carriers = { projects: stores.projects, runService, sandbox, ownership, logger };
+      await reconcile(carriers);
+      membership?.start({
+        takeOver: (runs) => takeOver(runs, carriers),
+        // A dead server's parked containers go once it has been dead a while (one it started just before it died included).
+        sweep: (instances) => sweepInstances(instances, { ...carriers, minAgeMs: config.membership.deadMs }),
+      });
       reaper = setInterval(() => {
-        sandbox.reap((runId) => runService.isActive(runId), { minAgeMs: REAP_INTERVAL_MS }).catch((error: unknown) => logger.warn({ err: error }, 'reaper failed'));
+        liveRuns(carriers)
+          .then((isLive) => sandbox.reap(isLive, { minAgeMs: REAP_INTERVAL_MS }))
+          .catch((error: unknown) => logger.warn({ err: error }, 'reaper failed'));
       }, REAP_INTERVAL_MS);
       reaper.unref();
       retention.start(RETENTION_INTERVAL_MS);
@@ -397,7 +430,10 @@ export async function createSandrun(config: Config, logger: Logger = createLogge
       const closed = server ? new Promise<void>((resolve) => server!.close(() => resolve())) : Promise.resolve();
       // No run starts from here on: parked containers go now, not after the grace period (which a forced stop may cut short).
       const released = sandbox.releaseWarm({}).catch((error: unknown) => logger.warn({ err: error }, 'removing parked containers failed'));
+      membership?.beginLeaving();
       await runService.shutdown(config.shutdownGraceMs);
+      // Its runs ended or were cancelled; those still pending are taken by another server at once.
+      await membership?.stop().catch((error: unknown) => logger.warn({ err: error }, 'could not mark this server stopped; the others take its runs once it counts as dead'));
       liveLogRelay.close();
       await cluster.close();
       // Builds under way are stopped (their runs stay pending and the next start builds again).

@@ -15,6 +15,7 @@ import type { ProjectRecord } from '../store/project-store.ts';
 import type { LiveLogs } from './live-logs.ts';
 import type { RunSignals } from '../cluster/run-signals.ts';
 import { waitForFinish } from '../cluster/finish-wait.ts';
+import type { RunOwnership } from '../cluster/membership.ts';
 import { cancelledBeforeStart, completionFromFailure, completionFromSandbox } from './run-outcome.ts';
 import { IDEMPOTENCY_WINDOW_MS, parseIdempotencyKey, requestHash } from './idempotency.ts';
 import { assertWithinDailyCpu } from './quota.ts';
@@ -60,6 +61,8 @@ export interface RunServiceDeps {
   liveLogs: LiveLogs;
   /** Runs' ends and cancels between the servers of one service (in-process when this process is the whole service). */
   signals: RunSignals;
+  /** Which server answers for each run (membership.ts): recorded with each run this one accepts. */
+  ownership: Pick<RunOwnership, 'serverId' | 'claimIfOrphaned'>;
   config: Pick<Config, 'defaultImage' | 'defaultLimits' | 'maxLimits' | 'minPids' | 'tenantDailyCpuSeconds' | 'parametersMaxDepth' | 'egressAllow'>;
   /** Why this server cannot give a run network access yet (SPEC §11): a run granted any is refused with it; null when it can. */
   egressUnavailable: string | null;
@@ -99,6 +102,7 @@ export class RunService {
   private readonly scheduler: FairScheduler;
   private readonly liveLogs: LiveLogs;
   private readonly signals: RunSignals;
+  private readonly ownership: RunServiceDeps['ownership'];
   private readonly config: RunServiceDeps['config'];
   private readonly logger: Logger;
   private readonly metrics: Metrics;
@@ -119,6 +123,7 @@ export class RunService {
     this.artifacts = deps.artifacts;
     this.now = deps.now ?? (() => new Date());
     this.signals = deps.signals;
+    this.ownership = deps.ownership;
     // A cancel asked of another server, for a run this one holds (queued, preparing or running).
     this.signals.subscribeAll((signal) => {
       if (signal.type !== 'cancel') return;
@@ -200,6 +205,7 @@ export class RunService {
         limits: plan.limits,
         warning,
         replayOf,
+        serverId: this.ownership.serverId,
       }, releasePlace);
     } finally {
       releasePlace();
@@ -502,9 +508,20 @@ export class RunService {
     const here = this.cancelHere(runId);
     if (here) return here;
     if (!this.signals.spansServers) throw new SandrunError('conflict', `run ${runId} is ${run.status} but not handled by this server`);
+    // Noted first: should its server be dead (or die before it hears the signal), whoever takes the run over cancels it.
+    await this.runs.requestCancel(runId, this.now().toISOString());
+    // Its server died or stopped: taken over here and cancelled now, rather than after the takeover's next pass.
+    const orphan = await this.ownership.claimIfOrphaned(runId);
+    if (orphan) return this.cancelTakenOver(orphan);
     // Another server holds it: that one cancels it, and its end reaches this one's wait.
     this.signals.publish({ type: 'cancel', runId });
     return this.waitForTerminal(runId);
+  }
+
+  /** Cancels a run just taken over from a dead or stopped server (a running one is adopted first, to stop its container). */
+  cancelTakenOver(run: RunRecord): Promise<RunRecord> {
+    if (run.status === 'running') this.adopt(run);
+    return this.cancelHere(run.id) ?? this.finish(run.id, cancelledBeforeStart(this.now()));
   }
 
   /** Cancels the run if this server holds it (queued, preparing or running): its end once recorded; undefined if not. */

@@ -118,6 +118,12 @@ export interface AdoptionSpec {
   secrets?: Record<string, string>;
 }
 
+export interface ReapOptions {
+  minAgeMs?: number;
+  /** Whose containers: another server's instance (labels.ts INSTANCE_LABEL); this server's own by default. */
+  instanceId?: string;
+}
+
 export interface ManagedContainer {
   containerId: string;
   runId: string;
@@ -151,13 +157,14 @@ export interface SandboxBackend {
    * left no note of one): the run is lost. From the call on (synchronously), the reaper leaves that container alone.
    */
   adopt(spec: AdoptionSpec, options?: RunOptions): Promise<SandboxResult>;
-  /** Containers this backend created that still exist (for reconciliation after a restart). */
-  listManaged(): Promise<ManagedContainer[]>;
+  /** Containers this backend created (or, with `instanceId`, another server on the same engine) that still exist. */
+  listManaged(instanceId?: string): Promise<ManagedContainer[]>;
   /**
    * Removes every managed container that is neither serving a run of this process nor parked in its pool, whose
-   * run is not live, and (with minAgeMs) which is older than that; returns how many it removed.
+   * run is not live, and (with minAgeMs) which is older than that; returns how many it removed. `instanceId`: the
+   * containers another server made on this engine (a dead one's, SPEC §13), in place of this server's own.
    */
-  reap(isLive: (runId: string) => boolean, options?: { minAgeMs?: number }): Promise<number>;
+  reap(isLive: (runId: string) => boolean, options?: ReapOptions): Promise<number>;
   /** Removes containers parked ahead whose labels match (a project refreshed or removed); `{}` matches all. */
   releaseWarm(labels: Record<string, string>): Promise<void>;
   /**

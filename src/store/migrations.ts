@@ -257,6 +257,24 @@ export const MIGRATIONS: Migration[] = [
   ALTER TABLE runs ADD COLUMN slot_claimed_at TEXT;
   UPDATE runs SET slot_claimed_at = started_at WHERE status = 'running';
   `,
+  // members slice (issue 21, SPEC §13): which server answers for each unfinished run, and which servers are alive (by
+  // their heartbeats, on the database's clock), so that a dead server's runs are taken over and a live one's never are.
+  {
+    sqlite: 'ALTER TABLE runs ADD COLUMN server_id TEXT; ALTER TABLE runs ADD COLUMN cancel_requested_at TEXT;',
+    postgres: `
+    ALTER TABLE runs ADD COLUMN server_id TEXT;
+    ALTER TABLE runs ADD COLUMN cancel_requested_at TEXT;
+    CREATE INDEX runs_unfinished_server ON runs (server_id) WHERE status IN ('pending', 'running');
+    CREATE TABLE servers (
+      id TEXT PRIMARY KEY,
+      instance_id TEXT NOT NULL,
+      started_at TIMESTAMPTZ NOT NULL,
+      heartbeat_at TIMESTAMPTZ NOT NULL,
+      stopped_at TIMESTAMPTZ
+    );
+    CREATE INDEX servers_instance ON servers (instance_id);
+    `,
+  },
 ];
 
 /** The SQLite migrations folded into POSTGRES_BASELINE. */

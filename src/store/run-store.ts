@@ -72,6 +72,8 @@ export interface RunRecord {
   outputsMatch: boolean | null;
   /** The sandbox's note of where it runs (its container), set with its start: how another server adopts it; null: none. */
   sandboxRef: string | null;
+  /** When a cancel was asked of it on a server that did not hold it (SPEC §13): a server taking it over cancels it. */
+  cancelRequestedAt: string | null;
   /** The files it left under /outputs (SPEC §12), sorted by path; empty once purged. */
   artifacts: Artifact[];
 }
@@ -79,7 +81,11 @@ export interface RunRecord {
 export type NewRun = Pick<
   RunRecord,
   'id' | 'tenantId' | 'projectId' | 'projectName' | 'scope' | 'modelName' | 'branch' | 'commitSha' | 'parameters' | 'image' | 'command' | 'limits' | 'warning'
-> & { replayOf?: string | null };
+> & {
+  replayOf?: string | null;
+  /** The server that accepts it (servers.id); null on SQLite's single server. */
+  serverId?: string | null;
+};
 
 /** What a run's start records beyond its time: the image it runs on and the ref of its inputs (data-snapshot.ts). */
 export interface RunSnapshot {
@@ -135,6 +141,7 @@ function toRecord(row: RunRow, artifacts: Artifact[]): RunRecord {
     replayOf: row.replay_of,
     outputsMatch: row.outputs_match === null ? null : row.outputs_match === 1,
     sandboxRef: row.sandbox_ref,
+    cancelRequestedAt: row.cancel_requested_at,
     artifacts,
   };
 }
@@ -206,6 +213,7 @@ export class RunStore {
         status: 'pending',
         created_at: createdAt,
         replay_of: run.replayOf ?? null,
+        server_id: run.serverId ?? null,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -320,6 +328,38 @@ export class RunStore {
   async unfinished(): Promise<RunRecord[]> {
     const rows = await this.db.selectFrom('runs').selectAll().where('status', 'in', ['pending', 'running']).orderBy('seq').execute();
     return Promise.all(rows.map((row) => this.toRecord(row)));
+  }
+
+  /**
+   * Takes the unfinished runs of `fromServers` (dead or stopped ones), and of no server (rows from before servers were
+   * recorded), for `serverId`, in one UPDATE: its row locks make a second taker's recheck of `server_id` fail, so no
+   * run goes to two servers. `runId`: only that run.
+   */
+  async claim(serverId: string, fromServers: readonly string[], runId?: string): Promise<RunRecord[]> {
+    let update = this.db
+      .updateTable('runs')
+      .set({ server_id: serverId })
+      .where('status', 'in', ['pending', 'running'])
+      .where((eb) => (fromServers.length > 0 ? eb.or([eb('server_id', 'is', null), eb('server_id', 'in', fromServers)]) : eb('server_id', 'is', null)));
+    if (runId !== undefined) update = update.where('id', '=', runId);
+    const rows = await update.returningAll().execute();
+    return Promise.all(rows.sort((a, b) => a.seq - b.seq).map((row) => this.toRecord(row)));
+  }
+
+  /** Notes a cancel asked of an unfinished run, for whichever server carries it on (its own may be dead). */
+  async requestCancel(id: string, at: string): Promise<void> {
+    await this.db.updateTable('runs').set({ cancel_requested_at: at }).where('id', '=', id).where('status', 'in', ['pending', 'running']).execute();
+  }
+
+  /** Ids of unfinished runs another server answers for (or none yet): this server's reaper leaves their containers alone. */
+  async unfinishedOfOthers(serverId: string): Promise<Set<string>> {
+    const rows = await this.db
+      .selectFrom('runs')
+      .select('id')
+      .where('status', 'in', ['pending', 'running'])
+      .where((eb) => eb.or([eb('server_id', 'is', null), eb('server_id', '<>', serverId)]))
+      .execute();
+    return new Set(rows.map((row) => row.id));
   }
 
   async list(query: RunListQuery): Promise<RunRecord[]> {

@@ -65,6 +65,20 @@ export interface RunTable {
   outputs_match: number | null;
   sandbox_ref: string | null;
   slot_claimed_at: string | null;
+  /** The server (servers.id) that answers for the unfinished run; null on SQLite's single server, and for older rows. */
+  server_id: string | null;
+  /** When a cancel was asked of a run whose server may be gone: whoever takes the run over cancels it. */
+  cancel_requested_at: string | null;
+}
+
+/** PostgreSQL: one row per server start (membership.ts); the times are the database's clock. */
+export interface ServerTable {
+  id: string;
+  /** The data directory's identity (the sandrun.instance label on its containers); the same across its restarts. */
+  instance_id: string;
+  started_at: Date;
+  heartbeat_at: Date;
+  stopped_at: Date | null;
 }
 
 export interface TokenTable {
@@ -180,4 +194,5 @@ export interface Schema {
   webhook_deliveries: WebhookDeliveryTable;
   webhook_attempts: WebhookAttemptTable;
   run_artifacts: RunArtifactTable;
+  servers: ServerTable;
 }

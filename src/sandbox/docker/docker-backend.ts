@@ -3,7 +3,7 @@ import type Dockerode from 'dockerode';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandrunError, errorMessage } from '../../errors.ts';
-import type { AdoptionSpec, ManagedContainer, RunOptions, SandboxBackend, SandboxResult, SandboxSpec } from '../backend.ts';
+import type { AdoptionSpec, ManagedContainer, ReapOptions, RunOptions, SandboxBackend, SandboxResult, SandboxSpec } from '../backend.ts';
 import { CommandRunner } from './command-runner.ts';
 import { DirectRunner } from './direct-runner.ts';
 import { EngineEvents } from './engine-events.ts';
@@ -249,12 +249,15 @@ export class DockerBackend implements SandboxBackend {
 
   private async finishAdopted(containerId: string, spec: AdoptionSpec, follow: () => Promise<SandboxResult>): Promise<SandboxResult> {
     const container = this.docker.getContainer(containerId);
-    const owner = await container.inspect().then(
-      (info) => info.Config.Labels[RUN_ID_LABEL],
-      () => undefined,
-    );
+    const info = await container.inspect().catch(() => undefined);
+    const owner = info?.Config.Labels[RUN_ID_LABEL];
+    // Another server's run with network grants: its grants and byte counts live with that server's egress proxy.
+    const foreignGrants = info !== undefined && info.Config.Labels[INSTANCE_LABEL] !== this.settings.instanceId && (info.HostConfig.NetworkMode ?? 'none') !== 'none';
     let result: SandboxResult | undefined;
     try {
+      if (foreignGrants) {
+        throw containerGone(spec.runId, "its network grants were kept by that server's egress proxy, which another server cannot take over; its container was removed");
+      }
       result = await follow();
       // A run with grants still has them open in the ledger (its server never closed them): their end gives its counts.
       const egress = this.egress && owner ? await this.egress.close(spec.runId).catch(() => [] as EgressUsage[]) : [];
@@ -296,11 +299,11 @@ export class DockerBackend implements SandboxBackend {
     await Promise.all([this.pool.close(), removeListed()]);
   }
 
-  async listManaged(): Promise<ManagedContainer[]> {
+  async listManaged(instanceId = this.settings.instanceId): Promise<ManagedContainer[]> {
     try {
       const containers = await this.docker.listContainers({
         all: true,
-        filters: { label: [`${MANAGED_LABEL}=true`, `${INSTANCE_LABEL}=${this.settings.instanceId}`] },
+        filters: { label: [`${MANAGED_LABEL}=true`, `${INSTANCE_LABEL}=${instanceId}`] },
       });
       return containers.map((c) => ({ containerId: c.Id, runId: c.Labels[RUN_ID_LABEL] ?? '', running: c.State === 'running', createdAt: new Date(c.Created * 1000) }));
     } catch (error) {
@@ -308,13 +311,18 @@ export class DockerBackend implements SandboxBackend {
     }
   }
 
-  async reap(isLive: (runId: string) => boolean, options: { minAgeMs?: number } = {}): Promise<number> {
+  async reap(isLive: (runId: string) => boolean, options: ReapOptions = {}): Promise<number> {
     let removed = 0;
     const bornBefore = Date.now() - (options.minAgeMs ?? 0);
-    const managedContainers = await this.listManaged();
+    const instanceId = options.instanceId ?? this.settings.instanceId;
+    const own = instanceId === this.settings.instanceId;
+    const managedContainers = await this.listManaged(instanceId);
     const containerNames = new Set(managedContainers.map((managed) => managed.runId));
-    await this.removeStaleDirectories(bornBefore, containerNames);
-    await this.secretFiles.sweep(bornBefore, containerNames);
+    // Directories, secret files and the egress proxy are this server's own (its data directory): another's stay its own.
+    if (own) {
+      await this.removeStaleDirectories(bornBefore, containerNames);
+      await this.secretFiles.sweep(bornBefore, containerNames);
+    }
     const leftovers = managedContainers.filter(
       (managed) =>
         !this.running.isServing(managed.containerId) &&
@@ -334,15 +342,15 @@ export class DockerBackend implements SandboxBackend {
           .catch((error: unknown) => isNotFound(error) || this.logWarning?.(engineError(error, `removing leftover container ${managed.containerId}`))),
       ),
     );
-    await this.removeStaleVolumes(isLive, bornBefore);
-    await this.egress?.sweep(isLive, bornBefore);
+    await this.removeStaleVolumes(isLive, bornBefore, instanceId);
+    if (own) await this.egress?.sweep(isLive, bornBefore);
     return removed;
   }
 
   /** Outputs volumes of the direct path (direct-runner.ts) whose run is over: a killed server leaves them behind. */
-  private async removeStaleVolumes(isLive: (runId: string) => boolean, bornBefore: number): Promise<void> {
+  private async removeStaleVolumes(isLive: (runId: string) => boolean, bornBefore: number, instanceId: string): Promise<void> {
     const listed = await this.docker
-      .listVolumes({ filters: { label: [`${MANAGED_LABEL}=true`, `${INSTANCE_LABEL}=${this.settings.instanceId}`] } })
+      .listVolumes({ filters: { label: [`${MANAGED_LABEL}=true`, `${INSTANCE_LABEL}=${instanceId}`] } })
       .catch((error: unknown) => Promise.reject(engineError(error, 'listing sandrun volumes')));
     for (const volume of listed.Volumes ?? []) {
       const runId = volume.Labels?.[RUN_ID_LABEL] ?? '';

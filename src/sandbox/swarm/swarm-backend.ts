@@ -4,7 +4,7 @@ import type { ChunkSink } from '../stream-demux.ts';
 import { readContainerUsage } from '../container-usage.ts';
 import { engineFor, tlsFailure, type EngineTls } from './engine-client.ts';
 import { SandrunError, errorMessage } from '../../errors.ts';
-import { STOP_SIGNAL, signalExitCode, type AdoptionSpec, type ManagedContainer, type RunOptions, type SandboxBackend, type SandboxResult, type SandboxSpec, type SandboxUsage } from '../backend.ts';
+import { STOP_SIGNAL, signalExitCode, type AdoptionSpec, type ManagedContainer, type ReapOptions, type RunOptions, type SandboxBackend, type SandboxResult, type SandboxSpec, type SandboxUsage } from '../backend.ts';
 import { engineError, isEngineUnreachable, isNotFound } from '../engine-errors.ts';
 import type { HardeningSettings } from '../container-layout.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
@@ -336,10 +336,10 @@ export class SwarmBackend implements SandboxBackend {
     await this.discard(service ? serviceId : undefined, configId, secrets, task);
   }
 
-  async listManaged(): Promise<ManagedContainer[]> {
+  async listManaged(instanceId = this.settings.instanceId): Promise<ManagedContainer[]> {
     try {
       const services = (await this.manager.listServices({
-        filters: { label: [`${MANAGED_LABEL}=true`, `${INSTANCE_LABEL}=${this.settings.instanceId}`] },
+        filters: { label: [`${MANAGED_LABEL}=true`, `${INSTANCE_LABEL}=${instanceId}`] },
       })) as { ID: string; CreatedAt: string; Spec: { Labels?: Record<string, string> } }[];
       return services.map((s) => ({ containerId: s.ID, runId: s.Spec.Labels?.[RUN_ID_LABEL] ?? '', running: true, createdAt: new Date(s.CreatedAt) }));
     } catch (error) {
@@ -347,15 +347,16 @@ export class SwarmBackend implements SandboxBackend {
     }
   }
 
-  async reap(isLive: (runId: string) => boolean, options: { minAgeMs?: number } = {}): Promise<number> {
+  async reap(isLive: (runId: string) => boolean, options: ReapOptions = {}): Promise<number> {
     const bornBefore = Date.now() - (options.minAgeMs ?? 0);
+    const instanceId = options.instanceId ?? this.settings.instanceId;
     let removed = 0;
-    for (const managed of await this.listManaged()) {
+    for (const managed of await this.listManaged(instanceId)) {
       if (managed.createdAt.getTime() > bornBefore || (managed.runId && isLive(managed.runId))) continue;
       await this.manager.getService(managed.containerId).remove().then(() => (removed += 1), () => undefined);
     }
     type Listed = { ID: string; CreatedAt: string; Spec: { Labels?: Record<string, string> } }[];
-    const byInstance = { filters: { label: [`${INSTANCE_LABEL}=${this.settings.instanceId}`] } };
+    const byInstance = { filters: { label: [`${INSTANCE_LABEL}=${instanceId}`] } };
     const leftover = (item: Listed[number]) => {
       const runId = item.Spec.Labels?.[RUN_ID_LABEL] ?? '';
       return new Date(item.CreatedAt).getTime() <= bornBefore && !(runId && isLive(runId));
@@ -367,7 +368,8 @@ export class SwarmBackend implements SandboxBackend {
     for (const secret of ((await this.manager.listSecrets(byInstance).catch(() => [])) as Listed).filter(leftover)) {
       await this.manager.getSecret(secret.ID).remove().catch(() => undefined);
     }
-    await this.removeIdleImages(this.settings.imageIdleMs ?? DEFAULT_IMAGE_IDLE_MS);
+    // Workspace images are leased by this process: another server's are its own to sweep.
+    if (instanceId === this.settings.instanceId) await this.removeIdleImages(this.settings.imageIdleMs ?? DEFAULT_IMAGE_IDLE_MS);
     return removed;
   }
 
