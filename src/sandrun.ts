@@ -394,7 +394,7 @@ export async function createSandrun(config: Config, logger: Logger = createLogge
       });
       reaper = setInterval(() => {
         liveRuns(carriers)
-          .then((isLive) => sandbox.reap(isLive, { minAgeMs: REAP_INTERVAL_MS }))
+          .then(({ isLive, keep }) => sandbox.reap(isLive, { minAgeMs: REAP_INTERVAL_MS, keep }))
           .catch((error: unknown) => logger.warn({ err: error }, 'reaper failed'));
       }, REAP_INTERVAL_MS);
       reaper.unref();

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { errorMessage } from '../errors.ts';
-import type { RunRecord, RunStore } from '../store/run-store.ts';
+import type { RunRecord, RunsElsewhere, RunStore } from '../store/run-store.ts';
 import type { ServerStore } from '../store/server-store.ts';
 
 export interface RunOwnership {
@@ -15,11 +15,11 @@ export interface RunOwnership {
   claimAtStart(): Promise<RunRecord[]>;
   /** The run taken for this server if its server is dead or stopped (cancel answers it at once); else undefined. */
   claimIfOrphaned(runId: string): Promise<RunRecord | undefined>;
-  /** Ids of unfinished runs other servers answer for: this server's reaper leaves their containers alone. */
-  unfinishedOfOthers(): Promise<ReadonlySet<string>>;
+  /** Unfinished runs other servers answer for: this server's reaper leaves their containers alone. */
+  unfinishedOfOthers(): Promise<RunsElsewhere>;
 }
 
-const NONE: ReadonlySet<string> = new Set();
+const NONE: RunsElsewhere = { runIds: new Set(), sandboxRefs: [] };
 
 /** SQLite: this process is the whole service and answers for every run; nothing else is recorded or asked. */
 export class SingleServer implements RunOwnership {
@@ -35,7 +35,7 @@ export class SingleServer implements RunOwnership {
     return Promise.resolve(undefined);
   }
 
-  unfinishedOfOthers(): Promise<ReadonlySet<string>> {
+  unfinishedOfOthers(): Promise<RunsElsewhere> {
     return Promise.resolve(NONE);
   }
 }
@@ -84,8 +84,9 @@ export class Membership implements RunOwnership {
     return this.claim();
   }
 
-  private async claim(runId?: string): Promise<RunRecord[]> {
-    const dead = await this.settings.servers.deadServers(this.serverId, this.deadSeconds);
+  /** `silentToo`: servers silent for a dead period count as dead too; else only those that said they stopped. */
+  private async claim(runId?: string, silentToo = true): Promise<RunRecord[]> {
+    const dead = await this.settings.servers.deadServers(this.serverId, silentToo ? this.deadSeconds : null);
     return this.settings.runs.claim(this.serverId, dead, runId);
   }
 
@@ -93,7 +94,7 @@ export class Membership implements RunOwnership {
     return (await this.claim(runId))[0];
   }
 
-  unfinishedOfOthers(): Promise<ReadonlySet<string>> {
+  unfinishedOfOthers(): Promise<RunsElsewhere> {
     return this.settings.runs.unfinishedOfOthers(this.serverId);
   }
 
@@ -125,9 +126,10 @@ export class Membership implements RunOwnership {
     }
     // After a gap (the database, or this process, stalled), the others may not have had their say yet either.
     if (silentMs > 2 * heartbeatMs) this.healthySince = now;
-    if (this.leaving || now - this.healthySince < deadMs) return;
+    if (this.leaving) return;
     try {
-      const taken = await this.claim();
+      // A server that stopped said so; one that fell silent is judged only by a server whose own voice carried meanwhile.
+      const taken = await this.claim(undefined, now - this.healthySince >= deadMs);
       if (taken.length > 0) {
         logger.info({ runs: taken.length }, 'taking over the unfinished runs of servers that died or stopped');
         await handlers.takeOver(taken);

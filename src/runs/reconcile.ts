@@ -6,7 +6,7 @@ import type { ProjectStore } from '../store/project-store.ts';
 import type { RunOwnership } from '../cluster/membership.ts';
 import type { RunService } from './run-service.ts';
 import { adoptRuns } from './adoption.ts';
-import { cancelAsked, queueAgain } from './takeover.ts';
+import { cancelAsked, liveRuns, queueAgain } from './takeover.ts';
 
 export interface ReconcileReport {
   containersRemoved: number;
@@ -37,10 +37,10 @@ export async function reconcile(deps: {
   const adopted = adoptRuns(rest, deps);
   report.adopted = adopted.size;
   // Another server may have adopted a run of this server's earlier life meanwhile: its container is that server's now.
-  const others = await deps.ownership.unfinishedOfOthers();
+  const { isLive, keep } = await liveRuns(deps, (runId) => adopted.has(runId) || cancelled.has(runId));
   try {
     // Nothing else is live yet in this process: every other container of its instance belongs to a previous life.
-    report.containersRemoved = await deps.sandbox.reap((runId) => adopted.has(runId) || cancelled.has(runId) || others.has(runId));
+    report.containersRemoved = await deps.sandbox.reap(isLive, { keep });
   } catch (error) {
     deps.logger.warn({ err: errorMessage(error) }, 'could not reach the engine to remove leftover containers; the reaper will retry');
   }

@@ -65,16 +65,20 @@ export async function takeOver(runs: readonly RunRecord[], deps: TakeoverDeps): 
  * What a live server counts as live when it sweeps containers: those of runs it carries, and those of runs another
  * server answers for (alive, or dead and not yet taken: the taker adopts them).
  */
-export async function liveRuns(deps: Pick<TakeoverDeps, 'runService' | 'ownership'>): Promise<(runId: string) => boolean> {
+export async function liveRuns(
+  deps: Pick<TakeoverDeps, 'runService' | 'ownership'>,
+  carried: (runId: string) => boolean = (runId) => deps.runService.isActive(runId),
+): Promise<{ isLive: (runId: string) => boolean; keep: readonly string[] }> {
   const others = await deps.ownership.unfinishedOfOthers();
-  return (runId) => deps.runService.isActive(runId) || others.has(runId);
+  return { isLive: (runId) => carried(runId) || others.runIds.has(runId), keep: others.sandboxRefs };
 }
 
 /** Removes what dead servers (no live server of their engine instance left) left on the engine: parked and finished runs' containers. */
 export async function sweepInstances(instances: readonly string[], deps: TakeoverDeps & { minAgeMs: number }): Promise<void> {
   for (const instanceId of instances) {
     try {
-      const removed = await deps.sandbox.reap(await liveRuns(deps), { instanceId, minAgeMs: deps.minAgeMs });
+      const { isLive, keep } = await liveRuns(deps);
+      const removed = await deps.sandbox.reap(isLive, { instanceId, minAgeMs: deps.minAgeMs, keep });
       if (removed > 0) deps.logger.info({ instanceId, removed }, 'removed containers a dead server left');
     } catch (error) {
       deps.logger.warn({ instanceId, err: errorMessage(error) }, 'could not sweep the containers of a dead server; trying again later');

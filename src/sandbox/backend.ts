@@ -122,6 +122,8 @@ export interface ReapOptions {
   minAgeMs?: number;
   /** Whose containers: another server's instance (labels.ts INSTANCE_LABEL); this server's own by default. */
   instanceId?: string;
+  /** Notes (runs.sandbox_ref) of runs other servers carry: their containers stay, whatever run their labels name. */
+  keep?: readonly string[];
 }
 
 export interface ManagedContainer {

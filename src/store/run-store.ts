@@ -146,6 +146,12 @@ function toRecord(row: RunRow, artifacts: Artifact[]): RunRecord {
   };
 }
 
+/** Unfinished runs other servers carry: their ids, and their sandboxes' notes (a warm container is labelled with its pool slot, not its run). */
+export interface RunsElsewhere {
+  runIds: ReadonlySet<string>;
+  sandboxRefs: readonly string[];
+}
+
 export interface RunListQuery {
   tenantId: string;
   projectName?: string;
@@ -351,15 +357,15 @@ export class RunStore {
     await this.db.updateTable('runs').set({ cancel_requested_at: at }).where('id', '=', id).where('status', 'in', ['pending', 'running']).execute();
   }
 
-  /** Ids of unfinished runs another server answers for (or none yet): this server's reaper leaves their containers alone. */
-  async unfinishedOfOthers(serverId: string): Promise<Set<string>> {
+  /** Unfinished runs another server answers for (or none yet): this server's reaper leaves their containers alone. */
+  async unfinishedOfOthers(serverId: string): Promise<RunsElsewhere> {
     const rows = await this.db
       .selectFrom('runs')
-      .select('id')
+      .select(['id', 'sandbox_ref'])
       .where('status', 'in', ['pending', 'running'])
       .where((eb) => eb.or([eb('server_id', 'is', null), eb('server_id', '<>', serverId)]))
       .execute();
-    return new Set(rows.map((row) => row.id));
+    return { runIds: new Set(rows.map((row) => row.id)), sandboxRefs: rows.flatMap((row) => (row.sandbox_ref === null ? [] : [row.sandbox_ref])) };
   }
 
   async list(query: RunListQuery): Promise<RunRecord[]> {

@@ -42,13 +42,13 @@ export class ServerStore {
     await this.db.updateTable('servers').set({ stopped_at: sql`now()` }).where('id', '=', id).execute();
   }
 
-  /** Servers stopped, or silent for `deadSeconds` and more (this one excepted). */
-  async deadServers(selfId: string, deadSeconds: number): Promise<string[]> {
+  /** Servers stopped, or silent for `deadSeconds` and more (this one excepted); `deadSeconds` null: stopped ones only. */
+  async deadServers(selfId: string, deadSeconds: number | null): Promise<string[]> {
     const rows = await this.db
       .selectFrom('servers')
       .select('id')
       .where('id', '<>', selfId)
-      .where((eb) => eb.or([eb('stopped_at', 'is not', null), eb('heartbeat_at', '<', deadBefore(deadSeconds))]))
+      .where((eb) => (deadSeconds === null ? eb('stopped_at', 'is not', null) : eb.or([eb('stopped_at', 'is not', null), eb('heartbeat_at', '<', deadBefore(deadSeconds))])))
       .execute();
     return rows.map((row) => row.id);
   }

@@ -197,7 +197,8 @@ export class DockerBackend implements SandboxBackend {
     this.pool.replenish(template); // the likely next run is of the same kind: an agent iterating on parameters
     if (warm) {
       let started = false;
-      const tracked: RunOptions = { ...options, onStart: (at) => ((started = true), options.onStart?.(at)) };
+      // The note goes on with the start: a warm run must be adoptable as much as a cold one.
+      const tracked: RunOptions = { ...options, onStart: (at, sandboxRef) => ((started = true), options.onStart?.(at, sandboxRef)) };
       try {
         return await this.runIn(warm, spec, tracked);
       } catch (error) {
@@ -317,6 +318,7 @@ export class DockerBackend implements SandboxBackend {
     const instanceId = options.instanceId ?? this.settings.instanceId;
     const own = instanceId === this.settings.instanceId;
     const managedContainers = await this.listManaged(instanceId);
+    const kept = new Set((options.keep ?? []).flatMap((ref) => parseLauncherRef(ref)?.container ?? []));
     const containerNames = new Set(managedContainers.map((managed) => managed.runId));
     // Directories, secret files and the egress proxy are this server's own (its data directory): another's stay its own.
     if (own) {
@@ -327,6 +329,7 @@ export class DockerBackend implements SandboxBackend {
       (managed) =>
         !this.running.isServing(managed.containerId) &&
         !this.pool.holds(managed.containerId) &&
+        !kept.has(managed.containerId) &&
         // A container a few seconds old may be one this process is still setting up.
         managed.createdAt.getTime() <= bornBefore &&
         !(managed.runId && isLive(managed.runId)),
