@@ -216,3 +216,25 @@ describe('a lone server on PostgreSQL killed with SIGKILL and started again', ()
     expect(group.servers[0]!.output(), 'the restarted server').toContain('adopting a run whose server stopped while it ran');
   }, 300_000);
 });
+
+describe('a server stopped cleanly (SIGTERM)', () => {
+  let group: ServerGroup | undefined;
+  afterAll(() => closeGroup(group, 2), 120_000);
+
+  it('finishes its running run, and its queued run is taken by another server at once, not after the dead period', async () => {
+    // A dead period far longer than the takeover should take: only the stop's own mark can explain a prompt one.
+    group = await startServerGroup(2, { SANDRUN_HEARTBEAT_SECONDS: '1', SANDRUN_SERVER_DEAD_SECONDS: '90', SANDRUN_MAX_CONCURRENT_RUNS: '1', SANDRUN_TENANT_MAX_CONCURRENT_RUNS: '1' });
+    const api = client(group, await group.token('members'));
+    expect((await api.call(0, 'POST', '/v1/projects', { name: 'members', repo_url: repo.dir })).status).toBe(201);
+    const running = await api.submit(1, 'slow');
+    const queued = await api.submit(1, 'hello');
+    await api.waitFor(running.run_id, ['running']);
+    await group.stop(1);
+    const stoppedAt = Date.now();
+    const slow = await api.waitFor(running.run_id);
+    expect(slow, JSON.stringify(slow)).toMatchObject({ status: 'success', ...EXPECTED.slow, run_number: 1 });
+    const hello = await api.waitFor(queued.run_id, TERMINAL_STATUSES, 80_000);
+    expect(hello, JSON.stringify(hello)).toMatchObject({ status: 'success', ...EXPECTED.hello, run_number: 2 });
+    expect(Date.parse(hello.started_at) - stoppedAt, 'ms from the stop to the queued run’s start on the other server').toBeLessThan(60_000);
+  }, 300_000);
+});
