@@ -60,7 +60,7 @@ describe('PostgreSQL', () => {
       expect(rows, 'one version row').toEqual([{ version: POSTGRES_MIGRATIONS.length }]);
       const tables = await client.query<{ table_name: string }>("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name");
       expect(tables.rows.map((row) => row.table_name)).toEqual([
-        'audit_log', 'environments', 'idempotency_keys', 'log_stream_leases', 'project_secrets', 'projects', 'rate_buckets', 'run_artifacts', 'runs', 'sandrun_schema', 'tenants', 'tokens', 'webhook_attempts', 'webhook_deliveries', 'webhooks',
+        'audit_log', 'environments', 'idempotency_keys', 'log_stream_leases', 'project_secrets', 'projects', 'rate_buckets', 'run_artifacts', 'runs', 'sandrun_schema', 'servers', 'tenants', 'tokens', 'webhook_attempts', 'webhook_deliveries', 'webhooks',
       ]);
     } finally {
       await client.end();
