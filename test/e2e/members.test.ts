@@ -134,7 +134,7 @@ describe('a 60-run batch over three servers, one killed and restarted later, one
   afterAll(() => closeGroup(group, 3), 120_000);
 
   it('every accepted run ends success with its full output, numbered 1..60, and no container is left', async () => {
-    group = await startServerGroup(3, { ...MEMBERSHIP, SANDRUN_MAX_CONCURRENT_RUNS: '3', SANDRUN_TENANT_MAX_CONCURRENT_RUNS: '3' });
+    group = await startServerGroup(3, { ...MEMBERSHIP, SANDRUN_MAX_CONCURRENT_RUNS: '6', SANDRUN_TENANT_MAX_CONCURRENT_RUNS: '6', SANDRUN_TENANT_MAX_QUEUED_RUNS: '100' });
     const api = client(group, await group.token('members'));
     expect((await api.call(0, 'POST', '/v1/projects', { name: 'members', repo_url: repo.dir })).status).toBe(201);
     const instances = [0, 1, 2].map((index) => instanceOf(group!, index));
