@@ -92,13 +92,15 @@ async function getRunSpread(cluster: Cluster, rate = 500, seconds = 5) {
     });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    return { child, output: () => output };
+    // Taken at once: a generator may exit while the one before it is awaited.
+    const exited = once(child, 'exit') as Promise<[number | null]>;
+    return { exited, output: () => output };
   });
   while (!generators.every((generator) => generator.output().includes('measuring\n'))) await delay(20);
   const background = [0, 1, 2, 0].map((server) => cluster.call(server, 'POST', '/v1/runs', { ...trivial, model_name: 'sleep3' }));
   const latencies: number[] = [];
   for (const generator of generators) {
-    const [code] = (await once(generator.child, 'exit')) as [number | null];
+    const [code] = await generator.exited;
     if (code !== 0) throw new Error(`a load generator exited with ${code}`);
     const text = generator.output();
     latencies.push(...(JSON.parse(text.slice(text.indexOf('{'))) as { latencies: number[] }).latencies);
