@@ -6,7 +6,7 @@ set -euo pipefail
 
 log() { printf '[postgres %4ss] %s\n' "$SECONDS" "$*" >&2; }
 ROLE=sandrun_test
-answers() { PGPASSWORD=$ROLE timeout 5 psql -h 127.0.0.1 -U $ROLE -d postgres -Atc 'SELECT 1' >/dev/null 2>&1; }
+answers() { [ "$(PGPASSWORD=$ROLE timeout 5 psql -h 127.0.0.1 -U $ROLE -d postgres -Atc "SELECT pg_has_role('pg_signal_backend', 'member')" 2>/dev/null)" = t ]; }
 
 answers && exit 0
 
@@ -33,12 +33,14 @@ for _ in $(seq 1 60); do
   runuser -u postgres -- psql -Atc 'SELECT 1' >/dev/null 2>&1 && break
   sleep 0.5
 done
+# pg_signal_backend: a test database is dropped WITH (FORCE), which must end every session in it, autovacuum's included.
 runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 <<SQL
 DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$ROLE') THEN
     CREATE ROLE $ROLE LOGIN CREATEDB PASSWORD '$ROLE';
   END IF;
 END \$\$;
+GRANT pg_signal_backend TO $ROLE;
 SQL
 answers || { echo "PostgreSQL started but $ROLE cannot log in on 127.0.0.1:5432" >&2; exit 1; }
 log "PostgreSQL 15 ready on 127.0.0.1:5432"

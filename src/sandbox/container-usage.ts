@@ -31,6 +31,30 @@ function fromCgroupFiles(id: string): SandboxUsage | undefined {
   return undefined;
 }
 
+/**
+ * How many processes of a local container the kernel has OOM-killed (cgroup v1 `memory.oom_control`, v2
+ * `memory.events`); undefined when its cgroup cannot be read here (a remote engine, a container gone). The engine's
+ * own flag (State.OOMKilled) only says so for the container's first process, and its "oom" event reaches only a
+ * server that was listening: a run adopted after its server died learns of the kill from here.
+ */
+export function oomKillsOf(id: string): number | undefined {
+  const files = [
+    `${CGROUP_ROOT}/memory/docker/${id}/memory.oom_control`,
+    `${CGROUP_ROOT}/memory/system.slice/docker-${id}.scope/memory.oom_control`,
+    `${CGROUP_ROOT}/system.slice/docker-${id}.scope/memory.events`,
+    `${CGROUP_ROOT}/docker/${id}/memory.events`,
+  ];
+  for (const file of files) {
+    try {
+      const count = /^oom_kill (\d+)$/m.exec(readFileSync(file, 'utf8'))?.[1];
+      if (count !== undefined) return Number(count);
+    } catch {
+      // not this layout
+    }
+  }
+  return undefined;
+}
+
 async function fromStatsApi(container: Dockerode.Container): Promise<SandboxUsage | undefined> {
   try {
     // dockerode's types lack the one-shot flag (API 1.41) and the abort signal it forwards.

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { oomKillsOf } from '../../src/sandbox/container-usage.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { pollRun } from '../helpers/poll-run.ts';
 import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess, tokenForServer, apiCaller } from '../helpers/server-process.ts';
@@ -21,6 +22,7 @@ const FILES: Record<string, string> = {
     model('finisher', 'finisher.py'),
     model('overdue', 'overdue.py', '    timeout_seconds: 4\n'),
     model('doomed', 'doomed.py'),
+    model('hog', 'hog.py', '    memory_mb: 64\n'),
     model('quick', 'quick.py'),
     '',
   ].join('\n'),
@@ -32,6 +34,8 @@ const FILES: Record<string, string> = {
     'import json, sys, time\nprint("finisher early", flush=True)\ntime.sleep(8)\nprint("finisher late", file=sys.stderr, flush=True)\njson.dump({"ok": True}, open("/outputs/done.json", "w"))\nprint("finisher-done", flush=True)\nsys.exit(3)\n',
   'models/overdue.py': 'import time\nprint("overdue ticking", flush=True)\ntime.sleep(300)\n',
   'models/doomed.py': 'import time\nprint("doomed waiting", flush=True)\ntime.sleep(300)\n',
+  // Killed for its memory while no server runs: only the cgroup remembers (the engine's flag is its first process's).
+  'models/hog.py': 'import time\nprint("hog waiting", flush=True)\ntime.sleep(6)\nprint("hog allocating", flush=True)\nblocks = [bytearray(1024 * 1024) for _ in range(1024)]\n',
   'models/quick.py': 'print("quick")\n',
 };
 
@@ -86,7 +90,7 @@ async function followLogs(runId: string): Promise<string> {
 describe('a lone server killed with SIGKILL while runs run, restarted on the same data directory', () => {
   it('adopts every run: full logs and outputs, the timeout from the real start, a removed container ends error, numbering unchanged, nothing left', async () => {
     const port = await freePort();
-    const env = { SANDRUN_DATA_DIR: dataDir, SANDRUN_MAX_CONCURRENT_RUNS: '5', SANDRUN_TENANT_MAX_CONCURRENT_RUNS: '4', SANDRUN_LOG_LEVEL: 'warn' };
+    const env = { SANDRUN_DATA_DIR: dataDir, SANDRUN_MAX_CONCURRENT_RUNS: '6', SANDRUN_TENANT_MAX_CONCURRENT_RUNS: '5', SANDRUN_LOG_LEVEL: 'warn' };
     server = await startServerProcess(env, port);
     instance = readFileSync(join(dataDir, 'instance-id'), 'utf8').trim();
     expect((await call('POST', '/v1/projects', { name: 'adopt', repo_url: repo.dir })).status).toBe(201);
@@ -95,19 +99,24 @@ describe('a lone server killed with SIGKILL while runs run, restarted on the sam
     const finisher = await submit('finisher');
     const overdue = await submit('overdue');
     const doomed = await submit('doomed');
-    expect([survivor, finisher, overdue, doomed].map((run) => run.run_number)).toEqual([1, 2, 3, 4]);
-    for (const run of [survivor, finisher, overdue, doomed]) await waitFor(run.run_id, ['running']);
+    const hog = await submit('hog');
+    expect([survivor, finisher, overdue, doomed, hog].map((run) => run.run_number)).toEqual([1, 2, 3, 4, 5]);
+    for (const run of [survivor, finisher, overdue, doomed, hog]) await waitFor(run.run_id, ['running']);
     // Each has printed its first line before the kill (what the server has streamed so far, without follow).
     const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
     await until('every run to print its first line', async () => {
-      const logs = (await Promise.all([survivor, finisher, overdue, doomed].map((run) => printed(run.run_id)))).join('');
-      return ['survivor before', 'finisher early', 'overdue ticking', 'doomed waiting'].every((text) => logs.includes(text)) || undefined;
+      const logs = (await Promise.all([survivor, finisher, overdue, doomed, hog].map((run) => printed(run.run_id)))).join('');
+      return ['survivor before', 'finisher early', 'overdue ticking', 'doomed waiting', 'hog waiting'].every((text) => logs.includes(text)) || undefined;
     });
     const overdueStart = Date.parse((await call('GET', `/v1/runs/${overdue.run_id}`)).body.started_at);
 
     await killHard(server);
     // While no server runs: the finisher ends, the overdue run passes its deadline, an operator removes the doomed run's container.
     await until('the finisher to end with no server', async () => ((await containersOf(instance)).some((c) => c.log.includes('finisher-done')) ? true : undefined));
+    await until('the hog to be killed for its memory with no server', async () => {
+      const container = (await containersOf(instance)).find((c) => c.log.includes('hog waiting'));
+      return container && (oomKillsOf(container.id) ?? 0) > 0 ? true : undefined;
+    });
     await until('the overdue run to pass its deadline', () => (Date.now() > overdueStart + 5_000 ? true : undefined));
     const doomedContainer = (await containersOf(instance)).find((c) => c.log.includes('doomed waiting'));
     expect(doomedContainer, 'the doomed run’s container outlived its server').toBeDefined();
@@ -138,8 +147,11 @@ describe('a lone server killed with SIGKILL while runs run, restarted on the sam
     expect(lost, JSON.stringify(lost)).toMatchObject({ status: 'error', exit_code: null, error: { code: 'server_restarted' }, run_number: 4 });
     expect(lost.error.message).toContain('is gone');
 
+    const killed = await waitFor(hog.run_id, FINISHED);
+    expect(killed, JSON.stringify(killed)).toMatchObject({ status: 'failed', exit_code: 137, error: { code: 'oom_killed' }, stdout: 'hog waiting\nhog allocating\n', run_number: 5 });
+
     const next = await call('POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'adopt', model_name: 'quick' });
-    expect(next.body).toMatchObject({ status: 'success', run_number: 5 });
+    expect(next.body).toMatchObject({ status: 'success', run_number: 6 });
     await until('the adopted runs’ containers to go', async () => {
       const left = await docker.listContainers({ all: true, filters: { label: [`sandrun.instance=${instance}`] } });
       // Containers parked ahead for the next run are the pool's; no container of a run is left.

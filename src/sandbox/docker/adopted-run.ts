@@ -12,7 +12,7 @@ import { STOP_SIGNAL, signalExitCode, type AdoptionSpec, type RunOptions, type S
 import { RunClock } from '../run-clock.ts';
 import { RunLogs, type ResultBase } from '../run-logs.ts';
 import { StreamDemux } from '../stream-demux.ts';
-import { readContainerUsage } from '../container-usage.ts';
+import { oomKillsOf, readContainerUsage } from '../container-usage.ts';
 import { artifactCapture } from '../artifact-capture.ts';
 import { OutputsTarStream } from '../outputs-stream.ts';
 import { withTarStatus, type ArtifactCapture, type OutputsLimits, type OutputsReadResult } from '../outputs.ts';
@@ -80,7 +80,7 @@ async function follow(
     }
     if (ending.kind === 'lost') return { ...base, ...(await lostEnding(container, spec.runId)), outputs: {} };
     const { exitCode, hasOutputs } = ending.exit;
-    const oomKilled = exitCode !== 0 && (await inspectState(container))?.OOMKilled === true;
+    const oomKilled = exitCode !== 0 && ((oomKillsOf(container.id) ?? 0) > 0 || (await inspectState(container))?.OOMKilled === true);
     const capture = artifactCapture(options.artifacts, spec.secrets);
     const read: OutputsReadResult = hasOutputs
       ? await kept.readFrame(deps.settings.outputs, capture, () => deps.fallback.read(container, capture))

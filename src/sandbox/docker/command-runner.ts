@@ -7,7 +7,7 @@ import { RunLogs, type ResultBase } from '../run-logs.ts';
 import type { ArtifactCapture, OutputsReadResult } from '../outputs.ts';
 import { artifactCapture } from '../artifact-capture.ts';
 import type { EngineEvents } from './engine-events.ts';
-import { readContainerUsage } from '../container-usage.ts';
+import { oomKillsOf, readContainerUsage } from '../container-usage.ts';
 import { runEnv } from '../container-layout.ts';
 import { LauncherStdout, MarkerSplitter, newNonce, triggerPayload, type LauncherExit } from './launcher-protocol.ts';
 import { exitedOutcome, stoppedBeforeFinishing, unknownOutcomeOfSignalledExit } from '../exit-outcome.ts';
@@ -109,7 +109,8 @@ export class CommandRunner {
       return { ...base, outcome: { kind: 'exited' }, exitCode, outputs: {} };
     }
     const { exitCode, hasOutputs } = ending.exit;
-    const oomKilled = await this.events.exitedByOom(container.id, exitCode);
+    // The kernel's count first (local engines: at once, and right even if the engine's event stream was cut meanwhile).
+    const oomKilled = exitCode !== 0 && ((oomKillsOf(container.id) ?? 0) > 0 || (await this.events.exitedByOom(container.id, exitCode)));
     const read: OutputsReadResult = hasOutputs
       ? await this.outputs.read(parked, captured.launcherStdout, captured.nonce, captured.capture)
       : { ok: true, outputs: {}, totalBytes: 0, sawRoot: true };
