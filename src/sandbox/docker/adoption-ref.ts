@@ -1,5 +1,6 @@
 // A Docker run's note of where it runs (runs.sandbox_ref): what a server that did not start the run adopts it by.
 import { z } from 'zod';
+import { parseSandboxRef } from '../sandbox-ref.ts';
 
 const LauncherRefSchema = z.object({
   path: z.literal('launcher'),
@@ -19,11 +20,5 @@ export function launcherRef(container: string, nonce: string, kept: boolean): st
 
 /** The note, or undefined when there is none or it is not one this backend wrote (another backend's, a damaged row). */
 export function parseLauncherRef(ref: string | null): LauncherRef | undefined {
-  if (ref === null) return undefined;
-  try {
-    const parsed = LauncherRefSchema.safeParse(JSON.parse(ref));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+  return parseSandboxRef(LauncherRefSchema, ref);
 }

@@ -1,5 +1,6 @@
 // A swarm run's note of where it runs (runs.sandbox_ref): what a server that did not start the run adopts it by.
 import { z } from 'zod';
+import { parseSandboxRef } from '../sandbox-ref.ts';
 
 const SWARM_ID = /^[a-z0-9]{1,64}$/;
 
@@ -24,11 +25,5 @@ export function taskRef(ref: Omit<TaskRef, 'path'>): string {
 
 /** The note, or undefined when there is none or it is not one this backend wrote (another backend's, a damaged row). */
 export function parseTaskRef(ref: string | null): TaskRef | undefined {
-  if (ref === null) return undefined;
-  try {
-    const parsed = TaskRefSchema.safeParse(JSON.parse(ref));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+  return parseSandboxRef(TaskRefSchema, ref);
 }
