@@ -15,13 +15,11 @@ export interface RunOwnership {
   claimAtStart(): Promise<RunRecord[]>;
   /** The run taken for this server if its server is dead or stopped (cancel answers it at once); else undefined. */
   claimIfOrphaned(runId: string): Promise<RunRecord | undefined>;
-  /** Unfinished runs other servers answer for: this server's reaper leaves their containers alone. */
-  unfinishedOfOthers(): Promise<RunsElsewhere>;
+  /** Unfinished runs as this server's reaper sees them: the ones other servers answer for, and every one's sandbox note. */
+  unfinishedForReaper(): Promise<RunsElsewhere>;
 }
 
-const NONE: RunsElsewhere = { runIds: new Set(), sandboxRefs: [] };
-
-/** SQLite: this process is the whole service and answers for every run; nothing else is recorded or asked. */
+/** SQLite: this process is the whole service and answers for every run; no server is recorded or asked. */
 export class SingleServer implements RunOwnership {
   readonly serverId = null;
 
@@ -35,8 +33,8 @@ export class SingleServer implements RunOwnership {
     return Promise.resolve(undefined);
   }
 
-  unfinishedOfOthers(): Promise<RunsElsewhere> {
-    return Promise.resolve(NONE);
+  unfinishedForReaper(): Promise<RunsElsewhere> {
+    return this.runs.unfinishedForReaper(null);
   }
 }
 
@@ -94,8 +92,8 @@ export class Membership implements RunOwnership {
     return (await this.claim(runId))[0];
   }
 
-  unfinishedOfOthers(): Promise<RunsElsewhere> {
-    return this.settings.runs.unfinishedOfOthers(this.serverId);
+  unfinishedForReaper(): Promise<RunsElsewhere> {
+    return this.settings.runs.unfinishedForReaper(this.serverId);
   }
 
   /** Heartbeats from now on, taking over dead servers' runs and sweeping their instances' leftovers. */

@@ -6,8 +6,8 @@ import type { RunService } from './run-service.ts';
 /**
  * Adopts `runs` (running, started by a server that is gone: this one before a restart, or, later, another whose
  * heartbeat stopped): each is finished from its container by this server, or ends error when its container is
- * gone. Returns their ids, which the caller's reaper must treat as live; the sandbox holds their containers once
- * this returns.
+ * gone. Returns their ids, which the caller's reaper must treat as live; their containers are also kept from it by
+ * their sandbox notes (run-store.ts RunsElsewhere), since the sandbox holds them only once their secrets are read.
  */
 export function adoptRuns(runs: readonly RunRecord[], deps: { runService: RunService; logger: Logger }): Set<string> {
   const adopted = new Set<string>();

@@ -536,7 +536,7 @@ export class RunService {
   /**
    * Takes over a running run whose server is gone (adoption.ts): its container is followed to its end by the sandbox,
    * with live logs, cancel and its timeout (from its real start) as for a run started here. A run whose container is
-   * gone ends error (server_restarted), saying so. The sandbox holds the container from this call on.
+   * gone ends error (server_restarted), saying so.
    */
   adopt(run: RunRecord): void {
     this.trackCompletion(run.id);

@@ -69,7 +69,7 @@ export async function liveRuns(
   deps: Pick<TakeoverDeps, 'runService' | 'ownership'>,
   carried: (runId: string) => boolean = (runId) => deps.runService.isActive(runId),
 ): Promise<{ isLive: (runId: string) => boolean; keep: readonly string[] }> {
-  const others = await deps.ownership.unfinishedOfOthers();
+  const others = await deps.ownership.unfinishedForReaper();
   return { isLive: (runId) => carried(runId) || others.runIds.has(runId), keep: others.sandboxRefs };
 }
 

@@ -146,7 +146,11 @@ function toRecord(row: RunRow, artifacts: Artifact[]): RunRecord {
   };
 }
 
-/** Unfinished runs other servers carry: their ids, and their sandboxes' notes (a warm container is labelled with its pool slot, not its run). */
+/**
+ * What a reaper leaves alone: the ids of unfinished runs other servers answer for, and the sandbox notes of every
+ * unfinished run, this server's own included (a warm container is labelled with its pool slot, not its run, and one
+ * of a run being taken over is not yet held by the sandbox).
+ */
 export interface RunsElsewhere {
   runIds: ReadonlySet<string>;
   sandboxRefs: readonly string[];
@@ -357,15 +361,11 @@ export class RunStore {
     await this.db.updateTable('runs').set({ cancel_requested_at: at }).where('id', '=', id).where('status', 'in', ['pending', 'running']).execute();
   }
 
-  /** Unfinished runs another server answers for (or none yet): this server's reaper leaves their containers alone. */
-  async unfinishedOfOthers(serverId: string): Promise<RunsElsewhere> {
-    const rows = await this.db
-      .selectFrom('runs')
-      .select(['id', 'sandbox_ref'])
-      .where('status', 'in', ['pending', 'running'])
-      .where((eb) => eb.or([eb('server_id', 'is', null), eb('server_id', '<>', serverId)]))
-      .execute();
-    return { runIds: new Set(rows.map((row) => row.id)), sandboxRefs: rows.flatMap((row) => (row.sandbox_ref === null ? [] : [row.sandbox_ref])) };
+  /** The reaper's view of unfinished runs (RunsElsewhere); `serverId` null: one server answers for all (SQLite). */
+  async unfinishedForReaper(serverId: string | null): Promise<RunsElsewhere> {
+    const rows = await this.db.selectFrom('runs').select(['id', 'sandbox_ref', 'server_id']).where('status', 'in', ['pending', 'running']).execute();
+    const others = serverId === null ? [] : rows.filter((row) => row.server_id !== serverId);
+    return { runIds: new Set(others.map((row) => row.id)), sandboxRefs: rows.flatMap((row) => (row.sandbox_ref === null ? [] : [row.sandbox_ref])) };
   }
 
   async list(query: RunListQuery): Promise<RunRecord[]> {

@@ -87,7 +87,7 @@ describe('membership on PostgreSQL', () => {
     const dead = await d.servers.deadServers('d', DEAD_SECONDS);
     expect((await d.runs.claim('d', dead, first.id)).map((run) => run.id)).toEqual([first.id]);
     expect((await d.runs.get(second.id))?.status).toBe('pending');
-    expect((await d.runs.unfinishedOfOthers('d')).runIds, 'the run still c’s, for the reaper').toContain(second.id);
-    expect((await d.runs.unfinishedOfOthers('d')).runIds).not.toContain(first.id);
+    expect((await d.runs.unfinishedForReaper('d')).runIds, 'the run still c’s, for the reaper').toContain(second.id);
+    expect((await d.runs.unfinishedForReaper('d')).runIds).not.toContain(first.id);
   });
 });

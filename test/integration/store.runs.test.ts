@@ -56,6 +56,23 @@ eachDialect((dialect) => {
     ]);
   });
 
+  it("the reaper's view keeps the sandbox note of every unfinished run, its own server's included, and names only others' runs as theirs", async () => {
+    const stores = await dialect.open();
+    const project = await tenantWithProject(stores, 'reaped');
+    const own = await stores.runs.insert({ ...newRun(project), serverId: dialect.kind === 'postgres' ? 'a' : null }, AT);
+    const theirs = await stores.runs.insert({ ...newRun(project), serverId: dialect.kind === 'postgres' ? 'b' : null }, AT);
+    const ended = await stores.runs.insert(newRun(project), AT);
+    await stores.runs.markRunning(own.id, AT, { imageId: 'sha256:x', dataSnapshotRef: 'ref' }, 'note-of-own');
+    await stores.runs.markRunning(theirs.id, AT, { imageId: 'sha256:x', dataSnapshotRef: 'ref' }, 'note-of-theirs');
+    await stores.runs.markRunning(ended.id, AT, { imageId: 'sha256:x', dataSnapshotRef: 'ref' }, 'note-of-ended');
+    await stores.runs.complete(ended.id, completion());
+    const view = await stores.runs.unfinishedForReaper(dialect.kind === 'postgres' ? 'a' : null);
+    // A run this server is taking over on a warm container is labelled with its pool slot: only its note protects it.
+    expect(view.sandboxRefs.filter((ref) => ref.startsWith('note-of-')).sort()).toEqual(['note-of-own', 'note-of-theirs']);
+    const named = [own.id, theirs.id, ended.id].filter((id) => view.runIds.has(id));
+    expect(named, 'runs another server answers for').toEqual(dialect.kind === 'postgres' ? [theirs.id] : []);
+  });
+
   it('lists newest first, page by page through the cursor, filtered by project and status, never across tenants', async () => {
     const stores = await dialect.open();
     const a = await tenantWithProject(stores, 'pages', 'a');
