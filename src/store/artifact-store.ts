@@ -1,6 +1,7 @@
 // A run's artifacts (SPEC §12) in the database: one row per file, written with the run's end, read with the run.
 import type { Artifact } from '../artifacts/artifact-types.ts';
 import type { Db } from './database.ts';
+import { preparedRead } from './prepared-read.ts';
 
 interface ArtifactRow {
   path: string;
@@ -14,7 +15,12 @@ const toArtifact = (row: ArtifactRow): Artifact => ({ path: row.path, size: row.
 const INSERT_CHUNK = 1000;
 
 export class ArtifactStore {
-  constructor(private readonly db: Db) {}
+  /** Every read of a finished run asks it. */
+  private readonly ofRunRead;
+
+  constructor(private readonly db: Db) {
+    this.ofRunRead = preparedRead(db, 1, (runId) => db.selectFrom('run_artifacts').select(['path', 'size', 'sha256', 'content_type']).where('run_id', '=', runId).orderBy('path'));
+  }
 
   /** Records a run's artifacts; called inside the transaction that records its end. */
   async insert(tenantId: string, runId: string, artifacts: readonly Artifact[], trx: Db = this.db): Promise<void> {
@@ -39,13 +45,7 @@ export class ArtifactStore {
 
   /** Sorted by byte order of the UTF-8 path (SQLite's BINARY collation; PostgreSQL's column is COLLATE "C"), as the sandbox sorts them. */
   ofRun(runId: string): Promise<Artifact[]> {
-    return this.db
-      .selectFrom('run_artifacts')
-      .select(['path', 'size', 'sha256', 'content_type'])
-      .where('run_id', '=', runId)
-      .orderBy('path')
-      .execute()
-      .then((rows) => rows.map(toArtifact));
+    return this.ofRunRead(runId).then((rows) => rows.map(toArtifact));
   }
 
   /** One artifact of the tenant's run; another tenant's is indistinguishable from none. */

@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pg from 'pg';
 import { migrateSqlite, migratePostgres } from './migrations.ts';
+import { registerReader } from './prepared-read.ts';
 import type { Schema } from './schema.ts';
 
 export type DialectKind = 'sqlite' | 'postgres';
@@ -57,7 +58,21 @@ function openSqlite(file: string): StoreDatabase {
   }
   migrateSqlite(raw);
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: cachingDatabase(raw) }) });
-  return { kind: 'sqlite', db, sqlite: raw, close: () => db.destroy() };
+  // The hot reads' own connection (prepared-read.ts); an in-memory database is another database on every connection.
+  const reader = file === ':memory:' ? undefined : new Database(file, { readonly: true, fileMustExist: true });
+  if (reader) {
+    reader.pragma('busy_timeout = 5000');
+    registerReader(db, reader);
+  }
+  return {
+    kind: 'sqlite',
+    db,
+    sqlite: raw,
+    close: async () => {
+      reader?.close();
+      await db.destroy();
+    },
+  };
 }
 
 // node-postgres hands BIGINT (COUNT(*), identity columns, byte sizes) and NUMERIC (SUM of a BIGINT) back as strings, since

@@ -7,6 +7,7 @@ import type { RunStatus } from '../run-status.ts';
 import { IdempotencyKeys, type IdempotencyKey, type StoredKey } from './idempotency-keys.ts';
 import type { EgressUsage } from '../egress/egress-ledger.ts';
 import type { Artifact } from '../artifacts/artifact-types.ts';
+import { preparedRead } from './prepared-read.ts';
 import { ArtifactStore } from './artifact-store.ts';
 import { countQueue, RunSlotStore, type Admission } from './run-slots.ts';
 
@@ -169,6 +170,8 @@ export class RunStore {
   readonly idempotencyKeys: IdempotencyKeys;
   readonly artifacts: ArtifactStore;
   readonly slots: RunSlotStore;
+  /** A run's poll asks it, hundreds of times a second. */
+  private readonly runOfTenantRead;
 
   constructor(
     private readonly db: Db,
@@ -177,6 +180,7 @@ export class RunStore {
     this.idempotencyKeys = new IdempotencyKeys(db);
     this.artifacts = new ArtifactStore(db);
     this.slots = new RunSlotStore(db, kind);
+    this.runOfTenantRead = preparedRead(db, 2, (tenantId, id) => db.selectFrom('runs').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id));
   }
 
   /**
@@ -267,7 +271,7 @@ export class RunStore {
 
   /** A run of this tenant; another tenant's run is indistinguishable from none. */
   async getForTenant(tenantId: string, id: string): Promise<RunRecord | undefined> {
-    const row = await this.db.selectFrom('runs').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+    const [row] = await this.runOfTenantRead(tenantId, id);
     return row && this.toRecord(row);
   }
 

@@ -1,6 +1,7 @@
 // API token records: only a hash of each secret is ever stored.
 import type { Selectable } from 'kysely';
 import type { Db } from './database.ts';
+import { preparedRead } from './prepared-read.ts';
 import type { TokenTable } from './schema.ts';
 
 export interface TokenRecord {
@@ -31,7 +32,12 @@ const toRecord = (row: TokenRow): TokenRecord => ({
 const COLUMNS = ['id', 'tenant_id', 'name', 'scopes', 'created_at', 'expires_at', 'revoked_at', 'last_used_at'] as const;
 
 export class TokenStore {
-  constructor(private readonly db: Db) {}
+  private readonly byHashRead: (secretHash: string) => Promise<TokenRow[]>;
+
+  constructor(private readonly db: Db) {
+    // Every authenticated request asks it.
+    this.byHashRead = preparedRead(db, 1, (secretHash) => db.selectFrom('tokens').select(COLUMNS).where('secret_hash', '=', secretHash));
+  }
 
   async insert(token: Omit<TokenRecord, 'revokedAt' | 'lastUsedAt'> & { secretHash: string }): Promise<void> {
     await this.db
@@ -49,7 +55,7 @@ export class TokenStore {
   }
 
   async byHash(secretHash: string): Promise<TokenRecord | undefined> {
-    const row = await this.db.selectFrom('tokens').select(COLUMNS).where('secret_hash', '=', secretHash).executeTakeFirst();
+    const [row] = await this.byHashRead(secretHash);
     return row && toRecord(row);
   }
 
