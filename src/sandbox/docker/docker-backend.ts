@@ -23,6 +23,7 @@ import { Redactor } from '../redaction.ts';
 import { runSecrets } from '../container-layout.ts';
 import { EngineEnvironmentImages, type EnvironmentImages } from '../environment-images.ts';
 import { EgressGateway, noEgressProxy, wantsNetwork, type EgressGatewaySettings } from './egress-gateway.ts';
+import { removeEgressProxy, removeRunNetwork, sweepRunNetworks } from './egress-networks.ts';
 import type { EgressUsage } from '../../egress/egress-ledger.ts';
 import { parseLauncherRef } from './adoption-ref.ts';
 import { followAdoptedRun } from './adopted-run.ts';
@@ -252,16 +253,14 @@ export class DockerBackend implements SandboxBackend {
     const container = this.docker.getContainer(containerId);
     const info = await container.inspect().catch(() => undefined);
     const owner = info?.Config.Labels[RUN_ID_LABEL];
-    // Another server's run with network grants: its grants and byte counts live with that server's egress proxy.
+    // Another server's run with network grants: its proxy (which stays until the run is over) counted its bytes, in
+    // that server's data directory; its result goes without them, as when counts cannot be read (runWithEgress).
     const foreignGrants = info !== undefined && info.Config.Labels[INSTANCE_LABEL] !== this.settings.instanceId && (info.HostConfig.NetworkMode ?? 'none') !== 'none';
     let result: SandboxResult | undefined;
     try {
-      if (foreignGrants) {
-        throw containerGone(spec.runId, "its network grants were kept by that server's egress proxy, which another server cannot take over; its container was removed");
-      }
       result = await follow();
       // A run with grants still has them open in the ledger (its server never closed them): their end gives its counts.
-      const egress = this.egress && owner ? await this.egress.close(spec.runId).catch(() => [] as EgressUsage[]) : [];
+      const egress = this.egress && owner && !foreignGrants ? await this.egress.close(spec.runId).catch(() => [] as EgressUsage[]) : [];
       result = egress.length > 0 ? { ...result, egress } : result;
       return Redactor.of(spec.secrets)?.result(result) ?? result;
     } finally {
@@ -270,6 +269,10 @@ export class DockerBackend implements SandboxBackend {
         .catch(() => undefined)
         .then(async () => {
           if (!owner) return;
+          if (foreignGrants) {
+            await removeRunNetwork(this.docker, owner).catch((error: unknown) => this.logWarning?.(error));
+            return;
+          }
           await rm(join(this.settings.runsDir, owner), { recursive: true, force: true });
           await this.egress?.release(owner).catch(() => undefined);
         })
@@ -347,7 +350,17 @@ export class DockerBackend implements SandboxBackend {
     );
     await this.removeStaleVolumes(isLive, bornBefore, instanceId);
     if (own) await this.egress?.sweep(isLive, bornBefore);
+    else await this.removeDeadEgress(instanceId, bornBefore);
     return removed;
+  }
+
+  /**
+   * A dead server's egress: the networks its runs no longer use, then, once nothing of its runs is left on the engine
+   * (adopted ones end here), its proxy and outbound network. Should it start again, it makes them anew.
+   */
+  private async removeDeadEgress(instanceId: string, bornBefore: number): Promise<void> {
+    const inUse = await sweepRunNetworks(this.docker, instanceId, bornBefore);
+    if (inUse === 0 && (await this.listManaged(instanceId)).length === 0) await removeEgressProxy(this.docker, instanceId);
   }
 
   /** Outputs volumes of the direct path (direct-runner.ts) whose run is over: a killed server leaves them behind. */

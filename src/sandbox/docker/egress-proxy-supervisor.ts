@@ -5,25 +5,20 @@ import { proxyReadyPath } from '../../egress/egress-files.ts';
 import { SandrunError } from '../../errors.ts';
 import { delay } from '../../delay.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
-import { INSTANCE_LABEL } from '../labels.ts';
 import { createReplacing } from './create-replacing.ts';
+import { isConflict, removeEgressProxy, removeRunNetwork, sweepRunNetworks } from './egress-networks.ts';
 import {
-  EGRESS_COMPONENT_LABEL,
   EGRESS_PROXY_ALIAS,
   egressOutboundNetworkOptions,
   egressProxyContainerOptions,
   egressProxyName,
   egressRunNetworkName,
   egressRunNetworkOptions,
-  EGRESS_OWNER_LABEL,
   type EgressProxySettings,
 } from './egress-spec.ts';
 
 /** How long a started proxy may take to listen (Node's start on a slow, busy machine takes a second or two). */
 const READY_TIMEOUT_MS = 20_000;
-
-/** Engine answers that mean "already there" or "already gone": what a repeated setup or teardown finds. */
-const isConflict = (error: unknown) => (error as { statusCode?: number }).statusCode === 409;
 
 export class EgressProxySupervisor {
   /** The start under way, shared by the runs that find the proxy missing at once. */
@@ -80,64 +75,20 @@ export class EgressProxySupervisor {
   }
 
   /** Takes the proxy and whatever else is still on it off the container's network and removes the network. */
-  async detach(owner: string): Promise<void> {
-    const network = this.docker.getNetwork(egressRunNetworkName(owner));
-    const members = await network.inspect().then(
-      (info: { Containers?: Record<string, unknown> }) => Object.keys(info.Containers ?? {}),
-      (error: unknown) => (isNotFound(error) ? undefined : Promise.reject(engineError(error, `inspecting the egress network of container sandrun-${owner}`))),
-    );
-    if (members === undefined) return;
-    for (const container of members) {
-      await network.disconnect({ Container: container, Force: true }).catch((error: unknown) => {
-        if (!isNotFound(error) && !isConflict(error)) throw engineError(error, `disconnecting ${container} from the egress network of container sandrun-${owner}`);
-      });
-    }
-    await network.remove().catch((error: unknown) => {
-      if (!isNotFound(error)) throw engineError(error, `removing the egress network of container sandrun-${owner}`);
-    });
+  detach(owner: string): Promise<void> {
+    return removeRunNetwork(this.docker, owner);
   }
 
-  /**
-   * Removes this server's run networks made before `bornBefore` on which nothing but the proxy is left (a process
-   * killed before it removed one, or a removal that failed); returns how many. A network in use has its container on it.
-   */
-  async sweep(bornBefore: number): Promise<number> {
-    const networks = await this.docker
-      .listNetworks({ filters: { label: [`${EGRESS_COMPONENT_LABEL}=run`, `${INSTANCE_LABEL}=${this.settings.instanceId}`] } })
-      .catch((error: unknown) => Promise.reject(engineError(error, 'listing egress networks')));
-    const proxy = egressProxyName(this.settings.instanceId);
-    let removed = 0;
-    for (const listed of networks) {
-      const owner = listed.Labels?.[EGRESS_OWNER_LABEL];
-      if (!owner || !(Date.parse(listed.Created) <= bornBefore)) continue;
-      // The listing does not say who is on a network; its inspection does.
-      const info = await this.docker
-        .getNetwork(listed.Id)
-        .inspect()
-        .catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(engineError(error, `inspecting egress network ${listed.Name}`))));
-      const members = Object.values((info as { Containers?: Record<string, { Name: string }> } | undefined)?.Containers ?? {});
-      if (!info || members.some((member) => member.Name !== proxy)) continue;
-      await this.detach(owner);
-      removed += 1;
-    }
-    return removed;
+  /** Removes this server's run networks made before `bornBefore` that nothing but the proxy is on; returns how many others there are. */
+  sweep(bornBefore: number): Promise<number> {
+    return sweepRunNetworks(this.docker, this.settings.instanceId, bornBefore);
   }
 
   /** Removes the proxy and the outbound network (a clean stop; runs with grants must be over). */
-  async remove(): Promise<void> {
-    await this.docker
-      .getContainer(egressProxyName(this.settings.instanceId))
-      .remove({ force: true })
-      .catch((error: unknown) => {
-        if (!isNotFound(error)) throw engineError(error, 'removing the egress proxy');
-      });
-    await this.docker
-      .getNetwork(egressOutboundNetworkOptions(this.settings.instanceId).Name)
-      .remove()
-      .catch((error: unknown) => {
-        if (!isNotFound(error)) throw engineError(error, 'removing the egress outbound network');
-      });
+  remove(): Promise<void> {
+    return removeEgressProxy(this.docker, this.settings.instanceId);
   }
+
 
   private async start(): Promise<void> {
     try {
