@@ -31,6 +31,8 @@ beforeAll(async () => {
       '  overdue:',
       '    command: ["python3", "models/overdue.py"]',
       '    timeout_seconds: 4',
+      '  waiter:',
+      '    command: ["python3", "models/waiter.py"]',
       '',
     ].join('\n'),
     // Prints before the kill, while no server runs, and once the next one adopted it; writes its outputs last.
@@ -44,6 +46,7 @@ beforeAll(async () => {
       '',
     ].join('\n'),
     'models/overdue.py': 'import time\nprint("overdue ticking", flush=True)\ntime.sleep(300)\n',
+    'models/waiter.py': 'import time\nprint("waiter waiting", flush=True)\ntime.sleep(300)\n',
   });
   token = await tokenForServer({ SANDRUN_DATA_DIR: dataDir }, 'adopt-direct');
 }, 120_000);
@@ -86,7 +89,7 @@ async function leftOf(runIds: string[]): Promise<string[]> {
 }
 
 describe('a lone server killed with SIGKILL while runs on an image without a shell run, restarted on the same data directory', () => {
-  it('adopts them: full logs, outputs and exit code, the timeout from the real start, nothing left', async () => {
+  it('adopts them: full logs, outputs and exit code, the timeout from the real start, a cancel, nothing left', async () => {
     const port = await freePort();
     const env = { SANDRUN_DATA_DIR: dataDir, SANDRUN_IMAGES: `sandrun/python:3.11,${image}`, SANDRUN_LOG_LEVEL: 'warn' };
     server = await startServerProcess(env, port);
@@ -95,9 +98,11 @@ describe('a lone server killed with SIGKILL while runs on an image without a she
     const submit = async (name: string) => (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'adopt-direct', model_name: name })).body;
     const steady = await submit('steady');
     const overdue = await submit('overdue');
-    for (const run of [steady, overdue]) await waitFor(run.run_id, ['running']);
+    const waiter = await submit('waiter');
+    for (const run of [steady, overdue, waiter]) await waitFor(run.run_id, ['running']);
     const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
-    await until('both runs to print their first line', async () => ((await printed(steady.run_id)).includes('steady 1') && (await printed(overdue.run_id)).includes('overdue ticking')) || undefined);
+    const firstLines: [string, string][] = [[steady.run_id, 'steady 1'], [overdue.run_id, 'overdue ticking'], [waiter.run_id, 'waiter waiting']];
+    await until('every run to print its first line', async () => (await Promise.all(firstLines.map(async ([runId, line]) => (await printed(runId)).includes(line)))).every(Boolean) || undefined);
     const overdueStart = Date.parse((await call('GET', `/v1/runs/${overdue.run_id}`)).body.started_at);
 
     await killHard(server);
@@ -120,7 +125,12 @@ describe('a lone server killed with SIGKILL while runs on an image without a she
     expect(timedOut, JSON.stringify(timedOut)).toMatchObject({ status: 'timed_out', stdout: 'overdue ticking\n' });
     expect(timedOut.exit_code, 'the process was stopped by sandrun (SIGKILL)').toBe(137);
 
-    const runs = [steady.run_id, overdue.run_id];
+    const cancel = await call('POST', `/v1/runs/${waiter.run_id}/cancel`);
+    expect(cancel.status, JSON.stringify(cancel.body)).toBe(200);
+    const cancelled = await waitFor(waiter.run_id, FINISHED);
+    expect(cancelled, JSON.stringify(cancelled)).toMatchObject({ status: 'cancelled', exit_code: 137, stdout: 'waiter waiting\n' });
+
+    const runs = [steady.run_id, overdue.run_id, waiter.run_id];
     await until('the adopted runs’ containers, holders and volumes to go', async () => ((await leftOf(runs)).length === 0 ? true : undefined), 30_000).catch(async (error: unknown) => {
       throw new Error(`${String(error)}: left ${JSON.stringify(await leftOf(runs))}`);
     });
