@@ -3,9 +3,14 @@
 import Dockerode from 'dockerode';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SandboxSpec } from '../../src/sandbox/backend.ts';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RunOptions, SandboxSpec } from '../../src/sandbox/backend.ts';
+import { containersOf, parseDockerRef } from '../../src/sandbox/docker/adoption-ref.ts';
+import { DockerBackend } from '../../src/sandbox/docker/docker-backend.ts';
 import { buildNoShellImage, buildNoTarImage, removeImage } from '../helpers/no-shell-image.ts';
-import { createTestSandbox, DEFAULT_TEST_LIMITS, runtimeAvailable, type TestSandbox } from '../helpers/sandbox.ts';
+import { createTestSandbox, DEFAULT_TEST_LIMITS, runtimeAvailable, TEST_SANDBOX_SETTINGS, TEST_SECRETS_DIR, type TestSandbox } from '../helpers/sandbox.ts';
 
 const PROBE = [
   'import json, os, shutil, sys, time',
@@ -42,12 +47,12 @@ for (const runtime of ['runc', 'runsc'] as const) {
     let sandbox: TestSandbox;
     let workspace: string;
     const runIds: string[] = [];
-    const run = (overrides: Partial<SandboxSpec> & { command: string[] }) => {
+    const run = (overrides: Partial<SandboxSpec> & { command: string[] }, options?: RunOptions) => {
       const runId = randomUUID();
       const labels = { 'sandrun.test': 'true', 'sandrun.tenant': 'shell-free' };
       const spec = sandbox.spec({ runId, image: image, workspaceDir: workspace, env: { SANDRUN_RUN_ID: runId }, labels, ...overrides });
       runIds.push(spec.runId);
-      return sandbox.backend.run(spec);
+      return sandbox.backend.run(spec, options);
     };
 
     beforeAll(async () => {
@@ -124,6 +129,36 @@ for (const runtime of ['runc', 'runsc'] as const) {
       } finally {
         await Promise.all([ours, theirs].map((volume) => volume.remove().catch(() => undefined)));
       }
+    });
+
+    it('keeps a running run’s container, outputs holder and volume from the reaper of a server that finds its note', async () => {
+      // A restarted server on the same engine identity, which has not taken the run over yet: only the note keeps its parts.
+      const restarted = new DockerBackend(engine, { ...TEST_SANDBOX_SETTINGS, runsDir: join(tmpdir(), `sandrun-restarted-${randomUUID()}`), secretsDir: TEST_SECRETS_DIR, instanceId: sandbox.instanceId });
+      const go = `go-${randomUUID()}`;
+      let swept: Promise<string[]> | undefined;
+      const hold = `import json, os, time\nwhile not os.path.exists("/workspace/${go}"): time.sleep(0.1)\njson.dump({"kept": True}, open("/outputs/result.json", "w"))`;
+      const result = await run(
+        { command: python(hold) },
+        {
+          onStart: (_startedAt, ref) => {
+            swept = (async () => {
+              try {
+                const note = parseDockerRef(ref ?? null);
+                if (note?.path !== 'direct') return [`the run's note ${ref} is not a direct one`];
+                await restarted.reap(() => false, { keep: [ref!], minAgeMs: 0 });
+                const gone = await Promise.all(containersOf(note).map((id) => engine.getContainer(id).inspect().then(() => [], () => [`container ${id.slice(0, 12)}`])));
+                const volume = await engine.getVolume(note.volume).inspect().then(() => [], () => [`volume ${note.volume}`]);
+                return [...gone.flat(), ...volume];
+              } finally {
+                await writeFile(join(workspace, go), '');
+              }
+            })();
+          },
+        },
+      );
+      expect(await swept, 'what the reaper removed').toEqual([]);
+      expect(result.outcome, result.stderr.text).toEqual({ kind: 'exited' });
+      expect(result.outputs).toEqual({ result: { kept: true } });
     });
 
     it('leaves no container, volume or directory behind, and parks nothing for the image', async () => {

@@ -214,7 +214,7 @@ class KeptLog {
 }
 
 /** The container's state; undefined when the engine no longer knows it. Any other failure is the engine's. */
-async function inspectState(container: Dockerode.Container): Promise<Dockerode.ContainerInspectInfo['State'] | undefined> {
+export async function inspectState(container: Dockerode.Container): Promise<Dockerode.ContainerInspectInfo['State'] | undefined> {
   try {
     return (await container.inspect()).State;
   } catch (error) {

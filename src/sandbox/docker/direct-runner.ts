@@ -5,20 +5,20 @@
 // helper container (sandrun's base image, idle) mounts it too, from before the run's start until its outputs have
 // been read with the helper's `tar`. See docs/decisions.md.
 import type Dockerode from 'dockerode';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { SandrunError } from '../../errors.ts';
-import { STOP_SIGNAL, type RunOptions, type SandboxResult, type SandboxSpec, type SandboxUsage } from '../backend.ts';
+import type { RunOptions, SandboxResult, SandboxSpec } from '../backend.ts';
 import { RunClock } from '../run-clock.ts';
 import { RunLogs } from '../run-logs.ts';
-import { readContainerUsage } from '../container-usage.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
 import type { EngineEvents } from './engine-events.ts';
 import { runEnv, runSecrets, type HardeningSettings } from '../container-layout.ts';
 import { containerOptions, outputsHolderOptions, outputsVolumeOptions } from './hardening.ts';
-import { exitedOutcome } from '../exit-outcome.ts';
+import { DirectExit, UsageSampler, directEnding, removeRunParts } from './direct-run-parts.ts';
+import { directRef } from './adoption-ref.ts';
 import { artifactCapture } from '../artifact-capture.ts';
 import type { OutputsReader } from './outputs-reader.ts';
 import { createReplacing } from './create-replacing.ts';
@@ -38,9 +38,6 @@ export interface DirectRunSettings extends HardeningSettings {
   engineCallTimeoutMs: number;
 }
 
-/** The container's CPU time is read while it runs (its cgroup goes with it): this often. */
-const USAGE_SAMPLE_MS = 250;
-const FIRST_SAMPLE_MS = 50;
 /** After the process exited, how long the last of its output may take to arrive. */
 const OUTPUT_DRAIN_MS = 2_000;
 
@@ -104,7 +101,8 @@ export class DirectRunner {
           return container;
         }),
       ] as const);
-      result = await this.runProcess(container, holder, spec, options);
+      const ref = directRef({ container: container.id, holder: holder.id, volume: volumeName, kept: secrets === undefined });
+      result = await this.runProcess(container, holder, spec, options, ref);
       return result;
     } finally {
       await this.running.removals.afterRun(this.remove(made, dir), result);
@@ -114,10 +112,7 @@ export class DirectRunner {
   private async remove(made: Made, dir: string): Promise<void> {
     if (made.container) this.events.forgetContainer(made.container.id);
     const containers = [made.container, made.holder].filter((container) => container !== undefined);
-    await Promise.all(containers.map((container) => container.remove({ force: true, v: true }).catch(() => undefined)));
-    // The volume can go only once neither container mounts it.
-    await made.volume?.remove().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    await removeRunParts(containers, made.volume, dir);
     if (made.secretsDir) await this.secretFiles.remove(made.secretsDir);
     // A network left by a failed release is the reaper's (it sweeps networks no container uses).
     if (made.network) await this.egress?.release(made.network.owner).catch(() => undefined);
@@ -134,7 +129,7 @@ export class DirectRunner {
     });
   }
 
-  private async runProcess(container: Dockerode.Container, holder: Dockerode.Container, spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {
+  private async runProcess(container: Dockerode.Container, holder: Dockerode.Container, spec: SandboxSpec, options: RunOptions, ref: string): Promise<SandboxResult> {
     const logs = new RunLogs(this.settings.logCapBytes, options.onLog, spec.secrets);
     // dockerode types the attach stream as a NodeJS.ReadWriteStream; it is a socket.
     const output = (await container.attach({ stream: true, stdout: true, stderr: true }).catch((error: unknown) => {
@@ -143,76 +138,40 @@ export class DirectRunner {
     const demux = new StreamDemux(logs.out, logs.err);
     output.on('data', (chunk: Buffer) => demux.push(chunk));
     const drained = finished(output).catch(() => undefined);
-    // Registered before the start, so a process that ends at once cannot be missed. The wait answers at the exit
-    // (no engine deadline, engine-deadline.ts): once the run is stopped, the engine has that long to report it.
-    const unanswered = new AbortController();
-    const exited = container.wait({ condition: 'next-exit', abortSignal: unanswered.signal }) as Promise<{ StatusCode: number }>;
-    exited.catch(() => undefined);
-    // The start request starts the command even if its answer is lost: from here on the run is not retried.
+    // Registered before the start, so a process that ends at once cannot be missed.
+    const exit = new DirectExit(container, 'next-exit', this.settings.engineCallTimeoutMs);
+    // The start request starts the command even if its answer is lost: from here on the run is not retried. The note
+    // goes with it: a server that finds this run after this one is gone adopts it by the note (adopted-direct-run.ts).
     const startedAt = new Date();
-    options.onStart?.(startedAt);
+    options.onStart?.(startedAt, ref);
     await container.start().catch((error: unknown) => {
       output.destroy();
-      unanswered.abort();
+      exit.abandon();
       throw engineError(error, `starting the container of run ${spec.runId}`);
     });
 
     const clock = new RunClock(options.signal, spec.limits.timeoutSeconds);
     clock.start();
-    let waitBound: NodeJS.Timeout | undefined;
-    clock.onStop(() => {
-      void container.kill({ signal: STOP_SIGNAL }).catch(() => undefined);
-      waitBound = setTimeout(() => unanswered.abort(), this.settings.engineCallTimeoutMs);
-    });
+    exit.stopOn(clock);
     const usage = new UsageSampler(container);
     let exitStatus: number;
     try {
-      exitStatus = (await exited).StatusCode;
-    } catch (error) {
-      const why = unanswered.signal.aborted ? `it did not report the exit within ${this.settings.engineCallTimeoutMs / 1000} s of the stop` : engineError(error, 'waiting').message;
-      throw new SandrunError('engine_unavailable', `the engine stopped answering while run ${spec.runId} ran (${why}); its outcome is unknown`);
+      exitStatus = await exit.status(spec.runId);
     } finally {
-      clearTimeout(waitBound);
       clock.dispose();
       usage.stop();
     }
     const finishedAt = new Date();
     await Promise.race([drained, delay(OUTPUT_DRAIN_MS)]);
     output.destroy();
-    const base = logs.resultBase(startedAt, finishedAt, usage.last);
-    // The process ran (its container started): its exit status is what the kill made of it.
-    if (clock.reason) return { ...base, outcome: { kind: clock.reason }, exitCode: exitStatus, outputs: {} };
-    // The engine's oom event tells (State.OOMKilled is set from the same event, only after the exit is seen).
-    const oomKilled = await this.events.exitedByOom(container.id, exitStatus);
-    const read = await this.outputs.read(holder, artifactCapture(options.artifacts, spec.secrets));
-    return { ...base, outcome: exitedOutcome(exitStatus, oomKilled, read), exitCode: exitStatus, outputs: read.outputs, artifacts: read.artifacts };
-  }
-}
-
-/** The container's latest usage, read every USAGE_SAMPLE_MS while it runs: the last interval before its exit is not counted. */
-class UsageSampler {
-  last: SandboxUsage | undefined;
-  private stopped = false;
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(private readonly container: Dockerode.Container) {
-    this.schedule(FIRST_SAMPLE_MS);
-  }
-
-  stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
-  }
-
-  private schedule(afterMs = USAGE_SAMPLE_MS): void {
-    this.timer = setTimeout(() => {
-      void readContainerUsage(this.container).then((usage) => {
-        if (this.stopped) return;
-        // A read that races the exit can see an emptied account (the stats API answers zeros for a stopped container).
-        if (usage && usage.cpuSeconds >= (this.last?.cpuSeconds ?? 0)) this.last = usage;
-        this.schedule();
-      });
-    }, afterMs);
+    return directEnding(
+      logs.resultBase(startedAt, finishedAt, usage.last),
+      exitStatus,
+      clock.reason,
+      // The engine's oom event tells (State.OOMKilled is set from the same event, only after the exit is seen).
+      () => this.events.exitedByOom(container.id, exitStatus),
+      () => this.outputs.read(holder, artifactCapture(options.artifacts, spec.secrets)),
+    );
   }
 }
 

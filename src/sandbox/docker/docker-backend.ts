@@ -25,8 +25,10 @@ import { EngineEnvironmentImages, type EnvironmentImages } from '../environment-
 import { EgressGateway, noEgressProxy, wantsNetwork, type EgressGatewaySettings } from './egress-gateway.ts';
 import { removeEgressProxy, removeRunNetwork, sweepRunNetworks } from './egress-networks.ts';
 import type { EgressUsage } from '../../egress/egress-ledger.ts';
-import { parseLauncherRef } from './adoption-ref.ts';
+import { containersOf, parseDockerRef, type DockerRef } from './adoption-ref.ts';
 import { followAdoptedRun } from './adopted-run.ts';
+import { followAdoptedDirectRun } from './adopted-direct-run.ts';
+import { removeRunParts } from './direct-run-parts.ts';
 import { containerGone } from '../run-lost.ts';
 
 export interface DockerBackendSettings extends HardeningSettings {
@@ -230,18 +232,23 @@ export class DockerBackend implements SandboxBackend {
   }
 
   /**
-   * A run another process started on this engine: its launcher container is followed from its kept log
-   * (adopted-run.ts), then removed with its directory and network, as runIn would have.
+   * A run another process started on this engine: its container is followed from its kept log (adopted-run.ts for the
+   * launcher, adopted-direct-run.ts for an image without a shell), then removed with what else the run had (its
+   * directory and network; on the direct path its outputs holder and volume), as the path that started it would have.
    */
   adopt(spec: AdoptionSpec, options: RunOptions = {}): Promise<SandboxResult> {
-    const ref = parseLauncherRef(spec.sandboxRef);
-    if (!ref) return Promise.reject(containerGone(spec.runId, 'it left no note of a container that can be adopted (an image without a shell runs on the direct path)'));
+    const ref = parseDockerRef(spec.sandboxRef);
+    if (!ref) return Promise.reject(containerGone(spec.runId, 'it left no note of a container that can be adopted'));
     if (!ref.kept) {
       return Promise.reject(containerGone(spec.runId, 'its container kept no log to finish it from (a run with secrets: their values are never written to the engine’s disk)'));
     }
-    // Before anything else: the reaper must not take it for a leftover meanwhile.
-    this.running.serve(ref.container);
-    return this.finishAdopted(ref.container, spec, () =>
+    // Before anything else: the reaper must not take them for leftovers meanwhile.
+    for (const id of containersOf(ref)) this.running.serve(id);
+    if (ref.path === 'direct') {
+      const deps = { logCapBytes: this.settings.logCapBytes, engineCallTimeoutMs: this.settings.engineCallTimeoutMs, outputs: this.outputs };
+      return this.finishAdopted(ref, spec, () => followAdoptedDirectRun(this.docker, ref, spec, options, deps));
+    }
+    return this.finishAdopted(ref, spec, () =>
       followAdoptedRun(this.docker, ref, spec, options, {
         settings: { logCapBytes: this.settings.logCapBytes, outputs: { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries } },
         fallback: this.outputs,
@@ -249,8 +256,8 @@ export class DockerBackend implements SandboxBackend {
     );
   }
 
-  private async finishAdopted(containerId: string, spec: AdoptionSpec, follow: () => Promise<SandboxResult>): Promise<SandboxResult> {
-    const container = this.docker.getContainer(containerId);
+  private async finishAdopted(ref: DockerRef, spec: AdoptionSpec, follow: () => Promise<SandboxResult>): Promise<SandboxResult> {
+    const container = this.docker.getContainer(ref.container);
     const info = await container.inspect().catch(() => undefined);
     const owner = info?.Config.Labels[RUN_ID_LABEL];
     // Another server's run with network grants: its proxy (which stays until the run is over) counted its bytes, in
@@ -264,19 +271,19 @@ export class DockerBackend implements SandboxBackend {
       result = egress.length > 0 ? { ...result, egress } : result;
       return Redactor.of(spec.secrets)?.result(result) ?? result;
     } finally {
-      const removed = container
-        .remove({ force: true, v: true })
-        .catch(() => undefined)
+      const ids = containersOf(ref);
+      const volume = ref.path === 'direct' ? this.docker.getVolume(ref.volume) : undefined;
+      const removed = removeRunParts(
+        ids.map((id) => this.docker.getContainer(id)),
+        volume,
+        owner ? join(this.settings.runsDir, owner) : undefined,
+      )
         .then(async () => {
           if (!owner) return;
-          if (foreignGrants) {
-            await removeRunNetwork(this.docker, owner).catch((error: unknown) => this.logWarning?.(error));
-            return;
-          }
-          await rm(join(this.settings.runsDir, owner), { recursive: true, force: true });
-          await this.egress?.release(owner).catch(() => undefined);
+          if (foreignGrants) await removeRunNetwork(this.docker, owner).catch((error: unknown) => this.logWarning?.(error));
+          else await this.egress?.release(owner).catch(() => undefined);
         })
-        .finally(() => this.running.release(containerId));
+        .finally(() => ids.forEach((id) => this.running.release(id)));
       await this.running.removals.afterRun(removed, result);
     }
   }
@@ -321,7 +328,10 @@ export class DockerBackend implements SandboxBackend {
     const instanceId = options.instanceId ?? this.settings.instanceId;
     const own = instanceId === this.settings.instanceId;
     const managedContainers = await this.listManaged(instanceId);
-    const kept = new Set((options.keep ?? []).flatMap((ref) => parseLauncherRef(ref)?.container ?? []));
+    const keptRefs = (options.keep ?? []).flatMap((ref) => parseDockerRef(ref) ?? []);
+    // A direct-path run's outputs holder and volume with its container: an adopting server reads its outputs through them.
+    const kept = new Set(keptRefs.flatMap(containersOf));
+    const keptVolumes = new Set(keptRefs.flatMap((ref) => (ref.path === 'direct' ? [ref.volume] : [])));
     const containerNames = new Set(managedContainers.map((managed) => managed.runId));
     // Directories, secret files and the egress proxy are this server's own (its data directory): another's stay its own.
     if (own) {
@@ -348,7 +358,7 @@ export class DockerBackend implements SandboxBackend {
           .catch((error: unknown) => isNotFound(error) || this.logWarning?.(engineError(error, `removing leftover container ${managed.containerId}`))),
       ),
     );
-    await this.removeStaleVolumes(isLive, bornBefore, instanceId);
+    await this.removeStaleVolumes(isLive, bornBefore, instanceId, keptVolumes);
     if (own) await this.egress?.sweep(isLive, bornBefore);
     else await this.removeDeadEgress(instanceId, bornBefore);
     return removed;
@@ -364,14 +374,14 @@ export class DockerBackend implements SandboxBackend {
   }
 
   /** Outputs volumes of the direct path (direct-runner.ts) whose run is over: a killed server leaves them behind. */
-  private async removeStaleVolumes(isLive: (runId: string) => boolean, bornBefore: number, instanceId: string): Promise<void> {
+  private async removeStaleVolumes(isLive: (runId: string) => boolean, bornBefore: number, instanceId: string, kept: ReadonlySet<string>): Promise<void> {
     const listed = await this.docker
       .listVolumes({ filters: { label: [`${MANAGED_LABEL}=true`, `${INSTANCE_LABEL}=${instanceId}`] } })
       .catch((error: unknown) => Promise.reject(engineError(error, 'listing sandrun volumes')));
     for (const volume of listed.Volumes ?? []) {
       const runId = volume.Labels?.[RUN_ID_LABEL] ?? '';
       const createdAt = Date.parse((volume as { CreatedAt?: string }).CreatedAt ?? '');
-      if ((runId && isLive(runId)) || !(createdAt <= bornBefore)) continue;
+      if ((runId && isLive(runId)) || kept.has(volume.Name) || !(createdAt <= bornBefore)) continue;
       // One still mounted by a container is refused (409) and left for a later pass.
       await this.docker.getVolume(volume.Name).remove().catch(() => undefined);
     }

@@ -93,9 +93,10 @@ export function containerOptions(
         { Name: 'fsize', Soft: fileSizeBytes, Hard: fileSizeBytes },
         NO_CORE_DUMPS,
       ],
-      // The launcher's stream is kept, bounded, for a server that adopts the run (docs/decisions.md, "Runs outlive their
-      // server"); not the direct path's, nor one with secrets: what the run prints would be on the engine's disk, values and all.
-      LogConfig: direct || attached.secrets ? { Type: 'none', Config: {} } : keptLog(settings),
+      // The stream (the launcher's, or the direct path's process's) is kept, bounded, for a server that adopts the run
+      // (docs/decisions.md, "Runs outlive their server"); not one with secrets: what the run prints would be on the
+      // engine's disk, values and all.
+      LogConfig: attached.secrets ? { Type: 'none', Config: {} } : keptLog(settings),
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
       AutoRemove: false,
       ...(settings.runtime === 'runsc' ? { Runtime: 'runsc' } : {}),

@@ -1,0 +1,139 @@
+// kill -9 of a lone server while runs on an image without a shell run (the direct path): restarted, it adopts them from their containers (SPEC §13).
+import Dockerode from 'dockerode';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestRepo } from '../helpers/git-repo.ts';
+import { buildNoShellImage, removeImage } from '../helpers/no-shell-image.ts';
+import { TERMINAL_STATUSES, pollRun } from '../helpers/poll-run.ts';
+import { apiCaller, freePort, killHard, startServerProcess, stopGracefully, tokenForServer, type ServerProcess } from '../helpers/server-process.ts';
+
+const docker = new Dockerode();
+const FINISHED = [...TERMINAL_STATUSES];
+
+let image: string;
+let dataDir: string;
+let repo: TestRepo;
+let token: string;
+let server: ServerProcess | undefined;
+let instance: string | undefined;
+
+beforeAll(async () => {
+  image = buildNoShellImage('adopt-direct');
+  dataDir = mkdtempSync(join(tmpdir(), 'sandrun-adopt-direct-'));
+  repo = new TestRepo({
+    'sandrun.yaml': [
+      `image: ${image}`,
+      'models:',
+      '  steady:',
+      '    command: ["python3", "models/steady.py"]',
+      '  overdue:',
+      '    command: ["python3", "models/overdue.py"]',
+      '    timeout_seconds: 4',
+      '  waiter:',
+      '    command: ["python3", "models/waiter.py"]',
+      '',
+    ].join('\n'),
+    // Prints before the kill, while no server runs, and once the next one adopted it; writes its outputs last.
+    'models/steady.py': [
+      'import json, sys, time',
+      'for i in range(1, 4):',
+      '    print("steady", i, flush=True)',
+      '    time.sleep(6)',
+      'print("steady warns", file=sys.stderr, flush=True)',
+      'json.dump({"lines": 3}, open("/outputs/result.json", "w"))',
+      '',
+    ].join('\n'),
+    'models/overdue.py': 'import time\nprint("overdue ticking", flush=True)\ntime.sleep(300)\n',
+    'models/waiter.py': 'import time\nprint("waiter waiting", flush=True)\ntime.sleep(300)\n',
+  });
+  token = await tokenForServer({ SANDRUN_DATA_DIR: dataDir }, 'adopt-direct');
+}, 120_000);
+
+afterAll(async () => {
+  if (server) await stopGracefully(server);
+  // A failed test may leave runs' containers and volumes: not another test's problem.
+  const label = `sandrun.instance=${instance}`;
+  const left = instance ? await docker.listContainers({ all: true, filters: { label: [label] } }) : [];
+  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  const volumes = instance ? ((await docker.listVolumes({ filters: { label: [label] } })).Volumes ?? []) : [];
+  await Promise.all(volumes.map((v) => docker.getVolume(v.Name).remove().catch(() => undefined)));
+  rmSync(dataDir, { recursive: true, force: true });
+  repo?.remove();
+  if (image) removeImage(image);
+});
+
+const call = apiCaller(() => server!.url, () => token);
+const waitFor = (runId: string, statuses: string[]) => pollRun(() => call('GET', `/v1/runs/${runId}`), runId, { until: statuses, timeoutMs: 120_000 });
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await probe();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** What the engine still holds of these runs: their containers (the run's and its outputs holder) and outputs volumes. */
+async function leftOf(runIds: string[]): Promise<string[]> {
+  const label = `sandrun.instance=${instance}`;
+  const containers = await docker.listContainers({ all: true, filters: { label: [label] } });
+  const volumes = (await docker.listVolumes({ filters: { label: [label] } })).Volumes ?? [];
+  return [
+    ...containers.filter((c) => runIds.includes(c.Labels['sandrun.run_id'] ?? '')).map((c) => `container ${c.Names[0]}`),
+    ...volumes.filter((v) => runIds.includes(v.Labels?.['sandrun.run_id'] ?? '')).map((v) => `volume ${v.Name}`),
+  ];
+}
+
+describe('a lone server killed with SIGKILL while runs on an image without a shell run, restarted on the same data directory', () => {
+  it('adopts them: full logs, outputs and exit code, the timeout from the real start, a cancel, nothing left', async () => {
+    const port = await freePort();
+    const env = { SANDRUN_DATA_DIR: dataDir, SANDRUN_IMAGES: `sandrun/python:3.11,${image}`, SANDRUN_LOG_LEVEL: 'warn' };
+    server = await startServerProcess(env, port);
+    instance = readFileSync(join(dataDir, 'instance-id'), 'utf8').trim();
+    expect((await call('POST', '/v1/projects', { name: 'adopt-direct', repo_url: repo.dir })).status).toBe(201);
+    const submit = async (name: string) => (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'adopt-direct', model_name: name })).body;
+    const steady = await submit('steady');
+    const overdue = await submit('overdue');
+    const waiter = await submit('waiter');
+    for (const run of [steady, overdue, waiter]) await waitFor(run.run_id, ['running']);
+    const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
+    const firstLines: [string, string][] = [[steady.run_id, 'steady 1'], [overdue.run_id, 'overdue ticking'], [waiter.run_id, 'waiter waiting']];
+    await until('every run to print its first line', async () => (await Promise.all(firstLines.map(async ([runId, line]) => (await printed(runId)).includes(line)))).every(Boolean) || undefined);
+    const overdueStart = Date.parse((await call('GET', `/v1/runs/${overdue.run_id}`)).body.started_at);
+
+    await killHard(server);
+    // While no server runs, the overdue run passes its deadline (4 s from its start).
+    await until('the overdue run to pass its deadline', () => (Date.now() > overdueStart + 5_000 ? true : undefined));
+    expect(await leftOf([steady.run_id]), 'the steady run’s container and holder outlived their server').toHaveLength(3);
+    server = await startServerProcess(env, port);
+
+    const done = await waitFor(steady.run_id, FINISHED);
+    expect(done, JSON.stringify(done)).toMatchObject({
+      status: 'success',
+      exit_code: 0,
+      stdout: 'steady 1\nsteady 2\nsteady 3\n',
+      stderr: 'steady warns\n',
+      outputs: { result: { lines: 3 } },
+    });
+    expect(done.artifacts.map((a: { path: string }) => a.path)).toEqual(['result.json']);
+
+    const timedOut = await waitFor(overdue.run_id, FINISHED);
+    expect(timedOut, JSON.stringify(timedOut)).toMatchObject({ status: 'timed_out', stdout: 'overdue ticking\n' });
+    expect(timedOut.exit_code, 'the process was stopped by sandrun (SIGKILL)').toBe(137);
+
+    const cancel = await call('POST', `/v1/runs/${waiter.run_id}/cancel`);
+    expect(cancel.status, JSON.stringify(cancel.body)).toBe(200);
+    const cancelled = await waitFor(waiter.run_id, FINISHED);
+    expect(cancelled, JSON.stringify(cancelled)).toMatchObject({ status: 'cancelled', exit_code: 137, stdout: 'waiter waiting\n' });
+
+    const runs = [steady.run_id, overdue.run_id, waiter.run_id];
+    await until('the adopted runs’ containers, holders and volumes to go', async () => ((await leftOf(runs)).length === 0 ? true : undefined), 30_000).catch(async (error: unknown) => {
+      throw new Error(`${String(error)}: left ${JSON.stringify(await leftOf(runs))}`);
+    });
+    for (const runId of runs) expect(existsSync(join(dataDir, 'runs', runId)), `directory of run ${runId} removed`).toBe(false);
+  });
+});
