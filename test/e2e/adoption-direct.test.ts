@@ -8,6 +8,7 @@ import { TestRepo } from '../helpers/git-repo.ts';
 import { buildNoShellImage, removeImage } from '../helpers/no-shell-image.ts';
 import { TERMINAL_STATUSES, pollRun } from '../helpers/poll-run.ts';
 import { apiCaller, freePort, killHard, startServerProcess, stopGracefully, tokenForServer, type ServerProcess } from '../helpers/server-process.ts';
+import { until } from '../helpers/until.ts';
 
 const docker = new Dockerode();
 const FINISHED = [...TERMINAL_STATUSES];
@@ -66,16 +67,6 @@ afterAll(async () => {
 
 const call = apiCaller(() => server!.url, () => token);
 const waitFor = (runId: string, statuses: string[]) => pollRun(() => call('GET', `/v1/runs/${runId}`), runId, { until: statuses, timeoutMs: 120_000 });
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await probe();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 /** What the engine still holds of these runs: their containers (the run's and its outputs holder) and outputs volumes. */
 async function leftOf(runIds: string[]): Promise<string[]> {

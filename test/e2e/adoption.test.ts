@@ -8,6 +8,7 @@ import { oomKillsOf } from '../../src/sandbox/container-usage.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { pollRun } from '../helpers/poll-run.ts';
 import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess, tokenForServer, apiCaller } from '../helpers/server-process.ts';
+import { until } from '../helpers/until.ts';
 
 const docker = new Dockerode();
 const FINISHED = ['success', 'failed', 'timed_out', 'cancelled', 'error'];
@@ -69,16 +70,6 @@ async function containersOf(instance: string | undefined): Promise<{ id: string;
   // One removed meanwhile (a run the live server finished) has no log to read.
   const logOf = (id: string) => docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false }).then((log) => log.toString('latin1'), () => '');
   return Promise.all(listed.map(async (c) => ({ id: c.Id, log: await logOf(c.Id) })));
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await probe();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 /** The whole SSE stream of a run's live logs (follow), until its end event. */

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { pollRun, TERMINAL_STATUSES } from '../helpers/poll-run.ts';
 import { startServerGroup, type ServerGroup } from '../helpers/server-group.ts';
+import { until } from '../helpers/until.ts';
 
 const docker = new Dockerode();
 /** Low, so that a killed server counts as dead within seconds (the defaults are 5 s and 30 s). */
@@ -61,16 +62,6 @@ const instanceOf = (group: ServerGroup, index: number) => readFileSync(join(grou
 async function containersOf(instances: readonly string[]): Promise<string[]> {
   const lists = await Promise.all(instances.map((instance) => docker.listContainers({ all: true, filters: { label: [`sandrun.instance=${instance}`] } })));
   return lists.flat().map((container) => `${container.Names[0]} (${container.Labels['sandrun.instance']}, ${container.State})`);
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await probe();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
 }
 
 /** Removes whatever a failed test left of the group's containers, then the group. */

@@ -8,6 +8,7 @@ import { backendServerEnv, eachBackend, runLeftovers, swarmCluster } from '../he
 import { TestRepo } from '../helpers/git-repo.ts';
 import { pollRun } from '../helpers/poll-run.ts';
 import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess, tokenForServer } from '../helpers/server-process.ts';
+import { until } from '../helpers/until.ts';
 
 const FINISHED = ['success', 'failed', 'timed_out', 'cancelled', 'error'];
 const model = (name: string, script: string, limits = '') => `  ${name}:\n    command: ["python3", "models/${script}"]\n${limits}`;
@@ -68,16 +69,6 @@ async function call(method: string, path: string, body?: unknown): Promise<any> 
 }
 
 const waitFor = (runId: string, statuses: string[]) => pollRun(() => call('GET', `/v1/runs/${runId}`), runId, { until: statuses, timeoutMs: 180_000 });
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await probe();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
 
 await eachBackend(
   'swarm-adoption',
