@@ -1,7 +1,11 @@
 // A run's artifacts (SPEC §12) in the database: one row per file, written with the run's end, read with the run.
+import type { ExpressionBuilder } from 'kysely';
+import { jsonArrayFrom as postgresJsonArray } from 'kysely/helpers/postgres';
+import { jsonArrayFrom as sqliteJsonArray } from 'kysely/helpers/sqlite';
 import type { Artifact } from '../artifacts/artifact-types.ts';
-import type { Db } from './database.ts';
+import type { Db, DialectKind } from './database.ts';
 import { preparedRead } from './prepared-read.ts';
+import type { Schema } from './schema.ts';
 
 interface ArtifactRow {
   path: string;
@@ -12,14 +16,31 @@ interface ArtifactRow {
 
 const toArtifact = (row: ArtifactRow): Artifact => ({ path: row.path, size: row.size, sha256: row.sha256, contentType: row.content_type });
 
+const COLUMNS = ['path', 'size', 'sha256', 'content_type'] as const;
+
+/**
+ * A run's artifacts as one JSON array column of a query on `runs` (a run and its artifacts in one round trip): read
+ * it back with `artifactsFromJson`.
+ */
+export function artifactsColumn(eb: ExpressionBuilder<Schema, 'runs'>, kind: DialectKind) {
+  const rows = eb.selectFrom('run_artifacts').select(COLUMNS).whereRef('run_artifacts.run_id', '=', 'runs.id');
+  return (kind === 'postgres' ? postgresJsonArray(rows) : sqliteJsonArray(rows)).as('artifacts_json');
+}
+
+/** The column `artifactsColumn` made: JSON text on SQLite, already parsed on PostgreSQL; in path order. */
+export function artifactsFromJson(value: unknown): Artifact[] {
+  const rows = (typeof value === 'string' ? JSON.parse(value) : value) as ArtifactRow[];
+  // By the bytes of the path, as the query on its own orders them (SQLite's BINARY collation, the column's "C" one on PostgreSQL).
+  return rows.map(toArtifact).sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+}
+
 const INSERT_CHUNK = 1000;
 
 export class ArtifactStore {
-  /** Every read of a finished run asks it. */
   private readonly ofRunRead;
 
   constructor(private readonly db: Db) {
-    this.ofRunRead = preparedRead(db, 1, (runId) => db.selectFrom('run_artifacts').select(['path', 'size', 'sha256', 'content_type']).where('run_id', '=', runId).orderBy('path'));
+    this.ofRunRead = preparedRead(db, 1, (runId) => db.selectFrom('run_artifacts').select(COLUMNS).where('run_id', '=', runId).orderBy('path'));
   }
 
   /** Records a run's artifacts; called inside the transaction that records its end. */

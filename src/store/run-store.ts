@@ -8,7 +8,7 @@ import { IdempotencyKeys, type IdempotencyKey, type StoredKey } from './idempote
 import type { EgressUsage } from '../egress/egress-ledger.ts';
 import type { Artifact } from '../artifacts/artifact-types.ts';
 import { preparedRead } from './prepared-read.ts';
-import { ArtifactStore } from './artifact-store.ts';
+import { ArtifactStore, artifactsColumn, artifactsFromJson } from './artifact-store.ts';
 import { countQueue, RunSlotStore, type Admission } from './run-slots.ts';
 
 export type { RunStatus } from '../run-status.ts';
@@ -170,7 +170,7 @@ export class RunStore {
   readonly idempotencyKeys: IdempotencyKeys;
   readonly artifacts: ArtifactStore;
   readonly slots: RunSlotStore;
-  /** A run's poll asks it, hundreds of times a second. */
+  /** A run's poll asks it, hundreds of times a second: the run with its artifacts, in one round trip. */
   private readonly runOfTenantRead;
 
   constructor(
@@ -180,7 +180,9 @@ export class RunStore {
     this.idempotencyKeys = new IdempotencyKeys(db);
     this.artifacts = new ArtifactStore(db);
     this.slots = new RunSlotStore(db, kind);
-    this.runOfTenantRead = preparedRead(db, 2, (tenantId, id) => db.selectFrom('runs').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id));
+    this.runOfTenantRead = preparedRead(db, 2, (tenantId, id) =>
+      db.selectFrom('runs').selectAll().select((eb) => artifactsColumn(eb, kind)).where('tenant_id', '=', tenantId).where('id', '=', id),
+    );
   }
 
   /**
@@ -272,7 +274,7 @@ export class RunStore {
   /** A run of this tenant; another tenant's run is indistinguishable from none. */
   async getForTenant(tenantId: string, id: string): Promise<RunRecord | undefined> {
     const [row] = await this.runOfTenantRead(tenantId, id);
-    return row && this.toRecord(row);
+    return row && toRecord(row, row.finished_at === null ? [] : artifactsFromJson(row.artifacts_json));
   }
 
   /**

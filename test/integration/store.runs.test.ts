@@ -41,13 +41,17 @@ eachDialect((dialect) => {
     const artifacts = [
       { path: 'b.csv', size: 3, sha256: 'b'.repeat(64), contentType: 'text/csv' },
       { path: 'a.json', size: 2, sha256: 'c'.repeat(64), contentType: 'application/json' },
+      { path: 'z/\u00e9t\u00e9.png', size: 6_000_000_000, sha256: 'd'.repeat(64), contentType: 'image/png' },
+      { path: 'z/\u{1F600}.txt', size: 1, sha256: 'e'.repeat(64), contentType: 'text/plain' },
+      { path: 'z/\uFF21.txt', size: 1, sha256: 'f'.repeat(64), contentType: 'text/plain' },
     ];
     expect(await stores.runs.complete(run.id, completion({ artifacts }))).toBe(true);
     expect(await stores.runs.complete(run.id, completion({ status: 'failed', exitCode: 1 })), 'a second end').toBe(false);
     const ended = (await stores.runs.get(run.id))!;
     expect(ended).toMatchObject({ status: 'success', exitCode: 0, outputs: { total: 1 }, imageId: 'sha256:x', stdoutTruncated: false, outputsMatch: null });
     expect(ended.usage.peakMemoryBytes, 'a BIGINT comes back as a number').toBe(5_000_000_000);
-    expect(ended.artifacts.map((artifact) => artifact.path), 'artifacts by byte order of the path').toEqual(['a.json', 'b.csv']);
+    expect(ended.artifacts.map((artifact) => artifact.path), 'artifacts by byte order of the path').toEqual(['a.json', 'b.csv', 'z/\u00e9t\u00e9.png', 'z/\uFF21.txt', 'z/\u{1F600}.txt']);
+    expect((await stores.runs.getForTenant('mine', run.id))?.artifacts, "a poll's read of the run (its artifacts in the same query)").toEqual(ended.artifacts);
     expect(await stores.runs.artifacts.find('theirs', run.id, 'a.json'), "another tenant's artifact").toBeUndefined();
     expect(await stores.runs.artifacts.find('mine', run.id, 'a.json')).toMatchObject({ size: 2 });
     expect(await stores.runs.cpuSecondsBetween('mine', '2026-12-01T00:00:00.000Z', '2026-12-02T00:00:00.000Z')).toBe(0.25);
