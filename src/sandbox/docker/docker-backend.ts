@@ -20,12 +20,13 @@ import { deliverParameters, discardContainer, startParkedContainer, type ParkedC
 import { WarmPool, type PoolStats, type WarmPoolLimits } from './warm-pool.ts';
 import { SecretFiles } from './secret-files.ts';
 import { Redactor } from '../redaction.ts';
-import { runSecrets } from '../container-layout.ts';
+import { SECRETS_DIR, runSecrets } from '../container-layout.ts';
 import { EngineEnvironmentImages, type EnvironmentImages } from '../environment-images.ts';
 import { EgressGateway, noEgressProxy, wantsNetwork, type EgressGatewaySettings } from './egress-gateway.ts';
 import type { EgressUsage } from '../../egress/egress-ledger.ts';
 import { parseLauncherRef } from './adoption-ref.ts';
 import { followAdoptedRun } from './adopted-run.ts';
+import { followMemoryRun } from './adopted-memory-run.ts';
 import { containerGone } from '../run-lost.ts';
 
 export interface DockerBackendSettings extends HardeningSettings {
@@ -230,28 +231,32 @@ export class DockerBackend implements SandboxBackend {
 
   /**
    * A run another process started on this engine: its launcher container is followed from its kept log
-   * (adopted-run.ts), then removed with its directory and network, as runIn would have.
+   * (adopted-run.ts), or, for a run with secrets, from what it kept in memory (adopted-memory-run.ts), then removed
+   * with its directory and network, as runIn would have.
    */
   adopt(spec: AdoptionSpec, options: RunOptions = {}): Promise<SandboxResult> {
     const ref = parseLauncherRef(spec.sandboxRef);
     if (!ref) return Promise.reject(containerGone(spec.runId, 'it left no note of a container that can be adopted (an image without a shell runs on the direct path)'));
     if (!ref.kept) {
-      return Promise.reject(containerGone(spec.runId, 'its container kept no log to finish it from (a run with secrets: their values are never written to the engine’s disk)'));
+      return Promise.reject(
+        containerGone(spec.runId, 'its container kept nothing to finish it from (a run with secrets on an image without `mkfifo` and `tee`: their values are never written to the engine’s disk)'),
+      );
     }
     // Before anything else: the reaper must not take it for a leftover meanwhile.
     this.running.serve(ref.container);
-    return this.finishAdopted(ref.container, spec, () =>
-      followAdoptedRun(this.docker, ref, spec, options, {
-        settings: { logCapBytes: this.settings.logCapBytes, outputs: { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries } },
-        fallback: this.outputs,
-      }),
-    );
+    const settings = { logCapBytes: this.settings.logCapBytes, outputs: { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries } };
+    // A run with secrets: from the copies its launcher kept in the container's memory (adopted-memory-run.ts).
+    const follow = ref.kept === 'memory' ? followMemoryRun : followAdoptedRun;
+    return this.finishAdopted(ref.container, spec, () => follow(this.docker, ref, spec, options, { settings, fallback: this.outputs }));
   }
 
   private async finishAdopted(containerId: string, spec: AdoptionSpec, follow: () => Promise<SandboxResult>): Promise<SandboxResult> {
     const container = this.docker.getContainer(containerId);
     const info = await container.inspect().catch(() => undefined);
     const owner = info?.Config.Labels[RUN_ID_LABEL];
+    // A run with secrets: the directory of its values on the host tmpfs goes with its container (one of this host's servers made it).
+    const secrets = info?.Mounts.find((mount) => mount.Destination === SECRETS_DIR)?.Source;
+    const ownSecrets = secrets !== undefined && secrets.startsWith(join(this.settings.secretsDir, '/')) ? secrets : undefined;
     // Another server's run with network grants: its grants and byte counts live with that server's egress proxy.
     const foreignGrants = info !== undefined && info.Config.Labels[INSTANCE_LABEL] !== this.settings.instanceId && (info.HostConfig.NetworkMode ?? 'none') !== 'none';
     let result: SandboxResult | undefined;
@@ -269,6 +274,7 @@ export class DockerBackend implements SandboxBackend {
         .remove({ force: true, v: true })
         .catch(() => undefined)
         .then(async () => {
+          if (ownSecrets) await rm(ownSecrets, { recursive: true, force: true });
           if (!owner) return;
           await rm(join(this.settings.runsDir, owner), { recursive: true, force: true });
           await this.egress?.release(owner).catch(() => undefined);
