@@ -325,12 +325,6 @@ export class DockerBackend implements SandboxBackend {
     const own = instanceId === this.settings.instanceId;
     const managedContainers = await this.listManaged(instanceId);
     const kept = new Set((options.keep ?? []).flatMap((ref) => parseLauncherRef(ref)?.container ?? []));
-    const containerNames = new Set(managedContainers.map((managed) => managed.runId));
-    // Directories, secret files and the egress proxy are this server's own (its data directory): another's stay its own.
-    if (own) {
-      await this.removeStaleDirectories(bornBefore, containerNames);
-      await this.secretFiles.sweep(bornBefore, containerNames);
-    }
     const leftovers = managedContainers.filter(
       (managed) =>
         !this.running.isServing(managed.containerId) &&
@@ -340,17 +334,25 @@ export class DockerBackend implements SandboxBackend {
         managed.createdAt.getTime() <= bornBefore &&
         !(managed.runId && isLive(managed.runId)),
     );
+    const gone = new Set<string>();
     // At once, so that removals the engine leaves unanswered cost a sweep one engine deadline, not one each.
     await Promise.all(
       leftovers.map((managed) =>
         this.docker
           .getContainer(managed.containerId)
           .remove({ force: true, v: true })
-          .then(() => (removed += 1))
+          .then(() => ((removed += 1), gone.add(managed.containerId)))
           // Gone meanwhile is fine; anything else (a removal the engine did not answer) is said, and tried again next pass.
           .catch((error: unknown) => isNotFound(error) || this.logWarning?.(engineError(error, `removing leftover container ${managed.containerId}`))),
       ),
     );
+    // After the leftovers' removal, so that their directories go in this pass, not the next.
+    const containerNames = new Set(managedContainers.filter((managed) => !gone.has(managed.containerId)).map((managed) => managed.runId));
+    // Directories, secret files and the egress proxy are this server's own (its data directory): another's stay its own.
+    if (own) {
+      await this.removeStaleDirectories(bornBefore, containerNames);
+      await this.secretFiles.sweep(bornBefore, containerNames);
+    }
     await this.removeStaleVolumes(isLive, bornBefore, instanceId);
     if (own) await this.egress?.sweep(isLive, bornBefore);
     return removed;
