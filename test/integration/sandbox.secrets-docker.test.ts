@@ -159,6 +159,17 @@ describe('secrets on the Docker engine', () => {
     }
   });
 
+  it('a launcher run keeps copies in memory for adoption (its note says so), and one that leaves a process holding its output open still ends, with its output and exit code', async () => {
+    let note: string | undefined;
+    const started = Date.now();
+    const script = 'echo before; echo "err $(cat /run/secrets/API_TOKEN)" >&2; (sleep 120; echo late) & exit 4';
+    const result = await sandbox.backend.run(specOf(['sh', '-c', script]), { onStart: (_at, ref) => (note = ref) });
+    expect({ exitCode: result.exitCode, stdout: result.stdout.text, stderr: result.stderr.text }).toEqual({ exitCode: 4, stdout: 'before\n', stderr: `err ${REDACTED}\n` });
+    // The copies wait a few seconds for the process left behind, then it is killed as before: not its 120 s.
+    expect(Date.now() - started, 'the run’s wall time in ms').toBeLessThan(60_000);
+    expect(JSON.parse(note ?? '{}')).toMatchObject({ path: 'launcher', kept: 'memory' });
+  });
+
   describe('on the direct path (an image without a shell)', () => {
     let image: string;
     beforeAll(() => {

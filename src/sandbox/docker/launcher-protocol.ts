@@ -55,7 +55,7 @@ tee ${KEPT_STDERR} <"${KEPT_DIR}/stderr.fifo" >&2 2>/dev/null & sandrun_err=$!
 { ${RUN_COMMAND}; } >"${KEPT_DIR}/stdout.fifo" 2>"${KEPT_DIR}/stderr.fifo"
 code=$?
 (sleep ${KEPT_DRAIN_SECONDS}; kill $sandrun_out $sandrun_err) 2>/dev/null & sandrun_drain=$!
-wait $sandrun_out $sandrun_err
+wait $sandrun_out $sandrun_err 2>/dev/null
 kill $sandrun_drain 2>/dev/null
 fi
 ${KILL_LEFT_PROCESSES}
