@@ -13,7 +13,28 @@ const docker = new Dockerode();
 const VALUE = 'sk-adopt-Zq81mWc4Lr6Tn0Vb';
 const FINISHED = ['success', 'failed', 'timed_out', 'cancelled', 'error'];
 const FILES: Record<string, string> = {
-  'sandrun.yaml': ['image: sandrun/python:3.11', 'limits:', '  timeout_seconds: 120', 'models:', '  teller:', '    command: ["python3", "models/teller.py"]', ''].join('\n'),
+  'sandrun.yaml': [
+    'image: sandrun/python:3.11',
+    'limits:',
+    '  timeout_seconds: 120',
+    'models:',
+    '  teller:',
+    '    command: ["python3", "models/teller.py"]',
+    '  chatty:',
+    '    command: ["python3", "models/chatty.py"]',
+    '',
+  ].join('\n'),
+  // Prints far more than the log cap (64 KiB here), the value at the start and the end.
+  'models/chatty.py': [
+    'import sys, time',
+    'v = open("/run/secrets/API_TOKEN").read()',
+    'print("chatty", v, flush=True)',
+    'for i in range(20000): print("chat", i, v)',
+    'sys.stdout.flush()',
+    'time.sleep(8)',
+    'print("chatty done", v, flush=True)',
+    '',
+  ].join('\n'),
   // Prints the value on both streams before the kill, goes on while no server runs (or once the next one adopted it), writes an output.
   'models/teller.py': [
     'import json, sys, time',
@@ -68,16 +89,23 @@ async function containersWithSecrets(): Promise<Dockerode.ContainerInfo[]> {
 describe('a lone server killed with SIGKILL while a run with a secret runs, restarted on the same data directory', () => {
   it('adopts it from its container’s memory: full logs with the value as ***, outputs, exit code; the engine’s disk never held the value, and nothing is left', async () => {
     const port = await freePort();
-    const env = { SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn' };
+    const env = { SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn', SANDRUN_LOG_CAP_BYTES: String(64 * 1024) };
     server = await startServerProcess(env, port);
     instance = readFileSync(join(dataDir, 'instance-id'), 'utf8').trim();
     expect((await call('POST', '/v1/projects', { name: 'vault', repo_url: repo.dir })).status).toBe(201);
     const set = await call('PUT', '/v1/projects/vault/secrets/API_TOKEN', { value: VALUE });
     expect(set.status, JSON.stringify(set.body)).toBe(201);
-    const run = (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'vault', model_name: 'teller' })).body;
-    await pollRun(() => call('GET', `/v1/runs/${run.run_id}`), run.run_id, { until: ['running'], timeoutMs: 60_000 });
-    const printed = async () => (await fetch(`${server!.url}/v1/runs/${run.run_id}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
-    await until('the run to print its first line', async () => ((await printed()).includes('teller before') ? true : undefined));
+    const submit = async (name: string) => (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'vault', model_name: name })).body;
+    const run = await submit('teller');
+    const chatty = await submit('chatty');
+    const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
+    for (const [started, line] of [
+      [run, 'teller before'],
+      [chatty, 'chat 19999'],
+    ] as const) {
+      await pollRun(() => call('GET', `/v1/runs/${started.run_id}`), started.run_id, { until: ['running'], timeoutMs: 60_000 });
+      await until(`${line} to be printed`, async () => ((await printed(started.run_id)).includes(line) ? true : undefined));
+    }
 
     await killHard(server);
     // While no server runs: the engine's directory of every container that holds the value has no copy of it (no log, no config).
@@ -100,6 +128,16 @@ describe('a lone server killed with SIGKILL while a run with a secret runs, rest
       outputs: { result: { token: '***', answer: 42 } },
     });
     expect(JSON.stringify(done)).not.toContain(VALUE);
+
+    // Its copy kept the head, up to the cap; cut before anything that could be the start of the value.
+    const chatted = await pollRun(() => call('GET', `/v1/runs/${chatty.run_id}`), chatty.run_id, { until: FINISHED, timeoutMs: 120_000 });
+    expect(chatted, JSON.stringify({ ...chatted, stdout: chatted.stdout?.slice(0, 200) })).toMatchObject({ status: 'success', exit_code: 0, stdout_truncated: true });
+    expect(chatted.stdout.startsWith('chatty ***\nchat 0 ***\n'), chatted.stdout.slice(0, 100)).toBe(true);
+    // 64 KiB of lines of ~37 bytes before redaction.
+    expect(chatted.stdout.split('\n').length, 'lines of stdout kept').toBeGreaterThan(1500);
+    // The cap falls 3 bytes into a value ("sk-"): no start of it is left at the end.
+    const prefixes = Array.from({ length: VALUE.length - 1 }, (_, i) => VALUE.slice(0, i + 1));
+    expect(prefixes.filter((prefix) => chatted.stdout.endsWith(prefix)), chatted.stdout.slice(-40)).toEqual([]);
 
     // Nothing of the run is left: its container (a parked one for the next run may be), and its secrets directory.
     await until('the adopted run’s container and secrets directory to go', async () => {

@@ -170,6 +170,16 @@ describe('secrets on the Docker engine', () => {
     expect(JSON.parse(note ?? '{}')).toMatchObject({ path: 'launcher', kept: 'memory' });
   });
 
+  it('a run with secrets that floods stdout past its in-memory copy’s cap keeps its live result (head and tail) and its exit code', async () => {
+    const script = 'import sys\nfor i in range(200000): print("flood line", i)\nprint("the end")\nsys.exit(5)\n';
+    const result = await sandbox.backend.run(specOf(['python3', '-c', script]));
+    expect(result.exitCode, result.stderr.text).toBe(5);
+    expect(result.stderr.text, 'nothing about the full copy reaches the run’s stderr').toBe('');
+    expect(result.stdout.truncated).toBe(true);
+    expect(result.stdout.text.startsWith('flood line 0\n')).toBe(true);
+    expect(result.stdout.text.endsWith('flood line 199999\nthe end\n')).toBe(true);
+  });
+
   describe('on the direct path (an image without a shell)', () => {
     let image: string;
     beforeAll(() => {
