@@ -1,4 +1,4 @@
-// kill -9 of a lone server while a run of a project with a secret runs: restarted, it adopts the run from what its container kept in memory, the value on no disk of the engine (SPEC §10, §13).
+// kill -9 of a lone server while runs of a project with a secret run: restarted, it adopts the run from what its container kept in memory, the value on no disk of the engine (SPEC §10, §13).
 import Dockerode from 'dockerode';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -22,8 +22,12 @@ const FILES: Record<string, string> = {
     '    command: ["python3", "models/teller.py"]',
     '  chatty:',
     '    command: ["python3", "models/chatty.py"]',
+    '  overdue:',
+    '    command: ["python3", "models/overdue.py"]',
+    '    timeout_seconds: 4',
     '',
   ].join('\n'),
+  'models/overdue.py': 'import time\nprint("overdue", open("/run/secrets/API_TOKEN").read(), flush=True)\ntime.sleep(300)\n',
   // Prints far more than the log cap (64 KiB here), the value at the start and the end.
   'models/chatty.py': [
     'import sys, time',
@@ -87,7 +91,7 @@ async function containersWithSecrets(): Promise<Dockerode.ContainerInfo[]> {
 }
 
 describe('a lone server killed with SIGKILL while a run with a secret runs, restarted on the same data directory', () => {
-  it('adopts it from its container’s memory: full logs with the value as ***, outputs, exit code; the engine’s disk never held the value, and nothing is left', async () => {
+  it('adopts it from its container’s memory: full logs with the value as ***, outputs, exit code; the engine’s disk never held the value; one past its deadline times out, one past the log cap keeps its head; nothing is left', async () => {
     const port = await freePort();
     const env = { SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn', SANDRUN_LOG_CAP_BYTES: String(64 * 1024) };
     server = await startServerProcess(env, port);
@@ -98,15 +102,18 @@ describe('a lone server killed with SIGKILL while a run with a secret runs, rest
     const submit = async (name: string) => (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'vault', model_name: name })).body;
     const run = await submit('teller');
     const chatty = await submit('chatty');
+    const overdue = await submit('overdue');
     const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
     for (const [started, line] of [
       [run, 'teller before'],
       [chatty, 'chat 19999'],
+      [overdue, 'overdue'],
     ] as const) {
       await pollRun(() => call('GET', `/v1/runs/${started.run_id}`), started.run_id, { until: ['running'], timeoutMs: 60_000 });
       await until(`${line} to be printed`, async () => ((await printed(started.run_id)).includes(line) ? true : undefined));
     }
 
+    const overdueStart = Date.parse((await call('GET', `/v1/runs/${overdue.run_id}`)).body.started_at);
     await killHard(server);
     // While no server runs: the engine's directory of every container that holds the value has no copy of it (no log, no config).
     const holders = await containersWithSecrets();
@@ -117,6 +124,9 @@ describe('a lone server killed with SIGKILL while a run with a secret runs, rest
       const grep = spawnSync('grep', ['-rlaF', '--', VALUE, dir], { encoding: 'utf8' });
       expect(grep.status, `grep found the value in ${grep.stdout}${grep.stderr}`).toBe(1);
     }
+
+    // The overdue run passes its deadline while no server runs.
+    await until('the overdue run to pass its deadline', () => (Date.now() > overdueStart + 5_000 ? true : undefined));
 
     server = await startServerProcess(env, port);
     const done = await pollRun(() => call('GET', `/v1/runs/${run.run_id}`), run.run_id, { until: FINISHED, timeoutMs: 120_000 });
@@ -138,6 +148,9 @@ describe('a lone server killed with SIGKILL while a run with a secret runs, rest
     // The cap falls 3 bytes into a value ("sk-"): no start of it is left at the end.
     const prefixes = Array.from({ length: VALUE.length - 1 }, (_, i) => VALUE.slice(0, i + 1));
     expect(prefixes.filter((prefix) => chatted.stdout.endsWith(prefix)), chatted.stdout.slice(-40)).toEqual([]);
+
+    const timedOut = await pollRun(() => call('GET', `/v1/runs/${overdue.run_id}`), overdue.run_id, { until: FINISHED, timeoutMs: 120_000 });
+    expect(timedOut, JSON.stringify(timedOut)).toMatchObject({ status: 'timed_out', exit_code: 137, stdout: 'overdue ***\n' });
 
     // Nothing of the run is left: its container (a parked one for the next run may be), and its secrets directory.
     await until('the adopted run’s container and secrets directory to go', async () => {
