@@ -159,6 +159,27 @@ describe('secrets on the Docker engine', () => {
     }
   });
 
+  it('a launcher run keeps copies in memory for adoption (its note says so), and one that leaves a process holding its output open still ends, with its output and exit code', async () => {
+    let note: string | undefined;
+    const started = Date.now();
+    const script = 'echo before; echo "err $(cat /run/secrets/API_TOKEN)" >&2; (sleep 120; echo late) & exit 4';
+    const result = await sandbox.backend.run(specOf(['sh', '-c', script]), { onStart: (_at, ref) => (note = ref) });
+    expect({ exitCode: result.exitCode, stdout: result.stdout.text, stderr: result.stderr.text }).toEqual({ exitCode: 4, stdout: 'before\n', stderr: `err ${REDACTED}\n` });
+    // The copies wait a few seconds for the process left behind, then it is killed as before: not its 120 s.
+    expect(Date.now() - started, 'the run’s wall time in ms').toBeLessThan(60_000);
+    expect(JSON.parse(note ?? '{}')).toMatchObject({ path: 'launcher', kept: 'memory' });
+  });
+
+  it('a run with secrets that floods stdout past its in-memory copy’s cap keeps its live result (head and tail) and its exit code', async () => {
+    const script = 'import sys\nfor i in range(200000): print("flood line", i)\nprint("the end")\nsys.exit(5)\n';
+    const result = await sandbox.backend.run(specOf(['python3', '-c', script]));
+    expect(result.exitCode, result.stderr.text).toBe(5);
+    expect(result.stderr.text, 'nothing about the full copy reaches the run’s stderr').toBe('');
+    expect(result.stdout.truncated).toBe(true);
+    expect(result.stdout.text.startsWith('flood line 0\n')).toBe(true);
+    expect(result.stdout.text.endsWith('flood line 199999\nthe end\n')).toBe(true);
+  });
+
   describe('on the direct path (an image without a shell)', () => {
     let image: string;
     beforeAll(() => {

@@ -14,8 +14,8 @@ describe('the Docker run note', () => {
 
   it('still reads a launcher note as written before the direct path had one', () => {
     const old = '{"path":"launcher","container":"' + 'c'.repeat(64) + '","nonce":"' + 'd'.repeat(32) + '","kept":true}';
-    expect(old).toBe(launcherRef('c'.repeat(64), 'd'.repeat(32), true));
-    expect(parseDockerRef(old)).toEqual({ path: 'launcher', container: 'c'.repeat(64), nonce: 'd'.repeat(32), kept: true });
+    expect(parseDockerRef(old), 'kept: true is the engine log').toEqual({ path: 'launcher', container: 'c'.repeat(64), nonce: 'd'.repeat(32), kept: 'log' });
+    expect(parseDockerRef(launcherRef('c'.repeat(64), 'd'.repeat(32), 'log'))).toEqual(parseDockerRef(old));
   });
 
   it('is not read from another backend’s note, a damaged row or none, and the swarm does not read a direct one', () => {

@@ -150,14 +150,21 @@ describe("the launcher's ready line", () => {
   };
 
   it('says whether the image has tar, as the real shell prints it', () => {
-    expect(parseReadyLine(firstLine(process.env.PATH!))).toEqual({ kind: 'ready', hasTar: true, rest: Buffer.alloc(0) });
-    expect(parseReadyLine(firstLine('/nonexistent'))).toEqual({ kind: 'ready', hasTar: false, rest: Buffer.alloc(0) });
+    // No /run/sandrun-kept here (a container without secrets): nothing is kept in memory, nothing is tried.
+    expect(parseReadyLine(firstLine(process.env.PATH!))).toEqual({ kind: 'ready', hasTar: true, keepsInMemory: false, rest: Buffer.alloc(0) });
+    expect(parseReadyLine(firstLine('/nonexistent'))).toEqual({ kind: 'ready', hasTar: false, keepsInMemory: false, rest: Buffer.alloc(0) });
   });
 
   it('is read whole however it is cut, and what follows it is kept', () => {
     const bytes = Buffer.from('\x1eready tar\nmore', 'latin1');
     for (let cut = 0; cut < 11; cut += 1) expect(parseReadyLine(bytes.subarray(0, cut)).kind).toBe('partial');
-    expect(parseReadyLine(bytes)).toEqual({ kind: 'ready', hasTar: true, rest: Buffer.from('more') });
+    expect(parseReadyLine(bytes)).toEqual({ kind: 'ready', hasTar: true, keepsInMemory: false, rest: Buffer.from('more') });
+  });
+
+  it('says whether the launcher keeps copies of the run in memory (a container with secrets)', () => {
+    expect(parseReadyLine(Buffer.from('\x1eready tar memory\n', 'latin1'))).toEqual({ kind: 'ready', hasTar: true, keepsInMemory: true, rest: Buffer.alloc(0) });
+    expect(parseReadyLine(Buffer.from('\x1eready - memory\n', 'latin1'))).toMatchObject({ kind: 'ready', hasTar: false, keepsInMemory: true });
+    expect(parseReadyLine(Buffer.from('\x1eready tar disk\n', 'latin1')).kind).toBe('none');
   });
 
   it('is not there when the stream begins otherwise, or the line is not one of its two forms', () => {

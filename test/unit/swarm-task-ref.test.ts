@@ -11,7 +11,7 @@ describe('the swarm task note', () => {
   });
 
   it('is not read from another backend’s note, a damaged row or none', () => {
-    expect(parseTaskRef(launcherRef('c'.repeat(64), 'd'.repeat(32), true))).toBeUndefined();
+    expect(parseTaskRef(launcherRef('c'.repeat(64), 'd'.repeat(32), 'log'))).toBeUndefined();
     expect(parseTaskRef('{"path":"swarm"')).toBeUndefined();
     expect(parseTaskRef(JSON.stringify({ path: 'swarm', ...ref, container: 'short' }))).toBeUndefined();
     expect(parseTaskRef(null)).toBeUndefined();

@@ -92,7 +92,7 @@ async function follow(
 }
 
 /** A container whose log ended without the trailer: it stopped (OOM, a signal, an operator) before its command finished. */
-async function lostEnding(container: Dockerode.Container, runId: string): Promise<Pick<SandboxResult, 'outcome' | 'exitCode'>> {
+export async function lostEnding(container: Dockerode.Container, runId: string): Promise<Pick<SandboxResult, 'outcome' | 'exitCode'>> {
   const state = await inspectState(container);
   if (!state) throw containerGone(runId, 'its container was removed before its command finished');
   if (state.OOMKilled) return { outcome: { kind: 'oom_killed' }, exitCode: 137 };

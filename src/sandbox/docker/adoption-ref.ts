@@ -10,8 +10,13 @@ const LauncherRefSchema = z.object({
   container: ContainerId,
   /** The nonce of the run's launcher markers: its output can be read from any point of the kept log. */
   nonce: z.string().regex(/^[0-9a-f]{32}$/),
-  /** False for a container whose stream the engine does not keep (a run with secrets: hardening.ts): it cannot be adopted. */
-  kept: z.boolean(),
+  /**
+   * What the container keeps of its run for a server that adopts it: its whole stream in the engine's log ('log'), or,
+   * for a run with secrets, copies of its output and exit in its own memory ('memory': kept-in-memory.ts); false: nothing
+   * (a run with secrets on an image without `mkfifo` and `tee`), it cannot be adopted. Notes written before 'memory'
+   * said true or false.
+   */
+  kept: z.union([z.enum(['log', 'memory']), z.boolean()]).transform((kept) => (kept === true ? 'log' : kept)),
 });
 
 /** A run on the direct path (direct-runner.ts): its command is its container's own process; /outputs is a volume its holder keeps mounted. */
@@ -27,12 +32,13 @@ const DirectRefSchema = z.object({
 
 const DockerRefSchema = z.discriminatedUnion('path', [LauncherRefSchema, DirectRefSchema]);
 
-export type LauncherRef = z.infer<typeof LauncherRefSchema>;
+export type LauncherRef = z.output<typeof LauncherRefSchema>;
+export type KeptBy = LauncherRef['kept'];
 export type DirectRef = z.infer<typeof DirectRefSchema>;
-export type DockerRef = z.infer<typeof DockerRefSchema>;
+export type DockerRef = z.output<typeof DockerRefSchema>;
 
-export function launcherRef(container: string, nonce: string, kept: boolean): string {
-  return JSON.stringify({ path: 'launcher', container, nonce, kept } satisfies LauncherRef);
+export function launcherRef(container: string, nonce: string, kept: KeptBy): string {
+  return JSON.stringify({ path: 'launcher', container, nonce, kept } satisfies z.input<typeof LauncherRefSchema>);
 }
 
 export function directRef(parts: Omit<DirectRef, 'path'>): string {

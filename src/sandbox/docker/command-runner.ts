@@ -15,7 +15,7 @@ import type { LauncherOutputs } from './launcher-outputs.ts';
 import { LauncherUnavailable, isNoShell } from './image-fit.ts';
 import type { ParkedContainer } from './parked-container.ts';
 import { delay } from '../../delay.ts';
-import { launcherRef } from './adoption-ref.ts';
+import { launcherRef, type KeptBy } from './adoption-ref.ts';
 
 export interface CommandSettings {
   logCapBytes: number;
@@ -57,7 +57,7 @@ export class CommandRunner {
     try {
       await this.trigger(parked, spec, nonce, { launcherStdout, logs, progress, stopped: clock.signal });
       const startedAt = new Date();
-      if (!clock.signal.aborted) options.onStart?.(startedAt, launcherRef(container.id, nonce, parked.secretsDir === undefined));
+      if (!clock.signal.aborted) options.onStart?.(startedAt, launcherRef(container.id, nonce, keptBy(parked)));
       clock.start();
       const ending = await awaitEnding({ session, launcherStdout, launcherStderr, progress, clock, runId: spec.runId });
       const finishedAt = new Date();
@@ -152,6 +152,12 @@ export class CommandRunner {
     if (isNoShell(state.ExitCode, said)) return new LauncherUnavailable(message);
     return new SandrunError('internal', message);
   }
+}
+
+/** What a container keeps of its run for a server that adopts it: a run with secrets is kept in no engine log (hardening.ts). */
+function keptBy(parked: ParkedContainer): KeptBy {
+  if (parked.secretsDir === undefined) return 'log';
+  return parked.session.keepsInMemory ? 'memory' : false;
 }
 
 /** Waits for the trailer (and stderr's end marker), the stream's end without one, or a stop (timeout, cancel). */

@@ -20,7 +20,7 @@ import { deliverParameters, discardContainer, startParkedContainer, type ParkedC
 import { WarmPool, type PoolStats, type WarmPoolLimits } from './warm-pool.ts';
 import { SecretFiles } from './secret-files.ts';
 import { Redactor } from '../redaction.ts';
-import { runSecrets } from '../container-layout.ts';
+import { SECRETS_DIR, runSecrets } from '../container-layout.ts';
 import { EngineEnvironmentImages, type EnvironmentImages } from '../environment-images.ts';
 import { EgressGateway, noEgressProxy, wantsNetwork, type EgressGatewaySettings } from './egress-gateway.ts';
 import { removeEgressProxy, removeRunNetwork, sweepRunNetworks } from './egress-networks.ts';
@@ -29,6 +29,7 @@ import { containersOf, parseDockerRef, type DockerRef } from './adoption-ref.ts'
 import { followAdoptedRun } from './adopted-run.ts';
 import { followAdoptedDirectRun } from './adopted-direct-run.ts';
 import { removeRunParts } from './direct-run-parts.ts';
+import { followMemoryRun } from './adopted-memory-run.ts';
 import { containerGone } from '../run-lost.ts';
 
 export interface DockerBackendSettings extends HardeningSettings {
@@ -232,15 +233,18 @@ export class DockerBackend implements SandboxBackend {
   }
 
   /**
-   * A run another process started on this engine: its container is followed from its kept log (adopted-run.ts for the
-   * launcher, adopted-direct-run.ts for an image without a shell), then removed with what else the run had (its
-   * directory and network; on the direct path its outputs holder and volume), as the path that started it would have.
+   * A run another process started on this engine: its container is followed from what it kept (adopted-run.ts: the
+   * launcher's log; adopted-memory-run.ts: a run with secrets, from copies in the container's memory;
+   * adopted-direct-run.ts: an image without a shell), then removed with what else the run had (its directory, secrets
+   * and network; on the direct path its outputs holder and volume), as the path that started it would have.
    */
   adopt(spec: AdoptionSpec, options: RunOptions = {}): Promise<SandboxResult> {
     const ref = parseDockerRef(spec.sandboxRef);
     if (!ref) return Promise.reject(containerGone(spec.runId, 'it left no note of a container that can be adopted'));
     if (!ref.kept) {
-      return Promise.reject(containerGone(spec.runId, 'its container kept no log to finish it from (a run with secrets: their values are never written to the engine’s disk)'));
+      return Promise.reject(
+        containerGone(spec.runId, 'its container kept nothing to finish it from (a run with secrets on an image without `mkfifo` and `tee`: their values are never written to the engine’s disk)'),
+      );
     }
     // Before anything else: the reaper must not take them for leftovers meanwhile.
     for (const id of containersOf(ref)) this.running.serve(id);
@@ -248,18 +252,18 @@ export class DockerBackend implements SandboxBackend {
       const deps = { logCapBytes: this.settings.logCapBytes, engineCallTimeoutMs: this.settings.engineCallTimeoutMs, outputs: this.outputs };
       return this.finishAdopted(ref, spec, () => followAdoptedDirectRun(this.docker, ref, spec, options, deps));
     }
-    return this.finishAdopted(ref, spec, () =>
-      followAdoptedRun(this.docker, ref, spec, options, {
-        settings: { logCapBytes: this.settings.logCapBytes, outputs: { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries } },
-        fallback: this.outputs,
-      }),
-    );
+    const settings = { logCapBytes: this.settings.logCapBytes, outputs: { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries } };
+    const follow = ref.kept === 'memory' ? followMemoryRun : followAdoptedRun;
+    return this.finishAdopted(ref, spec, () => follow(this.docker, ref, spec, options, { settings, fallback: this.outputs }));
   }
 
   private async finishAdopted(ref: DockerRef, spec: AdoptionSpec, follow: () => Promise<SandboxResult>): Promise<SandboxResult> {
     const container = this.docker.getContainer(ref.container);
     const info = await container.inspect().catch(() => undefined);
     const owner = info?.Config.Labels[RUN_ID_LABEL];
+    // A run with secrets: the directory of its values on the host tmpfs goes with its container (one of this host's servers made it).
+    const secrets = info?.Mounts.find((mount) => mount.Destination === SECRETS_DIR)?.Source;
+    const ownSecrets = secrets !== undefined && secrets.startsWith(join(this.settings.secretsDir, '/')) ? secrets : undefined;
     // Another server's run with network grants: its proxy (which stays until the run is over) counted its bytes, in
     // that server's data directory; its result goes without them, as when counts cannot be read (runWithEgress).
     const foreignGrants = info !== undefined && info.Config.Labels[INSTANCE_LABEL] !== this.settings.instanceId && (info.HostConfig.NetworkMode ?? 'none') !== 'none';
@@ -279,6 +283,7 @@ export class DockerBackend implements SandboxBackend {
         owner ? join(this.settings.runsDir, owner) : undefined,
       )
         .then(async () => {
+          if (ownSecrets) await rm(ownSecrets, { recursive: true, force: true });
           if (!owner) return;
           if (foreignGrants) await removeRunNetwork(this.docker, owner).catch((error: unknown) => this.logWarning?.(error));
           else await this.egress?.release(owner).catch(() => undefined);
@@ -332,12 +337,6 @@ export class DockerBackend implements SandboxBackend {
     // A direct-path run's outputs holder and volume with its container: an adopting server reads its outputs through them.
     const kept = new Set(keptRefs.flatMap(containersOf));
     const keptVolumes = new Set(keptRefs.flatMap((ref) => (ref.path === 'direct' ? [ref.volume] : [])));
-    const containerNames = new Set(managedContainers.map((managed) => managed.runId));
-    // Directories, secret files and the egress proxy are this server's own (its data directory): another's stay its own.
-    if (own) {
-      await this.removeStaleDirectories(bornBefore, containerNames);
-      await this.secretFiles.sweep(bornBefore, containerNames);
-    }
     const leftovers = managedContainers.filter(
       (managed) =>
         !this.running.isServing(managed.containerId) &&
@@ -347,17 +346,25 @@ export class DockerBackend implements SandboxBackend {
         managed.createdAt.getTime() <= bornBefore &&
         !(managed.runId && isLive(managed.runId)),
     );
+    const gone = new Set<string>();
     // At once, so that removals the engine leaves unanswered cost a sweep one engine deadline, not one each.
     await Promise.all(
       leftovers.map((managed) =>
         this.docker
           .getContainer(managed.containerId)
           .remove({ force: true, v: true })
-          .then(() => (removed += 1))
+          .then(() => ((removed += 1), gone.add(managed.containerId)))
           // Gone meanwhile is fine; anything else (a removal the engine did not answer) is said, and tried again next pass.
           .catch((error: unknown) => isNotFound(error) || this.logWarning?.(engineError(error, `removing leftover container ${managed.containerId}`))),
       ),
     );
+    // After the leftovers' removal, so that their directories go in this pass, not the next.
+    const containerNames = new Set(managedContainers.filter((managed) => !gone.has(managed.containerId)).map((managed) => managed.runId));
+    // Directories, secret files and the egress proxy are this server's own (its data directory): another's stay its own.
+    if (own) {
+      await this.removeStaleDirectories(bornBefore, containerNames);
+      await this.secretFiles.sweep(bornBefore, containerNames);
+    }
     await this.removeStaleVolumes(isLive, bornBefore, instanceId, keptVolumes);
     if (own) await this.egress?.sweep(isLive, bornBefore);
     else await this.removeDeadEgress(instanceId, bornBefore);

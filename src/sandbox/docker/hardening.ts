@@ -2,6 +2,7 @@
 import type Dockerode from 'dockerode';
 import type { SandboxSpec } from '../backend.ts';
 import { LAUNCHER_COMMAND } from './launcher-protocol.ts';
+import { keptTmpfs } from './kept-in-memory.ts';
 import { INPUTS, LOCKED_DOWN, NO_CORE_DUMPS, OUTPUTS, RUN_USER, SECRETS_DIR, WORKSPACE, outputsTmpfsBytes, type HardeningSettings } from '../container-layout.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 
@@ -82,6 +83,8 @@ export function containerOptions(
         // noexec is also the engine's default for a tmpfs; said here so that nothing a run writes can be executed whatever the engine.
         '/tmp': `rw,noexec,nosuid,nodev,size=${settings.tmpMb}m,mode=1777`,
         ...(direct ? {} : { [OUTPUTS]: `rw,${OUTPUTS_TMPFS_OPTIONS},size=${outputsTmpfsBytes(settings.outputsCapBytes)}` }),
+        // Its stream is in no engine log: the launcher keeps copies of the run's output in memory instead, for a server that adopts it.
+        ...(!direct && attached.secrets ? keptTmpfs(settings.logCapBytes) : {}),
       },
       ...(direct ? { Mounts: [{ Type: 'volume' as const, Source: direct.outputsVolume, Target: OUTPUTS }] } : {}),
       Memory: memoryBytes,

@@ -1,7 +1,8 @@
 // The launcher a run's container is parked on, and the host's side of its protocol over the container's stdio.
 //
-// A container starts `sh -c LAUNCHER` (under the engine's init), says on stdout whether the image has `tar` (the
-// ready line), and waits on its stdin. The run's trigger is a
+// A container starts `sh -c LAUNCHER` (under the engine's init), says on stdout whether the image has `tar` and
+// whether it will keep copies of the run's output in memory (the ready line: only a container mounted for a run with
+// secrets does, see kept-in-memory.ts; the command then writes through `tee`), and waits on its stdin. The run's trigger is a
 // line with a fresh nonce, a shell script that sets the environment and the command (`set -- ...`), and the nonce
 // again. The launcher then prints an acknowledgement on stdout, runs the command in its own session with stdin
 // from /dev/null, kills every process left (`kill -9 -1`: all of the run's user), and closes each stream with a
@@ -23,6 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import { shellQuote } from '../../shell-quote.ts';
 import { KILL_LEFT_PROCESSES, RUN_COMMAND, SUPERVISOR_LINGER_SECONDS } from '../command-shell.ts';
+import { KEPT_DIR, KEPT_DRAIN_SECONDS, KEPT_EXIT, KEPT_STDERR, KEPT_STDOUT } from './kept-in-memory.ts';
 
 /**
  * How long a launcher whose host connection is gone stays after its command (and the frame): the cgroup (usage) and
@@ -30,7 +32,10 @@ import { KILL_LEFT_PROCESSES, RUN_COMMAND, SUPERVISOR_LINGER_SECONDS } from '../
  */
 export const LAUNCHER_LINGER_SECONDS = SUPERVISOR_LINGER_SECONDS;
 
-export const LAUNCHER_SCRIPT = `if command -v tar >/dev/null; then printf '\\036ready tar\\n'; else printf '\\036ready -\\n'; fi
+export const LAUNCHER_SCRIPT = `if command -v tar >/dev/null; then sandrun_tar=tar; else sandrun_tar=-; fi
+sandrun_keep=
+if [ -d "${KEPT_DIR}/stdout" ] && [ -d "${KEPT_DIR}/stderr" ] && command -v mkfifo >/dev/null && command -v tee >/dev/null && mkfifo "${KEPT_DIR}/stdout.fifo" "${KEPT_DIR}/stderr.fifo" 2>/dev/null; then sandrun_keep=' memory'; fi
+printf '\\036ready %s%s\\n' "$sandrun_tar" "$sandrun_keep"
 IFS= read -r nonce || exit 125
 script=
 while IFS= read -r line; do
@@ -41,13 +46,24 @@ done
 [ "$line" = "$nonce" ] || exit 125
 eval "$script"
 printf '\\036%s\\n' "$nonce"
+if [ -z "$sandrun_keep" ]; then
 ${RUN_COMMAND}
 code=$?
+else
+tee ${KEPT_STDOUT} <"${KEPT_DIR}/stdout.fifo" 2>/dev/null & sandrun_out=$!
+tee ${KEPT_STDERR} <"${KEPT_DIR}/stderr.fifo" >&2 2>/dev/null & sandrun_err=$!
+{ ${RUN_COMMAND}; } >"${KEPT_DIR}/stdout.fifo" 2>"${KEPT_DIR}/stderr.fifo"
+code=$?
+(sleep ${KEPT_DRAIN_SECONDS}; kill $sandrun_out $sandrun_err) 2>/dev/null & sandrun_drain=$!
+wait $sandrun_out $sandrun_err 2>/dev/null
+kill $sandrun_drain 2>/dev/null
+fi
 ${KILL_LEFT_PROCESSES}
 has=0
 for f in /outputs/* /outputs/.[!.]* /outputs/..?*; do
   if [ -e "$f" ] || [ -L "$f" ]; then has=1; break; fi
 done
+[ -z "$sandrun_keep" ] || printf '%s %s %s\\n' "$code" "$has" "$(date +%s 2>/dev/null)" >${KEPT_EXIT}
 printf '\\036%s\\n' "$nonce" >&2
 printf '\\036%s %s %s\\n' "$nonce" "$code" "$has"
 IFS= read -r go || { [ "$has" = 1 ] && go=tar; }
@@ -75,17 +91,20 @@ export const FRAME_REQUEST = 'tar\n';
 const READY_PREFIX = Buffer.from('\x1eready ');
 const READY_MAX_BYTES = 32;
 
-export type ReadyLineParse = { kind: 'partial' } | { kind: 'ready'; hasTar: boolean; rest: Buffer } | { kind: 'none' };
+export type ReadyLineParse = { kind: 'partial' } | { kind: 'ready'; hasTar: boolean; keepsInMemory: boolean; rest: Buffer } | { kind: 'none' };
 
-/** Reads the ready line at the start of a parked container's stdout: complete, still partial, or not there. */
+/**
+ * Reads the ready line at the start of a parked container's stdout: complete, still partial, or not there. Its
+ * second word, `memory`, says the launcher will keep copies of its run's output in memory (kept-in-memory.ts).
+ */
 export function parseReadyLine(bytes: Buffer): ReadyLineParse {
   const compared = Math.min(bytes.length, READY_PREFIX.length);
   if (!bytes.subarray(0, compared).equals(READY_PREFIX.subarray(0, compared))) return { kind: 'none' };
   const end = bytes.indexOf(0x0a);
   if (end === -1) return bytes.length > READY_MAX_BYTES ? { kind: 'none' } : { kind: 'partial' };
-  const word = bytes.subarray(READY_PREFIX.length, end).toString('latin1');
-  if (word !== 'tar' && word !== '-') return { kind: 'none' };
-  return { kind: 'ready', hasTar: word === 'tar', rest: bytes.subarray(end + 1) };
+  const match = /^(tar|-)( memory)?$/.exec(bytes.subarray(READY_PREFIX.length, end).toString('latin1'));
+  if (!match) return { kind: 'none' };
+  return { kind: 'ready', hasTar: match[1] === 'tar', keepsInMemory: match[2] !== undefined, rest: bytes.subarray(end + 1) };
 }
 
 export function newNonce(): string {

@@ -8,6 +8,8 @@ import { StreamDemux, type ChunkSink } from '../stream-demux.ts';
 /** What the launcher said of the image before any run: whether it has the `tar` that hands over /outputs. */
 export interface LauncherReady {
   hasTar: boolean;
+  /** The launcher keeps copies of its run's output and exit in the container's memory (kept-in-memory.ts). */
+  keepsInMemory: boolean;
 }
 
 /** Output before a run routes the stream is only ever an init's or a shell's complaint: this much of it is kept. */
@@ -24,6 +26,8 @@ export class LauncherSession {
   private settleReady!: (ready: LauncherReady | undefined) => void;
   /** The launcher's ready line; undefined when the stream ended first or began otherwise (a launcher that failed). */
   private readonly ready: Promise<LauncherReady | undefined>;
+  /** The ready line once read. */
+  private said: LauncherReady | undefined;
   /** Settles when the engine closes the stream: the container stopped, or the connection to the engine broke. */
   readonly ended: Promise<void>;
 
@@ -31,6 +35,7 @@ export class LauncherSession {
     this.stdoutSink = (chunk) => this.keepEarly('stdout', chunk);
     this.stderrSink = (chunk) => this.keepEarly('stderr', chunk);
     this.ready = new Promise((resolve) => (this.settleReady = resolve));
+    void this.ready.then((ready) => (this.said = ready));
     const demux = new StreamDemux(
       (chunk) => this.onStdout(chunk),
       (chunk) => this.stderrSink(chunk),
@@ -56,6 +61,11 @@ export class LauncherSession {
     return Promise.race([this.ready, timeout]).finally(() => clearTimeout(timer));
   }
 
+  /** Whether the launcher said it keeps copies of its run's output in memory (false before its ready line). */
+  get keepsInMemory(): boolean {
+    return this.said?.keepsInMemory === true;
+  }
+
   private onStdout(chunk: Buffer): void {
     let bytes = chunk;
     if (this.readyBytes !== undefined) {
@@ -67,7 +77,7 @@ export class LauncherSession {
       }
       this.readyBytes = undefined;
       if (parsed.kind === 'ready') {
-        this.settleReady({ hasTar: parsed.hasTar });
+        this.settleReady({ hasTar: parsed.hasTar, keepsInMemory: parsed.keepsInMemory });
         bytes = parsed.rest;
       } else {
         this.settleReady(undefined);

@@ -1,0 +1,166 @@
+// kill -9 of a lone server while runs of a project with a secret run: restarted, it adopts the run from what its container kept in memory, the value on no disk of the engine (SPEC §10, §13).
+import Dockerode from 'dockerode';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestRepo } from '../helpers/git-repo.ts';
+import { pollRun } from '../helpers/poll-run.ts';
+import { apiCaller, freePort, killHard, startServerProcess, stopGracefully, tokenForServer, type ServerProcess } from '../helpers/server-process.ts';
+
+const docker = new Dockerode();
+const VALUE = 'sk-adopt-Zq81mWc4Lr6Tn0Vb';
+const FINISHED = ['success', 'failed', 'timed_out', 'cancelled', 'error'];
+const FILES: Record<string, string> = {
+  'sandrun.yaml': [
+    'image: sandrun/python:3.11',
+    'limits:',
+    '  timeout_seconds: 120',
+    'models:',
+    '  teller:',
+    '    command: ["python3", "models/teller.py"]',
+    '  chatty:',
+    '    command: ["python3", "models/chatty.py"]',
+    '  overdue:',
+    '    command: ["python3", "models/overdue.py"]',
+    '    timeout_seconds: 4',
+    '',
+  ].join('\n'),
+  'models/overdue.py': 'import time\nprint("overdue", open("/run/secrets/API_TOKEN").read(), flush=True)\ntime.sleep(300)\n',
+  // Prints far more than the log cap (64 KiB here), the value at the start and the end.
+  'models/chatty.py': [
+    'import sys, time',
+    'v = open("/run/secrets/API_TOKEN").read()',
+    'print("chatty", v, flush=True)',
+    'for i in range(20000): print("chat", i, v)',
+    'sys.stdout.flush()',
+    'time.sleep(8)',
+    'print("chatty done", v, flush=True)',
+    '',
+  ].join('\n'),
+  // Prints the value on both streams before the kill, goes on while no server runs (or once the next one adopted it), writes an output.
+  'models/teller.py': [
+    'import json, sys, time',
+    'v = open("/run/secrets/API_TOKEN").read()',
+    'print("teller before", v, flush=True)',
+    'print("teller err", v, file=sys.stderr, flush=True)',
+    'time.sleep(8)',
+    'for i in range(3): print("line", i, flush=True)',
+    'print("teller after", v, flush=True)',
+    'json.dump({"token": v, "answer": 42}, open("/outputs/result.json", "w"))',
+    '',
+  ].join('\n'),
+};
+
+let dataDir: string;
+let repo: TestRepo;
+let token: string;
+let server: ServerProcess | undefined;
+let instance: string | undefined;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'sandrun-adopt-secrets-'));
+  repo = new TestRepo(FILES);
+  token = await tokenForServer({ SANDRUN_DATA_DIR: dataDir }, 'adopt-secrets');
+});
+afterAll(async () => {
+  if (server) await stopGracefully(server);
+  const left = instance ? await docker.listContainers({ all: true, filters: { label: [`sandrun.instance=${instance}`] } }) : [];
+  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  rmSync(dataDir, { recursive: true, force: true });
+  repo.remove();
+});
+
+const call = apiCaller(() => server!.url, () => token);
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await probe();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** The instance's containers whose secrets directory is mounted (the run's; a parked one for the next run of the kind may be there too). */
+async function containersWithSecrets(): Promise<Dockerode.ContainerInfo[]> {
+  const listed = await docker.listContainers({ all: true, filters: { label: [`sandrun.instance=${instance}`] } });
+  return listed.filter((c) => c.Mounts.some((m) => m.Destination === '/run/secrets'));
+}
+
+describe('a lone server killed with SIGKILL while a run with a secret runs, restarted on the same data directory', () => {
+  it('adopts it from its container’s memory: full logs with the value as ***, outputs, exit code; the engine’s disk never held the value; one past its deadline times out, one past the log cap keeps its head; nothing is left', async () => {
+    const port = await freePort();
+    const env = { SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn', SANDRUN_LOG_CAP_BYTES: String(64 * 1024) };
+    server = await startServerProcess(env, port);
+    instance = readFileSync(join(dataDir, 'instance-id'), 'utf8').trim();
+    expect((await call('POST', '/v1/projects', { name: 'vault', repo_url: repo.dir })).status).toBe(201);
+    const set = await call('PUT', '/v1/projects/vault/secrets/API_TOKEN', { value: VALUE });
+    expect(set.status, JSON.stringify(set.body)).toBe(201);
+    const submit = async (name: string) => (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'vault', model_name: name })).body;
+    const run = await submit('teller');
+    const chatty = await submit('chatty');
+    const overdue = await submit('overdue');
+    const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
+    for (const [started, line] of [
+      [run, 'teller before'],
+      [chatty, 'chat 19999'],
+      [overdue, 'overdue'],
+    ] as const) {
+      await pollRun(() => call('GET', `/v1/runs/${started.run_id}`), started.run_id, { until: ['running'], timeoutMs: 60_000 });
+      await until(`${line} to be printed`, async () => ((await printed(started.run_id)).includes(line) ? true : undefined));
+    }
+
+    const overdueStart = Date.parse((await call('GET', `/v1/runs/${overdue.run_id}`)).body.started_at);
+    await killHard(server);
+    // While no server runs: the engine's directory of every container that holds the value has no copy of it (no log, no config).
+    const holders = await containersWithSecrets();
+    expect(holders.length, 'the run’s container outlived its server').toBeGreaterThan(0);
+    for (const holder of holders) {
+      const dir = `/var/lib/docker/containers/${holder.Id}`;
+      expect(existsSync(dir), `${dir} exists`).toBe(true);
+      const grep = spawnSync('grep', ['-rlaF', '--', VALUE, dir], { encoding: 'utf8' });
+      expect(grep.status, `grep found the value in ${grep.stdout}${grep.stderr}`).toBe(1);
+    }
+
+    // The overdue run passes its deadline while no server runs.
+    await until('the overdue run to pass its deadline', () => (Date.now() > overdueStart + 5_000 ? true : undefined));
+
+    server = await startServerProcess(env, port);
+    const done = await pollRun(() => call('GET', `/v1/runs/${run.run_id}`), run.run_id, { until: FINISHED, timeoutMs: 120_000 });
+    expect(done, JSON.stringify(done)).toMatchObject({
+      status: 'success',
+      exit_code: 0,
+      stdout: 'teller before ***\nline 0\nline 1\nline 2\nteller after ***\n',
+      stderr: 'teller err ***\n',
+      outputs: { result: { token: '***', answer: 42 } },
+    });
+    expect(JSON.stringify(done)).not.toContain(VALUE);
+
+    // Its copy kept the head, up to the cap; cut before anything that could be the start of the value.
+    const chatted = await pollRun(() => call('GET', `/v1/runs/${chatty.run_id}`), chatty.run_id, { until: FINISHED, timeoutMs: 120_000 });
+    expect(chatted, JSON.stringify({ ...chatted, stdout: chatted.stdout?.slice(0, 200) })).toMatchObject({ status: 'success', exit_code: 0, stdout_truncated: true });
+    expect(chatted.stdout.startsWith('chatty ***\nchat 0 ***\n'), chatted.stdout.slice(0, 100)).toBe(true);
+    // 64 KiB of lines of ~37 bytes before redaction.
+    expect(chatted.stdout.split('\n').length, 'lines of stdout kept').toBeGreaterThan(1500);
+    // The cap falls 3 bytes into a value ("sk-"): no start of it is left at the end.
+    const prefixes = Array.from({ length: VALUE.length - 1 }, (_, i) => VALUE.slice(0, i + 1));
+    expect(prefixes.filter((prefix) => chatted.stdout.endsWith(prefix)), chatted.stdout.slice(-40)).toEqual([]);
+
+    const timedOut = await pollRun(() => call('GET', `/v1/runs/${overdue.run_id}`), overdue.run_id, { until: FINISHED, timeoutMs: 120_000 });
+    expect(timedOut, JSON.stringify(timedOut)).toMatchObject({ status: 'timed_out', exit_code: 137, stdout: 'overdue ***\n' });
+
+    // Nothing of the run is left: its container (a parked one for the next run may be), and its secrets directory.
+    await until('the adopted run’s container and secrets directory to go', async () => {
+      const left = await containersWithSecrets();
+      const parked = left.every((c) => c.Labels['sandrun.run_id']?.startsWith('pool-') && c.State === 'running');
+      const secretsRoot = join('/dev/shm/sandrun-secrets', instance!);
+      const dirs = existsSync(secretsRoot) ? readdirSync(secretsRoot) : [];
+      const strays = dirs.filter((dir) => !left.some((c) => c.Names.includes(`/sandrun-${dir}`)));
+      return parked && strays.length === 0 ? true : undefined;
+      // Within the restarted server's first sweep, not its next one a minute later (the killed server's parked container had a directory too).
+    }, 30_000);
+  });
+});
