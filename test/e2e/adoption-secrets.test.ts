@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { pollRun } from '../helpers/poll-run.ts';
 import { apiCaller, freePort, killHard, startServerProcess, stopGracefully, tokenForServer, type ServerProcess } from '../helpers/server-process.ts';
+import { until } from '../helpers/until.ts';
 
 const docker = new Dockerode();
 const VALUE = 'sk-adopt-Zq81mWc4Lr6Tn0Vb';
@@ -73,16 +74,6 @@ afterAll(async () => {
 });
 
 const call = apiCaller(() => server!.url, () => token);
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await probe();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 /** The instance's containers whose secrets directory is mounted (the run's; a parked one for the next run of the kind may be there too). */
 async function containersWithSecrets(): Promise<Dockerode.ContainerInfo[]> {
