@@ -36,6 +36,17 @@ const bundledCommander = {
   },
 };
 
+/**
+ * Kysely is bundled too: as published it is ~280 ES modules, which Node resolves, reads and compiles one by one at
+ * every start of the server and of the CLI's database commands (~0.18 s of CPU here, measured with a bare import).
+ */
+const bundledKysely = {
+  name: 'bundled-kysely',
+  setup(build) {
+    build.onResolve({ filter: /^kysely(\/helpers\/(postgres|sqlite))?$/ }, (args) => ({ path: fileURLToPath(import.meta.resolve(args.path)) }));
+  },
+};
+
 rmSync(outdir, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
@@ -47,7 +58,7 @@ await build({
   bundle: true,
   splitting: true,
   packages: 'external',
-  plugins: [dockerodeWithoutBuildKitSession, bundledCommander],
+  plugins: [dockerodeWithoutBuildKitSession, bundledCommander, bundledKysely],
   // The bundled CommonJS of dockerode and commander requires its own dependencies (and Node's modules) at run time.
   banner: { js: "import { createRequire as sandrunCreateRequire } from 'node:module'; const require = sandrunCreateRequire(import.meta.url);" },
   format: 'esm',

@@ -246,7 +246,7 @@ export async function createSandrun(config: Config, logger: Logger = createLogge
           },
           (error) => logger.warn({ err: error }, 'an engine call failed; the sandbox worked around it (a warm container dropped, a leftover container left for the next sweep)'),
         );
-  const cluster = clusterParts(config, logger);
+  const cluster = await clusterParts(config, logger);
   const tenantRunLimits = { maxConcurrent: config.tenantMaxConcurrentRuns, maxQueued: config.tenantMaxQueuedRuns };
   // Servers sharing a database hold the run limits together (slots and queue places in it); one alone, in memory.
   const scheduler = cluster.signals.spansServers

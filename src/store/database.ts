@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { migrateSqlite, migratePostgres } from './migrations.ts';
 import { registerReader } from './prepared-read.ts';
 import type { Schema } from './schema.ts';
@@ -77,15 +77,19 @@ function openSqlite(file: string): StoreDatabase {
 
 // node-postgres hands BIGINT (COUNT(*), identity columns, byte sizes) and NUMERIC (SUM of a BIGINT) back as strings, since
 // they may exceed 2^53; every such value here (counts, sequence numbers, bytes) is far below it, so they come back as numbers.
-const NUMERIC_OIDS = new Set<number>([pg.types.builtins.INT8, pg.types.builtins.NUMERIC]);
-const toNumber = (value: string): number => Number(value);
-function getTypeParser(oid: number, format?: 'text' | 'binary'): unknown {
-  return NUMERIC_OIDS.has(oid) && format !== 'binary' ? toNumber : (pg.types.getTypeParser(oid, format ?? 'text') as unknown);
+function numberTypes(pgTypes: typeof pg.types): { getTypeParser: typeof pg.types.getTypeParser } {
+  const numeric = new Set<number>([pgTypes.builtins.INT8, pgTypes.builtins.NUMERIC]);
+  const toNumber = (value: string): number => Number(value);
+  function getTypeParser(oid: number, format?: 'text' | 'binary'): unknown {
+    return numeric.has(oid) && format !== 'binary' ? toNumber : (pgTypes.getTypeParser(oid, format ?? 'text') as unknown);
+  }
+  return { getTypeParser: getTypeParser as typeof pg.types.getTypeParser };
 }
-const types = { getTypeParser: getTypeParser as typeof pg.types.getTypeParser };
 
 async function openPostgres(url: string, onIdleError: (error: Error) => void): Promise<StoreDatabase> {
-  const pool = new pg.Pool({ connectionString: url, types, max: 10 });
+  // Loaded only for PostgreSQL: a SQLite server's start is spared its modules.
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({ connectionString: url, types: numberTypes(pg.types), max: 10 });
   // A pooled connection the server drops while idle is removed by pg; without a listener its error would end the process.
   pool.on('error', onIdleError);
   try {
