@@ -1,76 +1,59 @@
 // kill -9 of a lone server while runs on an image without a shell run (the direct path): restarted, it adopts them from their containers (SPEC §13).
 import Dockerode from 'dockerode';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestRepo } from '../helpers/git-repo.ts';
 import { buildNoShellImage, removeImage } from '../helpers/no-shell-image.ts';
 import { TERMINAL_STATUSES, pollRun } from '../helpers/poll-run.ts';
-import { apiCaller, freePort, killHard, startServerProcess, stopGracefully, tokenForServer, type ServerProcess } from '../helpers/server-process.ts';
 import { until } from '../helpers/until.ts';
+import { loneServer } from '../helpers/lone-server.ts';
 
 const docker = new Dockerode();
 const FINISHED = [...TERMINAL_STATUSES];
 
 let image: string;
-let dataDir: string;
-let repo: TestRepo;
-let token: string;
-let server: ServerProcess | undefined;
-let instance: string | undefined;
 
-beforeAll(async () => {
+// Registered before the server's hooks: the image is built before its first start and removed after its containers.
+beforeAll(() => {
   image = buildNoShellImage('adopt-direct');
-  dataDir = mkdtempSync(join(tmpdir(), 'sandrun-adopt-direct-'));
-  repo = new TestRepo({
-    'sandrun.yaml': [
-      `image: ${image}`,
-      'models:',
-      '  steady:',
-      '    command: ["python3", "models/steady.py"]',
-      '  overdue:',
-      '    command: ["python3", "models/overdue.py"]',
-      '    timeout_seconds: 4',
-      '  waiter:',
-      '    command: ["python3", "models/waiter.py"]',
-      '',
-    ].join('\n'),
-    // Prints before the kill, while no server runs, and once the next one adopted it; writes its outputs last.
-    'models/steady.py': [
-      'import json, sys, time',
-      'for i in range(1, 4):',
-      '    print("steady", i, flush=True)',
-      '    time.sleep(6)',
-      'print("steady warns", file=sys.stderr, flush=True)',
-      'json.dump({"lines": 3}, open("/outputs/result.json", "w"))',
-      '',
-    ].join('\n'),
-    'models/overdue.py': 'import time\nprint("overdue ticking", flush=True)\ntime.sleep(300)\n',
-    'models/waiter.py': 'import time\nprint("waiter waiting", flush=True)\ntime.sleep(300)\n',
-  });
-  token = await tokenForServer({ SANDRUN_DATA_DIR: dataDir }, 'adopt-direct');
 }, 120_000);
-
-afterAll(async () => {
-  if (server) await stopGracefully(server);
-  // A failed test may leave runs' containers and volumes: not another test's problem.
-  const label = `sandrun.instance=${instance}`;
-  const left = instance ? await docker.listContainers({ all: true, filters: { label: [label] } }) : [];
-  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-  const volumes = instance ? ((await docker.listVolumes({ filters: { label: [label] } })).Volumes ?? []) : [];
-  await Promise.all(volumes.map((v) => docker.getVolume(v.Name).remove().catch(() => undefined)));
-  rmSync(dataDir, { recursive: true, force: true });
-  repo?.remove();
+afterAll(() => {
   if (image) removeImage(image);
 });
 
-const call = apiCaller(() => server!.url, () => token);
+const lone = loneServer('adopt-direct', () => ({
+  'sandrun.yaml': [
+    `image: ${image}`,
+    'models:',
+    '  steady:',
+    '    command: ["python3", "models/steady.py"]',
+    '  overdue:',
+    '    command: ["python3", "models/overdue.py"]',
+    '    timeout_seconds: 4',
+    '  waiter:',
+    '    command: ["python3", "models/waiter.py"]',
+    '',
+  ].join('\n'),
+  // Prints before the kill, while no server runs, and once the next one adopted it; writes its outputs last.
+  'models/steady.py': [
+    'import json, sys, time',
+    'for i in range(1, 4):',
+    '    print("steady", i, flush=True)',
+    '    time.sleep(6)',
+    'print("steady warns", file=sys.stderr, flush=True)',
+    'json.dump({"lines": 3}, open("/outputs/result.json", "w"))',
+    '',
+  ].join('\n'),
+  'models/overdue.py': 'import time\nprint("overdue ticking", flush=True)\ntime.sleep(300)\n',
+  'models/waiter.py': 'import time\nprint("waiter waiting", flush=True)\ntime.sleep(300)\n',
+}));
+const call = lone.call;
+
 const waitFor = (runId: string, statuses: string[]) => pollRun(() => call('GET', `/v1/runs/${runId}`), runId, { until: statuses, timeoutMs: 120_000 });
 
 /** What the engine still holds of these runs: their containers (the run's and its outputs holder) and outputs volumes. */
 async function leftOf(runIds: string[]): Promise<string[]> {
-  const label = `sandrun.instance=${instance}`;
+  const label = `sandrun.instance=${lone.instance}`;
   const containers = await docker.listContainers({ all: true, filters: { label: [label] } });
   const volumes = (await docker.listVolumes({ filters: { label: [label] } })).Volumes ?? [];
   return [
@@ -81,26 +64,23 @@ async function leftOf(runIds: string[]): Promise<string[]> {
 
 describe('a lone server killed with SIGKILL while runs on an image without a shell run, restarted on the same data directory', () => {
   it('adopts them: full logs, outputs and exit code, the timeout from the real start, a cancel, nothing left', async () => {
-    const port = await freePort();
-    const env = { SANDRUN_DATA_DIR: dataDir, SANDRUN_IMAGES: `sandrun/python:3.11,${image}`, SANDRUN_LOG_LEVEL: 'warn' };
-    server = await startServerProcess(env, port);
-    instance = readFileSync(join(dataDir, 'instance-id'), 'utf8').trim();
-    expect((await call('POST', '/v1/projects', { name: 'adopt-direct', repo_url: repo.dir })).status).toBe(201);
+    const env = { SANDRUN_IMAGES: `sandrun/python:3.11,${image}`, SANDRUN_LOG_LEVEL: 'warn' };
+    await lone.start(env);
+    expect((await call('POST', '/v1/projects', { name: 'adopt-direct', repo_url: lone.repo.dir })).status).toBe(201);
     const submit = async (name: string) => (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'adopt-direct', model_name: name })).body;
     const steady = await submit('steady');
     const overdue = await submit('overdue');
     const waiter = await submit('waiter');
     for (const run of [steady, overdue, waiter]) await waitFor(run.run_id, ['running']);
-    const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
     const firstLines: [string, string][] = [[steady.run_id, 'steady 1'], [overdue.run_id, 'overdue ticking'], [waiter.run_id, 'waiter waiting']];
-    await until('every run to print its first line', async () => (await Promise.all(firstLines.map(async ([runId, line]) => (await printed(runId)).includes(line)))).every(Boolean) || undefined);
+    await until('every run to print its first line', async () => (await Promise.all(firstLines.map(async ([runId, line]) => (await lone.printed(runId)).includes(line)))).every(Boolean) || undefined);
     const overdueStart = Date.parse((await call('GET', `/v1/runs/${overdue.run_id}`)).body.started_at);
 
-    await killHard(server);
+    await lone.kill();
     // While no server runs, the overdue run passes its deadline (4 s from its start).
     await until('the overdue run to pass its deadline', () => (Date.now() > overdueStart + 5_000 ? true : undefined));
     expect(await leftOf([steady.run_id]), 'the steady run’s container and holder outlived their server').toHaveLength(3);
-    server = await startServerProcess(env, port);
+    await lone.start(env);
 
     const done = await waitFor(steady.run_id, FINISHED);
     expect(done, JSON.stringify(done)).toMatchObject({
@@ -125,6 +105,6 @@ describe('a lone server killed with SIGKILL while runs on an image without a she
     await until('the adopted runs’ containers, holders and volumes to go', async () => ((await leftOf(runs)).length === 0 ? true : undefined), 30_000).catch(async (error: unknown) => {
       throw new Error(`${String(error)}: left ${JSON.stringify(await leftOf(runs))}`);
     });
-    for (const runId of runs) expect(existsSync(join(dataDir, 'runs', runId)), `directory of run ${runId} removed`).toBe(false);
+    for (const runId of runs) expect(existsSync(join(lone.dataDir, 'runs', runId)), `directory of run ${runId} removed`).toBe(false);
   });
 });

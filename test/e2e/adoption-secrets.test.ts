@@ -1,14 +1,12 @@
 // kill -9 of a lone server while runs of a project with a secret run: restarted, it adopts the run from what its container kept in memory, the value on no disk of the engine (SPEC §10, §13).
 import Dockerode from 'dockerode';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestRepo } from '../helpers/git-repo.ts';
+import { describe, expect, it } from 'vitest';
 import { pollRun } from '../helpers/poll-run.ts';
-import { apiCaller, freePort, killHard, startServerProcess, stopGracefully, tokenForServer, type ServerProcess } from '../helpers/server-process.ts';
 import { until } from '../helpers/until.ts';
+import { loneServer } from '../helpers/lone-server.ts';
 
 const docker = new Dockerode();
 const VALUE = 'sk-adopt-Zq81mWc4Lr6Tn0Vb';
@@ -54,58 +52,37 @@ const FILES: Record<string, string> = {
   ].join('\n'),
 };
 
-let dataDir: string;
-let repo: TestRepo;
-let token: string;
-let server: ServerProcess | undefined;
-let instance: string | undefined;
-
-beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'sandrun-adopt-secrets-'));
-  repo = new TestRepo(FILES);
-  token = await tokenForServer({ SANDRUN_DATA_DIR: dataDir }, 'adopt-secrets');
-});
-afterAll(async () => {
-  if (server) await stopGracefully(server);
-  const left = instance ? await docker.listContainers({ all: true, filters: { label: [`sandrun.instance=${instance}`] } }) : [];
-  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-  rmSync(dataDir, { recursive: true, force: true });
-  repo.remove();
-});
-
-const call = apiCaller(() => server!.url, () => token);
+const lone = loneServer('adopt-secrets', () => FILES);
+const call = lone.call;
 
 /** The instance's containers whose secrets directory is mounted (the run's; a parked one for the next run of the kind may be there too). */
 async function containersWithSecrets(): Promise<Dockerode.ContainerInfo[]> {
-  const listed = await docker.listContainers({ all: true, filters: { label: [`sandrun.instance=${instance}`] } });
+  const listed = await docker.listContainers({ all: true, filters: { label: [`sandrun.instance=${lone.instance}`] } });
   return listed.filter((c) => c.Mounts.some((m) => m.Destination === '/run/secrets'));
 }
 
 describe('a lone server killed with SIGKILL while a run with a secret runs, restarted on the same data directory', () => {
   it('adopts it from its container’s memory: full logs with the value as ***, outputs, exit code; the engine’s disk never held the value; one past its deadline times out, one past the log cap keeps its head; nothing is left', async () => {
-    const port = await freePort();
-    const env = { SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn', SANDRUN_LOG_CAP_BYTES: String(64 * 1024) };
-    server = await startServerProcess(env, port);
-    instance = readFileSync(join(dataDir, 'instance-id'), 'utf8').trim();
-    expect((await call('POST', '/v1/projects', { name: 'vault', repo_url: repo.dir })).status).toBe(201);
+    const env = { SANDRUN_LOG_LEVEL: 'warn', SANDRUN_LOG_CAP_BYTES: String(64 * 1024) };
+    await lone.start(env);
+    expect((await call('POST', '/v1/projects', { name: 'vault', repo_url: lone.repo.dir })).status).toBe(201);
     const set = await call('PUT', '/v1/projects/vault/secrets/API_TOKEN', { value: VALUE });
     expect(set.status, JSON.stringify(set.body)).toBe(201);
     const submit = async (name: string) => (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'vault', model_name: name })).body;
     const run = await submit('teller');
     const chatty = await submit('chatty');
     const overdue = await submit('overdue');
-    const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
     for (const [started, line] of [
       [run, 'teller before'],
       [chatty, 'chat 19999'],
       [overdue, 'overdue'],
     ] as const) {
       await pollRun(() => call('GET', `/v1/runs/${started.run_id}`), started.run_id, { until: ['running'], timeoutMs: 60_000 });
-      await until(`${line} to be printed`, async () => ((await printed(started.run_id)).includes(line) ? true : undefined));
+      await until(`${line} to be printed`, async () => ((await lone.printed(started.run_id)).includes(line) ? true : undefined));
     }
 
     const overdueStart = Date.parse((await call('GET', `/v1/runs/${overdue.run_id}`)).body.started_at);
-    await killHard(server);
+    await lone.kill();
     // While no server runs: the engine's directory of every container that holds the value has no copy of it (no log, no config).
     const holders = await containersWithSecrets();
     expect(holders.length, 'the run’s container outlived its server').toBeGreaterThan(0);
@@ -119,7 +96,7 @@ describe('a lone server killed with SIGKILL while a run with a secret runs, rest
     // The overdue run passes its deadline while no server runs.
     await until('the overdue run to pass its deadline', () => (Date.now() > overdueStart + 5_000 ? true : undefined));
 
-    server = await startServerProcess(env, port);
+    await lone.start(env);
     const done = await pollRun(() => call('GET', `/v1/runs/${run.run_id}`), run.run_id, { until: FINISHED, timeoutMs: 120_000 });
     expect(done, JSON.stringify(done)).toMatchObject({
       status: 'success',
@@ -147,7 +124,7 @@ describe('a lone server killed with SIGKILL while a run with a secret runs, rest
     await until('the adopted run’s container and secrets directory to go', async () => {
       const left = await containersWithSecrets();
       const parked = left.every((c) => c.Labels['sandrun.run_id']?.startsWith('pool-') && c.State === 'running');
-      const secretsRoot = join('/dev/shm/sandrun-secrets', instance!);
+      const secretsRoot = join('/dev/shm/sandrun-secrets', lone.instance!);
       const dirs = existsSync(secretsRoot) ? readdirSync(secretsRoot) : [];
       const strays = dirs.filter((dir) => !left.some((c) => c.Names.includes(`/sandrun-${dir}`)));
       return parked && strays.length === 0 ? true : undefined;

@@ -1,14 +1,10 @@
 // kill -9 of a lone server while runs run: restarted on the same data directory, it adopts them and finishes each from its container (SPEC §13).
 import Dockerode from 'dockerode';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { oomKillsOf } from '../../src/sandbox/container-usage.ts';
-import { TestRepo } from '../helpers/git-repo.ts';
 import { pollRun } from '../helpers/poll-run.ts';
-import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess, tokenForServer, apiCaller } from '../helpers/server-process.ts';
 import { until } from '../helpers/until.ts';
+import { loneServer } from '../helpers/lone-server.ts';
 
 const docker = new Dockerode();
 const FINISHED = ['success', 'failed', 'timed_out', 'cancelled', 'error'];
@@ -40,27 +36,8 @@ const FILES: Record<string, string> = {
   'models/quick.py': 'print("quick")\n',
 };
 
-let dataDir: string;
-let repo: TestRepo;
-let token: string;
-let server: ServerProcess | undefined;
-let instance: string | undefined;
-
-beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'sandrun-adopt-'));
-  repo = new TestRepo(FILES);
-  token = await tokenForServer({ SANDRUN_DATA_DIR: dataDir }, 'adopt');
-});
-afterAll(async () => {
-  if (server) await stopGracefully(server);
-  // A failed test may leave runs' containers: not another test's problem.
-  const left = instance ? await docker.listContainers({ all: true, filters: { label: [`sandrun.instance=${instance}`] } }) : [];
-  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-  rmSync(dataDir, { recursive: true, force: true });
-  repo.remove();
-});
-
-const call = apiCaller(() => server!.url, () => token);
+const lone = loneServer('adopt', () => FILES);
+const call = lone.call;
 
 const waitFor = (runId: string, statuses: string[]) => pollRun(() => call('GET', `/v1/runs/${runId}`), runId, { until: statuses, timeoutMs: 120_000 });
 
@@ -74,17 +51,15 @@ async function containersOf(instance: string | undefined): Promise<{ id: string;
 
 /** The whole SSE stream of a run's live logs (follow), until its end event. */
 async function followLogs(runId: string): Promise<string> {
-  const response = await fetch(`${server!.url}/v1/runs/${runId}/logs?follow=1`, { headers: { authorization: `Bearer ${token}` } });
+  const response = await fetch(`${lone.url}/v1/runs/${runId}/logs?follow=1`, { headers: { authorization: `Bearer ${lone.token}` } });
   return response.text();
 }
 
 describe('a lone server killed with SIGKILL while runs run, restarted on the same data directory', () => {
   it('adopts every run: full logs and outputs, the timeout from the real start, a removed container ends error, numbering unchanged, nothing left', async () => {
-    const port = await freePort();
-    const env = { SANDRUN_DATA_DIR: dataDir, SANDRUN_MAX_CONCURRENT_RUNS: '6', SANDRUN_TENANT_MAX_CONCURRENT_RUNS: '5', SANDRUN_LOG_LEVEL: 'warn' };
-    server = await startServerProcess(env, port);
-    instance = readFileSync(join(dataDir, 'instance-id'), 'utf8').trim();
-    expect((await call('POST', '/v1/projects', { name: 'adopt', repo_url: repo.dir })).status).toBe(201);
+    const env = { SANDRUN_MAX_CONCURRENT_RUNS: '6', SANDRUN_TENANT_MAX_CONCURRENT_RUNS: '5', SANDRUN_LOG_LEVEL: 'warn' };
+    await lone.start(env);
+    expect((await call('POST', '/v1/projects', { name: 'adopt', repo_url: lone.repo.dir })).status).toBe(201);
     const submit = async (name: string) => (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'adopt', model_name: name })).body;
     const survivor = await submit('survivor');
     const finisher = await submit('finisher');
@@ -94,26 +69,25 @@ describe('a lone server killed with SIGKILL while runs run, restarted on the sam
     expect([survivor, finisher, overdue, doomed, hog].map((run) => run.run_number)).toEqual([1, 2, 3, 4, 5]);
     for (const run of [survivor, finisher, overdue, doomed, hog]) await waitFor(run.run_id, ['running']);
     // Each has printed its first line before the kill (what the server has streamed so far, without follow).
-    const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
     await until('every run to print its first line', async () => {
-      const logs = (await Promise.all([survivor, finisher, overdue, doomed, hog].map((run) => printed(run.run_id)))).join('');
+      const logs = (await Promise.all([survivor, finisher, overdue, doomed, hog].map((run) => lone.printed(run.run_id)))).join('');
       return ['survivor before', 'finisher early', 'overdue ticking', 'doomed waiting', 'hog waiting'].every((text) => logs.includes(text)) || undefined;
     });
     const overdueStart = Date.parse((await call('GET', `/v1/runs/${overdue.run_id}`)).body.started_at);
 
-    await killHard(server);
+    await lone.kill();
     // While no server runs: the finisher ends, the overdue run passes its deadline, an operator removes the doomed run's container.
-    await until('the finisher to end with no server', async () => ((await containersOf(instance)).some((c) => c.log.includes('finisher-done')) ? true : undefined));
+    await until('the finisher to end with no server', async () => ((await containersOf(lone.instance)).some((c) => c.log.includes('finisher-done')) ? true : undefined));
     await until('the hog to be killed for its memory with no server', async () => {
-      const container = (await containersOf(instance)).find((c) => c.log.includes('hog waiting'));
+      const container = (await containersOf(lone.instance)).find((c) => c.log.includes('hog waiting'));
       return container && (oomKillsOf(container.id) ?? 0) > 0 ? true : undefined;
     });
     await until('the overdue run to pass its deadline', () => (Date.now() > overdueStart + 5_000 ? true : undefined));
-    const doomedContainer = (await containersOf(instance)).find((c) => c.log.includes('doomed waiting'));
+    const doomedContainer = (await containersOf(lone.instance)).find((c) => c.log.includes('doomed waiting'));
     expect(doomedContainer, 'the doomed run’s container outlived its server').toBeDefined();
     await docker.getContainer(doomedContainer!.id).remove({ force: true });
 
-    server = await startServerProcess(env, port);
+    await lone.start(env);
     const live = followLogs(survivor.run_id);
 
     const survived = await waitFor(survivor.run_id, FINISHED);
@@ -144,7 +118,7 @@ describe('a lone server killed with SIGKILL while runs run, restarted on the sam
     const next = await call('POST', '/v1/runs', { scope: 'model', mode: 'sync', project_name: 'adopt', model_name: 'quick' });
     expect(next.body).toMatchObject({ status: 'success', run_number: 6 });
     await until('the adopted runs’ containers to go', async () => {
-      const left = await docker.listContainers({ all: true, filters: { label: [`sandrun.instance=${instance}`] } });
+      const left = await docker.listContainers({ all: true, filters: { label: [`sandrun.instance=${lone.instance}`] } });
       // Containers parked ahead for the next run are the pool's; no container of a run is left.
       return left.every((c) => c.Labels['sandrun.run_id']?.startsWith('pool-') && c.State === 'running') ? true : undefined;
     });
