@@ -376,8 +376,8 @@ export class DockerBackend implements SandboxBackend {
    * (adopted ones end here), its proxy and outbound network. Should it start again, it makes them anew.
    */
   private async removeDeadEgress(instanceId: string, bornBefore: number): Promise<void> {
-    const inUse = await sweepRunNetworks(this.docker, instanceId, bornBefore);
-    if (inUse === 0 && (await this.listManaged(instanceId)).length === 0) await removeEgressProxy(this.docker, instanceId);
+    const { left } = await sweepRunNetworks(this.docker, instanceId, bornBefore);
+    if (left === 0 && (await this.listManaged(instanceId)).length === 0) await removeEgressProxy(this.docker, instanceId);
   }
 
   /** Outputs volumes of the direct path (direct-runner.ts) whose run is over: a killed server leaves them behind. */

@@ -28,19 +28,20 @@ export async function removeRunNetwork(docker: Dockerode, owner: string): Promis
 
 /**
  * Removes the instance's run networks made before `bornBefore` on which nothing but its proxy is left (a process
- * killed before it removed one, or a removal that failed); returns how many are left in use. A network in use has
- * its container on it.
+ * killed before it removed one, or a removal that failed): how many it removed, and how many it left (in use, or
+ * too young). A network in use has its container on it.
  */
-export async function sweepRunNetworks(docker: Dockerode, instanceId: string, bornBefore: number): Promise<number> {
+export async function sweepRunNetworks(docker: Dockerode, instanceId: string, bornBefore: number): Promise<{ removed: number; left: number }> {
   const networks = await docker
     .listNetworks({ filters: { label: [`${EGRESS_COMPONENT_LABEL}=run`, `${INSTANCE_LABEL}=${instanceId}`] } })
     .catch((error: unknown) => Promise.reject(engineError(error, 'listing egress networks')));
   const proxy = egressProxyName(instanceId);
-  let inUse = 0;
+  let left = 0;
+  let removed = 0;
   for (const listed of networks) {
     const owner = listed.Labels?.[EGRESS_OWNER_LABEL];
     if (!owner || !(Date.parse(listed.Created) <= bornBefore)) {
-      inUse += 1;
+      left += 1;
       continue;
     }
     // The listing does not say who is on a network; its inspection does.
@@ -51,12 +52,13 @@ export async function sweepRunNetworks(docker: Dockerode, instanceId: string, bo
     const members = Object.values((info as { Containers?: Record<string, { Name: string }> } | undefined)?.Containers ?? {});
     if (!info) continue;
     if (members.some((member) => member.Name !== proxy)) {
-      inUse += 1;
+      left += 1;
       continue;
     }
     await removeRunNetwork(docker, owner);
+    removed += 1;
   }
-  return inUse;
+  return { removed, left };
 }
 
 /** Removes the instance's proxy and its outbound network (its runs with grants must be over). */

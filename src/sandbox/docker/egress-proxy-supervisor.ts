@@ -79,9 +79,9 @@ export class EgressProxySupervisor {
     return removeRunNetwork(this.docker, owner);
   }
 
-  /** Removes this server's run networks made before `bornBefore` that nothing but the proxy is on; returns how many others there are. */
-  sweep(bornBefore: number): Promise<number> {
-    return sweepRunNetworks(this.docker, this.settings.instanceId, bornBefore);
+  /** Removes this server's run networks made before `bornBefore` that nothing but the proxy is on; returns how many. */
+  async sweep(bornBefore: number): Promise<number> {
+    return (await sweepRunNetworks(this.docker, this.settings.instanceId, bornBefore)).removed;
   }
 
   /** Removes the proxy and the outbound network (a clean stop; runs with grants must be over). */
