@@ -1,18 +1,10 @@
 // What makes servers one service beyond their database, chosen once from the configuration: in-process parts, or PostgreSQL-backed ones.
 import type { Logger } from 'pino';
+import type { ClusterParts } from './parts.ts';
 import type { Config } from '../config.ts';
-import { LogStreamSlots, type StreamSlots } from '../api/log-stream-slots.ts';
-import { RateLimiter, type RequestBudget } from '../api/rate-limit.ts';
-import { LocalRunSignals, type RunSignals } from './run-signals.ts';
-
-export interface ClusterParts {
-  signals: RunSignals;
-  rateLimiter: RequestBudget;
-  logStreamSlots: StreamSlots;
-  /** Connects and starts listening (before the server serves). */
-  start(): Promise<void>;
-  close(): Promise<void>;
-}
+import { LogStreamSlots } from '../api/log-stream-slots.ts';
+import { RateLimiter } from '../api/rate-limit.ts';
+import { LocalRunSignals } from './run-signals.ts';
 
 /**
  * With SANDRUN_DATABASE_URL: run signals by LISTEN/NOTIFY, request budgets and stream slots in shared tables. Without:

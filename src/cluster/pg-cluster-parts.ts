@@ -5,7 +5,7 @@ import type { Config } from '../config.ts';
 import { SharedLogStreamSlots } from '../api/log-stream-slots.ts';
 import { SharedRateLimiter } from '../api/rate-limit.ts';
 import { SharedTenantLimits } from '../store/shared-tenant-limits.ts';
-import type { ClusterParts } from './cluster-parts.ts';
+import type { ClusterParts } from './parts.ts';
 import { PgRunSignals } from './pg-run-signals.ts';
 
 export function pgClusterParts(url: string, config: Pick<Config, 'rateLimitPerMinute' | 'tenantMaxLogStreams'>, logger: Logger): ClusterParts {

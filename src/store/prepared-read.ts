@@ -5,8 +5,11 @@
 // more CPU than the read itself (docs/decisions.md, "Hot reads beside Kysely"). On PostgreSQL the compiled query goes
 // to the pool as it is, without being built and compiled again.
 import type Database from 'better-sqlite3';
-import { CompiledQuery, type Compilable } from 'kysely';
-import type { Db } from './database.ts';
+import { CompiledQuery, type Compilable, type Kysely } from 'kysely';
+import type { Schema } from './schema.ts';
+
+/** The store's Kysely instance (database.ts `Db`, named here apart so that database.ts can import this file). */
+type Db = Kysely<Schema>;
 
 const readers = new WeakMap<Db, Database.Database>();
 
