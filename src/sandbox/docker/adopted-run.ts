@@ -23,6 +23,7 @@ import { Progress, awaitEnding, type Ending } from './command-runner.ts';
 import type { OutputsReader } from './outputs-reader.ts';
 import type { LauncherRef } from './adoption-ref.ts';
 import { containerGone } from '../run-lost.ts';
+import { inspectState } from '../container-state.ts';
 
 /** How long the outputs frame may take once the trailer has been read (the launcher writes it unasked, at once). */
 const FRAME_TIMEOUT_MS = 30_000;
@@ -210,15 +211,5 @@ class KeptLog {
 
   close(): void {
     this.stream.destroy();
-  }
-}
-
-/** The container's state; undefined when the engine no longer knows it. Any other failure is the engine's. */
-export async function inspectState(container: Dockerode.Container): Promise<Dockerode.ContainerInspectInfo['State'] | undefined> {
-  try {
-    return (await container.inspect()).State;
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw engineError(error, `inspecting container ${container.id.slice(0, 12)}`);
   }
 }
