@@ -16,8 +16,7 @@ import { exitedOutcome } from '../exit-outcome.ts';
 import { awaitKeptExit, readKeptLogs } from '../kept-copies.ts';
 import type { OutputsReader } from './outputs-reader.ts';
 import type { LauncherRef } from './adoption-ref.ts';
-import { lostEnding } from './adopted-run.ts';
-import { inspectState } from '../container-state.ts';
+import { inspectState, lostEnding } from '../container-state.ts';
 import { containerGone } from '../run-lost.ts';
 
 export interface AdoptedMemoryRunSettings {
