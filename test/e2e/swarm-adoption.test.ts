@@ -19,6 +19,7 @@ const FILES: Record<string, string> = {
     model('overdue', 'overdue.py', '    timeout_seconds: 4\n'),
     model('halted', 'halted.py'),
     model('teller', 'teller.py'),
+    model('sealed', 'sealed.py', '    timeout_seconds: 4\n'),
     '',
   ].join('\n'),
   // Printed before the kill, and after it (while no server was there, or once the next one adopted it).
@@ -42,6 +43,8 @@ const FILES: Record<string, string> = {
     'json.dump({"token": v, "answer": 42}, open("/outputs/result.json", "w"))',
     '',
   ].join('\n'),
+  // A run with a secret that passes its deadline while no server runs.
+  'models/sealed.py': 'import time\nprint("sealed", open("/run/secrets/API_TOKEN").read(), flush=True)\ntime.sleep(300)\n',
   // Prints far more than its task's log keeps (the caps below), mostly while no server runs: adopted, its tail.
   'models/chatty.py':
     'import json, sys, time\nprint("chatty before", flush=True)\ntime.sleep(12)\nfor i in range(120000): sys.stdout.write(f"{i:06d} " + "y" * 92 + "\\n")\nprint("chatty-end", flush=True)\njson.dump({"lines": 120000}, open("/outputs/chatty.json", "w"))\n',
@@ -199,7 +202,7 @@ await eachBackend(
       for (const runId of runIds) await until(`run ${runId}'s service, config and containers to go`, async () => ((await runLeftovers('swarm', runId)).length === 0 ? true : undefined));
     });
 
-    it('a run with a project secret outlives its server: adopted from its task’s memory, it ends success with *** for the value and its outputs; the node’s disk never held the value', async () => {
+    it('runs with a project secret outlive their server: adopted from their task’s memory, one ends success with *** for the value and its outputs, one past its deadline times out; the node’s disk never held the value', async () => {
       if (server) await stopGracefully(server);
       const port = await freePort();
       const env = { ...(await backendServerEnv('swarm')), SANDRUN_LOG_CAP_BYTES: '65536', SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn' };
@@ -207,12 +210,20 @@ await eachBackend(
       expect((await call('POST', '/v1/projects', { name: 'swarmvault', repo_url: repo.dir })).status).toBe(201);
       const set = await call('PUT', '/v1/projects/swarmvault/secrets/API_TOKEN', { value: VALUE });
       expect(set.status, JSON.stringify(set.body)).toBe(201);
-      const teller = (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'swarmvault', model_name: 'teller' })).body;
-      runIds.push(teller.run_id);
-      await waitFor(teller.run_id, ['running']);
-      const printed = async () => (await fetch(`${server!.url}/v1/runs/${teller.run_id}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
-      await until('the teller to print its first line', async () => ((await printed()).includes('teller before') ? true : undefined));
+      const submit = async (name: string) => (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'swarmvault', model_name: name })).body;
+      const teller = await submit('teller');
+      const sealed = await submit('sealed');
+      runIds.push(teller.run_id, sealed.run_id);
+      const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
+      for (const [run, line] of [
+        [teller, 'teller before'],
+        [sealed, 'sealed'],
+      ] as const) {
+        await waitFor(run.run_id, ['running']);
+        await until(`${line} to be printed`, async () => ((await printed(run.run_id)).includes(line) ? true : undefined));
+      }
 
+      const sealedStart = Date.parse((await call('GET', `/v1/runs/${sealed.run_id}`)).body.started_at);
       await killHard(server);
       server = undefined;
       // While no server runs: the task's container outlived it, and its directory on the node's disk holds no copy of the
@@ -227,6 +238,8 @@ await eachBackend(
         expect(onDisk, 'files on the node’s disk holding the value').toEqual([]);
       }
 
+      await until('the sealed run to pass its deadline', () => (Date.now() > sealedStart + 5_000 ? true : undefined));
+
       server = await startServerProcess(env, port);
       const done = await waitFor(teller.run_id, FINISHED);
       expect(done, JSON.stringify(done)).toMatchObject({
@@ -237,7 +250,11 @@ await eachBackend(
         outputs: { result: { token: '***', answer: 42 } },
       });
       expect(JSON.stringify(done)).not.toContain(VALUE);
-      await until(`run ${teller.run_id}'s service, config, secret and container to go`, async () => ((await runLeftovers('swarm', teller.run_id)).length === 0 ? true : undefined));
+      const timedOut = await waitFor(sealed.run_id, FINISHED);
+      expect(timedOut, 'its timeout counts from its real start').toMatchObject({ status: 'timed_out', exit_code: 137, stdout: 'sealed ***\n' });
+      for (const run of [teller, sealed]) {
+        await until(`run ${run.run_id}'s service, config, secret and container to go`, async () => ((await runLeftovers('swarm', run.run_id)).length === 0 ? true : undefined));
+      }
     });
   },
   ['swarm'],
