@@ -1,6 +1,7 @@
 // kill -9 of a lone server on the swarm backend while runs run: restarted on the same data directory, it adopts them and finishes each from its task's kept log (SPEC §13).
 import Dockerode from 'dockerode';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -11,11 +12,14 @@ import { freePort, killHard, startServerProcess, stopGracefully, type ServerProc
 import { until } from '../helpers/until.ts';
 
 const FINISHED = ['success', 'failed', 'timed_out', 'cancelled', 'error'];
+const VALUE = 'sk-swarm-adopt-Hq27xVe9Kd3Pw5Lm';
 const model = (name: string, script: string, limits = '') => `  ${name}:\n    command: ["python3", "models/${script}"]\n${limits}`;
 const FILES: Record<string, string> = {
   'sandrun.yaml': ['image: sandrun/python:3.11', 'limits:', '  timeout_seconds: 120', 'models:', model('survivor', 'survivor.py'), model('finisher', 'finisher.py'), model('doomed', 'doomed.py'), model('chatty', 'chatty.py'),
     model('overdue', 'overdue.py', '    timeout_seconds: 4\n'),
     model('halted', 'halted.py'),
+    model('teller', 'teller.py'),
+    model('sealed', 'sealed.py', '    timeout_seconds: 4\n'),
     '',
   ].join('\n'),
   // Printed before the kill, and after it (while no server was there, or once the next one adopted it).
@@ -28,6 +32,19 @@ const FILES: Record<string, string> = {
   'models/overdue.py': 'import time\nprint("overdue ticking", flush=True)\ntime.sleep(300)\n',
   // Cancelled once adopted.
   'models/halted.py': 'import time\nprint("halted waiting", flush=True)\ntime.sleep(300)\n',
+  // A run with a secret: the value on both streams before the kill, more after it (while no server runs, or once adopted), an output.
+  'models/teller.py': [
+    'import json, sys, time',
+    'v = open("/run/secrets/API_TOKEN").read()',
+    'print("teller before", v, flush=True)',
+    'print("teller err", v, file=sys.stderr, flush=True)',
+    'time.sleep(8)',
+    'print("teller after", v, flush=True)',
+    'json.dump({"token": v, "answer": 42}, open("/outputs/result.json", "w"))',
+    '',
+  ].join('\n'),
+  // A run with a secret that passes its deadline while no server runs.
+  'models/sealed.py': 'import time\nprint("sealed", open("/run/secrets/API_TOKEN").read(), flush=True)\ntime.sleep(300)\n',
   // Prints far more than its task's log keeps (the caps below), mostly while no server runs: adopted, its tail.
   'models/chatty.py':
     'import json, sys, time\nprint("chatty before", flush=True)\ntime.sleep(12)\nfor i in range(120000): sys.stdout.write(f"{i:06d} " + "y" * 92 + "\\n")\nprint("chatty-end", flush=True)\njson.dump({"lines": 120000}, open("/outputs/chatty.json", "w"))\n',
@@ -57,6 +74,21 @@ async function taskLog(runId: string, tail?: number): Promise<string> {
     }),
   );
   return logs.flat().join('');
+}
+
+/** The directories on the nodes' disks (each node's data root) of the containers of a run's task. */
+async function taskContainerDirs(runId: string): Promise<string[]> {
+  const cluster = await swarmCluster();
+  if ('unavailable' in cluster) throw new Error(cluster.unavailable);
+  const dirs = await Promise.all(
+    cluster.sockets.map(async (socketPath) => {
+      const engine = new Dockerode({ socketPath });
+      const root = ((await engine.info()) as { DockerRootDir: string }).DockerRootDir;
+      const containers = await engine.listContainers({ all: true, filters: { label: [`sandrun.run_id=${runId}`] } });
+      return containers.map((c) => join(root, 'containers', c.Id));
+    }),
+  );
+  return dirs.flat();
 }
 
 async function call(method: string, path: string, body?: unknown): Promise<any> {
@@ -168,6 +200,61 @@ await eachBackend(
       expect(cancelled).toMatchObject({ status: 'cancelled', exit_code: 137, stdout: 'halted waiting\n', run_number: 6 });
 
       for (const runId of runIds) await until(`run ${runId}'s service, config and containers to go`, async () => ((await runLeftovers('swarm', runId)).length === 0 ? true : undefined));
+    });
+
+    it('runs with a project secret outlive their server: adopted from their task’s memory, one ends success with *** for the value and its outputs, one past its deadline times out; the node’s disk never held the value', async () => {
+      if (server) await stopGracefully(server);
+      const port = await freePort();
+      const env = { ...(await backendServerEnv('swarm')), SANDRUN_LOG_CAP_BYTES: '65536', SANDRUN_DATA_DIR: dataDir, SANDRUN_LOG_LEVEL: 'warn' };
+      server = await startServerProcess(env, port);
+      expect((await call('POST', '/v1/projects', { name: 'swarmvault', repo_url: repo.dir })).status).toBe(201);
+      const set = await call('PUT', '/v1/projects/swarmvault/secrets/API_TOKEN', { value: VALUE });
+      expect(set.status, JSON.stringify(set.body)).toBe(201);
+      const submit = async (name: string) => (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'swarmvault', model_name: name })).body;
+      const teller = await submit('teller');
+      const sealed = await submit('sealed');
+      runIds.push(teller.run_id, sealed.run_id);
+      const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
+      for (const [run, line] of [
+        [teller, 'teller before'],
+        [sealed, 'sealed'],
+      ] as const) {
+        await waitFor(run.run_id, ['running']);
+        await until(`${line} to be printed`, async () => ((await printed(run.run_id)).includes(line) ? true : undefined));
+      }
+
+      const sealedStart = Date.parse((await call('GET', `/v1/runs/${sealed.run_id}`)).body.started_at);
+      await killHard(server);
+      server = undefined;
+      // While no server runs: the task's container outlived it, and its directory on the node's disk holds no copy of the
+      // value (no log); the one file that does is the secret itself, on the tmpfs the node mounts it from (memory).
+      const dirs = await taskContainerDirs(teller.run_id);
+      expect(dirs.length, 'the teller’s container outlived its server').toBeGreaterThan(0);
+      for (const dir of dirs) {
+        expect(existsSync(dir), `${dir} exists`).toBe(true);
+        const grep = spawnSync('grep', ['-rlaF', '--', VALUE, dir], { encoding: 'utf8' });
+        expect(grep.status, grep.stderr).toBeLessThan(2);
+        const onDisk = grep.stdout.split('\n').filter((file) => file && spawnSync('stat', ['-f', '-c', '%T', file], { encoding: 'utf8' }).stdout.trim() !== 'tmpfs');
+        expect(onDisk, 'files on the node’s disk holding the value').toEqual([]);
+      }
+
+      await until('the sealed run to pass its deadline', () => (Date.now() > sealedStart + 5_000 ? true : undefined));
+
+      server = await startServerProcess(env, port);
+      const done = await waitFor(teller.run_id, FINISHED);
+      expect(done, JSON.stringify(done)).toMatchObject({
+        status: 'success',
+        exit_code: 0,
+        stdout: 'teller before ***\nteller after ***\n',
+        stderr: 'teller err ***\n',
+        outputs: { result: { token: '***', answer: 42 } },
+      });
+      expect(JSON.stringify(done)).not.toContain(VALUE);
+      const timedOut = await waitFor(sealed.run_id, FINISHED);
+      expect(timedOut, 'its timeout counts from its real start').toMatchObject({ status: 'timed_out', exit_code: 137, stdout: 'sealed ***\n' });
+      for (const run of [teller, sealed]) {
+        await until(`run ${run.run_id}'s service, config, secret and container to go`, async () => ((await runLeftovers('swarm', run.run_id)).length === 0 ? true : undefined));
+      }
     });
   },
   ['swarm'],

@@ -19,7 +19,7 @@ describe('the Docker run note', () => {
   });
 
   it('is not read from another backend’s note, a damaged row or none, and the swarm does not read a direct one', () => {
-    const swarm = taskRef({ service: 'kq3x7b2m9p0c1d4e5f6g7h8j9', node: 'n0d3id000000000000000000a', container: 'a'.repeat(64), nonce: `sandrun-frame-${'b'.repeat(32)}`, kept: true });
+    const swarm = taskRef({ service: 'kq3x7b2m9p0c1d4e5f6g7h8j9', node: 'n0d3id000000000000000000a', container: 'a'.repeat(64), nonce: `sandrun-frame-${'b'.repeat(32)}`, kept: 'log' });
     expect(parseDockerRef(swarm)).toBeUndefined();
     expect(parseTaskRef(directRef(direct))).toBeUndefined();
     expect(parseDockerRef(JSON.stringify({ path: 'direct', ...direct, holder: 'short' }))).toBeUndefined();

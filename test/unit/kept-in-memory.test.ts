@@ -1,6 +1,6 @@
 // What a launcher with secrets keeps in memory for a server that adopts its run: the exit file read back, and the run's note of it, old notes included.
 import { describe, expect, it } from 'vitest';
-import { parseKeptExit } from '../../src/sandbox/docker/kept-in-memory.ts';
+import { parseKeptExit } from '../../src/sandbox/kept-in-memory.ts';
 import { launcherRef, parseDockerRef } from '../../src/sandbox/docker/adoption-ref.ts';
 
 describe('the exit file', () => {

@@ -67,4 +67,19 @@ describe('the service spec by API version', () => {
     const without = serviceSpec({ spec: run, imageId: 'sha256:x', configId: 'c', configName: 'n', nonce: 'z', secrets: [] }, settings, serviceFeatures(['1.41', '1.41']));
     expect((without.TaskTemplate as { ContainerSpec: Record<string, unknown> }).ContainerSpec.Secrets, 'no secrets: no mount').toBeUndefined();
   });
+
+  it('a run with secrets gets small tmpfs mounts, each log the log cap, for the copies its wrapper keeps in memory; a run without none', () => {
+    const secrets = [{ key: 'API_TOKEN', secretId: 'sid', secretName: 'sandrun-r1-secret-0' }];
+    const mounts = (parts: { secrets: typeof secrets }) => {
+      const spec = serviceSpec({ spec: run, imageId: 'sha256:x', configId: 'c', configName: 'n', nonce: 'z', ...parts }, settings, serviceFeatures(['1.41', '1.41']));
+      const container = (spec.TaskTemplate as { ContainerSpec: { Mounts: { Type: string; Target: string; TmpfsOptions: { SizeBytes: number } }[] } }).ContainerSpec;
+      return Object.fromEntries(container.Mounts.filter((m) => m.Target.startsWith('/run/sandrun-kept')).map((m) => [m.Target, [m.Type, m.TmpfsOptions.SizeBytes]]));
+    };
+    expect(mounts({ secrets })).toEqual({
+      '/run/sandrun-kept': ['tmpfs', 64 * 1024],
+      '/run/sandrun-kept/stdout': ['tmpfs', settings.logCapBytes],
+      '/run/sandrun-kept/stderr': ['tmpfs', settings.logCapBytes],
+    });
+    expect(mounts({ secrets: [] })).toEqual({});
+  });
 });

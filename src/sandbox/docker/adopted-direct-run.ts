@@ -14,7 +14,7 @@ import { StreamDemux } from '../stream-demux.ts';
 import { oomKillsOf } from '../container-usage.ts';
 import { artifactCapture } from '../artifact-capture.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
-import { inspectState } from './adopted-run.ts';
+import { inspectState } from '../container-state.ts';
 import { containerGone } from '../run-lost.ts';
 import { delay } from '../../delay.ts';
 import type { OutputsReader } from './outputs-reader.ts';

@@ -16,13 +16,14 @@ import { oomKillsOf, readContainerUsage } from '../container-usage.ts';
 import { artifactCapture } from '../artifact-capture.ts';
 import { OutputsTarStream } from '../outputs-stream.ts';
 import { withTarStatus, type ArtifactCapture, type OutputsLimits, type OutputsReadResult } from '../outputs.ts';
-import { exitedOutcome, stoppedBeforeFinishing, unknownOutcomeOfSignalledExit } from '../exit-outcome.ts';
+import { exitedOutcome } from '../exit-outcome.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
 import { LauncherFrame, LauncherStdout, MarkerSplitter, parseReadyLine, type FrameEnd } from './launcher-protocol.ts';
 import { Progress, awaitEnding, type Ending } from './command-runner.ts';
 import type { OutputsReader } from './outputs-reader.ts';
 import type { LauncherRef } from './adoption-ref.ts';
 import { containerGone } from '../run-lost.ts';
+import { inspectState, lostEnding } from '../container-state.ts';
 
 /** How long the outputs frame may take once the trailer has been read (the launcher writes it unasked, at once). */
 const FRAME_TIMEOUT_MS = 30_000;
@@ -89,17 +90,6 @@ async function follow(
   } finally {
     kept.close();
   }
-}
-
-/** A container whose log ended without the trailer: it stopped (OOM, a signal, an operator) before its command finished. */
-export async function lostEnding(container: Dockerode.Container, runId: string): Promise<Pick<SandboxResult, 'outcome' | 'exitCode'>> {
-  const state = await inspectState(container);
-  if (!state) throw containerGone(runId, 'its container was removed before its command finished');
-  if (state.OOMKilled) return { outcome: { kind: 'oom_killed' }, exitCode: 137 };
-  if (state.Running) throw stoppedBeforeFinishing('its kept log ended while it still ran');
-  const signalled = unknownOutcomeOfSignalledExit(state.ExitCode);
-  if (signalled) throw signalled;
-  return { outcome: { kind: 'exited' }, exitCode: state.ExitCode };
 }
 
 /** Whether the log written before `deadline` holds the command's trailer (its command had ended by then). */
@@ -210,15 +200,5 @@ class KeptLog {
 
   close(): void {
     this.stream.destroy();
-  }
-}
-
-/** The container's state; undefined when the engine no longer knows it. Any other failure is the engine's. */
-export async function inspectState(container: Dockerode.Container): Promise<Dockerode.ContainerInspectInfo['State'] | undefined> {
-  try {
-    return (await container.inspect()).State;
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw engineError(error, `inspecting container ${container.id.slice(0, 12)}`);
   }
 }

@@ -2,7 +2,7 @@
 import type Dockerode from 'dockerode';
 import type { SandboxSpec } from '../backend.ts';
 import { LAUNCHER_COMMAND } from './launcher-protocol.ts';
-import { keptTmpfs } from './kept-in-memory.ts';
+import { keptTmpfs } from '../kept-in-memory.ts';
 import { INPUTS, LOCKED_DOWN, NO_CORE_DUMPS, OUTPUTS, RUN_USER, SECRETS_DIR, WORKSPACE, outputsTmpfsBytes, type HardeningSettings } from '../container-layout.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 

@@ -24,7 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import { shellQuote } from '../../shell-quote.ts';
 import { KILL_LEFT_PROCESSES, RUN_COMMAND, SUPERVISOR_LINGER_SECONDS } from '../command-shell.ts';
-import { KEPT_DIR, KEPT_DRAIN_SECONDS, KEPT_EXIT, KEPT_STDERR, KEPT_STDOUT } from './kept-in-memory.ts';
+import { HAS_OUTPUTS, KEEP_IF_ABLE, RUN_COMMAND_KEPT, WRITE_KEPT_EXIT } from '../kept-in-memory.ts';
 
 /**
  * How long a launcher whose host connection is gone stays after its command (and the frame): the cgroup (usage) and
@@ -33,8 +33,7 @@ import { KEPT_DIR, KEPT_DRAIN_SECONDS, KEPT_EXIT, KEPT_STDERR, KEPT_STDOUT } fro
 export const LAUNCHER_LINGER_SECONDS = SUPERVISOR_LINGER_SECONDS;
 
 export const LAUNCHER_SCRIPT = `if command -v tar >/dev/null; then sandrun_tar=tar; else sandrun_tar=-; fi
-sandrun_keep=
-if [ -d "${KEPT_DIR}/stdout" ] && [ -d "${KEPT_DIR}/stderr" ] && command -v mkfifo >/dev/null && command -v tee >/dev/null && mkfifo "${KEPT_DIR}/stdout.fifo" "${KEPT_DIR}/stderr.fifo" 2>/dev/null; then sandrun_keep=' memory'; fi
+${KEEP_IF_ABLE}
 printf '\\036ready %s%s\\n' "$sandrun_tar" "$sandrun_keep"
 IFS= read -r nonce || exit 125
 script=
@@ -50,20 +49,11 @@ if [ -z "$sandrun_keep" ]; then
 ${RUN_COMMAND}
 code=$?
 else
-tee ${KEPT_STDOUT} <"${KEPT_DIR}/stdout.fifo" 2>/dev/null & sandrun_out=$!
-tee ${KEPT_STDERR} <"${KEPT_DIR}/stderr.fifo" >&2 2>/dev/null & sandrun_err=$!
-{ ${RUN_COMMAND}; } >"${KEPT_DIR}/stdout.fifo" 2>"${KEPT_DIR}/stderr.fifo"
-code=$?
-(sleep ${KEPT_DRAIN_SECONDS}; kill $sandrun_out $sandrun_err) 2>/dev/null & sandrun_drain=$!
-wait $sandrun_out $sandrun_err 2>/dev/null
-kill $sandrun_drain 2>/dev/null
+${RUN_COMMAND_KEPT}
 fi
 ${KILL_LEFT_PROCESSES}
-has=0
-for f in /outputs/* /outputs/.[!.]* /outputs/..?*; do
-  if [ -e "$f" ] || [ -L "$f" ]; then has=1; break; fi
-done
-[ -z "$sandrun_keep" ] || printf '%s %s %s\\n' "$code" "$has" "$(date +%s 2>/dev/null)" >${KEPT_EXIT}
+${HAS_OUTPUTS}
+[ -z "$sandrun_keep" ] || ${WRITE_KEPT_EXIT}
 printf '\\036%s\\n' "$nonce" >&2
 printf '\\036%s %s %s\\n' "$nonce" "$code" "$has"
 IFS= read -r go || { [ "$has" = 1 ] && go=tar; }

@@ -6,7 +6,7 @@ import { SandrunError, errorMessage } from '../../errors.ts';
 import { readOutputsTar, withTarStatus, type ArtifactCapture, type OutputsReadResult } from '../outputs.ts';
 import type { EngineEvents } from './engine-events.ts';
 import { engineError, isContainerNotRunning, isEngineUnreachable } from '../engine-errors.ts';
-import { createExec, exitByInspection, startExec } from './exec-process.ts';
+import { createExec, exitByInspection, startExec } from '../exec-process.ts';
 import { OUTPUTS, RUN_USER } from '../container-layout.ts';
 import { delay } from '../../delay.ts';
 

@@ -48,16 +48,7 @@ export interface AdoptedTaskParts {
  * container is gone, with engine_unavailable when its node is not reachable.
  */
 export async function followAdoptedTask(ref: TaskRef, spec: AdoptionSpec, options: RunOptions, parts: AdoptedTaskParts): Promise<SandboxResult> {
-  try {
-    await parts.manager.getService(ref.service).inspect();
-  } catch (error) {
-    if (isNotFound(error)) throw containerGone(spec.runId, `its swarm service ${ref.service} is gone (removed, or lost with the swarm)`);
-    throw engineError(error, `inspecting the swarm service of run ${spec.runId}`);
-  }
-  const engine = (await parts.nodes.ready()).get(ref.node)?.engine;
-  if (!engine) throw new SandrunError('engine_unavailable', `swarm node ${ref.node}, which runs run ${spec.runId}, is not among the swarm's ready nodes; the run's result is unknown`);
-  const container = engine.getContainer(ref.container);
-  if (!(await isPresent(container))) throw containerGone(spec.runId, `its task's container ${ref.container.slice(0, 12)} on swarm node ${ref.node} is gone`);
+  const { engine, container } = await locateTask(ref, spec, parts);
   const deadline = spec.startedAt.getTime() + spec.limits.timeoutSeconds * 1000;
   const clock = new RunClock(options.signal, Math.max(0, deadline - Date.now()) / 1000);
   try {
@@ -68,6 +59,24 @@ export async function followAdoptedTask(ref: TaskRef, spec: AdoptionSpec, option
   } finally {
     clock.dispose();
   }
+}
+
+/**
+ * The adopted task's container on its node's engine. Rejects with not_found (the run is lost) when its service or the
+ * container is gone, with engine_unavailable when its node is not reachable.
+ */
+export async function locateTask(ref: TaskRef, spec: AdoptionSpec, parts: Pick<AdoptedTaskParts, 'manager' | 'nodes'>): Promise<{ engine: Dockerode; container: Dockerode.Container }> {
+  try {
+    await parts.manager.getService(ref.service).inspect();
+  } catch (error) {
+    if (isNotFound(error)) throw containerGone(spec.runId, `its swarm service ${ref.service} is gone (removed, or lost with the swarm)`);
+    throw engineError(error, `inspecting the swarm service of run ${spec.runId}`);
+  }
+  const engine = (await parts.nodes.ready()).get(ref.node)?.engine;
+  if (!engine) throw new SandrunError('engine_unavailable', `swarm node ${ref.node}, which runs run ${spec.runId}, is not among the swarm's ready nodes; the run's result is unknown`);
+  const container = engine.getContainer(ref.container);
+  if (!(await isPresent(container))) throw containerGone(spec.runId, `its task's container ${ref.container.slice(0, 12)} on swarm node ${ref.node} is gone`);
+  return { engine, container };
 }
 
 async function follow(

@@ -2,6 +2,7 @@
 import { STOP_SIGNAL, type SandboxSpec } from '../backend.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 import { KILL_LEFT_PROCESSES, RUN_COMMAND, SUPERVISOR_LINGER_SECONDS } from '../command-shell.ts';
+import { HAS_OUTPUTS, KEEP_IF_ABLE, KEPT_DIR, KEPT_DIR_BYTES, RUN_COMMAND_KEPT, WRITE_KEPT_EXIT } from '../kept-in-memory.ts';
 import type { ServiceFeatures } from './node-hardening.ts';
 import { NO_CORE_DUMPS, OUTPUTS, PARAMETERS_FILE, RUN_GID, RUN_UID, RUN_USER, WORKSPACE, outputsTmpfsBytes, runEnv, type HardeningSettings } from '../container-layout.ts';
 
@@ -20,16 +21,30 @@ const MiB = 1024 * 1024;
  * Each wait on stdin is bounded (where the image has `timeout`): a server that died leaves no attach, and swarm keeps
  * the container's stdin open (no StdinOnce), so the wrapper would wait forever. Past the linger it prints the frame
  * into the kept log unasked; the server that adopts the run meanwhile (adopted-task.ts) answers the begin line itself.
+ *
+ * A run with secrets has no kept log (its LogDriver is `none`): where the image has `mkfifo` and `tee`, the wrapper
+ * copies the command's output into the container's memory and writes the exit file after it (kept-in-memory.ts, as
+ * the Docker launcher does); a server that adopts the run reads those, and /outputs, while the wrapper waits at its
+ * begin line (adopted-memory-task.ts).
  */
 const WRAPPER = [
   'n="$1"; shift',
   `line() { if command -v timeout >/dev/null; then timeout ${SUPERVISOR_LINGER_SECONDS} sh -c 'IFS= read -r l; r=$?; printf "%s" "$l"; exit $r'; else IFS= read -r l; r=$?; printf "%s" "$l"; return $r; fi; }`,
+  KEEP_IF_ABLE,
   'go=$(line) || exit 125',
   '[ "$go" = "$n" ] || exit 125',
   'printf "%s start\\n" "$n"',
+  'if [ -z "$sandrun_keep" ]; then',
   RUN_COMMAND,
   'code=$?',
+  'else',
+  RUN_COMMAND_KEPT,
+  'fi',
   KILL_LEFT_PROCESSES,
+  'if [ -n "$sandrun_keep" ]; then',
+  HAS_OUTPUTS,
+  WRITE_KEPT_EXIT,
+  'fi',
   'printf "\\n%s begin\\n" "$n"',
   'line >/dev/null',
   'exec 3>&1',
@@ -139,6 +154,14 @@ export function serviceSpec(parts: ServiceParts, settings: ServiceSettings, feat
         Mounts: [
           { Type: 'tmpfs', Target: '/tmp', TmpfsOptions: tmpfs(settings.tmpMb * MiB) },
           { Type: 'tmpfs', Target: OUTPUTS, TmpfsOptions: tmpfs(outputsTmpfsBytes(settings.outputsCapBytes)) },
+          // A run with secrets: the copies of its output kept in memory for a server that adopts it (kept-in-memory.ts).
+          ...(parts.secrets.length > 0
+            ? [
+                { Type: 'tmpfs', Target: KEPT_DIR, TmpfsOptions: tmpfs(KEPT_DIR_BYTES) },
+                { Type: 'tmpfs', Target: `${KEPT_DIR}/stdout`, TmpfsOptions: tmpfs(settings.logCapBytes) },
+                { Type: 'tmpfs', Target: `${KEPT_DIR}/stderr`, TmpfsOptions: tmpfs(settings.logCapBytes) },
+              ]
+            : []),
         ],
         Configs: [
           {

@@ -19,8 +19,9 @@ import { runSecrets } from '../container-layout.ts';
 import { failoverClient } from './manager-failover.ts';
 import { SwarmNodes } from './swarm-nodes.ts';
 import { TaskStdio } from './task-stdio.ts';
-import { parseTaskRef, taskRef } from './task-ref.ts';
+import { parseTaskRef, taskRef, type TaskRef } from './task-ref.ts';
 import { followAdoptedTask } from './adopted-task.ts';
+import { followMemoryTask } from './adopted-memory-task.ts';
 import { containerGone } from '../run-lost.ts';
 import { outcomeOf, taskFailure, taskOomKilled } from './task-result.ts';
 import { unknownOutcomeOfSignalledExit } from '../exit-outcome.ts';
@@ -159,7 +160,8 @@ export class SwarmBackend implements SandboxBackend {
       }
       const service = (await this.manager.createService(serviceSpec({ spec, imageId, configId, configName, nonce, secrets }, this.settings, features))) as { id: string };
       serviceId = service.id;
-      const kept = secrets.length === 0;
+      // A run with secrets keeps no log on its node: its wrapper keeps copies in its container's memory, where the image lets it.
+      const kept = secrets.length === 0 ? 'log' : 'memory';
       result = await this.follow(serviceId, nonce, kept, spec, options, nodes, (t) => (task = t));
       // Its logs were redacted as they streamed (run-logs.ts); its outputs and messages are, here.
       return Redactor.of(spec.secrets)?.result(result) ?? result;
@@ -173,7 +175,7 @@ export class SwarmBackend implements SandboxBackend {
   private async follow(
     serviceId: string,
     nonce: string,
-    kept: boolean,
+    kept: TaskRef['kept'],
     spec: SandboxSpec,
     options: RunOptions,
     nodes: Map<string, { engine: Dockerode }>,
@@ -301,8 +303,9 @@ export class SwarmBackend implements SandboxBackend {
 
   /**
    * A run another process started on this swarm: its task is followed from its kept log on its node (adopted-task.ts),
-   * then its service, config and secrets are removed as run() would have. A run that cannot be adopted (no note, no
-   * kept log, its service or container gone) ends error, and its service goes all the same.
+   * or, a run with secrets, from the copies its wrapper kept in its container's memory (adopted-memory-task.ts); then
+   * its service, config and secrets are removed as run() would have. A run that cannot be adopted (no note, nothing
+   * kept, its service or container gone) ends error, and its service goes all the same.
    */
   async adopt(spec: AdoptionSpec, options: RunOptions = {}): Promise<SandboxResult> {
     const ref = parseTaskRef(spec.sandboxRef);
@@ -311,7 +314,8 @@ export class SwarmBackend implements SandboxBackend {
     let result: SandboxResult | undefined;
     try {
       if (!ref.kept) throw containerGone(spec.runId, 'its task kept no log to finish it from (a run with secrets: their values are never written to the node’s disk)');
-      result = await followAdoptedTask(ref, spec, options, {
+      const follow = ref.kept === 'memory' ? followMemoryTask : followAdoptedTask;
+      result = await follow(ref, spec, options, {
         manager: this.manager,
         nodes: this.nodes,
         settings: { logCapBytes: this.settings.logCapBytes, outputs: { maxBytes: this.settings.outputsCapBytes, maxEntries: this.settings.outputsMaxEntries } },

@@ -13,14 +13,19 @@ const TaskRefSchema = z.object({
   container: z.string().regex(/^[0-9a-f]{64}$/),
   /** The wrapper's frame nonce (service-spec.ts): its markers can be read from any point of the kept log. */
   nonce: z.string().regex(/^sandrun-frame-[0-9a-f]{32}$/),
-  /** False for a task whose output the node does not keep (a run with secrets: log driver `none`): it cannot be adopted. */
-  kept: z.boolean(),
+  /**
+   * What the task keeps for a server that adopts the run: its node's log of its stdio ('log'), or, for a run with
+   * secrets (log driver `none`), copies of its output and exit in its container's memory ('memory': kept-in-memory.ts;
+   * the adopter finds out whether the image let the wrapper make them). Notes written before 'memory' say true (the
+   * log) or false (nothing: it cannot be adopted).
+   */
+  kept: z.union([z.enum(['log', 'memory']), z.boolean()]).transform((kept) => (kept === true ? 'log' : kept)),
 });
 
 export type TaskRef = z.infer<typeof TaskRefSchema>;
 
 export function taskRef(ref: Omit<TaskRef, 'path'>): string {
-  return JSON.stringify({ path: 'swarm', ...ref } satisfies TaskRef);
+  return JSON.stringify({ path: 'swarm', ...ref } satisfies z.input<typeof TaskRefSchema>);
 }
 
 /** The note, or undefined when there is none or it is not one this backend wrote (another backend's, a damaged row). */

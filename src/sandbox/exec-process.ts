@@ -1,10 +1,10 @@
 // Starts a command inside a running container with exec and splits its output into stdout and stderr.
 import type Dockerode from 'dockerode';
-import { SandrunError } from '../../errors.ts';
-import { isNotFound } from '../engine-errors.ts';
+import { SandrunError } from '../errors.ts';
+import { isNotFound } from './engine-errors.ts';
 import { finished } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { StreamDemux, type ChunkSink } from '../stream-demux.ts';
+import { StreamDemux, type ChunkSink } from './stream-demux.ts';
 
 export interface StartedExec {
   execId: string;
