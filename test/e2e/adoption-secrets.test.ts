@@ -4,13 +4,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { pollRun } from '../helpers/poll-run.ts';
+import { TERMINAL_STATUSES, pollRun } from '../helpers/poll-run.ts';
 import { until } from '../helpers/until.ts';
 import { loneServer } from '../helpers/lone-server.ts';
 
 const docker = new Dockerode();
 const VALUE = 'sk-adopt-Zq81mWc4Lr6Tn0Vb';
-const FINISHED = ['success', 'failed', 'timed_out', 'cancelled', 'error'];
+const FINISHED = [...TERMINAL_STATUSES];
 const FILES: Record<string, string> = {
   'sandrun.yaml': [
     'image: sandrun/python:3.11',

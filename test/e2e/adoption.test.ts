@@ -2,12 +2,12 @@
 import Dockerode from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import { oomKillsOf } from '../../src/sandbox/container-usage.ts';
-import { pollRun } from '../helpers/poll-run.ts';
+import { TERMINAL_STATUSES, pollRun } from '../helpers/poll-run.ts';
 import { until } from '../helpers/until.ts';
 import { loneServer } from '../helpers/lone-server.ts';
 
 const docker = new Dockerode();
-const FINISHED = ['success', 'failed', 'timed_out', 'cancelled', 'error'];
+const FINISHED = [...TERMINAL_STATUSES];
 const model = (name: string, script: string, limits = '') => `  ${name}:\n    command: ["python3", "models/${script}"]\n${limits}`;
 const FILES: Record<string, string> = {
   'sandrun.yaml': [
