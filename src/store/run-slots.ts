@@ -1,6 +1,7 @@
 // The service's run slots and queue places in the database (PostgreSQL, several servers): counted and claimed under one lock.
 import { sql } from 'kysely';
 import type { Db, DialectKind } from './database.ts';
+import { unfinished } from './unfinished.ts';
 
 /** Unfinished (pending or running) runs of the whole service and of one tenant, counted under the queue lock. */
 export interface QueueCounts {
@@ -20,8 +21,6 @@ export interface SlotLimits {
 /** `granted`: the run may start. Else which limit is reached (the service's, or its tenant's). */
 export type SlotAnswer = 'granted' | 'service_full' | 'tenant_full';
 
-const UNFINISHED = ['pending', 'running'] as const;
-
 /**
  * Taken by every admission and claim (transaction-scoped, so a dead connection lets go): they see each other's
  * counts, and concurrent submissions and starts on several servers cannot pass a limit together. Held for a few
@@ -38,7 +37,7 @@ export async function countQueue(trx: Db, kind: DialectKind, tenantId: string): 
   const row = await trx
     .selectFrom('runs')
     .select((eb) => [eb.fn.countAll<number>().as('unfinished'), eb.fn.countAll<number>().filterWhere('tenant_id', '=', tenantId).as('tenantUnfinished')])
-    .where('status', 'in', UNFINISHED)
+    .where(unfinished())
     .executeTakeFirstOrThrow();
   return { unfinished: Number(row.unfinished), tenantUnfinished: Number(row.tenantUnfinished) };
 }
@@ -64,7 +63,7 @@ export class RunSlotStore {
           eb.fn.countAll<number>().filterWhere('tenant_id', '=', tenantId).as('tenantHeld'),
           eb.fn.countAll<number>().filterWhere('id', '=', runId).as('own'),
         ])
-        .where('status', 'in', UNFINISHED)
+        .where(unfinished())
         .where('slot_claimed_at', 'is not', null)
         .executeTakeFirstOrThrow();
       if (Number(row.own) > 0) return 'granted';
@@ -81,7 +80,7 @@ export class RunSlotStore {
     const row = await this.db
       .selectFrom('runs')
       .select((eb) => [eb.fn.countAll<number>().as('held'), eb.fn.countAll<number>().filterWhere('tenant_id', '=', tenantId).as('tenantHeld')])
-      .where('status', 'in', UNFINISHED)
+      .where(unfinished())
       .where('slot_claimed_at', 'is not', null)
       .executeTakeFirstOrThrow();
     return { held: Number(row.held), tenantHeld: Number(row.tenantHeld) };

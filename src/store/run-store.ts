@@ -8,6 +8,7 @@ import { IdempotencyKeys, type IdempotencyKey, type StoredKey } from './idempote
 import type { EgressUsage } from '../egress/egress-ledger.ts';
 import type { Artifact } from '../artifacts/artifact-types.ts';
 import { preparedRead } from './prepared-read.ts';
+import { unfinished } from './unfinished.ts';
 import { ArtifactStore, artifactsColumn, artifactsFromJson } from './artifact-store.ts';
 import { countQueue, RunSlotStore, type Admission } from './run-slots.ts';
 
@@ -336,13 +337,13 @@ export class RunStore {
         outputs_match: completion.outputsMatch === undefined || completion.outputsMatch === null ? null : completion.outputsMatch ? 1 : 0,
       }))
       .where('id', '=', id)
-      .where('status', 'in', ['pending', 'running'])
+      .where(unfinished())
       .returning('tenant_id')
       .executeTakeFirst();
   }
 
   async unfinished(): Promise<RunRecord[]> {
-    const rows = await this.db.selectFrom('runs').selectAll().where('status', 'in', ['pending', 'running']).orderBy('seq').execute();
+    const rows = await this.db.selectFrom('runs').selectAll().where(unfinished()).orderBy('seq').execute();
     return Promise.all(rows.map((row) => this.toRecord(row)));
   }
 
@@ -355,7 +356,7 @@ export class RunStore {
     let update = this.db
       .updateTable('runs')
       .set({ server_id: serverId })
-      .where('status', 'in', ['pending', 'running'])
+      .where(unfinished())
       .where((eb) => (fromServers.length > 0 ? eb.or([eb('server_id', 'is', null), eb('server_id', 'in', fromServers)]) : eb('server_id', 'is', null)));
     if (runId !== undefined) update = update.where('id', '=', runId);
     const rows = await update.returningAll().execute();
@@ -364,12 +365,12 @@ export class RunStore {
 
   /** Notes a cancel asked of an unfinished run, for whichever server carries it on (its own may be dead). */
   async requestCancel(id: string, at: string): Promise<void> {
-    await this.db.updateTable('runs').set({ cancel_requested_at: at }).where('id', '=', id).where('status', 'in', ['pending', 'running']).execute();
+    await this.db.updateTable('runs').set({ cancel_requested_at: at }).where('id', '=', id).where(unfinished()).execute();
   }
 
   /** The reaper's view of unfinished runs (RunsElsewhere); `serverId` null: one server answers for all (SQLite). */
   async unfinishedForReaper(serverId: string | null): Promise<RunsElsewhere> {
-    const rows = await this.db.selectFrom('runs').select(['id', 'sandbox_ref', 'server_id']).where('status', 'in', ['pending', 'running']).execute();
+    const rows = await this.db.selectFrom('runs').select(['id', 'sandbox_ref', 'server_id']).where(unfinished()).execute();
     const others = serverId === null ? [] : rows.filter((row) => row.server_id !== serverId);
     return { runIds: new Set(others.map((row) => row.id)), sandboxRefs: rows.flatMap((row) => (row.sandbox_ref === null ? [] : [row.sandbox_ref])) };
   }
@@ -400,7 +401,7 @@ export class RunStore {
       .selectFrom('runs')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where('project_id', '=', projectId)
-      .where('status', 'in', ['pending', 'running'])
+      .where(unfinished())
       .executeTakeFirst();
     return row?.n ?? 0;
   }

@@ -1,6 +1,7 @@
 // PostgreSQL: the servers of one service and their heartbeats (membership.ts); every time is the database's clock.
 import { sql } from 'kysely';
 import type { Db } from './database.ts';
+import { unfinished } from './unfinished.ts';
 
 /** A dead or stopped server's row is kept this long (its instance's leftovers are swept meanwhile), then deleted. */
 const FORGET_AFTER = sql`interval '7 days'`;
@@ -26,7 +27,7 @@ export class ServerStore {
       await trx
         .deleteFrom('servers')
         .where('heartbeat_at', '<', sql<Date>`now() - ${FORGET_AFTER}`)
-        .where((eb) => eb.not(eb.exists(eb.selectFrom('runs').select('runs.id').whereRef('runs.server_id', '=', 'servers.id').where('runs.status', 'in', ['pending', 'running']))))
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('runs').select('runs.id').whereRef('runs.server_id', '=', 'servers.id').where(unfinished('runs.status')))))
         .execute();
     });
   }
