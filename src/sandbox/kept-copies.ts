@@ -1,50 +1,19 @@
-// Reads what the supervisor of a run with secrets kept in its container's memory (kept-in-memory.ts), for a server that adopts the run: the exit file (polled), both logs, /outputs; each by a bounded exec.
+// Reads what the supervisor of a run with secrets kept in its container's memory (kept-in-memory.ts), for a server that adopts the run: a kept file (from an offset), whether copies are kept, /outputs; each by a bounded exec.
 //
-// The Docker launcher's (docker/adopted-memory-run.ts) and the swarm wrapper's (swarm/adopted-memory-task.ts) copies
-// are the same files, read the same way. No live log is passed on while adopted: the logs come whole, at the end
-// (docs/decisions.md, "Runs with secrets outlive their server").
+// The Docker launcher's and the swarm wrapper's copies are the same files, read the same way (finish-from-copies.ts).
 import type Dockerode from 'dockerode';
 import { PassThrough } from 'node:stream';
-import { SandrunError } from '../errors.ts';
-import type { AdoptionSpec, SandboxUsage } from './backend.ts';
-import type { RunClock } from './run-clock.ts';
-import { RunLogs, type ResultBase } from './run-logs.ts';
-import { Redactor } from './redaction.ts';
 import { engineError, isContainerNotRunning, isEngineUnreachable } from './engine-errors.ts';
 import { OUTPUTS, RUN_USER } from './container-layout.ts';
 import { readOutputsTar, withTarStatus, type ArtifactCapture, type OutputsLimits, type OutputsReadResult } from './outputs.ts';
-import { inspectState } from './container-state.ts';
 import { delay } from '../delay.ts';
 import { createExec, startExec } from './exec-process.ts';
-import { KEPT_EXIT, KEPT_STDERR, KEPT_STDOUT, KEPT_STDOUT_FIFO, parseKeptExit, type KeptExit } from './kept-in-memory.ts';
+import { KEPT_STDOUT_FIFO } from './kept-in-memory.ts';
 
-/** How often the exit file is looked for: an exec each time, so not too often; the run's end is known this late at most. */
-const EXIT_POLL_MS = 500;
 /** How long one exec reading a kept file (or /outputs) may take. */
 const READ_TIMEOUT_MS = 15_000;
-const EXIT_FILE_MAX_BYTES = 64;
 /** How long an exec whose output ended may still read as running. */
 const EXEC_EXIT_GRACE_MS = 2_000;
-
-export type MemoryEnding = { kind: 'exited'; exit: KeptExit } | { kind: 'lost' } | { kind: 'timed_out' } | { kind: 'cancelled' };
-
-/**
- * Polls for the exit file until it is there, the container stops without it (lost), or the run must stop. An exit
- * written after the deadline (the run ended while no server watched, too late) is a timeout.
- */
-export async function awaitKeptExit(container: Dockerode.Container, clock: RunClock, deadline: number): Promise<MemoryEnding> {
-  for (;;) {
-    const read = await readKeptFile(container, KEPT_EXIT, EXIT_FILE_MAX_BYTES);
-    const exit = read.ok ? parseKeptExit(read.bytes) : undefined;
-    if (exit) {
-      const late = exit.endedAtSeconds !== undefined && exit.endedAtSeconds * 1000 > deadline;
-      return late ? { kind: 'timed_out' } : { kind: 'exited', exit };
-    }
-    if (clock.reason) return { kind: clock.reason };
-    if ((await inspectState(container))?.Running !== true) return { kind: 'lost' };
-    await delay(EXIT_POLL_MS, clock.signal);
-  }
-}
 
 /**
  * Whether the supervisor of this running container keeps copies: it made the FIFOs before the command started, so
@@ -52,34 +21,6 @@ export async function awaitKeptExit(container: Dockerode.Container, clock: RunCl
  */
 export async function keepsCopies(container: Dockerode.Container): Promise<boolean> {
   return (await execRead(container, ['sh', '-c', '[ -p "$1" ]', 'sandrun', KEPT_STDOUT_FIFO], () => undefined)).ok;
-}
-
-/** Both kept logs, redacted and capped as a live run's are; a copy at its tmpfs's cap lost its tail, which the result says. */
-export async function readKeptLogs(container: Dockerode.Container, spec: AdoptionSpec, capBytes: number, usage: SandboxUsage | undefined, finishedAt: Date): Promise<ResultBase> {
-  const logs = new RunLogs(capBytes, undefined, spec.secrets);
-  const redactor = Redactor.of(spec.secrets);
-  const truncated = { stdout: false, stderr: false };
-  for (const [stream, path, sink] of [
-    ['stdout', KEPT_STDOUT, logs.out],
-    ['stderr', KEPT_STDERR, logs.err],
-  ] as const) {
-    const read = await readKeptFile(container, path, capBytes);
-    if (!read.ok) throw new SandrunError('internal', `reading the ${stream} of run ${spec.runId} kept in its container's memory: ${read.complaint}`);
-    let bytes = read.bytes;
-    if (bytes.length >= capBytes) {
-      truncated[stream] = true;
-      // Cut where a value's form could begin: the copy may end in the first part of one, which no redaction would find.
-      if (redactor) bytes = bytes.subarray(0, redactor.holdFrom(bytes));
-    }
-    sink(bytes);
-  }
-  const base = logs.resultBase(spec.startedAt, finishedAt, usage);
-  // Its total is unknown: the rest was never kept.
-  return {
-    ...base,
-    stdout: truncated.stdout ? { ...base.stdout, truncated: true } : base.stdout,
-    stderr: truncated.stderr ? { ...base.stderr, truncated: true } : base.stderr,
-  };
 }
 
 /**
@@ -103,19 +44,31 @@ export async function readOutputsByExec(container: Dockerode.Container, limits: 
   return withTarStatus(outputs, { status: read.exitCode, message: read.complaint });
 }
 
-type KeptRead = { ok: true; bytes: Buffer } | { ok: false; complaint: string };
+export type KeptRead = { ok: true; bytes: Buffer } | { ok: false; complaint: string };
 
 /**
- * A kept file's first `maxBytes`, by `cat` as the run's user (the copies are its own). Not there yet, or a `cat` the
- * run's last processes killed: not ok. A container that stopped reads as not ok too (its tmpfs is gone).
+ * At most `maxBytes` of a kept file from byte `from` on, by `tail` (or `cat`, skipping, in an image without `tail`)
+ * as the run's user (the copies are its own). Not there yet, or a read the run's last processes killed: not ok. A
+ * container that stopped reads as not ok too (its tmpfs is gone).
  */
-export async function readKeptFile(container: Dockerode.Container, path: string, maxBytes: number): Promise<KeptRead> {
+export async function readKeptFile(container: Dockerode.Container, path: string, maxBytes: number, from = 0): Promise<KeptRead> {
+  if (from > 0) {
+    const read = await readKeptBytes(container, ['tail', '-c', `+${from + 1}`, path], maxBytes, 0);
+    if (read.ok) return read;
+  }
+  return readKeptBytes(container, ['cat', path], maxBytes, from);
+}
+
+async function readKeptBytes(container: Dockerode.Container, cmd: string[], maxBytes: number, skip: number): Promise<KeptRead> {
   const chunks: Buffer[] = [];
+  let skipped = 0;
   let bytes = 0;
   // The file is no larger than its tmpfs: the cap only bounds what is kept of it.
-  const read = await execRead(container, ['cat', path], (chunk) => {
-    if (bytes >= maxBytes) return;
-    const kept = Buffer.from(chunk.subarray(0, maxBytes - bytes));
+  const read = await execRead(container, cmd, (chunk) => {
+    const skipping = Math.min(skip - skipped, chunk.length);
+    skipped += skipping;
+    if (bytes >= maxBytes || skipping === chunk.length) return;
+    const kept = Buffer.from(chunk.subarray(skipping, skipping + maxBytes - bytes));
     chunks.push(kept);
     bytes += kept.length;
   });

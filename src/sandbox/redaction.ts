@@ -204,6 +204,14 @@ export class StreamRedactor {
     if (passed > 0) this.pass(Buffer.concat(redacted));
   }
 
+  /**
+   * The stream was cut short (its copy hit a cap, or went with its container): what was held back is dropped, since
+   * it may be the first part of a form whose rest never came, which no redaction would find.
+   */
+  drop(): void {
+    this.held = Buffer.alloc(0);
+  }
+
   /** The stream ended: what was held back is redacted and passed. */
   end(): void {
     const rest = this.held;

@@ -29,6 +29,11 @@ export class RunLogs {
   /** Takes a chunk of the command's stderr. */
   readonly err: (chunk: Buffer) => void;
 
+  /** The stream was cut short, not ended: bytes held back in case they began a secret's form are dropped (StreamRedactor.drop). */
+  cut(stream: 'stdout' | 'stderr'): void {
+    this.redacting?.[stream === 'stdout' ? 'out' : 'err'].drop();
+  }
+
   /** What the launcher said on stderr so far (its complaint when it could not start the command). */
   stderrText(): string {
     return this.stderr.result().text;

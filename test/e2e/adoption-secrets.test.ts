@@ -21,11 +21,15 @@ const FILES: Record<string, string> = {
     '    command: ["python3", "models/teller.py"]',
     '  chatty:',
     '    command: ["python3", "models/chatty.py"]',
+    '  ticker:',
+    '    command: ["python3", "models/ticker.py"]',
     '  overdue:',
     '    command: ["python3", "models/overdue.py"]',
     '    timeout_seconds: 4',
     '',
   ].join('\n'),
+  // Prints a line with the value every half second for 50 s: some before the kill, most after the restart.
+  'models/ticker.py': 'import time\nv = open("/run/secrets/API_TOKEN").read()\nfor i in range(100):\n    print("tick", i, v, flush=True)\n    time.sleep(0.5)\n',
   'models/overdue.py': 'import time\nprint("overdue", open("/run/secrets/API_TOKEN").read(), flush=True)\ntime.sleep(300)\n',
   // Prints far more than the log cap (64 KiB here), the value at the start and the end.
   'models/chatty.py': [
@@ -61,9 +65,13 @@ async function containersWithSecrets(): Promise<Dockerode.ContainerInfo[]> {
   return listed.filter((c) => c.Mounts.some((m) => m.Destination === '/run/secrets'));
 }
 
+/** How many tick lines a log has. */
+const ticks = (log: string) => log.split('\n').filter((line) => line.startsWith('tick ')).length;
+
 describe('a lone server killed with SIGKILL while a run with a secret runs, restarted on the same data directory', () => {
-  it('adopts it from its container’s memory: full logs with the value as ***, outputs, exit code; the engine’s disk never held the value; one past its deadline times out, one past the log cap keeps its head; nothing is left', async () => {
-    const env = { SANDRUN_LOG_LEVEL: 'warn', SANDRUN_LOG_CAP_BYTES: String(64 * 1024) };
+  it('adopts it from its container’s memory: its log goes on live, full logs with the value as ***, outputs, exit code; the engine’s disk never held the value; one past its deadline times out, one past the log cap keeps its head; nothing is left', async () => {
+    // Four runs at once: more than a tenant's default share of the default 4.
+    const env = { SANDRUN_LOG_LEVEL: 'warn', SANDRUN_LOG_CAP_BYTES: String(64 * 1024), SANDRUN_MAX_CONCURRENT_RUNS: '5', SANDRUN_TENANT_MAX_CONCURRENT_RUNS: '4' };
     await lone.start(env);
     expect((await call('POST', '/v1/projects', { name: 'vault', repo_url: lone.repo.dir })).status).toBe(201);
     const set = await call('PUT', '/v1/projects/vault/secrets/API_TOKEN', { value: VALUE });
@@ -72,8 +80,10 @@ describe('a lone server killed with SIGKILL while a run with a secret runs, rest
     const run = await submit('teller');
     const chatty = await submit('chatty');
     const overdue = await submit('overdue');
+    const ticker = await submit('ticker');
     for (const [started, line] of [
       [run, 'teller before'],
+      [ticker, 'tick 1 ***'],
       [chatty, 'chat 19999'],
       [overdue, 'overdue'],
     ] as const) {
@@ -82,6 +92,7 @@ describe('a lone server killed with SIGKILL while a run with a secret runs, rest
     }
 
     const overdueStart = Date.parse((await call('GET', `/v1/runs/${overdue.run_id}`)).body.started_at);
+    const ticksBeforeRestart = ticks(await lone.printed(ticker.run_id));
     await lone.kill();
     // While no server runs: the engine's directory of every container that holds the value has no copy of it (no log, no config).
     const holders = await containersWithSecrets();
@@ -97,6 +108,20 @@ describe('a lone server killed with SIGKILL while a run with a secret runs, rest
     await until('the overdue run to pass its deadline', () => (Date.now() > overdueStart + 5_000 ? true : undefined));
 
     await lone.start(env);
+    // The adopted run's log goes on while it runs, redacted as a watched run's.
+    const live = await until('ticks printed after the restart while the ticker runs', async () => {
+      const printed = await lone.printed(ticker.run_id);
+      return ticks(printed) >= ticksBeforeRestart + 4 ? printed : undefined;
+    });
+    expect((await call('GET', `/v1/runs/${ticker.run_id}`)).body.status, 'the ticker is still running').toBe('running');
+    expect(live).not.toContain(VALUE);
+    expect(live).toContain(`tick ${ticksBeforeRestart + 3} ***\n`);
+    const ticked = await pollRun(() => call('GET', `/v1/runs/${ticker.run_id}`), ticker.run_id, { until: FINISHED, timeoutMs: 120_000 });
+    expect(ticked, JSON.stringify(ticked)).toMatchObject({
+      status: 'success',
+      stdout: Array.from({ length: 100 }, (_, i) => `tick ${i} ***\n`).join(''),
+    });
+
     const done = await pollRun(() => call('GET', `/v1/runs/${run.run_id}`), run.run_id, { until: FINISHED, timeoutMs: 120_000 });
     expect(done, JSON.stringify(done)).toMatchObject({
       status: 'success',

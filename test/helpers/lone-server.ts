@@ -19,7 +19,7 @@ export interface LoneServer {
   /** Its URL while it runs. */
   readonly url: string;
   call: ReturnType<typeof apiCaller>;
-  /** What a run has printed so far, as the server streams it (no follow). */
+  /** What a run has printed so far on stdout and stderr, as the server streams it (no follow): the text of its log events. */
   printed(runId: string): Promise<string>;
   /** Starts it (again) with `env` over its data directory, on the port of its first start. */
   start(env?: Record<string, string>): Promise<void>;
@@ -76,7 +76,12 @@ export function loneServer(tenant: string, files: () => Record<string, string>):
       return url();
     },
     call,
-    printed: async (runId) => (await fetch(`${url()}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text(),
+    async printed(runId) {
+      const response = await fetch(`${url()}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } });
+      const text = await response.text();
+      if (!response.ok) throw new Error(`GET /v1/runs/${runId}/logs answered ${response.status}: ${text}`);
+      return printedText(text);
+    },
     async start(env = {}) {
       port ??= await freePort();
       server = await startServerProcess({ SANDRUN_DATA_DIR: dataDir, ...env }, port);
@@ -87,4 +92,13 @@ export function loneServer(tenant: string, files: () => Record<string, string>):
       server = undefined;
     },
   };
+}
+
+/** The text of an event stream's stdout and stderr events, in order. */
+function printedText(events: string): string {
+  return events
+    .split('\n\n')
+    .filter((event) => /^event: std(out|err)\n/.test(event))
+    .map((event) => (JSON.parse(event.slice(event.indexOf('\ndata: ') + 7)) as { text: string }).text)
+    .join('');
 }
