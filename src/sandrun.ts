@@ -64,12 +64,11 @@ import { RETRY_FOR_MS, RETRY_MAX_DELAY_MS } from './webhooks/webhook-backoff.ts'
 import { WebhookService } from './webhooks/webhook-service.ts';
 import { WebhookWorker } from './webhooks/webhook-worker.ts';
 import { PACKAGE_ROOT } from './package-root.ts';
+import { EGRESS_CLOSE_WAIT_MS } from './egress/egress-ledger.ts';
 
 const REAP_INTERVAL_MS = 60_000;
 const RETENTION_INTERVAL_MS = 15 * 60_000;
 const ENVIRONMENT_SWEEP_INTERVAL_MS = 15 * 60_000;
-/** How long a run's end waits for the egress proxy's last count of it (the proxy looks every 250 ms). */
-const EGRESS_CLOSE_WAIT_MS = 3_000;
 /** The exit code of a server that found itself declared dead by the others (a supervisor starts it again, afresh). */
 const MEMBERSHIP_LOST_EXIT_CODE = 75;
 

@@ -12,6 +12,14 @@ export interface EgressUsage {
   bytes_in: number;
 }
 
+/** How long a run's end waits for the egress proxy's last count of it (the proxy looks every 250 ms). */
+export const EGRESS_CLOSE_WAIT_MS = 3_000;
+
+/** A run's result's egress from its counts file (none: the proxy never admitted a connection of it). */
+export function usageOf(counts: CountsFile | undefined): EgressUsage[] {
+  return (counts?.egress ?? []).map(({ host, port, bytes_out, bytes_in }) => ({ host, port, bytes_out, bytes_in }));
+}
+
 export interface EgressLedgerSettings {
   /** The directory shared with the proxy. */
   dir: string;
@@ -55,7 +63,7 @@ export class EgressLedger {
     let counts = read();
     if (counts && !counts.closed) counts = (await this.closedCounts(runId)) ?? read();
     rmSync(path, { force: true });
-    return (counts?.egress ?? []).map(({ host, port, bytes_out, bytes_in }) => ({ host, port, bytes_out, bytes_in }));
+    return usageOf(counts);
   }
 
   /** Removes the files of runs that are not live (a crash left them): their credentials stop working. */

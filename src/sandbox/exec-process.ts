@@ -1,7 +1,8 @@
 // Starts a command inside a running container with exec and splits its output into stdout and stderr.
 import type Dockerode from 'dockerode';
 import { SandrunError } from '../errors.ts';
-import { isNotFound } from './engine-errors.ts';
+import { engineError, isContainerNotRunning, isEngineUnreachable, isNotFound } from './engine-errors.ts';
+import { delay } from '../delay.ts';
 import { finished } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { StreamDemux, type ChunkSink } from './stream-demux.ts';
@@ -68,4 +69,42 @@ export function exitByInspection(exec: Dockerode.Exec, drained: Promise<void>, s
     signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
     void drained.then(check);
   });
+}
+
+/** How long one execRead may take. */
+const READ_TIMEOUT_MS = 15_000;
+/** How long an exec whose output ended may still read as running. */
+const EXEC_EXIT_GRACE_MS = 2_000;
+
+export type ExecRead = { ok: boolean; exitCode: number | undefined; complaint: string };
+
+/**
+ * Runs a short `cmd` in the container as `user`, its stdout to `stdout`, for READ_TIMEOUT_MS at most; ok when it
+ * exited 0. A stopped container is not ok; an unreachable engine throws.
+ */
+export async function execRead(container: Dockerode.Container, cmd: string[], user: string, stdout: (chunk: Buffer) => void): Promise<ExecRead> {
+  const complaints: Buffer[] = [];
+  try {
+    const exec = await createExec(container, { cmd, user, workingDir: '/' });
+    const started = await startExec(exec, stdout, (chunk) => void complaints.push(Buffer.from(chunk)));
+    const timer = setTimeout(() => started.stream.destroy(), READ_TIMEOUT_MS);
+    await started.drained.finally(() => clearTimeout(timer));
+    const broken = started.broken();
+    if (broken && isEngineUnreachable(broken)) throw broken;
+    const exitCode = await settledExitCode(exec);
+    const complaint = Buffer.concat(complaints).toString('utf8').trim() || `${cmd[0]} ended with ${exitCode ?? 'no exit code'}`;
+    return { ok: exitCode === 0, exitCode, complaint };
+  } catch (error) {
+    if (isContainerNotRunning(error)) return { ok: false, exitCode: undefined, complaint: 'the container is not running' };
+    throw engineError(error, `running ${cmd[0]} in container ${container.id.slice(0, 12)}`);
+  }
+}
+
+/** The exec's exit code once its output has ended; the engine may mark it ended a moment after its stream closed. */
+async function settledExitCode(exec: Dockerode.Exec): Promise<number | undefined> {
+  for (const deadline = Date.now() + EXEC_EXIT_GRACE_MS; ; await delay(50)) {
+    const info = await exec.inspect();
+    if (!info.Running) return info.ExitCode ?? undefined;
+    if (Date.now() >= deadline) return undefined;
+  }
 }

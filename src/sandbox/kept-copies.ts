@@ -3,24 +3,17 @@
 // The Docker launcher's and the swarm wrapper's copies are the same files, read the same way (finish-from-copies.ts).
 import type Dockerode from 'dockerode';
 import { PassThrough } from 'node:stream';
-import { engineError, isContainerNotRunning, isEngineUnreachable } from './engine-errors.ts';
 import { OUTPUTS, RUN_USER } from './container-layout.ts';
 import { readOutputsTar, withTarStatus, type ArtifactCapture, type OutputsLimits, type OutputsReadResult } from './outputs.ts';
-import { delay } from '../delay.ts';
-import { createExec, startExec } from './exec-process.ts';
+import { execRead } from './exec-process.ts';
 import { KEPT_STDOUT_FIFO } from './kept-in-memory.ts';
-
-/** How long one exec reading a kept file (or /outputs) may take. */
-const READ_TIMEOUT_MS = 15_000;
-/** How long an exec whose output ended may still read as running. */
-const EXEC_EXIT_GRACE_MS = 2_000;
 
 /**
  * Whether the supervisor of this running container keeps copies: it made the FIFOs before the command started, so
  * their absence means it never will (an image without `mkfifo` or `tee`). False too once the container has stopped.
  */
 export async function keepsCopies(container: Dockerode.Container): Promise<boolean> {
-  return (await execRead(container, ['sh', '-c', '[ -p "$1" ]', 'sandrun', KEPT_STDOUT_FIFO], () => undefined)).ok;
+  return (await execRead(container, ['sh', '-c', '[ -p "$1" ]', 'sandrun', KEPT_STDOUT_FIFO], RUN_USER, () => undefined)).ok;
 }
 
 /**
@@ -38,6 +31,7 @@ export async function readOutputsByExec(container: Dockerode.Container, limits: 
   const read = await execRead(
     container,
     ['tar', '-c', '-f', '-', '-C', OUTPUTS, '.'],
+    RUN_USER,
     (chunk) => void (tar.writableEnded || tar.destroyed ? undefined : tar.write(Buffer.from(chunk))),
   ).finally(() => tar.end());
   const outputs = await reading;
@@ -64,7 +58,7 @@ async function readKeptBytes(container: Dockerode.Container, cmd: string[], maxB
   let skipped = 0;
   let bytes = 0;
   // The file is no larger than its tmpfs: the cap only bounds what is kept of it.
-  const read = await execRead(container, cmd, (chunk) => {
+  const read = await execRead(container, cmd, RUN_USER, (chunk) => {
     const skipping = Math.min(skip - skipped, chunk.length);
     skipped += skipping;
     if (bytes >= maxBytes || skipping === chunk.length) return;
@@ -73,37 +67,4 @@ async function readKeptBytes(container: Dockerode.Container, cmd: string[], maxB
     bytes += kept.length;
   });
   return read.ok ? { ok: true, bytes: Buffer.concat(chunks) } : { ok: false, complaint: read.complaint };
-}
-
-type ExecRead = { ok: boolean; exitCode: number | undefined; complaint: string };
-
-/**
- * Runs `cmd` in the container as the run's user, its stdout to `stdout`, for READ_TIMEOUT_MS at most; ok when it
- * exited 0. A stopped container is not ok; an unreachable engine throws.
- */
-async function execRead(container: Dockerode.Container, cmd: string[], stdout: (chunk: Buffer) => void): Promise<ExecRead> {
-  const complaints: Buffer[] = [];
-  try {
-    const exec = await createExec(container, { cmd, user: RUN_USER, workingDir: '/' });
-    const started = await startExec(exec, stdout, (chunk) => void complaints.push(Buffer.from(chunk)));
-    const timer = setTimeout(() => started.stream.destroy(), READ_TIMEOUT_MS);
-    await started.drained.finally(() => clearTimeout(timer));
-    const broken = started.broken();
-    if (broken && isEngineUnreachable(broken)) throw broken;
-    const exitCode = await execExit(exec);
-    const complaint = Buffer.concat(complaints).toString('utf8').trim() || `${cmd[0]} ended with ${exitCode ?? 'no exit code'}`;
-    return { ok: exitCode === 0, exitCode, complaint };
-  } catch (error) {
-    if (isContainerNotRunning(error)) return { ok: false, exitCode: undefined, complaint: 'the container is not running' };
-    throw engineError(error, `running ${cmd[0]} in container ${container.id.slice(0, 12)}`);
-  }
-}
-
-/** The exec's exit code once its output has ended; the engine may mark it ended a moment after its stream closed. */
-async function execExit(exec: Dockerode.Exec): Promise<number | undefined> {
-  for (const deadline = Date.now() + EXEC_EXIT_GRACE_MS; ; await delay(50)) {
-    const info = await exec.inspect();
-    if (!info.Running) return info.ExitCode ?? undefined;
-    if (Date.now() >= deadline) return undefined;
-  }
 }

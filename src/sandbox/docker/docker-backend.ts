@@ -24,6 +24,7 @@ import { SECRETS_DIR, runSecrets } from '../container-layout.ts';
 import { EngineEnvironmentImages, type EnvironmentImages } from '../environment-images.ts';
 import { EgressGateway, noEgressProxy, wantsNetwork, type EgressGatewaySettings } from './egress-gateway.ts';
 import { removeEgressProxy, removeRunNetwork, sweepRunNetworks } from './egress-networks.ts';
+import { closeForeignGrants } from './foreign-egress-counts.ts';
 import type { EgressUsage } from '../../egress/egress-ledger.ts';
 import { containersOf, parseDockerRef, type DockerRef } from './adoption-ref.ts';
 import { followAdoptedRun } from './adopted-run.ts';
@@ -265,13 +266,16 @@ export class DockerBackend implements SandboxBackend {
     const secrets = info?.Mounts.find((mount) => mount.Destination === SECRETS_DIR)?.Source;
     const ownSecrets = secrets !== undefined && secrets.startsWith(join(this.settings.secretsDir, '/')) ? secrets : undefined;
     // Another server's run with network grants: its proxy (which stays until the run is over) counted its bytes, in
-    // that server's data directory; its result goes without them, as when counts cannot be read (runWithEgress).
-    const foreignGrants = info !== undefined && info.Config.Labels[INSTANCE_LABEL] !== this.settings.instanceId && (info.HostConfig.NetworkMode ?? 'none') !== 'none';
+    // that server's data directory, which only that proxy can reach.
+    const instance = info?.Config.Labels[INSTANCE_LABEL];
+    const foreignGrants = info !== undefined && instance !== this.settings.instanceId && (info.HostConfig.NetworkMode ?? 'none') !== 'none';
     let result: SandboxResult | undefined;
     try {
       result = await follow();
       // A run with grants still has them open in the ledger (its server never closed them): their end gives its counts.
-      const egress = this.egress && owner && !foreignGrants ? await this.egress.close(spec.runId).catch(() => [] as EgressUsage[]) : [];
+      // Counts that cannot be read cost the run its egress figures, never its result (runWithEgress).
+      const closing = !owner ? undefined : foreignGrants && instance ? closeForeignGrants(this.docker, instance, spec.runId) : this.egress?.close(spec.runId);
+      const egress = (await closing?.catch((error: unknown) => (this.logWarning?.(error), [] as EgressUsage[]))) ?? [];
       result = egress.length > 0 ? { ...result, egress } : result;
       return Redactor.of(spec.secrets)?.result(result) ?? result;
     } finally {

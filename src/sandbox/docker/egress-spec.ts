@@ -9,7 +9,8 @@ export const EGRESS_PROXY_PORT = 3128;
 /** What a container or network of egress is: not `sandrun.managed` (the run reaper's), so no run reaper ever takes it. */
 export const EGRESS_COMPONENT_LABEL = 'sandrun.egress';
 const PROGRAM_IN_CONTAINER = '/opt/sandrun-egress/egress-proxy.mjs';
-const DIR_IN_CONTAINER = '/egress';
+/** Where the proxy sees its server's egress directory (grants/, counts/). */
+export const DIR_IN_CONTAINER = '/egress';
 const MiB = 1024 * 1024;
 
 export interface EgressProxySettings {
