@@ -65,6 +65,7 @@ import { WebhookService } from './webhooks/webhook-service.ts';
 import { WebhookWorker } from './webhooks/webhook-worker.ts';
 import { PACKAGE_ROOT } from './package-root.ts';
 import { EGRESS_CLOSE_WAIT_MS } from './egress/egress-ledger.ts';
+import { VerifiedTokens } from './auth/verified-tokens.ts';
 
 const REAP_INTERVAL_MS = 60_000;
 const RETENTION_INTERVAL_MS = 15 * 60_000;
@@ -327,11 +328,13 @@ export async function createSandrun(config: Config, logger: Logger = createLogge
   const retention = new RetentionJob(stores.retention, stores.runs.idempotencyKeys, checkouts, artifactBlobs, config.retentionDays, logger, (projectId) =>
     sandbox.releaseWarm({ 'sandrun.project_id': projectId }),
   );
-  const authenticator = new Authenticator(stores.apiTokens, config.jwt ? new JoseJwtVerifier(config.jwt, destinations) : undefined);
+  // On PostgreSQL a token's lookup is a round trip of every request: a verified token is trusted for a few seconds there.
+  const verifiedTokens = cluster.signals.spansServers ? new VerifiedTokens(stores.apiTokens, cluster.signals) : undefined;
+  const authenticator = new Authenticator(verifiedTokens ?? stores.apiTokens, config.jwt ? new JoseJwtVerifier(config.jwt, destinations) : undefined);
   const { handler, warmUp } = createApp({
     authenticator,
     rateLimiter: cluster.rateLimiter,
-    tokenAdmin: new TokenAdmin(stores.apiTokens),
+    tokenAdmin: new TokenAdmin(stores.apiTokens, verifiedTokens && ((id, tenantId) => verifiedTokens.revoke(id, tenantId))),
     runService,
     runArtifacts: new RunArtifacts(stores.runs, artifactBlobs),
     projectService,

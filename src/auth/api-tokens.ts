@@ -9,7 +9,7 @@ export const TOKEN_PREFIX = 'sr_';
 const TOKEN_PATTERN = /^sr_[A-Za-z0-9_-]{43}$/;
 export const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
-const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
+export const hashSecret = (secret: string): string => createHash('sha256').update(secret).digest('hex');
 /** last_used_at is written at most this often per token: a poll loop must not turn every request into a database write. */
 export const LAST_USED_RESOLUTION_MS = 60_000;
 
@@ -47,6 +47,11 @@ export class ApiTokens {
 
   /** The principal of a valid token; throws unauthorized with the reason otherwise. */
   async verify(token: string): Promise<Principal> {
+    return (await this.verified(token)).principal;
+  }
+
+  /** verify(), with the token's record (its id and expiry: what a server that trusts it for a while needs). */
+  async verified(token: string): Promise<{ principal: Principal; record: TokenRecord }> {
     if (!TOKEN_PATTERN.test(token)) throw new SandrunError('unauthorized', 'the API token is malformed');
     // Looked up by SHA-256 of the secret: an index lookup's timing tells an attacker about hash prefixes
     // of guesses, which says nothing about any stored secret, so no byte-wise compare of secrets happens.
@@ -58,7 +63,7 @@ export class ApiTokens {
     const now = this.now();
     if (record.expiresAt && new Date(record.expiresAt) <= now) throw new SandrunError('unauthorized', 'the API token has expired');
     if (record.lastUsedAt === null || now.getTime() - Date.parse(record.lastUsedAt) >= LAST_USED_RESOLUTION_MS) await this.tokens.markUsed(record.id, now.toISOString());
-    return { tenantId: record.tenantId, scopes: new Set(record.scopes), credentialId: `token:${record.id}` };
+    return { principal: { tenantId: record.tenantId, scopes: new Set(record.scopes), credentialId: `token:${record.id}` }, record };
   }
 
   list(tenantId?: string): Promise<TokenRecord[]> {

@@ -1,6 +1,7 @@
 // Turns a bearer credential into a principal: sandrun API tokens, or (when configured) OIDC JWTs.
 import { SandrunError } from '../errors.ts';
-import { TOKEN_PREFIX, type ApiTokens } from './api-tokens.ts';
+import { TOKEN_PREFIX } from './api-tokens.ts';
+import type { VerifiedTokens } from './verified-tokens.ts';
 import type { Principal } from './principal.ts';
 
 export interface JwtVerifier {
@@ -9,7 +10,7 @@ export interface JwtVerifier {
 
 export class Authenticator {
   constructor(
-    private readonly apiTokens: ApiTokens,
+    private readonly apiTokens: Pick<VerifiedTokens, 'verify'>,
     private readonly jwt: JwtVerifier | undefined,
   ) {}
 

@@ -87,8 +87,9 @@ export class PgRunSignals extends LocalRunSignals implements RunSignals {
       try {
         for (const part of parts) await this.publisher.query('SELECT pg_notify($1, $2)', [RUN_SIGNALS_CHANNEL, part]);
       } catch (error) {
-        // Lost for the other servers: their waiters re-read the run (on their own reconnect, or their backstop).
-        this.logger.error({ err: error, signal: signal.type, runId: signal.runId }, 'could not send a run signal to the other servers');
+        // Lost for the other servers: their waiters re-read the run (on their own reconnect, or their backstop); a
+        // revoked token is trusted there until its few seconds are over.
+        this.logger.error({ err: error, signal: signal.type, runId: 'runId' in signal ? signal.runId : undefined }, 'could not send a run signal to the other servers');
       }
     });
   }

@@ -1,4 +1,4 @@
-// What servers of one service tell each other about runs (a run ended, cancel it, its live output): the contract, and its in-process implementation.
+// What servers of one service tell each other about runs (a run ended, cancel it, its live output) and a revoked API token: the contract, and its in-process implementation.
 import type { Logger } from 'pino';
 import { z } from 'zod';
 
@@ -19,6 +19,8 @@ export const runSignalSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('relay'), runId, followerId, stream: z.enum(['stdout', 'stderr']), text: z.string() }),
   z.object({ type: z.literal('relay_live'), runId, followerId }),
   z.object({ type: z.literal('relay_end'), runId, followerId }),
+  // Not about a run: an API token was revoked, and servers that trust it for a while (verified-tokens.ts) forget it.
+  z.object({ type: z.literal('token_revoked'), tokenId: z.string().min(1).max(64) }),
 ]);
 export type RunSignal = z.infer<typeof runSignalSchema>;
 
@@ -87,11 +89,14 @@ export class LocalRunSignals implements RunSignals {
     return this.byRun.size;
   }
 
-  /** To this process's listeners: those of the run, then those of every run. Copies, so a listener may unsubscribe. */
+  /**
+   * To this process's listeners: those of the run (of every run, for a resync; of none, for a signal about no run),
+   * then those of every run. Copies, so a listener may unsubscribe.
+   */
   protected deliver(signal: RunSignal | ResyncSignal, runId?: string): void {
     const id = runId ?? ('runId' in signal ? signal.runId : undefined);
-    const listeners = id === undefined ? [...this.byRun.values()].flatMap((set) => [...set]) : [...(this.byRun.get(id) ?? [])];
-    for (const listener of [...listeners, ...this.everyRun]) {
+    const ofRuns = signal.type === 'resync' ? [...this.byRun.values()].flatMap((set) => [...set]) : id === undefined ? [] : [...(this.byRun.get(id) ?? [])];
+    for (const listener of [...ofRuns, ...this.everyRun]) {
       try {
         listener(signal);
       } catch (error) {

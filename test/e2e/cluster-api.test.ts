@@ -194,4 +194,27 @@ describe('three servers on one PostgreSQL database', () => {
     expect(refused[0]!.body.error.code).toBe('rate_limited');
     expect(Number(refused[0]!.headers.get('retry-after'))).toBeGreaterThan(0);
   });
+
+  it('a token revoked through one server is refused by the others at once, though they had just accepted it (they trust a token for a few seconds)', async () => {
+    const admin = await group.token('revoker', ['admin']);
+    const ask = async (server: number, token: string, method = 'GET', path = '/v1/projects', body?: unknown) => {
+      const response = await fetch(group.url(server) + path, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: response.status, body: response.status === 204 ? undefined : await response.json() };
+    };
+    const created = await ask(0, admin, 'POST', '/v1/tokens', { scopes: ['projects:read'] });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    for (const server of [1, 2]) expect((await ask(server, created.body.token)).status, `server ${server} before the revocation`).toBe(200);
+    expect((await ask(0, admin, 'DELETE', `/v1/tokens/${created.body.id}`)).status).toBe(204);
+    // The others hear of it by NOTIFY: well within the trust period (5 s), on any machine.
+    const heardBy = Date.now() + 2_500;
+    for (const server of [1, 2]) {
+      let answer = await ask(server, created.body.token);
+      while (answer.status === 200 && Date.now() < heardBy) answer = await ask(server, created.body.token);
+      expect(answer, `server ${server} after the revocation`).toMatchObject({ status: 401, body: { error: { message: expect.stringMatching(/revoked/) } } });
+    }
+  });
 });
