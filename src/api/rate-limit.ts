@@ -1,8 +1,7 @@
-// Per-tenant request rate limit (SPEC §14: per tenant, not per token): a token bucket per tenant (in memory, or shared by servers in PostgreSQL), 429 rate_limited with Retry-After past it.
+// Per-tenant request rate limit (SPEC §14: per tenant, not per token): a token bucket per tenant (in memory, or shared by servers in PostgreSQL: shared-rate-limiter.ts), 429 rate_limited with Retry-After past it.
 import type { Request, RequestHandler } from 'express';
 import type { Principal } from '../auth/principal.ts';
 import { SandrunError } from '../errors.ts';
-import type { SharedTenantLimits } from '../store/shared-tenant-limits.ts';
 import { principalOf } from './authenticate.ts';
 
 /** A budget of requests per key: `perMinute` a minute, bursts of up to `perMinute` after a quiet spell. */
@@ -16,7 +15,7 @@ export interface RequestBudget {
 }
 
 /** Seconds until `missing` requests have refilled (at least 1: a refusal never says "now"). */
-function secondsUntil(missing: number, refillPerMs: number): number {
+export function secondsUntil(missing: number, refillPerMs: number): number {
   return Math.max(1, Math.ceil(missing / refillPerMs / 1000));
 }
 
@@ -70,23 +69,6 @@ export class RateLimiter implements RequestBudget {
     for (const [key, bucket] of this.buckets) {
       if (bucket.tokens + (at - bucket.updatedAt) * this.refillPerMs >= this.capacity) this.buckets.delete(key);
     }
-  }
-}
-
-/** The same buckets in PostgreSQL, shared by every server of the service (SPEC §13: limits are global). */
-export class SharedRateLimiter implements RequestBudget {
-  private readonly refillPerMs: number;
-
-  constructor(
-    readonly capacity: number,
-    private readonly limits: SharedTenantLimits,
-  ) {
-    this.refillPerMs = capacity / 60_000;
-  }
-
-  async take(key: string, count = 1): Promise<number> {
-    const { granted, tokens } = await this.limits.take(key, count, this.capacity, this.refillPerMs);
-    return granted ? 0 : secondsUntil(count - tokens, this.refillPerMs);
   }
 }
 

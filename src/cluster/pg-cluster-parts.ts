@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import pg from 'pg';
 import type { Config } from '../config.ts';
 import { SharedLogStreamSlots } from '../api/log-stream-slots.ts';
-import { SharedRateLimiter } from '../api/rate-limit.ts';
+import { SharedRateLimiter } from '../api/shared-rate-limiter.ts';
 import { SharedTenantLimits } from '../store/shared-tenant-limits.ts';
 import type { ClusterParts } from './parts.ts';
 import { PgRunSignals } from './pg-run-signals.ts';
@@ -16,9 +16,10 @@ export function pgClusterParts(url: string, config: Pick<Config, 'rateLimitPerMi
   pool.on('error', (error) => logger.warn({ err: error }, 'an idle connection of the shared-limits pool dropped; a new one is made when needed'));
   const limits = new SharedTenantLimits(pool);
   const slots = new SharedLogStreamSlots(config.tenantMaxLogStreams, limits, logger);
+  const rateLimiter = new SharedRateLimiter(config.rateLimitPerMinute, limits, logger);
   return {
     signals,
-    rateLimiter: new SharedRateLimiter(config.rateLimitPerMinute, limits),
+    rateLimiter,
     logStreamSlots: slots,
     async start() {
       await signals.start();
@@ -26,6 +27,7 @@ export function pgClusterParts(url: string, config: Pick<Config, 'rateLimitPerMi
     },
     async close() {
       slots.stop();
+      await rateLimiter.close();
       await signals.close();
       await pool.end();
     },

@@ -34,6 +34,11 @@ export class SharedTenantLimits {
     return { granted: row.granted, tokens: row.tokens };
   }
 
+  /** Puts `count` back into the bucket (requests taken and not used), never above `capacity`. */
+  async giveBack(bucket: string, count: number, capacity: number): Promise<void> {
+    await this.pool.query('UPDATE rate_buckets SET tokens = least($2::float8, tokens + $3::float8) WHERE bucket = $1', [bucket, capacity, count]);
+  }
+
   /** A lease on one of the tenant's `max` streams, or undefined when all are taken (expired leases do not count). */
   async openStream(tenantId: string, max: number): Promise<string | undefined> {
     const client = await this.pool.connect();

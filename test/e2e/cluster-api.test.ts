@@ -203,7 +203,7 @@ describe('three servers on one PostgreSQL database', () => {
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
-      return { status: response.status, body: response.status === 204 ? undefined : await response.json() };
+      return { status: response.status, body: (response.status === 204 ? undefined : await response.json()) as any };
     };
     const created = await ask(0, admin, 'POST', '/v1/tokens', { scopes: ['projects:read'] });
     expect(created.status, JSON.stringify(created.body)).toBe(201);

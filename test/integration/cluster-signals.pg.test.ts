@@ -9,7 +9,7 @@ import type { RunSignal } from '../../src/cluster/run-signals.ts';
 import { LiveLogs, type LiveLogEvent } from '../../src/runs/live-logs.ts';
 import { SharedTenantLimits } from '../../src/store/shared-tenant-limits.ts';
 import { migratePostgres } from '../../src/store/migrations.ts';
-import { SharedRateLimiter } from '../../src/api/rate-limit.ts';
+import { SharedRateLimiter } from '../../src/api/shared-rate-limiter.ts';
 import { SharedLogStreamSlots } from '../../src/api/log-stream-slots.ts';
 import { SandrunError } from '../../src/errors.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
@@ -177,6 +177,47 @@ describe('per-tenant limits shared by servers on one database', () => {
     expect(await onA.take('batch', 8)).toBe(0);
     expect(await onB.take('batch', 3), 'two left, three asked').toBeGreaterThan(0);
     expect(await onB.take('batch', 2), 'nothing was taken by the refused batch').toBe(0);
+  });
+
+  it('a busy server takes requests ahead of its tenant’s shared bucket, serves the next ones from them, and gives back what it did not use', async () => {
+    // Windows end when the test says (settle), not on a timer.
+    const onA = new SharedRateLimiter(100, limitsA, undefined, 3_600_000);
+    const onB = new SharedRateLimiter(100, limitsB, undefined, 3_600_000);
+    for (let i = 0; i < 10; i += 1) expect(await onA.take('ahead'), `request ${i + 1} on A`).toBe(0);
+    await onA.settle();
+    // 10 requests in the window before: this one takes 9 more ahead (80 left in the shared bucket).
+    expect(await onA.take('ahead')).toBe(0);
+    expect(await onB.take('ahead', 81), 'B cannot have what A holds').toBeGreaterThan(0);
+    for (let i = 0; i < 9; i += 1) expect(onA.take('ahead'), `held request ${i + 1}, answered at once`).toBe(0);
+    await onA.settle(); // nothing held is left to give back
+    expect(await onA.take('ahead')).toBe(0); // takes 9 ahead again (70 left)
+    await onA.settle(); // gives them back (79)
+    expect(await onB.take('ahead', 79), 'what A took ahead and did not use came back; what it used was taken once').toBe(0);
+    await onA.close();
+    await onB.close();
+  });
+
+  it('never grants more than the shared bucket across servers, however busy both are', async () => {
+    const onA = new SharedRateLimiter(40, limitsA, undefined, 50);
+    const onB = new SharedRateLimiter(40, limitsB, undefined, 50);
+    const started = Date.now();
+    let granted = 0;
+    // Two servers, 8 clients each, for a second: windows end and requests are taken ahead meanwhile.
+    await Promise.all(
+      [onA, onB].flatMap((limiter) =>
+        Array.from({ length: 8 }, async () => {
+          while (Date.now() - started < 1_000) {
+            if ((await limiter.take('busy')) === 0) granted += 1;
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+        }),
+      ),
+    );
+    const refilled = ((Date.now() - started) * 40) / 60_000;
+    expect(granted, `granted in ${Date.now() - started} ms (40 a minute, ${refilled.toFixed(2)} refilled)`).toBeLessThanOrEqual(40 + Math.ceil(refilled));
+    expect(granted, 'the whole bucket was usable').toBeGreaterThanOrEqual(40 - 2 * 20);
+    await onA.close();
+    await onB.close();
   });
 
   it("a tenant's live-log stream slots are one cap across servers, and a slot given back on one server frees it for another", async () => {
