@@ -1,8 +1,9 @@
 // kill -9 of a lone server while runs on an image without a shell run (the direct path): restarted, it adopts them from their containers (SPEC §13).
 import Dockerode from 'dockerode';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { oomKillsOf } from '../../src/sandbox/container-usage.ts';
 import { buildNoShellImage, removeImage } from '../helpers/no-shell-image.ts';
 import { TERMINAL_STATUSES, pollRun } from '../helpers/poll-run.ts';
 import { until } from '../helpers/until.ts';
@@ -32,6 +33,9 @@ const lone = loneServer('adopt-direct', () => ({
     '    timeout_seconds: 4',
     '  waiter:',
     '    command: ["python3", "models/waiter.py"]',
+    '  hog:',
+    '    command: ["python3", "models/hog.py"]',
+    '    memory_mb: 64',
     '',
   ].join('\n'),
   // Prints before the kill, while no server runs, and once the next one adopted it; writes its outputs last.
@@ -46,6 +50,15 @@ const lone = loneServer('adopt-direct', () => ({
   ].join('\n'),
   'models/overdue.py': 'import time\nprint("overdue ticking", flush=True)\ntime.sleep(300)\n',
   'models/waiter.py': 'import time\nprint("waiter waiting", flush=True)\ntime.sleep(300)\n',
+  // Killed for its memory while no server runs: it allocates only once its server is gone (the marker file the test writes).
+  'models/hog.py': [
+    'import os, time',
+    'print("hog waiting", flush=True)',
+    'while not os.path.exists("/inputs/go"): time.sleep(0.2)',
+    'print("hog allocating", flush=True)',
+    'blocks = [bytearray(1024 * 1024) for _ in range(1024)]',
+    '',
+  ].join('\n'),
 }));
 const call = lone.call;
 
@@ -62,8 +75,16 @@ async function leftOf(runIds: string[]): Promise<string[]> {
   ];
 }
 
+/** Whether the run's own container (not its outputs holder) was killed for its memory: its cgroup's count while it is there, the engine's flag after. */
+async function oomKilledWhileAlone(runId: string): Promise<boolean> {
+  const [found] = await docker.listContainers({ all: true, filters: { name: [`^/sandrun-${runId}$`] } });
+  if (!found) return false;
+  if ((oomKillsOf(found.Id) ?? 0) > 0) return true;
+  return (await docker.getContainer(found.Id).inspect()).State.OOMKilled;
+}
+
 describe('a lone server killed with SIGKILL while runs on an image without a shell run, restarted on the same data directory', () => {
-  it('adopts them: full logs, outputs and exit code, the timeout from the real start, a cancel, nothing left', async () => {
+  it('adopts them: full logs, outputs and exit code, the timeout from the real start, a cancel, an OOM kill while no server ran, nothing left', async () => {
     const env = { SANDRUN_IMAGES: `sandrun/python:3.11,${image}`, SANDRUN_LOG_LEVEL: 'warn' };
     await lone.start(env);
     expect((await call('POST', '/v1/projects', { name: 'adopt-direct', repo_url: lone.repo.dir })).status).toBe(201);
@@ -71,12 +92,21 @@ describe('a lone server killed with SIGKILL while runs on an image without a she
     const steady = await submit('steady');
     const overdue = await submit('overdue');
     const waiter = await submit('waiter');
-    for (const run of [steady, overdue, waiter]) await waitFor(run.run_id, ['running']);
-    const firstLines: [string, string][] = [[steady.run_id, 'steady 1'], [overdue.run_id, 'overdue ticking'], [waiter.run_id, 'waiter waiting']];
+    const hog = await submit('hog');
+    for (const run of [steady, overdue, waiter, hog]) await waitFor(run.run_id, ['running']);
+    const firstLines: [string, string][] = [
+      [steady.run_id, 'steady 1'],
+      [overdue.run_id, 'overdue ticking'],
+      [waiter.run_id, 'waiter waiting'],
+      [hog.run_id, 'hog waiting'],
+    ];
     await until('every run to print its first line', async () => (await Promise.all(firstLines.map(async ([runId, line]) => (await lone.printed(runId)).includes(line)))).every(Boolean) || undefined);
     const overdueStart = Date.parse((await call('GET', `/v1/runs/${overdue.run_id}`)).body.started_at);
 
     await lone.kill();
+    // Only now does the hog allocate past its limit: the kernel kills it while no server watches.
+    writeFileSync(join(lone.dataDir, 'runs', hog.run_id, 'inputs', 'go'), '');
+    await until('the hog to be killed for its memory with no server', async () => (await oomKilledWhileAlone(hog.run_id)) || undefined);
     // While no server runs, the overdue run passes its deadline (4 s from its start).
     await until('the overdue run to pass its deadline', () => (Date.now() > overdueStart + 5_000 ? true : undefined));
     expect(await leftOf([steady.run_id]), 'the steady run’s container and holder outlived their server').toHaveLength(3);
@@ -101,7 +131,10 @@ describe('a lone server killed with SIGKILL while runs on an image without a she
     const cancelled = await waitFor(waiter.run_id, FINISHED);
     expect(cancelled, JSON.stringify(cancelled)).toMatchObject({ status: 'cancelled', exit_code: 137, stdout: 'waiter waiting\n' });
 
-    const runs = [steady.run_id, overdue.run_id, waiter.run_id];
+    const killed = await waitFor(hog.run_id, FINISHED);
+    expect(killed, JSON.stringify(killed)).toMatchObject({ status: 'failed', exit_code: 137, error: { code: 'oom_killed' }, stdout: 'hog waiting\nhog allocating\n' });
+
+    const runs = [steady.run_id, overdue.run_id, waiter.run_id, hog.run_id];
     await until('the adopted runs’ containers, holders and volumes to go', async () => ((await leftOf(runs)).length === 0 ? true : undefined), 30_000).catch(async (error: unknown) => {
       throw new Error(`${String(error)}: left ${JSON.stringify(await leftOf(runs))}`);
     });

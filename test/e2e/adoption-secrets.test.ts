@@ -1,9 +1,10 @@
 // kill -9 of a lone server while runs of a project with a secret run: restarted, it adopts the run from what its container kept in memory, the value on no disk of the engine (SPEC §10, §13).
 import Dockerode from 'dockerode';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { oomKillsOf } from '../../src/sandbox/container-usage.ts';
 import { TERMINAL_STATUSES, pollRun } from '../helpers/poll-run.ts';
 import { until } from '../helpers/until.ts';
 import { loneServer } from '../helpers/lone-server.ts';
@@ -26,11 +27,23 @@ const FILES: Record<string, string> = {
     '  overdue:',
     '    command: ["python3", "models/overdue.py"]',
     '    timeout_seconds: 4',
+    '  hog:',
+    '    command: ["python3", "models/hog.py"]',
+    '    memory_mb: 64',
     '',
   ].join('\n'),
   // Prints a line with the value every half second for 50 s: some before the kill, most after the restart.
   'models/ticker.py': 'import time\nv = open("/run/secrets/API_TOKEN").read()\nfor i in range(100):\n    print("tick", i, v, flush=True)\n    time.sleep(0.5)\n',
   'models/overdue.py': 'import time\nprint("overdue", open("/run/secrets/API_TOKEN").read(), flush=True)\ntime.sleep(300)\n',
+  // Killed for its memory while no server runs: it allocates only once its server is gone (the marker file the test writes).
+  'models/hog.py': [
+    'import os, time',
+    'print("hog waiting", open("/run/secrets/API_TOKEN").read(), flush=True)',
+    'while not os.path.exists("/inputs/go"): time.sleep(0.2)',
+    'print("hog allocating", flush=True)',
+    'blocks = [bytearray(1024 * 1024) for _ in range(1024)]',
+    '',
+  ].join('\n'),
   // Prints far more than the log cap (64 KiB here), the value at the start and the end.
   'models/chatty.py': [
     'import sys, time',
@@ -69,9 +82,9 @@ async function containersWithSecrets(): Promise<Dockerode.ContainerInfo[]> {
 const ticks = (log: string) => log.split('\n').filter((line) => line.startsWith('tick ')).length;
 
 describe('a lone server killed with SIGKILL while a run with a secret runs, restarted on the same data directory', () => {
-  it('adopts it from its container’s memory: its log goes on live, full logs with the value as ***, outputs, exit code; the engine’s disk never held the value; one past its deadline times out, one past the log cap keeps its head; nothing is left', async () => {
-    // Four runs at once: more than a tenant's default share of the default 4.
-    const env = { SANDRUN_LOG_LEVEL: 'warn', SANDRUN_LOG_CAP_BYTES: String(64 * 1024), SANDRUN_MAX_CONCURRENT_RUNS: '5', SANDRUN_TENANT_MAX_CONCURRENT_RUNS: '4' };
+  it('adopts it from its container’s memory: its log goes on live, full logs with the value as ***, outputs, exit code; the engine’s disk never held the value; one past its deadline times out, one past the log cap keeps its head, one killed for its memory ends oom_killed; nothing is left', async () => {
+    // Five runs at once: more than a tenant's default share of the default 4.
+    const env = { SANDRUN_LOG_LEVEL: 'warn', SANDRUN_LOG_CAP_BYTES: String(64 * 1024), SANDRUN_MAX_CONCURRENT_RUNS: '6', SANDRUN_TENANT_MAX_CONCURRENT_RUNS: '5' };
     await lone.start(env);
     expect((await call('POST', '/v1/projects', { name: 'vault', repo_url: lone.repo.dir })).status).toBe(201);
     const set = await call('PUT', '/v1/projects/vault/secrets/API_TOKEN', { value: VALUE });
@@ -81,11 +94,13 @@ describe('a lone server killed with SIGKILL while a run with a secret runs, rest
     const chatty = await submit('chatty');
     const overdue = await submit('overdue');
     const ticker = await submit('ticker');
+    const hog = await submit('hog');
     for (const [started, line] of [
       [run, 'teller before'],
       [ticker, 'tick 1 ***'],
       [chatty, 'chat 19999'],
       [overdue, 'overdue'],
+      [hog, 'hog waiting'],
     ] as const) {
       await pollRun(() => call('GET', `/v1/runs/${started.run_id}`), started.run_id, { until: ['running'], timeoutMs: 60_000 });
       await until(`${line} to be printed`, async () => ((await lone.printed(started.run_id)).includes(line) ? true : undefined));
@@ -103,6 +118,14 @@ describe('a lone server killed with SIGKILL while a run with a secret runs, rest
       const grep = spawnSync('grep', ['-rlaF', '--', VALUE, dir], { encoding: 'utf8' });
       expect(grep.status, `grep found the value in ${grep.stdout}${grep.stderr}`).toBe(1);
     }
+
+    // Only now does the hog allocate past its limit: the kernel kills it while no server watches. Its container is one
+    // with secrets (a parked one may have served it, under another name): each gets the marker, only the hog reads it.
+    for (const holder of holders) {
+      const inputs = holder.Mounts.find((m) => m.Destination === '/inputs')?.Source;
+      if (inputs) writeFileSync(join(inputs, 'go'), '');
+    }
+    await until('the hog to be killed for its memory with no server', () => (holders.some((holder) => (oomKillsOf(holder.Id) ?? 0) > 0) ? true : undefined));
 
     // The overdue run passes its deadline while no server runs.
     await until('the overdue run to pass its deadline', () => (Date.now() > overdueStart + 5_000 ? true : undefined));
@@ -144,6 +167,9 @@ describe('a lone server killed with SIGKILL while a run with a secret runs, rest
 
     const timedOut = await pollRun(() => call('GET', `/v1/runs/${overdue.run_id}`), overdue.run_id, { until: FINISHED, timeoutMs: 120_000 });
     expect(timedOut, JSON.stringify(timedOut)).toMatchObject({ status: 'timed_out', exit_code: 137, stdout: 'overdue ***\n' });
+
+    const killed = await pollRun(() => call('GET', `/v1/runs/${hog.run_id}`), hog.run_id, { until: FINISHED, timeoutMs: 120_000 });
+    expect(killed, JSON.stringify(killed)).toMatchObject({ status: 'failed', exit_code: 137, error: { code: 'oom_killed' }, stdout: 'hog waiting ***\nhog allocating\n' });
 
     // Nothing of the run is left: its container (a parked one for the next run may be), and its secrets directory.
     await until('the adopted run’s container and secrets directory to go', async () => {

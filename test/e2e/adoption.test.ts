@@ -1,5 +1,7 @@
 // kill -9 of a lone server while runs run: restarted on the same data directory, it adopts them and finishes each from its container (SPEC §13).
 import Dockerode from 'dockerode';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { oomKillsOf } from '../../src/sandbox/container-usage.ts';
 import { TERMINAL_STATUSES, pollRun } from '../helpers/poll-run.ts';
@@ -32,7 +34,9 @@ const FILES: Record<string, string> = {
   'models/overdue.py': 'import time\nprint("overdue ticking", flush=True)\ntime.sleep(300)\n',
   'models/doomed.py': 'import time\nprint("doomed waiting", flush=True)\ntime.sleep(300)\n',
   // Killed for its memory while no server runs: only the cgroup remembers (the engine's flag is its first process's).
-  'models/hog.py': 'import time\nprint("hog waiting", flush=True)\ntime.sleep(6)\nprint("hog allocating", flush=True)\nblocks = [bytearray(1024 * 1024) for _ in range(1024)]\n',
+  // It allocates only once its server is gone (the marker file the test writes).
+  'models/hog.py':
+    'import os, time\nprint("hog waiting", flush=True)\nwhile not os.path.exists("/inputs/go"): time.sleep(0.2)\nprint("hog allocating", flush=True)\nblocks = [bytearray(1024 * 1024) for _ in range(1024)]\n',
   'models/quick.py': 'print("quick")\n',
 };
 
@@ -78,6 +82,13 @@ describe('a lone server killed with SIGKILL while runs run, restarted on the sam
     await lone.kill();
     // While no server runs: the finisher ends, the overdue run passes its deadline, an operator removes the doomed run's container.
     await until('the finisher to end with no server', async () => ((await containersOf(lone.instance)).some((c) => c.log.includes('finisher-done')) ? true : undefined));
+    // Only now does the hog allocate past its limit. A parked container may have served it, under another name: each
+    // container of the instance gets the marker, only the hog reads it.
+    const listed = await docker.listContainers({ all: true, filters: { label: [`sandrun.instance=${lone.instance}`] } });
+    for (const c of listed) {
+      const inputs = c.Mounts.find((m) => m.Destination === '/inputs')?.Source;
+      if (inputs) writeFileSync(join(inputs, 'go'), '');
+    }
     await until('the hog to be killed for its memory with no server', async () => {
       const container = (await containersOf(lone.instance)).find((c) => c.log.includes('hog waiting'));
       return container && (oomKillsOf(container.id) ?? 0) > 0 ? true : undefined;
