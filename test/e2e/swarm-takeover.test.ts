@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { INSTANCE_LABEL, RUN_ID_LABEL } from '../../src/sandbox/labels.ts';
+import { WORKSPACE_IMAGE_LABEL } from '../../src/sandbox/swarm/workspace-image.ts';
 import { backendServerEnv, eachBackend, runLeftovers, swarmCluster } from '../helpers/backends.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { pollRun, TERMINAL_STATUSES } from '../helpers/poll-run.ts';
@@ -64,6 +65,15 @@ async function ownerInstance(runId: string): Promise<string | undefined> {
   } finally {
     await client.end();
   }
+}
+
+/** The workspace images (a run's checkout on its runner image) a server's engine instance left on the swarm's nodes. */
+async function workspaceImagesOf(instanceId: string): Promise<string[]> {
+  const cluster = await swarmCluster();
+  if ('unavailable' in cluster) throw new Error(cluster.unavailable);
+  const filters = { label: [`${WORKSPACE_IMAGE_LABEL}=true`, `${INSTANCE_LABEL}=${instanceId}`] };
+  const lists = await Promise.all(cluster.sockets.map(async (socketPath) => (await new Dockerode({ socketPath }).listImages({ filters })).map((image) => `${socketPath}: ${image.Id}`)));
+  return lists.flat();
 }
 
 /** Lets a run waiting at WAIT_FOR_GO go on: writes /tmp/go in its task's container, on whichever node it runs. */
@@ -183,6 +193,11 @@ await eachBackend(
       for (const runId of runIds) {
         await until(`run ${runId}'s service, config, secret and containers to go`, async () => ((await runLeftovers('swarm', runId)).length === 0 ? true : undefined));
       }
+      // The dead server loaded its runs' workspace images into every node; with them done, none is left there.
+      const dead = instanceOf(1);
+      await until('the dead server’s workspace images to go from the nodes', async () => ((await workspaceImagesOf(dead)).length === 0 ? true : undefined), 60_000).catch(async (error: Error) => {
+        throw new Error(`${error.message}: ${(await workspaceImagesOf(dead)).join(', ')}`);
+      });
     }, 300_000);
   },
   ['swarm'],
