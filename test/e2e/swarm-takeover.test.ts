@@ -169,6 +169,7 @@ await eachBackend(
         stdout_truncated: false,
         outputs: { result: { answer: 42 } },
       });
+      expect(plainDone.artifacts.map((a: { path: string }) => a.path)).toEqual(['result.json']);
       const secretDone = await waitFor(0, secret.run_id);
       expect(secretDone, JSON.stringify(secretDone)).toMatchObject({
         status: 'success',
@@ -188,7 +189,7 @@ await eachBackend(
       const cancel = await on(0)('POST', `/v1/runs/${halted.run_id}/cancel`);
       expect(cancel.status, JSON.stringify(cancel.body)).toBeLessThan(300);
       const cancelled = await waitFor(0, halted.run_id);
-      expect(cancelled, JSON.stringify(cancelled)).toMatchObject({ status: 'cancelled', stdout: 'halted waiting\n' });
+      expect(cancelled, JSON.stringify(cancelled)).toMatchObject({ status: 'cancelled', exit_code: 137, stdout: 'halted waiting\n' });
 
       for (const runId of runIds) {
         await until(`run ${runId}'s service, config, secret and containers to go`, async () => ((await runLeftovers('swarm', runId)).length === 0 ? true : undefined));
