@@ -29,7 +29,7 @@ import { watchTask, type TaskInfo } from './task-watch.ts';
 import type { EnvironmentImages } from '../environment-images.ts';
 import { EnvironmentDistribution } from './environment-distribution.ts';
 import { SwarmEnvironmentImages } from './swarm-environment-images.ts';
-import { WorkspaceImages } from './workspace-image.ts';
+import { WorkspaceImages, removeUnusedImages } from './workspace-image.ts';
 import { delay } from '../../delay.ts';
 
 export interface SwarmBackendSettings extends HardeningSettings {
@@ -372,8 +372,10 @@ export class SwarmBackend implements SandboxBackend {
     for (const secret of ((await this.manager.listSecrets(byInstance).catch(() => [])) as Listed).filter(leftover)) {
       await this.manager.getSecret(secret.ID).remove().catch(() => undefined);
     }
-    // Workspace images are leased by this process: another server's are its own to sweep.
+    // Workspace images are leased by this process. Another instance is reaped only once none of its servers is live
+    // (takeover.ts sweepInstances): a server killed for good would leave its images on every node for ever.
     if (instanceId === this.settings.instanceId) await this.removeIdleImages(this.settings.imageIdleMs ?? DEFAULT_IMAGE_IDLE_MS);
+    else await this.removeDeadInstanceImages(instanceId);
     return removed;
   }
 
@@ -389,6 +391,11 @@ export class SwarmBackend implements SandboxBackend {
   async close(): Promise<void> {
     await this.removals.drain();
     await this.removeIdleImages(0).catch(() => undefined);
+  }
+
+  private async removeDeadInstanceImages(instanceId: string): Promise<void> {
+    const nodes = await this.nodes.ready().catch(() => undefined);
+    if (nodes) await removeUnusedImages(managedLabels('workspace', { ...this.settings, instanceId }), [...nodes.values()].map((n) => n.engine));
   }
 
   private async removeIdleImages(idleMs: number): Promise<void> {

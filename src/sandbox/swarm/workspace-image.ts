@@ -74,6 +74,21 @@ async function hasImage(engine: Dockerode, id: string): Promise<boolean> {
   }
 }
 
+/**
+ * Removes from `nodes` the workspace images of a dead server's engine instance (`labels`: its managed labels): no process
+ * leases them any more, and nothing else would ever remove them. One that a container still uses (an adopted run's task)
+ * is refused by its engine and kept for the next sweep. Returns how many removals were made.
+ */
+export async function removeUnusedImages(labels: Record<string, string>, nodes: Dockerode[]): Promise<number> {
+  const filters = { label: [`${WORKSPACE_IMAGE_LABEL}=true`, ...Object.entries(labels).map(([key, value]) => `${key}=${value}`)] };
+  let removed = 0;
+  for (const node of nodes) {
+    const listed = (await node.listImages({ filters }).catch(() => [])) as { Id: string }[];
+    for (const { Id: id } of listed) if (await node.getImage(id).remove().then(() => true, () => false)) removed += 1;
+  }
+  return removed;
+}
+
 /** A run's hold on its workspace image: the image is not removed before release(). */
 export interface ImageLease {
   id: string;
