@@ -85,7 +85,8 @@ async function oomKilledWhileAlone(runId: string): Promise<boolean> {
 
 describe('a lone server killed with SIGKILL while runs on an image without a shell run, restarted on the same data directory', () => {
   it('adopts them: full logs, outputs and exit code, the timeout from the real start, a cancel, an OOM kill while no server ran, nothing left', async () => {
-    const env = { SANDRUN_IMAGES: `sandrun/python:3.11,${image}`, SANDRUN_LOG_LEVEL: 'warn' };
+    // Four runs at once: more than a tenant's default share of the default 4.
+    const env = { SANDRUN_IMAGES: `sandrun/python:3.11,${image}`, SANDRUN_LOG_LEVEL: 'warn', SANDRUN_MAX_CONCURRENT_RUNS: '5', SANDRUN_TENANT_MAX_CONCURRENT_RUNS: '4' };
     await lone.start(env);
     expect((await call('POST', '/v1/projects', { name: 'adopt-direct', repo_url: lone.repo.dir })).status).toBe(201);
     const submit = async (name: string) => (await call('POST', '/v1/runs', { scope: 'model', mode: 'async', project_name: 'adopt-direct', model_name: name })).body;
