@@ -16,6 +16,7 @@ import { openBrowser } from '../helpers/chromium.ts';
 import { startDestinationContainer } from '../helpers/egress-destinations.ts';
 import { TestRepo } from '../helpers/git-repo.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { runLogEvents } from '../helpers/run-log-events.ts';
 
 const docker = new Dockerode();
 const instanceId = randomUUID();
@@ -137,9 +138,8 @@ function cli(args: string[]): Promise<string> {
 }
 
 /** The live logs of a running run so far (SSE without follow). */
-async function logsSoFar(runId: string): Promise<string> {
-  const answer = await fetch(`${server.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } });
-  return answer.text();
+function logsSoFar(runId: string): Promise<string> {
+  return runLogEvents(server.url, token, runId);
 }
 
 /** Each run network of this server, with the containers on it other than the proxy. */

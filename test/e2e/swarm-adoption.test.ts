@@ -10,6 +10,7 @@ import { TestRepo } from '../helpers/git-repo.ts';
 import { pollRun } from '../helpers/poll-run.ts';
 import { freePort, killHard, startServerProcess, stopGracefully, type ServerProcess, tokenForServer } from '../helpers/server-process.ts';
 import { until } from '../helpers/until.ts';
+import { runLogEvents } from '../helpers/run-log-events.ts';
 
 const FINISHED = ['success', 'failed', 'timed_out', 'cancelled', 'error'];
 const VALUE = 'sk-swarm-adopt-Hq27xVe9Kd3Pw5Lm';
@@ -140,7 +141,7 @@ await eachBackend(
       const all = [survivor, finisher, doomed, chatty, overdue, halted];
       runIds.push(...all.map((run) => run.run_id));
       for (const run of all) await waitFor(run.run_id, ['running']);
-      const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
+      const printed = (runId: string) => runLogEvents(server!.url, token, runId);
       await until('every run to print its first line', async () => {
         const logs = (await Promise.all(all.map((run) => printed(run.run_id)))).join('');
         return ['survivor before', 'finisher early', 'doomed waiting', 'chatty before', 'overdue ticking', 'halted waiting'].every((text) => logs.includes(text)) || undefined;
@@ -214,7 +215,7 @@ await eachBackend(
       const teller = await submit('teller');
       const sealed = await submit('sealed');
       runIds.push(teller.run_id, sealed.run_id);
-      const printed = async (runId: string) => (await fetch(`${server!.url}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
+      const printed = (runId: string) => runLogEvents(server!.url, token, runId);
       for (const [run, line] of [
         [teller, 'teller before'],
         [sealed, 'sealed'],

@@ -12,6 +12,7 @@ import { pollRun, TERMINAL_STATUSES } from '../helpers/poll-run.ts';
 import { startServerGroup, type ServerGroup } from '../helpers/server-group.ts';
 import { apiCaller } from '../helpers/server-process.ts';
 import { until } from '../helpers/until.ts';
+import { runLogEvents } from '../helpers/run-log-events.ts';
 
 const VALUE = 'sk-swarm-takeover-Zr81Nq4Tb6Wc3Yh';
 /** Low, so that the killed server counts as dead within seconds (the defaults are 5 s and 30 s). */
@@ -120,7 +121,7 @@ await eachBackend(
       const on = (index: number) => apiCaller(() => group!.url(index), () => token);
       const waitFor = (index: number, runId: string, until: readonly string[] = TERMINAL_STATUSES) =>
         pollRun(() => on(index)('GET', `/v1/runs/${runId}`), runId, { until, timeoutMs: 180_000 });
-      const printed = async (index: number, runId: string) => (await fetch(`${group!.url(index)}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } })).text();
+      const printed = (index: number, runId: string) => runLogEvents(group!.url(index), token, runId);
 
       expect((await on(1)('POST', '/v1/projects', { name: 'takeover', repo_url: repo.dir })).status).toBe(201);
       const set = await on(1)('PUT', '/v1/projects/takeover/secrets/API_TOKEN', { value: VALUE });

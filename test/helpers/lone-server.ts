@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { TestRepo } from './git-repo.ts';
+import { printedText, runLogEvents } from './run-log-events.ts';
 import { apiCaller, freePort, killHard, startServerProcess, stopGracefully, tokenForServer, type ServerProcess } from './server-process.ts';
 
 const docker = new Dockerode();
@@ -76,12 +77,7 @@ export function loneServer(tenant: string, files: () => Record<string, string>):
       return url();
     },
     call,
-    async printed(runId) {
-      const response = await fetch(`${url()}/v1/runs/${runId}/logs`, { headers: { authorization: `Bearer ${token}` } });
-      const text = await response.text();
-      if (!response.ok) throw new Error(`GET /v1/runs/${runId}/logs answered ${response.status}: ${text}`);
-      return printedText(text);
-    },
+    printed: async (runId) => printedText(await runLogEvents(url(), token, runId)),
     async start(env = {}) {
       port ??= await freePort();
       server = await startServerProcess({ SANDRUN_DATA_DIR: dataDir, ...env }, port);
@@ -92,13 +88,4 @@ export function loneServer(tenant: string, files: () => Record<string, string>):
       server = undefined;
     },
   };
-}
-
-/** The text of an event stream's stdout and stderr events, in order. */
-function printedText(events: string): string {
-  return events
-    .split('\n\n')
-    .filter((event) => /^event: std(out|err)\n/.test(event))
-    .map((event) => (JSON.parse(event.slice(event.indexOf('\ndata: ') + 7)) as { text: string }).text)
-    .join('');
 }
