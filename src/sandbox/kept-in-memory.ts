@@ -24,7 +24,7 @@ export const KEPT_DRAIN_SECONDS = 5;
 
 const OPTIONS = `rw,noexec,nosuid,nodev,uid=${RUN_UID},gid=${RUN_GID},mode=0700`;
 /** The size of the tmpfs at KEPT_DIR (the FIFOs and the exit file). */
-export const KEPT_DIR_BYTES = 64 * 1024;
+const KEPT_DIR_BYTES = 64 * 1024;
 
 /**
  * Shell: sets `sandrun_keep` to ' memory' when the container has the copies' mounts (only one of a run with secrets
@@ -54,13 +54,14 @@ done`;
 /** Shell: writes the exit file (parseKeptExit) from `code` and `has`, once the command and every process it left have ended. */
 export const WRITE_KEPT_EXIT = `printf '%s %s %s\\n' "$code" "$has" "$(date +%s 2>/dev/null)" >${KEPT_EXIT}`;
 
-/** The tmpfs mounts of a launcher container whose run has secrets; they count against the run's memory. */
+/** The copies' tmpfs mounts (path → size in bytes) of a supervisor whose run has secrets; they count against the run's memory. */
+export function keptMounts(logCapBytes: number): Record<string, number> {
+  return { [KEPT_DIR]: KEPT_DIR_BYTES, [`${KEPT_DIR}/stdout`]: logCapBytes, [`${KEPT_DIR}/stderr`]: logCapBytes };
+}
+
+/** keptMounts as a launcher container's Tmpfs (owned by the run's user, 0700). */
 export function keptTmpfs(logCapBytes: number): Record<string, string> {
-  return {
-    [KEPT_DIR]: `${OPTIONS},size=${KEPT_DIR_BYTES}`,
-    [`${KEPT_DIR}/stdout`]: `${OPTIONS},size=${logCapBytes}`,
-    [`${KEPT_DIR}/stderr`]: `${OPTIONS},size=${logCapBytes}`,
-  };
+  return Object.fromEntries(Object.entries(keptMounts(logCapBytes)).map(([path, bytes]) => [path, `${OPTIONS},size=${bytes}`]));
 }
 
 export interface KeptExit {

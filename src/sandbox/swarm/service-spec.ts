@@ -2,7 +2,7 @@
 import { STOP_SIGNAL, type SandboxSpec } from '../backend.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 import { KILL_LEFT_PROCESSES, RUN_COMMAND, SUPERVISOR_LINGER_SECONDS } from '../command-shell.ts';
-import { HAS_OUTPUTS, KEEP_IF_ABLE, KEPT_DIR, KEPT_DIR_BYTES, RUN_COMMAND_KEPT, WRITE_KEPT_EXIT } from '../kept-in-memory.ts';
+import { HAS_OUTPUTS, KEEP_IF_ABLE, RUN_COMMAND_KEPT, WRITE_KEPT_EXIT, keptMounts } from '../kept-in-memory.ts';
 import type { ServiceFeatures } from './node-hardening.ts';
 import { NO_CORE_DUMPS, OUTPUTS, PARAMETERS_FILE, RUN_GID, RUN_UID, RUN_USER, WORKSPACE, outputsTmpfsBytes, runEnv, type HardeningSettings } from '../container-layout.ts';
 
@@ -155,13 +155,7 @@ export function serviceSpec(parts: ServiceParts, settings: ServiceSettings, feat
           { Type: 'tmpfs', Target: '/tmp', TmpfsOptions: tmpfs(settings.tmpMb * MiB) },
           { Type: 'tmpfs', Target: OUTPUTS, TmpfsOptions: tmpfs(outputsTmpfsBytes(settings.outputsCapBytes)) },
           // A run with secrets: the copies of its output kept in memory for a server that adopts it (kept-in-memory.ts).
-          ...(parts.secrets.length > 0
-            ? [
-                { Type: 'tmpfs', Target: KEPT_DIR, TmpfsOptions: tmpfs(KEPT_DIR_BYTES) },
-                { Type: 'tmpfs', Target: `${KEPT_DIR}/stdout`, TmpfsOptions: tmpfs(settings.logCapBytes) },
-                { Type: 'tmpfs', Target: `${KEPT_DIR}/stderr`, TmpfsOptions: tmpfs(settings.logCapBytes) },
-              ]
-            : []),
+          ...(parts.secrets.length > 0 ? Object.entries(keptMounts(settings.logCapBytes)).map(([target, bytes]) => ({ Type: 'tmpfs', Target: target, TmpfsOptions: tmpfs(bytes) })) : []),
         ],
         Configs: [
           {

@@ -64,6 +64,11 @@ async function inspectBase(image: string, engines: Dockerode[]): Promise<BaseIma
   throw failure;
 }
 
+/** The engine's filter for the workspace images made under `labels` (an instance's managed labels). */
+function workspaceImageFilters(labels: Record<string, string>): { label: string[] } {
+  return { label: [`${WORKSPACE_IMAGE_LABEL}=true`, ...Object.entries(labels).map(([key, value]) => `${key}=${value}`)] };
+}
+
 async function hasImage(engine: Dockerode, id: string): Promise<boolean> {
   try {
     await engine.getImage(id).inspect();
@@ -80,7 +85,7 @@ async function hasImage(engine: Dockerode, id: string): Promise<boolean> {
  * is refused by its engine and kept for the next sweep. Returns how many removals were made.
  */
 export async function removeUnusedImages(labels: Record<string, string>, nodes: Dockerode[]): Promise<number> {
-  const filters = { label: [`${WORKSPACE_IMAGE_LABEL}=true`, ...Object.entries(labels).map(([key, value]) => `${key}=${value}`)] };
+  const filters = workspaceImageFilters(labels);
   let removed = 0;
   for (const node of nodes) {
     const listed = (await node.listImages({ filters }).catch(() => [])) as { Id: string }[];
@@ -157,7 +162,7 @@ export class WorkspaceImages {
     const now = Date.now();
     const present = new Set<string>();
     let removed = 0;
-    const filters = { label: [`${WORKSPACE_IMAGE_LABEL}=true`, ...Object.entries(this.labels).map(([key, value]) => `${key}=${value}`)] };
+    const filters = workspaceImageFilters(this.labels);
     for (const node of nodes) {
       const listed = (await node.listImages({ filters }).catch(() => undefined)) as { Id: string }[] | undefined;
       if (!listed) continue;
