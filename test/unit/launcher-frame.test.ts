@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pack } from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FRAME_REQUEST, LAUNCHER_SCRIPT, LauncherFrame, LauncherStdout, newNonce, triggerPayload, type FrameEnd } from '../../src/sandbox/docker/launcher-protocol.ts';
+import { LAUNCHER_SCRIPT, LauncherFrame, LauncherStdout, newNonce, triggerPayload, type FrameEnd } from '../../src/sandbox/docker/launcher-protocol.ts';
 import { OutputsTarStream } from '../../src/sandbox/outputs-stream.ts';
 import { withTarStatus, type OutputsReadResult } from '../../src/sandbox/outputs.ts';
 
@@ -19,7 +19,7 @@ const noFlow = { pause: () => undefined, resume: () => undefined };
 /**
  * Runs the launcher in a real `sh` on this machine with `files` in its /outputs: the script as it is, but for
  * /outputs (a temporary directory) and `kill -9 -1` (which here would kill the test's own processes). Plays the
- * host: triggers the command, asks for the frame after the trailer, and returns every byte the launcher wrote.
+ * host: triggers the command (the trigger asks for the frame), and returns every byte the launcher wrote.
  */
 async function launcherStdout(nonce: string, command: string[], files: Record<string, string | Buffer>, path = process.env.PATH): Promise<Buffer> {
   const outputs = mkdtempSync(join(tmpdir(), 'sandrun-frame-'));
@@ -31,8 +31,7 @@ async function launcherStdout(nonce: string, command: string[], files: Record<st
   let frameEnded!: () => void;
   const ended = new Promise<void>((resolve) => (frameEnded = resolve));
   const reader = new LauncherStdout(nonce, () => undefined, () => undefined, () => {
-    if (reader.result?.hasOutputs) child.stdin.write(FRAME_REQUEST);
-    else frameEnded();
+    if (!reader.result?.hasOutputs) frameEnded();
   });
   reader.readFrame(new LauncherFrame(nonce, () => undefined, () => frameEnded()));
   child.stdout.on('data', (chunk: Buffer) => {
@@ -58,10 +57,9 @@ function parse(nonce: string, pieces: Buffer[]): Parsed {
   const passed: Buffer[] = [];
   const tar: Buffer[] = [];
   let end: Parsed['end'];
-  // As the host does: the frame is read from the trailer on (and asked for then).
-  const reader: LauncherStdout = new LauncherStdout(nonce, (bytes) => passed.push(Buffer.from(bytes)), () => undefined, () => {
-    if (reader.result) reader.readFrame(new LauncherFrame(nonce, (bytes) => tar.push(Buffer.from(bytes)), (how) => (end = how)));
-  });
+  // As the host does: the frame's reader is set before the trigger, and gets what follows the trailer.
+  const reader = new LauncherStdout(nonce, (bytes) => passed.push(Buffer.from(bytes)), () => undefined);
+  reader.readFrame(new LauncherFrame(nonce, (bytes) => tar.push(Buffer.from(bytes)), (how) => (end = how)));
   for (const piece of pieces) reader.push(piece);
   reader.end();
   return { passed: Buffer.concat(passed).toString('latin1'), exit: reader.result, tar: Buffer.concat(tar), end };
@@ -83,7 +81,6 @@ describe('the outputs frame a real sh writes', () => {
     expect(whole.exit).toEqual({ exitCode: 3, hasOutputs: true });
     expect(whole.end).toEqual({ tarStatus: 0, message: '' });
     expect(await outputsOf(whole.tar, whole.end as FrameEnd)).toMatchObject({ ok: true, outputs: { revenue: [100, 110, 121], summary: { ok: true } } });
-    // The frame is read only once the host asks for it, after the trailer: here the bytes are all there before.
     for (let cut = 0; cut <= bytes.length; cut += 1) {
       const pieces = parse(nonce, [bytes.subarray(0, cut), bytes.subarray(cut)]);
       expect(pieces.passed, `cut at ${cut}`).toBe('hello\n');
@@ -142,7 +139,7 @@ describe('the outputs frame a real sh writes', () => {
     });
   });
 
-  it('writes no frame when /outputs is empty, and the host asks for none', async () => {
+  it('writes no frame when /outputs is empty', async () => {
     const nonce = newNonce();
     const bytes = await launcherStdout(nonce, ['echo', 'hi'], {});
     const read = parse(nonce, [bytes]);

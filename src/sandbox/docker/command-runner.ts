@@ -4,14 +4,14 @@ import { SandrunError } from '../../errors.ts';
 import { STOP_SIGNAL, signalExitCode, type RunOptions, type SandboxResult, type SandboxSpec } from '../backend.ts';
 import { RunClock } from '../run-clock.ts';
 import { RunLogs, type ResultBase } from '../run-logs.ts';
-import type { ArtifactCapture, OutputsReadResult } from '../outputs.ts';
+import type { OutputsReadResult } from '../outputs.ts';
 import { artifactCapture } from '../artifact-capture.ts';
 import type { EngineEvents } from './engine-events.ts';
 import { oomKillsOf, readContainerUsage } from '../container-usage.ts';
 import { runEnv } from '../container-layout.ts';
 import { LauncherStdout, MarkerSplitter, newNonce, triggerPayload, type LauncherExit } from './launcher-protocol.ts';
 import { exitedOutcome, stoppedBeforeFinishing, unknownOutcomeOfSignalledExit } from '../exit-outcome.ts';
-import type { LauncherOutputs } from './launcher-outputs.ts';
+import type { ExpectedOutputs, LauncherOutputs } from './launcher-outputs.ts';
 import { LauncherUnavailable, isNoShell } from './image-fit.ts';
 import type { ParkedContainer } from './parked-container.ts';
 import { delay } from '../../delay.ts';
@@ -54,6 +54,8 @@ export class CommandRunner {
     const clock = new RunClock(options.signal, spec.limits.timeoutSeconds);
     void session.ended.then(() => progress.notify());
     clock.signal.addEventListener('abort', () => progress.notify(), { once: true });
+    let usageRead!: () => void;
+    const outputs = this.outputs.expect(parked, launcherStdout, nonce, artifactCapture(options.artifacts, spec.secrets), new Promise<void>((resolve) => (usageRead = resolve)));
     try {
       await this.trigger(parked, spec, nonce, { launcherStdout, logs, progress, stopped: clock.signal });
       const startedAt = new Date();
@@ -61,14 +63,14 @@ export class CommandRunner {
       clock.start();
       const ending = await awaitEnding({ session, launcherStdout, launcherStderr, progress, clock, runId: spec.runId });
       const finishedAt = new Date();
-      // Read while the container still lives (a kill removes its cgroup) and before tar adds to its CPU time.
-      const usage = ending.kind === 'lost' ? undefined : await readContainerUsage(container);
+      // Read while the container still lives (a kill removes its cgroup), as the frame of /outputs begins.
+      const usage = ending.kind === 'lost' ? undefined : await readContainerUsage(container).finally(usageRead);
       if (ending.kind === 'timed_out' || ending.kind === 'cancelled') await container.kill({ signal: STOP_SIGNAL }).catch(() => undefined);
       launcherStdout.end();
       launcherStderr.flush();
-      const capture = artifactCapture(options.artifacts, spec.secrets);
-      return await this.finish(parked, ending, { base: logs.resultBase(startedAt, finishedAt, usage), started: launcherStdout.acknowledged, launcherStdout, nonce, capture });
+      return await this.finish(parked, ending, { base: logs.resultBase(startedAt, finishedAt, usage), started: launcherStdout.acknowledged, outputs });
     } finally {
+      usageRead();
       clock.dispose();
     }
   }
@@ -95,10 +97,11 @@ export class CommandRunner {
   private async finish(
     parked: ParkedContainer,
     ending: Ending,
-    captured: { base: ResultBase; started: boolean; launcherStdout: LauncherStdout; nonce: string; capture: ArtifactCapture | undefined },
+    captured: { base: ResultBase; started: boolean; outputs: ExpectedOutputs },
   ): Promise<SandboxResult> {
     const { container, session } = parked;
-    const { base } = captured;
+    const { base, outputs } = captured;
+    if (ending.kind !== 'exited' || !ending.exit.hasOutputs) outputs.drop();
     if (ending.kind === 'timed_out' || ending.kind === 'cancelled') {
       // A command that started dies of the kill, with the rest of its container; one stopped before it started never ran.
       return { ...base, outcome: { kind: ending.kind }, exitCode: captured.started ? signalExitCode(STOP_SIGNAL) : null, outputs: {} };
@@ -111,9 +114,7 @@ export class CommandRunner {
     const { exitCode, hasOutputs } = ending.exit;
     // The kernel's count first (local engines: at once, and right even if the engine's event stream was cut meanwhile).
     const oomKilled = exitCode !== 0 && ((oomKillsOf(container.id) ?? 0) > 0 || (await this.events.exitedByOom(container.id, exitCode)));
-    const read: OutputsReadResult = hasOutputs
-      ? await this.outputs.read(parked, captured.launcherStdout, captured.nonce, captured.capture)
-      : { ok: true, outputs: {}, totalBytes: 0, sawRoot: true };
+    const read: OutputsReadResult = hasOutputs ? await outputs.read() : { ok: true, outputs: {}, totalBytes: 0, sawRoot: true };
     return { ...base, outcome: exitedOutcome(exitCode, oomKilled, read), exitCode, outputs: read.outputs, artifacts: read.artifacts };
   }
 

@@ -7,14 +7,15 @@
 // again. The launcher then prints an acknowledgement on stdout, runs the command in its own session with stdin
 // from /dev/null, kills every process left (`kill -9 -1`: all of the run's user), and closes each stream with a
 // marker: stderr gets `RS nonce LF`, stdout `RS nonce SP exit-code SP has-outputs LF` (the trailer). Everything the
-// run's processes wrote precedes the markers, since they are dead when the markers are written. When /outputs has
-// anything, the host then asks for it (`tar LF` on stdin, once it has read the run's usage), and the launcher writes
-// the frame on stdout: the raw tar of /outputs (`tar -c -C /outputs .`, as the run's user), then
-// `RS nonce SP tar SP tar's-exit-code SP the first line of tar's complaints LF`. The launcher then waits on stdin
-// until the host removes the container. Should the host's connection end first (a proxy in front of the engine
-// dropping it, the server dying), stdin ends: the launcher writes the frame unasked (into the container's kept log,
-// where a server adopting the run reads it: adopted-run.ts), then lingers a bounded while, so that the usage and
-// /outputs (a tmpfs, for an exec) can still be read.
+// run's processes wrote precedes the markers, since they are dead when the markers are written. The trigger ends with
+// the host's request for /outputs (`tar LF`, read only after the trailer), so when /outputs has anything the launcher
+// writes the frame on stdout right after the trailer, without a round trip: the raw tar of /outputs (`tar -c -C
+// /outputs .`, as the run's user), then `RS nonce SP tar SP tar's-exit-code SP the first line of tar's complaints LF`.
+// The host reads the run's usage as the trailer arrives, so the few milliseconds of that `tar` may count in it. The
+// launcher then waits on stdin until the host removes the container. Should the host's connection end first (a proxy
+// in front of the engine dropping it, the server dying), stdin ends: the launcher writes the frame all the same (into
+// the container's kept log, where a server adopting the run reads it: adopted-run.ts), then lingers a bounded while,
+// so that the usage and /outputs (a tmpfs, for an exec) can still be read.
 //
 // The launcher runs as the run's user, so a run could forge its own markers; it can gain nothing by it (its exit
 // code and outputs are its own to choose), and the nonce keeps output that merely looks alike from matching. Nothing
@@ -56,8 +57,8 @@ ${HAS_OUTPUTS}
 [ -z "$sandrun_keep" ] || ${WRITE_KEPT_EXIT}
 printf '\\036%s\\n' "$nonce" >&2
 printf '\\036%s %s %s\\n' "$nonce" "$code" "$has"
-IFS= read -r go || { [ "$has" = 1 ] && go=tar; }
-if [ "$go" = tar ]; then
+IFS= read -r go || go=tar
+if [ "$go" = tar ] && [ "$has" = 1 ]; then
   { err=$(tar -c -f - -C /outputs . 2>&1 >&3); } 3>&1
   tarcode=$?
   err=\${err%%"
@@ -74,8 +75,8 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const TRAILER_MAX_BYTES = 64;
 /** The frame's end line: `tar`'s exit code and at most 200 bytes of its first complaint. */
 const FRAME_END_MAX_BYTES = 256;
-/** What the host writes on stdin to have the launcher write the frame. */
-export const FRAME_REQUEST = 'tar\n';
+/** The line after the trigger that has the launcher write the frame (when /outputs has anything) after the trailer. */
+const FRAME_REQUEST = 'tar';
 
 /** The launcher's first line, before any trigger (so no run can have written it): whether the image has `tar`. */
 const READY_PREFIX = Buffer.from('\x1eready ');
@@ -102,7 +103,7 @@ export function newNonce(): string {
 }
 
 
-/** What the host writes on the container's stdin to start the run's command. */
+/** What the host writes on the container's stdin to start the run's command, and to have its /outputs framed after it. */
 export function triggerPayload(nonce: string, command: string[], env: string[]): string {
   if (command.length === 0) throw new Error('the command is empty');
   const exports = env.map((entry) => {
@@ -111,7 +112,7 @@ export function triggerPayload(nonce: string, command: string[], env: string[]):
     if (eq <= 0 || !ENV_NAME.test(name)) throw new Error(`'${name}' is not a valid environment variable name`);
     return `export ${name}=${shellQuote(entry.slice(eq + 1))}`;
   });
-  return [nonce, ...exports, `set -- ${command.map(shellQuote).join(' ')}`, nonce, ''].join('\n');
+  return [nonce, ...exports, `set -- ${command.map(shellQuote).join(' ')}`, nonce, FRAME_REQUEST, ''].join('\n');
 }
 
 export type ByteSink = (bytes: Buffer) => void;
@@ -184,7 +185,7 @@ export class LauncherStdout {
   private exit: LauncherExit | undefined;
   private invalid: string | undefined;
   private frame: LauncherFrame | undefined;
-  /** Bytes after the trailer before the host asked for the frame. */
+  /** Bytes after the trailer before a frame reader was set (readFrame). */
   private afterTrailer: Buffer | undefined = Buffer.alloc(0);
 
   constructor(
@@ -244,7 +245,7 @@ export class LauncherStdout {
     this.pushAfterTrailer(this.splitter.rest!.subarray(trailer.length + 1));
   }
 
-  /** The launcher writes nothing after the trailer until the host asks for the frame: a little is kept until then. */
+  /** Bytes after the trailer go to the frame reader; without one yet, a little is kept until it is set. */
   private pushAfterTrailer(bytes: Buffer): void {
     if (bytes.length === 0) return;
     if (this.frame) return this.frame.push(bytes);
