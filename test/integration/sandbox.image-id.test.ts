@@ -6,6 +6,7 @@ import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxSpec } from '../../src/sandbox/backend.ts';
 import { removeImage } from '../helpers/no-shell-image.ts';
+import { until } from '../helpers/until.ts';
 import { createTestSandbox, type TestSandbox } from '../helpers/sandbox.ts';
 
 const TAG = `sandrun-test/image-id:${process.pid}`;
@@ -49,5 +50,17 @@ describe('a run named by its image ID', () => {
 
     expect((await sandbox.backend.run(spec(first))).stdout.text, 'a run that names the first build, though the tag moved').toBe('one\n');
     expect(sandbox.backend.poolStats.hits, 'served by the container parked from the first build').toBe(hits + 1);
+  });
+
+  it('is asked again once the tag moves or the image goes: a run names what the tag names now', async () => {
+    const third = await buildMarked('three');
+    expect(await sandbox.backend.imageId(TAG)).toBe(third);
+    expect(await sandbox.backend.imageId(TAG), 'asked twice, unchanged').toBe(third);
+    const fourth = await buildMarked('four');
+    // The engine's event of the new tag reaches the server a moment after the build.
+    await until('the new build’s ID', async () => ((await sandbox.backend.imageId(TAG)) === fourth ? true : undefined), 10_000, 20);
+    removeImage(TAG);
+    await until('the removal seen', () => sandbox.backend.imageId(TAG).then(() => undefined, (error: unknown) => error), 10_000, 20);
+    await expect(sandbox.backend.imageId(TAG)).rejects.toMatchObject({ code: 'image_unavailable' });
   });
 });

@@ -15,6 +15,7 @@ import type { ContainerTemplate } from './hardening.ts';
 import { INSTANCE_LABEL, MANAGED_LABEL, RUN_ID_LABEL } from '../labels.ts';
 import { OutputsReader } from './outputs-reader.ts';
 import { LauncherOutputs } from './launcher-outputs.ts';
+import { ImageIds } from './image-ids.ts';
 import { RunContainers } from './run-containers.ts';
 import { deliverParameters, discardContainer, startParkedContainer, type ParkedContainer } from './parked-container.ts';
 import { WarmPool, type PoolStats, type WarmPoolLimits } from './warm-pool.ts';
@@ -61,6 +62,7 @@ const NO_POOL: WarmPoolLimits = { maxTotal: 0, maxPerTenant: 0, maxPerTemplate: 
 
 export class DockerBackend implements SandboxBackend {
   private readonly events: EngineEvents;
+  private readonly imageIds: ImageIds;
   private readonly commands: CommandRunner;
   private readonly direct: DirectRunner;
   private readonly pool: WarmPool;
@@ -84,6 +86,7 @@ export class DockerBackend implements SandboxBackend {
     this.docker = withEngineDeadline(docker, settings.engineCallTimeoutMs);
     this.environments = new EngineEnvironmentImages(this.docker);
     this.events = new EngineEvents(this.docker);
+    this.imageIds = new ImageIds(this.docker);
     this.secretFiles = new SecretFiles(settings.secretsDir, settings.instanceId);
     this.egress = settings.egress && new EgressGateway(this.docker, { ...settings.egress, instanceId: settings.instanceId });
     const outputs = new OutputsReader(this.events, settings);
@@ -135,7 +138,7 @@ export class DockerBackend implements SandboxBackend {
 
   async imageId(image: string): Promise<string> {
     try {
-      return ((await this.docker.getImage(image).inspect()) as { Id: string }).Id;
+      return await this.imageIds.idOf(image, async () => ((await this.docker.getImage(image).inspect()) as { Id: string }).Id);
     } catch (error) {
       if (isNotFound(error)) {
         throw new SandrunError('image_unavailable', `image ${image} is not present on the engine (build it with \`npm run images\`)`);
@@ -419,5 +422,6 @@ export class DockerBackend implements SandboxBackend {
     await this.reap(() => false).catch(() => undefined);
     await this.egress?.remove().catch((error: unknown) => this.logWarning?.(error));
     this.events.close();
+    this.imageIds.close();
   }
 }
