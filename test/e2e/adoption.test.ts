@@ -28,9 +28,11 @@ const FILES: Record<string, string> = {
   // Printed before the kill, and after it (while no server was there, or once the next one adopted it).
   'models/survivor.py':
     'import json, time\nprint("survivor before", flush=True)\ntime.sleep(20)\nprint("survivor after", flush=True)\njson.dump({"answer": 42}, open("/outputs/result.json", "w"))\nopen("/outputs/notes.txt", "w").write("kept")\n',
-  // Ends while no server runs: exit 3, both streams, outputs.
+  // Ends while no server runs: exit 3, both streams, outputs. Its last lines (20 kB, no LF) and its outputs' tar (40 kB)
+  // are longer than the 16 KiB after which the engine's log loses the LF that ends a line: the launcher's trailer and
+  // the frame's end follow them.
   'models/finisher.py':
-    'import json, sys, time\nprint("finisher early", flush=True)\ntime.sleep(8)\nprint("finisher late", file=sys.stderr, flush=True)\njson.dump({"ok": True}, open("/outputs/done.json", "w"))\nprint("finisher-done", flush=True)\nsys.exit(3)\n',
+    'import json, sys, time\nprint("finisher early", flush=True)\ntime.sleep(8)\nprint("finisher late", file=sys.stderr, flush=True)\njson.dump({"ok": True, "pad": "x" * 40000}, open("/outputs/done.json", "w"))\nprint("finisher-done", flush=True)\nsys.stdout.write("y" * 20000)\nsys.stderr.write("z" * 20000)\nsys.exit(3)\n',
   'models/overdue.py': 'import time\nprint("overdue ticking", flush=True)\ntime.sleep(300)\n',
   'models/doomed.py': 'import time\nprint("doomed waiting", flush=True)\ntime.sleep(300)\n',
   // Killed for its memory while no server runs: only the cgroup remembers (the engine's flag is its first process's).
@@ -110,9 +112,9 @@ describe('a lone server killed with SIGKILL while runs run, restarted on the sam
     expect(finished, JSON.stringify(finished)).toMatchObject({
       status: 'failed',
       exit_code: 3,
-      stdout: 'finisher early\nfinisher-done\n',
-      stderr: 'finisher late\n',
-      outputs: { done: { ok: true } },
+      stdout: `finisher early\nfinisher-done\n${'y'.repeat(20_000)}`,
+      stderr: `finisher late\n${'z'.repeat(20_000)}`,
+      outputs: { done: { ok: true, pad: 'x'.repeat(40_000) } },
       run_number: 2,
     });
 

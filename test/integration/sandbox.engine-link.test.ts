@@ -11,7 +11,7 @@ import { EngineProxy } from '../helpers/engine-proxy.ts';
 import { createTestSandbox, type TestSandbox } from '../helpers/sandbox.ts';
 
 /** The launcher's stdout trailer of a command that exited 0 and left outputs. */
-const TRAILER_WITH_OUTPUTS = new RegExp(String.raw`\x1e[0-9a-f]{32} 0 1\n`);
+const TRAILER_WITH_OUTPUTS = new RegExp(String.raw`\x1e[0-9a-f]{32} 0 1\x1e\n`);
 const WRITES_AN_OUTPUT = ['sh', '-c', 'echo \'{"answer": 42}\' > /outputs/result.json; echo done'];
 
 const engine = new Dockerode();

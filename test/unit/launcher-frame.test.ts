@@ -45,6 +45,18 @@ async function launcherStdout(nonce: string, command: string[], files: Record<st
   return Buffer.concat(chunks);
 }
 
+/** A stream as the engine's `local` log driver gives it back (Docker 20.10): every LF that ends a line longer than 16 KiB is lost. */
+function asLocalLog(bytes: Buffer): Buffer {
+  const kept: Buffer[] = [];
+  let start = 0;
+  for (let end = bytes.indexOf(0x0a); end !== -1; end = bytes.indexOf(0x0a, start)) {
+    kept.push(bytes.subarray(start, end - start > 16 * 1024 ? end : end + 1));
+    start = end + 1;
+  }
+  kept.push(bytes.subarray(start));
+  return Buffer.concat(kept);
+}
+
 interface Parsed {
   passed: string;
   exit: LauncherStdout['result'];
@@ -137,6 +149,23 @@ describe('the outputs frame a real sh writes', () => {
       message: 'could not read /outputs: tar: ./x.json: Cannot open: Permission denied',
       outputs: {},
     });
+  });
+
+  it('is read the same from the engine’s `local` log, which loses the LF that ends a line longer than 16 KiB', async () => {
+    const nonce = newNonce();
+    // The command's last line (20 kB, no LF) runs into the trailer; the tar (40 kB of one file) into the frame's end.
+    const bytes = await launcherStdout(nonce, ['sh', '-c', 'head -c 20000 /dev/zero | tr "\\0" y'], { 'big.json': JSON.stringify('x'.repeat(40_000)) });
+    const logged = asLocalLog(bytes);
+    expect(logged.length, 'the log lost the LFs after the trailer and the frame’s end').toBe(bytes.length - 2);
+    const whole = parse(nonce, [bytes]);
+    for (const pieces of [[logged], [logged.subarray(0, 20_040), logged.subarray(20_040)], [logged.subarray(0, logged.length - 3), logged.subarray(logged.length - 3)]]) {
+      const read = parse(nonce, pieces);
+      expect(read.passed).toBe('y'.repeat(20_000));
+      expect(read.exit).toEqual({ exitCode: 0, hasOutputs: true });
+      expect(read.end).toEqual({ tarStatus: 0, message: '' });
+      expect(read.tar.equals(whole.tar), 'the tar is the same bytes').toBe(true);
+      expect(await outputsOf(read.tar, read.end as FrameEnd)).toMatchObject({ ok: true, outputs: { big: 'x'.repeat(40_000) } });
+    }
   });
 
   it('writes no frame when /outputs is empty', async () => {

@@ -1,8 +1,8 @@
 // Finishes a launcher run whose server is gone, from its container's kept log: output, trailer, outputs frame; stopped at its deadline or on cancel.
 //
-// The server that started the run read all of this from its attach; once that server is gone, the container's stdin
-// has ended, so the launcher writes the outputs frame unasked and lingers (launcher-protocol.ts), and the engine's
-// `local` log (hardening.ts) holds the whole stream. Following that log from its start is the same protocol, read by
+// The server that started the run read all of this from its attach; once that server is gone, the launcher still
+// writes the outputs frame (asked for with the trigger) and then lingers, its stdin ended (launcher-protocol.ts), and
+// the engine's `local` log (hardening.ts) holds the whole stream. Following that log from its start is the same protocol, read by
 // another reader: nothing of the fast path changes (docs/decisions.md, "Runs outlive their server").
 import type Dockerode from 'dockerode';
 import { Readable } from 'node:stream';
@@ -14,11 +14,11 @@ import { RunLogs, type ResultBase } from '../run-logs.ts';
 import { StreamDemux } from '../stream-demux.ts';
 import { oomKillsOf, readContainerUsage } from '../container-usage.ts';
 import { artifactCapture } from '../artifact-capture.ts';
-import { OutputsTarStream } from '../outputs-stream.ts';
-import { withTarStatus, type ArtifactCapture, type OutputsLimits, type OutputsReadResult } from '../outputs.ts';
+import type { ArtifactCapture, OutputsLimits, OutputsReadResult } from '../outputs.ts';
 import { exitedOutcome } from '../exit-outcome.ts';
 import { engineError, isNotFound } from '../engine-errors.ts';
-import { LauncherFrame, LauncherStdout, MarkerSplitter, parseReadyLine, type FrameEnd } from './launcher-protocol.ts';
+import { LauncherStdout, MarkerSplitter, parseReadyLine, stderrEndMarker } from './launcher-protocol.ts';
+import { expectFrame, type ExpectedOutputs } from './launcher-outputs.ts';
 import { Progress, awaitEnding, type Ending } from './command-runner.ts';
 import type { OutputsReader } from './outputs-reader.ts';
 import type { LauncherRef } from './adoption-ref.ts';
@@ -27,6 +27,13 @@ import { inspectState, lostEnding } from '../container-state.ts';
 
 /** How long the outputs frame may take once the trailer has been read (the launcher writes it unasked, at once). */
 const FRAME_TIMEOUT_MS = 30_000;
+
+/** What reading a kept log's outputs frame needs. */
+interface KeptFrame {
+  limits: OutputsLimits;
+  capture: ArtifactCapture | undefined;
+  fallback: () => Promise<OutputsReadResult>;
+}
 
 export interface AdoptedRunSettings {
   logCapBytes: number;
@@ -64,7 +71,9 @@ async function follow(
   deps: { settings: AdoptedRunSettings; fallback: OutputsReader },
 ): Promise<SandboxResult> {
   const logs = new RunLogs(deps.settings.logCapBytes, options.onLog, spec.secrets);
-  const kept = await KeptLog.open(container, ref.nonce, logs, {});
+  const capture = artifactCapture(options.artifacts, spec.secrets);
+  const kept = await KeptLog.open(container, ref.nonce, logs, { frame: { limits: deps.settings.outputs, capture, fallback: () => deps.fallback.read(container, capture) } });
+  const outputs = kept.outputs!;
   try {
     clock.signal.addEventListener('abort', () => kept.progress.notify(), { once: true });
     const ending: Ending = await awaitEnding({ session: kept, launcherStdout: kept.stdout, launcherStderr: kept.stderr, progress: kept.progress, clock, runId: spec.runId });
@@ -76,16 +85,14 @@ async function follow(
     kept.stdout.end();
     kept.stderr.flush();
     const base = kept.truncate(logs.resultBase(spec.startedAt, finishedAt, usage));
+    if (ending.kind !== 'exited' || !ending.exit.hasOutputs) outputs.drop();
     if (ending.kind === 'timed_out' || ending.kind === 'cancelled') {
       return { ...base, outcome: { kind: ending.kind }, exitCode: signalExitCode(STOP_SIGNAL), outputs: {} };
     }
     if (ending.kind === 'lost') return { ...base, ...(await lostEnding(container, spec.runId)), outputs: {} };
     const { exitCode, hasOutputs } = ending.exit;
     const oomKilled = exitCode !== 0 && ((oomKillsOf(container.id) ?? 0) > 0 || (await inspectState(container))?.OOMKilled === true);
-    const capture = artifactCapture(options.artifacts, spec.secrets);
-    const read: OutputsReadResult = hasOutputs
-      ? await kept.readFrame(deps.settings.outputs, capture, () => deps.fallback.read(container, capture))
-      : { ok: true, outputs: {}, totalBytes: 0, sawRoot: true };
+    const read: OutputsReadResult = hasOutputs ? await outputs.read() : { ok: true, outputs: {}, totalBytes: 0, sawRoot: true };
     return { ...base, outcome: exitedOutcome(exitCode, oomKilled, read), exitCode, outputs: read.outputs, artifacts: read.artifacts };
   } finally {
     kept.close();
@@ -117,14 +124,18 @@ class KeptLog {
   private headBytes: Buffer | undefined = Buffer.alloc(0);
   private headLost = false;
 
+  /** The outputs frame after the trailer, when asked for at the open; a log that ends first leaves the exec (the launcher lingers). */
+  readonly outputs: ExpectedOutputs | undefined;
+
   private constructor(
     private readonly stream: Readable,
     private readonly nonce: string,
     logs: RunLogs,
+    frame: KeptFrame | undefined,
   ) {
     const wake = () => this.progress.notify();
     this.stdout = new LauncherStdout(nonce, logs.out, wake, wake);
-    this.stderr = new MarkerSplitter(Buffer.from(`\x1e${nonce}\n`), logs.err, wake);
+    this.stderr = new MarkerSplitter(stderrEndMarker(nonce), logs.err, wake);
     const demux = new StreamDemux(
       (chunk) => this.onStdout(chunk),
       (chunk) => this.stderr.push(chunk),
@@ -136,14 +147,22 @@ class KeptLog {
         this.ended = true;
         this.progress.notify();
       });
+    // Set before the first byte is read: the frame follows the trailer in the log, at once.
+    this.outputs =
+      frame &&
+      expectFrame(
+        { stdout: this.stdout, nonce, flow: stream, ended: this.streamEnded, stopWriter: () => undefined, fallback: frame.fallback, timeoutMs: FRAME_TIMEOUT_MS },
+        frame.limits,
+        frame.capture,
+      );
   }
 
-  static async open(container: Dockerode.Container, nonce: string, logs: RunLogs, options: { until?: number; follow?: boolean }): Promise<KeptLog> {
+  static async open(container: Dockerode.Container, nonce: string, logs: RunLogs, options: { until?: number; follow?: boolean; frame?: KeptFrame }): Promise<KeptLog> {
     try {
       const query = { stdout: true, stderr: true, follow: options.follow ?? true, ...(options.until === undefined ? {} : { until: options.until / 1000 }) };
       // dockerode answers a stream when following, the whole log in one Buffer when not.
       const answer = await (container.logs as unknown as (opts: typeof query) => Promise<Readable | Buffer>)(query);
-      return new KeptLog(Buffer.isBuffer(answer) ? Readable.from([answer]) : answer, nonce, logs);
+      return new KeptLog(Buffer.isBuffer(answer) ? Readable.from([answer]) : answer, nonce, logs, options.frame);
     } catch (error) {
       if (isNotFound(error)) throw new SandrunError('not_found', `container ${container.id.slice(0, 12)} is gone`);
       throw engineError(error, `reading the kept log of container ${container.id.slice(0, 12)}`);
@@ -174,28 +193,6 @@ class KeptLog {
   truncate(base: ResultBase): ResultBase {
     if (!this.headLost) return base;
     return { ...base, stdout: { ...base.stdout, truncated: true }, stderr: { ...base.stderr, truncated: true } };
-  }
-
-  /** The outputs frame after the trailer, under the caps; a log that ends first leaves the exec (the launcher lingers). */
-  async readFrame(limits: OutputsLimits, capture: ArtifactCapture | undefined, fallback: () => Promise<OutputsReadResult>): Promise<OutputsReadResult> {
-    const tar = new OutputsTarStream(limits, this.stream, () => undefined, capture);
-    let settle!: (end: FrameEnd | { invalid: string } | { lost: true }) => void;
-    const outcome = new Promise<FrameEnd | { invalid: string } | { lost: true }>((resolve) => (settle = resolve));
-    this.stdout.readFrame(
-      new LauncherFrame(
-        this.nonce,
-        (chunk) => tar.push(chunk),
-        (end) => (tar.end(), settle(end)),
-      ),
-    );
-    void this.streamEnded.then(() => (tar.abort(), settle({ lost: true })));
-    const timer = setTimeout(() => (tar.abort(), settle({ invalid: `reading /outputs took longer than ${FRAME_TIMEOUT_MS / 1000} s` })), FRAME_TIMEOUT_MS);
-    const end = await outcome.finally(() => clearTimeout(timer));
-    const read = await tar.result;
-    if (!read.ok && read.code === 'output_too_large') return read;
-    if ('lost' in end) return fallback();
-    if ('invalid' in end) return { ok: false, code: 'output_invalid', message: `could not read /outputs: ${end.invalid}`, outputs: {} };
-    return withTarStatus(read, { status: end.tarStatus, message: end.message });
   }
 
   close(): void {

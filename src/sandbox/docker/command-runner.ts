@@ -9,7 +9,7 @@ import { artifactCapture } from '../artifact-capture.ts';
 import type { EngineEvents } from './engine-events.ts';
 import { oomKillsOf, readContainerUsage } from '../container-usage.ts';
 import { runEnv } from '../container-layout.ts';
-import { LauncherStdout, MarkerSplitter, newNonce, triggerPayload, type LauncherExit } from './launcher-protocol.ts';
+import { LauncherStdout, MarkerSplitter, newNonce, stderrEndMarker, triggerPayload, type LauncherExit } from './launcher-protocol.ts';
 import { exitedOutcome, stoppedBeforeFinishing, unknownOutcomeOfSignalledExit } from '../exit-outcome.ts';
 import type { ExpectedOutputs, LauncherOutputs } from './launcher-outputs.ts';
 import { LauncherUnavailable, isNoShell } from './image-fit.ts';
@@ -46,7 +46,7 @@ export class CommandRunner {
     // The waiting loop is woken when a marker arrives, not for every chunk of a flood.
     const wake = () => progress.notify();
     const launcherStdout = new LauncherStdout(nonce, logs.out, wake, wake);
-    const launcherStderr = new MarkerSplitter(Buffer.from(`\x1e${nonce}\n`), logs.err, wake);
+    const launcherStderr = new MarkerSplitter(stderrEndMarker(nonce), logs.err, wake);
     session.route(
       (chunk) => launcherStdout.push(chunk),
       (chunk) => launcherStderr.push(chunk),

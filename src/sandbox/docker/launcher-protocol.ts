@@ -6,11 +6,12 @@
 // line with a fresh nonce, a shell script that sets the environment and the command (`set -- ...`), and the nonce
 // again. The launcher then prints an acknowledgement on stdout, runs the command in its own session with stdin
 // from /dev/null, kills every process left (`kill -9 -1`: all of the run's user), and closes each stream with a
-// marker: stderr gets `RS nonce LF`, stdout `RS nonce SP exit-code SP has-outputs LF` (the trailer). Everything the
+// marker: stderr gets `RS nonce LF`, stdout `RS nonce SP exit-code SP has-outputs RS LF` (the trailer). Everything the
 // run's processes wrote precedes the markers, since they are dead when the markers are written. The trigger ends with
 // the host's request for /outputs (`tar LF`, read only after the trailer), so when /outputs has anything the launcher
 // writes the frame on stdout right after the trailer, without a round trip: the raw tar of /outputs (`tar -c -C
-// /outputs .`, as the run's user), then `RS nonce SP tar SP tar's-exit-code SP the first line of tar's complaints LF`.
+// /outputs .`, as the run's user), then `RS nonce SP tar SP tar's-exit-code SP the first line of tar's complaints RS
+// LF` (why RS: lineAfterMarker).
 // The host reads the run's usage as the trailer arrives, so the few milliseconds of that `tar` may count in it. The
 // launcher then waits on stdin until the host removes the container. Should the host's connection end first (a proxy
 // in front of the engine dropping it, the server dying), stdin ends: the launcher writes the frame all the same (into
@@ -56,14 +57,14 @@ ${KILL_LEFT_PROCESSES}
 ${HAS_OUTPUTS}
 [ -z "$sandrun_keep" ] || ${WRITE_KEPT_EXIT}
 printf '\\036%s\\n' "$nonce" >&2
-printf '\\036%s %s %s\\n' "$nonce" "$code" "$has"
+printf '\\036%s %s %s\\036\\n' "$nonce" "$code" "$has"
 IFS= read -r go || go=tar
 if [ "$go" = tar ] && [ "$has" = 1 ]; then
   { err=$(tar -c -f - -C /outputs . 2>&1 >&3); } 3>&1
   tarcode=$?
   err=\${err%%"
 "*}
-  printf '\\036%s tar %s %.200s\\n' "$nonce" "$tarcode" "$err"
+  printf '\\036%s tar %s %.200s\\036\\n' "$nonce" "$tarcode" "$err"
 fi
 read -r _ || sleep ${LAUNCHER_LINGER_SECONDS}
 `;
@@ -71,6 +72,7 @@ read -r _ || sleep ${LAUNCHER_LINGER_SECONDS}
 export const LAUNCHER_COMMAND = ['sh', '-c', LAUNCHER_SCRIPT, 'sandrun-launcher'];
 
 const RECORD_SEPARATOR = 0x1e;
+const LINE_FEED = 0x0a;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const TRAILER_MAX_BYTES = 64;
 /** The frame's end line: `tar`'s exit code and at most 200 bytes of its first complaint. */
@@ -185,8 +187,8 @@ export class LauncherStdout {
   private exit: LauncherExit | undefined;
   private invalid: string | undefined;
   private frame: LauncherFrame | undefined;
-  /** Bytes after the trailer before a frame reader was set (readFrame). */
-  private afterTrailer: Buffer | undefined = Buffer.alloc(0);
+  /** The trailer ended with RS: the LF after it (when the log kept it) is not the frame's. */
+  private lineFeedMayFollow = false;
 
   constructor(
     nonce: string,
@@ -213,12 +215,9 @@ export class LauncherStdout {
     return this.invalid;
   }
 
-  /** From now on, bytes after the trailer go to `frame` (those already received first). */
+  /** Bytes after the trailer go to `frame`: set before the trailer arrives (the launcher writes the frame at once after it). */
   readFrame(frame: LauncherFrame): void {
-    const early = this.afterTrailer;
     this.frame = frame;
-    this.afterTrailer = undefined;
-    if (early && early.length > 0) frame.push(early);
   }
 
   push(chunk: Buffer): void {
@@ -239,18 +238,19 @@ export class LauncherStdout {
     const trailer = lineAfterMarker(this.splitter.rest, TRAILER_MAX_BYTES);
     if (trailer === undefined) return;
     if (trailer === 'too long') return this.settle({ invalid: 'the launcher’s trailer is too long' });
-    const match = /^(\d{1,3}) ([01])$/.exec(trailer.toString('latin1'));
-    if (!match) return this.settle({ invalid: `the launcher’s trailer is malformed: ${JSON.stringify(trailer.toString('latin1'))}` });
+    const match = /^(\d{1,3}) ([01])$/.exec(trailer.line.toString('latin1'));
+    if (!match) return this.settle({ invalid: `the launcher’s trailer is malformed: ${JSON.stringify(trailer.line.toString('latin1'))}` });
     this.settle({ exit: { exitCode: Number(match[1]), hasOutputs: match[2] === '1' } });
-    this.pushAfterTrailer(this.splitter.rest!.subarray(trailer.length + 1));
+    this.lineFeedMayFollow = trailer.endedBy === 'RS';
+    this.pushAfterTrailer(this.splitter.rest!.subarray(trailer.line.length + 1));
   }
 
-  /** Bytes after the trailer go to the frame reader; without one yet, a little is kept until it is set. */
+  /** Bytes after the trailer go to the frame reader (a tar, which never starts with LF); without one, nobody wants them. */
   private pushAfterTrailer(bytes: Buffer): void {
     if (bytes.length === 0) return;
-    if (this.frame) return this.frame.push(bytes);
-    if (this.afterTrailer === undefined || this.afterTrailer.length > FRAME_END_MAX_BYTES) return;
-    this.afterTrailer = Buffer.concat([this.afterTrailer, bytes]);
+    const skip = this.lineFeedMayFollow && bytes[0] === LINE_FEED ? 1 : 0;
+    this.lineFeedMayFollow = false;
+    if (bytes.length > skip) this.frame?.push(bytes.subarray(skip));
   }
 
   private settle(how: { exit: LauncherExit } | { invalid: string }): void {
@@ -290,11 +290,11 @@ export class LauncherFrame {
   push(chunk: Buffer): void {
     if (this.settled) return;
     this.splitter.push(chunk);
-    const line = lineAfterMarker(this.splitter.rest, FRAME_END_MAX_BYTES);
-    if (line === undefined) return;
-    if (line === 'too long') return this.settle({ invalid: 'the end of the outputs frame is too long' });
-    const match = /^(\d{1,3})(?: ([^]*))?$/.exec(line.toString('utf8'));
-    if (!match) this.settle({ invalid: `the end of the outputs frame is malformed: ${JSON.stringify(line.toString('latin1'))}` });
+    const end = lineAfterMarker(this.splitter.rest, FRAME_END_MAX_BYTES);
+    if (end === undefined) return;
+    if (end === 'too long') return this.settle({ invalid: 'the end of the outputs frame is too long' });
+    const match = /^(\d{1,3})(?: ([^]*))?$/.exec(end.line.toString('utf8'));
+    if (!match) this.settle({ invalid: `the end of the outputs frame is malformed: ${JSON.stringify(end.line.toString('latin1'))}` });
     else this.settle({ tarStatus: Number(match[1]), message: match[2] ?? '' });
   }
 
@@ -304,10 +304,26 @@ export class LauncherFrame {
   }
 }
 
-/** The line a MarkerSplitter holds after its marker: undefined until it is whole, 'too long' once past maxBytes without an end. */
-function lineAfterMarker(rest: Buffer | undefined, maxBytes: number): Buffer | 'too long' | undefined {
+/**
+ * The line a MarkerSplitter holds after its marker: undefined until it is whole, 'too long' once past maxBytes without
+ * an end. It ends at RS or LF: the launcher ends its trailer and the frame's end with RS LF, because the engine's
+ * `local` log (what a server adopting the run reads) loses the LF that ends a line longer than 16 KiB (Docker 20.10),
+ * as the trailer's is after a long unterminated line of the run's output, or the frame end's after a tar. An older
+ * launcher's lines end at LF alone.
+ */
+function lineAfterMarker(rest: Buffer | undefined, maxBytes: number): { line: Buffer; endedBy: 'RS' | 'LF' } | 'too long' | undefined {
   if (!rest) return undefined;
-  const end = rest.indexOf(0x0a);
-  if (end === -1) return rest.length > maxBytes ? 'too long' : undefined;
-  return rest.subarray(0, end);
+  for (let i = 0; i < rest.length && i <= maxBytes; i += 1) {
+    if (rest[i] === RECORD_SEPARATOR) return { line: rest.subarray(0, i), endedBy: 'RS' };
+    if (rest[i] === LINE_FEED) return { line: rest.subarray(0, i), endedBy: 'LF' };
+  }
+  return rest.length > maxBytes ? 'too long' : undefined;
+}
+
+/**
+ * The marker that ends the launcher's stderr (`RS nonce`, then LF): matched without its LF, which the engine's `local`
+ * log loses after a long unterminated line of the run's stderr (see lineAfterMarker).
+ */
+export function stderrEndMarker(nonce: string): Buffer {
+  return Buffer.from(`\x1e${nonce}`);
 }
