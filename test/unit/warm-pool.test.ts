@@ -48,6 +48,20 @@ describe('WarmPool', () => {
     expect(pool.stats).toEqual({ hits: 1, misses: 2, parked: 0 });
   });
 
+  it('starts a later replacement once, when told or after its longest delay, whichever comes first', async () => {
+    const { pool, started } = fakePool({ maxPerTemplate: 2 });
+    const told = pool.replenishLater(template('/a'), 60_000);
+    await settle();
+    expect(started, 'nothing before it is told').toEqual([]);
+    told();
+    told();
+    await settle();
+    expect(started, 'once').toEqual(['c1:/a']);
+    pool.replenishLater(template('/b'), 20);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(started, 'after the delay, untold').toEqual(['c1:/a', 'c2:/b']);
+  });
+
   it('a container evicted while it is still starting is removed once it is up, never parked or handed out', async () => {
     const { pool, discarded } = fakePool();
     pool.replenish(template('/a')); // its start resolves on a later tick

@@ -2,8 +2,8 @@
 //
 // The server that started the run read all of this from its attach; once that server is gone, the launcher still
 // writes the outputs frame (asked for with the trigger) and then lingers, its stdin ended (launcher-protocol.ts), and
-// the engine's `local` log (hardening.ts) holds the whole stream. Following that log from its start is the same protocol, read by
-// another reader: nothing of the fast path changes (docs/decisions.md, "Runs outlive their server").
+// the engine's `local` log (hardening.ts) holds the whole stream. Following that log from its start is the same
+// protocol, read by another reader: nothing of the fast path changes (docs/decisions.md, "Runs outlive their server").
 import type Dockerode from 'dockerode';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -25,7 +25,7 @@ import type { LauncherRef } from './adoption-ref.ts';
 import { containerGone } from '../run-lost.ts';
 import { inspectState, lostEnding } from '../container-state.ts';
 
-/** How long the outputs frame may take once the trailer has been read (the launcher writes it unasked, at once). */
+/** How long the outputs frame may take once the trailer has been read (the launcher writes it at once). */
 const FRAME_TIMEOUT_MS = 30_000;
 
 /** What reading a kept log's outputs frame needs. */

@@ -58,6 +58,8 @@ export const DEFAULT_OUTPUTS_HELPER_IMAGE = 'sandrun/base:bookworm';
 const PING_TIMEOUT_MS = 3_000;
 /** A launcher that has not said it is ready by then is left to the trigger's own acknowledgement timeout. */
 const READY_TIMEOUT_MS = 10_000;
+/** How long into a run served warm its replacement waits at most: a longer run loses little to it. */
+const REPLACEMENT_DELAY_MAX_MS = 1_000;
 const NO_POOL: WarmPoolLimits = { maxTotal: 0, maxPerTenant: 0, maxPerTemplate: 0, maxIdleMs: 0 };
 
 export class DockerBackend implements SandboxBackend {
@@ -202,21 +204,29 @@ export class DockerBackend implements SandboxBackend {
       withNetwork: wantsNetwork(spec),
     };
     const warm = this.pool.take(template);
-    this.pool.replenish(template); // the likely next run is of the same kind: an agent iterating on parameters
-    if (warm) {
-      let started = false;
-      // The note goes on with the start: a warm run must be adoptable as much as a cold one.
-      const tracked: RunOptions = { ...options, onStart: (at, sandboxRef) => ((started = true), options.onStart?.(at, sandboxRef)) };
-      try {
-        return await this.runIn(warm, spec, tracked);
-      } catch (error) {
-        // Once the command has started, trying again could repeat what it did: the failure is the run's.
-        if (started || error instanceof LauncherUnavailable) throw error;
-        // A parked container can die while it waits (engine restart); the command never started, so go cold.
-        this.logWarning?.(error);
+    // The likely next run is of the same kind (an agent iterating on parameters): a replacement is parked. A hit's starts
+    // once the run is over (or REPLACEMENT_DELAY_MAX_MS into it): started at once, the engine's work on it would take
+    // CPU from the very run it replaces (docs/decisions.md). A miss is a start anyway: its replacement starts now.
+    const replenish = this.pool.replenishLater(template, REPLACEMENT_DELAY_MAX_MS);
+    if (!warm) replenish();
+    try {
+      if (warm) {
+        let started = false;
+        // The note goes on with the start: a warm run must be adoptable as much as a cold one.
+        const tracked: RunOptions = { ...options, onStart: (at, sandboxRef) => ((started = true), options.onStart?.(at, sandboxRef)) };
+        try {
+          return await this.runIn(warm, spec, tracked);
+        } catch (error) {
+          // Once the command has started, trying again could repeat what it did: the failure is the run's.
+          if (started || error instanceof LauncherUnavailable) throw error;
+          // A parked container can die while it waits (engine restart); the command never started, so go cold.
+          this.logWarning?.(error);
+        }
       }
+      return await this.runIn(await startParkedContainer(this.docker, template, spec.runId, this.settings, this.secretFiles, this.egress), spec, options);
+    } finally {
+      replenish();
     }
-    return this.runIn(await startParkedContainer(this.docker, template, spec.runId, this.settings, this.secretFiles, this.egress), spec, options);
   }
 
   private async runIn(parked: ParkedContainer, spec: SandboxSpec, options: RunOptions): Promise<SandboxResult> {

@@ -111,6 +111,20 @@ export class WarmPool {
     this.inFlight.add(started);
   }
 
+  /** replenish(), once: when the returned function is called, or after maxDelayMs, whichever comes first. */
+  replenishLater(template: ContainerTemplate, maxDelayMs: number): () => void {
+    let done = false;
+    const now = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      this.replenish(template);
+    };
+    const timer = setTimeout(now, maxDelayMs);
+    timer.unref();
+    return now;
+  }
+
   private evictOldestOtherThan(key: string): boolean {
     const oldest = this.entries.find((entry) => entry.key !== key);
     if (!oldest) return false;
