@@ -26,9 +26,10 @@ const FILES: Record<string, string> = {
   // Printed before the kill, and after it (while no server was there, or once the next one adopted it).
   'models/survivor.py':
     'import json, time\nprint("survivor before", flush=True)\ntime.sleep(25)\nprint("survivor after", flush=True)\njson.dump({"answer": 42}, open("/outputs/result.json", "w"))\nopen("/outputs/notes.txt", "w").write("kept")\n',
-  // Its command ends while no server runs: both streams, outputs.
+  // Its command ends while no server runs: both streams, outputs. Its last line (20 kB, no LF) is longer than the 16 KiB
+  // after which the node engine's log loses the LF that ends a line: the wrapper's begin line runs into it there.
   'models/finisher.py':
-    'import json, sys, time\nprint("finisher early", flush=True)\ntime.sleep(10)\nprint("finisher late", file=sys.stderr, flush=True)\njson.dump({"ok": True}, open("/outputs/done.json", "w"))\nprint("finisher-done", flush=True)\n',
+    'import json, sys, time\nprint("finisher early", flush=True)\ntime.sleep(10)\nprint("finisher late", file=sys.stderr, flush=True)\njson.dump({"ok": True}, open("/outputs/done.json", "w"))\nprint("finisher-done", flush=True)\nsys.stdout.write("y" * 20000)\n',
   'models/doomed.py': 'import time\nprint("doomed waiting", flush=True)\ntime.sleep(300)\n',
   'models/overdue.py': 'import time\nprint("overdue ticking", flush=True)\ntime.sleep(300)\n',
   // Cancelled once adopted.
@@ -177,7 +178,7 @@ await eachBackend(
       expect(finished, JSON.stringify(finished)).toMatchObject({
         status: 'success',
         exit_code: 0,
-        stdout: 'finisher early\nfinisher-done\n',
+        stdout: `finisher early\nfinisher-done\n${'y'.repeat(20_000)}`,
         stderr: 'finisher late\n',
         outputs: { done: { ok: true } },
         run_number: 2,

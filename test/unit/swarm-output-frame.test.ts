@@ -32,6 +32,17 @@ describe('the outputs frame on a swarm task stdout', () => {
     expect(whole.sawStart, 'a start line after other output is not the head').toBe(false);
   });
 
+  it('finds the begin line run into the output’s last line, as the engine’s `local` log gives it after a line of 16 KiB or more', () => {
+    for (const length of [20_000, 100_000]) {
+      const long = 'y'.repeat(length);
+      // The wrapper's LF before the begin line is lost; the chunks cut the begin line too.
+      const { output, frame } = split([long.slice(0, 70_000), `${long.slice(70_000)}${NONCE} be`, `gin\nQUJD\n${NONCE} end 3 0\n`]);
+      expect(output.length, `a last line of ${length}`).toBe(length);
+      expect(output).toBe(long);
+      expect(frame).toEqual({ base64: 'QUJD', exitCode: 3, tarStatus: 0, tooLarge: false });
+    }
+  });
+
   it('keeps a final newline of the output', () => {
     const { output } = split([`a\n\n${NONCE} begin\n${NONCE} end 0 0\n`]);
     expect(output).toBe('a\n');

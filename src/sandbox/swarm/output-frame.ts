@@ -57,16 +57,25 @@ export class StdoutFrameSplitter {
     if (this.partial.length > PARTIAL_LINE_LIMIT) this.flushLongPartial();
   }
 
-  /** A line longer than any marker cannot be one: pass it on (or count it against the frame) without waiting for its end. */
+  /**
+   * A line longer than any marker cannot be one: pass it on (or count it against the frame) without waiting for its
+   * end; but for its last few characters, which may be the start of a begin line run into it (see line()).
+   */
   private flushLongPartial(): void {
     this.seenLine = true;
     if (this.inFrame) {
       this.frameBytes += this.partial.length;
       this.tooLarge = true;
-    } else {
-      this.emit(this.partial, false);
+      this.partial = '';
+      return;
     }
-    this.partial = '';
+    const keep = this.beginLine.length;
+    this.emit(this.partial.slice(0, -keep), false);
+    this.partial = this.partial.slice(-keep);
+  }
+
+  private get beginLine(): string {
+    return `${this.nonce} begin`;
   }
 
   /** Whether the first line was the wrapper's start line: nothing of the run's output came before it was read. */
@@ -82,7 +91,11 @@ export class StdoutFrameSplitter {
       this.startFirst = true;
       return;
     }
-    if (line === `${this.nonce} begin`) {
+    // The LF the wrapper prints before its begin line is lost from the engine's `local` log when the run's output
+    // ended with a line longer than 16 KiB without its own (what a server adopting the task reads): the begin line
+    // then ends that line. The nonce is the wrapper's, so only it (or the run, to forge its own outputs) ends a line so.
+    if (line.endsWith(this.beginLine)) {
+      if (line.length > this.beginLine.length) this.emit(line.slice(0, -this.beginLine.length), false);
       this.heldNewline = false;
       this.inFrame = true;
       this.ended = undefined;
