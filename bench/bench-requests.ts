@@ -9,6 +9,8 @@ export const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 500);
 export const trivial = { scope: 'model', mode: 'sync', project_name: 'bench', model_name: 'trivial' };
 /** The common case: reads its parameters, prints a line, writes two small outputs (models/realistic.py). */
 export const realistic = { ...trivial, model_name: 'realistic', parameters: { growth: 0.1 } };
+/** The common case without its two outputs (models/reads-parameters.py). */
+export const readsParameters = { ...realistic, model_name: 'reads-parameters' };
 
 export const ratio = (a: number, b: number) => round(a / b, 2);
 

@@ -13,6 +13,8 @@ export const BENCH_MODELS: Record<string, string> = {
   // The common case (issue 16): reads its parameters, prints a line, writes two small outputs.
   'models/realistic.py':
     'import json\nparams = json.load(open("/inputs/parameters.json"))\nprint("growth", params.get("growth", 0.1))\njson.dump([100, 110, 121], open("/outputs/revenue.json", "w"))\njson.dump({"ok": True}, open("/outputs/summary.json", "w"))\n',
+  // The common case without its outputs: what the outputs alone cost through sandrun is the difference.
+  'models/reads-parameters.py': 'import json\nparams = json.load(open("/inputs/parameters.json"))\nprint("growth", params.get("growth", 0.1))\n',
   'models/flood.py': 'import sys\nline = "x" * 1023 + "\\n"\nfor _ in range(1024 * 1024): sys.stdout.write(line)\n',
 };
 

@@ -17,7 +17,7 @@ import { BENCH_MODELS, startBenchServer, type BenchServer } from './bench-server
 import { highCpuWeightGroup, type CpuPriority } from './cpu-priority.ts';
 import { rawDockerodeCycle } from './raw-cycle.ts';
 import { percentile, printRow, round, summarize } from './stats.ts';
-import { SETTLE_MS, interleaved, realistic, ratio, syncRun, timed, trivial } from './bench-requests.ts';
+import { SETTLE_MS, interleaved, readsParameters, realistic, ratio, syncRun, timed, trivial } from './bench-requests.ts';
 
 const execFileAsync = promisify(execFile);
 const IMAGE = 'sandrun/python:3.11';
@@ -36,12 +36,14 @@ export async function latency(repo: TestRepo, n: number) {
   try {
     await syncRun(warm);
     await syncRun(warm, realistic);
+    await syncRun(warm, readsParameters);
     await syncRun(cold);
     await bareDockerRun(IMAGE);
     await bareDockerRun(IMAGE, bareRealistic);
     const { summaries, median: m } = await interleaved(n, {
       httpPoolHitWithOutputs: () => syncRun(warm, realistic),
       httpPoolHit: () => syncRun(warm),
+      httpPoolHitReadsParameters: () => syncRun(warm, readsParameters),
       httpPoolMiss: () => syncRun(cold),
       bareDockerRun: () => bareDockerRun(IMAGE),
       bareDockerRunWithOutputs: () => bareDockerRun(IMAGE, bareRealistic),
@@ -51,12 +53,13 @@ export async function latency(repo: TestRepo, n: number) {
       outputsHitVsBare: ratio(m('httpPoolHitWithOutputs'), m('bareDockerRun')),
       outputsHitVsBareSameModel: ratio(m('httpPoolHitWithOutputs'), m('bareDockerRunWithOutputs')),
       outputsHitVsHit: ratio(m('httpPoolHitWithOutputs'), m('httpPoolHit')),
+      outputsHitVsSameModelWithoutOutputs: ratio(m('httpPoolHitWithOutputs'), m('httpPoolHitReadsParameters')),
       hitVsBare: ratio(m('httpPoolHit'), m('bareDockerRun')),
       missVsBare: ratio(m('httpPoolMiss'), m('bareDockerRun')),
       hitVsRawCycle: ratio(m('httpPoolHit'), m('rawDockerodeCycle')),
       missVsRawCycle: ratio(m('httpPoolMiss'), m('rawDockerodeCycle')),
     };
-    console.log(`  ratios (medians): hit with outputs/bare ${ratios.outputsHitVsBare} (target ≤ 0.15), the same/bare of the same model ${ratios.outputsHitVsBareSameModel}, hit with outputs/hit ${ratios.outputsHitVsHit} (≤ 1.25)`);
+    console.log(`  ratios (medians): hit with outputs/bare ${ratios.outputsHitVsBare} (target ≤ 0.15), the same/bare of the same model ${ratios.outputsHitVsBareSameModel}, hit with outputs/hit ${ratios.outputsHitVsHit} (≤ 1.25), the same/the same model without its outputs ${ratios.outputsHitVsSameModelWithoutOutputs}`);
     console.log(`  ratios (medians): hit/bare ${ratios.hitVsBare} (target ≤ 0.5), miss/bare ${ratios.missVsBare} (≤ 1.1), hit/raw cycle ${ratios.hitVsRawCycle} (≤ 0.7), miss/raw cycle ${ratios.missVsRawCycle}`);
     return { settleMs: SETTLE_MS, ...summaries, ratios };
   } finally {
