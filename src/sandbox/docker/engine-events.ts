@@ -13,6 +13,21 @@ interface EngineEvent {
 
 const FORGET_AFTER_MS = 60_000;
 
+/** Follows the engine's events that match `options`, one JSON line at a time; `onClose` once the stream has ended, for any reason. */
+export async function followEngineEvents(docker: Dockerode, options: Dockerode.GetEventsOptions, onLine: (line: string) => void, onClose: () => void): Promise<Readable> {
+  const stream = (await docker.getEvents(options)) as Readable;
+  const lines = createInterface({ input: stream });
+  lines.on('line', onLine);
+  // readline re-emits its input's errors: an engine going away must end this stream, never the process.
+  lines.on('error', () => stream.destroy());
+  stream.on('error', () => stream.destroy());
+  stream.on('close', () => {
+    lines.close();
+    onClose();
+  });
+  return stream;
+}
+
 /** How long the engine's oom event may come after the exit it caused. */
 const OOM_EVENT_GRACE_MS = 300;
 
@@ -33,17 +48,14 @@ export class EngineEvents {
     const filters: Record<string, string[]> = { type: ['container'], label: [`${MANAGED_LABEL}=true`], event: ['oom', 'exec_die'] };
     const options: Dockerode.GetEventsOptions = { filters };
     if (this.lastEventNano > 0) options.since = Math.floor(this.lastEventNano / 1e9);
-    const stream = (await this.docker.getEvents(options)) as Readable;
-    this.stream = stream;
-    const lines = createInterface({ input: stream });
-    lines.on('line', (line) => this.handle(line));
-    // readline re-emits its input's errors: an engine going away must end this stream, never the process.
-    lines.on('error', () => stream.destroy());
-    stream.on('error', () => stream.destroy());
-    stream.on('close', () => {
-      lines.close();
-      if (!this.closed) this.scheduleReconnect();
-    });
+    this.stream = await followEngineEvents(
+      this.docker,
+      options,
+      (line) => this.handle(line),
+      () => {
+        if (!this.closed) this.scheduleReconnect();
+      },
+    );
   }
 
   private scheduleReconnect(): void {

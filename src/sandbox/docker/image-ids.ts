@@ -1,7 +1,7 @@
 // The ID an image name stands for, asked of the engine once and kept while the engine's image events say nothing changed.
 import type Dockerode from 'dockerode';
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { followEngineEvents } from './engine-events.ts';
 
 /**
  * Every run records the ID of its image (SPEC §12), asked just before its start: an engine round trip on every run.
@@ -32,19 +32,18 @@ export class ImageIds {
 
   private async subscribe(): Promise<void> {
     try {
-      const stream = (await this.docker.getEvents({ filters: { type: ['image'] } })) as Readable;
+      const stream = await followEngineEvents(
+        this.docker,
+        { filters: { type: ['image'] } },
+        () => this.forgetAll(),
+        () => {
+          this.live = false;
+          this.forgetAll();
+          this.subscribing = undefined;
+        },
+      );
       if (this.closed) return void stream.destroy();
       this.stream = stream;
-      const lines = createInterface({ input: stream });
-      lines.on('line', () => this.forgetAll());
-      lines.on('error', () => stream.destroy());
-      stream.on('error', () => stream.destroy());
-      stream.on('close', () => {
-        lines.close();
-        this.live = false;
-        this.forgetAll();
-        this.subscribing = undefined;
-      });
       this.generation += 1;
       this.live = true;
     } catch {
